@@ -1,0 +1,75 @@
+# The two commands a newcomer needs: `make run` and `make test` (see README.md).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# WeasyPrint's Debian libraries (libharfbuzz-subset0 makes PDF fonts ~1.6x faster).
+SYSTEM_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
+
+# Django 6.0 needs Python 3.12 or newer. Look on PATH, then in pyenv's versions,
+# and run each candidate: a pyenv shim can exist for a version that is not active.
+define FIND_PYTHON
+for c in "$$PYTHON" python3.14 python3.13 python3.12 python3 \
+         $$(ls -d "$$(pyenv root 2>/dev/null)"/versions/3.1[2-9]*/bin/python3 2>/dev/null | sort -rV); do \
+  [ -n "$$c" ] || continue; \
+  if "$$c" -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; then \
+    command -v "$$c" 2>/dev/null || echo "$$c"; exit 0; fi; \
+done; exit 1
+endef
+export FIND_PYTHON
+
+.PHONY: help run test lint bench setup setup-dev demo check-system clean
+
+help:
+	@echo "make run    - set everything up and serve the portal on http://$(HOST):$(PORT) with demo data"
+	@echo "make test   - set everything up and run the whole test suite"
+	@echo "make lint   - ruff and Django's checks"
+	@echo "make bench  - run the benchmarks and write docs/benchmarks.md"
+
+$(PY):
+	@py=$$(bash -c "$$FIND_PYTHON") || { \
+	  echo "error: Python 3.12 or newer is needed and none was found." >&2; \
+	  echo "       Install python3.12 (or newer), or point PYTHON=/path/to/python3.12 at one." >&2; exit 1; }; \
+	echo "Creating $(VENV) with $$py"; \
+	"$$py" -m venv $(VENV) && $(PY) -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed-run: requirements.txt | $(PY)
+	$(PY) -m pip install --quiet -r requirements.txt
+	@touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(PY)
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@touch $@ $(VENV)/.installed-run
+
+check-system: | $(PY)
+	@$(PY) -c 'import ctypes.util, sys; missing = [n for n in ("pango-1.0", "pangoft2-1.0", "harfbuzz-subset") if not ctypes.util.find_library(n)]; sys.exit(", ".join(missing))' 2>/dev/null || { \
+	  echo "error: WeasyPrint (invoice PDFs) needs system libraries that are missing." >&2; \
+	  echo "       On Debian or Ubuntu: sudo apt-get install $(SYSTEM_PACKAGES)" >&2; exit 1; }
+
+setup: $(VENV)/.installed-run check-system
+	@mkdir -p var
+	$(PY) manage.py migrate --noinput
+
+setup-dev: $(VENV)/.installed-dev check-system
+
+demo: setup
+	$(PY) manage.py load_demo
+
+run: demo
+	@echo "Serving on http://$(HOST):$(PORT)/  (tasks in-process; emails in var/outbox/)"
+	$(PY) manage.py runserver $(HOST):$(PORT)
+
+test: setup-dev
+	$(PY) -m pytest
+
+lint: setup-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) manage.py check
+	$(PY) manage.py makemigrations --check --dry-run
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,63 @@
+"""Staff groups and their permissions: one definition, applied by data migrations.
+
+Later apps add their models' permissions here and ship a migration that calls
+``sync_groups`` again, so a fresh install and an upgraded one end up the same.
+"""
+
+from __future__ import annotations
+
+from accounts import roles
+
+# group name → {app_label: {model_name: actions}}
+GROUP_PERMISSIONS: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
+    roles.SUPPORT_GROUP: {
+        "accounts": {
+            "customer": ("view", "change"),
+            "membership": ("view", "add", "change"),
+            "invitation": ("view", "add"),
+            "service": ("view", "add", "change"),
+            "ipassignment": ("view", "add", "change"),
+            "user": ("view",),
+        },
+    },
+    roles.BILLING_GROUP: {
+        "accounts": {"customer": ("view", "change"), "membership": ("view",), "service": ("view",), "user": ("view",)},
+    },
+    roles.ABUSE_GROUP: {
+        "accounts": {"customer": ("view",), "service": ("view", "change"), "ipassignment": ("view",)},
+    },
+    roles.PRIVACY_GROUP: {
+        "accounts": {
+            "customer": ("view", "change"),
+            "membership": ("view",),
+            "invitation": ("view",),
+            "service": ("view",),
+            "ipassignment": ("view",),
+            "user": ("view", "change"),
+        },
+    },
+    # Accountants use /accounting/ only, never the admin; they need no model permissions.
+    roles.ACCOUNTANT_GROUP: {},
+}
+
+
+def sync_groups(apps, schema_editor=None) -> None:
+    """Create the groups and give each exactly the permissions above (idempotent)."""
+    from django.contrib.auth.management import create_permissions
+
+    for app_config in apps.get_app_configs():
+        app_config.models_module = True  # create_permissions skips apps without this flag
+        create_permissions(app_config, verbosity=0, apps=apps)
+        app_config.models_module = None
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    for name, by_app in GROUP_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=name)
+        wanted = []
+        for app_label, by_model in by_app.items():
+            for model, actions in by_model.items():
+                for action in actions:
+                    wanted.append(
+                        Permission.objects.get(content_type__app_label=app_label, codename=f"{action}_{model}")
+                    )
+        group.permissions.set(wanted)

@@ -1,0 +1,579 @@
+"""People, the customers they act for, and what those customers hold.
+
+- ``User``: a person who logs in (by email only). Owned by allauth's flows.
+- ``Customer``: the organisation or individual we contract with.
+- ``Membership``: a person acting for a customer in a role (accounts.roles).
+- ``Invitation``: an owner's invitation for someone to become a contact.
+- ``Service`` and ``IPAssignment``: what the customer holds and its addresses.
+- ``ProviderDetails``: the provider's own trading disclosures (one row).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import secrets
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django_countries.fields import CountryField
+
+from accounts import roles
+from accounts.vat import normalise_vat_number
+from privacy.registry import Category, Erasure, LawfulBasis, Retention, no_personal_data, personal_data
+
+ACCOUNT_LIFETIME = {
+    # Contract records: kept 6 years after the account closes, the limitation period
+    # for contract claims in England and Wales (Limitation Act 1980 s.5).
+    "years": 6,
+}
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def _create(self, email: str, password: str | None, **extra) -> User:
+        if not email:
+            raise ValueError("A user needs an email address.")
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email: str, password: str | None = None, **extra) -> User:
+        extra.setdefault("is_staff", False)
+        extra.setdefault("is_superuser", False)
+        return self._create(email, password, **extra)
+
+    def create_superuser(self, email: str, password: str | None = None, **extra) -> User:
+        extra.update(is_staff=True, is_superuser=True)
+        return self._create(email, password, **extra)
+
+
+@personal_data(
+    description="Your login account.",
+    categories=[Category.ACCOUNT, Category.IDENTITY],
+    fields=["email", "full_name", "password", "last_login", "date_joined"],
+    portable_fields=["email", "full_name", "date_joined"],
+    purpose="Let you log in and act for the customers you belong to.",
+    lawful_basis=LawfulBasis.CONTRACT,
+    customer_path="memberships__customer",
+    person_path="",
+    retention=Retention(
+        counted_from="deactivated_at",
+        months=1,
+        description="Kept while you can log in; removed a month after your login is closed.",
+    ),
+    erasure=Erasure.anonymise(
+        {"email": lambda user: f"erased-{user.pk}@invalid", "full_name": "", "is_active": False},
+        reason="The login is closed; the row stays only so that past actions keep an author.",
+    ),
+)
+class User(AbstractBaseUser, PermissionsMixin):
+    """A person who logs in. Email is the only identifier (no usernames)."""
+
+    email = models.EmailField("email address", unique=True)
+    full_name = models.CharField(max_length=150, blank=True)
+    is_staff = models.BooleanField(default=False, help_text="Can log in to the admin site.")
+    is_active = models.BooleanField(default=True)
+    date_joined = models.DateTimeField(default=timezone.now)
+    deactivated_at = models.DateTimeField(null=True, blank=True)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    class Meta:
+        ordering = ["email"]
+
+    def __str__(self) -> str:
+        return self.full_name or self.email
+
+    def clean(self) -> None:
+        super().clean()
+        self.email = self.__class__.objects.normalize_email(self.email).lower()
+
+    def get_full_name(self) -> str:
+        return self.full_name or self.email
+
+    def get_short_name(self) -> str:
+        return self.full_name.split(" ")[0] if self.full_name else self.email
+
+    @property
+    def is_accountant(self) -> bool:
+        return self.groups.filter(name=roles.ACCOUNTANT_GROUP).exists()
+
+    @property
+    def must_use_mfa(self) -> bool:
+        """Staff and accountants reach nothing without MFA (issue 2)."""
+        return self.is_staff or self.is_superuser or self.is_accountant
+
+
+class LegalForm(models.TextChoices):
+    LIMITED_COMPANY = "limited_company", "Limited company"
+    LLP = "llp", "Limited liability partnership"
+    SOLE_TRADER = "sole_trader", "Sole trader"
+    INDIVIDUAL = "individual", "Individual (consumer)"
+    PUBLIC_BODY = "public_body", "Public body"
+
+    @classmethod
+    def with_company_number(cls) -> set[str]:
+        return {cls.LIMITED_COMPANY, cls.LLP}
+
+    @classmethod
+    def business(cls) -> set[str]:
+        """Late Payment Act applies to these (DOMAIN.md §3); never to consumers."""
+        return {cls.LIMITED_COMPANY, cls.LLP, cls.SOLE_TRADER, cls.PUBLIC_BODY}
+
+
+class CustomerQuerySet(models.QuerySet):
+    def visible_to(self, user) -> CustomerQuerySet:
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(memberships__user=user).distinct()
+
+
+@personal_data(
+    description="The customer account: names, legal form, numbers and postal address.",
+    categories=[Category.IDENTITY, Category.CONTACT],
+    fields=[
+        "registered_name",
+        "trading_name",
+        "company_number",
+        "vat_number",
+        "address_line1",
+        "address_line2",
+        "town",
+        "county",
+        "postcode",
+        "country",
+        "phone",
+    ],
+    purpose="Know whom we contract with, address invoices to them (VAT Regulations 1995 reg 14).",
+    lawful_basis=LawfulBasis.CONTRACT,
+    customer_path="",
+    retention=Retention(
+        counted_from="closed_at",
+        description="Kept while the account is open and 6 years after it closes "
+        "(limitation period for contract claims).",
+        **ACCOUNT_LIFETIME,
+    ),
+    erasure=Erasure.keep(
+        "Issued invoices must show the customer's name and address for 6 years "
+        "(VAT Notice 700/21; Companies Act 2006 s.388). The rest is anonymised when retention ends."
+    ),
+)
+class Customer(models.Model):
+    """Whom we contract with: a company, partnership, sole trader, individual or public body.
+
+    Rows are created by staff (or the demo loader) and edited by the customer's owners
+    through ``accounts.services.update_customer_details``.
+    """
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        SUSPENDED = "suspended", "Suspended"
+        CLOSED = "closed", "Closed"
+
+    legal_form = models.CharField(max_length=20, choices=LegalForm.choices)
+    registered_name = models.CharField(
+        max_length=200, help_text="The legal name: the company's registered name, or the person's full name."
+    )
+    trading_name = models.CharField(max_length=200, blank=True)
+    company_number = models.CharField(max_length=20, blank=True)
+    vat_number = models.CharField("VAT number", max_length=20, blank=True)
+    address_line1 = models.CharField("address line 1", max_length=200)
+    address_line2 = models.CharField("address line 2", max_length=200, blank=True)
+    town = models.CharField("town or city", max_length=100)
+    county = models.CharField("county or region", max_length=100, blank=True)
+    postcode = models.CharField(max_length=20, blank=True)
+    country = CountryField(default="GB")
+    phone = models.CharField(max_length=40, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
+    created_at = models.DateTimeField(default=timezone.now)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = CustomerQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["registered_name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status="closed", closed_at__isnull=False) | ~Q(status="closed"),
+                name="customer_closed_has_date",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    @property
+    def display_name(self) -> str:
+        return self.trading_name or self.registered_name
+
+    @property
+    def is_business(self) -> bool:
+        return self.legal_form in LegalForm.business()
+
+    def postal_address_lines(self) -> list[str]:
+        lines = [self.address_line1, self.address_line2, self.town, self.county, self.postcode]
+        if self.country and self.country.code != "GB":
+            lines.append(self.country.name)
+        return [line for line in lines if line]
+
+    def clean(self) -> None:
+        errors: dict[str, list[str]] = {}
+        if self.legal_form in LegalForm.with_company_number() and not self.company_number:
+            errors.setdefault("company_number", []).append("A company number is required for a limited company or LLP.")
+        if self.vat_number:
+            try:
+                self.vat_number = normalise_vat_number(self.vat_number, country=self.country.code or "GB")
+            except ValidationError as exc:
+                errors.setdefault("vat_number", []).extend(exc.messages)
+        if self.status == self.Status.CLOSED and not self.closed_at:
+            self.closed_at = timezone.now()
+        if errors:
+            raise ValidationError(errors)
+
+
+class MembershipQuerySet(models.QuerySet):
+    def owners(self) -> MembershipQuerySet:
+        return self.filter(role=roles.Role.OWNER)
+
+
+@personal_data(
+    description="Which people act for the customer, and in which role.",
+    categories=[Category.ACCOUNT],
+    fields=["role", "created_at"],
+    purpose="Decide what each person may see and do for the customer.",
+    lawful_basis=LawfulBasis.CONTRACT,
+    customer_path="customer",
+    person_path="user",
+    retention=Retention(counted_from="customer__closed_at", years=6, description="Kept with the customer account."),
+    erasure=Erasure.delete(),
+)
+class Membership(models.Model):
+    """A person acting for a customer in a role. The last owner cannot leave."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=20, choices=roles.Role.choices)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = MembershipQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["customer", "user__email"]
+        constraints = [models.UniqueConstraint(fields=["user", "customer"], name="one_membership_per_customer")]
+
+    def __str__(self) -> str:
+        return f"{self.user} — {self.get_role_display()} of {self.customer}"
+
+    def can(self, action: str) -> bool:
+        return roles.allows(self.role, action)
+
+
+def _hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@personal_data(
+    description="Invitations sent to people to become contacts.",
+    categories=[Category.CONTACT],
+    fields=["email"],
+    purpose="Let an owner add a contact to the account.",
+    lawful_basis=LawfulBasis.LEGITIMATE_INTERESTS,
+    customer_path="customer",
+    retention=Retention(
+        counted_from="expires_at", days=30, description="Deleted 30 days after the invitation expires."
+    ),
+    erasure=Erasure.delete(),
+)
+class Invitation(models.Model):
+    """An owner's invitation for someone to join a customer in a role.
+
+    Only a hash of the token is stored, so a database leak yields no usable links.
+    """
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=20, choices=roles.Role.choices)
+    token_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Invitation for {self.email} to {self.customer}"
+
+    @staticmethod
+    def new_token() -> tuple[str, str]:
+        token = secrets.token_urlsafe(32)
+        return token, _hash_token(token)
+
+    @classmethod
+    def find_open(cls, token: str) -> Invitation | None:
+        return (
+            cls.objects.select_related("customer")
+            .filter(
+                token_hash=_hash_token(token),
+                accepted_at__isnull=True,
+                revoked_at__isnull=True,
+                expires_at__gt=timezone.now(),
+            )
+            .first()
+        )
+
+    @property
+    def is_open(self) -> bool:
+        return self.accepted_at is None and self.revoked_at is None and self.expires_at > timezone.now()
+
+
+class ServiceQuerySet(models.QuerySet):
+    def for_customer(self, customer: Customer) -> ServiceQuerySet:
+        return self.filter(customer=customer)
+
+
+@personal_data(
+    description="The services you hold with us.",
+    categories=[Category.SERVICE],
+    fields=["customer", "started_on", "ended_on"],
+    not_personal={"name": "A host name chosen for the server, such as web-01."},
+    purpose="Provide and bill the services you ordered.",
+    lawful_basis=LawfulBasis.CONTRACT,
+    customer_path="customer",
+    retention=Retention(
+        counted_from="ended_on",
+        years=6,
+        from_financial_year_end=True,
+        description="Records of services are accounting records: 6 years from the end "
+        "of the financial year in which the service ended.",
+    ),
+    erasure=Erasure.keep("Records of services supplied are accounting records (Companies Act 2006 s.388)."),
+)
+class Service(models.Model):
+    """What a customer holds: a virtual or physical server, colocation, or other.
+
+    Platform matters for storage access: virtual servers' data may be accessed only to run
+    the service or at the customer's explicit request; physical servers' not at all.
+    """
+
+    class Kind(models.TextChoices):
+        VPS = "vps", "Virtual private server"
+        DEDICATED = "dedicated", "Dedicated server"
+        COLOCATION = "colocation", "Colocation"
+        OTHER = "other", "Other"
+
+    class Platform(models.TextChoices):
+        VIRTUAL = "virtual", "Virtual"
+        PHYSICAL = "physical", "Physical"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        ACTIVE = "active", "Active"
+        SUSPENDED = "suspended", "Suspended"
+        ENDED = "ended", "Ended"
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="services")
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    platform = models.CharField(max_length=10, choices=Platform.choices)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
+    started_on = models.DateField(default=timezone.localdate)
+    ended_on = models.DateField(null=True, blank=True)
+
+    objects = ServiceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["customer", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if self.kind == self.Kind.VPS and self.platform != self.Platform.VIRTUAL:
+            raise ValidationError({"platform": "A virtual private server is on the virtual platform."})
+        if self.kind in (self.Kind.DEDICATED, self.Kind.COLOCATION) and self.platform != self.Platform.PHYSICAL:
+            raise ValidationError({"platform": f"A {self.get_kind_display().lower()} is on the physical platform."})
+        if self.ended_on and self.ended_on < self.started_on:
+            raise ValidationError({"ended_on": "A service cannot end before it starts."})
+
+
+def _address_key(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+    """A fixed-width hex key that sorts like the address, across IPv4 and IPv6.
+
+    IPv4 is placed in the IPv4-mapped IPv6 range, so both families share one ordering
+    and overlap can be checked with plain string comparisons on any database.
+    """
+    if address.version == 4:
+        address = ipaddress.IPv6Address(f"::ffff:{address}")
+    return f"{int(address):032x}"
+
+
+class IPAssignmentQuerySet(models.QuerySet):
+    def current(self) -> IPAssignmentQuerySet:
+        return self.filter(released_on__isnull=True)
+
+    def containing(self, address: str) -> IPAssignmentQuerySet:
+        key = _address_key(ipaddress.ip_address(address))
+        return self.filter(first_key__lte=key, last_key__gte=key)
+
+    def overlapping(self, network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> IPAssignmentQuerySet:
+        first, last = _address_key(network.network_address), _address_key(network.broadcast_address)
+        return self.filter(first_key__lte=last, last_key__gte=first)
+
+
+@personal_data(
+    description="IP addresses and prefixes assigned to your services.",
+    categories=[Category.SERVICE, Category.NETWORK],
+    fields=["network", "assigned_on", "released_on"],
+    purpose="Route traffic to your services, bill usage and match abuse reports to services.",
+    lawful_basis=LawfulBasis.CONTRACT,
+    customer_path="service__customer",
+    retention=Retention(
+        counted_from="released_on",
+        years=2,
+        description="Kept 2 years after release, to answer abuse reports about past traffic.",
+    ),
+    erasure=Erasure.keep("Needed to answer abuse reports and legal claims about traffic from the address."),
+)
+class IPAssignment(models.Model):
+    """An IPv4 or IPv6 address or prefix assigned to a service for a period.
+
+    Current assignments never overlap, whoever holds them: abuse reports and usage are
+    matched to services by address, and an address must lead to one service.
+    """
+
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="ip_assignments")
+    network = models.CharField(
+        max_length=43, help_text="An address or a prefix: 192.0.2.10, 198.51.100.0/29, 2001:db8::/48."
+    )
+    version = models.PositiveSmallIntegerField(editable=False)
+    first_key = models.CharField(max_length=32, editable=False, db_index=True)
+    last_key = models.CharField(max_length=32, editable=False)
+    assigned_on = models.DateField(default=timezone.localdate)
+    released_on = models.DateField(null=True, blank=True)
+
+    objects = IPAssignmentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["first_key"]
+        verbose_name = "IP assignment"
+
+    def __str__(self) -> str:
+        return self.network
+
+    def save(self, *args, **kwargs) -> None:
+        self._set_keys()
+        super().save(*args, **kwargs)
+
+    def parsed(self) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+        try:
+            return ipaddress.ip_network(self.network.strip(), strict=True)
+        except ValueError as exc:
+            message = str(exc)
+            if "host bits set" in message:
+                suggestion = ipaddress.ip_network(self.network.strip(), strict=False)
+                message = f"{self.network} has host bits set; did you mean {suggestion}?"
+            raise ValidationError({"network": f"Not an IP address or prefix: {message}"}) from None
+
+    def _set_keys(self) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+        network = self.parsed()
+        self.network, self.version = str(network), network.version
+        self.first_key = _address_key(network.network_address)
+        self.last_key = _address_key(network.broadcast_address)
+        return network
+
+    def clean(self) -> None:
+        network = self._set_keys()
+        if self.released_on is None:
+            clash = (
+                IPAssignment.objects.current()
+                .overlapping(network)
+                .exclude(pk=self.pk)
+                .select_related("service__customer")
+                .first()
+            )
+            if clash:
+                raise ValidationError(
+                    {
+                        "network": f"{network} overlaps {clash.network}, already assigned to "
+                        f"service {clash.service} of {clash.service.customer}."
+                    }
+                )
+
+
+@no_personal_data("The provider's own published company details.")
+class ProviderDetails(models.Model):
+    """The provider's trading disclosures (Companies Act 2006; SI 2015/17; DOMAIN.md §2).
+
+    One row, edited by staff in the admin; every page footer, email and PDF reads it.
+    """
+
+    registered_name = models.CharField(max_length=200)
+    trading_name = models.CharField(max_length=200, blank=True)
+    registered_in = models.CharField(
+        max_length=100,
+        default="England and Wales",
+        help_text='Where the company is registered, e.g. "England and Wales".',
+    )
+    company_number = models.CharField(max_length=20)
+    registered_office = models.TextField(help_text="One line per row of the address.")
+    vat_number = models.CharField("VAT number", max_length=20, blank=True)
+    website = models.URLField(blank=True)
+    support_email = models.EmailField()
+    billing_email = models.EmailField()
+    abuse_email = models.EmailField(help_text="RFC 2142: abuse@ your domain.")
+    privacy_email = models.EmailField()
+    phone = models.CharField(max_length=40, blank=True)
+
+    class Meta:
+        verbose_name = "provider details"
+        verbose_name_plural = "provider details"
+        constraints = [models.CheckConstraint(condition=Q(pk=1), name="provider_details_singleton")]
+
+    def __str__(self) -> str:
+        return self.registered_name
+
+    def save(self, *args, **kwargs) -> None:
+        self.pk = 1
+        super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        if self.vat_number:
+            try:
+                self.vat_number = normalise_vat_number(self.vat_number, country="GB")
+            except ValidationError as exc:
+                raise ValidationError({"vat_number": exc.messages}) from None
+
+    @classmethod
+    def current(cls) -> ProviderDetails | None:
+        return cls.objects.filter(pk=1).first()
+
+    @property
+    def display_name(self) -> str:
+        return self.trading_name or self.registered_name
+
+    def office_lines(self) -> list[str]:
+        return [line.strip() for line in self.registered_office.splitlines() if line.strip()]
+
+    def disclosure_line(self) -> str:
+        """The statutory sentence for footers of pages, emails and PDFs."""
+        parts = [
+            f"{self.registered_name} is registered in {self.registered_in}, company number {self.company_number}",
+            f"registered office: {', '.join(self.office_lines())}",
+        ]
+        if self.vat_number:
+            parts.append(f"VAT number {self.vat_number}")
+        return "; ".join(parts) + "."

@@ -1,0 +1,95 @@
+"""Reading settings from the environment.
+
+Every value is parsed once, when settings load. A bad value raises
+``ImproperlyConfigured`` naming the variable, so an operator sees which line of
+their environment file is wrong instead of a traceback deep inside Django.
+Secrets may be given as ``NAME_FILE`` (a path whose contents are the value), the
+convention of Docker and systemd credentials.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+class Env:
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        self.environ = os.environ if environ is None else environ
+
+    def raw(self, name: str) -> str | None:
+        """The value of NAME, or the contents of the file named by NAME_FILE."""
+        file_name = self.environ.get(f"{name}_FILE")
+        if name in self.environ and file_name:
+            raise ImproperlyConfigured(f"Set either {name} or {name}_FILE, not both.")
+        if file_name:
+            try:
+                return Path(file_name).read_text().strip()
+            except OSError as exc:
+                raise ImproperlyConfigured(f"{name}_FILE: cannot read {file_name!r}: {exc.strerror}.") from exc
+        return self.environ.get(name)
+
+    def str(self, name: str, default: str | None = None) -> str | None:
+        value = self.raw(name)
+        return default if value is None else value
+
+    def required(self, name: str, why: str) -> str:
+        value = self.raw(name)
+        if not value:
+            raise ImproperlyConfigured(f"{name} must be set {why}.")
+        return value
+
+    def bool(self, name: str, default: bool) -> bool:
+        value = self.raw(name)
+        if value is None:
+            return default
+        lowered = value.strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        raise ImproperlyConfigured(f"{name}={value!r} is not a boolean; use one of: true, false, 1, 0, yes, no.")
+
+    def int(self, name: str, default: int, *, minimum: int | None = None) -> int:
+        value = self.raw(name)
+        if value is None or value == "":
+            return default
+        try:
+            number = int(value)
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}={value!r} is not a whole number.") from None
+        if minimum is not None and number < minimum:
+            raise ImproperlyConfigured(f"{name}={number} is below the minimum of {minimum}.")
+        return number
+
+    def list(self, name: str, default: list[str] | None = None) -> list[str]:
+        value = self.raw(name)
+        if value is None:
+            return list(default or [])
+        return [item.strip() for item in value.split(",") if item.strip()]
+
+    def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
+        value = self.raw(name)
+        if value is None or value == "":
+            return default
+        if value not in choices:
+            raise ImproperlyConfigured(f"{name}={value!r} must be one of: {', '.join(choices)}.")
+        return value
+
+    def database(self, name: str, default: str) -> dict:
+        import dj_database_url
+
+        value = self.raw(name) or default
+        try:
+            config = dj_database_url.parse(value, conn_max_age=60, conn_health_checks=True)
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"{name}: {exc}") from None
+        if not config.get("ENGINE"):
+            raise ImproperlyConfigured(f"{name}={value!r}: unknown database scheme.")
+        return config

@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from allauth.account.decorators import secure_admin_login
+from django.contrib import admin
+from django.urls import include, path
+
+# The admin login goes through allauth, so its MFA stage applies to staff (issue 2).
+admin.site.login = secure_admin_login(admin.site.login)
+admin.site.site_header = "Hosting portal administration"
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("accounts/", include("allauth.urls")),
+    path("accounting/", include("portal.accounting_urls")),
+    path("", include("accounts.urls")),
+    path("", include("portal.shell_urls")),
+]

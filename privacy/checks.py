@@ -1,0 +1,119 @@
+"""System check: no personal data without a declaration (DESIGN.md mechanism 1)."""
+
+from __future__ import annotations
+
+import re
+
+from django.apps import apps
+from django.conf import settings
+from django.core import checks
+from django.core.exceptions import FieldDoesNotExist
+from django.db import models
+
+from privacy import registry
+
+# Field names that usually hold data about a person. A false positive is cheap
+# (declare it in ``not_personal`` with a reason); a miss is a privacy bug.
+PERSONAL_NAME = re.compile(
+    r"(^|_)(e?mail|email_address|ip|ip_address|ipv4|ipv6|address|addr|network|prefix|name|"
+    r"forename|surname|postcode|post_code|zip|phone|mobile|telephone|fax|birth|dob|"
+    r"notes?|message|body|comment|text|reason|instructions?)(_|$|\d)",
+)
+PERSONAL_TYPES = (models.EmailField, models.GenericIPAddressField, models.TextField)
+
+
+def looks_personal(field: models.Field) -> bool:
+    if field.is_relation or field.auto_created or isinstance(field, models.AutoField):
+        return False
+    return isinstance(field, PERSONAL_TYPES) or bool(PERSONAL_NAME.search(field.name))
+
+
+def _check_path(model: type[models.Model], path: str, what: str, label: str, target: str | None) -> list:
+    """Follow an ORM path like ``service__customer`` and check where it lands."""
+    if path == "":
+        if target and model._meta.label != target:
+            return [checks.Error(f"{label}: {what}='' means the model is {target}, but it is not.", id="privacy.E004")]
+        return []
+    current = model
+    parts = path.split("__")
+    for index, part in enumerate(parts):
+        try:
+            field = current._meta.get_field(part)
+        except FieldDoesNotExist:
+            return [
+                checks.Error(
+                    f"{label}: {what}={path!r}: {current._meta.label} has no field {part!r}.", id="privacy.E004"
+                )
+            ]
+        if index < len(parts) - 1:
+            if not field.is_relation:
+                return [checks.Error(f"{label}: {what}={path!r}: {part!r} is not a relation.", id="privacy.E004")]
+            current = field.related_model
+        elif target is not None and (not field.is_relation or field.related_model._meta.label != target):
+            return [checks.Error(f"{label}: {what}={path!r} does not lead to {target}.", id="privacy.E004")]
+    return []
+
+
+def check_declaration(model: type[models.Model], declaration: registry.PersonalData) -> list:
+    label = model._meta.label
+    errors: list = []
+    field_names = {f.name for f in model._meta.get_fields()}
+    for name in (*declaration.fields, *declaration.not_personal, *(declaration.portable_fields or ())):
+        if name not in field_names:
+            errors.append(
+                checks.Error(f"{label}: the declaration names field {name!r}, which does not exist.", id="privacy.E002")
+            )
+    for name in declaration.erasure.replacements:
+        if name not in field_names:
+            errors.append(
+                checks.Error(f"{label}: erasure anonymises {name!r}, which does not exist.", id="privacy.E002")
+            )
+    if declaration.erasure.action == registry.ErasureAction.KEEP and not declaration.erasure.reason:
+        errors.append(
+            checks.Error(f"{label}: erasure 'keep' needs the reason the law requires the data.", id="privacy.E005")
+        )
+    user_label = settings.AUTH_USER_MODEL
+    if declaration.customer_path is not None:
+        errors += _check_path(model, declaration.customer_path, "customer_path", label, "accounts.Customer")
+    if declaration.person_path is not None:
+        errors += _check_path(model, declaration.person_path, "person_path", label, user_label)
+    if declaration.customer_path is None and declaration.person_path is None:
+        errors.append(checks.Error(f"{label}: say whose data it is (customer_path or person_path).", id="privacy.E004"))
+    errors += _check_path(model, declaration.retention.counted_from, "retention.counted_from", label, None)
+    return errors
+
+
+@checks.register("privacy")
+def check_personal_data_declared(app_configs=None, **kwargs) -> list:
+    errors: list = []
+    our_apps = set(getattr(settings, "PRIVACY_REGISTRY_APPS", ("portal", "accounts", "privacy", "billing")))
+    for model, declaration in registry.declared_models(apps):
+        errors += check_declaration(model, declaration)
+    for model in apps.get_models():
+        meta = model._meta
+        if meta.app_label not in our_apps:
+            continue
+        if registry.exemption_for(model):
+            continue
+        declaration = registry.declaration_for(model)
+        covered = set()
+        if declaration:
+            covered = set(declaration.fields) | set(declaration.not_personal)
+        for field in meta.get_fields():
+            if not getattr(field, "concrete", False) or not looks_personal(field) or field.name in covered:
+                continue
+            if declaration is None:
+                message = (
+                    f"{meta.label}.{field.name} looks like personal data, but {meta.label} has no "
+                    "personal-data declaration."
+                )
+                hint = (
+                    "Decorate the model with @privacy.registry.personal_data(...), or with "
+                    "@no_personal_data(reason) if none of its fields are about people."
+                )
+                errors.append(checks.Error(message, hint=hint, obj=model, id="privacy.E001"))
+            else:
+                message = f"{meta.label}.{field.name} looks like personal data but is not in its declaration's fields."
+                hint = "Add it to fields=, or to not_personal= with the reason it is not about a person."
+                errors.append(checks.Error(message, hint=hint, obj=model, id="privacy.E003"))
+    return errors

@@ -1,0 +1,238 @@
+"""The personal-data registry (DESIGN.md mechanism 1).
+
+Every model that holds personal data declares it next to the model::
+
+    @personal_data(
+        categories=[Category.IDENTITY, Category.CONTACT],
+        fields=["registered_name", "address_line1", ...],
+        purpose="Identify the customer and address invoices to them.",
+        lawful_basis=LawfulBasis.CONTRACT,
+        customer_path="",            # this model *is* the customer
+        retention=Retention(years=6, counted_from="closed_at", ...),
+        erasure=Erasure.anonymise({...}),
+    )
+    class Customer(models.Model): ...
+
+From these declarations alone the privacy app derives the data-subject export, the
+erasure plan, the retention sweep and the "what we hold about you" page; nothing
+else keeps a list of personal data. The system check in ``privacy.checks`` fails
+when one of our models has a personal-looking field that no declaration covers.
+
+This module imports no models, so any app may declare its data without creating
+an import cycle (privacy learns about other apps through registration).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from dateutil.relativedelta import relativedelta
+
+
+class Category(enum.StrEnum):
+    """Data categories as a customer would recognise them."""
+
+    IDENTITY = "identity", "Who you are: names, legal form, company and VAT numbers"
+    CONTACT = "contact", "How to reach you: email and postal addresses, phone numbers"
+    ACCOUNT = "account", "Your login: email address, password hash, security keys, login history"
+    SERVICE = "service", "What you hold with us: services, IP addresses assigned to them"
+    FINANCIAL = "financial", "Billing: invoices, credit notes, payments, balances"
+    CORRESPONDENCE = "correspondence", "Emails and messages between you and us"
+    USAGE = "usage", "Bandwidth and resource usage of your services"
+    NETWORK = "network", "Network data used to run the network and handle abuse"
+    PRIVACY = "privacy", "Your consents, privacy requests and their handling"
+
+    def __new__(cls, value: str, description: str) -> Category:
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.description = description
+        return member
+
+
+class LawfulBasis(enum.StrEnum):
+    """UK GDPR Article 6(1) bases."""
+
+    CONSENT = "consent", "Consent (Art 6(1)(a))"
+    CONTRACT = "contract", "Performance of a contract (Art 6(1)(b))"
+    LEGAL_OBLIGATION = "legal_obligation", "Legal obligation (Art 6(1)(c))"
+    VITAL_INTERESTS = "vital_interests", "Vital interests (Art 6(1)(d))"
+    PUBLIC_TASK = "public_task", "Public task (Art 6(1)(e))"
+    LEGITIMATE_INTERESTS = "legitimate_interests", "Legitimate interests (Art 6(1)(f))"
+
+    def __new__(cls, value: str, label: str) -> LawfulBasis:
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.label = label
+        return member
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How long rows are kept, counted from a date on the row.
+
+    ``counted_from`` is an ORM path to a date or datetime on the row
+    (``"closed_at"``, ``"customer__closed_at"``). While that date is empty the
+    clock has not started (e.g. the account is still open), so the row is kept.
+    With ``from_financial_year_end`` the period runs from the end of the
+    provider's financial year containing that date (Companies Act records:
+    "6 years from the end of the financial year they relate to", DOMAIN.md §5).
+    """
+
+    counted_from: str
+    description: str
+    years: int = 0
+    months: int = 0
+    days: int = 0
+    from_financial_year_end: bool = False
+
+    @property
+    def period(self) -> relativedelta:
+        return relativedelta(years=self.years, months=self.months, days=self.days)
+
+    def expires_on(self, start: dt.date | dt.datetime | None, *, financial_year_end: tuple[int, int]) -> dt.date | None:
+        """The first date on which a row whose clock started on ``start`` may go."""
+        if start is None:
+            return None
+        day = start.date() if isinstance(start, dt.datetime) else start
+        if self.from_financial_year_end:
+            day = financial_year_end_after(day, financial_year_end)
+        return day + self.period
+
+
+def financial_year_end_after(day: dt.date, year_end: tuple[int, int]) -> dt.date:
+    """The end of the financial year that contains ``day``."""
+    month, dom = year_end
+    candidate = dt.date(day.year, month, dom)
+    return candidate if day <= candidate else dt.date(day.year + 1, month, dom)
+
+
+class ErasureAction(enum.StrEnum):
+    DELETE = "delete"
+    ANONYMISE = "anonymise"
+    KEEP = "keep"
+
+
+@dataclass(frozen=True)
+class Erasure:
+    """What an erasure request does to this model's rows.
+
+    - ``delete``: the rows are deleted.
+    - ``anonymise``: the named fields are overwritten with the given values (or the
+      result of calling them with the row); the row stays, e.g. for accounting.
+    - ``keep``: the law requires the rows as they are until retention ends;
+      ``reason`` is told to the person (UK GDPR Art 17(3)(b),(e)).
+    """
+
+    action: ErasureAction
+    replacements: Mapping[str, Any] = field(default_factory=dict)
+    reason: str = ""
+
+    @classmethod
+    def delete(cls) -> Erasure:
+        return cls(ErasureAction.DELETE)
+
+    @classmethod
+    def anonymise(cls, replacements: Mapping[str, Any], *, reason: str = "") -> Erasure:
+        return cls(ErasureAction.ANONYMISE, dict(replacements), reason)
+
+    @classmethod
+    def keep(cls, reason: str) -> Erasure:
+        return cls(ErasureAction.KEEP, {}, reason)
+
+
+@dataclass(frozen=True)
+class PersonalData:
+    """One model's declaration. ``model`` is an ``app_label.ModelName`` label."""
+
+    model: str
+    description: str
+    categories: tuple[Category, ...]
+    fields: tuple[str, ...]
+    purpose: str
+    lawful_basis: LawfulBasis
+    retention: Retention
+    erasure: Erasure
+    # ORM path from this model to accounts.Customer ("" when it *is* the customer);
+    # None when rows do not belong to a customer (e.g. a person before joining one).
+    customer_path: str | None = None
+    # ORM path from this model to the person (accounts.User) ("" when it is the person).
+    person_path: str | None = None
+    # Fields whose names look personal but hold no personal data, each with why.
+    not_personal: Mapping[str, str] = field(default_factory=dict)
+    # Fields holding data the person gave us or that was observed about them:
+    # included in portability exports (UK GDPR Art 20). Defaults to ``fields``.
+    portable_fields: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class NoPersonalData:
+    """A model whose personal-looking fields are not about people (a product's name)."""
+
+    model: str
+    reason: str
+
+
+_declarations: dict[str, PersonalData] = {}
+_exemptions: dict[str, NoPersonalData] = {}
+
+M = TypeVar("M", bound=type)
+
+
+def _label(model: type | str) -> str:
+    if isinstance(model, str):
+        return model
+    return model._meta.label  # type: ignore[attr-defined]
+
+
+def declare(model: type | str, **kwargs: Any) -> PersonalData:
+    """Declare a model's personal data; for models we don't own (allauth's)."""
+    label = _label(model)
+    kwargs["categories"] = tuple(Category(c) for c in kwargs["categories"])
+    kwargs["fields"] = tuple(kwargs["fields"])
+    if kwargs.get("portable_fields") is not None:
+        kwargs["portable_fields"] = tuple(kwargs["portable_fields"])
+    declaration = PersonalData(model=label, **kwargs)
+    _declarations[label] = declaration
+    return declaration
+
+
+def personal_data(**kwargs: Any) -> Callable[[M], M]:
+    """Class decorator form of :func:`declare`, placed on the model itself."""
+
+    def decorate(model: M) -> M:
+        declare(model, **kwargs)
+        return model
+
+    return decorate
+
+
+def no_personal_data(reason: str) -> Callable[[M], M]:
+    """Mark a model whose personal-looking field names are not about people."""
+
+    def decorate(model: M) -> M:
+        label = _label(model)
+        _exemptions[label] = NoPersonalData(label, reason)
+        return model
+
+    return decorate
+
+
+def declarations() -> list[PersonalData]:
+    return sorted(_declarations.values(), key=lambda d: d.model)
+
+
+def declaration_for(model: type | str) -> PersonalData | None:
+    return _declarations.get(_label(model))
+
+
+def exemption_for(model: type | str) -> NoPersonalData | None:
+    return _exemptions.get(_label(model))
+
+
+def declared_models(apps_registry: Any) -> Iterable[tuple[type, PersonalData]]:
+    for declaration in declarations():
+        yield apps_registry.get_model(declaration.model), declaration
