@@ -6,14 +6,18 @@ VENV := .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
-# WeasyPrint's Debian libraries (libharfbuzz-subset0 makes PDF fonts ~1.6x faster).
+PYTEST_ARGS ?=
+# WeasyPrint's Debian libraries (libharfbuzz-subset0 makes PDF fonts ~1.6x faster),
+# and the names ctypes looks them up by.
 SYSTEM_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
+SYSTEM_LIBRARIES := pango-1.0 pangoft2-1.0 harfbuzz-subset
 
 # Django 6.0 needs Python 3.12 or newer. Look on PATH, then in pyenv's versions,
-# and run each candidate: a pyenv shim can exist for a version that is not active.
+# and run each candidate: a pyenv shim can exist for a version that is not active,
+# and Debian's python3.x lacks ensurepip (so venv) until python3.x-venv is installed.
 define FIND_PYTHON
 for c in "$$PYTHON" python3.14 python3.13 python3.12 python3 \
-         $$(ls -d "$$(pyenv root 2>/dev/null)"/versions/3.1[2-9]*/bin/python3 2>/dev/null | sort -rV); do \
+         $$(ls -d "$${PYENV_ROOT:-$$HOME/.pyenv}"/versions/3.1[2-9]*/bin/python3 2>/dev/null | sort -rV); do \
   [ -n "$$c" ] || continue; \
   if "$$c" -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; then \
     command -v "$$c" 2>/dev/null || echo "$$c"; exit 0; fi; \
@@ -25,14 +29,15 @@ export FIND_PYTHON
 
 help:
 	@echo "make run    - set everything up and serve the portal on http://$(HOST):$(PORT) with demo data"
-	@echo "make test   - set everything up and run the whole test suite"
-	@echo "make lint   - ruff and Django's checks"
+	@echo "make test   - set everything up and run the whole test suite (PYTEST_ARGS=... to pass options)"
+	@echo "make lint   - ruff, Django's system checks, and a check for missing migrations"
 	@echo "make bench  - run the benchmarks and write docs/benchmarks.md"
 
 $(PY):
 	@py=$$(bash -c "$$FIND_PYTHON") || { \
-	  echo "error: Python 3.12 or newer is needed and none was found." >&2; \
-	  echo "       Install python3.12 (or newer), or point PYTHON=/path/to/python3.12 at one." >&2; exit 1; }; \
+	  echo "error: Python 3.12 or newer (with venv) is needed and none was found." >&2; \
+	  echo "       Install it (Debian/Ubuntu: sudo apt-get install python3.12 python3.12-venv; or pyenv install 3.13)," >&2; \
+	  echo "       or point PYTHON=/path/to/python3.12 at one." >&2; exit 1; }; \
 	echo "Creating $(VENV) with $$py"; \
 	"$$py" -m venv $(VENV) && $(PY) -m pip install --quiet --upgrade pip
 
@@ -45,9 +50,10 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(PY)
 	@touch $@ $(VENV)/.installed-run
 
 check-system: | $(PY)
-	@$(PY) -c 'import ctypes.util, sys; missing = [n for n in ("pango-1.0", "pangoft2-1.0", "harfbuzz-subset") if not ctypes.util.find_library(n)]; sys.exit(", ".join(missing))' 2>/dev/null || { \
-	  echo "error: WeasyPrint (invoice PDFs) needs system libraries that are missing." >&2; \
-	  echo "       On Debian or Ubuntu: sudo apt-get install $(SYSTEM_PACKAGES)" >&2; exit 1; }
+	@missing=$$($(PY) -c 'import ctypes.util, sys; print(" ".join(n for n in sys.argv[1:] if not ctypes.util.find_library(n)))' $(SYSTEM_LIBRARIES)); \
+	if [ -n "$$missing" ]; then \
+	  echo "error: WeasyPrint (invoice PDFs) needs system libraries that are missing: $$missing" >&2; \
+	  echo "       On Debian or Ubuntu: sudo apt-get install $(SYSTEM_PACKAGES)" >&2; exit 1; fi
 
 setup: $(VENV)/.installed-run check-system
 	@mkdir -p var
@@ -63,13 +69,16 @@ run: demo
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
 test: setup-dev
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto $(PYTEST_ARGS)
 
 lint: setup-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(PY) manage.py check
+	$(PY) manage.py check --fail-level WARNING
 	$(PY) manage.py makemigrations --check --dry-run
+
+bench: setup-dev
+	$(PY) bench/run.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -2,8 +2,20 @@
 
 from __future__ import annotations
 
+import uuid
+
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.account.models import EmailAddress
+from allauth.core import context as allauth_context
+from django.contrib.sites.shortcuts import get_current_site
 from django.http import HttpRequest
+from django.shortcuts import resolve_url
+
+from accounts.correspondence import gateway
+from accounts.correspondence.models import MailKind
+
+# Context values in allauth's emails that let the holder act as the person: sent, never archived.
+_ONE_TIME_KEYS = ("activate_url", "password_reset_url", "code", "key", "token")
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -11,3 +23,41 @@ class AccountAdapter(DefaultAccountAdapter):
         # People join a customer by invitation from its owner or from staff
         # (accounts.services.invite_contact); there is no open registration.
         return False
+
+    def get_login_redirect_url(self, request: HttpRequest) -> str:
+        # Accountants may only use their own area (RequireMFAMiddleware); sending
+        # them to the customer dashboard would only bounce them there.
+        user = request.user
+        if user.is_authenticated and user.is_accountant and not (user.is_staff or user.is_superuser):
+            return resolve_url("accounting:home")
+        return super().get_login_redirect_url(request)
+
+    def send_mail(self, template_prefix: str, email: str, context: dict) -> None:
+        """allauth's emails (verification, password reset, security notices) go through the gateway.
+
+        allauth renders them with its own templates; the gateway adds the trading
+        disclosures, stores the message (one-time links masked) and delivers it.
+        """
+        request = allauth_context.request
+        ctx = {"request": request, "email": email, "current_site": get_current_site(request), **context}
+        rendered = self.render_mail(template_prefix, email, ctx)  # builds a message object; sends nothing
+        html = next((content for content, mime in getattr(rendered, "alternatives", []) if mime == "text/html"), "")
+        text = rendered.body if rendered.content_subtype != "html" else ""
+        if not text:
+            text, html = html, html
+        user = ctx.get("user")
+        if user is None or not getattr(user, "pk", None):
+            address = EmailAddress.objects.filter(email__iexact=email).select_related("user").first()
+            user = address.user if address else None
+        secrets = [str(ctx[key]) for key in _ONE_TIME_KEYS if ctx.get(key)]
+        gateway.send_rendered(
+            kind=MailKind.SECURITY,
+            subject=rendered.subject,
+            text=text,
+            html=html,
+            to=[email],
+            person=user,
+            template=template_prefix,
+            idempotency_key=f"allauth:{template_prefix}:{uuid.uuid4()}",
+            secrets=[s for s in dict.fromkeys(secrets) if s in text or s in html],
+        )

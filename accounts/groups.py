@@ -18,13 +18,26 @@ GROUP_PERMISSIONS: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
             "service": ("view", "add", "change"),
             "ipassignment": ("view", "add", "change"),
             "user": ("view",),
+            # change = assign quarantined mail, reply, retry delivery (accounts.correspondence.admin)
+            "message": ("view", "change"),
         },
     },
     roles.BILLING_GROUP: {
-        "accounts": {"customer": ("view", "change"), "membership": ("view",), "service": ("view",), "user": ("view",)},
+        "accounts": {
+            "customer": ("view", "change"),
+            "membership": ("view",),
+            "service": ("view",),
+            "user": ("view",),
+            "message": ("view", "change"),
+        },
     },
     roles.ABUSE_GROUP: {
-        "accounts": {"customer": ("view",), "service": ("view", "change"), "ipassignment": ("view",)},
+        "accounts": {
+            "customer": ("view",),
+            "service": ("view", "change"),
+            "ipassignment": ("view",),
+            "message": ("view", "change"),
+        },
     },
     roles.PRIVACY_GROUP: {
         "accounts": {
@@ -34,6 +47,7 @@ GROUP_PERMISSIONS: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
             "service": ("view",),
             "ipassignment": ("view",),
             "user": ("view", "change"),
+            "message": ("view",),
         },
     },
     # Accountants use /accounting/ only, never the admin; they need no model permissions.
@@ -43,21 +57,33 @@ GROUP_PERMISSIONS: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
 
 def sync_groups(apps, schema_editor=None) -> None:
     """Create the groups and give each exactly the permissions above (idempotent)."""
+    from django.apps import apps as global_apps
     from django.contrib.auth.management import create_permissions
 
-    for app_config in apps.get_app_configs():
-        app_config.models_module = True  # create_permissions skips apps without this flag
-        create_permissions(app_config, verbosity=0, apps=apps)
-        app_config.models_module = None
+    if apps is not global_apps:
+        # Inside a migration, permissions for models made by earlier migrations of this
+        # run do not exist yet (post_migrate makes them at the end): make them now.
+        for app_config in apps.get_app_configs():
+            app_config.models_module = True  # create_permissions skips apps without this flag
+            create_permissions(app_config, verbosity=0, apps=apps)
+            app_config.models_module = None
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
     for name, by_app in GROUP_PERMISSIONS.items():
         group, _ = Group.objects.get_or_create(name=name)
-        wanted = []
-        for app_label, by_model in by_app.items():
-            for model, actions in by_model.items():
-                for action in actions:
-                    wanted.append(
-                        Permission.objects.get(content_type__app_label=app_label, codename=f"{action}_{model}")
-                    )
+        codenames = {
+            (app_label, f"{action}_{model}")
+            for app_label, by_model in by_app.items()
+            for model, actions in by_model.items()
+            for action in actions
+        }
+        # A model added by a later migration has no permission yet at an earlier one:
+        # skip it there; the migration that adds the model calls sync_groups again.
+        wanted = [
+            perm
+            for perm in Permission.objects.filter(content_type__app_label__in={a for a, _ in codenames}).select_related(
+                "content_type"
+            )
+            if (perm.content_type.app_label, perm.codename) in codenames
+        ]
         group.permissions.set(wanted)

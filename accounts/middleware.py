@@ -4,43 +4,68 @@ from __future__ import annotations
 
 from allauth.mfa.utils import is_mfa_enabled
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.urls import reverse
+from django.urls import ResolverMatch, reverse
 
 SESSION_CUSTOMER_KEY = "portal_customer_id"
 
-# What a person who must set up MFA may still reach: allauth's MFA setup, the
-# reauthentication it asks for, logout, email confirmation, and static files.
-_MFA_SETUP_PREFIXES = (
-    "/accounts/2fa/",
-    "/accounts/reauthenticate/",
-    "/accounts/logout/",
-    "/accounts/confirm-email/",
-    "/static/",
+# allauth's views (mounted without a namespace) that a person who must set up MFA may
+# still use: every MFA page (mfa_*), the reauthentication allauth asks for before
+# adding an authenticator, logout, and email management and confirmation, because
+# allauth refuses to add an authenticator while an address is unverified.
+_MFA_SETUP_VIEWS = frozenset(
+    {
+        "account_logout",
+        "account_reauthenticate",
+        "account_email",
+        "account_email_verification_sent",
+        "account_confirm_email",
+    }
 )
-# Accountants reach only their own area and their login settings.
-_ACCOUNTANT_PREFIXES = ("/accounting/", "/accounts/", "/static/")
+
+
+def _allauth_view_name(match: ResolverMatch) -> str:
+    return "" if match.namespaces else (match.url_name or "")
+
+
+def _is_mfa_setup(match: ResolverMatch) -> bool:
+    name = _allauth_view_name(match)
+    return name in _MFA_SETUP_VIEWS or name.startswith("mfa_")
+
+
+def _is_accountant_area(match: ResolverMatch) -> bool:
+    # Accountants reach only their own area and their login settings (allauth).
+    return "accounting" in match.namespaces or _allauth_view_name(match).startswith(("account_", "mfa_"))
 
 
 class RequireMFAMiddleware:
-    """Staff and accountants reach nothing but MFA setup and logout until MFA is on (issue 2)."""
+    """Staff and accountants reach nothing but MFA setup and logout until MFA is on (issue 2).
+
+    Decided per view rather than per path, so the rules follow the URL names
+    wherever allauth and the accountants' area are mounted. Must come after
+    AuthenticationMiddleware. Logging in is not affected: a person is only
+    authenticated once every login stage, including allauth's MFA code, has passed.
+    """
 
     def __init__(self, get_response) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        user = request.user
-        if user.is_authenticated and user.must_use_mfa:
-            path = request.path_info
-            if not is_mfa_enabled(user) and not path.startswith(_MFA_SETUP_PREFIXES):
-                return HttpResponseRedirect(reverse("mfa_index"))
-            if (
-                user.is_accountant
-                and not user.is_staff
-                and not user.is_superuser
-                and not path.startswith(_ACCOUNTANT_PREFIXES)
-            ):
-                return HttpResponseRedirect(reverse("accounting:home"))
         return self.get_response(request)
+
+    def process_view(self, request: HttpRequest, view_func, view_args, view_kwargs) -> HttpResponse | None:
+        user = request.user
+        if not user.is_authenticated or not user.must_use_mfa:
+            return None
+        match = request.resolver_match
+        if not is_mfa_enabled(user):
+            if _is_mfa_setup(match):
+                return None
+            return HttpResponseRedirect(reverse("mfa_index"))
+        if user.is_staff or user.is_superuser or not user.is_accountant:
+            return None
+        if _is_accountant_area(match):
+            return None
+        return HttpResponseRedirect(reverse("accounting:home"))
 
 
 def current_membership(request: HttpRequest):

@@ -114,6 +114,10 @@ class User(AbstractBaseUser, PermissionsMixin):
         """Staff and accountants reach nothing without MFA (issue 2)."""
         return self.is_staff or self.is_superuser or self.is_accountant
 
+    def customer_memberships(self) -> MembershipQuerySet:
+        """The customers this person acts for, by name, as the customer switcher lists them."""
+        return self.memberships.select_related("customer").order_by("customer__registered_name", "pk")
+
 
 class LegalForm(models.TextChoices):
     LIMITED_COMPANY = "limited_company", "Limited company"
@@ -277,6 +281,11 @@ class Membership(models.Model):
 
     def can(self, action: str) -> bool:
         return roles.allows(self.role, action)
+
+    @property
+    def permissions(self) -> frozenset[str]:
+        """The actions this role allows, for templates: ``{% if "view_services" in m.permissions %}``."""
+        return frozenset(action.value for action in roles.Action if roles.allows(self.role, action))
 
 
 def _hash_token(token: str) -> str:
@@ -577,3 +586,7 @@ class ProviderDetails(models.Model):
         if self.vat_number:
             parts.append(f"VAT number {self.vat_number}")
         return "; ".join(parts) + "."
+
+
+# Correspondence models live in their own module; imported here so Django registers them.
+from accounts.correspondence.models import Message, MessageAttachment  # noqa: E402, F401

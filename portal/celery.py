@@ -11,3 +11,5 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 app = Celery("portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# Task modules inside sub-packages (autodiscovery looks only at <app>.tasks).
+app.autodiscover_tasks(["accounts.correspondence"])

@@ -56,7 +56,7 @@ class Env:
             return False
         raise ImproperlyConfigured(f"{name}={value!r} is not a boolean; use one of: true, false, 1, 0, yes, no.")
 
-    def int(self, name: str, default: int, *, minimum: int | None = None) -> int:
+    def int(self, name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
         value = self.raw(name)
         if value is None or value == "":
             return default
@@ -66,6 +66,8 @@ class Env:
             raise ImproperlyConfigured(f"{name}={value!r} is not a whole number.") from None
         if minimum is not None and number < minimum:
             raise ImproperlyConfigured(f"{name}={number} is below the minimum of {minimum}.")
+        if maximum is not None and number > maximum:
+            raise ImproperlyConfigured(f"{name}={number} is above the maximum of {maximum}.")
         return number
 
     def list(self, name: str, default: list[str] | None = None) -> list[str]:
@@ -83,13 +85,24 @@ class Env:
         return value
 
     def database(self, name: str, default: str) -> dict:
+        """A database URL (dj-database-url syntax) as a Django DATABASES entry.
+
+        Errors name the variable and the scheme but never echo the URL, which may hold a password.
+        """
         import dj_database_url
 
         value = self.raw(name) or default
+        scheme = value.split("://", 1)[0] if "://" in value else ""
+        if not scheme:
+            raise ImproperlyConfigured(f"{name} is not a database URL; expected e.g. postgres://user@host:5432/name.")
         try:
             config = dj_database_url.parse(value, conn_max_age=60, conn_health_checks=True)
-        except ValueError as exc:
-            raise ImproperlyConfigured(f"{name}: {exc}") from None
-        if not config.get("ENGINE"):
-            raise ImproperlyConfigured(f"{name}={value!r}: unknown database scheme.")
+        except dj_database_url.UnknownSchemeError:
+            raise ImproperlyConfigured(
+                f"{name}: unknown database scheme {scheme!r}; use postgres:// (production) or sqlite:// ."
+            ) from None
+        except ValueError as exc:  # e.g. a port that is not a number; the message holds no URL
+            raise ImproperlyConfigured(f"{name} is not a valid database URL: {str(exc).rstrip('.')}.") from None
+        if not config.get("ENGINE") or not config.get("NAME"):
+            raise ImproperlyConfigured(f"{name}: the {scheme}:// URL names no database.")
         return config

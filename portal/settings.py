@@ -158,6 +158,13 @@ ACCOUNT_RATE_LIMITS = {
     "signup": "20/m/ip",
 }
 ACCOUNT_PREVENT_ENUMERATION = True
+# allauth's default answers a reset request for an unknown address with an email
+# inviting the person to sign up; signup is closed (invitations only), so send nothing.
+ACCOUNT_EMAIL_UNKNOWN_ACCOUNTS = False
+# Rate limits per IP count the client's address. Behind the production proxy every
+# request comes from the proxy, so without this one person's failed logins would lock
+# everyone out; allauth then takes the address the proxy appends to X-Forwarded-For.
+ALLAUTH_TRUSTED_PROXY_COUNT = env.int("PORTAL_TRUSTED_PROXY_COUNT", 1 if PRODUCTION else 0, minimum=0)
 MFA_ADAPTER = "allauth.mfa.adapter.DefaultMFAAdapter"
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
 MFA_PASSKEY_LOGIN_ENABLED = True
@@ -171,6 +178,22 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env.str("PORTAL_STATIC_ROOT", str(VAR_DIR / "static")))
+if not PRODUCTION:
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns on every request without it
+
+# allauth keeps login rate limits and used TOTP codes in the cache, so every web
+# process must share it: otherwise a TOTP code could be replayed on another worker
+# and limits multiply. A database table (made by portal's migration) needs nothing
+# more; PORTAL_CACHE_URL=redis://... uses Redis instead.
+_cache_url = env.str("PORTAL_CACHE_URL", "")
+if _cache_url.startswith(("redis://", "rediss://", "unix://")):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _cache_url}}
+elif _cache_url in ("", "db"):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "portal_cache"}}
+elif _cache_url == "locmem":
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+else:
+    raise ImproperlyConfigured(f"PORTAL_CACHE_URL={_cache_url!r} must be db, locmem or a redis:// URL.")
 STORAGES = {
     "default": {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
@@ -184,25 +207,31 @@ STORAGES = {
 }
 
 # Email. Without EMAIL_HOST, mail goes to the local outbox (var/outbox/), which staff can read.
+# Every EMAIL_* value is parsed even when unused, so a typo fails at start, not at first send.
 EMAIL_HOST = env.str("EMAIL_HOST", "")
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", "")
+# STARTTLS on the submission port (587) by default; EMAIL_USE_SSL=true for implicit TLS (465).
+EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=not EMAIL_USE_SSL)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL are exclusive: set only one to true.")
+EMAIL_PORT = env.int("EMAIL_PORT", 465 if EMAIL_USE_SSL else 587, minimum=1, maximum=65535)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", 30, minimum=1)
 if EMAIL_HOST:
     EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    EMAIL_PORT = env.int("EMAIL_PORT", 587, minimum=1)
-    EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", "")
-    EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", "")
-    EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=True)
-    EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
-    if EMAIL_USE_TLS and EMAIL_USE_SSL:
-        raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL are exclusive: set only one to true.")
-    EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", 30, minimum=1)
 else:
     EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
-    EMAIL_FILE_PATH = VAR_DIR / "outbox"
+EMAIL_FILE_PATH = VAR_DIR / "outbox"
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", "portal@localhost")
 SERVER_EMAIL = env.str("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
 
 # Celery. Without a broker, tasks run in-process when queued (the embedded default).
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", "")
+if CELERY_BROKER_URL and CELERY_BROKER_URL.split("://", 1)[0] not in ("redis", "rediss", "amqp", "amqps", "pyamqp"):
+    raise ImproperlyConfigured(
+        "CELERY_BROKER_URL must be a Redis (redis://, rediss://) or RabbitMQ (amqp://, amqps://) URL."
+    )
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_RESULT_BACKEND = None
@@ -250,3 +279,9 @@ except ValueError:
         f"PORTAL_FINANCIAL_YEAR_END={_fye!r} must be a month and day as MM-DD, e.g. 03-31."
     ) from None
 PORTAL_FINANCIAL_YEAR_END = (_fye_month, _fye_day)
+
+# Correspondence (accounts.correspondence): the domain of our Message-IDs, limits on
+# what we accept inbound, and how long correspondence is kept after an account closes.
+PORTAL_MAIL_DOMAIN = env.str("PORTAL_MAIL_DOMAIN", DEFAULT_FROM_EMAIL.rpartition("@")[2] or "localhost")
+PORTAL_INBOUND_MAX_ATTACHMENT_BYTES = env.int("PORTAL_INBOUND_MAX_ATTACHMENT_BYTES", 25 * 1024 * 1024, minimum=0)
+PORTAL_CORRESPONDENCE_RETENTION_YEARS = env.int("PORTAL_CORRESPONDENCE_RETENTION_YEARS", 6, minimum=1)

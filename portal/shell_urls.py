@@ -1,1 +1,14 @@
-urlpatterns = []
+"""The portal shell: the dashboard and the customer switcher."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from portal import views
+
+app_name = "portal"
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("switch-customer/", views.switch_customer, name="switch_customer"),
+]

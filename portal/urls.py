@@ -12,6 +12,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("accounting/", include("portal.accounting_urls")),
+    path("correspondence/", include("accounts.correspondence.urls")),
     path("", include("accounts.urls")),
     path("", include("portal.shell_urls")),
 ]

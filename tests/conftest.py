@@ -13,13 +13,64 @@ from tests.accounts.factories import (
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Argon2 still (hashes start "argon2"), at a test-sized cost."""
+    settings.PASSWORD_HASHERS = ["tests.hashers.FastArgon2PasswordHasher", *settings.PASSWORD_HASHERS[1:]]
+
+
+@pytest.fixture(autouse=True)
+def _local_cache(settings):
+    """Each test gets an empty in-memory cache (production shares one: PORTAL_CACHE_URL)."""
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "tests"}}
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _private_storage(settings, tmp_path):
     """Files written by a test go to its own folder, never to var/."""
-    settings.STORAGES = {**settings.STORAGES, "default": {
-        "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": tmp_path / "private", "base_url": None},
-    }}
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": tmp_path / "private", "base_url": None},
+        },
+    }
     settings.PRIVATE_STORAGE_DIR = tmp_path / "private"
+
+
+@pytest.fixture(autouse=True)
+def _tasks_in_process_unless_marked_broker(request):
+    """Tasks run in-process after commit (the embedded default) even when CI sets
+    CELERY_BROKER_URL; only tests marked ``broker`` go through the real broker."""
+    from portal.celery import app
+
+    saved = app.conf.task_always_eager, app.conf.broker_url
+    app.conf.task_always_eager = request.node.get_closest_marker("broker") is None
+    yield
+    app.conf.task_always_eager, app.conf.broker_url = saved
+
+
+@pytest.fixture(autouse=True)
+def _staff_groups(request):
+    """The staff groups come from a data migration; a transactional test's flush removes them."""
+    marker = request.node.get_closest_marker("django_db")
+    transactional = (
+        "transactional_db" in request.fixturenames
+        or "live_server" in request.fixturenames
+        or (marker is not None and marker.kwargs.get("transaction", False))
+    )
+    if not (marker or transactional or "db" in request.fixturenames):
+        return
+    request.getfixturevalue("transactional_db" if transactional else "db")
+    from django.apps import apps
+    from django.contrib.auth.models import Group
+
+    from accounts.groups import GROUP_PERMISSIONS, sync_groups
+
+    if Group.objects.filter(name__in=GROUP_PERMISSIONS).count() != len(GROUP_PERMISSIONS):
+        sync_groups(apps)
 
 
 @pytest.fixture
@@ -56,3 +107,17 @@ def other_customer_client(db, provider) -> Client:
 @pytest.fixture
 def user(db):
     return UserFactory()
+
+
+@pytest.fixture
+def smtp_server(settings):
+    """A real SMTP server on loopback; the portal's SMTP backend points at it."""
+    from tests.smtp import SMTPServer
+
+    with SMTPServer() as server:
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", server.port
+        settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+        settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+        settings.EMAIL_TIMEOUT = 5
+        yield server

@@ -1,0 +1,322 @@
+"""Staff work here: customers, their contacts and services, addresses, invitations, provider details.
+
+Where accounts.services has a function for a change (contacts' roles and removal,
+invitations), the admin calls it, so the same rules hold as in the portal: the last owner
+stays, invitations are emailed and only their hash is stored.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from django import forms
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.forms.models import BaseInlineFormSet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+
+from accounts import roles, services
+from accounts.models import Customer, Invitation, IPAssignment, Membership, ProviderDetails, Service, User
+
+
+class UserCreationForm(AdminUserCreationForm):
+    class Meta:
+        model = User
+        fields = ("email", "full_name")
+
+    def clean_email(self) -> str:
+        email = User.objects.normalize_email(self.cleaned_data["email"]).lower()
+        if User.objects.filter(email__iexact=email).exists():
+            raise ValidationError(f"There is already a login for {email}.")
+        return email
+
+
+class UserEditForm(UserChangeForm):
+    class Meta:
+        model = User
+        fields = "__all__"
+
+
+class UserMembershipInline(admin.TabularInline):
+    """Which customers the person acts for. Changed on the customer, where the last-owner rule is kept."""
+
+    model = Membership
+    fk_name = "user"
+    fields = ("customer", "role", "created_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = False
+    verbose_name = "customer this person acts for"
+    verbose_name_plural = "customers this person acts for"
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).select_related("customer")
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    form = UserEditForm
+    add_form = UserCreationForm
+    fieldsets = (
+        (None, {"fields": ("email", "password")}),
+        ("Person", {"fields": ("full_name",)}),
+        ("Permissions", {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
+        ("Dates", {"fields": ("last_login", "date_joined", "deactivated_at")}),
+    )
+    add_fieldsets = (
+        (
+            None,
+            {"classes": ("wide",), "fields": ("email", "full_name", "usable_password", "password1", "password2")},
+        ),
+    )
+    readonly_fields = ("last_login", "date_joined")
+    list_display = ("email", "full_name", "is_staff", "is_active", "last_login")
+    list_filter = ("is_staff", "is_superuser", "is_active", "groups")
+    search_fields = ("email", "full_name")
+    ordering = ("email",)
+    inlines = [UserMembershipInline]
+
+    def get_inlines(self, request: HttpRequest, obj=None) -> list:
+        return self.inlines if obj is not None else []
+
+
+class MembershipInlineFormSet(BaseInlineFormSet):
+    """Refuse a save that would leave a customer that had an owner with none."""
+
+    def clean(self) -> None:
+        super().clean()
+        had_owner = any(form.initial.get("role") == roles.Role.OWNER for form in self.initial_forms)
+        owners_left = [
+            form
+            for form in self.forms
+            if form.cleaned_data
+            and not form.cleaned_data.get("DELETE")
+            and form.cleaned_data.get("role") == roles.Role.OWNER
+        ]
+        if had_owner and not owners_left:
+            raise ValidationError("The customer must keep at least one owner: make another contact an owner first.")
+
+
+class MembershipInlineForm(forms.ModelForm):
+    class Meta:
+        model = Membership
+        fields = ("user", "role")
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            # A contact is a person: to put someone else in their place, add them and remove this one.
+            self.fields["user"].disabled = True
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    form = MembershipInlineForm
+    formset = MembershipInlineFormSet
+    fk_name = "customer"
+    autocomplete_fields = ("user",)
+    extra = 0
+    verbose_name = "contact"
+    verbose_name_plural = "contacts"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).select_related("user")
+
+
+class ServiceInline(admin.TabularInline):
+    model = Service
+    fields = ("name", "kind", "platform", "status", "started_on", "ended_on")
+    extra = 0
+    can_delete = False  # records of services supplied are accounting records
+    show_change_link = True
+
+
+@admin.register(Customer)
+class CustomerAdmin(admin.ModelAdmin):
+    list_display = ("registered_name", "trading_name", "legal_form", "status", "company_number", "vat_number")
+    list_filter = ("legal_form", "status", "country")
+    search_fields = (
+        "registered_name",
+        "trading_name",
+        "company_number",
+        "vat_number",
+        "postcode",
+        "memberships__user__email",
+    )
+    readonly_fields = ("created_at",)
+    fieldsets = (
+        (None, {"fields": ("legal_form", "registered_name", "trading_name", "company_number", "vat_number")}),
+        ("Postal address", {"fields": ("address_line1", "address_line2", "town", "county", "postcode", "country")}),
+        ("Contact", {"fields": ("phone",)}),
+        ("Account", {"fields": ("status", "created_at", "closed_at")}),
+    )
+    inlines = [MembershipInline, ServiceInline]
+
+    def save_formset(self, request: HttpRequest, form, formset, change: bool) -> None:
+        if formset.model is not Membership:
+            return super().save_formset(request, form, formset, change)
+        changed = formset.save(commit=False)
+        # Promotions first and removals last, so a hand-over of ownership in one save
+        # never passes through a moment with no owner.
+        changed.sort(key=lambda m: m.role != roles.Role.OWNER)
+        for membership in changed:
+            if membership.pk is None:
+                membership.save()
+            else:
+                services.change_contact_role(membership, role=membership.role, actor=request.user)
+        for membership in formset.deleted_objects:
+            services.remove_contact(membership, actor=request.user)
+        return None
+
+
+class IPAssignmentInline(admin.TabularInline):
+    model = IPAssignment
+    fields = ("network", "assigned_on", "released_on")
+    extra = 1
+
+
+@admin.register(Service)
+class ServiceAdmin(admin.ModelAdmin):
+    list_display = ("name", "customer", "kind", "platform", "status", "started_on", "ended_on")
+    list_filter = ("kind", "platform", "status")
+    list_select_related = ("customer",)
+    search_fields = ("name", "customer__registered_name", "customer__trading_name", "ip_assignments__network")
+    autocomplete_fields = ("customer",)
+    inlines = [IPAssignmentInline]
+
+
+@admin.register(IPAssignment)
+class IPAssignmentAdmin(admin.ModelAdmin):
+    list_display = ("network", "service", "customer", "version", "assigned_on", "released_on")
+    list_filter = ("version", ("released_on", admin.EmptyFieldListFilter))
+    list_select_related = ("service__customer",)
+    search_fields = ("network", "service__name", "service__customer__registered_name")
+    search_help_text = "An address finds the assignment that contains it, e.g. 198.51.100.7."
+    autocomplete_fields = ("service",)
+
+    @admin.display(ordering="service__customer__registered_name")
+    def customer(self, obj: IPAssignment) -> Customer:
+        return obj.service.customer
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str):
+        term = search_term.strip()
+        try:
+            ipaddress.ip_address(term)
+        except ValueError:
+            return super().get_search_results(request, queryset, search_term)
+        return queryset.containing(term), False
+
+
+class InvitationAddForm(forms.ModelForm):
+    class Meta:
+        model = Invitation
+        fields = ("customer", "email", "role")
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        customer, email = cleaned.get("customer"), cleaned.get("email")
+        if customer and email and customer.memberships.filter(user__email__iexact=email).exists():
+            self.add_error("email", f"{email} is already a contact of {customer}.")
+        return cleaned
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    """Invitations are sent (and their token made) by accounts.services.invite_contact; never edited."""
+
+    form = InvitationAddForm
+    list_display = ("email", "customer", "role", "invited_by", "created_at", "expires_at", "state")
+    list_filter = ("role",)
+    list_select_related = ("customer", "invited_by")
+    search_fields = ("email", "customer__registered_name", "customer__trading_name")
+    autocomplete_fields = ("customer",)
+    readonly_fields = (
+        "customer",
+        "email",
+        "role",
+        "token_hash",
+        "invited_by",
+        "created_at",
+        "expires_at",
+        "accepted_at",
+        "revoked_at",
+    )
+    actions = ["withdraw"]
+
+    @admin.display(description="state")
+    def state(self, obj: Invitation) -> str:
+        if obj.accepted_at:
+            return "accepted"
+        if obj.revoked_at:
+            return "withdrawn"
+        return "open" if obj.is_open else "expired"
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None) -> tuple[str, ...]:
+        return self.readonly_fields if obj is not None else ()
+
+    def get_fields(self, request: HttpRequest, obj=None):
+        return self.readonly_fields if obj is not None else InvitationAddForm.Meta.fields
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False  # removed by the retention sweep, 30 days after expiry
+
+    def save_model(self, request: HttpRequest, obj: Invitation, form, change: bool) -> None:
+        invitation = services.invite_contact(
+            form.cleaned_data["customer"],
+            email=form.cleaned_data["email"],
+            role=form.cleaned_data["role"],
+            invited_by=request.user,
+            link_base=request.build_absolute_uri("/"),
+        )
+        obj.pk = invitation.pk
+        obj._state.adding = False
+
+    @admin.action(description="Withdraw the selected invitations", permissions=["add"])
+    def withdraw(self, request: HttpRequest, queryset: QuerySet) -> None:
+        withdrawn = 0
+        for invitation in queryset:
+            if invitation.is_open:
+                services.revoke_invitation(invitation, actor=request.user)
+                withdrawn += 1
+        self.message_user(request, f"{withdrawn} invitation(s) withdrawn; their links no longer work.")
+
+
+@admin.register(ProviderDetails)
+class ProviderDetailsAdmin(admin.ModelAdmin):
+    """One row: the trading disclosures on every page, email and PDF (DOMAIN.md §2)."""
+
+    fieldsets = (
+        ("Company", {"fields": ("registered_name", "trading_name", "registered_in", "company_number")}),
+        ("Addresses", {"fields": ("registered_office", "website", "phone")}),
+        ("VAT", {"fields": ("vat_number",)}),
+        ("Email addresses", {"fields": ("support_email", "billing_email", "abuse_email", "privacy_email")}),
+    )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return super().has_add_permission(request) and not ProviderDetails.objects.exists()
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def changelist_view(self, request: HttpRequest, extra_context=None) -> HttpResponse:
+        details = ProviderDetails.current()
+        if details is not None:
+            return HttpResponseRedirect(reverse("admin:accounts_providerdetails_change", args=[details.pk]))
+        if self.has_add_permission(request):
+            return HttpResponseRedirect(reverse("admin:accounts_providerdetails_add"))
+        return super().changelist_view(request, extra_context)
+
+
+# Correspondence admin (messages, quarantine, replies) lives with the correspondence package.
+from accounts.correspondence import admin as correspondence_admin  # noqa: E402, F401

@@ -1,0 +1,192 @@
+"""Staff see every message, assign or reject quarantined ones, reply, and retry failed delivery."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import path, reverse
+from django.utils.html import format_html_join
+
+from accounts.correspondence import delivery, gateway, inbound, services
+from accounts.correspondence.models import Message, MessageAttachment
+
+
+class AttachmentInline(admin.TabularInline):
+    model = MessageAttachment
+    fields = ("filename", "content_type", "size", "sha256")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class ReplyForm(forms.Form):
+    body = forms.CharField(widget=forms.Textarea(attrs={"rows": 12}), label="Your reply")
+    attachment = forms.FileField(required=False)
+
+
+class AssignForm(forms.Form):
+    customer = forms.ModelChoiceField(queryset=None)
+
+    def __init__(self, *args, **kwargs) -> None:
+        from accounts.models import Customer
+
+        super().__init__(*args, **kwargs)
+        self.fields["customer"].queryset = Customer.objects.order_by("registered_name")
+
+
+@admin.register(Message)
+class MessageAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "direction", "kind", "status", "customer", "subject", "from_address")
+    list_filter = ("direction", "status", "kind")
+    search_fields = ("subject", "from_address", "customer__registered_name", "customer__trading_name", "message_id")
+    list_select_related = ("customer",)
+    date_hierarchy = "created_at"
+    inlines = [AttachmentInline]
+    actions = ["retry_delivery", "reject_messages"]
+    readonly_fields = (
+        "direction",
+        "kind",
+        "status",
+        "customer",
+        "person",
+        "from_address",
+        "recipients",
+        "subject",
+        "body_text",
+        "message_id",
+        "thread",
+        "in_reply_to",
+        "created_at",
+        "created_by",
+        "attempts",
+        "sent_at",
+        "last_error",
+        "parse_error",
+        "triaged_by",
+        "triaged_at",
+        "staff_links",
+    )
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "staff_links",
+                    "direction",
+                    "kind",
+                    "status",
+                    "customer",
+                    "person",
+                    "created_at",
+                    "created_by",
+                )
+            },
+        ),
+        (
+            "Message",
+            {"fields": ("from_address", "recipients", "subject", "body_text", "message_id", "thread", "in_reply_to")},
+        ),
+        (
+            "Delivery and triage",
+            {"fields": ("attempts", "sent_at", "last_error", "parse_error", "triaged_by", "triaged_at")},
+        ),
+    )
+
+    def has_add_permission(self, request) -> bool:
+        return False  # messages come from the gateway and the inbound archive only
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # correspondence is kept; erasure anonymises it
+
+    @admin.display(description="To")
+    def recipients(self, obj: Message) -> str:
+        return ", ".join(obj.to_addresses)
+
+    @admin.display(description="Actions")
+    def staff_links(self, obj: Message) -> str:
+        links = []
+        if obj.direction == Message.Direction.INBOUND and obj.status == Message.Status.QUARANTINED:
+            links.append((reverse("admin:accounts_message_assign", args=[obj.pk]), "Assign to a customer"))
+        if obj.customer_id:
+            links.append((reverse("admin:accounts_message_reply", args=[obj.pk]), "Reply"))
+        return format_html_join(" · ", '<a href="{}">{}</a>', links) or "—"
+
+    def get_urls(self):
+        return [
+            path("<int:pk>/reply/", self.admin_site.admin_view(self.reply_view), name="accounts_message_reply"),
+            path("<int:pk>/assign/", self.admin_site.admin_view(self.assign_view), name="accounts_message_assign"),
+            *super().get_urls(),
+        ]
+
+    def _changeable(self, request, pk: int) -> Message:
+        message = get_object_or_404(Message, pk=pk)
+        if not self.has_change_permission(request, message):
+            raise PermissionDenied
+        return message
+
+    def reply_view(self, request, pk: int):
+        original = self._changeable(request, pk)
+        form = ReplyForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["attachment"]
+            attachments = [gateway.Attachment(upload.name, upload.read(), upload.content_type)] if upload else []
+            try:
+                with transaction.atomic():
+                    sent = services.reply(
+                        original, body=form.cleaned_data["body"], actor=request.user, attachments=attachments
+                    )
+            except (ValueError, gateway.NoRecipients) as exc:
+                form.add_error(None, str(exc))
+            else:
+                self.message_user(request, f"Reply queued to {', '.join(sent.to_addresses)}.", messages.SUCCESS)
+                return redirect("admin:accounts_message_change", sent.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Reply to “{original}”",
+            "form": form,
+            "original": original,
+            "opts": self.model._meta,
+        }
+        return render(request, "admin/accounts/message/reply.html", context)
+
+    def assign_view(self, request, pk: int):
+        message = self._changeable(request, pk)
+        form = AssignForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                inbound.assign(message, form.cleaned_data["customer"], actor=request.user)
+            except ValueError as exc:
+                form.add_error(None, str(exc))
+            else:
+                self.message_user(request, f"Assigned to {form.cleaned_data['customer']}.", messages.SUCCESS)
+                return redirect("admin:accounts_message_change", message.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Assign “{message}”",
+            "form": form,
+            "original": message,
+            "opts": self.model._meta,
+        }
+        return render(request, "admin/accounts/message/assign.html", context)
+
+    @admin.action(description="Retry delivery of failed messages", permissions=["change"])
+    def retry_delivery(self, request, queryset) -> None:
+        retried = sum(delivery.retry_failed(pk) for pk in queryset.values_list("pk", flat=True))
+        self.message_user(request, f"{retried} message(s) queued again.", messages.SUCCESS)
+
+    @admin.action(description="Reject quarantined messages (not from a customer; still kept)", permissions=["change"])
+    def reject_messages(self, request, queryset) -> None:
+        done = 0
+        for message in queryset.filter(status=Message.Status.QUARANTINED):
+            inbound.reject(message, actor=request.user)
+            done += 1
+        self.message_user(request, f"{done} message(s) rejected.", messages.SUCCESS)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("customer")

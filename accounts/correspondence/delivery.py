@@ -1,0 +1,150 @@
+"""Delivery of stored outbound messages: the only code that talks to the mail server.
+
+Exactly-once is impossible over SMTP; this gets as close as it can:
+- a message is *claimed* with a conditional UPDATE (status queued → sending), so two
+  workers (a redelivered task, the sweep, a rerun) never both send it;
+- after the server accepts it, the row is marked sent. The one window for a
+  duplicate is a crash between the server's acceptance and that commit: the sweep
+  reclaims the message after ``Message.SENDING_TIMEOUT`` and sends it again, with the
+  same Message-ID so mail clients can tell (documented in docs/correspondence.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import socket
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.core import mail
+from django.db.models import F, Q
+from django.utils import timezone
+
+from accounts.correspondence.models import Message
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8
+AUTO_SUBMITTED = "auto-generated"  # RFC 3834: automated mail, not a reply to a person
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # sent, retry, failed, skipped
+    retry_in: timedelta | None = None
+    error: str = ""
+
+
+def backoff(attempt: int) -> timedelta:
+    """1, 2, 4 … 64 minutes, then 2 hours: about 4 hours over MAX_ATTEMPTS."""
+    return timedelta(minutes=min(2 ** (attempt - 1), 120))
+
+
+def _claim(message_id: int) -> bool:
+    now = timezone.now()
+    return bool(
+        Message.objects.filter(pk=message_id, direction=Message.Direction.OUTBOUND)
+        .filter(
+            Q(status=Message.Status.QUEUED)
+            | Q(status=Message.Status.SENDING, claimed_at__lte=now - Message.SENDING_TIMEOUT)
+        )
+        .update(status=Message.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1)
+    )
+
+
+def build_email(message: Message) -> mail.EmailMultiAlternatives:
+    headers = {
+        "Message-ID": f"<{message.message_id}>",
+        "Auto-Submitted": AUTO_SUBMITTED,
+        "X-Auto-Response-Suppress": "All",
+    }
+    if message.in_reply_to_id:
+        parent = message.in_reply_to.message_id
+        headers["In-Reply-To"] = f"<{parent}>"
+        headers["References"] = " ".join(
+            f"<{m}>" for m in dict.fromkeys(filter(None, [message.thread_root.message_id, parent]))
+        )
+    text, html = message.body_text, message.body_html
+    for placeholder, secret in message.pending_secrets.items():
+        text, html = text.replace(placeholder, secret), html.replace(placeholder, secret)
+    email = mail.EmailMultiAlternatives(
+        subject=message.subject,
+        body=text,
+        from_email=message.from_address,
+        to=list(message.to_addresses),
+        headers=headers,
+    )
+    if html:
+        email.attach_alternative(html, "text/html")
+    for attachment in message.attachments.all():
+        with attachment.file.open("rb") as handle:
+            email.attach(attachment.filename, handle.read(), attachment.content_type)
+    return email
+
+
+def _classify(exc: Exception) -> tuple[bool, str]:
+    """(transient?, description). 4xx replies and network trouble are transient; 5xx are not."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _ in exc.recipients.values()]
+        detail = "; ".join(
+            f"{rcpt}: {code} {msg.decode(errors='replace')}" for rcpt, (code, msg) in exc.recipients.items()
+        )
+        return any(400 <= code < 500 for code in codes), f"recipients refused: {detail}"
+    if isinstance(exc, smtplib.SMTPResponseException):
+        text = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
+        return 400 <= exc.smtp_code < 500, f"{exc.smtp_code} {text}"
+    if isinstance(exc, smtplib.SMTPServerDisconnected | ConnectionError | socket.timeout | TimeoutError | OSError):
+        return True, f"{exc.__class__.__name__}: {exc}"
+    return False, f"{exc.__class__.__name__}: {exc}"
+
+
+def deliver(message_id: int) -> Outcome:
+    """Send one stored message if it is due; record what happened. Safe to call twice."""
+    if not _claim(message_id):
+        return Outcome("skipped")
+    message = Message.objects.select_related("in_reply_to").get(pk=message_id)
+    try:
+        sent = build_email(message).send(fail_silently=False)
+        if not sent:
+            raise smtplib.SMTPException("the mail backend sent nothing")
+    except Exception as exc:  # classified below; nothing may escape without being recorded
+        transient, error = _classify(exc)
+        if transient and message.attempts < MAX_ATTEMPTS:
+            delay = backoff(message.attempts)
+            Message.objects.filter(pk=message.pk, status=Message.Status.SENDING).update(
+                status=Message.Status.QUEUED, next_attempt_at=timezone.now() + delay, last_error=error
+            )
+            logger.warning("Message %s: transient failure (%s); retry in %s", message.pk, error, delay)
+            return Outcome("retry", delay, error)
+        Message.objects.filter(pk=message.pk, status=Message.Status.SENDING).update(
+            status=Message.Status.FAILED, last_error=error, pending_secrets={}
+        )
+        logger.error("Message %s: delivery failed for good: %s", message.pk, error)
+        return Outcome("failed", error=error)
+    Message.objects.filter(pk=message.pk).update(
+        status=Message.Status.SENT, sent_at=timezone.now(), last_error="", pending_secrets={}
+    )
+    return Outcome("sent")
+
+
+def due_message_ids(*, limit: int = 500, grace: timedelta = timedelta(minutes=2)) -> list[int]:
+    """Messages the sweep should queue: due retries, enqueue failures, stuck sends."""
+    now = timezone.now()
+    return list(
+        Message.objects.due_for_delivery(now=now - grace)
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+def retry_failed(message_id: int) -> bool:
+    """Staff ask for a failed message to be tried again (admin action). Returns whether it was."""
+    updated = Message.objects.filter(
+        pk=message_id, direction=Message.Direction.OUTBOUND, status=Message.Status.FAILED
+    ).update(status=Message.Status.QUEUED, next_attempt_at=timezone.now(), attempts=0)
+    if updated:
+        from accounts.correspondence.gateway import _enqueue
+
+        _enqueue(message_id)
+    return bool(updated)

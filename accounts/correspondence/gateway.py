@@ -1,0 +1,272 @@
+"""The mail gateway: the one function through which the portal sends email.
+
+``send_mail`` renders the message, stores it as an immutable ``Message`` in the
+caller's transaction, and queues delivery after commit. If the caller's
+transaction rolls back, nothing was stored and nothing is sent; if it commits,
+the message is stored even when the broker is down (the sweep queues it later).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from email.utils import make_msgid
+from functools import partial
+
+from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, models, transaction
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from accounts.correspondence.models import RECIPIENT_ROLES, MailKind, Message, MessageAttachment
+
+logger = logging.getLogger(__name__)
+
+
+class UnknownMailKind(ValueError):
+    """Raised for a kind outside MailKind: there is no marketing mail, by design."""
+
+
+class NoRecipients(ValueError):
+    """The customer has no contact who receives this kind of mail."""
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content: bytes
+    content_type: str = "application/octet-stream"
+
+
+def sender_for(kind: str) -> str:
+    """The provider address a kind of mail comes from (replies land in the right queue)."""
+    from accounts.models import ProviderDetails
+
+    provider = ProviderDetails.current()
+    if provider is None:
+        return settings.DEFAULT_FROM_EMAIL
+    return {
+        MailKind.BILLING: provider.billing_email,
+        MailKind.ABUSE: provider.abuse_email,
+        MailKind.PRIVACY: provider.privacy_email,
+        MailKind.LEGAL: provider.billing_email,
+    }.get(kind, provider.support_email)
+
+
+def recipients_for(customer, kind: str) -> list[str]:
+    """Contacts whose role receives ``kind`` (accounts.correspondence.models.RECIPIENT_ROLES)."""
+    memberships = customer.memberships.filter(role__in=RECIPIENT_ROLES[kind], user__is_active=True)
+    return sorted({m.user.email for m in memberships.select_related("user")})
+
+
+def _render(template: str, context: dict) -> tuple[str, str, str]:
+    from accounts.models import ProviderDetails
+
+    context = {"provider": ProviderDetails.current(), **context}
+    subject = " ".join(render_to_string(f"mail/{template}.subject.txt", context).split())
+    text = render_to_string(f"mail/{template}.txt", context).strip()
+    try:
+        html = render_to_string(f"mail/{template}.html", context).strip()
+    except Exception as exc:  # TemplateDoesNotExist: HTML is optional per template
+        if exc.__class__.__name__ != "TemplateDoesNotExist":
+            raise
+        html = ""
+    return subject, text, html
+
+
+def add_footer(text: str, html: str) -> tuple[str, str]:
+    """Every email carries the provider's trading disclosures (Companies Act 2006; DOMAIN.md §2)."""
+    from accounts.models import ProviderDetails
+
+    context = {"provider": ProviderDetails.current()}
+    text = f"{text}\n\n-- \n{render_to_string('mail/footer.txt', context).strip()}\n"
+    if html:
+        footer = render_to_string("mail/footer.html", context).strip()
+        html = html.replace("</body>", f"{footer}</body>") if "</body>" in html else f"{html}\n{footer}"
+    return text, html
+
+
+def store_file(folder: str, filename: str, content: bytes) -> tuple[str, str]:
+    """Store ``content`` privately under its hash; the same bytes are stored once."""
+    digest = hashlib.sha256(content).hexdigest()
+    safe_name = "".join(c if c.isalnum() or c in "._-" else "_" for c in filename)[-100:] or "file"
+    name = f"{folder}/{digest[:2]}/{digest}/{safe_name}"
+    if not default_storage.exists(name):
+        name = default_storage.save(name, ContentFile(content))
+    return name, digest
+
+
+def mask_secrets(text: str, html: str, secrets: Sequence[str]) -> tuple[str, str, dict[str, str]]:
+    """Replace each secret (and its HTML-escaped form) by a placeholder a reader understands."""
+    from django.utils.html import escape
+
+    pending: dict[str, str] = {}
+    original = text + html
+    # Longest first: a token inside a link goes with the link.
+    ordered = sorted(dict.fromkeys(filter(None, secrets)), key=len, reverse=True)
+    for number, secret in enumerate(ordered, start=1):
+        if secret not in original and escape(secret) not in original:
+            raise ValueError(f"Secret {number} does not appear in the message: nothing would be masked.")
+        if secret not in text and secret not in html and escape(secret) not in html:
+            continue  # already masked as part of a longer secret
+        placeholder = f"[one-time link {len(pending) + 1}: removed from our records once sent]"
+        text = text.replace(secret, placeholder)
+        html = html.replace(secret, placeholder).replace(escape(secret), placeholder)
+        pending[placeholder] = secret
+    return text, html, pending
+
+
+def _enqueue(message_id: int) -> None:
+    from accounts.correspondence.tasks import deliver_message
+
+    try:
+        deliver_message.delay(message_id)
+    except Exception:  # the broker is down: the row stays queued and the sweep sends it
+        logger.exception("Could not queue delivery of message %s; the sweep will retry", message_id)
+
+
+def store_attachments(message: Message, attachments: Sequence[Attachment]) -> None:
+    """Attach files to a stored message: private storage, once per content, with SHA-256."""
+    for attachment in attachments:
+        name, digest = store_file("mail/attachments", attachment.filename, attachment.content)
+        MessageAttachment.objects.create(
+            message=message,
+            filename=attachment.filename[:255],
+            content_type=attachment.content_type[:255],
+            size=len(attachment.content),
+            sha256=digest,
+            file=name,
+        )
+
+
+def _create(fields: dict, attachments: Sequence[Attachment]) -> Message:
+    message = Message.objects.create(**fields)
+    store_attachments(message, attachments)
+    return message
+
+
+def send_mail(
+    *,
+    kind: str,
+    template: str,
+    context: dict,
+    idempotency_key: str,
+    customer=None,
+    to: Iterable[str] | None = None,
+    person=None,
+    attachments: Sequence[Attachment] = (),
+    related: models.Model | None = None,
+    in_reply_to: Message | None = None,
+    created_by=None,
+    secrets: Sequence[str] = (),
+) -> Message:
+    """Render ``mail/<template>.*``, then store and queue it (see ``send_rendered``)."""
+    _check_kind(kind)
+    existing = Message.objects.filter(idempotency_key=idempotency_key).first()
+    if existing:
+        return existing
+    subject, text, html = _render(template, {"customer": customer, **context})
+    return send_rendered(
+        kind=kind,
+        subject=subject,
+        text=text,
+        html=html,
+        template=template,
+        idempotency_key=idempotency_key,
+        customer=customer,
+        to=to,
+        person=person,
+        attachments=attachments,
+        related=related,
+        in_reply_to=in_reply_to,
+        created_by=created_by,
+        secrets=secrets,
+    )
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in MailKind.values:
+        raise UnknownMailKind(f"{kind!r} is not a kind of mail we send; the kinds are: {', '.join(MailKind.values)}.")
+
+
+def send_rendered(
+    *,
+    kind: str,
+    subject: str,
+    text: str,
+    html: str,
+    idempotency_key: str,
+    template: str = "",
+    customer=None,
+    to: Iterable[str] | None = None,
+    person=None,
+    attachments: Sequence[Attachment] = (),
+    related: models.Model | None = None,
+    in_reply_to: Message | None = None,
+    created_by=None,
+    secrets: Sequence[str] = (),
+) -> Message:
+    """Store one email and queue it after commit. The same ``idempotency_key`` stores and sends once.
+
+    Recipients come from the customer's contacts by role. ``to`` replaces them only for
+    mail about one person (allauth's verification and password reset, an invitation,
+    the acknowledgement of their own message), sent to the address that mail is about.
+
+    ``secrets`` are one-time values in the content (a password-reset or invitation
+    link): the stored record shows them masked, and the real values are kept only
+    until delivery ends.
+    """
+    _check_kind(kind)
+    existing = Message.objects.filter(idempotency_key=idempotency_key).first()
+    if existing:
+        return existing
+    if to is not None:
+        recipients = sorted(set(to))
+    elif customer is not None:
+        recipients = recipients_for(customer, kind)
+    else:
+        recipients = []
+    if not recipients:
+        raise NoRecipients(f"No contact of {customer} receives {kind} mail." if customer else "No recipient given.")
+    text, html = add_footer(text, html)
+    text, html, pending = mask_secrets(text, html, secrets)
+    now = timezone.now()
+    fields = {
+        "customer": customer,
+        "person": person,
+        "direction": Message.Direction.OUTBOUND,
+        "kind": kind,
+        "status": Message.Status.QUEUED,
+        "message_id": make_msgid(domain=settings.PORTAL_MAIL_DOMAIN)[1:-1],
+        "idempotency_key": idempotency_key,
+        "from_address": sender_for(kind),
+        "to_addresses": recipients,
+        "subject": subject,
+        "body_text": text,
+        "body_html": html,
+        "template": template,
+        "in_reply_to": in_reply_to,
+        "thread": in_reply_to.thread_root if in_reply_to else None,
+        "related_type": ContentType.objects.get_for_model(related) if related is not None else None,
+        "related_id": str(related.pk) if related is not None else "",
+        "created_by": created_by,
+        "created_at": now,
+        "next_attempt_at": now,
+        "pending_secrets": pending,
+    }
+    try:
+        with transaction.atomic():
+            message = _create(fields, attachments)
+    except IntegrityError:
+        # A concurrent call with the same key won the race: that one is sent, not this.
+        existing = Message.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is None:
+            raise
+        return existing
+    transaction.on_commit(partial(_enqueue, message.pk), robust=True)
+    return message

@@ -1,0 +1,116 @@
+"""The customer's Correspondence pages: every message in both directions, and writing to us.
+
+Messages are reached only through ``Message.objects.visible_to(membership)``: the
+customer's own messages of the kinds the person's role receives. Anything else is 404.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db.models import Count, Max, Q
+from django.db.models.functions import Coalesce
+from django.http import FileResponse, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+
+from accounts.correspondence import gateway, services
+from accounts.correspondence.forms import WriteToUsForm
+from accounts.correspondence.models import RECIPIENT_ROLES, MailKind, Message
+from accounts.models import Membership
+from accounts.views import customer_view
+
+
+def _kinds_for(membership: Membership) -> list[MailKind]:
+    return [kind for kind in MailKind if membership.role in RECIPIENT_ROLES[kind]]
+
+
+@customer_view
+def message_list(request: HttpRequest, membership: Membership) -> HttpResponse:
+    visible = Message.objects.visible_to(membership)
+    kinds = _kinds_for(membership)
+    kind = request.GET.get("kind", "")
+    if kind in {k.value for k in kinds}:
+        visible = visible.filter(kind=kind)
+    else:
+        kind = ""
+    threads = (
+        visible.annotate(root=Coalesce("thread_id", "id"))
+        .values("root")
+        .annotate(latest=Max("created_at"), count=Count("id"))
+        .order_by("-latest", "-root")
+    )
+    page = Paginator(threads, 25).get_page(request.GET.get("page"))
+    roots = Message.objects.filter(customer=membership.customer).in_bulk([row["root"] for row in page])
+    rows = [{"message": roots[row["root"]], **row} for row in page if row["root"] in roots]
+    return render(
+        request,
+        "correspondence/list.html",
+        {
+            "customer": membership.customer,
+            "rows": rows,
+            "page": page,
+            "kinds": kinds,
+            "kind": kind,
+        },
+    )
+
+
+@customer_view
+def message_detail(request: HttpRequest, membership: Membership, message_id: int) -> HttpResponse:
+    message = get_object_or_404(Message.objects.visible_to(membership), pk=message_id)
+    root = message.thread_id or message.pk
+    thread = (
+        Message.objects.visible_to(membership)
+        .filter(Q(pk=root) | Q(thread_id=root))
+        .prefetch_related("attachments")
+        .order_by("created_at", "pk")
+    )
+    return render(
+        request,
+        "correspondence/detail.html",
+        {
+            "customer": membership.customer,
+            "thread": thread,
+            "selected": message,
+        },
+    )
+
+
+@customer_view
+def attachment_download(
+    request: HttpRequest, membership: Membership, message_id: int, attachment_id: int
+) -> FileResponse:
+    message = get_object_or_404(Message.objects.visible_to(membership), pk=message_id)
+    attachment = get_object_or_404(message.attachments.all(), pk=attachment_id)
+    # Always a download, never rendered inline: the file may come from outside.
+    return FileResponse(
+        attachment.file.open("rb"),
+        as_attachment=True,
+        filename=attachment.filename,
+        content_type=attachment.content_type or "application/octet-stream",
+    )
+
+
+@customer_view
+def write_to_us(request: HttpRequest, membership: Membership) -> HttpResponse:
+    form = WriteToUsForm(
+        request.POST or None,
+        request.FILES or None,
+        role=membership.role,
+        initial={"kind": request.GET.get("kind", MailKind.SERVICE)},
+    )
+    if request.method == "POST" and form.is_valid():
+        attachments = [
+            gateway.Attachment(upload.name, upload.read(), upload.content_type or "application/octet-stream")
+            for upload in form.cleaned_data["attachments"]
+        ]
+        message = services.write_to_us(
+            membership,
+            kind=form.cleaned_data["kind"],
+            subject=form.cleaned_data["subject"],
+            body=form.cleaned_data["body"],
+            attachments=attachments,
+        )
+        messages.success(request, f"Your message was sent. We emailed an acknowledgement to {membership.user.email}.")
+        return redirect("correspondence:detail", message.pk)
+    return render(request, "correspondence/write.html", {"customer": membership.customer, "form": form})

@@ -1,0 +1,286 @@
+"""Demo data for trying the portal: a fictional provider, customers, people, services.
+
+Idempotent: every row is found by its natural key (an email, a name, an address
+block) and created only when missing, so running it again changes nothing and
+never duplicates; rows a tester edited are left as they are. ``make run`` calls it.
+
+Everything here is made up: the company, its numbers and the people. Addresses use
+the ``.example`` domains (RFC 2606) and IP ranges reserved for documentation
+(RFC 5737, RFC 3849).
+
+The demo is seeded with model writes rather than the account services: it creates
+what staff would otherwise create in the admin, and checks each new row with
+``full_clean()`` so the demo never holds data the forms would refuse.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from dataclasses import dataclass
+
+from allauth.account.models import EmailAddress
+from allauth.mfa import app_settings as mfa_settings
+from allauth.mfa.models import Authenticator
+from allauth.mfa.totp.internal.auth import TOTP, format_hotp_value, hotp_value
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.db.models import Model
+
+from accounts import roles
+from accounts.models import Customer, IPAssignment, LegalForm, Membership, ProviderDetails, Service, User
+
+# Published on purpose: demo logins are printed for anyone trying the portal.
+DEMO_PASSWORD = "northwind-demo-2026"  # noqa: S105
+# A fixed TOTP secret (base32, 20 bytes: the shape allauth's generate_totp_secret()
+# makes) so a tester can add it to an authenticator app once and keep using it.
+DEMO_TOTP_SECRET = "NORTHWINDHOSTINGDEMOTOTPSECRET22"  # noqa: S105
+
+PROVIDER = {
+    "registered_name": "Northwind Hosting Ltd",
+    "trading_name": "Northwind Hosting",
+    "registered_in": "England and Wales",
+    "company_number": "09912345",
+    "registered_office": "Unit 4, Example Business Park\nHarbour Road\nBristol\nBS1 9ZZ",
+    "vat_number": "GB421987632",
+    "website": "https://northwind-hosting.example/",
+    "support_email": "support@northwind-hosting.example",
+    "billing_email": "billing@northwind-hosting.example",
+    "abuse_email": "abuse@northwind-hosting.example",
+    "privacy_email": "privacy@northwind-hosting.example",
+    "phone": "+44 117 496 0000",  # Ofcom's range for drama (Bristol): never a real line
+}
+
+CUSTOMERS = [
+    {
+        "legal_form": LegalForm.LIMITED_COMPANY,
+        "registered_name": "Blackthorn Analytics Ltd",
+        "trading_name": "Blackthorn Analytics",
+        "company_number": "12345678",
+        "vat_number": "GB335071229",
+        "address_line1": "12 Example Row",
+        "town": "Leeds",
+        "postcode": "LS1 4ZZ",
+        "country": "GB",
+        "phone": "+44 113 496 0123",
+    },
+    {
+        "legal_form": LegalForm.SOLE_TRADER,
+        "registered_name": "Ellen Marsh",
+        "trading_name": "Marsh Web Design",
+        "address_line1": "Flat 3",
+        "address_line2": "48 Sample Street",
+        "town": "Norwich",
+        "county": "Norfolk",
+        "postcode": "NR2 9ZZ",
+        "country": "GB",
+    },
+    {
+        "legal_form": LegalForm.INDIVIDUAL,
+        "registered_name": "Tom Okafor",
+        "address_line1": "7 Demo Close",
+        "town": "Cardiff",
+        "postcode": "CF10 9ZZ",
+        "country": "GB",
+    },
+]
+
+# (email, full name, [(customer registered name, role)])
+PEOPLE = [
+    ("alice@blackthorn-analytics.example", "Alice Blackthorn", [("Blackthorn Analytics Ltd", roles.Role.OWNER)]),
+    ("bob@blackthorn-analytics.example", "Bob Lindqvist", [("Blackthorn Analytics Ltd", roles.Role.BILLING)]),
+    # Ellen runs her own business and looks after Blackthorn's servers: two customers,
+    # so the customer switcher appears for her.
+    (
+        "ellen@marsh-webdesign.example",
+        "Ellen Marsh",
+        [("Ellen Marsh", roles.Role.OWNER), ("Blackthorn Analytics Ltd", roles.Role.TECHNICAL)],
+    ),
+    ("tom@okafor.example", "Tom Okafor", [("Tom Okafor", roles.Role.OWNER)]),
+]
+
+# (customer registered name, service name, kind, platform, [networks])
+SERVICES = [
+    (
+        "Blackthorn Analytics Ltd",
+        "bt-web-01",
+        Service.Kind.VPS,
+        Service.Platform.VIRTUAL,
+        ["192.0.2.10", "2001:db8:10::/64"],
+    ),
+    (
+        "Blackthorn Analytics Ltd",
+        "bt-db-01",
+        Service.Kind.DEDICATED,
+        Service.Platform.PHYSICAL,
+        ["192.0.2.20", "2001:db8:20::/64"],
+    ),
+    (
+        "Blackthorn Analytics Ltd",
+        "bt-rack-a12",
+        Service.Kind.COLOCATION,
+        Service.Platform.PHYSICAL,
+        ["198.51.100.0/29", "2001:db8:1200::/48"],
+    ),
+    ("Ellen Marsh", "marsh-vps-01", Service.Kind.VPS, Service.Platform.VIRTUAL, ["192.0.2.30", "2001:db8:30::/64"]),
+    ("Tom Okafor", "okafor-vps", Service.Kind.VPS, Service.Platform.VIRTUAL, ["203.0.113.40", "2001:db8:40::/64"]),
+    ("Tom Okafor", "okafor-backup", Service.Kind.OTHER, Service.Platform.VIRTUAL, ["203.0.113.41"]),
+]
+
+STAFF_EMAIL = "admin@northwind-hosting.example"
+ACCOUNTANT_EMAIL = "accountant@ledgerline-accounts.example"
+
+
+# What each contact role sees (accounts.roles.PERMISSIONS is the authority).
+ROLE_SEES = {
+    roles.Role.OWNER: "everything; edits details, manages contacts",
+    roles.Role.BILLING: "services, contacts, billing; changes nothing",
+    roles.Role.TECHNICAL: "services, contacts; no billing",
+}
+
+
+@dataclass
+class Login:
+    email: str
+    rows: list[tuple[str, str]]  # (role, what they see)
+
+
+def _create(model: type[Model], **values) -> Model:
+    """Create a row after the same validation the admin and forms apply."""
+    obj = model(**values)
+    obj.full_clean()
+    obj.save()
+    return obj
+
+
+class Command(BaseCommand):
+    help = "Load idempotent demo data (a fictional provider, customers, people, services) and print the logins."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="Run even when PORTAL_ENV=production (it creates logins with a published password).",
+        )
+
+    def handle(self, *args, force: bool = False, **options) -> None:
+        if settings.PORTAL_ENV == "production" and not force:
+            raise CommandError(
+                "Refusing to load demo data with PORTAL_ENV=production: it creates logins with a published "
+                "password and MFA secret. Use --force if you really mean it."
+            )
+        with transaction.atomic():
+            self.created = 0
+            self._provider()
+            customers = {values["registered_name"]: self._customer(values) for values in CUSTOMERS}
+            logins = self._people(customers)
+            self._services(customers)
+            logins += self._staff()
+        self._report(logins)
+
+    # -- rows ------------------------------------------------------------------
+
+    def _provider(self) -> None:
+        if ProviderDetails.current() is None:
+            _create(ProviderDetails, **PROVIDER)
+            self.created += 1
+
+    def _customer(self, values: dict) -> Customer:
+        customer = Customer.objects.filter(registered_name=values["registered_name"]).first()
+        if customer is None:
+            customer = _create(Customer, **values)
+            self.created += 1
+        return customer
+
+    def _user(self, email: str, full_name: str, **extra) -> User:
+        user = User.objects.filter(email=email).first()
+        if user is None:
+            user = User.objects.create_user(email, DEMO_PASSWORD, full_name=full_name, **extra)
+            self.created += 1
+        # allauth's mandatory verification: the demo people have confirmed their address.
+        _, made = EmailAddress.objects.get_or_create(
+            user=user, email=email, defaults={"verified": True, "primary": True}
+        )
+        self.created += made
+        return user
+
+    def _people(self, customers: dict[str, Customer]) -> list[Login]:
+        logins = []
+        for email, full_name, memberships in PEOPLE:
+            user = self._user(email, full_name)
+            for customer_name, role in memberships:
+                _, made = Membership.objects.get_or_create(
+                    user=user, customer=customers[customer_name], defaults={"role": role}
+                )
+                self.created += made
+            rows = [
+                (f"{roles.Role(role).label}, {customers[name].display_name}", ROLE_SEES[role])
+                for name, role in memberships
+            ]
+            if len(rows) > 1:
+                rows.append(("", "(two customers: the switcher shows)"))
+            logins.append(Login(email, rows))
+        return logins
+
+    def _services(self, customers: dict[str, Customer]) -> None:
+        for customer_name, name, kind, platform, networks in SERVICES:
+            customer = customers[customer_name]
+            service = Service.objects.filter(customer=customer, name=name).first()
+            if service is None:
+                service = _create(Service, customer=customer, name=name, kind=kind, platform=platform)
+                self.created += 1
+            for network in networks:
+                # Stored in canonical form (192.0.2.10 is kept as 192.0.2.10/32).
+                if not service.ip_assignments.filter(network=str(ipaddress.ip_network(network))).exists():
+                    _create(IPAssignment, service=service, network=network)
+                    self.created += 1
+
+    def _staff(self) -> list[Login]:
+        admin = self._user(STAFF_EMAIL, "Nadia Northwind (demo staff)", is_staff=True, is_superuser=True)
+        accountant = self._user(ACCOUNTANT_EMAIL, "Priya Ledger (demo accountant)")
+        group = Group.objects.filter(name=roles.ACCOUNTANT_GROUP).first()
+        if group is None:
+            raise CommandError(f"The {roles.ACCOUNTANT_GROUP!r} group is missing: run `manage.py migrate` first.")
+        accountant.groups.add(group)
+        # Staff and accountants must use MFA; give them an authenticator up front so a
+        # tester can log in with the printed secret instead of enrolling first.
+        for user in (admin, accountant):
+            if not Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists():
+                TOTP.activate(user, DEMO_TOTP_SECRET)
+                self.created += 1
+        return [
+            Login(STAFF_EMAIL, [("Staff, superuser [MFA]", "the admin at /admin/")]),
+            Login(ACCOUNTANT_EMAIL, [("Accountant [MFA]", "the accountants' area, /accounting/, only")]),
+        ]
+
+    # -- output ----------------------------------------------------------------
+
+    def _report(self, logins: list[Login]) -> None:
+        out = self.stdout
+        if self.created:
+            out.write(self.style.SUCCESS(f"Demo data loaded ({self.created} rows created)."))
+        else:
+            out.write(self.style.SUCCESS("Demo data already present; nothing changed."))
+        out.write("")
+        out.write(f"Demo logins (password for all: {DEMO_PASSWORD})")
+        width = max(len(login.email) for login in logins)
+        role_width = max(len(role) for login in logins for role, _ in login.rows)
+        sees_width = max(len(sees) for login in logins for _, sees in login.rows)
+        out.write(f"  {'Email':<{width}}  {'Role':<{role_width}}  What they see")
+        out.write(f"  {'-' * width}  {'-' * role_width}  {'-' * sees_width}")
+        for login in logins:
+            for number, (role, sees) in enumerate(login.rows):
+                email = login.email if number == 0 else ""
+                out.write(f"  {email:<{width}}  {role:<{role_width}}  {sees}".rstrip())
+        counter = int(time.time()) // mfa_settings.TOTP_PERIOD
+        code = format_hotp_value(hotp_value(DEMO_TOTP_SECRET, counter))
+        issuer = settings.MFA_TOTP_ISSUER.replace(" ", "%20")
+        out.write("")
+        out.write("[MFA] Staff and accountants enter an authenticator code after the password.")
+        out.write(f"  TOTP secret (add it to an authenticator app): {DEMO_TOTP_SECRET}")
+        out.write(f"  otpauth://totp/{issuer}:demo?secret={DEMO_TOTP_SECRET}&issuer={issuer}")
+        out.write(f"  Code right now: {code} (changes every {mfa_settings.TOTP_PERIOD} s)")
+        out.write("")
+        out.write("These logins are public: never load demo data into a production portal.")

@@ -1,0 +1,167 @@
+"""``manage.py load_demo``: fictional, complete, idempotent, printed, and never in production."""
+
+from __future__ import annotations
+
+import io
+import time
+
+import pytest
+from allauth.account.models import EmailAddress
+from allauth.mfa.models import Authenticator
+from allauth.mfa.totp.internal.auth import TOTP, format_hotp_value, hotp_value
+from django.apps import apps
+from django.core.management import CommandError, call_command
+from django.urls import reverse
+
+from accounts import roles
+from accounts.management.commands.load_demo import ACCOUNTANT_EMAIL, DEMO_PASSWORD, DEMO_TOTP_SECRET, STAFF_EMAIL
+from accounts.models import Customer, IPAssignment, LegalForm, Membership, ProviderDetails, Service, User
+from accounts.vat import normalise_vat_number
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # Argon2 is deliberately slow; the demo hashes one password per person per test.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def load_demo(*args: str) -> str:
+    out = io.StringIO()
+    call_command("load_demo", *args, stdout=out)
+    return out.getvalue()
+
+
+def row_counts() -> dict[str, int]:
+    return {model._meta.label: model.objects.count() for model in apps.get_app_config("accounts").get_models()} | {
+        "account.EmailAddress": EmailAddress.objects.count(),
+        "mfa.Authenticator": Authenticator.objects.count(),
+    }
+
+
+@pytest.mark.django_db
+def test_running_twice_changes_nothing():
+    load_demo()
+    first = row_counts()
+    snapshot = {
+        "users": list(User.objects.values_list("email", "password", "is_staff")),
+        "ips": list(IPAssignment.objects.values_list("network", "service__name")),
+    }
+
+    output = load_demo()
+
+    assert row_counts() == first
+    assert snapshot == {
+        "users": list(User.objects.values_list("email", "password", "is_staff")),
+        "ips": list(IPAssignment.objects.values_list("network", "service__name")),
+    }
+    assert "nothing changed" in output
+
+
+@pytest.mark.django_db
+def test_demo_provider_is_fictional_and_complete():
+    load_demo()
+
+    provider = ProviderDetails.current()
+    assert provider.registered_name == "Northwind Hosting Ltd"
+    assert provider.registered_in == "England and Wales"
+    assert normalise_vat_number(provider.vat_number) == provider.vat_number
+    for address in (provider.support_email, provider.billing_email, provider.abuse_email, provider.privacy_email):
+        assert address.endswith(".example"), "demo addresses must be on a reserved domain (RFC 2606)"
+
+
+@pytest.mark.django_db
+def test_demo_customers_cover_the_legal_forms_services_and_address_families():
+    load_demo()
+
+    assert {c.legal_form for c in Customer.objects.all()} >= {
+        LegalForm.LIMITED_COMPANY,
+        LegalForm.SOLE_TRADER,
+        LegalForm.INDIVIDUAL,
+    }
+    for customer in Customer.objects.all():
+        customer.full_clean()  # VAT numbers, company numbers and addresses pass the same rules as forms
+        assert customer.postal_address_lines()
+    company = Customer.objects.get(legal_form=LegalForm.LIMITED_COMPANY)
+    assert company.vat_number and company.company_number
+    assert {(s.kind, s.platform) for s in Service.objects.all()} >= {
+        (Service.Kind.VPS, Service.Platform.VIRTUAL),
+        (Service.Kind.DEDICATED, Service.Platform.PHYSICAL),
+        (Service.Kind.COLOCATION, Service.Platform.PHYSICAL),
+        (Service.Kind.OTHER, Service.Platform.VIRTUAL),
+    }
+    assert set(IPAssignment.objects.values_list("version", flat=True)) == {4, 6}
+
+
+@pytest.mark.django_db
+def test_demo_people_hold_every_role_and_one_belongs_to_two_customers():
+    load_demo()
+
+    assert set(Membership.objects.values_list("role", flat=True)) == set(roles.Role.values)
+    assert any(user.memberships.count() > 1 for user in User.objects.all())
+    assert all(customer.memberships.owners().exists() for customer in Customer.objects.all())
+    for user in User.objects.all():
+        assert EmailAddress.objects.filter(user=user, email=user.email, verified=True, primary=True).exists()
+        assert user.check_password(DEMO_PASSWORD)
+
+
+@pytest.mark.django_db
+def test_staff_and_accountant_have_the_printed_totp_secret():
+    output = load_demo()
+
+    staff = User.objects.get(email=STAFF_EMAIL)
+    accountant = User.objects.get(email=ACCOUNTANT_EMAIL)
+    assert staff.is_staff and staff.is_superuser
+    assert accountant.is_accountant and not accountant.is_staff
+    for user in (staff, accountant):
+        assert user.must_use_mfa
+        totp = Authenticator.objects.get(user=user, type=Authenticator.Type.TOTP)
+        code = format_hotp_value(hotp_value(DEMO_TOTP_SECRET, int(time.time()) // 30))
+        assert TOTP(totp).validate_code(code)
+    assert DEMO_TOTP_SECRET in output
+
+
+@pytest.mark.django_db
+def test_output_lists_every_login_with_the_password():
+    output = load_demo()
+
+    assert f"password for all: {DEMO_PASSWORD}" in output
+    for email in User.objects.values_list("email", flat=True):
+        assert email in output
+
+
+@pytest.mark.django_db
+def test_demo_owner_can_log_in_with_the_printed_password(client):
+    load_demo()
+    owner = Membership.objects.filter(role=roles.Role.OWNER).select_related("user").first().user
+
+    response = client.post("/accounts/login/", {"login": owner.email, "password": DEMO_PASSWORD})
+
+    assert response.status_code == 302
+    assert client.session.get("_auth_user_id") == str(owner.pk)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("email", "home"), [(STAFF_EMAIL, "/admin/"), (ACCOUNTANT_EMAIL, "/accounting/")])
+def test_staff_and_accountant_log_in_with_the_printed_password_and_code(client, email, home):
+    load_demo()
+
+    response = client.post("/accounts/login/", {"login": email, "password": DEMO_PASSWORD})
+    assert response.status_code == 302
+    assert response.url == reverse("mfa_authenticate")
+    code = format_hotp_value(hotp_value(DEMO_TOTP_SECRET, int(time.time()) // 30))
+    response = client.post(reverse("mfa_authenticate"), {"code": code})
+
+    assert response.status_code == 302
+    assert client.get(home).status_code == 200
+
+
+@pytest.mark.django_db
+def test_refuses_to_run_in_production_unless_forced(settings):
+    settings.PORTAL_ENV = "production"
+
+    with pytest.raises(CommandError, match="production"):
+        load_demo()
+    assert not User.objects.exists()
+
+    load_demo("--force")
+    assert User.objects.exists()

@@ -1,0 +1,273 @@
+from __future__ import annotations
+
+import datetime as dt
+import email
+import email.policy
+import hashlib
+import pathlib
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from accounts import roles
+from accounts.correspondence import delivery, gateway
+from accounts.correspondence.models import MailKind, Message
+from accounts.correspondence.tasks import requeue_due_messages
+from tests.accounts.factories import MembershipFactory, UserFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def contacts(customer, provider):
+    make = lambda role, email: MembershipFactory(customer=customer, role=role, user=UserFactory(email=email))  # noqa: E731
+    return {
+        "owner": make(roles.Role.OWNER, "owner@customer.example"),
+        "billing": make(roles.Role.BILLING, "accounts@customer.example"),
+        "technical": make(roles.Role.TECHNICAL, "ops@customer.example"),
+    }
+
+
+def reply(customer, key="k1", **extra):
+    return gateway.send_mail(
+        kind=extra.pop("kind", MailKind.BILLING),
+        template="staff_reply",
+        context={"subject": "Your invoice", "body": "Your invoice is attached."},
+        customer=customer,
+        idempotency_key=key,
+        **extra,
+    )
+
+
+def parsed(envelope):
+    return email.message_from_bytes(envelope.content, policy=email.policy.default)
+
+
+@pytest.mark.parametrize("kind", ["marketing", "newsletter", ""])
+def test_marketing_and_unknown_kinds_are_refused(customer, contacts, kind):
+    with pytest.raises(gateway.UnknownMailKind, match="not a kind of mail we send"):
+        reply(customer, kind=kind)
+    assert not Message.objects.exists()
+
+
+def test_billing_mail_goes_to_billing_contacts_and_owners_only(customer, contacts, smtp_server):
+    message = reply(customer)
+    assert message.to_addresses == ["accounts@customer.example", "owner@customer.example"]
+    assert [sorted(e.rcpt_tos) for e in smtp_server.received] == [message.to_addresses]
+
+
+def test_abuse_mail_goes_to_technical_contacts_and_owners(customer, contacts, smtp_server):
+    message = reply(customer, kind=MailKind.ABUSE)
+    assert message.to_addresses == ["ops@customer.example", "owner@customer.example"]
+    assert message.from_address == "abuse@hosting.example"
+
+
+def test_same_idempotency_key_stores_once_and_sends_once(customer, contacts, smtp_server):
+    first = reply(customer, key="invoice-42")
+    second = reply(customer, key="invoice-42")
+    assert first.pk == second.pk
+    assert Message.objects.count() == 1
+    assert len(smtp_server.received) == 1
+    assert Message.objects.get().status == Message.Status.SENT
+
+
+def test_sent_mail_carries_disclosures_auto_submitted_and_our_message_id(customer, contacts, smtp_server):
+    message = reply(customer)
+    sent = parsed(smtp_server.received[0])
+    assert sent["Auto-Submitted"] == "auto-generated"
+    assert sent["Message-ID"] == f"<{message.message_id}>"
+    text = sent.get_body(("plain",)).get_content()
+    html = sent.get_body(("html",)).get_content()
+    for body in (text, html, message.body_text, message.body_html):
+        assert "Example Hosting Ltd is registered in England and Wales, company number 01234567" in body
+        assert "VAT number GB980780684" in body
+        assert "never send advertising" in body
+
+
+@pytest.mark.parametrize(
+    "template", sorted({p.name.split(".")[0] for p in pathlib.Path("accounts/templates/mail").glob("*.subject.txt")})
+)
+def test_every_mail_template_gets_the_trading_disclosures(customer, contacts, template):
+    original = reply(customer, key=f"orig-{template}")
+    message = gateway.send_mail(
+        kind=MailKind.SERVICE,
+        template=template,
+        customer=customer,
+        context={"original": original, "body": "Hello", "subject": "Hi"},
+        idempotency_key=f"t-{template}",
+    )
+    assert "company number 01234567" in message.body_text
+    assert "company number 01234567" in message.body_html
+    assert message.subject
+
+
+def test_rolled_back_transaction_stores_and_sends_nothing(customer, contacts, smtp_server):
+    with pytest.raises(RuntimeError), transaction.atomic():
+        reply(customer)
+        raise RuntimeError("the caller failed after asking for the email")
+    assert not Message.objects.exists()
+    assert smtp_server.received == []
+
+
+def test_attachments_are_stored_privately_with_their_hash_and_sent(customer, contacts, smtp_server, settings):
+    pdf = b"%PDF-1.7 pretend invoice"
+    message = reply(customer, attachments=[gateway.Attachment("INV-1.pdf", pdf, "application/pdf")])
+    stored = message.attachments.get()
+    assert stored.sha256 == hashlib.sha256(pdf).hexdigest()
+    assert stored.file.read() == pdf
+    assert str(settings.PRIVATE_STORAGE_DIR) in stored.file.path
+    sent_parts = list(parsed(smtp_server.received[0]).iter_attachments())
+    assert [(p.get_filename(), p.get_content()) for p in sent_parts] == [("INV-1.pdf", pdf)]
+
+
+def test_stored_messages_cannot_be_rewritten_or_deleted(customer, contacts):
+    message = reply(customer)
+    message.subject = "Something else"
+    with pytest.raises(ValidationError, match="cannot be changed"):
+        message.save()
+    with pytest.raises(ValidationError):
+        message.delete()
+    assert Message.objects.get().subject == "Your invoice"
+
+
+def test_smtp_4xx_is_retried_later_and_then_sent_once(customer, contacts, smtp_server):
+    smtp_server.fail_next("451 4.3.0 Try again later")
+    message = reply(customer)
+    message.refresh_from_db()
+    assert message.status == Message.Status.QUEUED
+    assert message.attempts == 1 and "451" in message.last_error
+    assert message.next_attempt_at > timezone.now()
+    assert requeue_due_messages() == 0  # not due yet
+    Message.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now() - dt.timedelta(minutes=5))
+    assert requeue_due_messages() == 1
+    message.refresh_from_db()
+    assert message.status == Message.Status.SENT and message.attempts == 2
+    assert len(smtp_server.received) == 1
+
+
+def test_smtp_5xx_fails_for_good_and_is_recorded(customer, contacts, smtp_server):
+    smtp_server.fail_next("554 5.7.1 Rejected")
+    message = reply(customer)
+    message.refresh_from_db()
+    assert message.status == Message.Status.FAILED
+    assert "554" in message.last_error
+    assert requeue_due_messages() == 0
+    assert smtp_server.received == []
+
+
+def test_mail_server_down_is_transient(customer, contacts, settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_USE_TLS, settings.EMAIL_TIMEOUT = "127.0.0.1", 9, False, 2
+    message = reply(customer)
+    message.refresh_from_db()
+    assert message.status == Message.Status.QUEUED and message.last_error
+
+
+def test_gives_up_after_max_attempts(customer, contacts, smtp_server):
+    smtp_server.fail_next(*["421 4.7.0 busy"] * delivery.MAX_ATTEMPTS)
+    message = reply(customer)
+    for _ in range(delivery.MAX_ATTEMPTS - 1):
+        Message.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now() - dt.timedelta(hours=3))
+        requeue_due_messages()
+    message.refresh_from_db()
+    assert message.status == Message.Status.FAILED and message.attempts == delivery.MAX_ATTEMPTS
+
+
+def test_broker_down_at_send_time_loses_nothing(customer, contacts, smtp_server, settings):
+    from portal.celery import app
+
+    app.conf.task_always_eager = False
+    app.conf.broker_url = "redis://127.0.0.1:1/0"  # nothing listens there
+    app.conf.broker_connection_retry = False
+    app.conf.broker_connection_max_retries = 0
+    app.conf.broker_transport_options = {"max_retries": 0}
+    try:
+        with transaction.atomic():
+            message = reply(customer)
+        # The caller's commit succeeded; the row waits in "queued".
+        assert Message.objects.get(pk=message.pk).status == Message.Status.QUEUED
+    finally:
+        app.conf.task_always_eager = True
+        app.conf.broker_url = ""
+    Message.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now() - dt.timedelta(minutes=5))
+    assert requeue_due_messages() == 1
+    assert Message.objects.get(pk=message.pk).status == Message.Status.SENT
+    assert len(smtp_server.received) == 1
+
+
+def test_worker_dying_mid_send_neither_loses_nor_doubles(customer, contacts, smtp_server):
+    """A worker claimed the message, then died before sending (or before recording the send)."""
+    with transaction.atomic():
+        message = reply(customer)
+        # Simulate the dead worker's claim before the on-commit delivery runs.
+        Message.objects.filter(pk=message.pk).update(status=Message.Status.SENDING, claimed_at=timezone.now())
+    # The redelivered task finds the claim and does not send a second copy.
+    assert delivery.deliver(message.pk).status == "skipped"
+    assert smtp_server.received == []
+    # After the sending timeout the sweep reclaims it and sends it once.
+    Message.objects.filter(pk=message.pk).update(
+        claimed_at=timezone.now() - Message.SENDING_TIMEOUT - dt.timedelta(minutes=5)
+    )
+    assert requeue_due_messages() == 1
+    assert len(smtp_server.received) == 1
+    assert Message.objects.get(pk=message.pk).status == Message.Status.SENT
+    assert delivery.deliver(message.pk).status == "skipped"
+    assert len(smtp_server.received) == 1
+
+
+def test_customer_without_a_matching_contact_raises(customer, provider):
+    MembershipFactory(customer=customer, role=roles.Role.TECHNICAL)
+    with pytest.raises(gateway.NoRecipients):
+        reply(customer)
+
+
+def test_one_time_links_are_sent_but_never_kept_in_the_archive(customer, contacts, smtp_server):
+    link = "https://portal.example/invitations/accept/s3cr3t-t0ken/"
+    message = gateway.send_mail(
+        kind=MailKind.SERVICE,
+        template="staff_reply",
+        customer=customer,
+        context={"subject": "Join", "body": f"Accept here: {link}?a=1&b=2"},
+        idempotency_key="secret-1",
+        secrets=[f"{link}?a=1&b=2"],
+    )
+    message.refresh_from_db()
+    assert message.status == Message.Status.SENT
+    assert "s3cr3t" not in message.body_text + message.body_html + str(message.pending_secrets)
+    assert "[one-time link 1: removed from our records once sent]" in message.body_text
+    sent = parsed(smtp_server.received[0])
+    assert f"{link}?a=1&b=2" in sent.get_body(("plain",)).get_content()
+    assert "s3cr3t-t0ken" in sent.get_body(("html",)).get_content()
+
+
+def test_invitation_mail_keeps_only_the_token_hash(customer, contacts, smtp_server):
+    from accounts import services
+
+    services.invite_contact(
+        customer,
+        email="new@customer.example",
+        role=roles.Role.TECHNICAL,
+        invited_by=contacts["owner"].user,
+        link_base="https://p.example/",
+    )
+    stored = Message.objects.get(template="invitation")
+    assert stored.to_addresses == ["new@customer.example"]
+    assert "https://p.example/" not in stored.body_text
+    assert "https://p.example/" in parsed(smtp_server.received[0]).get_body(("plain",)).get_content()
+
+
+def test_allauth_password_reset_goes_through_the_gateway_with_the_link_masked(client, customer, contacts, smtp_server):
+    from django.urls import reverse
+
+    client.post(reverse("account_reset_password"), {"email": "ops@customer.example"})
+    stored = Message.objects.get()
+    assert stored.kind == MailKind.SECURITY
+    assert stored.to_addresses == ["ops@customer.example"]
+    assert stored.person == contacts["technical"].user
+    assert "/accounts/password/reset/key/" not in stored.body_text
+    assert "one-time link 1" in stored.body_text
+    assert "company number 01234567" in stored.body_text
+    delivered = parsed(smtp_server.received[0]).get_body(("plain",)).get_content()
+    assert "/accounts/password/reset/key/" in delivered

@@ -1,0 +1,223 @@
+"""Settings come from the environment, fail naming the variable, and production is strict.
+
+Most tests execute portal/settings.py afresh with a controlled environment (fast, and
+it is the real module); the ``check --deploy`` test runs manage.py in a subprocess with
+a clean environment, as an operator would.
+"""
+
+from __future__ import annotations
+
+import os
+import runpy
+import secrets
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from portal.env import Env
+
+ROOT = Path(__file__).resolve().parents[2]
+SETTINGS_FILE = ROOT / "portal" / "settings.py"
+OUR_PREFIXES = ("PORTAL_", "DJANGO_", "EMAIL_", "CELERY_", "DATABASE_")
+OUR_NAMES = ("DEFAULT_FROM_EMAIL", "SERVER_EMAIL")
+
+
+def strong_secret() -> str:
+    return secrets.token_urlsafe(64)
+
+
+@pytest.fixture
+def load_settings(monkeypatch, tmp_path):
+    """Execute portal/settings.py with only the given variables set; returns its namespace."""
+    for name in list(os.environ):
+        if name.startswith(OUR_PREFIXES) or name in OUR_NAMES:
+            monkeypatch.delenv(name)
+
+    def load(**environ: str) -> dict:
+        environ.setdefault("PORTAL_VAR_DIR", str(tmp_path / "var"))
+        for name, value in environ.items():
+            monkeypatch.setenv(name, value)
+        return runpy.run_path(str(SETTINGS_FILE))
+
+    return load
+
+
+def production_env(**overrides: str) -> dict[str, str]:
+    values = {
+        "PORTAL_ENV": "production",
+        "DJANGO_SECRET_KEY": strong_secret(),
+        "PORTAL_ALLOWED_HOSTS": "portal.example.net",
+        "DATABASE_URL": "postgres://portal@db.example.net:5432/portal",
+    }
+    values.update(overrides)
+    return {name: value for name, value in values.items() if value is not None}
+
+
+def test_unset_environment_gives_the_embedded_profile(load_settings, tmp_path):
+    settings = load_settings()
+
+    assert settings["PORTAL_ENV"] == "development"
+    assert settings["DEBUG"] is True
+    assert settings["DATABASES"]["default"]["ENGINE"] == "django.db.backends.sqlite3"
+    assert settings["DATABASES"]["default"]["NAME"] == str(tmp_path / "var" / "portal.sqlite3")
+    assert settings["CELERY_TASK_ALWAYS_EAGER"] is True
+    assert settings["EMAIL_BACKEND"] == "django.core.mail.backends.filebased.EmailBackend"
+    assert settings["EMAIL_FILE_PATH"] == tmp_path / "var" / "outbox"
+
+
+@pytest.mark.parametrize(
+    ("environ", "variable"),
+    [
+        ({"PORTAL_DEBUG": "maybe"}, "PORTAL_DEBUG"),
+        ({"EMAIL_PORT": "abc"}, "EMAIL_PORT"),
+        ({"EMAIL_PORT": "70000"}, "EMAIL_PORT"),
+        ({"DATABASE_URL": "nonsense://"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "postgres://"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "not a url"}, "DATABASE_URL"),
+        ({"PORTAL_FINANCIAL_YEAR_END": "02-30"}, "PORTAL_FINANCIAL_YEAR_END"),
+        ({"PORTAL_FINANCIAL_YEAR_END": "March"}, "PORTAL_FINANCIAL_YEAR_END"),
+        ({"PORTAL_ENV": "staging"}, "PORTAL_ENV"),
+        ({"CELERY_BROKER_URL": "http://127.0.0.1:6379/0"}, "CELERY_BROKER_URL"),
+        ({"EMAIL_USE_TLS": "true", "EMAIL_USE_SSL": "true"}, "EMAIL_USE_SSL"),
+        ({"PORTAL_HSTS_SECONDS": "-1", **production_env()}, "PORTAL_HSTS_SECONDS"),
+    ],
+)
+def test_bad_value_is_refused_naming_the_variable(load_settings, environ, variable):
+    with pytest.raises(ImproperlyConfigured, match=variable):
+        load_settings(**environ)
+
+
+def test_value_and_file_for_the_same_variable_are_refused(load_settings, tmp_path):
+    secret_file = tmp_path / "password"
+    secret_file.write_text("from-file")
+
+    with pytest.raises(ImproperlyConfigured, match="Set either EMAIL_HOST_PASSWORD or EMAIL_HOST_PASSWORD_FILE"):
+        load_settings(EMAIL_HOST_PASSWORD="inline", EMAIL_HOST_PASSWORD_FILE=str(secret_file))
+
+
+def test_secrets_are_read_from_name_file(load_settings, tmp_path):
+    key = strong_secret()
+    (tmp_path / "secret_key").write_text(key + "\n")  # trailing newline, as editors leave it
+    (tmp_path / "smtp_password").write_text("s3cret smtp\n")
+    (tmp_path / "database_url").write_text("postgres://portal:pw@db.example.net:5432/portal\n")
+
+    settings = load_settings(
+        **production_env(
+            DJANGO_SECRET_KEY=None,
+            DATABASE_URL=None,
+            DJANGO_SECRET_KEY_FILE=str(tmp_path / "secret_key"),
+            DATABASE_URL_FILE=str(tmp_path / "database_url"),
+            EMAIL_HOST="smtp.example.net",
+            EMAIL_HOST_PASSWORD_FILE=str(tmp_path / "smtp_password"),
+        )
+    )
+
+    assert settings["SECRET_KEY"] == key
+    assert settings["EMAIL_HOST_PASSWORD"] == "s3cret smtp"
+    assert settings["DATABASES"]["default"]["PASSWORD"] == "pw"
+    assert settings["EMAIL_BACKEND"] == "django.core.mail.backends.smtp.EmailBackend"
+
+
+def test_unreadable_secret_file_names_the_variable(load_settings, tmp_path):
+    with pytest.raises(ImproperlyConfigured, match="DJANGO_SECRET_KEY_FILE: cannot read"):
+        load_settings(DJANGO_SECRET_KEY_FILE=str(tmp_path / "missing"))
+
+
+def test_database_url_errors_do_not_echo_the_password():
+    with pytest.raises(ImproperlyConfigured) as error:
+        Env({"DATABASE_URL": "postgress://portal:hunter2@db/portal"}).database("DATABASE_URL", "sqlite://")
+    assert "DATABASE_URL" in str(error.value)
+    assert "hunter2" not in str(error.value)
+
+
+def test_smtp_settings_from_the_environment(load_settings):
+    settings = load_settings(
+        EMAIL_HOST="smtp.example.net", EMAIL_USE_SSL="true", EMAIL_HOST_USER="portal", EMAIL_TIMEOUT="10"
+    )
+
+    assert settings["EMAIL_BACKEND"] == "django.core.mail.backends.smtp.EmailBackend"
+    assert settings["EMAIL_PORT"] == 465
+    assert (settings["EMAIL_USE_SSL"], settings["EMAIL_USE_TLS"]) == (True, False)
+    assert settings["EMAIL_HOST_USER"] == "portal"
+    assert settings["EMAIL_TIMEOUT"] == 10
+
+
+def test_broker_url_turns_off_in_process_tasks(load_settings):
+    settings = load_settings(CELERY_BROKER_URL="redis://127.0.0.1:6379/0")
+
+    assert settings["CELERY_TASK_ALWAYS_EAGER"] is False
+
+
+@pytest.mark.parametrize("missing", ["DJANGO_SECRET_KEY", "PORTAL_ALLOWED_HOSTS", "DATABASE_URL"])
+def test_production_refuses_to_start_without(load_settings, missing):
+    with pytest.raises(ImproperlyConfigured, match=missing):
+        load_settings(**production_env(**{missing: None}))
+
+
+@pytest.mark.parametrize("weak", ["django-insecure-" + "x" * 50, "too-short", "a" * 60])
+def test_production_refuses_a_weak_secret_key(load_settings, weak):
+    with pytest.raises(ImproperlyConfigured, match="DJANGO_SECRET_KEY"):
+        load_settings(**production_env(DJANGO_SECRET_KEY=weak))
+
+
+def test_production_profile_turns_on_https_protections(load_settings):
+    settings = load_settings(**production_env())
+
+    assert settings["DEBUG"] is False
+    assert settings["ALLOWED_HOSTS"] == ["portal.example.net"]
+    assert settings["DATABASES"]["default"]["ENGINE"] == "django.db.backends.postgresql"
+    assert settings["SECURE_PROXY_SSL_HEADER"] == ("HTTP_X_FORWARDED_PROTO", "https")
+    assert settings["SESSION_COOKIE_SECURE"] and settings["CSRF_COOKIE_SECURE"]
+    assert settings["SECURE_HSTS_SECONDS"] >= 31536000
+
+
+def test_development_generates_the_secret_key_once_and_reuses_it(load_settings, tmp_path):
+    first = load_settings()["SECRET_KEY"]
+    second = load_settings()["SECRET_KEY"]
+
+    key_file = tmp_path / "var" / "secret_key"
+    assert first == second == key_file.read_text().strip()
+    assert len(first) >= 50
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+
+
+def _manage(*args: str, environ: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess:
+    clean = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path), "LANG": "C.UTF-8"}
+    clean.update(environ)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), *args],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_production_profile_passes_check_deploy_with_no_warnings(tmp_path):
+    result = _manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        environ=production_env(PORTAL_VAR_DIR=str(tmp_path / "var")),
+        tmp_path=tmp_path,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues (0 silenced)." in result.stdout
+
+
+def test_production_without_secret_key_stops_manage_py_naming_it(tmp_path):
+    result = _manage(
+        "check", environ=production_env(DJANGO_SECRET_KEY=None, PORTAL_VAR_DIR=str(tmp_path)), tmp_path=tmp_path
+    )
+
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY" in result.stderr
+    assert not (tmp_path / "secret_key").exists()
