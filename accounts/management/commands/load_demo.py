@@ -178,6 +178,7 @@ class Command(BaseCommand):
             logins = self._people(customers)
             self._services(customers)
             logins += self._staff()
+            self._correspondence(customers)
         self._report(logins)
 
     # -- rows ------------------------------------------------------------------
@@ -254,6 +255,39 @@ class Command(BaseCommand):
             Login(STAFF_EMAIL, [("Staff, superuser [MFA]", "the admin at /admin/")]),
             Login(ACCOUNTANT_EMAIL, [("Accountant [MFA]", "the accountants' area, /accounting/, only")]),
         ]
+
+    def _correspondence(self, customers: dict[str, Customer]) -> None:
+        """A short thread per customer so the Correspondence page has something to show.
+
+        Through the real gateway and inbound archive (idempotency keys and content
+        hashes make a rerun store nothing twice). Delivery goes to the local outbox.
+        """
+        from accounts.correspondence import gateway, inbound
+        from accounts.correspondence.models import MailKind, Message
+
+        for customer in customers.values():
+            key = f"demo:welcome:{customer.pk}"
+            if Message.objects.filter(idempotency_key=key).exists():
+                continue
+            welcome = gateway.send_mail(
+                kind=MailKind.SERVICE,
+                template="staff_reply",
+                customer=customer,
+                idempotency_key=key,
+                context={
+                    "subject": "Welcome to Northwind Hosting",
+                    "body": "Your services are ready. Reply to this email, or write to us from the portal, "
+                    "whenever you need us.",
+                },
+            )
+            owner = customer.memberships.filter(role=roles.Role.OWNER).select_related("user").first()
+            reply = (
+                f"From: {owner.user.email}\r\nTo: {welcome.from_address}\r\nSubject: Re: {welcome.subject}\r\n"
+                f"Message-ID: <demo-reply-{customer.pk}@demo.example>\r\nIn-Reply-To: <{welcome.message_id}>\r\n"
+                "\r\nThank you! Do you also back up our servers?\r\n"
+            ).encode()
+            inbound.receive(reply, source="demo")
+            self.created += 2
 
     # -- output ----------------------------------------------------------------
 
