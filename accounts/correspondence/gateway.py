@@ -122,12 +122,16 @@ def mask_secrets(text: str, html: str, secrets: Sequence[str]) -> tuple[str, str
 
 
 def _enqueue(message_id: int) -> None:
-    from accounts.correspondence.tasks import deliver_message
+    from accounts.correspondence.tasks import deliver_message, requeue_due_messages
 
     try:
         deliver_message.delay(message_id)
     except Exception:  # the broker is down: the row stays queued and the sweep sends it
         logger.exception("Could not queue delivery of message %s; the sweep will retry", message_id)
+        return
+    if deliver_message.app.conf.task_always_eager:
+        # In-process (no broker, so no beat): each send also retries what is due.
+        requeue_due_messages.delay()
 
 
 def store_attachments(message: Message, attachments: Sequence[Attachment]) -> None:

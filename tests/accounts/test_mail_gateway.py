@@ -271,3 +271,13 @@ def test_allauth_password_reset_goes_through_the_gateway_with_the_link_masked(cl
     assert "company number 01234567" in stored.body_text
     delivered = parsed(smtp_server.received[0]).get_body(("plain",)).get_content()
     assert "/accounts/password/reset/key/" in delivered
+
+
+def test_in_process_mode_retries_due_messages_with_the_next_send(customer, contacts, smtp_server):
+    smtp_server.fail_next("451 4.3.0 Try again later")
+    deferred = reply(customer, key="first")
+    assert Message.objects.get(pk=deferred.pk).status == Message.Status.QUEUED
+    Message.objects.filter(pk=deferred.pk).update(next_attempt_at=timezone.now() - dt.timedelta(minutes=5))
+    reply(customer, key="second")
+    assert set(Message.objects.values_list("status", flat=True)) == {Message.Status.SENT}
+    assert len(smtp_server.received) == 2
