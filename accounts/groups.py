@@ -21,6 +21,8 @@ GROUP_PERMISSIONS: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
             # change = assign quarantined mail, reply, retry delivery (accounts.correspondence.admin)
             "message": ("view", "change"),
         },
+        # Support takes privacy requests by letter or phone and passes them to the privacy officer.
+        "privacy": {"datasubjectrequest": ("view", "add")},
     },
     roles.BILLING_GROUP: {
         "accounts": {
@@ -49,9 +51,29 @@ GROUP_PERMISSIONS: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
             "user": ("view", "change"),
             "message": ("view",),
         },
+        "privacy": {
+            "datasubjectrequest": ("view", "add", "change", "fulfil"),
+            "disclosureentry": ("view",),
+            "recipientnotification": ("view", "add"),
+            "legalhold": ("view", "add", "change", "manage"),
+            "processingrestriction": ("view", "add", "change"),
+            "consentrecord": ("view",),
+            "policyversion": ("view", "add", "change"),
+            "policyacknowledgement": ("view",),
+            "postmorteminstruction": ("view",),
+            "dataexport": ("view",),
+            "erasurerun": ("view",),
+        },
     },
     # Accountants use /accounting/ only, never the admin; they need no model permissions.
     roles.ACCOUNTANT_GROUP: {},
+}
+
+
+# Actions that are not Django's view/add/change/delete: the model's Meta.permissions codename.
+CUSTOM_PERMISSIONS = {
+    ("datasubjectrequest", "fulfil"): "fulfil_request",
+    ("legalhold", "manage"): "manage_legal_hold",
 }
 
 
@@ -72,7 +94,7 @@ def sync_groups(apps, schema_editor=None) -> None:
     for name, by_app in GROUP_PERMISSIONS.items():
         group, _ = Group.objects.get_or_create(name=name)
         codenames = {
-            (app_label, f"{action}_{model}")
+            (app_label, CUSTOM_PERMISSIONS.get((model, action), f"{action}_{model}"))
             for app_label, by_model in by_app.items()
             for model, actions in by_model.items()
             for action in actions

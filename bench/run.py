@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHMARKS = ["bench.mail_gateway"]
+BENCHMARKS = ["bench.mail_gateway", "bench.privacy_export"]
 
 
 def main() -> None:

@@ -13,3 +13,7 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 # Task modules inside sub-packages (autodiscovery looks only at <app>.tasks).
 app.autodiscover_tasks(["accounts.correspondence"])
+app.autodiscover_tasks(
+    ["privacy.services.export", "privacy.services.retention", "privacy.services.requests", "privacy.services.policies"],
+    related_name=None,
+)

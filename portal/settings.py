@@ -92,6 +92,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "accounts.middleware.RequireMFAMiddleware",
+    "privacy.middleware.PolicyAcknowledgementMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -109,6 +110,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "portal.context_processors.portal",
+                "privacy.context_processors.cookie_consent",
             ],
         },
     },
@@ -285,3 +287,12 @@ PORTAL_FINANCIAL_YEAR_END = (_fye_month, _fye_day)
 PORTAL_MAIL_DOMAIN = env.str("PORTAL_MAIL_DOMAIN", DEFAULT_FROM_EMAIL.rpartition("@")[2] or "localhost")
 PORTAL_INBOUND_MAX_ATTACHMENT_BYTES = env.int("PORTAL_INBOUND_MAX_ATTACHMENT_BYTES", 25 * 1024 * 1024, minimum=0)
 PORTAL_CORRESPONDENCE_RETENTION_YEARS = env.int("PORTAL_CORRESPONDENCE_RETENTION_YEARS", 6, minimum=1)
+
+# Privacy centre (privacy app).
+# Optional analytics (PECR reg 6): empty = strictly necessary cookies only, never a banner.
+PORTAL_ANALYTICS_SNIPPET = env.str("PORTAL_ANALYTICS_SNIPPET", "")
+PORTAL_ANALYTICS_WORDING = env.str("PORTAL_ANALYTICS_WORDING", "")
+# Material policy changes are emailed this many days before they take effect (DOMAIN.md §6).
+PORTAL_POLICY_NOTICE_DAYS = env.int("PORTAL_POLICY_NOTICE_DAYS", 30, minimum=1)
+# The portal's public address, for absolute links in emails sent by background tasks.
+PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", "")

@@ -13,6 +13,7 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("accounting/", include("portal.accounting_urls")),
     path("correspondence/", include("accounts.correspondence.urls")),
+    path("privacy/", include("privacy.urls")),
     path("", include("accounts.urls")),
     path("", include("portal.shell_urls")),
 ]

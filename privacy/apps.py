@@ -8,4 +8,7 @@ class PrivacyConfig(AppConfig):
     verbose_name = "Privacy"
 
     def ready(self) -> None:
-        from privacy import checks  # noqa: F401  (registers the system check)
+        from privacy import (
+            checks,  # noqa: F401  (registers the system check)
+            middleware,  # noqa: F401  (connects the login receiver for policy acknowledgement)
+        )

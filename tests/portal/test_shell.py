@@ -196,3 +196,11 @@ def test_dashboard_query_count_does_not_grow_with_services(owner_client, custome
         response = owner_client.get(DASHBOARD)
 
     assert response.status_code == 200
+
+
+def test_navigation_links_every_section_once_with_clean_markup(owner_client):
+    page = owner_client.get(reverse("portal:dashboard")).content.decode()
+    nav = page[page.index('<nav class="main-nav"') : page.index("</nav>", page.index('<nav class="main-nav"'))]
+    for label in ("Dashboard", "Services", "Contacts", "Correspondence", "Customer details", "Privacy"):
+        assert nav.count(f">{label}</a>") == 1, label
+    assert "</li>>" not in page and "&gt;Customer" not in page

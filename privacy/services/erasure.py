@@ -1,0 +1,482 @@
+"""The erasure engine: plan and carry out a customer's or person's erasure (UK GDPR Art 17).
+
+Everything comes from the registry. For each declaration with rows for the subject, the
+declaration's erasure action says what happens: ``delete``, ``anonymise`` the named
+fields, or ``keep`` because the law requires it (Art 17(3)(b),(e)) until retention ends.
+Rows under an active legal hold are kept whatever the declaration says, and so are rows
+that belong to another customer as well (a contact who also acts for another account
+keeps their login).
+
+:func:`execute_erasure` applies the whole plan in one transaction: a failed step rolls
+back every step, so a person is never left half-erased, and the failure is recorded on
+an ``ErasureRun`` and raised as :class:`ErasureFailed`.
+
+Anonymising correspondence (``accounts.Message``) goes through ``QuerySet.update()``,
+which bypasses ``Message.save()``'s refusal to rewrite stored mail. That is deliberate:
+the erasure engine and the retention sweep are the one sanctioned path by which stored
+content changes, and they overwrite exactly the fields the declaration names.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import graphlib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from django.apps import apps
+from django.conf import settings
+from django.core.exceptions import FieldDoesNotExist
+from django.db import DEFAULT_DB_ALIAS, models, router, transaction
+from django.db.models import Max
+from django.db.models.deletion import Collector, ProtectedError, RestrictedError
+from django.utils import timezone
+from django.utils.formats import date_format
+
+from accounts.models import Customer
+from privacy.models import ErasureRun
+from privacy.registry import ErasureAction, PersonalData, declarations
+from privacy.services import holds
+
+WHILE_ACCOUNT_OPEN = "while the account is open"
+SHARED_REASON = "These records also belong to another customer account, which this erasure does not cover."
+HOLD_NOTICE_REASON = (
+    "They are needed for a legal claim or a legal obligation (a legal hold); "
+    "we will deal with them as above once that ends."
+)
+
+
+class ErasureFailed(Exception):
+    """An erasure step failed; nothing was changed. ``run`` records the attempt."""
+
+    def __init__(self, message: str, *, run: ErasureRun | None = None) -> None:
+        super().__init__(message)
+        self.run = run
+
+
+# ---------------------------------------------------------------------------------------
+# Walking the registry
+# ---------------------------------------------------------------------------------------
+
+
+def model_of(declaration: PersonalData) -> type[models.Model]:
+    return apps.get_model(declaration.model)
+
+
+def path_fields(model: type[models.Model], path: str) -> list[Any]:
+    """The model fields an ORM path (``"customer__closed_at"``) walks through."""
+    fields, current = [], model
+    for name in path.split("__"):
+        try:
+            found = current._meta.get_field(name)
+        except FieldDoesNotExist:
+            raise ValueError(f"{model._meta.label}: no field {name!r} on the path {path!r}") from None
+        fields.append(found)
+        if found.is_relation and found.related_model is not None:
+            current = found.related_model
+    return fields
+
+
+def path_is_multi_valued(model: type[models.Model], path: str) -> bool:
+    return bool(path) and any(f.many_to_many or f.one_to_many for f in path_fields(model, path))
+
+
+def start_day(value: dt.date | dt.datetime | None) -> dt.date | None:
+    """The local calendar date a retention clock starts on (UK dates, not UTC ones)."""
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return timezone.localtime(value).date() if timezone.is_aware(value) else value.date()
+    return value
+
+
+def expires_on(declaration: PersonalData, start: dt.date | dt.datetime | None) -> dt.date | None:
+    return declaration.retention.expires_on(start_day(start), financial_year_end=settings.PORTAL_FINANCIAL_YEAR_END)
+
+
+def processing_order(items: Iterable[PersonalData] | None = None) -> list[PersonalData]:
+    """Declarations with children before the parents they point to.
+
+    Deleting a child first means a parent's ``PROTECT`` never trips over rows this same
+    erasure was about to remove anyway.
+    """
+    items = list(declarations() if items is None else items)
+    by_model = {model_of(d): d for d in items}
+    graph: dict[str, set[str]] = {d.model: set() for d in items}
+    for model, declaration in by_model.items():
+        for f in model._meta.get_fields():
+            if (f.many_to_one or f.one_to_one) and f.concrete and f.related_model in by_model:
+                parent = by_model[f.related_model].model
+                if parent != declaration.model:
+                    graph[parent].add(declaration.model)  # the child comes first
+    try:
+        order = list(graphlib.TopologicalSorter({k: sorted(v) for k, v in sorted(graph.items())}).static_order())
+    except graphlib.CycleError:
+        order = sorted(graph)
+    labels = {d.model: d for d in items}
+    return [labels[label] for label in order]
+
+
+def subject_rows(declaration: PersonalData, *, customer: Customer | None = None, person=None) -> models.QuerySet | None:
+    """The declaration's rows for one customer or one person; ``None`` when it has none."""
+    model = model_of(declaration)
+    manager = model._default_manager
+    if customer is not None:
+        path = declaration.customer_path
+        if path is None:
+            return None
+        if path == "":
+            return manager.filter(pk=customer.pk)
+        rows = manager.filter(**{path: customer})
+    else:
+        path = declaration.person_path
+        if path is None:
+            return None
+        if path == "":
+            return manager.filter(pk=person.pk)
+        rows = manager.filter(**{path: person})
+    if path_is_multi_valued(model, path):
+        rows = manager.filter(pk__in=rows.values("pk"))
+    return rows
+
+
+def shared_rows(declaration: PersonalData, rows: models.QuerySet, customer: Customer | None) -> models.QuerySet:
+    """Rows of ``customer`` that also belong to another customer (a contact of two accounts)."""
+    model = model_of(declaration)
+    path = declaration.customer_path
+    if customer is None or not path or not path_is_multi_valued(model, path):
+        return rows.none()
+    return rows.filter(**{f"{path}__in": Customer.objects.exclude(pk=customer.pk)})
+
+
+# ---------------------------------------------------------------------------------------
+# Applying an action
+# ---------------------------------------------------------------------------------------
+
+
+def constant_and_computed(replacements: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Callable]]:
+    constants = {k: v for k, v in replacements.items() if not callable(v)}
+    computed = {k: v for k, v in replacements.items() if callable(v)}
+    return constants, computed
+
+
+def anonymise_rows(model: type[models.Model], rows: models.QuerySet, replacements: Mapping[str, Any]) -> int:
+    """Overwrite the replaced fields; returns how many rows were written.
+
+    Constant values go in one ``UPDATE``; values computed from the row (a unique
+    placeholder email) one ``UPDATE`` per row. ``update()`` bypasses ``save()``: see the
+    module docstring for why that is the sanctioned path.
+    """
+    constants, computed = constant_and_computed(replacements)
+    manager = model._default_manager
+    if not computed:
+        return manager.filter(pk__in=list(rows.values_list("pk", flat=True))).update(**constants)
+    written = 0
+    for row in rows.order_by("pk").iterator(chunk_size=500):
+        values = {**constants, **{name: make(row) for name, make in computed.items()}}
+        written += manager.filter(pk=row.pk).update(**values)
+    return written
+
+
+def needs_anonymising(row: models.Model, replacements: Mapping[str, Any]) -> bool:
+    """Whether a row still holds something the replacements would overwrite."""
+    return any(getattr(row, name) != (value(row) if callable(value) else value) for name, value in replacements.items())
+
+
+class DeletionBlocked(Exception):
+    """Deleting these rows would remove held rows or rows other records still need."""
+
+
+def collect_deletion(rows: models.QuerySet) -> Collector:
+    """Everything deleting ``rows`` would delete, refusing held rows among the cascade.
+
+    Raises ``ProtectedError``/``RestrictedError`` when other records still point at the
+    rows, and :class:`DeletionBlocked` when a cascade would reach a held record.
+    """
+    using = router.db_for_write(rows.model) or DEFAULT_DB_ALIAS
+    collector = Collector(using=using, origin=rows)
+    collector.collect(rows)
+    for model, instances in collector.data.items():
+        pks = [obj.pk for obj in instances]
+        if pks and holds.held_rows(model, model._default_manager.filter(pk__in=pks)).exists():
+            raise DeletionBlocked(f"it would also delete {model._meta.verbose_name_plural} under a legal hold")
+    for qs in collector.fast_deletes:
+        if holds.held_rows(qs.model, qs).exists():
+            raise DeletionBlocked(f"it would also delete {qs.model._meta.verbose_name_plural} under a legal hold")
+    return collector
+
+
+def delete_rows(rows: models.QuerySet) -> int:
+    """Delete ``rows`` (and their cascade); returns how many of ``rows`` went."""
+    if not rows.exists():
+        return 0
+    collector = collect_deletion(rows)
+    _total, per_model = collector.delete()
+    return per_model.get(rows.model._meta.label, 0)
+
+
+# ---------------------------------------------------------------------------------------
+# The plan
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class PlanItem:
+    """What erasure does to one declaration's rows for the subject (one JSON object)."""
+
+    model: str
+    description: str
+    count: int
+    action: str  # delete | anonymise | keep
+    reason: str
+    fields: list[str] = field(default_factory=list)  # anonymised fields' names
+    field_labels: list[str] = field(default_factory=list)
+    keep_until: str | None = None  # ISO date the kept rows may go, when known
+    keep_while: str = ""  # e.g. "while the account is open"
+    retention: str = ""
+    held: bool = False  # kept because of a legal hold
+    hold_reasons: list[str] = field(default_factory=list)
+    shared: bool = False  # kept because it belongs to another customer too
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _keep_dates(declaration: PersonalData, rows: models.QuerySet) -> tuple[str | None, str]:
+    """When kept rows may go: the latest expiry over them, or why it is not known yet."""
+    path = declaration.retention.counted_from
+    if rows.filter(**{f"{path}__isnull": True}).exists():
+        if path_fields(model_of(declaration), path)[-1].model is Customer:
+            return None, WHILE_ACCOUNT_OPEN
+        return None, f"until its retention period starts ({declaration.retention.description})"
+    latest = rows.aggregate(latest=Max(path))["latest"]
+    until = expires_on(declaration, latest)
+    return (until.isoformat() if until else None), ""
+
+
+def _field_labels(model: type[models.Model], names: Iterable[str]) -> list[str]:
+    labels = []
+    for name in names:
+        try:
+            labels.append(str(model._meta.get_field(name).verbose_name))
+        except FieldDoesNotExist:
+            labels.append(name.replace("_", " "))
+    return labels
+
+
+def _subject(customer: Customer | None, person) -> None:
+    if (customer is None) == (person is None):
+        raise ValueError("Erase either a customer or a person, exactly one.")
+
+
+def erasure_plan(*, customer: Customer | None = None, person=None) -> list[dict[str, Any]]:
+    """Per declaration with rows for the subject: what erasure will do and why."""
+    _subject(customer, person)
+    plan: list[PlanItem] = []
+    for declaration in processing_order():
+        rows = subject_rows(declaration, customer=customer, person=person)
+        if rows is None:
+            continue
+        model = model_of(declaration)
+        erasure = declaration.erasure
+        base = {"model": declaration.model, "description": declaration.description}
+        base["retention"] = declaration.retention.description
+        actionable = holds.held_filter(model, rows)
+        held = holds.held_rows(model, rows)
+        shared = shared_rows(declaration, actionable, customer)
+        actionable = actionable.exclude(pk__in=shared.values("pk"))
+        count = actionable.count()
+        if count:
+            item = PlanItem(**base, count=count, action=str(erasure.action), reason=erasure.reason)
+            if erasure.action == ErasureAction.ANONYMISE:
+                item.fields = list(erasure.replacements)
+                item.field_labels = _field_labels(model, erasure.replacements)
+            elif erasure.action == ErasureAction.KEEP:
+                item.keep_until, item.keep_while = _keep_dates(declaration, actionable)
+            plan.append(item)
+        shared_count = shared.count()
+        if shared_count:
+            plan.append(PlanItem(**base, count=shared_count, action="keep", reason=SHARED_REASON, shared=True))
+        held_count = held.count()
+        if held_count:
+            reasons = holds.hold_reasons(model, held)
+            plan.append(
+                PlanItem(
+                    **base,
+                    count=held_count,
+                    action="keep",
+                    reason="Under a legal hold: " + "; ".join(reasons),
+                    keep_while="until the legal hold is lifted",
+                    held=True,
+                    hold_reasons=reasons,
+                )
+            )
+    return [item.as_dict() for item in plan]
+
+
+# ---------------------------------------------------------------------------------------
+# Execution
+# ---------------------------------------------------------------------------------------
+
+
+def _actionable_pks(declaration: PersonalData, *, customer: Customer | None, person) -> list[Any]:
+    """The subject's rows this erasure may change: not held, not shared with another customer.
+
+    Taken for every declaration before any step runs: later steps must not lose rows that
+    are found through rows an earlier step deleted (a login is found through its memberships).
+    """
+    rows = subject_rows(declaration, customer=customer, person=person)
+    if rows is None:
+        return []
+    rows = holds.held_filter(model_of(declaration), rows)
+    rows = rows.exclude(pk__in=shared_rows(declaration, rows, customer).values("pk"))
+    return list(rows.order_by("pk").values_list("pk", flat=True))
+
+
+CHUNK = 500  # primary keys per statement, well inside every database's parameter limit
+
+
+def _apply(declaration: PersonalData, pks: list[Any]) -> dict[str, Any]:
+    model = model_of(declaration)
+    action = declaration.erasure.action
+    affected = 0
+    for start in range(0, len(pks), CHUNK):
+        rows = model._default_manager.filter(pk__in=pks[start : start + CHUNK])
+        if action == ErasureAction.DELETE:
+            affected += delete_rows(rows)
+        elif action == ErasureAction.ANONYMISE:
+            affected += anonymise_rows(model, rows, declaration.erasure.replacements)
+    return {"model": declaration.model, "action": str(action), "affected": affected}
+
+
+def execute_erasure(
+    *,
+    customer: Customer | None = None,
+    person=None,
+    request=None,
+    actor,
+    dry_run: bool = False,
+) -> ErasureRun:
+    """Carry out the erasure plan for a customer or a person, all or nothing.
+
+    With ``dry_run`` only the plan is recorded. On failure everything is rolled back,
+    the attempt is recorded with the error, and :class:`ErasureFailed` is raised.
+    """
+    _subject(customer, person)
+    run = ErasureRun(request=request, customer=customer, person=person, run_by=actor, dry_run=dry_run)
+    if dry_run:
+        run.plan = erasure_plan(customer=customer, person=person)
+        run.save()
+        return run
+    step = None
+    try:
+        with transaction.atomic():
+            run.plan = erasure_plan(customer=customer, person=person)
+            steps = [
+                (declaration, _actionable_pks(declaration, customer=customer, person=person))
+                for declaration in processing_order()
+                if declaration.erasure.action != ErasureAction.KEEP
+            ]
+            result = []
+            for declaration, pks in steps:
+                if not pks:
+                    continue
+                step = declaration.model
+                result.append(_apply(declaration, pks))
+            run.result = result
+            run.ran_at = timezone.now()
+            run.save()
+    except Exception as exc:
+        message = _describe_failure(step, exc)
+        failed = ErasureRun.objects.create(
+            request=request,
+            customer=customer,
+            person=person,
+            run_by=actor,
+            dry_run=False,
+            plan=run.plan,
+            result=[{"status": "failed", "step": step, "error": message}],
+        )
+        raise ErasureFailed(message, run=failed) from exc
+    return run
+
+
+def _describe_failure(step: str | None, exc: Exception) -> str:
+    where = f"while erasing {step}" if step else "while planning"
+    if isinstance(exc, ProtectedError | RestrictedError):
+        blockers = sorted({obj._meta.label for obj in exc.args[1]}) if len(exc.args) > 1 else []
+        detail = f"other records still refer to these rows ({', '.join(blockers)})"
+    elif isinstance(exc, DeletionBlocked):
+        detail = str(exc)
+    else:
+        detail = f"{type(exc).__name__}: {exc}"
+    return f"Erasure failed {where}: {detail}. Nothing was changed."
+
+
+# ---------------------------------------------------------------------------------------
+# Telling the person
+# ---------------------------------------------------------------------------------------
+
+
+def _records(count: int) -> str:
+    return "1 record" if count == 1 else f"{count} records"
+
+
+def _when(item: dict[str, Any]) -> str:
+    if item.get("keep_until"):
+        return f"We will erase them on or after {date_format(dt.date.fromisoformat(item['keep_until']), 'j F Y')}."
+    if item.get("keep_while") == WHILE_ACCOUNT_OPEN:
+        return f"We keep them {WHILE_ACCOUNT_OPEN}, then: {item['retention']}"
+    if item.get("retention"):
+        return item["retention"]
+    return ""
+
+
+def erasure_notice(run: ErasureRun) -> str:
+    """Plain-language text telling the person what was erased, what was kept and why.
+
+    Legal-hold reasons are staff's (a court order may forbid telling the customer about
+    it), so the notice says only that a legal claim or obligation requires the records.
+    """
+    erased = [item for item in run.plan if item["action"] in ("delete", "anonymise")]
+    kept = [item for item in run.plan if item["action"] == "keep"]
+    when = date_format(timezone.localtime(run.ran_at).date(), "j F Y")
+    lines = [f"We have completed the erasure of your personal data on {when}."]
+    if run.request_id:
+        lines[0] = f"We have completed your erasure request (reference {run.request_id}) on {when}."
+    if run.dry_run:
+        lines = ["This is a preview of what erasure would do; nothing has been changed yet."]
+    lines.append("")
+    lines.append("What we erased")
+    if not erased:
+        lines.append("- Nothing: everything we hold must be kept for the reasons below.")
+    for item in erased:
+        if item["action"] == "delete":
+            lines.append(f"- {item['description']} ({_records(item['count'])}): deleted.")
+        else:
+            fields = ", ".join(item["field_labels"] or item["fields"])
+            why = f" {item['reason']}" if item["reason"] else ""
+            lines.append(f"- {item['description']} ({_records(item['count'])}): we erased the {fields}.{why}")
+    lines.append("")
+    lines.append("What we kept, and why")
+    if not kept:
+        lines.append("- Nothing.")
+    for item in kept:
+        if item["held"]:
+            reason = HOLD_NOTICE_REASON
+            when_text = ""
+        else:
+            reason = item["reason"]
+            when_text = _when(item)
+        text = f"- {item['description']} ({_records(item['count'])}): {reason}"
+        if when_text:
+            text += f" {when_text}"
+        lines.append(text)
+    lines.append("")
+    lines.append(
+        "The law lets us keep these records despite your request where we need them to comply with a legal "
+        "obligation or for legal claims (UK GDPR Article 17(3)(b) and (e)). If you think we have got this wrong, "
+        "reply to this email, or complain to the Information Commissioner's Office (ico.org.uk)."
+    )
+    return "\n".join(lines)

@@ -1,0 +1,175 @@
+"""What we hold about a customer or a person, from the registry's declarations alone.
+
+``rows_of`` answers "which rows of this model belong to them" for every engine that
+walks the registry (the data-subject export, the "what we hold about you" page); the
+page itself counts those rows live, one COUNT per declaration.
+
+A declaration says how to reach the customer (``customer_path``) or the person
+(``person_path``). Some rows are the customer's but may not be shown to them yet: a
+disclosure under a lawful non-disclosure duty (IPA 2016 s.57; DOMAIN.md §9). A model
+whose queryset has ``visible_to_customer(customer)`` is narrowed by it, so such rows are
+neither counted nor exported until the duty ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.apps import apps
+from django.db import models
+
+from privacy import registry
+from privacy.registry import Category, ErasureAction, LawfulBasis, PersonalData
+
+
+def _crosses_many(model: type[models.Model], path: str) -> bool:
+    """Whether an ORM path goes through a reverse or many-to-many relation (rows may repeat)."""
+    current = model
+    for part in path.split("__"):
+        field = current._meta.get_field(part)
+        if field.many_to_many or field.one_to_many:
+            return True
+        if not field.is_relation:
+            return False
+        current = field.related_model
+    return False
+
+
+def rows_of(
+    model: type[models.Model],
+    declaration: PersonalData,
+    *,
+    customer: models.Model | None = None,
+    person: models.Model | None = None,
+) -> models.QuerySet | None:
+    """The rows of ``model`` that belong to ``customer`` (or ``person``); None if the
+    declaration gives no way to reach them."""
+    if (customer is None) == (person is None):
+        raise ValueError("Give a customer or a person, not both.")
+    path, owner = (declaration.customer_path, customer) if customer is not None else (declaration.person_path, person)
+    if path is None:
+        return None
+    manager = model._default_manager
+    rows = manager.all()
+    if customer is not None and hasattr(rows, "visible_to_customer"):
+        rows = rows.visible_to_customer(customer)
+    if path == "":
+        return rows.filter(pk=owner.pk)
+    if _crosses_many(model, path):
+        # Through a reverse or many-to-many relation a row can match more than once. A
+        # primary-key subquery makes each row appear once without SELECT DISTINCT over
+        # wide text and JSON columns (costly, and not possible on every column type).
+        return rows.filter(pk__in=manager.filter(**{path: owner}).values("pk"))
+    return rows.filter(**{path: owner})
+
+
+def declarations_for(*, customer: bool = False, person: bool = False) -> list[tuple[type[models.Model], PersonalData]]:
+    """The declared models whose rows can be found for a customer (or a person)."""
+    found = []
+    for model, declaration in registry.declared_models(apps):
+        path = declaration.customer_path if customer else declaration.person_path
+        if path is not None:
+            found.append((model, declaration))
+    return found
+
+
+def primary_category(declaration: PersonalData) -> Category:
+    """The category a model is filed under (its first); the others are shown alongside."""
+    return declaration.categories[0]
+
+
+def basis_label(declaration: PersonalData) -> str:
+    return LawfulBasis(declaration.lawful_basis).label
+
+
+def _field_words(model: type[models.Model], names: Iterable[str]) -> str:
+    words = []
+    for name in names:
+        try:
+            words.append(str(model._meta.get_field(name).verbose_name))
+        except Exception:  # a replacement for a non-field attribute: show its name
+            words.append(name.replace("_", " "))
+    if len(words) <= 1:
+        return "".join(words)
+    return ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def erasure_in_words(model: type[models.Model], declaration: PersonalData) -> str:
+    """What an erasure request does to these rows, as the person would put it."""
+    erasure = declaration.erasure
+    if erasure.action == ErasureAction.DELETE:
+        return "Deleted if you ask us to erase your data."
+    if erasure.action == ErasureAction.ANONYMISE:
+        text = (
+            f"If you ask us to erase your data, we remove the {_field_words(model, erasure.replacements)} "
+            "and keep the rest of the record."
+        )
+        return f"{text} {erasure.reason}".strip()
+    return f"Kept even if you ask us to erase your data: {erasure.reason}"
+
+
+@dataclass(frozen=True)
+class Holding:
+    """One declared model and how many of its rows we hold about them, right now."""
+
+    model: type[models.Model]
+    declaration: PersonalData
+    count: int
+
+    @property
+    def label(self) -> str:
+        return self.declaration.model
+
+    @property
+    def name(self) -> str:
+        return str(self.model._meta.verbose_name_plural).capitalize()
+
+    @property
+    def other_categories(self) -> list[Category]:
+        return list(self.declaration.categories[1:])
+
+    @property
+    def basis(self) -> str:
+        return basis_label(self.declaration)
+
+    @property
+    def erasure(self) -> str:
+        return erasure_in_words(self.model, self.declaration)
+
+
+@dataclass(frozen=True)
+class CategoryHoldings:
+    category: Category
+    holdings: list[Holding]
+
+    @property
+    def total(self) -> int:
+        return sum(holding.count for holding in self.holdings)
+
+
+def _group(holdings: list[Holding]) -> list[CategoryHoldings]:
+    by_category: dict[Category, list[Holding]] = {}
+    for holding in holdings:
+        by_category.setdefault(primary_category(holding.declaration), []).append(holding)
+    return [CategoryHoldings(category, by_category[category]) for category in Category if category in by_category]
+
+
+def what_we_hold(customer: models.Model) -> list[CategoryHoldings]:
+    """Every declaration that reaches a customer, with live counts, grouped by category."""
+    holdings = [
+        Holding(model, declaration, rows_of(model, declaration, customer=customer).count())
+        for model, declaration in declarations_for(customer=True)
+    ]
+    return _group(holdings)
+
+
+def what_we_hold_about_person_only(person: models.Model) -> list[CategoryHoldings]:
+    """Declarations about a person that belong to no customer (consents, acknowledgements):
+    the customer's page does not cover them, so each person sees their own."""
+    holdings = [
+        Holding(model, declaration, rows_of(model, declaration, person=person).count())
+        for model, declaration in declarations_for(person=True)
+        if declaration.customer_path is None
+    ]
+    return _group(holdings)

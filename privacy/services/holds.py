@@ -1,0 +1,154 @@
+"""Legal holds: placing, lifting, and asking whether a record is held (DOMAIN.md §5).
+
+A hold covers either every record of a customer (``target`` empty) or one record of
+theirs. The erasure engine and the retention sweep never change or remove a held
+record; both ask through :func:`held_filter`, which works on a whole queryset so a
+batch job pays two small queries per model, not one per row.
+
+Which records belong to a customer comes from the registry's ``customer_path``. A
+model that records only a person (``person_path``) belongs to every customer that
+person acts for, so a whole-customer hold also keeps its contacts' personal records:
+when in doubt a hold keeps more, never less.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.models import Customer
+from privacy.models import LegalHold
+from privacy.registry import PersonalData, declaration_for
+
+
+def customer_route(declaration: PersonalData | None) -> str | None:
+    """The ORM path from a declared model to the customers its rows belong to.
+
+    ``""`` when the model is the customer; ``None`` when its rows belong to no customer.
+    """
+    if declaration is None:
+        return None
+    if declaration.customer_path is not None:
+        return declaration.customer_path
+    if declaration.person_path is not None:
+        person = declaration.person_path
+        return f"{person}__memberships__customer" if person else "memberships__customer"
+    return None
+
+
+def _customer_filter(route: str, customers: Any) -> Q:
+    return Q(pk__in=customers) if route == "" else Q(**{f"{route}__in": customers})
+
+
+def validate_target(customer: Customer, target: models.Model) -> None:
+    """A hold on one record must name a record of that customer, of a declared model."""
+    declaration = declaration_for(type(target))
+    route = customer_route(declaration)
+    if route is None:
+        raise ValidationError(f"{target._meta.verbose_name} records hold no customer's personal data.")
+    if target.pk is None:
+        raise ValidationError("The record to hold does not exist.")
+    belongs = type(target)._default_manager.filter(pk=target.pk).filter(_customer_filter(route, [customer.pk])).exists()
+    if not belongs:
+        raise ValidationError(f"{target._meta.verbose_name} {target.pk} is not a record of {customer}.")
+
+
+@transaction.atomic
+def place_hold(customer: Customer, *, reason: str, actor, target: models.Model | None = None) -> LegalHold:
+    """Place a hold on all of ``customer``'s records, or on ``target`` alone."""
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError("Say why the records must be kept (the dispute, order or claim).")
+    hold = LegalHold(customer=customer, reason=reason, placed_by=actor, placed_at=timezone.now())
+    if target is not None:
+        validate_target(customer, target)
+        hold.target_type = ContentType.objects.get_for_model(target, for_concrete_model=True)
+        hold.target_id = str(target.pk)
+    hold.save()
+    return hold
+
+
+def lift_hold(hold: LegalHold, *, actor) -> LegalHold:
+    """Lift an active hold. Lifting twice is refused, so the first lifter stays on record."""
+    now = timezone.now()
+    # A conditional UPDATE: two staff lifting at once cannot both record themselves.
+    lifted = LegalHold.objects.filter(pk=hold.pk, lifted_at__isnull=True).update(lifted_at=now, lifted_by=actor)
+    if not lifted:
+        raise ValidationError("This hold has already been lifted.")
+    hold.lifted_at, hold.lifted_by = now, actor
+    return hold
+
+
+def _target_ids(model: type[models.Model], holds: models.QuerySet) -> list[Any]:
+    content_type = ContentType.objects.get_for_model(model, for_concrete_model=True)
+    raw = holds.filter(target_type=content_type).values_list("target_id", flat=True)
+    ids = []
+    for value in raw:
+        try:
+            ids.append(model._meta.pk.to_python(value))
+        except ValidationError:
+            continue
+    return ids
+
+
+def held_filter(model: type[models.Model], queryset: models.QuerySet) -> models.QuerySet:
+    """``queryset`` without the rows an active hold covers (whole customer or that row)."""
+    active = LegalHold.objects.active()
+    route = customer_route(declaration_for(model))
+    if route is not None:
+        whole = active.filter(target_type__isnull=True).values("customer_id")
+        queryset = queryset.exclude(_customer_filter(route, whole))
+    ids = _target_ids(model, active)
+    if ids:
+        queryset = queryset.exclude(pk__in=ids)
+    return queryset
+
+
+def held_rows(model: type[models.Model], queryset: models.QuerySet) -> models.QuerySet:
+    """The rows of ``queryset`` that an active hold covers."""
+    return queryset.exclude(pk__in=held_filter(model, model._default_manager.all()).values("pk"))
+
+
+def holds_covering(obj: models.Model) -> models.QuerySet:
+    """The active holds that cover ``obj``: on its customer as a whole, or on it."""
+    model = type(obj)
+    active = LegalHold.objects.active()
+    content_type = ContentType.objects.get_for_model(model, for_concrete_model=True)
+    covering = Q(target_type=content_type, target_id=str(obj.pk))
+    route = customer_route(declaration_for(model))
+    if route is not None:
+        if route == "":
+            customer_ids = [obj.pk] if isinstance(obj, Customer) else []
+        else:
+            customer_ids = list(
+                model._default_manager.filter(pk=obj.pk).values_list(f"{route}__pk", flat=True).distinct()
+            )
+        customer_ids = [pk for pk in customer_ids if pk is not None]
+        if customer_ids:
+            covering |= Q(target_type__isnull=True, customer_id__in=customer_ids)
+    return active.filter(covering)
+
+
+def is_held(obj: models.Model) -> bool:
+    """Whether an active hold covers ``obj``: its customer as a whole, or ``obj`` itself."""
+    return holds_covering(obj).exists()
+
+
+def hold_reasons(model: type[models.Model], queryset: models.QuerySet) -> list[str]:
+    """The reasons of the active holds covering any row of ``queryset``, for staff."""
+    active = LegalHold.objects.active()
+    route = customer_route(declaration_for(model))
+    covering = Q(target_type=ContentType.objects.get_for_model(model, for_concrete_model=True)) & Q(
+        target_id__in=[str(pk) for pk in queryset.values_list("pk", flat=True)]
+    )
+    if route is not None:
+        customers = (
+            queryset.values("pk") if route == "" else queryset.exclude(**{f"{route}__isnull": True}).values(route)
+        )
+        covering |= Q(target_type__isnull=True, customer_id__in=customers)
+    return sorted(set(active.filter(covering).values_list("reason", flat=True)))

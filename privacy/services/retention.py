@@ -1,0 +1,239 @@
+"""The retention sweep: remove or anonymise what has passed its retention (DOMAIN.md §5).
+
+For every declaration, a row is due when ``Retention.expires_on`` of the date at
+``counted_from`` (which may cross relations, ``"customer__closed_at"``) is on or before
+today, with the provider's financial year end (``PORTAL_FINANCIAL_YEAR_END``) for
+"6 years from the end of the financial year" periods. A row whose date is empty has not
+started its clock (the account is still open) and is kept.
+
+What happens to a due row is the declaration's erasure action, with one rule for
+``keep``: keeping is justified only *until* retention ends, so at its end a kept row
+is anonymised with the declaration's replacements if it has any, and deleted otherwise.
+
+Never touched: rows under an active legal hold (``privacy.services.holds``), rows whose
+deletion would cascade into held rows (both reported as ``held``), and rows other
+records still point at with ``PROTECT`` (reported as ``blocked``; they go on a later
+sweep once those records have gone). Rows already anonymised are not rewritten.
+
+Work runs in batches of ``batch_size`` rows, each in its own transaction, children
+before parents; the hold check is repeated inside each batch's transaction so a hold
+placed while the sweep runs is honoured from the next batch on. The dry run walks the
+same batches and makes the same decisions without writing, so its counts are what the
+real run will do (unless the data changes in between, or an earlier deletion in the
+same sweep unblocks a parent row).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from celery import shared_task
+from django.conf import settings
+from django.db import models, transaction
+from django.db.models import Q
+from django.db.models.deletion import ProtectedError, RestrictedError
+from django.utils import timezone
+
+from privacy.registry import ErasureAction, PersonalData
+from privacy.services import holds
+from privacy.services.erasure import (
+    DeletionBlocked,
+    anonymise_rows,
+    collect_deletion,
+    constant_and_computed,
+    model_of,
+    needs_anonymising,
+    path_fields,
+    processing_order,
+)
+
+DELETE = "delete"
+ANONYMISE = "anonymise"
+
+
+def action_at_end(declaration: PersonalData) -> tuple[str, dict[str, Any]]:
+    """What the sweep does to a row whose retention has ended (see the module docstring)."""
+    erasure = declaration.erasure
+    if erasure.action == ErasureAction.DELETE:
+        return DELETE, {}
+    if erasure.action == ErasureAction.ANONYMISE or erasure.replacements:
+        return ANONYMISE, dict(erasure.replacements)
+    return DELETE, {}
+
+
+def latest_expired_start(declaration: PersonalData, today: dt.date) -> dt.date:
+    """The latest clock-start date whose retention has ended by ``today``.
+
+    ``expires_on`` never decreases as the start moves later, so a binary search finds
+    it exactly, month ends and financial year ends included; the database is then asked
+    for one ``<=`` comparison instead of evaluating the rule row by row.
+    """
+    retention, fye = declaration.retention, settings.PORTAL_FINANCIAL_YEAR_END
+
+    def expired(day: dt.date) -> bool:
+        return retention.expires_on(day, financial_year_end=fye) <= today
+
+    low = today - retention.period - dt.timedelta(days=400)
+    while not expired(low):
+        low -= dt.timedelta(days=400)
+    high = today
+    if expired(high):
+        return high
+    # Invariant: expired(low) and not expired(high).
+    while (high - low).days > 1:
+        middle = low + (high - low) // 2
+        if expired(middle):
+            low = middle
+        else:
+            high = middle
+    return low
+
+
+def expired_rows(declaration: PersonalData, today: dt.date) -> models.QuerySet:
+    """Rows whose retention has ended by ``today``, held or not."""
+    model = model_of(declaration)
+    path = declaration.retention.counted_from
+    cutoff = latest_expired_start(declaration, today)
+    if isinstance(path_fields(model, path)[-1], models.DateTimeField):
+        # Clocks start on the local (UK) calendar date of the timestamp.
+        next_day = dt.datetime.combine(cutoff + dt.timedelta(days=1), dt.time.min)
+        condition = Q(**{f"{path}__lt": timezone.make_aware(next_day)})
+    else:
+        condition = Q(**{f"{path}__lte": cutoff})
+    manager = model._default_manager
+    if "__" in path:
+        # A path across a to-many relation would repeat rows; select by primary key.
+        return manager.filter(pk__in=manager.filter(condition).values("pk"))
+    return manager.filter(condition)
+
+
+@dataclass
+class ModelSweep:
+    """One declaration's part of a sweep."""
+
+    model: str
+    description: str
+    retention: str
+    action: str  # delete | anonymise
+    fields: list[str] = field(default_factory=list)
+    expired: int = 0  # retention has ended
+    held: int = 0  # ...but a legal hold keeps them
+    blocked: int = 0  # ...but other records still need them (PROTECT)
+    due: int = 0  # will be (or, in a dry run, would be) deleted or anonymised
+    done: int = 0  # deleted or anonymised by this run
+
+
+@dataclass
+class SweepReport:
+    today: dt.date
+    dry_run: bool
+    models: list[ModelSweep]
+
+    @property
+    def total_due(self) -> int:
+        return sum(m.due for m in self.models)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"today": self.today.isoformat(), "dry_run": self.dry_run, "models": [asdict(m) for m in self.models]}
+
+
+def _batches(rows: models.QuerySet, batch_size: int) -> Iterator[list[Any]]:
+    last = None
+    while True:
+        page = rows if last is None else rows.filter(pk__gt=last)
+        ids = list(page.order_by("pk").values_list("pk", flat=True)[:batch_size])
+        if not ids:
+            return
+        last = ids[-1]
+        yield ids
+
+
+def _delete_batch(model: type[models.Model], ids: list[Any], entry: ModelSweep, *, dry_run: bool) -> None:
+    manager = model._default_manager
+    batch = holds.held_filter(model, manager.filter(pk__in=ids))
+    entry.held += len(ids) - batch.count()
+    try:
+        collectors = [collect_deletion(batch)]
+        deletable = list(batch.values_list("pk", flat=True))
+    except (ProtectedError, RestrictedError, DeletionBlocked):
+        # Some rows cannot go yet: find them one by one and delete the rest.
+        collectors, deletable = [], []
+        for pk in batch.values_list("pk", flat=True):
+            try:
+                collectors.append(collect_deletion(manager.filter(pk=pk)))
+                deletable.append(pk)
+            except DeletionBlocked:
+                entry.held += 1
+            except (ProtectedError, RestrictedError):
+                entry.blocked += 1
+    entry.due += len(deletable)
+    if not dry_run:
+        for collector in collectors:
+            _total, per_model = collector.delete()
+            entry.done += per_model.get(model._meta.label, 0)
+
+
+def _anonymise_batch(
+    model: type[models.Model], ids: list[Any], entry: ModelSweep, replacements: dict[str, Any], *, dry_run: bool
+) -> None:
+    manager = model._default_manager
+    batch = holds.held_filter(model, manager.filter(pk__in=ids))
+    entry.held += len(ids) - batch.count()
+    _constants, computed = constant_and_computed(replacements)
+    if computed:
+        # Values computed from the row cannot be compared in SQL: compare in Python.
+        todo = [row.pk for row in batch if needs_anonymising(row, replacements)]
+    else:
+        todo = list(batch.values_list("pk", flat=True))
+    entry.due += len(todo)
+    if todo and not dry_run:
+        entry.done += anonymise_rows(model, manager.filter(pk__in=todo), replacements)
+
+
+def sweep_declaration(declaration: PersonalData, *, today: dt.date, dry_run: bool, batch_size: int = 500) -> ModelSweep:
+    model = model_of(declaration)
+    action, replacements = action_at_end(declaration)
+    entry = ModelSweep(
+        model=declaration.model,
+        description=declaration.description,
+        retention=declaration.retention.description,
+        action=action,
+        fields=list(replacements),
+    )
+    constants, computed = constant_and_computed(replacements)
+    rows = expired_rows(declaration, today)
+    if action == ANONYMISE and not computed:
+        # Rows already anonymised are neither rewritten nor reported again.
+        rows = rows.exclude(**constants)
+    entry.expired = rows.count()
+    if not entry.expired:
+        return entry
+    for ids in _batches(rows, batch_size):
+        with transaction.atomic():
+            if action == DELETE:
+                _delete_batch(model, ids, entry, dry_run=dry_run)
+            else:
+                _anonymise_batch(model, ids, entry, replacements, dry_run=dry_run)
+    if computed:
+        # Rows found already anonymised (in Python) are not counted as expired work.
+        entry.expired = entry.due + entry.held
+    return entry
+
+
+def sweep(*, dry_run: bool, today: dt.date | None = None, batch_size: int = 500) -> SweepReport:
+    """Delete or anonymise every row whose retention has ended, except held ones."""
+    today = today or timezone.localdate()
+    entries = [
+        sweep_declaration(declaration, today=today, dry_run=dry_run, batch_size=batch_size)
+        for declaration in processing_order()
+    ]
+    return SweepReport(today=today, dry_run=dry_run, models=entries)
+
+
+@shared_task(name="privacy.services.retention.retention_sweep_task")
+def retention_sweep_task() -> dict[str, Any]:
+    """Scheduled daily (django-celery-beat). Safe to run twice: a second run finds nothing due."""
+    return sweep(dry_run=False).as_dict()

@@ -1,0 +1,36 @@
+"""What we hold about you: generated from the registry's declarations and live counts.
+
+Every contact may see it, whatever their role: the customer's record is about them too,
+and it shows counts and reasons, not the records themselves.
+"""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import path
+
+from accounts import roles
+from accounts.models import Membership
+from accounts.views import customer_view, require_permission
+from privacy.services import holdings
+
+
+@customer_view
+def what_we_hold(request: HttpRequest, membership: Membership) -> HttpResponse:
+    require_permission(membership, roles.Action.VIEW_DASHBOARD)
+    return render(
+        request,
+        "privacy/held.html",
+        {
+            "customer": membership.customer,
+            "sections": holdings.what_we_hold(membership.customer),
+            "personal_sections": holdings.what_we_hold_about_person_only(request.user),
+            "can_export": membership.can(roles.Action.USE_PRIVACY_CENTRE),
+        },
+    )
+
+
+urlpatterns = [
+    path("what-we-hold/", what_we_hold, name="what_we_hold"),
+]

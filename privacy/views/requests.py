@@ -1,0 +1,168 @@
+"""Data-subject requests in the portal, and the public and agent forms that need no login.
+
+Portal: any contact may make a request about their own data; only an owner (the role that
+uses the privacy centre) may make one about the whole customer account. A person sees the
+requests about themselves, and an owner also those about the customer; anything else,
+including another customer's request, answers 404.
+
+Public and agent forms: whatever address is typed, the answer is the same redirect to the
+same page, so the forms cannot tell anyone whether an address has an account.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db.models import Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import path
+from django.views.decorators.http import require_http_methods
+
+from accounts import roles
+from accounts.models import Membership
+from accounts.views import customer_view
+from privacy import deadlines
+from privacy.forms import AgentRequestForm, PortalRequestForm, PublicRequestForm
+from privacy.models import DataSubjectRequest
+from privacy.services import requests as services
+
+
+def _visible_requests(membership: Membership):
+    """Requests about the person (for this customer or for no customer), and for an owner, about the customer."""
+    about_person = Q(person=membership.user) & (Q(customer=membership.customer) | Q(customer__isnull=True))
+    visible = about_person
+    if membership.can(roles.Action.USE_PRIVACY_CENTRE):
+        visible |= Q(customer=membership.customer, person__isnull=True)
+    return DataSubjectRequest.objects.filter(visible).exclude(status=DataSubjectRequest.Status.AWAITING_CONFIRMATION)
+
+
+@customer_view
+def request_list(request: HttpRequest, membership: Membership) -> HttpResponse:
+    rows = [
+        {"request": dsr, "days_left": deadlines.days_left(dsr)}
+        for dsr in _visible_requests(membership).order_by("-received_at")
+    ]
+    return render(request, "privacy/request_list.html", {"customer": membership.customer, "rows": rows})
+
+
+@customer_view
+def request_detail(request: HttpRequest, membership: Membership, request_id: int) -> HttpResponse:
+    dsr = get_object_or_404(_visible_requests(membership), pk=request_id)
+    return render(
+        request,
+        "privacy/request_detail.html",
+        {"customer": membership.customer, "dsr": dsr, "days_left": deadlines.days_left(dsr)},
+    )
+
+
+@customer_view
+@require_http_methods(["GET", "POST"])
+def request_new(request: HttpRequest, membership: Membership) -> HttpResponse:
+    can_ask_for_customer = membership.can(roles.Action.USE_PRIVACY_CENTRE)
+    form = PortalRequestForm(
+        request.POST or None,
+        can_ask_for_customer=can_ask_for_customer,
+        customer_name=membership.customer.display_name,
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            dsr = services.open_request_from_portal(
+                membership,
+                form.cleaned_data["kind"],
+                form.cleaned_data["details"],
+                form.cleaned_data["regime"],
+                about_customer=form.cleaned_data.get("about") == "customer",
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(
+                request,
+                f"We have your request. We will answer by {dsr.due_on:%-d %B %Y} at the latest, "
+                f"and we have emailed you a receipt.",
+            )
+            return redirect("privacy:request_detail", request_id=dsr.pk)
+    return render(
+        request,
+        "privacy/request_new.html",
+        {"customer": membership.customer, "form": form, "can_ask_for_customer": can_ask_for_customer},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def public_request(request: HttpRequest) -> HttpResponse:
+    form = PublicRequestForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.open_public_request(
+                form.cleaned_data["email"],
+                form.cleaned_data["kind"],
+                form.cleaned_data["details"],
+                form.cleaned_data["regime"],
+                link_base=request.build_absolute_uri("/"),
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            # The same redirect whatever happened: the answer must not reveal who has an account.
+            return redirect("privacy:public_request_sent")
+    return render(request, "privacy/request_public.html", {"form": form})
+
+
+def public_request_sent(request: HttpRequest) -> HttpResponse:
+    return render(request, "privacy/request_public_sent.html")
+
+
+@require_http_methods(["GET", "POST"])
+def agent_request(request: HttpRequest) -> HttpResponse:
+    form = AgentRequestForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.open_agent_request(
+                agent_name=data["agent_name"],
+                agent_email=data["agent_email"],
+                person_email=data["person_email"],
+                authority_file=data["authority"],
+                kind=data["kind"],
+                details=data["details"],
+                regime=data["regime"],
+                link_base=request.build_absolute_uri("/"),
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            return redirect("privacy:agent_request_sent")
+    return render(request, "privacy/request_agent.html", {"form": form})
+
+
+def agent_request_sent(request: HttpRequest) -> HttpResponse:
+    return render(request, "privacy/request_agent_sent.html")
+
+
+@require_http_methods(["GET", "POST"])
+def confirm_request(request: HttpRequest, token: str) -> HttpResponse:
+    """The link from a confirmation email. GET only shows a button: link scanners in mail
+    systems follow links, and must not confirm a request on the person's behalf."""
+    dsr = services.find_awaiting_confirmation(token)
+    if dsr is None:
+        return render(request, "privacy/request_confirm_invalid.html", status=404)
+    if request.method == "POST":
+        confirmed = services.confirm_public_request(token)
+        if confirmed is None:
+            return render(request, "privacy/request_confirm_invalid.html", status=404)
+        return render(request, "privacy/request_confirmed.html", {"dsr": confirmed})
+    return render(request, "privacy/request_confirm.html", {"dsr": dsr})
+
+
+urlpatterns = [
+    path("requests/", request_list, name="requests"),
+    path("requests/new/", request_new, name="request_new"),
+    path("requests/<int:request_id>/", request_detail, name="request_detail"),
+    path("request/", public_request, name="public_request"),
+    path("request/sent/", public_request_sent, name="public_request_sent"),
+    path("request/agent/", agent_request, name="agent_request"),
+    path("request/agent/sent/", agent_request_sent, name="agent_request_sent"),
+    path("request/confirm/<str:token>/", confirm_request, name="confirm_request"),
+]

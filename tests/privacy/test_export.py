@@ -1,0 +1,429 @@
+"""The data-subject export: everything of the customer, nothing of anyone else, for the requester only."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+import json
+import uuid
+import zipfile
+
+import pytest
+from allauth.mfa.models import Authenticator
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from accounts import roles
+from accounts.correspondence import gateway, inbound
+from accounts.correspondence.models import MailKind
+from privacy.models import ConsentRecord, DataExport, DisclosureEntry
+from privacy.registry import Category
+from privacy.services import export as export_service
+from privacy.services import holdings
+from privacy.services.ledger import record_disclosure
+from tests.accounts.factories import (
+    CustomerFactory,
+    IPAssignmentFactory,
+    MembershipFactory,
+    ServiceFactory,
+    UserFactory,
+    enable_totp,
+)
+
+
+def _zip_members(content: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(content)) as archive:
+        assert archive.testzip() is None
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+def _export_bytes(export: DataExport) -> bytes:
+    with default_storage.open(export.file.name, "rb") as handle:
+        return handle.read()
+
+
+def _build(requested_by, **whose) -> DataExport:
+    export = DataExport.objects.create(requested_by=requested_by, **whose)
+    return export_service.build_export(export.pk)
+
+
+def _everything(export: DataExport) -> tuple[bytes, dict[str, bytes]]:
+    content = _export_bytes(export)
+    return content, _zip_members(content)
+
+
+# ---------------------------------------------------------------------------------------
+# What an export contains
+# ---------------------------------------------------------------------------------------
+
+
+def _make_customer(number: int, sizes: dict, token: str) -> dict:
+    """A customer whose every identifying string carries a unique token (no accidental substrings)."""
+    tag = f"{token}c{number}x"
+    customer = CustomerFactory(registered_name=f"Widgets {tag} Ltd", address_line1=f"{tag} High Street")
+    strings = {customer.registered_name, customer.address_line1}
+    contacts = []
+    for i in range(sizes["contacts"]):
+        role = roles.Role.OWNER if i == 0 else roles.Role.TECHNICAL
+        user = UserFactory(email=f"p{i}-{tag}@example.org", full_name=f"Person {i} {tag}")
+        MembershipFactory(customer=customer, user=user, role=role)
+        contacts.append(user)
+        strings |= {user.email, user.full_name}
+    for s in range(sizes["services"]):
+        service = ServiceFactory(customer=customer, name=f"web-{s}-{tag}")
+        for a in range(sizes["ips"]):
+            assignment = IPAssignmentFactory(service=service, network=f"10.{number}.{s * 8 + a}.0/29")
+            strings.add(assignment.network)
+    for m in range(sizes["outbound"]):
+        message = gateway.send_mail(
+            kind=MailKind.SERVICE,
+            template="staff_reply",
+            customer=customer,
+            context={"subject": f"Outbound {m} {tag}", "body": f"Body of outbound {m} {tag}."},
+            idempotency_key=f"{tag}-out-{m}",
+        )
+        strings.add(message.subject)
+    for m in range(sizes["inbound"]):
+        raw = (
+            f"From: {contacts[0].email}\r\nTo: support@hosting.example\r\nSubject: Inbound {m} {tag}\r\n"
+            f"Message-ID: <in-{m}-{tag}@example.org>\r\n\r\nHello from {tag}, message {m}.\r\n"
+        ).encode()
+        message = inbound.receive(raw)
+        assert message.customer_id == customer.pk
+        strings.add(message.subject)
+    return {"customer": customer, "owner": contacts[0], "strings": strings}
+
+
+customer_sizes = st.fixed_dictionaries(
+    {
+        "contacts": st.integers(1, 3),
+        "services": st.integers(0, 3),
+        "ips": st.integers(0, 2),
+        "outbound": st.integers(0, 3),
+        "inbound": st.integers(0, 2),
+    }
+)
+
+
+@pytest.mark.django_db
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(population=st.lists(customer_sizes, min_size=2, max_size=4))
+def test_export_holds_every_declared_category_of_the_customer_and_nothing_of_any_other(population, provider):
+    with transaction.atomic():
+        token = uuid.uuid4().hex[:10]
+        made = [_make_customer(n, sizes, token) for n, sizes in enumerate(population)]
+        for mine in made:
+            export = _build(mine["owner"], customer=mine["customer"])
+            assert export.status == DataExport.Status.READY, export.error
+            content, members = _everything(export)
+            texts = [content, *members.values()]
+            for string in mine["strings"]:
+                assert any(string.encode() in blob for blob in members.values()), string
+            for other in made:
+                if other is mine:
+                    continue
+                for string in other["strings"]:
+                    assert not any(string.encode() in blob for blob in texts), string
+            manifest = json.loads(members["manifest.json"])
+            exported = {m["model"] for c in manifest["categories"] for m in c["models"]}
+            covered = {c for _, d in holdings.declarations_for(customer=True) for c in d.categories}
+            assert exported == {d.model for _, d in holdings.declarations_for(customer=True)}
+            index = members["index.html"].decode()
+            for category in covered:
+                assert category.description in index
+        transaction.set_rollback(True)
+
+
+def test_export_files_are_json_and_csv_per_model_under_its_category(customer, owner, provider):
+    service = ServiceFactory(customer=customer, name="db-01")
+    IPAssignmentFactory(service=service, network="192.0.2.0/29")
+    export = _build(owner, customer=customer)
+    members = _zip_members(_export_bytes(export))
+    rows = json.loads(members["service/accounts.ipassignment.json"])["rows"]
+    assert [r["network"] for r in rows] == ["192.0.2.0/29"]
+    table = list(csv.DictReader(io.StringIO(members["service/accounts.ipassignment.csv"].decode())))
+    assert [r["network"] for r in table] == ["192.0.2.0/29"]
+    users = json.loads(members["account/accounts.user.json"])
+    assert users["purpose"] and users["lawful_basis"] == "Performance of a contract (Art 6(1)(b))"
+    assert [r["email"] for r in users["rows"]] == [owner.email]
+
+
+def test_password_hashes_and_totp_secrets_never_leave(customer, owner, provider):
+    secret = enable_totp(owner)
+    authenticator = Authenticator.objects.get(user=owner)
+    export = _build(owner, customer=customer)
+    content, members = _everything(export)
+    owner.refresh_from_db()
+    forbidden = [owner.password, owner.password.split("$")[-1], secret, json.dumps(authenticator.data)]
+    for value in forbidden:
+        for blob in [content, *members.values()]:
+            assert value.encode() not in blob
+    devices = json.loads(members["account/mfa.authenticator.json"])
+    assert devices["fields"] == ["id", "type", "created_at", "last_used_at"]
+    assert [d["type"] for d in devices["rows"]] == ["totp"]
+    assert "password" not in json.loads(members["account/accounts.user.json"])["fields"]
+
+
+def test_attachments_are_copied_into_the_zip(customer, owner, provider):
+    gateway.send_mail(
+        kind=MailKind.BILLING,
+        template="staff_reply",
+        customer=customer,
+        context={"subject": "Your invoice", "body": "Attached."},
+        idempotency_key="attach-1",
+        attachments=[gateway.Attachment("invoice.pdf", b"%PDF-1.4 the invoice", "application/pdf")],
+    )
+    members = _zip_members(_export_bytes(_build(owner, customer=customer)))
+    rows = json.loads(members["correspondence/accounts.messageattachment.json"])["rows"]
+    assert len(rows) == 1 and rows[0]["filename"] == "invoice.pdf"
+    assert members[rows[0]["file"]] == b"%PDF-1.4 the invoice"
+    assert rows[0]["file"].startswith("files/")
+
+
+def test_csv_cells_that_look_like_formulas_are_defused_and_json_is_exact(customer, owner, provider):
+    owner.full_name = '=HYPERLINK("http://evil.example")'
+    owner.save()
+    members = _zip_members(_export_bytes(_build(owner, customer=customer)))
+    table = list(csv.DictReader(io.StringIO(members["account/accounts.user.csv"].decode())))
+    assert table[0]["full_name"] == "'" + owner.full_name
+    assert json.loads(members["account/accounts.user.json"])["rows"][0]["full_name"] == owner.full_name
+
+
+def test_index_names_recipients_but_not_disclosures_still_withheld(customer, owner, provider):
+    record_disclosure(
+        recipient_kind="accountant",
+        recipient="Ledger & Co Accountants",
+        purpose="Annual accounts",
+        legal_basis="legal_obligation",
+        categories=[Category.FINANCIAL, Category.IDENTITY],
+        customers=[customer],
+    )
+    record_disclosure(
+        recipient_kind="authority",
+        recipient="Secret Authority Unit",
+        purpose="Investigation",
+        legal_basis="Investigatory Powers Act 2016 s.61",
+        categories=[Category.NETWORK],
+        customers=[customer],
+        withheld=True,
+        withheld_reason="IPA 2016 s.82",
+    )
+    content, members = _everything(_build(owner, customer=customer))
+    index = members["index.html"].decode()
+    assert "Ledger &amp; Co Accountants" in index
+    for blob in [content, *members.values()]:
+        assert b"Secret Authority Unit" not in blob
+        assert b"IPA 2016 s.82" not in blob
+    manifest = json.loads(members["manifest.json"])
+    identity = next(c for c in manifest["categories"] if c["category"] == "identity")
+    assert identity["recipients"] == ["Ledger & Co Accountants"]
+
+
+def test_a_person_export_holds_their_own_records_and_no_customer(customer, owner, provider):
+    ConsentRecord.objects.create(person=owner, purpose="analytics", wording="Allow analytics cookies", method="banner")
+    members = _zip_members(_export_bytes(_build(owner, person=owner)))
+    consents = json.loads(members["privacy/privacy.consentrecord.json"])["rows"]
+    assert [c["wording"] for c in consents] == ["Allow analytics cookies"]
+    assert "identity/accounts.customer.json" not in members
+    assert customer.registered_name.encode() not in b"".join(members.values())
+
+
+# ---------------------------------------------------------------------------------------
+# Building: background, progress, idempotence, ledger
+# ---------------------------------------------------------------------------------------
+
+
+def test_requesting_an_export_builds_it_after_commit_and_records_it_once(
+    customer, owner, provider, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        export = export_service.request_export(requested_by=owner, customer=customer)
+    assert len(callbacks) == 1
+    export.refresh_from_db()
+    assert export.status == DataExport.Status.READY and export.progress == 100
+    assert export.expires_at == export.finished_at + dt.timedelta(days=7)
+    assert export.sha256 == hashlib.sha256(_export_bytes(export)).hexdigest()
+    entry = DisclosureEntry.objects.get(recipient_kind="data_subject")
+    assert entry.recipient == owner.email
+    assert entry.artefact_sha256 == export.sha256
+    assert entry.legal_basis == "UK GDPR Art 15/20"
+    assert entry.purpose == "Data-subject access/portability export"
+    assert list(entry.customers.all()) == [customer]
+    assert entry.actor == owner
+    assert {"identity", "account", "contact"} <= set(entry.categories)
+
+    again = export_service.build_export(export.pk)
+    assert again.sha256 == export.sha256 and again.file.name == export.file.name
+    assert DisclosureEntry.objects.filter(recipient_kind="data_subject").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_task_runs_after_commit_and_twice_is_harmless(provider):
+    customer = CustomerFactory()
+    owner = MembershipFactory(customer=customer, role=roles.Role.OWNER).user
+    export = export_service.request_export(requested_by=owner, customer=customer)
+    export.refresh_from_db()
+    assert export.status == DataExport.Status.READY
+    export_service.build_export_task.delay(export.pk)
+    assert DataExport.objects.get(pk=export.pk).sha256 == export.sha256
+    assert DisclosureEntry.objects.filter(recipient_kind="data_subject").count() == 1
+
+
+def test_progress_is_recorded_per_declaration_and_reaches_100(customer, owner, provider, monkeypatch):
+    seen: list[int] = []
+    original = export_service._set_progress
+
+    def spy(export_id: int, percent: int) -> None:
+        original(export_id, percent)
+        seen.append(DataExport.objects.get(pk=export_id).progress)
+
+    monkeypatch.setattr(export_service, "_set_progress", spy)
+    export = _build(owner, customer=customer)
+    assert len(seen) == len(holdings.declarations_for(customer=True))
+    assert seen == sorted(seen) and seen[-1] < 100
+    assert export.progress == 100
+
+
+def test_a_failed_build_is_recorded_and_leaves_no_ledger_entry(customer, owner, provider, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(export_service, "_store", broken)
+    export = _build(owner, customer=customer)
+    assert export.status == DataExport.Status.FAILED
+    assert "disk full" in export.error
+    assert not DisclosureEntry.objects.exists()
+
+
+def test_a_second_request_while_one_is_pending_returns_the_same_export(customer, owner, provider):
+    first = DataExport.objects.create(requested_by=owner, customer=customer)
+    assert export_service.request_export(requested_by=owner, customer=customer) == first
+
+
+def test_expiry_deletes_the_file(customer, owner, provider):
+    export = _build(owner, customer=customer)
+    name = export.file.name
+    assert export_service.expire_exports(now=export.expires_at - dt.timedelta(seconds=1)) == 0
+    assert export_service.expire_exports(now=export.expires_at) == 1
+    export.refresh_from_db()
+    assert export.status == DataExport.Status.EXPIRED and not export.file
+    assert not default_storage.exists(name)
+
+
+# ---------------------------------------------------------------------------------------
+# The portal: request, progress, download
+# ---------------------------------------------------------------------------------------
+
+
+def _client_for(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_an_owner_requests_an_export_and_downloads_it(
+    owner_client, owner, customer, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = owner_client.post(reverse("privacy:exports"))
+    assert response.status_code == 302
+    export = DataExport.objects.get()
+    assert export.status == DataExport.Status.READY
+    page = owner_client.get(reverse("privacy:exports"))
+    assert reverse("privacy:export_download", args=[export.pk]).encode() in page.content
+    assert b'http-equiv="refresh"' not in page.content
+    response = owner_client.get(reverse("privacy:export_download", args=[export.pk]))
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/zip"
+    assert response["Content-Disposition"].startswith("attachment;")
+    body = b"".join(response.streaming_content)
+    assert hashlib.sha256(body).hexdigest() == export.sha256
+    assert "index.html" in _zip_members(body)
+
+
+def test_the_list_refreshes_itself_while_an_export_is_prepared(owner_client, owner, customer):
+    DataExport.objects.create(requested_by=owner, customer=customer, status=DataExport.Status.RUNNING, progress=40)
+    page = owner_client.get(reverse("privacy:exports"))
+    assert b'<meta http-equiv="refresh" content="5">' in page.content
+    assert b'value="40"' in page.content
+
+
+def test_only_owners_may_request_exports(customer, provider):
+    technical = MembershipFactory(customer=customer, role=roles.Role.TECHNICAL).user
+    client = _client_for(technical)
+    assert client.post(reverse("privacy:exports")).status_code == 403
+    assert client.get(reverse("privacy:exports")).status_code == 403
+    assert not DataExport.objects.exists()
+
+
+def test_only_the_requester_may_download(customer, owner, provider):
+    export = _build(owner, customer=customer)
+    url = reverse("privacy:export_download", args=[export.pk])
+    co_owner = MembershipFactory(customer=customer, role=roles.Role.OWNER).user
+    assert _client_for(co_owner).get(url).status_code == 404
+    technical = MembershipFactory(customer=customer, role=roles.Role.TECHNICAL).user
+    assert _client_for(technical).get(url).status_code == 404
+    stranger = MembershipFactory(role=roles.Role.OWNER).user
+    assert _client_for(stranger).get(url).status_code == 404
+    anonymous = Client().get(url)
+    assert anonymous.status_code == 302 and "/accounts/login/" in anonymous["Location"]
+    assert _client_for(owner).get(url).status_code == 200
+
+
+def test_the_requester_acting_for_another_customer_gets_404(customer, owner, provider):
+    export = _build(owner, customer=customer)
+    second = CustomerFactory()
+    MembershipFactory(customer=second, user=owner, role=roles.Role.OWNER)
+    client = _client_for(owner)
+    client.post(reverse("portal:switch_customer"), {"customer": second.pk})
+    assert client.get(reverse("privacy:export_download", args=[export.pk])).status_code == 404
+
+
+def test_an_expired_export_answers_410_gone(customer, owner, provider):
+    export = _build(owner, customer=customer)
+    url = reverse("privacy:export_download", args=[export.pk])
+    client = _client_for(owner)
+    DataExport.objects.filter(pk=export.pk).update(expires_at=timezone.now() - dt.timedelta(minutes=1))
+    response = client.get(url)
+    assert response.status_code == 410
+    assert b"expired" in response.content
+    export_service.expire_exports()
+    response = client.get(url)
+    assert response.status_code == 410
+
+
+# ---------------------------------------------------------------------------------------
+# The admin
+# ---------------------------------------------------------------------------------------
+
+
+def test_privacy_staff_start_an_export_and_only_they_download_it(
+    customer, provider, django_capture_on_commit_callbacks
+):
+    from django.contrib.auth.models import Group
+
+    from tests.accounts.factories import StaffFactory
+
+    officer = StaffFactory()
+    officer.groups.add(Group.objects.get(name=roles.PRIVACY_GROUP))
+    enable_totp(officer)  # staff reach nothing in the admin without MFA
+    client = _client_for(officer)
+    assert client.get(reverse("admin:privacy_dataexport_changelist")).status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("admin:privacy_dataexport_start"), {"customer": customer.pk})
+    assert response.status_code == 302, response.content
+    export = DataExport.objects.get()
+    assert export.status == DataExport.Status.READY and export.requested_by == officer
+    download = reverse("admin:privacy_dataexport_download", args=[export.pk])
+    assert client.get(download).status_code == 200
+    colleague = StaffFactory()
+    colleague.groups.add(Group.objects.get(name=roles.PRIVACY_GROUP))
+    enable_totp(colleague)
+    assert _client_for(colleague).get(download).status_code == 404

@@ -1,0 +1,139 @@
+"""What we hold about you: every declaration, live counts of the customer's own rows."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from accounts import roles
+from accounts.correspondence import gateway
+from accounts.correspondence.models import MailKind
+from privacy.models import ConsentRecord, DisclosureEntry
+from privacy.registry import Category
+from privacy.services import holdings
+from privacy.services.ledger import record_disclosure
+from tests.accounts.factories import IPAssignmentFactory, MembershipFactory, ServiceFactory
+
+pytestmark = pytest.mark.django_db
+
+URL = reverse("privacy:what_we_hold")
+
+
+def _counts(response) -> dict[str, int]:
+    return {label: int(count) for label, count in re.findall(r'data-model="([^"]+)">(\d+)<', response.content.decode())}
+
+
+def _client_for(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def _populate(customer, *, services: int, ips_per_service: int, messages: int, tag: str) -> None:
+    for s in range(services):
+        service = ServiceFactory(customer=customer, name=f"{tag}-{s}")
+        for _ in range(ips_per_service):
+            IPAssignmentFactory(service=service)
+    for m in range(messages):
+        gateway.send_mail(
+            kind=MailKind.SERVICE,
+            template="staff_reply",
+            customer=customer,
+            context={"subject": f"{tag} {m}", "body": "Hello."},
+            idempotency_key=f"{tag}-{m}",
+        )
+
+
+def test_the_page_counts_the_customers_own_rows_live(owner_client, customer, owner, other_customer_client):
+    MembershipFactory(customer=customer, role=roles.Role.TECHNICAL)
+    _populate(customer, services=3, ips_per_service=2, messages=4, tag="mine")
+    stranger = MembershipFactory(role=roles.Role.OWNER).customer
+    _populate(stranger, services=5, ips_per_service=1, messages=7, tag="theirs")
+
+    counts = _counts(owner_client.get(URL))
+    assert counts["accounts.Customer"] == 1
+    assert counts["accounts.User"] == 2
+    assert counts["accounts.Membership"] == 2
+    assert counts["account.EmailAddress"] == 2
+    assert counts["accounts.Service"] == 3
+    assert counts["accounts.IPAssignment"] == 6
+    assert counts["accounts.Message"] == 4
+    assert set(counts) >= {d.model for _, d in holdings.declarations_for(customer=True)}
+
+    ServiceFactory(customer=customer)
+    assert _counts(owner_client.get(URL))["accounts.Service"] == 4
+
+
+def test_the_page_explains_each_declaration_in_plain_words(owner_client):
+    page = owner_client.get(URL).content.decode()
+    for _model, declaration in holdings.declarations_for(customer=True):
+        assert declaration.description in page
+        assert declaration.retention.description.replace("'", "&#x27;") in page
+        assert holdings.basis_label(declaration) in page
+    assert Category.CORRESPONDENCE.description in page
+    assert "Kept even if you ask us to erase your data" in page
+    assert "Deleted if you ask us to erase your data." in page
+    assert "we remove the email address, full name and is active" in page.replace("\n", " ")
+
+
+def test_withheld_disclosures_are_not_counted(owner_client, customer):
+    record_disclosure(
+        recipient_kind="authority",
+        recipient="A police force",
+        purpose="Investigation",
+        legal_basis="Investigatory Powers Act 2016 s.61",
+        categories=[Category.NETWORK],
+        customers=[customer],
+        withheld=True,
+        withheld_reason="IPA 2016 s.82",
+    )
+    record_disclosure(
+        recipient_kind="accountant",
+        recipient="Accountants",
+        purpose="Accounts",
+        legal_basis="legal_obligation",
+        categories=[Category.FINANCIAL],
+        customers=[customer],
+    )
+    assert DisclosureEntry.objects.for_customer(customer).count() == 2
+    assert _counts(owner_client.get(URL))["privacy.DisclosureEntry"] == 1
+
+
+def test_every_contact_sees_it_and_their_own_consents(customer, provider):
+    technical = MembershipFactory(customer=customer, role=roles.Role.TECHNICAL).user
+    ConsentRecord.objects.create(person=technical, purpose="analytics", wording="Allow", method="banner")
+    response = _client_for(technical).get(URL)
+    assert response.status_code == 200
+    assert _counts(response)["privacy.ConsentRecord"] == 1
+    assert b"About you personally" in response.content
+    assert reverse("privacy:exports").encode() not in response.content  # only owners export
+
+
+def test_anonymous_visitors_are_sent_to_log_in(db):
+    response = Client().get(URL)
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_one_count_per_declaration_however_much_data(owner_client, customer):
+    declarations = len(holdings.declarations_for(customer=True)) + len(
+        [d for _, d in holdings.declarations_for(person=True) if d.customer_path is None]
+    )
+    owner_client.get(URL)  # warm the session
+    with CaptureQueriesContext(connection) as empty:
+        owner_client.get(URL)
+    counts = [q["sql"] for q in empty.captured_queries if q["sql"].startswith("SELECT COUNT(*)")]
+    assert len(counts) == declarations
+    # Besides the counts: session, user, accountant check, membership, the switcher, the footer.
+    assert len(empty.captured_queries) <= declarations + 6
+    _populate(customer, services=6, ips_per_service=3, messages=10, tag="more")
+    for _ in range(3):
+        MembershipFactory(customer=customer, role=roles.Role.BILLING)
+    with CaptureQueriesContext(connection) as full:
+        response = owner_client.get(URL)
+    assert len(full.captured_queries) == len(empty.captured_queries)
+    assert _counts(response)["accounts.IPAssignment"] == 18

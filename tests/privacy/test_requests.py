@@ -1,0 +1,432 @@
+"""Data-subject requests: intake channels, identity, the staff workflow, fulfilment, reminders."""
+
+from __future__ import annotations
+
+import datetime as dt
+from urllib.parse import urlparse
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts import roles
+from accounts.correspondence.models import Message
+from privacy.models import ConsentRecord, DataExport, DataSubjectRequest, ProcessingRestriction
+from privacy.services import requests as services
+from tests.accounts.factories import MembershipFactory, UserFactory, enable_totp
+
+Status = DataSubjectRequest.Status
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+def mails(template: str) -> list[Message]:
+    return list(Message.objects.filter(template=f"privacy_request_{template}").order_by("pk"))
+
+
+def link_in(message: Message) -> str:
+    """The one-time link: kept (unmasked) only until delivery, so read it from there."""
+    [secret] = message.pending_secrets.values()
+    return urlparse(secret).path
+
+
+@pytest.fixture
+def membership(customer, owner):
+    return owner.memberships.get(customer=customer)
+
+
+@pytest.fixture
+def staff(db):
+    user = UserFactory(is_staff=True, is_superuser=True)
+    enable_totp(user)
+    return user
+
+
+@pytest.fixture
+def staff_client(staff) -> Client:
+    client = Client()
+    client.force_login(staff)
+    return client
+
+
+def public_form(email: str, kind: str = "access") -> dict:
+    return {"email": email, "kind": kind, "regime": "uk_gdpr", "details": "Everything, please."}
+
+
+# ---------------------------------------------------------------------------------------
+# The public form: confirmation by a link to an address we hold; reveals nothing
+# ---------------------------------------------------------------------------------------
+
+
+def test_public_form_answers_the_same_for_known_and_unknown_addresses(provider, owner):
+    url = reverse("privacy:public_request")
+    known = Client().post(url, public_form(owner.email))
+    unknown = Client().post(url, public_form("nobody-here@example.net"))
+
+    assert known.status_code == unknown.status_code == 302
+    assert known["Location"] == unknown["Location"] == reverse("privacy:public_request_sent")
+    assert known.content == unknown.content
+    page_known, page_unknown = Client().get(known["Location"]), Client().get(unknown["Location"])
+    assert page_known.status_code == page_unknown.status_code == 200
+    assert page_known.content == page_unknown.content
+
+    sent = mails("confirm")
+    assert [m.to_addresses for m in sent] == [[owner.email]]
+    assert DataSubjectRequest.objects.count() == 1
+    assert "nobody-here" not in "".join(Message.objects.values_list("body_text", flat=True))
+
+
+def test_an_unverified_address_gets_no_link(provider):
+    unverified = UserFactory(verified=False)
+    Client().post(reverse("privacy:public_request"), public_form(unverified.email))
+    assert mails("confirm") == []
+    assert not DataSubjectRequest.objects.exists()
+
+
+def test_the_confirmation_link_starts_the_clock_once(provider, owner):
+    Client().post(reverse("privacy:public_request"), public_form(owner.email))
+    dsr = DataSubjectRequest.objects.get()
+    assert dsr.status == Status.AWAITING_CONFIRMATION and dsr.confirmed_at is None and dsr.due_on is None
+    [message] = mails("confirm")
+    assert "one-time link" in message.body_text  # the stored copy never shows the link
+    link = link_in(message)
+
+    client = Client()
+    page = client.get(link)  # a mail scanner following the link confirms nothing
+    assert page.status_code == 200
+    dsr.refresh_from_db()
+    assert dsr.status == Status.AWAITING_CONFIRMATION
+
+    done = client.post(link)
+    assert done.status_code == 200
+    dsr.refresh_from_db()
+    assert dsr.status == Status.OPEN
+    assert dsr.confirmed_at is not None
+    assert dsr.due_on is not None and dsr.due_on > timezone.localdate()
+    assert dsr.due_on.strftime("%-d %B %Y") in done.content.decode()
+    assert [m.to_addresses for m in mails("received")] == [[owner.email]]
+    assert client.post(link).status_code == 404
+
+
+def test_a_stale_or_made_up_link_answers_404(provider, owner):
+    assert Client().get(reverse("privacy:confirm_request", args=["not-a-token"])).status_code == 404
+    Client().post(reverse("privacy:public_request"), public_form(owner.email))
+    DataSubjectRequest.objects.update(received_at=timezone.now() - dt.timedelta(days=15))
+    assert Client().post(link_in(mails("confirm")[0])).status_code == 404
+
+
+def test_public_form_names_the_problem_and_stores_nothing(provider):
+    response = Client().post(reverse("privacy:public_request"), {**public_form("not an address"), "kind": "know"})
+    assert response.status_code == 200
+    text = response.content.decode()
+    assert "Enter a valid email address" in text
+    assert "CCPA right" in text
+    assert not DataSubjectRequest.objects.exists() and not Message.objects.exists()
+
+
+# ---------------------------------------------------------------------------------------
+# Authorised agents
+# ---------------------------------------------------------------------------------------
+
+
+def agent_form(person_email: str, authority=None) -> dict:
+    data = {
+        "agent_name": "Smith & Co Solicitors",
+        "agent_email": "clerk@smith.example",
+        "person_email": person_email,
+        "kind": "access",
+        "regime": "uk_gdpr",
+        "details": "",
+    }
+    if authority is not None:
+        data["authority"] = authority
+    return data
+
+
+def test_agent_request_needs_a_written_authority(provider, owner):
+    response = Client().post(reverse("privacy:agent_request"), agent_form(owner.email))
+    assert response.status_code == 200
+    assert "Attach the written authority" in response.content.decode()
+    assert not DataSubjectRequest.objects.exists()
+
+
+def test_agent_authority_must_be_a_small_pdf_or_image(provider, owner, monkeypatch):
+    text_file = SimpleUploadedFile("authority.txt", b"I permit it.", content_type="text/plain")
+    response = Client().post(reverse("privacy:agent_request"), agent_form(owner.email, text_file))
+    assert "must be a PDF, PNG or JPEG" in response.content.decode()
+
+    monkeypatch.setattr("privacy.forms.MAX_AUTHORITY_BYTES", 20)
+    big = SimpleUploadedFile("authority.pdf", PDF, content_type="application/pdf")
+    response = Client().post(reverse("privacy:agent_request"), agent_form(owner.email, big))
+    assert "the limit is 20" in response.content.decode()
+    assert not DataSubjectRequest.objects.exists()
+
+
+def test_agent_request_starts_only_when_the_person_confirms(provider, owner):
+    authority = SimpleUploadedFile("authority.pdf", PDF, content_type="application/pdf")
+    response = Client().post(reverse("privacy:agent_request"), agent_form(owner.email, authority))
+    assert response.status_code == 302
+    dsr = DataSubjectRequest.objects.get()
+    assert dsr.channel == DataSubjectRequest.Channel.AGENT
+    assert dsr.status == Status.AWAITING_CONFIRMATION
+    assert dsr.agent_authority.read() == PDF
+    [ask] = mails("agent_confirm")
+    assert ask.to_addresses == [owner.email]  # the person, not the agent
+    assert "Smith & Co Solicitors" in ask.body_text
+
+    Client().post(link_in(ask))
+    dsr.refresh_from_db()
+    assert dsr.status == Status.OPEN
+    assert dsr.agent_confirmed_at is not None and dsr.due_on is not None
+    assert mails("received")[0].to_addresses == sorted([owner.email, "clerk@smith.example"])
+
+
+def test_agent_form_answers_the_same_for_an_unknown_person(provider, owner):
+    url = reverse("privacy:agent_request")
+    pdf = lambda: SimpleUploadedFile("a.pdf", PDF, content_type="application/pdf")  # noqa: E731
+    known = Client().post(url, agent_form(owner.email, pdf()))
+    unknown = Client().post(url, agent_form("stranger@example.net", pdf()))
+    assert (known.status_code, known["Location"]) == (unknown.status_code, unknown["Location"])
+    assert DataSubjectRequest.objects.count() == 1
+
+
+# ---------------------------------------------------------------------------------------
+# The portal
+# ---------------------------------------------------------------------------------------
+
+
+def test_portal_request_starts_the_clock_at_once_and_is_listed(owner_client, owner, customer):
+    response = owner_client.post(
+        reverse("privacy:request_new"), {"about": "me", "kind": "access", "regime": "uk_gdpr", "details": ""}
+    )
+    dsr = DataSubjectRequest.objects.get()
+    assert response["Location"] == reverse("privacy:request_detail", args=[dsr.pk])
+    assert dsr.channel == DataSubjectRequest.Channel.PORTAL
+    assert (dsr.person, dsr.customer, dsr.status) == (owner, customer, Status.OPEN)
+    assert dsr.confirmed_at is not None and dsr.due_on is not None
+    assert [m.to_addresses for m in mails("received")] == [[owner.email]]
+
+    listing = owner_client.get(reverse("privacy:requests"))
+    assert listing.status_code == 200
+    assert dsr.get_kind_display() in listing.content.decode()
+    assert dsr.due_on.strftime("%-d %b %Y") in listing.content.decode()
+
+
+def test_owner_may_ask_about_the_whole_customer_and_other_contacts_only_about_themselves(
+    owner_client, customer, provider
+):
+    owner_client.post(reverse("privacy:request_new"), {"about": "customer", "kind": "erasure", "regime": "uk_gdpr"})
+    whole = DataSubjectRequest.objects.get()
+    assert whole.person is None and whole.customer == customer
+
+    technical = MembershipFactory(customer=customer, role=roles.Role.TECHNICAL).user
+    client = Client()
+    client.force_login(technical)
+    form = client.get(reverse("privacy:request_new"))
+    assert 'name="about"' not in form.content.decode()
+    client.post(reverse("privacy:request_new"), {"about": "customer", "kind": "access", "regime": "uk_gdpr"})
+    own = DataSubjectRequest.objects.exclude(pk=whole.pk).get()
+    assert own.person == technical  # "about" is ignored: not an owner
+    # The contact sees their own request, not the owner's about the customer.
+    assert client.get(reverse("privacy:request_detail", args=[whole.pk])).status_code == 404
+    assert client.get(reverse("privacy:request_detail", args=[own.pk])).status_code == 200
+
+
+def test_another_customers_request_answers_404(owner_client, other_customer_client):
+    owner_client.post(reverse("privacy:request_new"), {"about": "me", "kind": "access", "regime": "uk_gdpr"})
+    dsr = DataSubjectRequest.objects.get()
+    assert owner_client.get(reverse("privacy:request_detail", args=[dsr.pk])).status_code == 200
+    assert other_customer_client.get(reverse("privacy:request_detail", args=[dsr.pk])).status_code == 404
+    assert dsr.get_kind_display() not in other_customer_client.get(reverse("privacy:requests")).content.decode()
+
+
+def test_portal_list_pins_its_queries(owner_client, membership, django_assert_max_num_queries):
+    for kind in ("access", "erasure", "objection"):
+        services.open_request_from_portal(membership, kind, "", "uk_gdpr")
+    with django_assert_max_num_queries(12):
+        assert owner_client.get(reverse("privacy:requests")).status_code == 200
+
+
+# ---------------------------------------------------------------------------------------
+# Staff workflow
+# ---------------------------------------------------------------------------------------
+
+
+def test_staff_extend_with_reasons_through_the_admin_emails_the_requester(staff_client, membership, owner):
+    dsr = services.open_request_from_portal(membership, "access", "Every log line since 2019.", "uk_gdpr")
+    first_due = dsr.due_on
+    changelist = reverse("admin:privacy_datasubjectrequest_changelist")
+    selected = {"action": "extend", "_selected_action": [dsr.pk]}
+
+    asked = staff_client.post(changelist, selected)
+    assert asked.status_code == 200 and "Reasons for the extension" in asked.content.decode()
+    refused = staff_client.post(changelist, {**selected, "confirm": "yes", "reason": ""})
+    assert "This field is required" in refused.content.decode()
+
+    staff_client.post(changelist, {**selected, "confirm": "yes", "reason": "Ten years of logs across 40 servers."})
+    dsr.refresh_from_db()
+    assert dsr.extended and dsr.status == Status.EXTENDED
+    assert dsr.due_on > first_due
+    [notice] = mails("extended")
+    assert notice.to_addresses == [owner.email]
+    assert "Ten years of logs across 40 servers." in notice.body_text
+    assert dsr.due_on.strftime("%-d %B %Y") in notice.body_text
+
+
+def test_extension_only_inside_the_first_month_and_once(membership, staff):
+    dsr = services.open_request_from_portal(membership, "access", "", "uk_gdpr")
+    with pytest.raises(services.RequestError, match="Too late"):
+        services.extend(dsr, reason="Complex", actor=staff, today=dsr.due_on + dt.timedelta(days=1))
+    services.extend(dsr, reason="Complex", actor=staff)
+    with pytest.raises(services.RequestError, match="already been extended"):
+        services.extend(dsr, reason="Again", actor=staff)
+
+
+def test_pause_and_resume_add_the_days_paused(membership, staff):
+    dsr = services.open_request_from_portal(membership, "rectification", "My name is wrong.", "uk_gdpr")
+    due = dsr.due_on
+    services.pause_for_clarification(dsr, question="Which name?", actor=staff)
+    assert dsr.status == Status.PAUSED
+    assert "Which name?" in mails("clarification")[0].body_text
+    services.resume(dsr, actor=staff, at=timezone.now() + dt.timedelta(days=4))
+    assert dsr.paused_days == 4 and dsr.status == Status.OPEN
+    assert dsr.due_on >= due + dt.timedelta(days=4)
+
+
+def test_refusal_and_fee_are_recorded_and_explained(membership, staff):
+    dsr = services.open_request_from_portal(membership, "access", "", "uk_gdpr")
+    services.charge_fee(dsr, amount="25.00", ground="A fifth identical copy this month.", actor=staff)
+    assert dsr.fee_charged == 25 and dsr.status == Status.PAUSED
+    assert "A fifth identical copy" in dsr.notes and "£25.00" in mails("fee")[0].body_text
+    services.refuse(dsr, reason="Manifestly excessive: the same request weekly.", actor=staff)
+    assert dsr.status == Status.REFUSED and dsr.closed_at is not None
+    assert "ico.org.uk" in mails("refused")[0].body_text
+
+
+def test_staff_enter_a_request_from_a_letter(staff_client, customer, owner):
+    response = staff_client.post(
+        reverse("admin:privacy_datasubjectrequest_add"),
+        {
+            "kind": "access",
+            "regime": "uk_gdpr",
+            "customer": customer.pk,
+            "person": owner.pk,
+            "requester_name": "",
+            "requester_email": "",
+            "details": "Letter of 2 March.",
+            "received_at_0": (timezone.localdate() - dt.timedelta(days=1)).isoformat(),
+            "received_at_1": "09:00:00",
+            "identity_confirmed": "on",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    dsr = DataSubjectRequest.objects.get()
+    assert dsr.channel == DataSubjectRequest.Channel.STAFF and dsr.status == Status.OPEN
+    assert dsr.requester_email == owner.email and dsr.due_on is not None
+
+
+def test_admin_queue_pins_its_queries(staff_client, membership, django_assert_max_num_queries):
+    for kind in ("access", "erasure", "objection", "restriction"):
+        services.open_request_from_portal(membership, kind, "", "uk_gdpr")
+    with django_assert_max_num_queries(20):
+        response = staff_client.get(reverse("admin:privacy_datasubjectrequest_changelist"))
+    assert response.status_code == 200
+
+
+def test_request_page_links_to_the_recipients_to_notify(staff_client, membership):
+    dsr = services.open_request_from_portal(membership, "erasure", "", "uk_gdpr")
+    page = staff_client.get(reverse("admin:privacy_datasubjectrequest_change", args=[dsr.pk]))
+    assert reverse("admin:privacy_recipientnotification_for_request", args=[dsr.pk]) in page.content.decode()
+
+
+# ---------------------------------------------------------------------------------------
+# Fulfilment
+# ---------------------------------------------------------------------------------------
+
+
+def test_fulfilling_an_access_request_prepares_an_export(membership, owner, staff):
+    pytest.importorskip("privacy.services.export")
+    dsr = services.open_request_from_portal(membership, "access", "", "uk_gdpr")
+    services.fulfil(dsr, actor=staff)
+    export = DataExport.objects.get(request=dsr)
+    assert export.requested_by == owner and export.person == owner
+    assert dsr.status == Status.FULFILLED and dsr.closed_at is not None
+    assert mails("response")[0].to_addresses == [owner.email]
+
+
+def test_fulfilling_a_restriction_sets_the_flag_and_lifting_clears_it(membership, owner, staff):
+    dsr = services.open_request_from_portal(membership, "restriction", "Accuracy disputed.", "uk_gdpr")
+    services.fulfil(dsr, actor=staff)
+    restriction = ProcessingRestriction.objects.active().get()
+    assert (restriction.person, restriction.customer, restriction.request) == (owner, None, dsr)
+    assert services.lift_restriction(restriction, actor=staff) is True
+    assert not ProcessingRestriction.objects.active().exists()
+
+
+def test_fulfilling_withdrawal_of_consent_withdraws_live_consents(membership, owner, staff):
+    ConsentRecord.objects.create(
+        person=owner, purpose="analytics_cookies", wording="W", wording_version="1", method="banner"
+    )
+    dsr = services.open_request_from_portal(membership, "withdraw_consent", "", "uk_gdpr")
+    services.fulfil(dsr, actor=staff)
+    assert not ConsentRecord.objects.filter(withdrawn_at__isnull=True).exists()
+
+
+def test_rectification_needs_a_note_of_what_was_corrected(membership, staff):
+    dsr = services.open_request_from_portal(membership, "rectification", "Postcode is wrong.", "uk_gdpr")
+    with pytest.raises(services.RequestError, match="what was corrected"):
+        services.fulfil(dsr, actor=staff)
+    services.fulfil(dsr, actor=staff, note="Postcode changed to EX1 1AA.")
+    assert "EX1 1AA" in mails("response")[0].body_text
+
+
+def test_fulfilling_an_erasure_tells_the_person_what_was_kept(membership, owner, staff):
+    pytest.importorskip("privacy.services.erasure")
+    dsr = services.open_request_from_portal(membership, "erasure", "", "uk_gdpr")
+    address = owner.email
+    services.fulfil(dsr, actor=staff)
+    assert dsr.status == Status.FULFILLED and dsr.erasure_runs.exists()
+    [notice] = mails("response")
+    assert notice.to_addresses == [address]
+    assert dsr.response and dsr.response.splitlines()[0] in notice.body_text
+
+
+# ---------------------------------------------------------------------------------------
+# Reminders
+# ---------------------------------------------------------------------------------------
+
+
+def test_reminders_go_out_for_due_requests_only(membership, provider, staff):
+    today = timezone.localdate()
+    soon = services.open_request_from_portal(membership, "access", "", "uk_gdpr")
+    late = services.open_request_from_portal(membership, "erasure", "", "uk_gdpr")
+    later = services.open_request_from_portal(membership, "objection", "", "uk_gdpr")
+    closed = services.open_request_from_portal(membership, "restriction", "", "uk_gdpr")
+    services.assign(soon, assignee=staff, actor=staff)
+    DataSubjectRequest.objects.filter(pk=soon.pk).update(due_on=today + dt.timedelta(days=5))
+    DataSubjectRequest.objects.filter(pk=late.pk).update(due_on=today - dt.timedelta(days=2))
+    DataSubjectRequest.objects.filter(pk=later.pk).update(due_on=today + dt.timedelta(days=20))
+    DataSubjectRequest.objects.filter(pk=closed.pk).update(
+        due_on=today, status=Status.FULFILLED, closed_at=timezone.now()
+    )
+
+    assert services.send_deadline_reminders_task() == 2
+    reminders = {tuple(m.to_addresses): m.body_text for m in mails("reminder")}
+    assert set(reminders) == {(staff.email,), (provider.privacy_email,)}
+    assert f"#{soon.pk} " in reminders[(staff.email,)]
+    assert (
+        f"#{late.pk} " in reminders[(provider.privacy_email,)]
+        and "OVERDUE by 2" in reminders[(provider.privacy_email,)]
+    )
+    everything = "".join(reminders.values())
+    assert f"#{later.pk} " not in everything and f"#{closed.pk} " not in everything
+
+    services.send_deadline_reminders()  # twice in a day: nothing new
+    assert len(mails("reminder")) == 2
+
+
+def test_the_reminder_schedule_is_in_the_database(db):
+    from django_celery_beat.models import PeriodicTask
+
+    assert PeriodicTask.objects.filter(task="privacy.services.requests.send_deadline_reminders_task").exists()
