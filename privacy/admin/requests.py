@@ -302,6 +302,7 @@ class DataSubjectRequestAdmin(admin.ModelAdmin):
         intro: str,
         step,
         done: str,
+        extra_context: dict | None = None,
     ) -> HttpResponse | None:
         """An intermediate page asking for what the step needs (Django admin action pattern)."""
         form = form_class(request.POST if "confirm" in request.POST else None)
@@ -317,6 +318,7 @@ class DataSubjectRequestAdmin(admin.ModelAdmin):
             "form": form,
             "action": action,
             "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            **(extra_context or {}),
         }
         return render(request, "privacy/request_admin_action.html", context)
 
@@ -391,6 +393,14 @@ class DataSubjectRequestAdmin(admin.ModelAdmin):
             "emailed and the request closed.",
             step=lambda dsr, data: services.fulfil(dsr, actor=request.user, note=data["note"]),
             done="Fulfilled",
+            # Staff see what an erasure will do before it runs (issue 5).
+            extra_context={
+                "erasure_plans": [
+                    (dsr, services.erasure_plan_for(dsr))
+                    for dsr in queryset
+                    if dsr.kind == DataSubjectRequest.Kind.ERASURE and (dsr.customer_id or dsr.person_id)
+                ]
+            },
         )
 
     @admin.action(description="Respond and close…", permissions=["change"])

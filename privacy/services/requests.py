@@ -653,6 +653,13 @@ def _export_recipient(dsr: DataSubjectRequest):
     return owners.filter(email__iexact=dsr.requester_email).first() or owners.first()
 
 
+def erasure_plan_for(dsr: DataSubjectRequest) -> list[dict]:
+    """What fulfilling an erasure request will do, for staff to read before they confirm."""
+    from privacy.services.erasure import erasure_plan
+
+    return erasure_plan(**_scope(dsr))
+
+
 def _scope(dsr: DataSubjectRequest) -> dict:
     """Engines work on one person's data or on a whole customer's."""
     return {"person": dsr.person} if dsr.person_id else {"customer": dsr.customer}

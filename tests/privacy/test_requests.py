@@ -430,3 +430,17 @@ def test_the_reminder_schedule_is_in_the_database(db):
     from django_celery_beat.models import PeriodicTask
 
     assert PeriodicTask.objects.filter(task="privacy.services.requests.send_deadline_reminders_task").exists()
+
+
+def test_staff_see_the_erasure_plan_before_it_runs(staff_client, membership, owner):
+    from accounts.models import Membership
+
+    dsr = services.open_request_from_portal(membership, "erasure", "Please erase me.", "uk_gdpr")
+    changelist = reverse("admin:privacy_datasubjectrequest_changelist")
+    page = staff_client.post(changelist, {"action": "fulfil", "_selected_action": [dsr.pk]}).content.decode()
+    assert "Erasure plan for" in page
+    assert "deleted" in page and "anonymised" in page
+    # Seeing the plan changes nothing.
+    dsr.refresh_from_db()
+    assert dsr.status != Status.FULFILLED
+    assert Membership.objects.filter(pk=membership.pk).exists()
