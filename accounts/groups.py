@@ -54,6 +54,7 @@ GROUP_PERMISSIONS: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
         "privacy": {
             "datasubjectrequest": ("view", "add", "change", "fulfil"),
             "disclosureentry": ("view",),
+            "disclosurerelease": ("view", "add"),
             "recipientnotification": ("view", "add"),
             "legalhold": ("view", "add", "change", "manage"),
             "processingrestriction": ("view", "add", "change"),

@@ -33,7 +33,9 @@ class DisclosureQuerySet(models.QuerySet):
         """Entries the customer may see: not under a non-disclosure duty, or one that has ended."""
         today = today or timezone.localdate()
         return self.for_customer(customer).filter(
-            Q(withheld=False) | Q(withheld=True, withheld_until__isnull=False, withheld_until__lte=today)
+            Q(withheld=False)
+            | Q(withheld=True, withheld_until__isnull=False, withheld_until__lte=today)
+            | Q(withheld=True, release__ends_on__lte=today)
         )
 
 
@@ -140,6 +142,29 @@ class DisclosureEntry(models.Model):
 
     def compute_hash(self) -> str:
         return hashlib.sha256(self.canonical()).hexdigest()
+
+
+@no_personal_data("Records when a non-disclosure duty on a ledger entry ended; written by privacy staff.")
+class DisclosureRelease(models.Model):
+    """The end of a non-disclosure duty whose end was unknown when the disclosure was recorded.
+
+    Ledger entries never change, so the end is recorded beside the entry, once: from
+    ``ends_on`` the customer sees the entry (e.g. the authority lifted its IPA s.82 duty).
+    """
+
+    entry = models.OneToOneField(DisclosureEntry, on_delete=models.PROTECT, related_name="release")
+    ends_on = models.DateField()
+    reason = models.CharField(max_length=300, help_text="e.g. the authority's letter lifting the restriction")
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    decided_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"Disclosure #{self.entry.sequence} may be shown from {self.ends_on}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None and not kwargs.get("force_insert"):
+            raise ValidationError("A release is recorded once and never changed.")
+        super().save(*args, **kwargs)
 
 
 @no_personal_data("Records that a recipient was told of a correction or erasure (UK GDPR Art 19).")

@@ -51,7 +51,9 @@ class WithheldFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         today = timezone.localdate()
-        ended = Q(withheld=True, withheld_until__isnull=False, withheld_until__lte=today)
+        ended = Q(withheld=True, withheld_until__isnull=False, withheld_until__lte=today) | Q(
+            withheld=True, release__ends_on__lte=today
+        )
         match self.value():
             case "hidden":
                 return queryset.filter(withheld=True).exclude(ended)
@@ -69,7 +71,7 @@ class DisclosureEntryAdmin(admin.ModelAdmin):
     list_filter = ("recipient_kind", "withheld", WithheldFilter)
     search_fields = ("recipient", "customers__registered_name", "customers__trading_name", "=sequence")
     date_hierarchy = "created_at"
-    actions = ["verify_chain"]
+    actions = ["verify_chain", "release_withheld"]
     fieldsets = (
         (None, {"fields": ("sequence", "created_at", "actor", "customer_links")}),
         (
@@ -137,6 +139,36 @@ class DisclosureEntryAdmin(admin.ModelAdmin):
     def verify_chain(self, request: HttpRequest, queryset) -> None:
         _verify_and_tell(self, request)
 
+    @admin.action(description="Record that the non-disclosure duty has ended…", permissions=["release"])
+    def release_withheld(self, request: HttpRequest, queryset):
+        form = ReleaseForm(request.POST if "confirm" in request.POST else None)
+        if "confirm" in request.POST and form.is_valid():
+            for entry in queryset:
+                try:
+                    ledger.release_withheld(entry, actor=request.user, **form.cleaned_data)
+                except ValueError as exc:
+                    self.message_user(request, str(exc), messages.ERROR)
+                else:
+                    self.message_user(
+                        request,
+                        f"Disclosure #{entry.sequence} is shown to the customer from "
+                        f"{form.cleaned_data['ends_on']:%d %B %Y}.",
+                        messages.SUCCESS,
+                    )
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "End of a non-disclosure duty",
+            "opts": self.model._meta,
+            "queryset": queryset,
+            "form": form,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        }
+        return render(request, "privacy/disclosures_admin_release.html", context)
+
+    def has_release_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("privacy.add_disclosurerelease")
+
     def get_urls(self):
         return [
             path("verify/", self.admin_site.admin_view(self.verify_view), name="privacy_disclosureentry_verify"),
@@ -148,6 +180,11 @@ class DisclosureEntryAdmin(admin.ModelAdmin):
             raise PermissionDenied
         _verify_and_tell(self, request)
         return redirect("admin:privacy_disclosureentry_changelist")
+
+
+class ReleaseForm(forms.Form):
+    ends_on = forms.DateField(help_text="From this date the customer sees the disclosure. YYYY-MM-DD.")
+    reason = forms.CharField(max_length=300, help_text="e.g. the authority's letter of 3 March lifting the duty")
 
 
 class NotifyRecipientForm(forms.Form):

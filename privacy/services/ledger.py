@@ -182,3 +182,19 @@ def check_chain(*, expect_head: tuple[int, str] | None = None, batch_size: int =
 def verify_chain(*, batch_size: int = 2000) -> ChainProblem | None:
     """The first broken link of the chain, or None when every entry checks out."""
     return check_chain(batch_size=batch_size).problem
+
+
+@transaction.atomic
+def release_withheld(entry: DisclosureEntry, *, ends_on: dt.date, reason: str, actor):
+    """Record that the non-disclosure duty on ``entry`` ends on ``ends_on`` (once, never changed)."""
+    from privacy.models import DisclosureRelease
+
+    if not entry.withheld:
+        raise ValueError(f"Disclosure #{entry.sequence} was never withheld from the customer.")
+    if entry.withheld_until is not None:
+        raise ValueError(f"Disclosure #{entry.sequence} already ends its duty on {entry.withheld_until}.")
+    if not reason.strip():
+        raise ValueError("Say why the duty has ended (e.g. the authority's letter).")
+    if DisclosureRelease.objects.filter(entry=entry).exists():
+        raise ValueError(f"The end of the duty on disclosure #{entry.sequence} is already recorded.")
+    return DisclosureRelease.objects.create(entry=entry, ends_on=ends_on, reason=reason.strip(), decided_by=actor)

@@ -546,3 +546,48 @@ def test_concurrent_appends_get_consecutive_sequences_and_a_valid_chain(transact
     total = 1 + threads_count * per_thread
     assert list(DisclosureEntry.objects.values_list("sequence", flat=True)) == list(range(1, total + 1))
     assert verify_chain() is None
+
+
+def test_a_duty_with_no_known_end_is_ended_by_a_release(owner_client, customer):
+    from accounts.models import User
+    from privacy.services.ledger import release_withheld
+
+    officer = User.objects.create_user("officer@hosting.example", "x" * 12, is_staff=True)
+    secret = disclose(
+        customer,
+        recipient="National Crime Agency",
+        withheld=True,
+        withheld_reason="IPA 2016 s.82: disclosure of the request forbidden",
+    )
+    today = timezone.localdate()
+    assert not DisclosureEntry.objects.visible_to_customer(customer, today=today).exists()
+    release_withheld(secret, ends_on=today + dt.timedelta(days=1), reason="NCA letter lifting the duty", actor=officer)
+    assert not DisclosureEntry.objects.visible_to_customer(customer, today=today).exists()
+    assert list(DisclosureEntry.objects.visible_to_customer(customer, today=today + dt.timedelta(days=1))) == [secret]
+    with pytest.raises(ValueError, match="already recorded"):
+        release_withheld(secret, ends_on=today, reason="again", actor=officer)
+    with pytest.raises(ValueError, match="never withheld"):
+        release_withheld(disclose(customer), ends_on=today, reason="x", actor=officer)
+    from privacy.services.ledger import verify_chain
+
+    assert verify_chain() is None  # the ledger itself is untouched
+
+
+def test_privacy_officer_records_the_end_of_a_duty_in_the_admin(customer):
+    from django.contrib.auth.models import Group
+    from django.test import Client
+
+    from accounts import roles
+    from tests.accounts.factories import StaffFactory, enable_totp
+
+    officer = StaffFactory()
+    officer.groups.add(Group.objects.get(name=roles.PRIVACY_GROUP))
+    enable_totp(officer)
+    client = Client()
+    client.force_login(officer)
+    secret = disclose(customer, withheld=True, withheld_reason="Production order: do not tell")
+    changelist = reverse("admin:privacy_disclosureentry_changelist")
+    selected = {"action": "release_withheld", "_selected_action": [secret.pk]}
+    assert "End of a non-disclosure duty" in client.post(changelist, selected).content.decode()
+    client.post(changelist, {**selected, "confirm": "yes", "ends_on": "2020-01-01", "reason": "Order discharged"})
+    assert DisclosureEntry.objects.visible_to_customer(customer).get() == secret
