@@ -160,6 +160,15 @@ class CustomerAdmin(admin.ModelAdmin):
     )
     inlines = [MembershipInline, ServiceInline]
 
+    def save_model(self, request: HttpRequest, obj: Customer, form, change: bool) -> None:
+        if not change:
+            return super().save_model(request, obj, form, change)  # a new customer: nothing to correct yet
+        changes = {
+            name: form.cleaned_data[name] for name in form.changed_data if name in services.STAFF_EDITABLE_FIELDS
+        }
+        if changes:
+            services.update_customer_as_staff(obj, actor=request.user, changes=changes)
+
     def save_formset(self, request: HttpRequest, form, formset, change: bool) -> None:
         if formset.model is not Membership:
             return super().save_formset(request, form, formset, change)

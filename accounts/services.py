@@ -69,6 +69,31 @@ def update_customer_details(customer: Customer, *, actor: User, changes: dict[st
     return customer
 
 
+# Staff may also change what the law asks of us (legal form) and the account's state.
+STAFF_EDITABLE_FIELDS = (*CUSTOMER_EDITABLE_FIELDS, "legal_form", "status", "closed_at")
+
+
+@transaction.atomic
+def update_customer_as_staff(customer: Customer, *, actor: User, changes: dict[str, Any]) -> Customer:
+    """Staff correct a customer's record (a rectification request, a letter): validated, all or nothing.
+
+    Recipients who received the old data are found through the disclosure ledger for
+    the rectification request (privacy.services.recipients, UK GDPR Art 19).
+    """
+    unknown = set(changes) - set(STAFF_EDITABLE_FIELDS)
+    if unknown:
+        raise ValueError(f"Not editable here: {', '.join(sorted(unknown))}.")
+    locked = Customer.objects.select_for_update().get(pk=customer.pk)
+    for name, value in changes.items():
+        setattr(locked, name, value)
+    locked.full_clean()
+    changed = [*changes, *(["closed_at"] if locked.closed_at != customer.closed_at else [])]
+    locked.save(update_fields=sorted(set(changed)))
+    for name in {*changes, "closed_at", "vat_number"}:
+        setattr(customer, name, getattr(locked, name))
+    return customer
+
+
 @transaction.atomic
 def invite_contact(customer: Customer, *, email: str, role: str, invited_by: User | None, link_base: str) -> Invitation:
     """Invite ``email`` to act for ``customer`` in ``role`` and email them the link.

@@ -253,3 +253,21 @@ def test_admin_without_mfa_is_sent_to_set_it_up(db):
     assert response.status_code == 302
     assert response["Location"] == reverse("mfa_index")
     assert Customer.objects.count() == 0
+
+
+def test_staff_rectify_a_customer_through_the_service_all_or_nothing(admin_client_mfa):
+    from accounts.models import Customer
+
+    membership = MembershipFactory(role=roles.Role.OWNER)
+    customer = membership.customer
+    url = reverse("admin:accounts_customer_change", args=[customer.pk])
+    data = _form_data(admin_client_mfa.get(url))
+
+    bad = admin_client_mfa.post(url, {**data, "address_line1": "9 New Street", "vat_number": "GB980780685"})
+    assert bad.status_code == 200 and "check digits are wrong" in bad.content.decode()
+    assert Customer.objects.get(pk=customer.pk).address_line1 == customer.address_line1
+
+    good = admin_client_mfa.post(url, {**data, "address_line1": "9 New Street", "vat_number": "980 7806 84"})
+    assert good.status_code == 302
+    saved = Customer.objects.get(pk=customer.pk)
+    assert (saved.address_line1, saved.vat_number) == ("9 New Street", "GB980780684")
