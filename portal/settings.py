@@ -296,3 +296,25 @@ PORTAL_ANALYTICS_WORDING = env.str("PORTAL_ANALYTICS_WORDING", "")
 PORTAL_POLICY_NOTICE_DAYS = env.int("PORTAL_POLICY_NOTICE_DAYS", 30, minimum=1)
 # The portal's public address, for absolute links in emails sent by background tasks.
 PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", "")
+
+
+# Billing. VAT for consumers outside the UK, per country, as CC=percent pairs
+# (e.g. "DE=19,FR=20,IE=23"); a consumer in a country without a rate is not invoiced.
+def _consumer_vat_rates() -> dict[str, str]:
+    from decimal import Decimal, InvalidOperation
+
+    rates = {}
+    for pair in env.list("PORTAL_CONSUMER_VAT_RATES"):
+        country, _, rate = pair.partition("=")
+        try:
+            if len(country.strip()) != 2 or not 0 <= Decimal(rate) <= 100:
+                raise InvalidOperation
+        except InvalidOperation:
+            raise ImproperlyConfigured(
+                f"PORTAL_CONSUMER_VAT_RATES: {pair!r} is not COUNTRY=PERCENT, e.g. DE=19."
+            ) from None
+        rates[country.strip().upper()] = rate.strip()
+    return rates
+
+
+PORTAL_CONSUMER_VAT_RATES = _consumer_vat_rates()

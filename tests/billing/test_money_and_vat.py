@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from hypothesis import given
+from hypothesis import strategies as st
+
+from accounts.models import LegalForm
+from billing.money import format_money, to_money, vat_down
+from billing.vat import REVERSE_CHARGE_WORDING, VatCategory, VatRuleError, decide_vat, uk_rate
+from portal.env import Env
+from tests.accounts.factories import CustomerFactory
+
+amounts = st.decimals(min_value=Decimal("-1000000"), max_value=Decimal("1000000"), places=4)
+
+
+def test_money_is_never_a_float():
+    with pytest.raises(TypeError, match="never a float"):
+        to_money(0.1)
+
+
+@given(amounts)
+def test_rounding_stays_within_half_a_penny_and_vat_never_rounds_up(amount):
+    assert abs(to_money(amount) - amount) <= Decimal("0.005")
+    assert vat_down(abs(amount)) <= abs(amount) < vat_down(abs(amount)) + Decimal("0.01")
+
+
+@given(st.lists(st.decimals(min_value=0, max_value=Decimal("99999"), places=2), max_size=30))
+def test_totals_of_rounded_lines_are_exact(lines):
+    assert sum((to_money(x) for x in lines), Decimal(0)) == sum(lines, Decimal(0))
+
+
+def test_money_is_formatted_for_people():
+    assert format_money(Decimal("1234.5")) == "£1,234.50"
+    assert format_money(Decimal("-3"), "EUR") == "-€3.00"
+    assert to_money("100", "JPY") == Decimal("100")
+
+
+@pytest.mark.parametrize(
+    ("on", "rate"),
+    [
+        (dt.date(2009, 6, 1), "15"),
+        (dt.date(2010, 12, 31), "17.5"),
+        (dt.date(2011, 1, 4), "20"),
+        (dt.date(2026, 11, 22), "20"),
+    ],
+)
+def test_uk_standard_rate_follows_the_dated_table(on, rate):
+    assert uk_rate(VatCategory.STANDARD, on) == Decimal(rate)
+
+
+@pytest.mark.django_db
+def test_uk_customer_pays_uk_vat():
+    decision = decide_vat(CustomerFactory(country="GB"), tax_point=dt.date(2026, 11, 1))
+    assert (decision.rate, decision.rule, decision.wording) == (Decimal("20"), "uk_rate", "")
+
+
+@pytest.mark.django_db
+def test_overseas_business_with_vat_number_is_reverse_charged():
+    customer = CustomerFactory(country="DE", vat_number="DE136695976", legal_form=LegalForm.LIMITED_COMPANY)
+    decision = decide_vat(customer, tax_point=dt.date(2026, 11, 1))
+    assert decision.is_reverse_charge and decision.rate == 0
+    assert decision.wording == REVERSE_CHARGE_WORDING
+
+
+@pytest.mark.django_db
+def test_overseas_consumer_pays_their_countrys_configured_rate(settings):
+    settings.PORTAL_CONSUMER_VAT_RATES = {"FR": "20"}
+    consumer = CustomerFactory(country="FR", legal_form=LegalForm.INDIVIDUAL, company_number="")
+    assert decide_vat(consumer, tax_point=dt.date(2026, 11, 1)).rate == Decimal("20")
+    consumer.country = "IT"
+    with pytest.raises(VatRuleError, match=r"No VAT rate is configured for consumers in Italy \(IT\)"):
+        decide_vat(consumer, tax_point=dt.date(2026, 11, 1))
+
+
+@pytest.mark.django_db
+def test_overseas_business_without_a_vat_number_is_treated_as_a_consumer(settings):
+    settings.PORTAL_CONSUMER_VAT_RATES = {"IE": "23"}
+    customer = CustomerFactory(country="IE", vat_number="")
+    assert decide_vat(customer, tax_point=dt.date(2026, 11, 1)).rule == "consumer_country_rate"
+
+
+def test_consumer_rate_setting_names_a_bad_pair(monkeypatch):
+    import portal.settings as portal_settings
+
+    monkeypatch.setattr(portal_settings, "env", Env({"PORTAL_CONSUMER_VAT_RATES": "DE=19,France=20"}))
+    with pytest.raises(ImproperlyConfigured, match="'France=20' is not COUNTRY=PERCENT"):
+        portal_settings._consumer_vat_rates()
+    monkeypatch.setattr(portal_settings, "env", Env({"PORTAL_CONSUMER_VAT_RATES": "DE=19, fr=20"}))
+    assert portal_settings._consumer_vat_rates() == {"DE": "19", "FR": "20"}
