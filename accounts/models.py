@@ -546,6 +546,23 @@ class ProviderDetails(models.Model):
     abuse_email = models.EmailField(help_text="RFC 2142: abuse@ your domain.")
     privacy_email = models.EmailField()
     phone = models.CharField(max_length=40, blank=True)
+    # Payment instructions printed on invoices, and the billing policy.
+    bank_account_name = models.CharField(max_length=200, blank=True)
+    bank_sort_code = models.CharField(max_length=8, blank=True)
+    bank_account_number = models.CharField(max_length=8, blank=True)
+    bank_iban = models.CharField("IBAN", max_length=34, blank=True)
+    bank_bic = models.CharField("BIC", max_length=11, blank=True)
+    payment_terms_days = models.PositiveSmallIntegerField(
+        default=30, help_text="Invoices fall due this many days after issue (Late Payment Act default: 30)."
+    )
+    pro_forma_mode = models.BooleanField(
+        default=False,
+        help_text="Send payment requests marked 'This is not a VAT invoice' and issue the VAT invoice on payment "
+        "(continuous supply, VAT reg 90).",
+    )
+    billing_day = models.PositiveSmallIntegerField(
+        default=1, help_text="Day of the month the billing run issues invoices."
+    )
 
     class Meta:
         verbose_name = "provider details"

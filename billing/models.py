@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models import Q
+from django.utils import timezone
 
-from privacy.registry import no_personal_data
+from privacy.registry import Category, Erasure, LawfulBasis, Retention, no_personal_data, personal_data
 
 
 @no_personal_data("Counters and formats of document numbers.")
@@ -39,3 +41,343 @@ class NumberSeries(models.Model):
             raise ValidationError(
                 {"format": f"Not a usable format: {exc}. Use {{code}}, {{year}}, {{number}}."}
             ) from None
+
+
+# ---------------------------------------------------------------------------------------
+# Catalogue and subscriptions
+# ---------------------------------------------------------------------------------------
+
+
+class BillingPeriod(models.TextChoices):
+    MONTHLY = "monthly", "Monthly"
+    QUARTERLY = "quarterly", "Quarterly"
+    ANNUAL = "annual", "Annual"
+
+    @property
+    def months(self) -> int:
+        return {"monthly": 1, "quarterly": 3, "annual": 12}[self.value]
+
+
+@no_personal_data("The provider's catalogue: product names, not people.")
+class Plan(models.Model):
+    """Something we sell at a price per billing period, with an optional setup fee."""
+
+    name = models.CharField(max_length=200)
+    description = models.CharField(max_length=300, blank=True)
+    period = models.CharField(max_length=10, choices=BillingPeriod.choices, default=BillingPeriod.MONTHLY)
+    currency = models.CharField(max_length=3, default="GBP")
+    price = models.DecimalField(max_digits=12, decimal_places=2)
+    setup_fee = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+    vat_category = models.CharField(max_length=10, default="standard")
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_period_display().lower()})"
+
+
+@personal_data(
+    description="What you are subscribed to, from when and at what price.",
+    categories=[Category.FINANCIAL, Category.SERVICE],
+    fields=["started_on", "ended_on"],
+    purpose="Bill the services you ordered.",
+    lawful_basis=LawfulBasis.CONTRACT,
+    customer_path="service__customer",
+    retention=Retention(
+        counted_from="ended_on",
+        years=6,
+        from_financial_year_end=True,
+        description="Accounting records: 6 years from the end of the financial year it ended in.",
+    ),
+    erasure=Erasure.keep("Records of services billed are accounting records (Companies Act 2006 s.388)."),
+)
+class Subscription(models.Model):
+    """A customer's service billed on a plan from a start date (prorated when it starts or ends mid-period)."""
+
+    service = models.ForeignKey("accounts.Service", on_delete=models.PROTECT, related_name="subscriptions")
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="subscriptions")
+    started_on = models.DateField()
+    ended_on = models.DateField(null=True, blank=True)
+    billed_until = models.DateField(null=True, blank=True, help_text="Periods up to this date are invoiced.")
+    setup_fee_invoiced = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["service", "started_on"]
+
+    def __str__(self) -> str:
+        return f"{self.service} on {self.plan}"
+
+
+@personal_data(
+    description="One-off charges added to your account by our staff.",
+    categories=[Category.FINANCIAL],
+    fields=["description", "created_at"],
+    purpose="Bill one-off work you asked for.",
+    lawful_basis=LawfulBasis.CONTRACT,
+    customer_path="customer",
+    retention=Retention(
+        counted_from="created_at",
+        years=6,
+        from_financial_year_end=True,
+        description="Accounting records: 6 years from the end of the financial year.",
+    ),
+    erasure=Erasure.keep("Accounting records (Companies Act 2006 s.388)."),
+)
+class OneOffCharge(models.Model):
+    customer = models.ForeignKey("accounts.Customer", on_delete=models.PROTECT, related_name="one_off_charges")
+    description = models.CharField(max_length=300)
+    quantity = models.DecimalField(max_digits=12, decimal_places=3, default=1)
+    unit_price = models.DecimalField(max_digits=12, decimal_places=2)
+    vat_category = models.CharField(max_length=10, default="standard")
+    created_at = models.DateTimeField(default=timezone.now)
+    invoice_line = models.OneToOneField(
+        "billing.InvoiceLine", null=True, blank=True, on_delete=models.PROTECT, related_name="one_off_charge"
+    )
+
+    def __str__(self) -> str:
+        return self.description
+
+
+# ---------------------------------------------------------------------------------------
+# Invoices and credit notes
+# ---------------------------------------------------------------------------------------
+
+
+class InvoiceQuerySet(models.QuerySet):
+    def visible_to(self, membership) -> InvoiceQuerySet:
+        """Issued documents of the person's current customer (billing contacts and owners only)."""
+        from accounts import roles
+
+        if membership is None or not membership.can(roles.Action.VIEW_BILLING):
+            return self.none()
+        return self.filter(customer=membership.customer).exclude(status=Invoice.Status.DRAFT)
+
+
+@personal_data(
+    description="Invoices, credit notes and payment requests, with the name and address they were issued to.",
+    categories=[Category.FINANCIAL, Category.IDENTITY, Category.CONTACT],
+    fields=["buyer", "pdf"],
+    purpose="Bill you and keep the VAT records the law requires.",
+    lawful_basis=LawfulBasis.LEGAL_OBLIGATION,
+    customer_path="customer",
+    retention=Retention(
+        counted_from="issued_on",
+        years=6,
+        from_financial_year_end=True,
+        description="Kept 6 years from the end of the financial year of issue "
+        "(VAT Notice 700/21; Companies Act 2006 s.388).",
+    ),
+    erasure=Erasure.keep("VAT invoices and credit notes must be kept for 6 years (VAT Notice 700/21)."),
+)
+class Invoice(models.Model):
+    """A VAT invoice, a credit note, or a pro-forma payment request. Immutable once issued.
+
+    Written by ``billing.services``: drafts are built by the billing run or staff, then
+    ``issue_invoice`` numbers them, copies seller and buyer details on and freezes them.
+    """
+
+    class Kind(models.TextChoices):
+        INVOICE = "invoice", "VAT invoice"
+        CREDIT_NOTE = "credit_note", "Credit note"
+        PRO_FORMA = "pro_forma", "Payment request (not a VAT invoice)"
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        ISSUED = "issued", "Issued"
+        PART_PAID = "part_paid", "Part paid"
+        PAID = "paid", "Paid"
+        CANCELLED = "cancelled", "Cancelled by credit note"
+
+    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.INVOICE)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.DRAFT)
+    customer = models.ForeignKey("accounts.Customer", on_delete=models.PROTECT, related_name="invoices")
+    number = models.CharField(max_length=40, unique=True, null=True, blank=True)
+    corrects = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="corrections",
+        help_text="For a credit note: the invoice it corrects.",
+    )
+    currency = models.CharField(max_length=3, default="GBP")
+    period_start = models.DateField(null=True, blank=True)
+    period_end = models.DateField(null=True, blank=True)
+    tax_point = models.DateField(null=True, blank=True)
+    issued_on = models.DateField(null=True, blank=True)
+    due_on = models.DateField(null=True, blank=True)
+    seller = models.JSONField(default=dict, blank=True, help_text="Copied from provider details at issue.")
+    buyer = models.JSONField(default=dict, blank=True, help_text="Copied from the customer at issue.")
+    vat_rule = models.CharField(max_length=30, blank=True)
+    vat_wording = models.CharField(max_length=300, blank=True)
+    total_net = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    total_vat = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    total_gross = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    # Foreign currency: sterling totals at a stored rate (DOMAIN.md §1).
+    gbp_rate = models.DecimalField(
+        max_digits=14, decimal_places=6, null=True, blank=True, help_text="Pounds per unit of the invoice currency."
+    )
+    gbp_rate_source = models.CharField(max_length=200, blank=True)
+    gbp_rate_date = models.DateField(null=True, blank=True)
+    total_net_gbp = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    total_vat_gbp = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    pdf = models.FileField(upload_to="billing/pdf/%Y/", max_length=255, blank=True)
+    pdf_sha256 = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = InvoiceQuerySet.as_manager()
+
+    # After issue only payment state and the stored PDF may be set (once).
+    MUTABLE_AFTER_ISSUE = frozenset({"status", "pdf", "pdf_sha256"})
+
+    class Meta:
+        ordering = ["-issued_on", "-pk"]
+        constraints = [
+            # The billing run's idempotency: one invoice per customer per period, whoever runs it.
+            models.UniqueConstraint(
+                fields=["customer", "period_start"],
+                condition=Q(kind="invoice") & Q(period_start__isnull=False),
+                name="one_invoice_per_customer_period",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="draft") | Q(number__isnull=False), name="issued_documents_have_numbers"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.number or f"Draft {self.get_kind_display().lower()} #{self.pk}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk and self.status != self.Status.DRAFT:
+            update_fields = kwargs.get("update_fields")
+            stored = Invoice.objects.filter(pk=self.pk).values_list("status", flat=True).first()
+            if stored not in (None, self.Status.DRAFT) and (
+                update_fields is None or not set(update_fields) <= self.MUTABLE_AFTER_ISSUE
+            ):
+                raise ValidationError("An issued document cannot be changed: issue a credit note instead.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        if self.status != self.Status.DRAFT:
+            raise ValidationError("Issued documents are kept: cancel with a credit note.")
+        return super().delete(*args, **kwargs)
+
+
+@no_personal_data("Lines of invoices: descriptions of services supplied.")
+class InvoiceLine(models.Model):
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
+    description = models.CharField(max_length=300)
+    quantity = models.DecimalField(max_digits=12, decimal_places=3, default=1)
+    unit_price = models.DecimalField(max_digits=12, decimal_places=2)
+    vat_rate = models.DecimalField(max_digits=5, decimal_places=2)
+    net = models.DecimalField(max_digits=14, decimal_places=2)
+    subscription = models.ForeignKey(
+        Subscription, null=True, blank=True, on_delete=models.PROTECT, related_name="invoice_lines"
+    )
+    period_start = models.DateField(null=True, blank=True)
+    period_end = models.DateField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return self.description
+
+    def save(self, *args, **kwargs) -> None:
+        if Invoice.objects.filter(pk=self.invoice_id).exclude(status=Invoice.Status.DRAFT).exists():
+            raise ValidationError("Lines of an issued document cannot be changed.")
+        super().save(*args, **kwargs)
+
+
+# ---------------------------------------------------------------------------------------
+# Payments
+# ---------------------------------------------------------------------------------------
+
+
+@personal_data(
+    description="Payments you made to us and how they were allocated.",
+    categories=[Category.FINANCIAL],
+    fields=["reference", "received_on"],
+    purpose="Record what you paid.",
+    lawful_basis=LawfulBasis.LEGAL_OBLIGATION,
+    customer_path="customer",
+    retention=Retention(
+        counted_from="received_on",
+        years=6,
+        from_financial_year_end=True,
+        description="Accounting records: 6 years from the end of the financial year.",
+    ),
+    erasure=Erasure.keep("Accounting records (Companies Act 2006 s.388)."),
+)
+class Payment(models.Model):
+    class Method(models.TextChoices):
+        BANK_TRANSFER = "bank_transfer", "Bank transfer"
+        CARD = "card", "Card"
+        OTHER = "other", "Other"
+
+    customer = models.ForeignKey("accounts.Customer", on_delete=models.PROTECT, related_name="payments")
+    method = models.CharField(max_length=20, choices=Method.choices)
+    currency = models.CharField(max_length=3, default="GBP")
+    amount = models.DecimalField(max_digits=14, decimal_places=2)
+    received_on = models.DateField()
+    reference = models.CharField(max_length=200, blank=True)
+    recorded_by = models.ForeignKey("accounts.User", null=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-received_on", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.amount} {self.currency} on {self.received_on}"
+
+
+@no_personal_data("Links between payments and invoices.")
+class PaymentAllocation(models.Model):
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="allocations")
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="allocations")
+    amount = models.DecimalField(max_digits=14, decimal_places=2)
+
+    def __str__(self) -> str:
+        return f"{self.amount} of {self.payment} to {self.invoice}"
+
+
+# ---------------------------------------------------------------------------------------
+# The billing run
+# ---------------------------------------------------------------------------------------
+
+
+@no_personal_data("Progress of a billing run.")
+class BillingRun(models.Model):
+    """One run of the billing for a period, with its progress, visible to staff; resumable."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    period_start = models.DateField()
+    customer = models.ForeignKey(
+        "accounts.Customer",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Empty: every customer.",
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    started_by = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Billing run for {self.period_start:%B %Y}"

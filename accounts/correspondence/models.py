@@ -88,6 +88,8 @@ class MessageQuerySet(models.QuerySet):
             "body_text": "",
             "body_html": "",
             "headers": {},
+            "raw": "",  # the stored copy of a received email; its file is deleted too
+            "pending_secrets": {},
         },
         reason="The record that a message was sent stays; its content is erased.",
     ),

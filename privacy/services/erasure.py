@@ -170,13 +170,44 @@ def anonymise_rows(model: type[models.Model], rows: models.QuerySet, replacement
     """
     constants, computed = constant_and_computed(replacements)
     manager = model._default_manager
+    ids = list(rows.values_list("pk", flat=True))
+    files = _files_to_delete(model, ids, replacements)
     if not computed:
-        return manager.filter(pk__in=list(rows.values_list("pk", flat=True))).update(**constants)
-    written = 0
-    for row in rows.order_by("pk").iterator(chunk_size=500):
-        values = {**constants, **{name: make(row) for name, make in computed.items()}}
-        written += manager.filter(pk=row.pk).update(**values)
+        written = manager.filter(pk__in=ids).update(**constants)
+    else:
+        written = 0
+        for row in manager.filter(pk__in=ids).order_by("pk").iterator(chunk_size=500):
+            values = {**constants, **{name: make(row) for name, make in computed.items()}}
+            written += manager.filter(pk=row.pk).update(**values)
+    _delete_files_after_commit(model, files)
     return written
+
+
+def _files_to_delete(model: type[models.Model], ids: list, replacements: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(field, stored name) of files that blanking a FileField orphans: the file goes too."""
+    names = [f.name for f in model._meta.concrete_fields if isinstance(f, models.FileField) and f.name in replacements]
+    found = []
+    for name in names:
+        found += [
+            (name, stored)
+            for stored in model._default_manager.filter(pk__in=ids).exclude(**{name: ""}).values_list(name, flat=True)
+            if stored
+        ]
+    return found
+
+
+def _delete_files_after_commit(model: type[models.Model], files: list[tuple[str, str]]) -> None:
+    """Delete the files once the erasure commits (a rollback keeps them), unless still referenced."""
+    from django.core.files.storage import default_storage
+    from django.db import transaction
+
+    def delete() -> None:
+        for field_name, stored in files:
+            if not model._default_manager.filter(**{field_name: stored}).exists():
+                default_storage.delete(stored)
+
+    if files:
+        transaction.on_commit(delete)
 
 
 def needs_anonymising(row: models.Model, replacements: Mapping[str, Any]) -> bool:

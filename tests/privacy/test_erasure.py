@@ -247,3 +247,22 @@ def test_another_customers_data_is_untouched(subject, officer):
     assert Message.objects.get(pk=other_message.pk).body_text
     assert UserFactory._meta.model.objects.filter(pk=other_contact.pk, email__startswith="erased-").count() == 0
     assert LegalHold.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_erasure_deletes_the_stored_raw_email_too(provider):
+    from django.core.files.storage import default_storage
+
+    from accounts import roles
+    from accounts.correspondence import inbound
+    from tests.accounts.factories import MembershipFactory, StaffFactory, UserFactory
+
+    contact = MembershipFactory(role=roles.Role.OWNER, user=UserFactory(email="jo@customer.example"))
+    message = inbound.receive(b"From: jo@customer.example\r\nSubject: My secrets\r\n\r\nHome address: 1 Lane")
+    raw_name = message.raw.name
+    assert default_storage.exists(raw_name)
+    assert (message.customer, message.subject) == (contact.customer, "My secrets")
+    execute_erasure(customer=contact.customer, actor=StaffFactory())
+    message.refresh_from_db()
+    assert (message.subject, message.body_text, message.raw.name) == ("(erased)", "", "")
+    assert not default_storage.exists(raw_name)
