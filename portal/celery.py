@@ -14,6 +14,12 @@ app.autodiscover_tasks()
 # Task modules inside sub-packages (autodiscovery looks only at <app>.tasks).
 app.autodiscover_tasks(["accounts.correspondence"])
 app.autodiscover_tasks(
-    ["privacy.services.export", "privacy.services.retention", "privacy.services.requests", "privacy.services.policies"],
+    [
+        "privacy.services.export",
+        "privacy.services.retention",
+        "privacy.services.requests",
+        "privacy.services.policies",
+        "billing.run",
+    ],
     related_name=None,
 )

@@ -14,6 +14,7 @@ urlpatterns = [
     path("accounting/", include("portal.accounting_urls")),
     path("correspondence/", include("accounts.correspondence.urls")),
     path("privacy/", include("privacy.urls")),
+    path("billing/", include("billing.urls")),
     path("", include("accounts.urls")),
     path("", include("portal.shell_urls")),
 ]

@@ -54,7 +54,9 @@ class DisclosureQuerySet(models.QuerySet):
         counted_from="created_at",
         years=6,
         from_financial_year_end=True,
-        description="Kept 6 years from the end of the financial year of the disclosure.",
+        swept=False,
+        description="Kept for as long as the ledger is kept: it is hash-chained, and removing old entries "
+        "would make it impossible to show that no entry was altered or removed.",
     ),
     erasure=Erasure.keep("The record of disclosures is what lets us answer for them (UK GDPR Art 5(2))."),
 )
@@ -325,6 +327,13 @@ class PolicyAcknowledgement(models.Model):
 # ---------------------------------------------------------------------------------------
 
 
+class DataSubjectRequestQuerySet(models.QuerySet):
+    def visible_to_customer(self, customer, *, today=None) -> DataSubjectRequestQuerySet:
+        """A customer's own requests: those about the whole account. A contact's request about
+        themselves is theirs alone (their export finds it through ``person``), never the owner's."""
+        return self.filter(customer=customer, person__isnull=True)
+
+
 @personal_data(
     description="Your privacy requests and how we handled them.",
     categories=[Category.PRIVACY, Category.CONTACT],
@@ -427,6 +436,8 @@ class DataSubjectRequest(models.Model):
     refusal_reason = models.TextField(blank=True)
     response = models.TextField(blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = DataSubjectRequestQuerySet.as_manager()
 
     class Meta:
         ordering = ["due_on", "received_at"]

@@ -88,6 +88,9 @@ class Retention:
     months: int = 0
     days: int = 0
     from_financial_year_end: bool = False
+    # False for records the retention sweep must never prune, e.g. the hash-chained
+    # disclosure ledger, where removing the oldest entries would break the chain.
+    swept: bool = True
 
     @property
     def period(self) -> relativedelta:

@@ -14,7 +14,7 @@ from portal.celery import app
 
 def scheduled_tasks() -> set[str]:
     found = set()
-    for package in ("accounts.migrations", "privacy.migrations"):
+    for package in ("accounts.migrations", "billing.migrations", "privacy.migrations"):
         for module in pkgutil.iter_modules(importlib.import_module(package).__path__):
             task = getattr(importlib.import_module(f"{package}.{module.name}"), "TASK", None)
             if task:
@@ -28,6 +28,7 @@ def test_every_scheduled_task_is_registered_with_the_worker():
     assert scheduled == {
         "accounts.correspondence.tasks.requeue_due_messages",
         "accounts.tasks.purge_expired_invitations",
+        "billing.run.billing_run_task",
         "privacy.services.export.expire_exports_task",
         "privacy.services.policies.send_policy_change_notices_task",
         "privacy.services.requests.send_deadline_reminders_task",

@@ -20,6 +20,7 @@ from email.utils import getaddresses, make_msgid, parseaddr
 import nh3
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.correspondence.gateway import Attachment, store_attachments, store_file
@@ -120,12 +121,14 @@ def _match(parsed: Parsed):
     wanted = [*filter(None, parsed.in_reply_to.split()), *reversed(parsed.references)]
     if wanted:
         parent = (
-            Message.objects.filter(message_id__in=wanted, customer__isnull=False)
+            Message.objects.filter(message_id__in=wanted)
+            .filter(Q(customer__isnull=False) | Q(person__isnull=False))
             .select_related("customer")
             .order_by("-created_at")
             .first()
         )
         if parent:
+            # A reply to mail about one person (their own privacy request) stays theirs alone.
             return parent.customer, parent, ""
     if not parsed.from_address:
         return None, None, "The message has no sender address."
@@ -197,8 +200,9 @@ def receive(raw: bytes, *, source: str = "pipe") -> Message:
     customer, parent, problem = _match(parsed)
     fields.update(
         customer=customer,
+        person=parent.person if parent else None,
         kind=parent.kind if parent else kind_for(parsed.to_addresses),
-        status=Message.Status.RECEIVED if customer else Message.Status.QUARANTINED,
+        status=Message.Status.RECEIVED if (customer or (parent and parent.person_id)) else Message.Status.QUARANTINED,
         message_id=parsed.message_id
         if parsed.message_id and not Message.objects.filter(message_id=parsed.message_id).exists()
         else make_msgid(domain="inbound.invalid")[1:-1],

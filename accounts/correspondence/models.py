@@ -47,8 +47,11 @@ class MessageQuerySet(models.QuerySet):
         if membership is None:
             return self.none()
         kinds = [kind for kind, allowed in RECIPIENT_ROLES.items() if membership.role in allowed]
-        return self.filter(customer=membership.customer, kind__in=kinds).exclude(
-            status__in=[Message.Status.QUARANTINED, Message.Status.REJECTED]
+        return (
+            self.filter(customer=membership.customer, kind__in=kinds)
+            .exclude(status__in=[Message.Status.QUARANTINED, Message.Status.REJECTED])
+            # Mail about one person (their own privacy request) is theirs alone.
+            .filter(Q(person__isnull=True) | Q(person=membership.user_id))
         )
 
     def due_for_delivery(self, *, now=None) -> MessageQuerySet:

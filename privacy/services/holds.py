@@ -41,6 +41,20 @@ def customer_route(declaration: PersonalData | None) -> str | None:
     return None
 
 
+def customer_routes(declaration: PersonalData | None) -> list[str]:
+    """Every way from a declared model to customers: its customer path and, when rows may
+    also belong to a person, that person's customers. A whole-customer hold keeps its
+    contacts' personal records too (a contact's own privacy mail has no customer)."""
+    routes = []
+    route = customer_route(declaration)
+    if route is not None:
+        routes.append(route)
+    if declaration is not None and declaration.customer_path is not None and declaration.person_path is not None:
+        person = declaration.person_path
+        routes.append(f"{person}__memberships__customer" if person else "memberships__customer")
+    return routes
+
+
 def _customer_filter(route: str, customers: Any) -> Q:
     return Q(pk__in=customers) if route == "" else Q(**{f"{route}__in": customers})
 
@@ -99,9 +113,8 @@ def _target_ids(model: type[models.Model], holds: models.QuerySet) -> list[Any]:
 def held_filter(model: type[models.Model], queryset: models.QuerySet) -> models.QuerySet:
     """``queryset`` without the rows an active hold covers (whole customer or that row)."""
     active = LegalHold.objects.active()
-    route = customer_route(declaration_for(model))
-    if route is not None:
-        whole = active.filter(target_type__isnull=True).values("customer_id")
+    whole = active.filter(target_type__isnull=True).values("customer_id")
+    for route in customer_routes(declaration_for(model)):
         queryset = queryset.exclude(_customer_filter(route, whole))
     ids = _target_ids(model, active)
     if ids:
@@ -120,17 +133,17 @@ def holds_covering(obj: models.Model) -> models.QuerySet:
     active = LegalHold.objects.active()
     content_type = ContentType.objects.get_for_model(model, for_concrete_model=True)
     covering = Q(target_type=content_type, target_id=str(obj.pk))
-    route = customer_route(declaration_for(model))
-    if route is not None:
+    customer_ids: list = []
+    for route in customer_routes(declaration_for(model)):
         if route == "":
-            customer_ids = [obj.pk] if isinstance(obj, Customer) else []
+            customer_ids += [obj.pk] if isinstance(obj, Customer) else []
         else:
-            customer_ids = list(
+            customer_ids += list(
                 model._default_manager.filter(pk=obj.pk).values_list(f"{route}__pk", flat=True).distinct()
             )
-        customer_ids = [pk for pk in customer_ids if pk is not None]
-        if customer_ids:
-            covering |= Q(target_type__isnull=True, customer_id__in=customer_ids)
+    customer_ids = [pk for pk in customer_ids if pk is not None]
+    if customer_ids:
+        covering |= Q(target_type__isnull=True, customer_id__in=customer_ids)
     return active.filter(covering)
 
 
@@ -142,11 +155,10 @@ def is_held(obj: models.Model) -> bool:
 def hold_reasons(model: type[models.Model], queryset: models.QuerySet) -> list[str]:
     """The reasons of the active holds covering any row of ``queryset``, for staff."""
     active = LegalHold.objects.active()
-    route = customer_route(declaration_for(model))
     covering = Q(target_type=ContentType.objects.get_for_model(model, for_concrete_model=True)) & Q(
         target_id__in=[str(pk) for pk in queryset.values_list("pk", flat=True)]
     )
-    if route is not None:
+    for route in customer_routes(declaration_for(model)):
         customers = (
             queryset.values("pk") if route == "" else queryset.exclude(**{f"{route}__isnull": True}).values(route)
         )

@@ -229,6 +229,7 @@ def sweep(*, dry_run: bool, today: dt.date | None = None, batch_size: int = 500)
     entries = [
         sweep_declaration(declaration, today=today, dry_run=dry_run, batch_size=batch_size)
         for declaration in processing_order()
+        if declaration.retention.swept  # the ledger is never pruned (its hash chain)
     ]
     return SweepReport(today=today, dry_run=dry_run, models=entries)
 

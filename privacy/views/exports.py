@@ -8,6 +8,7 @@ until it expires. Anyone else's export answers 404 (DESIGN.md "Access rules").
 from __future__ import annotations
 
 from django.contrib import messages
+from django.db.models import Q
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
@@ -24,14 +25,20 @@ RECENT = 20
 
 
 def _own_exports(request: HttpRequest, membership: Membership):
-    return DataExport.objects.filter(requested_by=request.user, customer=membership.customer)
+    """The customer exports this person asked for, and any export of this person's own data
+    (prepared by staff for their access request), which is theirs whatever their role."""
+    own_customer_exports = Q(requested_by=request.user, customer=membership.customer)
+    own_person_exports = Q(person=request.user, customer__isnull=True)
+    if not membership.can(roles.Action.USE_PRIVACY_CENTRE):
+        return DataExport.objects.filter(own_person_exports)
+    return DataExport.objects.filter(own_customer_exports | own_person_exports)
 
 
 @customer_view
 @require_http_methods(["GET", "POST"])
 def exports(request: HttpRequest, membership: Membership) -> HttpResponse:
-    require_permission(membership, roles.Action.USE_PRIVACY_CENTRE)
     if request.method == "POST":
+        require_permission(membership, roles.Action.USE_PRIVACY_CENTRE)
         export_service.request_export(requested_by=request.user, customer=membership.customer)
         messages.success(
             request,
@@ -56,7 +63,6 @@ def exports(request: HttpRequest, membership: Membership) -> HttpResponse:
 @customer_view
 def export_download(request: HttpRequest, membership: Membership, export_id: int) -> HttpResponse:
     export = get_object_or_404(_own_exports(request, membership), pk=export_id)
-    require_permission(membership, roles.Action.USE_PRIVACY_CENTRE)
     expired = export.status == DataExport.Status.EXPIRED or (
         export.expires_at is not None and export.expires_at <= timezone.now()
     )

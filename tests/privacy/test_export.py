@@ -33,6 +33,7 @@ from tests.accounts.factories import (
     IPAssignmentFactory,
     MembershipFactory,
     ServiceFactory,
+    StaffFactory,
     UserFactory,
     enable_totp,
 )
@@ -359,8 +360,19 @@ def test_only_owners_may_request_exports(customer, provider):
     technical = MembershipFactory(customer=customer, role=roles.Role.TECHNICAL).user
     client = _client_for(technical)
     assert client.post(reverse("privacy:exports")).status_code == 403
-    assert client.get(reverse("privacy:exports")).status_code == 403
     assert not DataExport.objects.exists()
+    # They may still open the page: it lists exports of their own data prepared for them.
+    assert client.get(reverse("privacy:exports")).status_code == 200
+
+
+def test_a_persons_own_export_is_theirs_to_download_whatever_their_role(customer, provider):
+    technical = MembershipFactory(customer=customer, role=roles.Role.TECHNICAL).user
+    staff = StaffFactory()
+    export = export_service.build_export(DataExport.objects.create(requested_by=staff, person=technical).pk)
+    url = reverse("privacy:export_download", args=[export.pk])
+    assert _client_for(technical).get(url).status_code == 200
+    owner = MembershipFactory(customer=customer, role=roles.Role.OWNER).user
+    assert _client_for(owner).get(url).status_code == 404
 
 
 def test_only_the_requester_may_download(customer, owner, provider):

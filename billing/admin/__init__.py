@@ -1,0 +1,5 @@
+"""The billing app's admin, one module per topic."""
+
+from __future__ import annotations
+
+from billing.admin import documents, payments  # noqa: F401

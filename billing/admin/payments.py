@@ -1,0 +1,122 @@
+"""Billing admin: payments and billing runs (issue 4).
+
+Both write through the services: a payment is recorded with ``record_payment`` (which
+allocates it), and adding a billing run starts ``run_billing`` in a worker.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.db import transaction
+from django.utils import timezone
+
+from billing.models import BillingRun, Payment, PaymentAllocation
+from billing.run import run_billing_task
+
+
+class PaymentAllocationInline(admin.TabularInline):
+    model = PaymentAllocation
+    extra = 0
+    can_delete = False
+    fields = ["invoice", "amount"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Payment)
+class PaymentAdmin(admin.ModelAdmin):
+    list_display = ["received_on", "customer", "amount", "currency", "method", "reference"]
+    list_filter = ["method", "currency"]
+    search_fields = ["reference", "customer__registered_name", "customer__trading_name"]
+    date_hierarchy = "received_on"
+    autocomplete_fields = ["customer"]
+    list_select_related = ["customer"]
+    inlines = [PaymentAllocationInline]
+    fields = ["customer", "method", "currency", "amount", "received_on", "reference"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # A payment is an accounting record: corrected by a credit note or a refund, not edited.
+        return [*self.fields, "recorded_by", "created_at"] if obj else []
+
+    def get_inlines(self, request, obj):
+        return self.inlines if obj else []
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def save_model(self, request, obj, form, change) -> None:
+        if change:
+            return
+        from billing.payments import record_payment
+
+        payment = record_payment(
+            form.cleaned_data["customer"],
+            amount=form.cleaned_data["amount"],
+            received_on=form.cleaned_data["received_on"],
+            method=form.cleaned_data["method"],
+            reference=form.cleaned_data["reference"],
+            currency=form.cleaned_data["currency"],
+            actor=request.user,
+        )
+        obj.pk = payment.pk
+        obj._state.adding = False
+
+
+class BillingRunForm(forms.ModelForm):
+    class Meta:
+        model = BillingRun
+        fields = ["period_start", "customer"]
+        help_texts = {"period_start": "Any day of the month to bill; the run bills that calendar month."}
+
+
+@admin.register(BillingRun)
+class BillingRunAdmin(admin.ModelAdmin):
+    """Adding a run is "Run billing now": for everyone, or for the one customer chosen."""
+
+    form = BillingRunForm
+    list_display = ["period_start", "customer", "status", "progress", "created", "started_by", "created_at"]
+    list_filter = ["status"]
+    list_select_related = ["customer", "started_by"]
+    autocomplete_fields = ["customer"]
+    actions = ["resume_runs"]
+
+    def get_changeform_initial_data(self, request) -> dict:
+        return {"period_start": timezone.localdate().replace(day=1)}
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj:
+            return ["period_start", "customer", "status", "total", "done", "created", "error", "started_by",
+                    "created_at", "finished_at"]  # fmt: skip
+        return []
+
+    def get_fields(self, request, obj=None):
+        return self.get_readonly_fields(request, obj) if obj else ["period_start", "customer"]
+
+    @admin.display(description="Progress")
+    def progress(self, run: BillingRun) -> str:
+        return f"{run.done} of {run.total}"
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def save_model(self, request, obj, form, change) -> None:
+        if change:
+            return
+        obj.period_start = obj.period_start.replace(day=1)
+        obj.started_by = request.user
+        obj.save()
+        self._queue(obj)
+        messages.info(request, f"{obj} started; reload this page to follow its progress.")
+
+    @staticmethod
+    def _queue(run: BillingRun) -> None:
+        transaction.on_commit(lambda: run_billing_task.delay(run.pk))
+
+    @admin.action(description="Resume the selected runs (skips customers already invoiced)")
+    def resume_runs(self, request, queryset) -> None:
+        for run in queryset.exclude(status=BillingRun.Status.RUNNING):
+            self._queue(run)
+        messages.info(request, "Queued.")

@@ -1,0 +1,201 @@
+"""Payments: recording what a customer paid and allocating it to their invoices.
+
+The one write path for ``Payment`` and ``PaymentAllocation`` rows. Views, the admin and
+the billing run call these functions; nothing else writes allocations.
+
+Rules:
+- an allocation never exceeds the invoice's balance, nor the payment's unallocated amount;
+- an invoice becomes ``part_paid`` or ``paid`` as allocations arrive (status is the one
+  field of an issued invoice that may still change);
+- money paid beyond what is owed stays on the account as credit (payments − allocations)
+  and ``apply_credit`` spends it on open invoices, oldest first. The billing run calls
+  ``apply_credit`` after each invoice it issues, so an overpayment settles the next invoice.
+
+Every function takes the customer's row lock first: two payments recorded at once for one
+customer must not both spend the same credit on the same invoice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import DecimalField, OuterRef, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+
+from billing.models import Invoice, Payment, PaymentAllocation
+from billing.money import to_money
+
+ZERO = Decimal("0.00")
+OPEN_STATUSES = (Invoice.Status.ISSUED, Invoice.Status.PART_PAID)
+POSTED_STATUSES = (Invoice.Status.ISSUED, Invoice.Status.PART_PAID, Invoice.Status.PAID, Invoice.Status.CANCELLED)
+
+
+def _sum(queryset, field: str = "amount") -> Decimal:
+    return queryset.aggregate(total=Sum(field))["total"] or ZERO
+
+
+def allocated_to(invoice: Invoice) -> Decimal:
+    """What payments have settled of ``invoice`` so far."""
+    return _sum(PaymentAllocation.objects.filter(invoice=invoice))
+
+
+def credited_to(invoice: Invoice) -> Decimal:
+    """What issued credit notes have taken off ``invoice`` (sign-agnostic: a credit note reduces)."""
+    notes = Invoice.objects.filter(corrects=invoice, kind=Invoice.Kind.CREDIT_NOTE, status__in=POSTED_STATUSES)
+    return sum((abs(gross) for gross in notes.values_list("total_gross", flat=True)), ZERO)
+
+
+def balance_of(invoice: Invoice) -> Decimal:
+    """What is still due on ``invoice``: its total less payments allocated and credit notes."""
+    if invoice.status == Invoice.Status.DRAFT:
+        return ZERO
+    return invoice.total_gross - allocated_to(invoice) - credited_to(invoice)
+
+
+def unallocated_credit(customer) -> Decimal:
+    """Money paid and not yet allocated to any invoice: the account credit."""
+    return _sum(Payment.objects.filter(customer=customer)) - _sum(
+        PaymentAllocation.objects.filter(payment__customer=customer)
+    )
+
+
+def account_balance(customer, *, on: dt.date | None = None) -> Decimal:
+    """What the customer owes (positive) or has in credit (negative), optionally as on a date.
+
+    Invoices add, credit notes and payments subtract; drafts and payment requests
+    (pro-formas, not VAT invoices) are not on the account.
+    """
+    documents = Invoice.objects.filter(customer=customer, status__in=POSTED_STATUSES)
+    payments = Payment.objects.filter(customer=customer)
+    if on is not None:
+        documents = documents.filter(issued_on__lte=on)
+        payments = payments.filter(received_on__lte=on)
+    invoiced = _sum(documents.filter(kind=Invoice.Kind.INVOICE), "total_gross")
+    credited = sum(
+        (abs(g) for g in documents.filter(kind=Invoice.Kind.CREDIT_NOTE).values_list("total_gross", flat=True)), ZERO
+    )
+    return invoiced - credited - _sum(payments)
+
+
+def _lock_customer(customer) -> list[Invoice]:
+    """Lock the customer's row and their open invoices (oldest first) for this transaction."""
+    type(customer).objects.select_for_update().filter(pk=customer.pk).first()
+    return list(
+        Invoice.objects.select_for_update()
+        .filter(customer=customer, kind=Invoice.Kind.INVOICE, status__in=OPEN_STATUSES)
+        .order_by("issued_on", "pk")
+    )
+
+
+def _refresh_status(invoice: Invoice) -> None:
+    balance = balance_of(invoice)
+    if balance <= 0:
+        status = Invoice.Status.PAID
+    elif allocated_to(invoice) > 0:
+        status = Invoice.Status.PART_PAID
+    else:
+        status = Invoice.Status.ISSUED
+    if status != invoice.status:
+        invoice.status = status
+        invoice.save(update_fields=["status"])
+
+
+def _allocate(payment: Payment, invoice: Invoice, amount: Decimal) -> PaymentAllocation:
+    allocation = PaymentAllocation.objects.create(payment=payment, invoice=invoice, amount=amount)
+    _refresh_status(invoice)
+    return allocation
+
+
+@transaction.atomic
+def record_payment(
+    customer,
+    *,
+    amount: Decimal | int | str,
+    received_on: dt.date,
+    method: str,
+    reference: str = "",
+    actor=None,
+    allocate_to: Iterable[tuple[Invoice, Decimal | int | str]] | None = None,
+    currency: str = "GBP",
+) -> Payment:
+    """Record a payment received from ``customer`` and allocate it.
+
+    ``allocate_to`` lists (invoice, amount) pairs chosen by staff; without it the payment
+    (with any earlier credit) goes to open invoices oldest first. Whatever is left stays
+    on the account as credit.
+    """
+    amount = to_money(amount, currency)
+    if amount <= 0:
+        raise ValidationError({"amount": "A payment must be more than zero; refunds go through credit notes."})
+    open_invoices = {invoice.pk: invoice for invoice in _lock_customer(customer)}
+    payment = Payment.objects.create(
+        customer=customer,
+        method=method,
+        currency=currency,
+        amount=amount,
+        received_on=received_on,
+        reference=reference,
+        recorded_by=actor,
+    )
+    if allocate_to is None:
+        apply_credit(customer)
+        return payment
+    remaining = amount
+    for chosen, part in allocate_to:
+        part = to_money(part, currency)
+        invoice = open_invoices.get(chosen.pk)
+        if invoice is None:
+            raise ValidationError(f"{chosen} is not an open invoice of {customer}.")
+        if invoice.currency != currency:
+            raise ValidationError(f"{invoice} is in {invoice.currency}, the payment in {currency}.")
+        if part <= 0 or part > balance_of(invoice):
+            raise ValidationError(f"{part} is more than the {balance_of(invoice)} due on {invoice}.")
+        if part > remaining:
+            raise ValidationError(f"The allocations add up to more than the payment of {amount}.")
+        _allocate(payment, invoice, part)
+        remaining -= part
+    return payment
+
+
+@transaction.atomic
+def apply_credit(customer) -> list[PaymentAllocation]:
+    """Spend the customer's unallocated payments on their open invoices, oldest first.
+
+    Called by ``record_payment`` and by the billing run after it issues an invoice.
+    """
+    invoices = _lock_customer(customer)
+    allocated = (
+        PaymentAllocation.objects.filter(payment=OuterRef("pk"))
+        .values("payment")
+        .annotate(total=Sum("amount"))
+        .values("total")
+    )
+    payments = (
+        Payment.objects.filter(customer=customer)
+        .annotate(
+            allocated=Coalesce(
+                Subquery(allocated), Value(ZERO), output_field=DecimalField(max_digits=14, decimal_places=2)
+            )
+        )
+        .order_by("received_on", "pk")
+    )
+    credits = [[payment, payment.amount - payment.allocated] for payment in payments]
+    credits = [entry for entry in credits if entry[1] > 0]
+    made = []
+    for invoice in invoices:
+        due = balance_of(invoice)
+        for entry in credits:
+            if due <= 0:
+                break
+            payment, available = entry
+            if available <= 0 or payment.currency != invoice.currency:
+                continue
+            part = min(due, available)
+            made.append(_allocate(payment, invoice, part))
+            entry[1] -= part
+            due -= part
+    return made

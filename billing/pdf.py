@@ -1,0 +1,193 @@
+"""The one renderer of issued documents: VAT invoices, credit notes and payment requests.
+
+The PDF is drawn only from what the document itself holds — the seller and buyer
+snapshots copied on at issue, its lines and its totals — never from the live customer or
+provider rows, so a document renders the same in six years as on the day it was issued
+(VAT Regulations 1995 reg 14; DOMAIN.md §1–2). It is stored once with its SHA-256, and
+the stored file is what every later download and email returns.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.template.loader import render_to_string
+
+from billing.models import Invoice
+from billing.money import format_money, to_money, vat_down
+
+PDF_FOLDER = "billing/pdf"
+
+
+def _first(mapping: dict, *keys: str, default: Any = "") -> Any:
+    for key in keys:
+        value = mapping.get(key)
+        if value not in (None, "", []):
+            return value
+    return default
+
+
+def _lines(value: Any) -> list[str]:
+    """Address lines from a snapshot that stores a list or a multi-line string."""
+    if isinstance(value, str):
+        return [line.strip() for line in value.splitlines() if line.strip()]
+    return [str(line).strip() for line in value or [] if str(line).strip()]
+
+
+def party_details(snapshot: dict) -> dict[str, Any]:
+    """One party's details from its snapshot, whichever key spelling the issuer used."""
+    snapshot = snapshot or {}
+    registered_name = _first(snapshot, "registered_name", "name", "legal_name")
+    return {
+        "name": _first(snapshot, "name", "display_name", "trading_name", "registered_name"),
+        "registered_name": registered_name,
+        "address_lines": _lines(_first(snapshot, "address_lines", "postal_address_lines", "address", default=[])),
+        "vat_number": _first(snapshot, "vat_number"),
+        "company_number": _first(snapshot, "company_number"),
+        "registered_in": _first(snapshot, "registered_in"),
+        "registered_office": _lines(_first(snapshot, "registered_office", "registered_office_lines", default=[])),
+        "email": _first(snapshot, "billing_email", "email"),
+        "phone": _first(snapshot, "phone"),
+        "website": _first(snapshot, "website"),
+        "bank_account_name": _first(snapshot, "bank_account_name"),
+        "bank_sort_code": _first(snapshot, "bank_sort_code"),
+        "bank_account_number": _first(snapshot, "bank_account_number"),
+        "bank_iban": _first(snapshot, "bank_iban", "iban"),
+        "bank_bic": _first(snapshot, "bank_bic", "bic"),
+    }
+
+
+def _title(invoice: Invoice) -> str:
+    if invoice.kind == Invoice.Kind.CREDIT_NOTE:
+        return "Credit note"
+    if invoice.kind == Invoice.Kind.PRO_FORMA:
+        # VAT reg 90 / HMRC VATTOS9165: a payment request creates no tax point.
+        return "Payment request — This is not a VAT invoice"
+    return "VAT invoice"
+
+
+def _vat_summary(invoice: Invoice, lines: list) -> list[dict[str, Any]]:
+    """Net and VAT per rate, highest rate first, as ``billing.services`` computed the totals:
+    VAT on each rate's net total, rounded down (VAT Notice 700 s.17.5, docs/billing.md).
+    With a stored sterling rate, each rate's net and VAT in sterling too (DOMAIN.md §1)."""
+    nets: dict[Decimal, Decimal] = defaultdict(Decimal)
+    for line in lines:
+        nets[line.vat_rate] += line.net
+    summary = []
+    for rate in sorted(nets, reverse=True):
+        row: dict[str, Any] = {
+            "rate": rate,
+            "net": nets[rate],
+            "vat": vat_down(nets[rate] * rate / 100, invoice.currency),
+        }
+        if invoice.currency != "GBP" and invoice.gbp_rate:
+            row["net_gbp"] = to_money(nets[rate] * invoice.gbp_rate)
+            row["vat_gbp"] = vat_down(row["net_gbp"] * rate / 100)
+        summary.append(row)
+    return summary
+
+
+def document_context(invoice: Invoice) -> dict[str, Any]:
+    """Everything the PDF template shows, from the document's own fields only."""
+    lines = list(invoice.lines.all())
+    currency = invoice.currency
+    seller = party_details(invoice.seller)
+    buyer = party_details(invoice.buyer)
+    # The customer's name on a VAT invoice is its legal name; a trading name is added to it.
+    buyer_trading_name = _first(invoice.buyer or {}, "trading_name")
+    buyer["name"] = buyer["registered_name"] or buyer["name"]
+    buyer["trading_name"] = buyer_trading_name if buyer_trading_name != buyer["name"] else ""
+    if not seller["registered_office"]:
+        seller["registered_office"] = seller["address_lines"]
+    if not seller["address_lines"]:
+        seller["address_lines"] = seller["registered_office"]
+
+    def money(amount: Decimal | None, cur: str = currency) -> str:
+        return "" if amount is None else format_money(amount, cur)
+
+    summary = _vat_summary(invoice, lines)
+    return {
+        "invoice": invoice,
+        "title": _title(invoice),
+        "is_credit_note": invoice.kind == Invoice.Kind.CREDIT_NOTE,
+        "is_pro_forma": invoice.kind == Invoice.Kind.PRO_FORMA,
+        "original": invoice.corrects,
+        "seller": seller,
+        "buyer": buyer,
+        "lines": [
+            {
+                "description": line.description,
+                "quantity": f"{line.quantity.normalize():f}",
+                "unit_price": money(line.unit_price),
+                "vat_rate": f"{line.vat_rate.normalize():f}%",
+                "net": money(line.net),
+                "period_start": line.period_start,
+                "period_end": line.period_end,
+            }
+            for line in lines
+        ],
+        "vat_summary": [
+            {
+                "rate": f"{row['rate'].normalize():f}%",
+                "net": money(row["net"]),
+                "vat": money(row["vat"]),
+                "net_gbp": money(row.get("net_gbp"), "GBP"),
+                "vat_gbp": money(row.get("vat_gbp"), "GBP"),
+            }
+            for row in summary
+        ],
+        "total_net": money(invoice.total_net),
+        "total_vat": money(invoice.total_vat),
+        "total_gross": money(invoice.total_gross),
+        "foreign_currency": currency != "GBP",
+        "has_sterling_totals": currency != "GBP" and invoice.total_vat_gbp is not None,
+        # DOMAIN.md §1: the total VAT in sterling, and for other currencies the sterling
+        # net and VAT at the stored rate with its source and date.
+        "total_vat_gbp": money(invoice.total_vat if currency == "GBP" else invoice.total_vat_gbp, "GBP"),
+        "total_net_gbp": money(invoice.total_net if currency == "GBP" else invoice.total_net_gbp, "GBP"),
+    }
+
+
+def render_invoice_html(invoice: Invoice) -> str:
+    return render_to_string("billing/invoice_pdf.html", document_context(invoice))
+
+
+def render_invoice_pdf(invoice: Invoice) -> bytes:
+    """The document as PDF bytes (WeasyPrint, from ``billing/invoice_pdf.html``)."""
+    from weasyprint import HTML
+
+    base_url = str(getattr(settings, "BASE_DIR", "."))
+    return HTML(string=render_invoice_html(invoice), base_url=base_url).write_pdf()
+
+
+def pdf_filename(invoice: Invoice) -> str:
+    return f"{invoice.number}.pdf"
+
+
+def store_invoice_pdf(invoice: Invoice) -> Invoice:
+    """Render and store the PDF privately with its SHA-256, once.
+
+    The conditional UPDATE (``pdf=""``) makes a second or concurrent call a no-op: the
+    first stored file stays the document's PDF, and ``invoice`` is refreshed to it.
+    """
+    from accounts.correspondence.gateway import store_file
+
+    if invoice.status == Invoice.Status.DRAFT or not invoice.number:
+        raise ValueError("Only issued documents have a PDF.")
+    if not invoice.pdf:
+        content = render_invoice_pdf(invoice)
+        name, digest = store_file(PDF_FOLDER, pdf_filename(invoice), content)
+        Invoice.objects.filter(pk=invoice.pk, pdf="").update(pdf=name, pdf_sha256=digest)
+        invoice.refresh_from_db(fields=["pdf", "pdf_sha256"])
+    return invoice
+
+
+def stored_pdf_bytes(invoice: Invoice) -> bytes:
+    """The stored PDF, rendering and storing it first if it is missing."""
+    store_invoice_pdf(invoice)
+    with default_storage.open(invoice.pdf.name, "rb") as handle:
+        return handle.read()

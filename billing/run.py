@@ -1,0 +1,183 @@
+"""The billing run: one invoice per customer per period, issued (issue 4).
+
+Idempotent by the database, not by a check: ``Invoice.one_invoice_per_customer_period``
+lets only one invoice exist per customer and period. Each customer is billed in its own
+transaction (create the invoice, add its lines, issue it, apply account credit), so a
+crash loses at most the customer in hand; rerunning skips everyone already invoiced.
+A second run going at the same time blocks on the unique index until the first commits,
+then gets an IntegrityError (or finds the invoice) and moves on: nothing is created twice.
+
+Progress (total, done, created) is written to the ``BillingRun`` row outside the
+per-customer transactions, so staff see it move in the admin.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from celery import shared_task
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from accounts.models import Customer, ProviderDetails
+from billing.models import BillingPeriod, BillingRun, Invoice, Subscription
+
+logger = logging.getLogger(__name__)
+
+
+def _add_months(day: dt.date, months: int) -> dt.date:
+    month = day.month - 1 + months
+    return day.replace(year=day.year + month // 12, month=month % 12 + 1, day=1)
+
+
+def period_bounds(period_start: dt.date, months: int = 1) -> tuple[dt.date, dt.date]:
+    """A billing period of ``months`` calendar months starting on the first of a month."""
+    start = period_start.replace(day=1)
+    return start, _add_months(start, months) - dt.timedelta(days=1)
+
+
+def due_subscriptions(period_start: dt.date):
+    """Subscriptions active in the period and not yet billed for it, of active customers."""
+    _, period_end = period_bounds(period_start)
+    return (
+        Subscription.objects.filter(
+            service__customer__status=Customer.Status.ACTIVE,
+            started_on__lte=period_end,
+        )
+        .filter(Q(ended_on__isnull=True) | Q(ended_on__gte=period_start))
+        .filter(Q(billed_until__isnull=True) | Q(billed_until__lt=period_start))
+        .select_related("plan", "service")
+        .order_by("service__customer_id", "started_on", "pk")
+    )
+
+
+def _bill_customer(customer: Customer, period_start: dt.date, subscriptions: list, actor) -> bool:
+    """Invoice ``customer`` for the period; False when an invoice for it already exists."""
+    from billing.payments import apply_credit
+    from billing.services import add_line, issue_invoice, prorate
+    from billing.vat import decide_vat
+
+    _, period_end = period_bounds(period_start)
+    issued_on = max(timezone.localdate(), period_start)
+    with transaction.atomic():
+        try:
+            invoice, created = Invoice.objects.get_or_create(
+                customer=customer,
+                kind=Invoice.Kind.INVOICE,
+                period_start=period_start,
+                defaults={"period_end": period_end},
+            )
+        except IntegrityError:
+            # Another run inserted it between our look-up and our insert: it is theirs.
+            return False
+        if not created:
+            return False
+        for sub in subscriptions:
+            months = BillingPeriod(sub.plan.period).months
+            line_start, line_end = period_bounds(period_start, months)
+            rate = decide_vat(customer, tax_point=issued_on, category=sub.plan.vat_category).rate
+            amount = prorate(sub.plan.price, line_start, line_end, sub.started_on, sub.ended_on)
+            active_from = max(line_start, sub.started_on)
+            active_to = min(line_end, sub.ended_on or line_end)
+            partial = (active_from, active_to) != (line_start, line_end)
+            description = f"{sub.plan.name}: {sub.service.name}, {active_from:%-d %b %Y} to {active_to:%-d %b %Y}"
+            if partial:
+                description += " (prorated)"
+            add_line(
+                invoice,
+                description=description,
+                quantity=1,
+                unit_price=amount,
+                vat_rate=rate,
+                subscription=sub,
+                period_start=active_from,
+                period_end=active_to,
+            )
+            if sub.plan.setup_fee and not sub.setup_fee_invoiced:
+                add_line(
+                    invoice,
+                    description=f"Setup of {sub.service.name} ({sub.plan.name})",
+                    quantity=1,
+                    unit_price=sub.plan.setup_fee,
+                    vat_rate=rate,
+                    subscription=sub,
+                )
+                sub.setup_fee_invoiced = True
+            sub.billed_until = line_end
+            sub.save(update_fields=["billed_until", "setup_fee_invoiced"])
+        latest = max([period_end, *(s.billed_until for s in subscriptions)])
+        if latest != invoice.period_end:  # a quarterly or annual plan bills ahead
+            invoice.period_end = latest
+            invoice.save(update_fields=["period_end"])
+        issue_invoice(invoice, actor=actor, issued_on=issued_on)
+        # An overpayment or earlier credit settles the new invoice straight away.
+        apply_credit(customer)
+    return True
+
+
+def run_billing(
+    period_start: dt.date, *, customer: Customer | None = None, run: BillingRun | None = None, actor=None
+) -> BillingRun:
+    """Invoice every active customer (or one) with subscriptions due for the period.
+
+    Safe to rerun, and to run twice at once: see the module docstring.
+    """
+    period_start = period_start.replace(day=1)
+    if run is None:
+        run = BillingRun.objects.create(period_start=period_start, customer=customer, started_by=actor)
+    customer = customer or run.customer
+    actor = actor or run.started_by
+    subscriptions = due_subscriptions(period_start)
+    if customer is not None:
+        subscriptions = subscriptions.filter(service__customer=customer)
+    # Customers already invoiced for the period (by an earlier, crashed or concurrent run) are skipped.
+    invoiced = Invoice.objects.filter(kind=Invoice.Kind.INVOICE, period_start=period_start).values("customer_id")
+    by_customer: dict[int, list[Subscription]] = {}
+    for sub in subscriptions.exclude(service__customer__in=invoiced):
+        by_customer.setdefault(sub.service.customer_id, []).append(sub)
+    customers = Customer.objects.in_bulk(list(by_customer))
+
+    BillingRun.objects.filter(pk=run.pk).update(
+        status=BillingRun.Status.RUNNING, total=len(by_customer), done=0, error="", finished_at=None
+    )
+    errors = []
+    for customer_id, subs in by_customer.items():
+        created = False
+        try:
+            created = _bill_customer(customers[customer_id], period_start, subs, actor)
+        except Exception as exc:  # one customer's problem (e.g. no VAT rate) must not stop the run
+            logger.exception("Billing run %s: customer %s failed", run.pk, customer_id)
+            errors.append(f"{customers[customer_id]}: {exc}")
+        BillingRun.objects.filter(pk=run.pk).update(done=F("done") + 1, created=F("created") + int(created))
+    BillingRun.objects.filter(pk=run.pk).update(
+        status=BillingRun.Status.FAILED if errors else BillingRun.Status.DONE,
+        error="\n".join(errors),
+        finished_at=timezone.now(),
+    )
+    run.refresh_from_db()
+    return run
+
+
+def billing_day_in(month_day: dt.date, billing_day: int) -> dt.date:
+    """The billing day in ``month_day``'s month; the last day when the month is shorter."""
+    _, last = period_bounds(month_day)
+    return month_day.replace(day=min(billing_day, last.day))
+
+
+@shared_task
+def billing_run_task() -> int | None:
+    """Daily (django-celery-beat): on the provider's billing day, bill the current month."""
+    provider = ProviderDetails.current()
+    today = timezone.localdate()
+    if provider is None or today != billing_day_in(today, provider.billing_day):
+        return None
+    return run_billing(today.replace(day=1)).pk
+
+
+@shared_task
+def run_billing_task(run_pk: int) -> int:
+    """Carry out (or resume) a billing run that staff started in the admin."""
+    run = BillingRun.objects.get(pk=run_pk)
+    return run_billing(run.period_start, run=run).pk

@@ -1,0 +1,307 @@
+"""The one write path for invoices and credit notes (issue 4; DOMAIN.md §1).
+
+Views, admin actions, tasks and the billing run call these functions; none of them
+writes invoices directly.
+
+Rules implemented here:
+- VAT rounding is **invoice-level** (VAT Notice 700 s.17.5): per VAT rate, VAT is
+  computed on the net total at that rate and rounded down to the minor unit.
+- Numbers come from ``billing.numbering.next_number`` inside the issuing transaction:
+  series ``INV`` (VAT invoices), ``CN`` (credit notes), ``PR`` (pro-forma payment
+  requests). A failed issue rolls back and gives its number back (reg 14(1)(b)).
+- Tax point: the date of issue for VAT invoices and credit notes (continuous supply,
+  VAT reg 90: the earlier of payment or the VAT invoice). A pro-forma marked "This is
+  not a VAT invoice" creates no tax point (HMRC VATTOS9165), so its ``tax_point`` stays None.
+- Credit notes carry **positive** amounts; ``kind=credit_note`` says they are subtracted
+  in balances and statements. They keep the original's VAT rates, rule, wording and
+  exchange rate (reg 15: the VAT credited is the VAT originally charged).
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from collections.abc import Iterable
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import ProviderDetails
+from billing.models import Invoice, InvoiceLine, Subscription
+from billing.money import to_money, vat_down
+from billing.numbering import next_number
+from billing.vat import decide_vat
+
+SERIES = {
+    Invoice.Kind.INVOICE: "INV",
+    Invoice.Kind.CREDIT_NOTE: "CN",
+    Invoice.Kind.PRO_FORMA: "PR",
+}
+
+
+class InvoiceError(ValidationError):
+    """An invoice cannot be issued or credited; the message says why."""
+
+
+def _require_draft(invoice: Invoice) -> None:
+    if invoice.status != Invoice.Status.DRAFT:
+        raise InvoiceError(f"{invoice} is issued: it cannot be changed (issue a credit note instead).")
+
+
+def add_line(
+    invoice: Invoice,
+    *,
+    description: str,
+    quantity: Decimal | int | str,
+    unit_price: Decimal | int | str,
+    vat_rate: Decimal | int | str,
+    subscription: Subscription | None = None,
+    period_start: dt.date | None = None,
+    period_end: dt.date | None = None,
+) -> InvoiceLine:
+    """Add a line to a draft. Net = quantity × unit price, rounded half up to the minor unit."""
+    _require_draft(invoice)
+    quantity, unit_price, vat_rate = Decimal(quantity), Decimal(unit_price), Decimal(vat_rate)
+    return InvoiceLine.objects.create(
+        invoice=invoice,
+        description=description,
+        quantity=quantity,
+        unit_price=unit_price,
+        vat_rate=vat_rate,
+        net=to_money(quantity * unit_price, invoice.currency),
+        subscription=subscription,
+        period_start=period_start,
+        period_end=period_end,
+    )
+
+
+def vat_summary(invoice: Invoice) -> list[tuple[Decimal, Decimal, Decimal]]:
+    """(rate, net, VAT) per VAT rate, highest rate first: VAT Notice 700 s.17.5,
+    VAT on each rate's net total, rounded down."""
+    nets: dict[Decimal, Decimal] = {}
+    for rate, net in invoice.lines.values_list("vat_rate", "net"):
+        nets[rate] = nets.get(rate, Decimal(0)) + net
+    return [
+        (rate, net, vat_down(net * rate / 100, invoice.currency)) for rate, net in sorted(nets.items(), reverse=True)
+    ]
+
+
+def compute_totals(invoice: Invoice) -> list[tuple[Decimal, Decimal, Decimal]]:
+    """Set total_net, total_vat and total_gross on ``invoice`` (not saved) from its lines;
+    returns the VAT summary per rate."""
+    summary = vat_summary(invoice)
+    invoice.total_net = to_money(sum((net for _, net, _ in summary), Decimal(0)), invoice.currency)
+    invoice.total_vat = to_money(sum((vat for _, _, vat in summary), Decimal(0)), invoice.currency)
+    invoice.total_gross = invoice.total_net + invoice.total_vat
+    return summary
+
+
+def _sterling_totals(invoice: Invoice, summary: list[tuple[Decimal, Decimal, Decimal]]) -> None:
+    """Net and VAT in sterling at the stored rate (DOMAIN.md §1: where UK VAT is due on a
+    foreign-currency invoice). Each rate's net is converted, then VAT rounded down on it."""
+    rate_gbp = invoice.gbp_rate
+    nets_gbp = [(rate, to_money(net * rate_gbp)) for rate, net, _ in summary]
+    invoice.total_net_gbp = sum((net for _, net in nets_gbp), Decimal("0.00"))
+    invoice.total_vat_gbp = sum((vat_down(net * rate / 100) for rate, net in nets_gbp), Decimal("0.00"))
+
+
+def seller_details(provider: ProviderDetails) -> dict:
+    return {
+        "registered_name": provider.registered_name,
+        "trading_name": provider.trading_name,
+        "registered_in": provider.registered_in,
+        "company_number": provider.company_number,
+        "registered_office": provider.office_lines(),
+        "vat_number": provider.vat_number,
+        "billing_email": provider.billing_email,
+        "bank_account_name": provider.bank_account_name,
+        "bank_sort_code": provider.bank_sort_code,
+        "bank_account_number": provider.bank_account_number,
+        "bank_iban": provider.bank_iban,
+        "bank_bic": provider.bank_bic,
+    }
+
+
+def buyer_details(customer) -> dict:
+    return {
+        "registered_name": customer.registered_name,
+        "trading_name": customer.trading_name,
+        "legal_form": customer.legal_form,
+        "address": customer.postal_address_lines(),
+        "country": customer.country.code if customer.country else "",
+        "vat_number": customer.vat_number,
+        "company_number": customer.company_number,
+    }
+
+
+def _queue_pdf_and_email(pk: int) -> None:
+    try:
+        from billing.tasks import render_and_send_invoice
+    except ImportError:  # the PDF/email task arrives separately (issue 4)
+        return
+    transaction.on_commit(lambda: render_and_send_invoice.delay(pk))
+
+
+def issue_invoice(invoice: Invoice, *, actor=None, issued_on: dt.date | None = None) -> Invoice:
+    """Number, freeze and issue a draft invoice, credit note or pro-forma request.
+
+    All or nothing: on any error the transaction rolls back, the draft is unchanged and
+    the number goes back to its series. ``invoice`` is updated in place on success.
+    """
+    issued_on = issued_on or timezone.localdate()
+    with transaction.atomic():
+        # The lock makes two concurrent issues of one draft queue; the second sees "issued".
+        draft = (
+            Invoice.objects.select_for_update(of=("self",)).select_related("customer", "corrects").get(pk=invoice.pk)
+        )
+        _require_draft(draft)
+        if not draft.lines.exists():
+            raise InvoiceError(f"{draft} has no lines: nothing to issue.")
+        provider = ProviderDetails.current()
+        if provider is None:
+            raise InvoiceError("Provider details are not configured: the seller's details go on every invoice.")
+
+        is_pro_forma = draft.kind == Invoice.Kind.PRO_FORMA
+        tax_point = None if is_pro_forma else issued_on
+
+        if draft.kind == Invoice.Kind.CREDIT_NOTE:
+            # Reg 15: credit the VAT as charged on the original; keep its rule and wording.
+            if draft.corrects is None:
+                raise InvoiceError("A credit note must refer to the invoice it corrects.")
+        else:
+            # A pro-forma has no tax point; its rate is the one in force on the request date.
+            decision = decide_vat(draft.customer, tax_point=tax_point or issued_on)
+            draft.vat_rule = decision.rule
+            draft.vat_wording = decision.wording
+            if decision.rule != "uk_rate":
+                # Reverse charge (0%) or the consumer's country rate applies to every line.
+                draft.lines.update(vat_rate=decision.rate)
+
+        summary = compute_totals(draft)
+
+        if draft.currency != "GBP":
+            missing = [
+                name
+                for name, value in (
+                    ("gbp_rate", draft.gbp_rate),
+                    ("gbp_rate_source", draft.gbp_rate_source),
+                    ("gbp_rate_date", draft.gbp_rate_date),
+                )
+                if not value
+            ]
+            if draft.vat_rule == "uk_rate" and missing:
+                raise InvoiceError(
+                    f"UK VAT is due on this {draft.currency} invoice, so its totals must also be shown in "
+                    f"sterling: set {', '.join(missing)} (the UK market rate at the time of supply or "
+                    "HMRC's period rate) before issuing."
+                )
+            if draft.gbp_rate:
+                _sterling_totals(draft, summary)
+
+        draft.number = next_number(SERIES[draft.kind], issued_on=issued_on)
+        draft.issued_on = issued_on
+        draft.tax_point = tax_point
+        if draft.kind != Invoice.Kind.CREDIT_NOTE:
+            draft.due_on = issued_on + dt.timedelta(days=provider.payment_terms_days)
+        draft.seller = seller_details(provider)
+        draft.buyer = buyer_details(draft.customer)
+        draft.status = Invoice.Status.ISSUED
+        draft.save()
+        _queue_pdf_and_email(draft.pk)
+
+    for field in draft._meta.concrete_fields:
+        setattr(invoice, field.attname, getattr(draft, field.attname))
+    return invoice
+
+
+def create_credit_note(
+    invoice: Invoice,
+    *,
+    lines: Iterable[dict] | None = None,
+    reason: str,
+    actor=None,
+    issued_on: dt.date | None = None,
+) -> Invoice:
+    """Issue a credit note correcting ``invoice`` (VAT reg 15; DOMAIN.md §1).
+
+    ``lines=None`` credits the whole invoice, which then becomes cancelled (its number
+    stays used: no gaps). Otherwise ``lines`` are dicts of ``add_line`` arguments
+    (description, quantity, unit_price, vat_rate). Amounts are positive; the kind says
+    they are a credit.
+    """
+    if not reason.strip():
+        raise InvoiceError("Give the reason for the credit note: it is printed on it.")
+    with transaction.atomic():
+        original = Invoice.objects.select_for_update().get(pk=invoice.pk)
+        if original.kind != Invoice.Kind.INVOICE or original.status in (
+            Invoice.Status.DRAFT,
+            Invoice.Status.CANCELLED,
+        ):
+            raise InvoiceError(f"{original} cannot be credited: only issued, uncancelled VAT invoices can.")
+        note = Invoice.objects.create(
+            kind=Invoice.Kind.CREDIT_NOTE,
+            customer=original.customer,
+            corrects=original,
+            currency=original.currency,
+            vat_rule=original.vat_rule,
+            vat_wording=original.vat_wording,
+            gbp_rate=original.gbp_rate,
+            gbp_rate_source=original.gbp_rate_source,
+            gbp_rate_date=original.gbp_rate_date,
+        )
+        if lines is None:
+            for line in original.lines.all():
+                add_line(
+                    note,
+                    description=f"{reason}: {line.description}",
+                    quantity=line.quantity,
+                    unit_price=line.unit_price,
+                    vat_rate=line.vat_rate,
+                    subscription=line.subscription,
+                    period_start=line.period_start,
+                    period_end=line.period_end,
+                )
+        else:
+            for line in lines:
+                add_line(note, **line)
+        issue_invoice(note, actor=actor, issued_on=issued_on)
+        if lines is None:
+            original.status = Invoice.Status.CANCELLED
+            original.save(update_fields=["status"])
+    invoice.status = original.status
+    return note
+
+
+def prorate(
+    plan_price: Decimal,
+    period_start: dt.date,
+    period_end: dt.date,
+    active_from: dt.date,
+    active_to: dt.date | None = None,
+) -> Decimal:
+    """The price for the part of a billing period a service was active.
+
+    Rule: daily proration over the period's actual days, both ends inclusive:
+    price × active days ÷ days in the period, rounded half up to the penny. So a
+    month's price is split by 31, 30, 28 or 29 days depending on the month, and a
+    service active the whole period pays exactly the plan price. ``active_to=None``
+    means still active at the end of the period.
+    """
+    if period_end < period_start:
+        raise ValueError("The period ends before it starts.")
+    start = max(period_start, active_from)
+    end = min(period_end, active_to or period_end)
+    if end < start:
+        return Decimal("0.00")
+    period_days = (period_end - period_start).days + 1
+    active_days = (end - start).days + 1
+    if active_days == period_days:
+        return to_money(plan_price)
+    return to_money(Decimal(plan_price) * active_days / period_days)
+
+
+def month_bounds(day: dt.date) -> tuple[dt.date, dt.date]:
+    """First and last day of ``day``'s month."""
+    return day.replace(day=1), day.replace(day=calendar.monthrange(day.year, day.month)[1])

@@ -1,0 +1,9 @@
+"""Customer billing pages: each topic's views module contributes its URLs."""
+
+from __future__ import annotations
+
+from billing.views import invoices, statements
+
+app_name = "billing"
+
+urlpatterns = [*invoices.urlpatterns, *statements.urlpatterns]

@@ -1,0 +1,85 @@
+"""Customer billing pages: invoices and credit notes (issue 4).
+
+Documents are looked up through ``Invoice.objects.visible_to(membership)``, so another
+customer's document answers 404; a role without VIEW_BILLING (technical contacts) gets
+403 with a reason first.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db.models import DecimalField, OuterRef, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import path
+
+from accounts import roles
+from accounts.models import Membership
+from accounts.views import customer_view, require_permission
+from billing.models import Invoice, PaymentAllocation
+from billing.money import format_money
+from billing.pdf import pdf_filename, stored_pdf_bytes
+
+_ZERO = Value(Decimal("0.00"), output_field=DecimalField(max_digits=14, decimal_places=2))
+
+
+def _documents(membership: Membership):
+    """Issued documents with what has been allocated to them and the balance still due, in one query."""
+    allocated = (
+        PaymentAllocation.objects.filter(invoice=OuterRef("pk"))
+        .order_by()
+        .values("invoice")
+        .annotate(total=Sum("amount"))
+        .values("total")
+    )
+    return (
+        Invoice.objects.visible_to(membership)
+        .select_related("corrects")
+        .annotate(allocated=Coalesce(Subquery(allocated, output_field=_ZERO.output_field), _ZERO))
+    )
+
+
+def _with_amounts(invoice: Invoice) -> Invoice:
+    # A credit note is not owed by the customer: its amount is credited, not due.
+    if invoice.kind == Invoice.Kind.CREDIT_NOTE or invoice.status == Invoice.Status.CANCELLED:
+        balance = Decimal("0.00")
+    else:
+        balance = invoice.total_gross - invoice.allocated
+    invoice.balance_due = format_money(balance, invoice.currency)
+    invoice.total = format_money(invoice.total_gross, invoice.currency)
+    return invoice
+
+
+@customer_view
+def invoice_list(request: HttpRequest, membership: Membership) -> HttpResponse:
+    require_permission(membership, roles.Action.VIEW_BILLING)
+    invoices = [_with_amounts(invoice) for invoice in _documents(membership)]
+    return render(request, "billing/invoice_list.html", {"customer": membership.customer, "invoices": invoices})
+
+
+@customer_view
+def invoice_detail(request: HttpRequest, membership: Membership, invoice_id: int) -> HttpResponse:
+    require_permission(membership, roles.Action.VIEW_BILLING)
+    invoice = get_object_or_404(_documents(membership).prefetch_related("lines"), pk=invoice_id)
+    _with_amounts(invoice)
+    return render(request, "billing/invoice_detail.html", {"customer": membership.customer, "invoice": invoice})
+
+
+@customer_view
+def invoice_pdf(request: HttpRequest, membership: Membership, invoice_id: int) -> HttpResponse:
+    """The stored PDF — the same bytes that were emailed — rendered and stored first if missing."""
+    require_permission(membership, roles.Action.VIEW_BILLING)
+    invoice = get_object_or_404(Invoice.objects.visible_to(membership), pk=invoice_id)
+    response = HttpResponse(stored_pdf_bytes(invoice), content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{pdf_filename(invoice)}"'
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+urlpatterns = [
+    path("invoices/", invoice_list, name="invoices"),
+    path("invoices/<int:invoice_id>/", invoice_detail, name="invoice_detail"),
+    path("invoices/<int:invoice_id>/pdf/", invoice_pdf, name="invoice_pdf"),
+]

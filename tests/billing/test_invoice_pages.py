@@ -1,0 +1,105 @@
+"""The portal's invoice pages: list, detail and PDF download, for billing contacts and owners only."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.core.files.storage import default_storage
+from django.test import Client
+from django.urls import reverse
+
+from accounts import roles
+from billing.models import Invoice, Payment, PaymentAllocation
+from tests.accounts.factories import MembershipFactory
+from tests.billing.factories import issued_invoice
+
+ISSUED = dt.date(2026, 3, 2)
+
+
+@pytest.fixture
+def invoice(customer, provider):
+    return issued_invoice(customer, lines=[("VPS hosting", 1, "50.00")], issued_on=ISSUED)
+
+
+def client_for(customer, role) -> Client:
+    client = Client()
+    client.force_login(MembershipFactory(customer=customer, role=role).user)
+    return client
+
+
+def test_list_shows_documents_with_balance_due(owner_client, customer, invoice):
+    payment = Payment.objects.create(
+        customer=customer, method=Payment.Method.BANK_TRANSFER, amount=Decimal("20.00"), received_on=ISSUED
+    )
+    PaymentAllocation.objects.create(payment=payment, invoice=invoice, amount=Decimal("20.00"))
+
+    response = owner_client.get(reverse("billing:invoices"))
+
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert invoice.number in content
+    assert "£60.00" in content  # total
+    assert "£40.00" in content  # balance due after the £20 part-payment
+    assert reverse("billing:invoice_pdf", args=[invoice.pk]) in content
+
+
+def test_billing_contact_sees_the_list(customer, invoice):
+    response = client_for(customer, roles.Role.BILLING).get(reverse("billing:invoices"))
+    assert response.status_code == 200
+    assert invoice.number in response.content.decode()
+
+
+def test_list_query_count_does_not_grow_with_invoices(owner_client, customer, provider, django_assert_max_num_queries):
+    for month in range(1, 11):
+        issued_invoice(customer, issued_on=dt.date(2026, month, 1), period_start=dt.date(2026, month, 1))
+    with django_assert_max_num_queries(7):
+        response = owner_client.get(reverse("billing:invoices"))
+    assert response.status_code == 200
+    assert response.content.decode().count("/pdf/") == 10
+
+
+def test_detail_shows_lines_and_totals(owner_client, invoice):
+    response = owner_client.get(reverse("billing:invoice_detail", args=[invoice.pk]))
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert "VPS hosting" in content and invoice.number in content and "60.00" in content
+
+
+def test_pdf_download_returns_exactly_the_stored_file(owner_client, invoice):
+    first = owner_client.get(reverse("billing:invoice_pdf", args=[invoice.pk]))
+    invoice.refresh_from_db()
+    with default_storage.open(invoice.pdf.name, "rb") as handle:
+        stored = handle.read()
+
+    second = owner_client.get(reverse("billing:invoice_pdf", args=[invoice.pk]))
+
+    assert first.status_code == 200
+    assert first["Content-Type"] == "application/pdf"
+    assert first["Content-Disposition"] == f'attachment; filename="{invoice.number}.pdf"'
+    assert first.content == stored == second.content
+    assert Invoice.objects.get(pk=invoice.pk).pdf.name == invoice.pdf.name
+
+
+def test_another_customers_invoice_and_pdf_answer_404(other_customer_client, invoice):
+    for name in ("billing:invoice_detail", "billing:invoice_pdf"):
+        assert other_customer_client.get(reverse(name, args=[invoice.pk])).status_code == 404
+    assert invoice.number not in other_customer_client.get(reverse("billing:invoices")).content.decode()
+
+
+def test_technical_contact_is_refused_billing(customer, invoice):
+    client = client_for(customer, roles.Role.TECHNICAL)
+    for url in (
+        reverse("billing:invoices"),
+        reverse("billing:invoice_detail", args=[invoice.pk]),
+        reverse("billing:invoice_pdf", args=[invoice.pk]),
+    ):
+        assert client.get(url).status_code == 403
+
+
+def test_drafts_are_not_shown(owner_client, customer, provider):
+    from tests.billing.factories import InvoiceFactory
+
+    draft = InvoiceFactory(customer=customer)
+    assert owner_client.get(reverse("billing:invoice_detail", args=[draft.pk])).status_code == 404

