@@ -219,11 +219,31 @@ def _public_throttled(email: str) -> bool:
     return count > PUBLIC_SENDS_PER_HOUR
 
 
+def open_public_request(email: str, kind: str, details: str, regime: str = Regime.UK_GDPR, *, link_base: str) -> None:
+    """The public form: validate, then hand everything that depends on the address to a task.
+
+    The web request does the same work whether or not ``email`` has a login (validation
+    and one enqueue), so neither its answer nor its timing tells a visitor who has an
+    account. With a broker (production) the lookup, storing and mailing happen in a
+    worker; in the embedded default tasks run in-process after commit, which is why
+    production needs a broker (README "Production").
+    """
+    check_kind_for_regime(kind, regime)
+    transaction.on_commit(
+        lambda: process_public_request_task.delay(email, kind, details, regime, link_base), robust=True
+    )
+
+
+@shared_task
+def process_public_request_task(email: str, kind: str, details: str, regime: str, link_base: str) -> bool:
+    return process_public_request(email, kind, details, regime, link_base=link_base) is not None
+
+
 @transaction.atomic
-def open_public_request(
+def process_public_request(
     email: str, kind: str, details: str, regime: str = Regime.UK_GDPR, *, link_base: str
 ) -> DataSubjectRequest | None:
-    """The public form. Returns the request awaiting confirmation, or None.
+    """The public form's work, in a task. Returns the request awaiting confirmation, or None.
 
     Only when ``email`` is a verified address of a login we hold is anything stored and a
     confirmation link sent to that address; otherwise nothing is stored or sent. The caller
