@@ -2,6 +2,7 @@
 
 make bench                      # embedded SQLite in a temporary folder
 DATABASE_URL=postgres://... make bench   # a scratch PostgreSQL database (it is migrated)
+BENCH_BILLING_CUSTOMERS=10000 DATABASE_URL=postgres://... make bench   # the billing run at the issue's size
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHMARKS = ["bench.mail_gateway", "bench.privacy_export"]
+BENCHMARKS = ["bench.mail_gateway", "bench.privacy_export", "bench.billing_run"]
 
 
 def main() -> None:

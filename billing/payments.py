@@ -53,6 +53,9 @@ def balance_of(invoice: Invoice) -> Decimal:
     """What is still due on ``invoice``: its total less payments allocated and credit notes."""
     if invoice.status == Invoice.Status.DRAFT:
         return ZERO
+    if invoice.kind == Invoice.Kind.PRO_FORMA and invoice.status == Invoice.Status.PAID:
+        # Pro-forma mode: a paid request's allocations moved to its VAT invoice (billing.proforma).
+        return ZERO
     return invoice.total_gross - allocated_to(invoice) - credited_to(invoice)
 
 
@@ -86,7 +89,8 @@ def _lock_customer(customer) -> list[Invoice]:
     type(customer).objects.select_for_update().filter(pk=customer.pk).first()
     return list(
         Invoice.objects.select_for_update()
-        .filter(customer=customer, kind=Invoice.Kind.INVOICE, status__in=OPEN_STATUSES)
+        # Payment requests (pro-forma mode) are paid like invoices; billing.proforma then issues the VAT invoice.
+        .filter(customer=customer, kind__in=(Invoice.Kind.INVOICE, Invoice.Kind.PRO_FORMA), status__in=OPEN_STATUSES)
         .order_by("issued_on", "pk")
     )
 
@@ -102,6 +106,11 @@ def _refresh_status(invoice: Invoice) -> None:
     if status != invoice.status:
         invoice.status = status
         invoice.save(update_fields=["status"])
+        if status == Invoice.Status.PAID and invoice.kind == Invoice.Kind.PRO_FORMA:
+            # Pro-forma mode (issue 4): a request paid in full gets its VAT invoice now, same transaction.
+            from billing.proforma import on_payment_request_paid
+
+            on_payment_request_paid(invoice)
 
 
 def _allocate(payment: Payment, invoice: Invoice, amount: Decimal) -> PaymentAllocation:
@@ -167,6 +176,8 @@ def apply_credit(customer) -> list[PaymentAllocation]:
 
     Called by ``record_payment`` and by the billing run after it issues an invoice.
     """
+    if not Payment.objects.filter(customer=customer).exists():
+        return []  # nothing to spend: skip the locks (the common case in a billing run)
     invoices = _lock_customer(customer)
     allocated = (
         PaymentAllocation.objects.filter(payment=OuterRef("pk"))

@@ -22,7 +22,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import Customer, ProviderDetails
-from billing.models import BillingPeriod, BillingRun, Invoice, Subscription
+from billing.models import BillingPeriod, BillingRun, Invoice, OneOffCharge, Subscription
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +74,11 @@ def _bill_customer(customer: Customer, period_start: dt.date, subscriptions: lis
             return False
         if not created:
             return False
+        # Pro-forma mode (issue 4): bill with a payment request instead of a VAT invoice (billing.proforma).
+        from billing.proforma import use_payment_request_if_pro_forma_mode
+
+        if not use_payment_request_if_pro_forma_mode(invoice):
+            return False
         for sub in subscriptions:
             months = BillingPeriod(sub.plan.period).months
             line_start, line_end = period_bounds(period_start, months)
@@ -107,6 +112,17 @@ def _bill_customer(customer: Customer, period_start: dt.date, subscriptions: lis
                 sub.setup_fee_invoiced = True
             sub.billed_until = line_end
             sub.save(update_fields=["billed_until", "setup_fee_invoiced"])
+        # One-off charges staff added since the last invoice go on this one, once.
+        for charge in OneOffCharge.objects.select_for_update().filter(customer=customer, invoice_line__isnull=True):
+            rate = decide_vat(customer, tax_point=issued_on, category=charge.vat_category).rate
+            line = add_line(
+                invoice,
+                description=charge.description,
+                quantity=charge.quantity,
+                unit_price=charge.unit_price,
+                vat_rate=rate,
+            )
+            OneOffCharge.objects.filter(pk=charge.pk).update(invoice_line=line)
         latest = max([period_end, *(s.billed_until for s in subscriptions)])
         if latest != invoice.period_end:  # a quarterly or annual plan bills ahead
             invoice.period_end = latest

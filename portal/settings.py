@@ -266,6 +266,11 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("PORTAL_LOG_LEVEL", "INFO")},
+    # Per-document chatter (WeasyPrint's steps, one line per task) would drown the log.
+    "loggers": {
+        "weasyprint.progress": {"level": "WARNING"},
+        "celery.app.trace": {"level": "WARNING"},
+    },
 }
 
 # The provider's financial year end (month, day), used by retention rules

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from allauth.mfa.models import Authenticator
 from django.contrib.auth.decorators import login_required
+from django.db.models import F, Min, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
@@ -13,6 +16,8 @@ from accounts.forms import CustomerChoiceForm
 from accounts.middleware import SESSION_CUSTOMER_KEY, current_membership
 from accounts.models import Service
 from accounts.views import require_permission
+from billing.money import format_money
+from billing.payments import account_balance
 
 
 @login_required
@@ -25,17 +30,50 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         return render(request, "portal/no_membership.html")
     require_permission(membership, roles.Action.VIEW_DASHBOARD)
     customer = membership.customer
-    return render(
-        request,
-        "portal/dashboard.html",
-        {
-            "customer": customer,
-            "membership": membership,
-            "services": Service.objects.for_customer(customer).exclude(status=Service.Status.ENDED),
-            "ended_services": Service.objects.for_customer(customer).filter(status=Service.Status.ENDED).count(),
-            "contacts": customer.memberships.select_related("user").order_by("user__email"),
-        },
+    services = Service.objects.for_customer(customer).exclude(status=Service.Status.ENDED)
+    context = {
+        "customer": customer,
+        "membership": membership,
+        "services": services,
+        "ended_services": Service.objects.for_customer(customer).filter(status=Service.Status.ENDED).count(),
+        "contacts": customer.memberships.select_related("user").order_by("user__email"),
+    }
+    if membership.can(roles.Action.VIEW_BILLING):
+        context["services"] = services = list(_with_next_billing(services))
+        context.update(_billing_summary(customer, services))
+    return render(request, "portal/dashboard.html", context)
+
+
+def _with_next_billing(services):
+    """Annotate each service with the earliest start of its subscriptions never billed
+    (``first_unbilled``) and the earliest ``billed_until`` of those billed before and still
+    running (``billed_until_min``): in the same query as the list, no extra query."""
+    running = Q(subscriptions__ended_on__isnull=True) | Q(subscriptions__ended_on__gt=F("subscriptions__billed_until"))
+    return services.annotate(
+        first_unbilled=Min("subscriptions__started_on", filter=Q(subscriptions__billed_until__isnull=True)),
+        billed_until_min=Min(
+            "subscriptions__billed_until", filter=Q(subscriptions__billed_until__isnull=False) & running
+        ),
     )
+
+
+def _billing_summary(customer, services) -> dict:
+    """The balance and the date the next invoice's period starts, for billing contacts and owners.
+
+    A subscription is next billed from the day after ``billed_until`` (or from its start if
+    never billed); the next invoice is the earliest of these over the current services.
+    Subscriptions that ended and are billed to their end are not counted.
+    """
+    balance = account_balance(customer)
+    dates = [s.first_unbilled for s in services if s.first_unbilled] + [
+        s.billed_until_min + dt.timedelta(days=1) for s in services if s.billed_until_min
+    ]
+    return {
+        "balance": format_money(abs(balance), "GBP"),
+        "balance_in_credit": balance < 0,
+        "balance_owed": balance > 0,
+        "next_billing": min(dates, default=None),
+    }
 
 
 @require_POST

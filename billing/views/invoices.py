@@ -42,8 +42,10 @@ def _documents(membership: Membership):
 
 
 def _with_amounts(invoice: Invoice) -> Invoice:
-    # A credit note is not owed by the customer: its amount is credited, not due.
-    if invoice.kind == Invoice.Kind.CREDIT_NOTE or invoice.status == Invoice.Status.CANCELLED:
+    # A credit note is not owed by the customer: its amount is credited, not due. A paid
+    # payment request is settled: its payment moved to the VAT invoice issued for it.
+    settled_request = invoice.kind == Invoice.Kind.PRO_FORMA and invoice.status == Invoice.Status.PAID
+    if invoice.kind == Invoice.Kind.CREDIT_NOTE or invoice.status == Invoice.Status.CANCELLED or settled_request:
         balance = Decimal("0.00")
     else:
         balance = invoice.total_gross - invoice.allocated

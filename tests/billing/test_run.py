@@ -126,3 +126,20 @@ def test_two_concurrent_runs_create_nothing_twice():
     assert Invoice.objects.filter(period_start=MAY).count() == 6
     assert sum(r.created for r in runs) == 6
     assert Invoice.objects.exclude(status=Invoice.Status.ISSUED).count() == 0
+
+
+@pytest.mark.django_db
+def test_one_off_charges_go_on_the_next_invoice_once():
+    from billing.models import OneOffCharge
+
+    ProviderDetailsFactory()
+    [customer] = _subscribed(1)
+    charge = OneOffCharge.objects.create(customer=customer, description="Manual OS reinstall", unit_price="25.00")
+    run_billing(MAY)
+    invoice = Invoice.objects.get(customer=customer, period_start=MAY)
+    assert "Manual OS reinstall" in [line.description for line in invoice.lines.all()]
+    charge.refresh_from_db()
+    assert charge.invoice_line.invoice == invoice
+    run_billing(dt.date(2026, 6, 1))
+    june = Invoice.objects.get(customer=customer, period_start=dt.date(2026, 6, 1))
+    assert "Manual OS reinstall" not in [line.description for line in june.lines.all()]

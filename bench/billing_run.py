@@ -1,0 +1,198 @@
+"""The billing run against its floor: invoices per second, and cost per invoice compared
+with rendering the same invoice HTML with bare WeasyPrint (issue 4).
+
+N customers (env ``BENCH_BILLING_CUSTOMERS``, default 300 so that ``make bench`` stays a
+few minutes on SQLite), each with an owner and a billing contact and one or two monthly
+subscriptions, are set up with ``bulk_create`` (not timed). Then ``run_billing`` bills one
+period with Celery eager (the default without a broker), so each issued invoice is also
+rendered to PDF, stored with its SHA-256 and emailed with the PDF attached through the mail
+gateway to Django's locmem backend — the whole path a real run takes, in process.
+
+The floor: for the same invoices, the same HTML (``render_to_string`` of the same
+template and context as ``billing.pdf``, prepared untimed) through bare
+``weasyprint.HTML(string=...).write_pdf()``, timed alone. Target: run ≤ 1.3× floor.
+
+The issue's target size, 10,000 customers on PostgreSQL::
+
+    BENCH_BILLING_CUSTOMERS=10000 DATABASE_URL=postgres://... make bench
+
+Run through `make bench` (bench/run.py), which prepares a scratch database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import time
+from decimal import Decimal
+
+PERIOD_START = dt.date(2026, 1, 1)
+TARGET_RATIO = 1.3
+
+
+def n_customers() -> int:
+    return int(os.environ.get("BENCH_BILLING_CUSTOMERS", "300"))
+
+
+def _setup(n: int) -> None:
+    """N active UK companies, each with an owner, a billing contact and 1–2 subscriptions."""
+    from accounts import roles
+    from accounts.models import Customer, LegalForm, Membership, Service, User
+    from billing.models import BillingPeriod, Plan, Subscription
+    from tests.accounts.factories import ProviderDetailsFactory
+
+    ProviderDetailsFactory()
+    small = Plan.objects.create(
+        name="VPS Small", period=BillingPeriod.MONTHLY, currency="GBP", price=Decimal("12.50"), vat_category="standard"
+    )
+    large = Plan.objects.create(
+        name="Dedicated Large",
+        period=BillingPeriod.MONTHLY,
+        currency="GBP",
+        price=Decimal("149.00"),
+        vat_category="standard",
+    )
+    customers = Customer.objects.bulk_create(
+        [
+            Customer(
+                legal_form=LegalForm.LIMITED_COMPANY,
+                registered_name=f"Bench Widgets {i:05d} Ltd",
+                company_number=f"{i:08d}",
+                address_line1=f"{i} Bench Street",
+                town="Exampletown",
+                postcode="EX1 1AA",
+                country="GB",
+            )
+            for i in range(n)
+        ],
+        batch_size=500,
+    )
+    if customers[0].pk is None:  # backends that do not return ids from bulk inserts
+        customers = list(Customer.objects.filter(registered_name__startswith="Bench Widgets ").order_by("pk"))
+    users = User.objects.bulk_create(
+        [
+            User(email=f"{who}{i}@bench-customer.example", full_name=f"{who.title()} {i}", password="!")
+            for i in range(n)
+            for who in ("owner", "billing")
+        ],
+        batch_size=500,
+    )
+    if users[0].pk is None:
+        users = list(User.objects.filter(email__endswith="@bench-customer.example").order_by("pk"))
+    Membership.objects.bulk_create(
+        [
+            Membership(user=users[2 * i + k], customer=customer, role=role)
+            for i, customer in enumerate(customers)
+            for k, role in enumerate((roles.Role.OWNER, roles.Role.BILLING))
+        ],
+        batch_size=500,
+    )
+    services = Service.objects.bulk_create(
+        [
+            Service(
+                customer=customer,
+                name=f"web-{s:02d}",
+                kind=Service.Kind.VPS,
+                platform=Service.Platform.VIRTUAL,
+                started_on=dt.date(2025, 6, 1),
+            )
+            for i, customer in enumerate(customers)
+            for s in range(1 + i % 2)  # every other customer has two services
+        ],
+        batch_size=500,
+    )
+    if services[0].pk is None:
+        services = list(Service.objects.filter(customer__in=customers).order_by("pk"))
+    Subscription.objects.bulk_create(
+        [
+            Subscription(service=service, plan=large if s % 3 == 2 else small, started_on=dt.date(2025, 6, 1))
+            for s, service in enumerate(services)
+        ],
+        batch_size=500,
+    )
+
+
+def run() -> dict:
+    from django.conf import settings
+    from django.core import mail
+    from django.template.loader import render_to_string
+    from weasyprint import HTML
+
+    from accounts.models import Customer
+    from billing.models import BillingRun, Invoice
+    from billing.pdf import document_context
+    from billing.run import run_billing
+    from portal.celery import app
+
+    n = n_customers()
+    _setup(n + 1)  # one more, billed first as the warm-up
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    app.conf.task_always_eager = True  # render, store and email in process, after each commit
+    logging.getLogger("weasyprint").setLevel(logging.ERROR)
+    logging.getLogger("fontTools").setLevel(logging.ERROR)
+    logging.getLogger("celery.app.trace").setLevel(logging.WARNING)  # one INFO line per eager task
+    mail.outbox = []
+
+    # Warm-up outside the timings: bill one customer the whole way first, so that fonts,
+    # templates and WeasyPrint's caches are loaded before either timing starts.
+    warm_up = Customer.objects.filter(services__subscriptions__isnull=False).order_by("pk").first()
+    run_billing(PERIOD_START, customer=warm_up)
+    mail.outbox = []
+
+    started, cpu_started = time.perf_counter(), time.process_time()
+    billing_run = run_billing(PERIOD_START)
+    run_seconds, run_cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    assert billing_run.status == BillingRun.Status.DONE, billing_run.error
+    invoices = list(
+        Invoice.objects.filter(period_start=PERIOD_START, kind=Invoice.Kind.INVOICE)
+        .exclude(customer=warm_up)
+        .select_related("customer", "corrects")
+        .order_by("pk")
+    )
+    assert len(invoices) == billing_run.created == n, (len(invoices), billing_run.created, n)
+    assert all(inv.pdf for inv in invoices), "an issued invoice has no stored PDF"
+    sent = len(mail.outbox)
+    assert sent == n, (sent, n)
+    pdf_sizes = [inv.pdf.size for inv in invoices]
+    mail.outbox = []
+
+    # The floor: the same HTML, bare WeasyPrint, only write_pdf timed.
+    base_url = str(getattr(settings, "BASE_DIR", "."))
+    html = [render_to_string("billing/invoice_pdf.html", document_context(inv)) for inv in invoices]
+    started, cpu_started = time.perf_counter(), time.process_time()
+    floor_sizes = [len(HTML(string=h, base_url=base_url).write_pdf()) for h in html]
+    floor_seconds, floor_cpu = time.perf_counter() - started, time.process_time() - cpu_started
+
+    ratio = run_seconds / floor_seconds
+    # CPU time of this process too: both halves are single-threaded and CPU-bound here, and
+    # the CPU ratio is steadier than wall-clock when other work shares the machine.
+    cpu_ratio = run_cpu / floor_cpu
+    avg_kib = sum(pdf_sizes) / len(pdf_sizes) / 1024
+    conditions = f"{n:,} customers, {billing_run.created:,} invoices (1–2 lines each)"
+    return {
+        "title": "Billing run",
+        "rows": [
+            (
+                "Billing run (invoice, issue, render + store PDF, email via gateway)",
+                f"{n / run_seconds:,.1f} invoices/s ({run_seconds:,.1f} s)",
+                f"{conditions}; Celery eager, locmem email backend",
+            ),
+            (
+                "Floor: same HTML, bare WeasyPrint write_pdf()",
+                f"{n / floor_seconds:,.1f} invoices/s ({floor_seconds:,.1f} s)",
+                f"{conditions}; HTML rendered untimed",
+            ),
+            (
+                "Run cost / floor",
+                f"{ratio:.2f}× wall-clock, {cpu_ratio:.2f}× CPU",
+                f"target ≤ {TARGET_RATIO}×; {'met' if ratio <= TARGET_RATIO else 'NOT met'}; "
+                f"{1000 * run_seconds / n:,.0f} ms vs {1000 * floor_seconds / n:,.0f} ms per invoice",
+            ),
+            (
+                "PDF size",
+                f"{avg_kib:,.1f} KiB average",
+                f"stored PDFs; bare floor {sum(floor_sizes) / len(floor_sizes) / 1024:,.1f} KiB",
+            ),
+        ],
+    }

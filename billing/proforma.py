@@ -1,0 +1,164 @@
+"""Pro-forma mode: payment requests first, the VAT invoice on payment (issue 4; DOMAIN.md §1).
+
+Hosting is a continuous supply (VAT Regulations 1995 reg 90): the tax point is the earlier
+of payment or the VAT invoice. A payment request marked "This is not a VAT invoice" creates
+no tax point (HMRC VATTOS9165). So, when ``ProviderDetails.pro_forma_mode`` is on:
+
+1. The billing run issues a **payment request** (``Invoice.Kind.PRO_FORMA``, series ``PR``,
+   no tax point) instead of a VAT invoice: ``use_payment_request_if_pro_forma_mode`` is
+   called by ``billing.run._bill_customer`` on the fresh draft, before its lines are added.
+2. When payments settle the request in full (``billing.payments`` marks it ``paid``),
+   ``issue_vat_invoice_for_paid_request`` issues the VAT invoice in the same transaction.
+
+Choices made here (docs/billing.md should point to this list):
+
+- **Reference to the request**: the VAT invoice's ``corrects`` stays None (that FK means
+  "the invoice a credit note corrects", and ``credited_to`` and the PDF read it that way).
+  Instead the VAT invoice carries, after copies of the request's lines, one zero-value line
+  "Payment request PR-… paid on …", which is printed on the PDF and is how the VAT invoice
+  is found again (idempotency).
+- **Tax point = payment date**: ``issue_invoice`` sets the tax point to the issue date and
+  has no separate parameter, so the VAT invoice is issued *dated the payment date*
+  (``paid_on``): tax point and date of issue are both the day the payment was received.
+  ``paid_on`` is the latest ``received_on`` of the payments allocated to the request, but
+  never before the request's own date (credit held on account and applied to a new
+  request counts as paid when the request is issued).
+- **Allocations move** from the request to the VAT invoice: the VAT invoice is the debt in
+  the accounts, so it must show paid with nothing due. The request stays ``paid``;
+  ``billing.payments.balance_of`` gives a paid request a balance of zero.
+- **Balances**: ``account_balance`` and statements count only VAT invoices and credit notes,
+  never requests, so the amount is counted once (the VAT invoice) against the payment.
+- **Period**: the VAT invoice takes the request's billing period, so the unique constraint
+  ``one_invoice_per_customer_period`` also guarantees one VAT invoice per billed request,
+  and reruns of the billing run treat the period as invoiced.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import Max
+
+from accounts.models import ProviderDetails
+from billing.models import Invoice, PaymentAllocation
+
+REFERENCE_PREFIX = "Payment request {number} paid on "
+
+
+class ProFormaError(ValueError):
+    """The document is not a paid payment request."""
+
+
+def pro_forma_mode_on() -> bool:
+    provider = ProviderDetails.current()
+    return bool(provider and provider.pro_forma_mode)
+
+
+def use_payment_request_if_pro_forma_mode(draft: Invoice) -> bool:
+    """Called by the billing run on a new, empty draft VAT invoice for a customer's period.
+
+    Mode off: nothing changes; returns True. Mode on: the draft becomes a payment request
+    (its lines are added and it is issued by the run as usual) and True is returned — unless
+    a payment request for this customer and period already exists (a concurrent run made it
+    first; the unique constraint covers VAT invoices only), in which case this transaction is
+    marked for rollback and False is returned, so the run bills nothing twice.
+    """
+    if not pro_forma_mode_on():
+        return True
+    customer = draft.customer
+    # Serialise runs on the customer: the second waits here, then sees the first's request.
+    type(customer).objects.select_for_update().filter(pk=customer.pk).first()
+    if (
+        Invoice.objects.filter(customer=customer, kind=Invoice.Kind.PRO_FORMA, period_start=draft.period_start)
+        .exclude(pk=draft.pk)
+        .exists()
+    ):
+        transaction.set_rollback(True)
+        return False
+    draft.kind = Invoice.Kind.PRO_FORMA
+    draft.save(update_fields=["kind"])
+    return True
+
+
+def vat_invoice_for(request_invoice: Invoice) -> Invoice | None:
+    """The VAT invoice issued for a paid payment request, if any."""
+    prefix = REFERENCE_PREFIX.format(number=request_invoice.number)
+    return (
+        Invoice.objects.filter(
+            customer_id=request_invoice.customer_id,
+            kind=Invoice.Kind.INVOICE,
+            lines__description__startswith=prefix,
+        )
+        .exclude(status=Invoice.Status.DRAFT)
+        .distinct()
+        .first()
+    )
+
+
+def paid_on_for(request_invoice: Invoice) -> dt.date:
+    """When the request was paid: its last allocated payment's date, not before the request."""
+    latest = PaymentAllocation.objects.filter(invoice=request_invoice).aggregate(on=Max("payment__received_on"))["on"]
+    return max(filter(None, (latest, request_invoice.issued_on)))
+
+
+def issue_vat_invoice_for_paid_request(request_invoice: Invoice, *, paid_on: dt.date) -> Invoice:
+    """Issue the VAT invoice for a payment request paid in full; idempotent.
+
+    Tax point (and date of issue) = ``paid_on`` (reg 90: payment came first). Copies the
+    request's lines, adds the reference line, moves the request's payment allocations to
+    the VAT invoice (which is then paid). A second call returns the invoice already issued.
+    """
+    from billing.payments import _refresh_status
+    from billing.services import add_line, issue_invoice
+
+    with transaction.atomic():
+        request = Invoice.objects.select_for_update().get(pk=request_invoice.pk)
+        if request.kind != Invoice.Kind.PRO_FORMA:
+            raise ProFormaError(f"{request} is not a payment request.")
+        existing = vat_invoice_for(request)
+        if existing is not None:
+            return existing
+        if request.status != Invoice.Status.PAID:
+            raise ProFormaError(f"{request} is not paid in full: its VAT invoice is issued on payment.")
+        invoice = Invoice.objects.create(
+            kind=Invoice.Kind.INVOICE,
+            customer=request.customer,
+            corrects=None,
+            currency=request.currency,
+            period_start=request.period_start,
+            period_end=request.period_end,
+            gbp_rate=request.gbp_rate,
+            gbp_rate_source=request.gbp_rate_source,
+            gbp_rate_date=request.gbp_rate_date,
+        )
+        lines = list(request.lines.all())
+        for line in lines:
+            add_line(
+                invoice,
+                description=line.description,
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+                vat_rate=line.vat_rate,
+                subscription=line.subscription,
+                period_start=line.period_start,
+                period_end=line.period_end,
+            )
+        # The reference: zero value at an existing rate, so the VAT summary is unchanged.
+        add_line(
+            invoice,
+            description=REFERENCE_PREFIX.format(number=request.number) + f"{paid_on:%-d %B %Y}",
+            quantity=1,
+            unit_price=Decimal(0),
+            vat_rate=lines[0].vat_rate,
+        )
+        issue_invoice(invoice, issued_on=paid_on)
+        PaymentAllocation.objects.filter(invoice=request).update(invoice=invoice)
+        _refresh_status(invoice)
+    return invoice
+
+
+def on_payment_request_paid(request_invoice: Invoice) -> Invoice:
+    """Called by ``billing.payments`` when a payment request has just become paid."""
+    return issue_vat_invoice_for_paid_request(request_invoice, paid_on=paid_on_for(request_invoice))

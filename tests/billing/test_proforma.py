@@ -1,0 +1,230 @@
+"""Pro-forma mode (issue 4; DOMAIN.md §1: VAT reg 90, HMRC VATTOS9165)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from io import BytesIO
+from unittest import mock
+
+import pytest
+from pypdf import PdfReader
+
+from billing.models import Invoice, PaymentAllocation
+from billing.payments import account_balance, balance_of, record_payment, unallocated_credit
+from billing.pdf import render_invoice_pdf
+from billing.proforma import ProFormaError, issue_vat_invoice_for_paid_request
+from billing.run import run_billing
+from billing.statements import statement
+from tests.accounts.factories import CustomerFactory, ProviderDetailsFactory, ServiceFactory
+from tests.billing.factories import PlanFactory, SubscriptionFactory, issued_invoice
+
+pytestmark = pytest.mark.django_db
+
+MAY = dt.date(2026, 5, 1)
+PAID_ON = dt.date(2026, 5, 9)
+
+
+@pytest.fixture(autouse=True)
+def _run_on_the_first_of_may():
+    """The billing run issues on 1 May 2026, so payments in May come after the request."""
+    with mock.patch("billing.run.timezone.localdate", return_value=MAY):
+        yield
+
+
+def _provider(pro_forma_mode=True):
+    provider = ProviderDetailsFactory()
+    provider.pro_forma_mode = pro_forma_mode
+    provider.save()
+    return provider
+
+
+def _subscribed(**plan_fields):
+    customer = CustomerFactory()
+    SubscriptionFactory(service=ServiceFactory(customer=customer), plan=PlanFactory(**plan_fields))
+    return customer
+
+
+def _request_for(customer) -> Invoice:
+    return Invoice.objects.get(customer=customer, kind=Invoice.Kind.PRO_FORMA)
+
+
+def _pay(customer, amount, on=PAID_ON, **kwargs):
+    return record_payment(customer, amount=amount, received_on=on, method="bank_transfer", **kwargs)
+
+
+def test_run_in_pro_forma_mode_issues_payment_requests_without_tax_point():
+    _provider()
+    customer = _subscribed(setup_fee=Decimal("5.00"))
+
+    run = run_billing(MAY)
+
+    assert run.created == 1
+    request = _request_for(customer)
+    assert request.number.startswith("PR-")
+    assert request.tax_point is None  # HMRC VATTOS9165: creates no tax point
+    assert request.status == Invoice.Status.ISSUED
+    assert request.period_start == MAY
+    assert request.total_gross == Decimal("18.00")  # (10 + 5 setup) + 20% VAT
+    assert not Invoice.objects.filter(customer=customer, kind=Invoice.Kind.INVOICE).exists()
+    # A payment request is not a debt in the accounts.
+    assert account_balance(customer) == Decimal("0.00")
+
+
+def test_rerunning_in_pro_forma_mode_creates_nothing_twice():
+    _provider()
+    customer = _subscribed()
+    run_billing(MAY)
+    again = run_billing(MAY)
+    assert again.created == 0
+    assert Invoice.objects.filter(customer=customer).count() == 1
+
+
+def test_paying_the_request_in_full_issues_exactly_one_vat_invoice():
+    _provider()
+    customer = _subscribed()
+    run_billing(MAY)
+    request = _request_for(customer)
+
+    payment = _pay(customer, "12.00", allocate_to=[(request, "12.00")])
+
+    invoice = Invoice.objects.get(customer=customer, kind=Invoice.Kind.INVOICE)
+    assert invoice.number.startswith("INV-")
+    assert invoice.tax_point == PAID_ON  # reg 90: payment came first
+    assert invoice.corrects is None
+    assert invoice.period_start == request.period_start
+    assert (invoice.total_net, invoice.total_vat, invoice.total_gross) == (
+        request.total_net,
+        request.total_vat,
+        request.total_gross,
+    )
+    request_lines = list(request.lines.values_list("description", "quantity", "unit_price", "vat_rate", "net"))
+    invoice_lines = list(invoice.lines.values_list("description", "quantity", "unit_price", "vat_rate", "net"))
+    assert invoice_lines[:-1] == request_lines
+    assert invoice_lines[-1][0] == f"Payment request {request.number} paid on 9 May 2026"
+    assert invoice_lines[-1][4] == Decimal("0.00")
+    # The allocation moved to the VAT invoice: it is paid, the request is paid, nothing is due twice.
+    request.refresh_from_db()
+    assert request.status == Invoice.Status.PAID and balance_of(request) == 0
+    assert invoice.status == Invoice.Status.PAID and balance_of(invoice) == 0
+    assert list(PaymentAllocation.objects.filter(payment=payment).values_list("invoice_id", flat=True)) == [invoice.pk]
+    assert account_balance(customer) == Decimal("0.00")
+    assert unallocated_credit(customer) == Decimal("0.00")
+    entries = statement(customer, MAY, dt.date(2026, 5, 31)).entries
+    assert [e.kind for e in entries] == ["invoice", "payment"]
+
+
+def test_part_payments_issue_the_vat_invoice_when_the_request_is_settled():
+    _provider()
+    customer = _subscribed()
+    run_billing(MAY)
+    request = _request_for(customer)
+
+    _pay(customer, "5.00", on=dt.date(2026, 5, 3))  # allocated automatically, oldest first
+    request.refresh_from_db()
+    assert request.status == Invoice.Status.PART_PAID
+    assert not Invoice.objects.filter(customer=customer, kind=Invoice.Kind.INVOICE).exists()
+
+    _pay(customer, "7.00", on=dt.date(2026, 5, 12))
+    invoice = Invoice.objects.get(customer=customer, kind=Invoice.Kind.INVOICE)
+    assert invoice.tax_point == dt.date(2026, 5, 12)  # the payment that settled the request
+    assert invoice.status == Invoice.Status.PAID
+    assert PaymentAllocation.objects.filter(invoice=invoice).count() == 2
+    assert account_balance(customer) == Decimal("0.00")
+
+
+def test_paying_again_or_calling_again_issues_no_second_vat_invoice():
+    _provider()
+    customer = _subscribed()
+    run_billing(MAY)
+    request = _request_for(customer)
+    _pay(customer, "12.00")
+    first = Invoice.objects.get(customer=customer, kind=Invoice.Kind.INVOICE)
+
+    _pay(customer, "12.00")  # paid twice: the second stays as account credit
+    again = issue_vat_invoice_for_paid_request(request, paid_on=dt.date(2026, 6, 1))
+
+    assert again.pk == first.pk
+    assert Invoice.objects.filter(customer=customer, kind=Invoice.Kind.INVOICE).count() == 1
+    assert unallocated_credit(customer) == Decimal("12.00")
+    assert account_balance(customer) == Decimal("-12.00")
+
+
+def test_an_unpaid_request_gets_no_vat_invoice():
+    _provider()
+    customer = _subscribed()
+    run_billing(MAY)
+    with pytest.raises(ProFormaError, match="not paid in full"):
+        issue_vat_invoice_for_paid_request(_request_for(customer), paid_on=PAID_ON)
+
+
+def test_account_credit_pays_the_next_request_in_the_run():
+    _provider()
+    customer = _subscribed()
+    _pay(customer, "20.00", on=dt.date(2026, 4, 20))  # paid ahead: credit on the account
+
+    run_billing(MAY)
+
+    request = _request_for(customer)
+    invoice = Invoice.objects.get(customer=customer, kind=Invoice.Kind.INVOICE)
+    assert request.status == Invoice.Status.PAID
+    assert invoice.tax_point == request.issued_on  # never before the request it settles
+    assert unallocated_credit(customer) == Decimal("8.00")
+    assert account_balance(customer) == Decimal("-8.00")
+
+
+def test_with_the_mode_off_the_run_issues_vat_invoices_as_before():
+    _provider(pro_forma_mode=False)
+    customer = _subscribed()
+    run_billing(MAY)
+    invoice = Invoice.objects.get(customer=customer)
+    assert invoice.kind == Invoice.Kind.INVOICE and invoice.number.startswith("INV-")
+    assert invoice.tax_point == invoice.issued_on
+    _pay(customer, "12.00")
+    assert Invoice.objects.filter(customer=customer).count() == 1
+    invoice.refresh_from_db()
+    assert invoice.status == Invoice.Status.PAID
+
+
+def test_paying_an_ordinary_invoice_is_unchanged():
+    _provider()  # the mode only changes what the run issues
+    invoice = issued_invoice(issued_on=MAY)
+    _pay(invoice.customer, "12.00", allocate_to=[(invoice, "12.00")])
+    assert Invoice.objects.filter(customer=invoice.customer).count() == 1
+
+
+def _pdf_text(invoice) -> str:
+    return "\n".join(page.extract_text() for page in PdfReader(BytesIO(render_invoice_pdf(invoice))).pages)
+
+
+def test_request_pdf_says_it_is_not_a_vat_invoice_and_the_vat_invoice_refers_to_it():
+    _provider()
+    customer = _subscribed()
+    run_billing(MAY)
+    request = _request_for(customer)
+
+    text = _pdf_text(request)
+    assert "This is not a VAT invoice" in text
+    assert "Tax point" not in text
+
+    _pay(customer, "12.00")
+    invoice_text = _pdf_text(Invoice.objects.get(customer=customer, kind=Invoice.Kind.INVOICE))
+    assert "This is not a VAT invoice" not in invoice_text
+    assert f"Payment request {request.number} paid on 9 May 2026" in invoice_text
+
+
+def test_a_second_concurrent_run_rolls_its_duplicate_request_back():
+    """What a run that lost the race sees: a request for the customer and period exists."""
+    from django.db import transaction
+
+    from billing.proforma import use_payment_request_if_pro_forma_mode
+    from tests.billing.factories import InvoiceFactory
+
+    _provider()
+    customer = _subscribed()
+    run_billing(MAY)
+    with transaction.atomic():
+        late = InvoiceFactory(customer=customer, period_start=MAY)
+        assert use_payment_request_if_pro_forma_mode(late) is False
+    assert not Invoice.objects.filter(pk=late.pk).exists()
+    assert Invoice.objects.filter(customer=customer).count() == 1
