@@ -111,7 +111,7 @@ def issue_vat_invoice_for_paid_request(request_invoice: Invoice, *, paid_on: dt.
     the VAT invoice (which is then paid). A second call returns the invoice already issued.
     """
     from billing.payments import _refresh_status
-    from billing.services import add_line, issue_invoice
+    from billing.services import add_line, copy_lines, issue_invoice
 
     with transaction.atomic():
         request = Invoice.objects.select_for_update().get(pk=request_invoice.pk)
@@ -133,18 +133,7 @@ def issue_vat_invoice_for_paid_request(request_invoice: Invoice, *, paid_on: dt.
             gbp_rate_source=request.gbp_rate_source,
             gbp_rate_date=request.gbp_rate_date,
         )
-        lines = list(request.lines.all())
-        for line in lines:
-            add_line(
-                invoice,
-                description=line.description,
-                quantity=line.quantity,
-                unit_price=line.unit_price,
-                vat_rate=line.vat_rate,
-                subscription=line.subscription,
-                period_start=line.period_start,
-                period_end=line.period_end,
-            )
+        lines = copy_lines(request, invoice)
         # The reference: zero value at an existing rate, so the VAT summary is unchanged.
         add_line(
             invoice,

@@ -252,17 +252,7 @@ def create_credit_note(
             gbp_rate_date=original.gbp_rate_date,
         )
         if lines is None:
-            for line in original.lines.all():
-                add_line(
-                    note,
-                    description=f"{reason}: {line.description}",
-                    quantity=line.quantity,
-                    unit_price=line.unit_price,
-                    vat_rate=line.vat_rate,
-                    subscription=line.subscription,
-                    period_start=line.period_start,
-                    period_end=line.period_end,
-                )
+            copy_lines(original, note, prefix=f"{reason}: ")
         else:
             for line in lines:
                 add_line(note, **line)
@@ -272,6 +262,24 @@ def create_credit_note(
             original.save(update_fields=["status"])
     invoice.status = original.status
     return note
+
+
+def copy_lines(source: Invoice, target: Invoice, *, prefix: str = "") -> list[InvoiceLine]:
+    """Copy every line of ``source`` onto the draft ``target`` (a credit note, the VAT invoice
+    for a paid payment request); ``prefix`` goes before each description."""
+    return [
+        add_line(
+            target,
+            description=f"{prefix}{line.description}",
+            quantity=line.quantity,
+            unit_price=line.unit_price,
+            vat_rate=line.vat_rate,
+            subscription=line.subscription,
+            period_start=line.period_start,
+            period_end=line.period_end,
+        )
+        for line in source.lines.all()
+    ]
 
 
 def prorate(
