@@ -2,39 +2,28 @@ from __future__ import annotations
 
 from django.db import migrations
 
-TASK = "billing.run.billing_run_task"
-NAME = "Billing run on the billing day"
+from portal.schedules import ensure_schedule, remove_schedule
+
+TASK = 'billing.run.billing_run_task'
+NAME = 'Billing run on the billing day'
 
 
 def schedule_billing_run(apps, schema_editor) -> None:
-    """Daily: the task itself checks whether today is the provider's billing day.
-
-    Kept in the database (django-celery-beat) so staff can see and change it.
-    """
-    CrontabSchedule = apps.get_model("django_celery_beat", "CrontabSchedule")
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    daily, _ = CrontabSchedule.objects.get_or_create(
-        minute="30", hour="6", day_of_week="*", day_of_month="*", month_of_year="*", timezone="Europe/London"
-    )
-    PeriodicTask.objects.get_or_create(
+    """Daily: the task itself checks whether today is the provider's billing day."""
+    ensure_schedule(
+        apps,
         name=NAME,
-        defaults={
-            "task": TASK,
-            "crontab": daily,
-            "enabled": True,
-            "description": "Issues every due invoice on ProviderDetails.billing_day; does nothing on other days.",
-        },
+        task=TASK,
+        daily_at=(6, 30),
+        description='Issues every due invoice on ProviderDetails.billing_day; does nothing on other days.',
     )
 
 
 def unschedule_billing_run(apps, schema_editor) -> None:
-    apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(name=NAME).delete()
+    remove_schedule(apps, name=NAME)
 
 
 class Migration(migrations.Migration):
-    dependencies = [
-        ("billing", "0002_documents_and_payments"),
-        ("django_celery_beat", "0019_alter_periodictasks_options"),
-    ]
+    dependencies = [('billing', '0002_documents_and_payments'), ('django_celery_beat', '0019_alter_periodictasks_options')]
 
     operations = [migrations.RunPython(schedule_billing_run, unschedule_billing_run)]
