@@ -32,6 +32,21 @@ GROUP_PERMISSIONS: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
             "user": ("view",),
             "message": ("view", "change"),
         },
+        # Issued documents, payments and refunds are never changed or deleted: the admin and
+        # the models refuse it whatever the permission; "change" on invoices is for drafts
+        # and the admin actions (issue, credit, email).
+        "billing": {
+            "plan": ("view", "add", "change"),
+            "subscription": ("view", "add", "change"),
+            "oneoffcharge": ("view", "add", "change", "delete"),
+            "invoice": ("view", "add", "change", "delete"),
+            "invoiceline": ("view", "add", "change", "delete"),
+            "payment": ("view", "add"),
+            "paymentallocation": ("view",),
+            "refund": ("view", "add"),
+            "billingrun": ("view", "add"),
+            "numberseries": ("view",),
+        },
     },
     roles.ABUSE_GROUP: {
         "accounts": {

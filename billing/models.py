@@ -1,5 +1,7 @@
-"""Billing records. Invoices, credit notes and payments arrive with the rest of issue 4;
-this module starts with the numbering every issued document needs."""
+"""Billing records (issue 4): number series, the catalogue and subscriptions, invoices,
+credit notes and payment requests with their lines, payments, their allocations, refunds,
+and billing runs. Written only through ``billing.services``, ``billing.payments`` and
+``billing.run``."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from billing.vat import VatCategory
 from privacy.registry import Category, Erasure, LawfulBasis, Retention, no_personal_data, personal_data
 
 
@@ -68,7 +71,7 @@ class Plan(models.Model):
     currency = models.CharField(max_length=3, default="GBP")
     price = models.DecimalField(max_digits=12, decimal_places=2)
     setup_fee = models.DecimalField(max_digits=12, decimal_places=2, default=0)
-    vat_category = models.CharField(max_length=10, default="standard")
+    vat_category = models.CharField(max_length=10, choices=VatCategory.choices, default=VatCategory.STANDARD)
     active = models.BooleanField(default=True)
 
     class Meta:
@@ -130,7 +133,7 @@ class OneOffCharge(models.Model):
     description = models.CharField(max_length=300)
     quantity = models.DecimalField(max_digits=12, decimal_places=3, default=1)
     unit_price = models.DecimalField(max_digits=12, decimal_places=2)
-    vat_category = models.CharField(max_length=10, default="standard")
+    vat_category = models.CharField(max_length=10, choices=VatCategory.choices, default=VatCategory.STANDARD)
     created_at = models.DateTimeField(default=timezone.now)
     invoice_line = models.OneToOneField(
         "billing.InvoiceLine", null=True, blank=True, on_delete=models.PROTECT, related_name="one_off_charge"
@@ -158,7 +161,7 @@ class InvoiceQuerySet(models.QuerySet):
 @personal_data(
     description="Invoices, credit notes and payment requests, with the name and address they were issued to.",
     categories=[Category.FINANCIAL, Category.IDENTITY, Category.CONTACT],
-    fields=["buyer", "pdf"],
+    fields=["buyer", "pdf", "reason"],
     purpose="Bill you and keep the VAT records the law requires.",
     lawful_basis=LawfulBasis.LEGAL_OBLIGATION,
     customer_path="customer",
@@ -201,6 +204,9 @@ class Invoice(models.Model):
         on_delete=models.PROTECT,
         related_name="corrections",
         help_text="For a credit note: the invoice it corrects.",
+    )
+    reason = models.CharField(
+        max_length=300, blank=True, help_text="For a credit note: why it was issued (printed on it)."
     )
     currency = models.CharField(max_length=3, default="GBP")
     period_start = models.DateField(null=True, blank=True)
@@ -271,7 +277,10 @@ class InvoiceLine(models.Model):
     description = models.CharField(max_length=300)
     quantity = models.DecimalField(max_digits=12, decimal_places=3, default=1)
     unit_price = models.DecimalField(max_digits=12, decimal_places=2)
-    vat_rate = models.DecimalField(max_digits=5, decimal_places=2)
+    vat_category = models.CharField(max_length=10, choices=VatCategory.choices, default=VatCategory.STANDARD)
+    vat_rate = models.DecimalField(
+        max_digits=5, decimal_places=2, help_text="Percent; set from the VAT category when the document is issued."
+    )
     net = models.DecimalField(max_digits=14, decimal_places=2)
     subscription = models.ForeignKey(
         Subscription, null=True, blank=True, on_delete=models.PROTECT, related_name="invoice_lines"
@@ -335,12 +344,74 @@ class Payment(models.Model):
 
 @no_personal_data("Links between payments and invoices.")
 class PaymentAllocation(models.Model):
+    """Part of a payment settling an invoice. Append-only: when a credit note takes off an
+    invoice more than was still due, a negative allocation (``released_by`` the credit note)
+    gives that part of the payment back to the account as credit."""
+
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="allocations")
     invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="allocations")
     amount = models.DecimalField(max_digits=14, decimal_places=2)
+    released_by = models.ForeignKey(
+        Invoice,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="released_allocations",
+        help_text="The credit note that gave this part of the payment back to the account.",
+    )
 
     def __str__(self) -> str:
+        if self.released_by_id:
+            return f"{-self.amount} of {self.payment} released from {self.invoice} by {self.released_by}"
         return f"{self.amount} of {self.payment} to {self.invoice}"
+
+
+@personal_data(
+    description="Money we paid back to you, and the credit note it refunds.",
+    categories=[Category.FINANCIAL],
+    fields=["reference", "paid_on"],
+    purpose="Record what we paid back to you.",
+    lawful_basis=LawfulBasis.LEGAL_OBLIGATION,
+    customer_path="customer",
+    retention=Retention(
+        counted_from="paid_on",
+        years=6,
+        from_financial_year_end=True,
+        description="Accounting records: 6 years from the end of the financial year.",
+    ),
+    erasure=Erasure.keep("Accounting records (Companies Act 2006 s.388)."),
+)
+class Refund(models.Model):
+    """Money paid back to a customer out of their account credit (``billing.payments.record_refund``).
+
+    Usually it pays out a credit note (an invoice cancelled or reduced after it was paid);
+    it may also return an overpayment, with no credit note.
+    """
+
+    customer = models.ForeignKey("accounts.Customer", on_delete=models.PROTECT, related_name="refunds")
+    credit_note = models.ForeignKey(
+        Invoice,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="refunds",
+        limit_choices_to={"kind": "credit_note"},
+        help_text="The credit note refunded; empty when an overpayment is returned.",
+    )
+    method = models.CharField(max_length=20, choices=Payment.Method.choices)
+    currency = models.CharField(max_length=3, default="GBP")
+    amount = models.DecimalField(max_digits=14, decimal_places=2)
+    paid_on = models.DateField()
+    reference = models.CharField(max_length=200, blank=True)
+    recorded_by = models.ForeignKey("accounts.User", null=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-paid_on", "-pk"]
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="refunds_are_positive")]
+
+    def __str__(self) -> str:
+        return f"Refund of {self.amount} {self.currency} on {self.paid_on}"
 
 
 # ---------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
-"""Payments: recording what a customer paid and allocating it to their invoices.
+"""Payments and refunds: recording what a customer paid, allocating it to their invoices,
+and what was paid back to them.
 
-The one write path for ``Payment`` and ``PaymentAllocation`` rows. Views, the admin and
-the billing run call these functions; nothing else writes allocations.
+The one write path for ``Payment``, ``PaymentAllocation`` and ``Refund`` rows. Views, the
+admin and the billing run call these functions; nothing else writes allocations.
 
 Rules:
 - an allocation never exceeds the invoice's balance, nor the payment's unallocated amount;
@@ -10,6 +11,12 @@ Rules:
 - money paid beyond what is owed stays on the account as credit (payments − allocations)
   and ``apply_credit`` spends it on open invoices, oldest first. The billing run calls
   ``apply_credit`` after each invoice it issues, so an overpayment settles the next invoice.
+- a credit note on an invoice already paid gives the part of the payment it no longer
+  needs back to the account (``release_overpaid``: a negative allocation, so the history
+  of what was allocated stays readable);
+- a refund pays account credit back (``record_refund``), usually a credit note's amount;
+  it can never exceed the credit on the account. Refunds are taken from the oldest
+  payments' unallocated amounts first.
 
 Every function takes the customer's row lock first: two payments recorded at once for one
 customer must not both spend the same credit on the same invoice.
@@ -26,7 +33,7 @@ from django.db import transaction
 from django.db.models import DecimalField, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
-from billing.models import Invoice, Payment, PaymentAllocation
+from billing.models import Invoice, Payment, PaymentAllocation, Refund
 from billing.money import to_money
 
 ZERO = Decimal("0.00")
@@ -59,29 +66,35 @@ def balance_of(invoice: Invoice) -> Decimal:
     return invoice.total_gross - allocated_to(invoice) - credited_to(invoice)
 
 
-def unallocated_credit(customer) -> Decimal:
-    """Money paid and not yet allocated to any invoice: the account credit."""
-    return _sum(Payment.objects.filter(customer=customer)) - _sum(
-        PaymentAllocation.objects.filter(payment__customer=customer)
-    )
+def unallocated_credit(customer, currency: str | None = None) -> Decimal:
+    """Money paid, not allocated to any invoice and not refunded: the account credit."""
+    payments = Payment.objects.filter(customer=customer)
+    allocations = PaymentAllocation.objects.filter(payment__customer=customer)
+    refunds = Refund.objects.filter(customer=customer)
+    if currency is not None:
+        payments, allocations = payments.filter(currency=currency), allocations.filter(payment__currency=currency)
+        refunds = refunds.filter(currency=currency)
+    return _sum(payments) - _sum(allocations) - _sum(refunds)
 
 
 def account_balance(customer, *, on: dt.date | None = None) -> Decimal:
     """What the customer owes (positive) or has in credit (negative), optionally as on a date.
 
-    Invoices add, credit notes and payments subtract; drafts and payment requests
-    (pro-formas, not VAT invoices) are not on the account.
+    Invoices and refunds add, credit notes and payments subtract; drafts and payment
+    requests (pro-formas, not VAT invoices) are not on the account.
     """
     documents = Invoice.objects.filter(customer=customer, status__in=POSTED_STATUSES)
     payments = Payment.objects.filter(customer=customer)
+    refunds = Refund.objects.filter(customer=customer)
     if on is not None:
         documents = documents.filter(issued_on__lte=on)
         payments = payments.filter(received_on__lte=on)
+        refunds = refunds.filter(paid_on__lte=on)
     invoiced = _sum(documents.filter(kind=Invoice.Kind.INVOICE), "total_gross")
     credited = sum(
         (abs(g) for g in documents.filter(kind=Invoice.Kind.CREDIT_NOTE).values_list("total_gross", flat=True)), ZERO
     )
-    return invoiced - credited - _sum(payments)
+    return invoiced - credited - _sum(payments) + _sum(refunds)
 
 
 def _lock_customer(customer) -> list[Invoice]:
@@ -139,7 +152,7 @@ def record_payment(
     """
     amount = to_money(amount, currency)
     if amount <= 0:
-        raise ValidationError({"amount": "A payment must be more than zero; refunds go through credit notes."})
+        raise ValidationError({"amount": "A payment must be more than zero; to pay money back, record a refund."})
     open_invoices = {invoice.pk: invoice for invoice in _lock_customer(customer)}
     payment = Payment.objects.create(
         customer=customer,
@@ -195,6 +208,15 @@ def apply_credit(customer) -> list[PaymentAllocation]:
         .order_by("received_on", "pk")
     )
     credits = [[payment, payment.amount - payment.allocated] for payment in payments]
+    # Refunds paid the oldest unallocated money back first.
+    refunded = dict(
+        Refund.objects.filter(customer=customer).values_list("currency").annotate(total=Sum("amount")).order_by()
+    )
+    for entry in credits:
+        take = min(entry[1], refunded.get(entry[0].currency, ZERO))
+        if take > 0:
+            entry[1] -= take
+            refunded[entry[0].currency] -= take
     credits = [entry for entry in credits if entry[1] > 0]
     made = []
     for invoice in invoices:
@@ -210,3 +232,101 @@ def apply_credit(customer) -> list[PaymentAllocation]:
             entry[1] -= part
             due -= part
     return made
+
+
+def release_overpaid(invoice: Invoice, *, by: Invoice) -> list[PaymentAllocation]:
+    """After the credit note ``by`` took money off ``invoice``: give back to the account the
+    part of the payments allocated to it that it no longer needs, latest payments first, as
+    negative allocations; then bring its status up to date.
+
+    Called by ``billing.services.create_credit_note`` inside its transaction, with the
+    customer's row locked.
+    """
+    excess = allocated_to(invoice) + credited_to(invoice) - invoice.total_gross
+    released = []
+    if excess > 0:
+        per_payment = (
+            PaymentAllocation.objects.filter(invoice=invoice)
+            .values("payment")
+            .annotate(total=Sum("amount"))
+            .order_by("-payment__received_on", "-payment")
+        )
+        for row in per_payment:
+            part = min(excess, row["total"])
+            if part <= 0:
+                continue
+            released.append(
+                PaymentAllocation.objects.create(
+                    payment_id=row["payment"], invoice=invoice, amount=-part, released_by=by
+                )
+            )
+            excess -= part
+            if excess <= 0:
+                break
+    _refresh_status(invoice)
+    return released
+
+
+def refundable(customer, currency: str, credit_note: Invoice | None = None) -> Decimal:
+    """The most that can be refunded now: the account credit in ``currency`` and, for a
+    credit note, what of it has not been refunded yet."""
+    limit = unallocated_credit(customer, currency)
+    if credit_note is not None:
+        limit = min(limit, abs(credit_note.total_gross) - _sum(Refund.objects.filter(credit_note=credit_note)))
+    return max(limit, ZERO)
+
+
+def check_refund(
+    customer, amount: Decimal | int | str, currency: str | None, credit_note: Invoice | None
+) -> tuple[Decimal, str]:
+    """Raise ValidationError (by form field) unless ``amount`` can be refunded to ``customer``
+    now; returns the amount as money and the currency (the credit note's if given)."""
+    if credit_note is not None:
+        if credit_note.kind != Invoice.Kind.CREDIT_NOTE or credit_note.status == Invoice.Status.DRAFT:
+            raise ValidationError({"credit_note": f"{credit_note} is not an issued credit note."})
+        if credit_note.customer_id != customer.pk:
+            raise ValidationError({"credit_note": f"{credit_note} is not a credit note of {customer}."})
+        if currency and currency != credit_note.currency:
+            raise ValidationError({"currency": f"{credit_note} is in {credit_note.currency}, not {currency}."})
+        currency = credit_note.currency
+    currency = currency or "GBP"
+    amount = to_money(amount, currency)
+    if amount <= 0:
+        raise ValidationError({"amount": "A refund must be more than zero."})
+    limit = refundable(customer, currency, credit_note)
+    if amount > limit:
+        what = f"{credit_note} and the account credit allow" if credit_note else f"{customer} has in credit"
+        raise ValidationError({"amount": f"{amount} {currency} is more than the {limit} {currency} {what}."})
+    return amount, currency
+
+
+@transaction.atomic
+def record_refund(
+    customer,
+    *,
+    amount: Decimal | int | str,
+    paid_on: dt.date,
+    method: str,
+    reference: str = "",
+    credit_note: Invoice | None = None,
+    currency: str | None = None,
+    actor=None,
+) -> Refund:
+    """Record money paid back to ``customer`` out of their account credit.
+
+    With ``credit_note``: a refund of that credit note (same customer and currency, at most
+    its amount less earlier refunds of it). Either way at most the credit on the account:
+    a refund of an invoice still unpaid is a credit note alone, with nothing to pay back.
+    """
+    _lock_customer(customer)
+    amount, currency = check_refund(customer, amount, currency, credit_note)
+    return Refund.objects.create(
+        customer=customer,
+        credit_note=credit_note,
+        method=method,
+        currency=currency,
+        amount=amount,
+        paid_on=paid_on,
+        reference=reference,
+        recorded_by=actor,
+    )

@@ -17,12 +17,13 @@ Choices made here (docs/billing.md should point to this list):
   Instead the VAT invoice carries, after copies of the request's lines, one zero-value line
   "Payment request PR-… paid on …", which is printed on the PDF and is how the VAT invoice
   is found again (idempotency).
-- **Tax point = payment date**: ``issue_invoice`` sets the tax point to the issue date and
-  has no separate parameter, so the VAT invoice is issued *dated the payment date*
-  (``paid_on``): tax point and date of issue are both the day the payment was received.
-  ``paid_on`` is the latest ``received_on`` of the payments allocated to the request, but
-  never before the request's own date (credit held on account and applied to a new
-  request counts as paid when the request is issued).
+- **Tax point = payment date, issued today**: the VAT invoice is dated the day it is
+  issued (when the payment is recorded) and shows the payment date as its tax point
+  (``issue_invoice(tax_point=paid_on)``); the VAT rates are those in force on the tax
+  point. ``paid_on`` is the latest ``received_on`` of the payments allocated to the
+  request, but never before the request's own date (credit held on account and applied
+  to a new request counts as paid when the request is issued). A payment recorded ahead
+  of its date issues the invoice on that date, never before its tax point.
 - **Allocations move** from the request to the VAT invoice: the VAT invoice is the debt in
   the accounts, so it must show paid with nothing due. The request stays ``paid``;
   ``billing.payments.balance_of`` gives a paid request a balance of zero.
@@ -40,6 +41,7 @@ from decimal import Decimal
 
 from django.db import transaction
 from django.db.models import Max
+from django.utils import timezone
 
 from accounts.models import ProviderDetails
 from billing.models import Invoice, PaymentAllocation
@@ -106,7 +108,7 @@ def paid_on_for(request_invoice: Invoice) -> dt.date:
 def issue_vat_invoice_for_paid_request(request_invoice: Invoice, *, paid_on: dt.date) -> Invoice:
     """Issue the VAT invoice for a payment request paid in full; idempotent.
 
-    Tax point (and date of issue) = ``paid_on`` (reg 90: payment came first). Copies the
+    Tax point = ``paid_on`` (reg 90: payment came first), date of issue today. Copies the
     request's lines, adds the reference line, moves the request's payment allocations to
     the VAT invoice (which is then paid). A second call returns the invoice already issued.
     """
@@ -140,9 +142,9 @@ def issue_vat_invoice_for_paid_request(request_invoice: Invoice, *, paid_on: dt.
             description=REFERENCE_PREFIX.format(number=request.number) + f"{paid_on:%-d %B %Y}",
             quantity=1,
             unit_price=Decimal(0),
-            vat_rate=lines[0].vat_rate,
+            vat_category=lines[0].vat_category,
         )
-        issue_invoice(invoice, issued_on=paid_on)
+        issue_invoice(invoice, issued_on=max(timezone.localdate(), paid_on), tax_point=paid_on)
         PaymentAllocation.objects.filter(invoice=request).update(invoice=invoice)
         _refresh_status(invoice)
     return invoice

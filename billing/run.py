@@ -57,7 +57,6 @@ def _bill_customer(customer: Customer, period_start: dt.date, subscriptions: lis
     """Invoice ``customer`` for the period; False when an invoice for it already exists."""
     from billing.payments import apply_credit
     from billing.services import add_line, issue_invoice, prorate
-    from billing.vat import decide_vat
 
     _, period_end = period_bounds(period_start)
     issued_on = max(timezone.localdate(), period_start)
@@ -82,7 +81,6 @@ def _bill_customer(customer: Customer, period_start: dt.date, subscriptions: lis
         for sub in subscriptions:
             months = BillingPeriod(sub.plan.period).months
             line_start, line_end = period_bounds(period_start, months)
-            rate = decide_vat(customer, tax_point=issued_on, category=sub.plan.vat_category).rate
             amount = prorate(sub.plan.price, line_start, line_end, sub.started_on, sub.ended_on)
             active_from = max(line_start, sub.started_on)
             active_to = min(line_end, sub.ended_on or line_end)
@@ -95,7 +93,7 @@ def _bill_customer(customer: Customer, period_start: dt.date, subscriptions: lis
                 description=description,
                 quantity=1,
                 unit_price=amount,
-                vat_rate=rate,
+                vat_category=sub.plan.vat_category,
                 subscription=sub,
                 period_start=active_from,
                 period_end=active_to,
@@ -106,7 +104,7 @@ def _bill_customer(customer: Customer, period_start: dt.date, subscriptions: lis
                     description=f"Setup of {sub.service.name} ({sub.plan.name})",
                     quantity=1,
                     unit_price=sub.plan.setup_fee,
-                    vat_rate=rate,
+                    vat_category=sub.plan.vat_category,
                     subscription=sub,
                 )
                 sub.setup_fee_invoiced = True
@@ -114,13 +112,12 @@ def _bill_customer(customer: Customer, period_start: dt.date, subscriptions: lis
             sub.save(update_fields=["billed_until", "setup_fee_invoiced"])
         # One-off charges staff added since the last invoice go on this one, once.
         for charge in OneOffCharge.objects.select_for_update().filter(customer=customer, invoice_line__isnull=True):
-            rate = decide_vat(customer, tax_point=issued_on, category=charge.vat_category).rate
             line = add_line(
                 invoice,
                 description=charge.description,
                 quantity=charge.quantity,
                 unit_price=charge.unit_price,
-                vat_rate=rate,
+                vat_category=charge.vat_category,
             )
             OneOffCharge.objects.filter(pk=charge.pk).update(invoice_line=line)
         latest = max([period_end, *(s.billed_until for s in subscriptions)])

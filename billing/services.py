@@ -10,8 +10,13 @@ Rules implemented here:
   series ``INV`` (VAT invoices), ``CN`` (credit notes), ``PR`` (pro-forma payment
   requests). A failed issue rolls back and gives its number back (reg 14(1)(b)).
 - Tax point: the date of issue for VAT invoices and credit notes (continuous supply,
-  VAT reg 90: the earlier of payment or the VAT invoice). A pro-forma marked "This is
-  not a VAT invoice" creates no tax point (HMRC VATTOS9165), so its ``tax_point`` stays None.
+  VAT reg 90: the earlier of payment or the VAT invoice), unless an earlier one is given
+  (the VAT invoice for a payment received earlier: ``billing.proforma``). A pro-forma
+  marked "This is not a VAT invoice" creates no tax point (HMRC VATTOS9165), so its
+  ``tax_point`` stays None.
+- VAT rates: each line has a VAT category; on issue ``billing.vat.decide_vat`` gives the
+  rate for every category on the document at the tax point (the request date for a
+  pro-forma), so a draft's rates are provisional. Credit notes keep the original's rates.
 - Credit notes carry **positive** amounts; ``kind=credit_note`` says they are subtracted
   in balances and statements. They keep the original's VAT rates, rule, wording and
   exchange rate (reg 15: the VAT credited is the VAT originally charged).
@@ -32,7 +37,7 @@ from accounts.models import ProviderDetails
 from billing.models import Invoice, InvoiceLine, Subscription
 from billing.money import to_money, vat_down
 from billing.numbering import next_number
-from billing.vat import decide_vat
+from billing.vat import VatCategory, decide_vat
 
 SERIES = {
     Invoice.Kind.INVOICE: "INV",
@@ -56,20 +61,28 @@ def add_line(
     description: str,
     quantity: Decimal | int | str,
     unit_price: Decimal | int | str,
-    vat_rate: Decimal | int | str,
+    vat_category: str = VatCategory.STANDARD,
+    vat_rate: Decimal | int | str | None = None,
     subscription: Subscription | None = None,
     period_start: dt.date | None = None,
     period_end: dt.date | None = None,
 ) -> InvoiceLine:
-    """Add a line to a draft. Net = quantity × unit price, rounded half up to the minor unit."""
+    """Add a line to a draft. Net = quantity × unit price, rounded half up to the minor unit.
+
+    ``vat_rate`` is provisional (0 when not given): issuing sets it from ``vat_category``,
+    except on credit notes, whose lines carry the rate the original charged.
+    """
     _require_draft(invoice)
-    quantity, unit_price, vat_rate = Decimal(quantity), Decimal(unit_price), Decimal(vat_rate)
+    if vat_category not in VatCategory.values:
+        raise InvoiceError(f"{vat_category!r} is not a VAT category: use one of {', '.join(VatCategory.values)}.")
+    quantity, unit_price = Decimal(quantity), Decimal(unit_price)
     return InvoiceLine.objects.create(
         invoice=invoice,
         description=description,
         quantity=quantity,
         unit_price=unit_price,
-        vat_rate=vat_rate,
+        vat_category=vat_category,
+        vat_rate=Decimal(vat_rate) if vat_rate is not None else Decimal(0),
         net=to_money(quantity * unit_price, invoice.currency),
         subscription=subscription,
         period_start=period_start,
@@ -144,11 +157,15 @@ def _queue_pdf_and_email(pk: int) -> None:
     transaction.on_commit(lambda: render_and_send_invoice.delay(pk))
 
 
-def issue_invoice(invoice: Invoice, *, actor=None, issued_on: dt.date | None = None) -> Invoice:
+def issue_invoice(
+    invoice: Invoice, *, actor=None, issued_on: dt.date | None = None, tax_point: dt.date | None = None
+) -> Invoice:
     """Number, freeze and issue a draft invoice, credit note or pro-forma request.
 
-    All or nothing: on any error the transaction rolls back, the draft is unchanged and
-    the number goes back to its series. ``invoice`` is updated in place on success.
+    ``tax_point`` (VAT invoices only) may be earlier than the date of issue: a payment
+    received before the invoice fixed it (reg 90). All or nothing: on any error the
+    transaction rolls back, the draft is unchanged and the number goes back to its series.
+    ``invoice`` is updated in place on success.
     """
     issued_on = issued_on or timezone.localdate()
     with transaction.atomic():
@@ -163,21 +180,22 @@ def issue_invoice(invoice: Invoice, *, actor=None, issued_on: dt.date | None = N
         if provider is None:
             raise InvoiceError("Provider details are not configured: the seller's details go on every invoice.")
 
-        is_pro_forma = draft.kind == Invoice.Kind.PRO_FORMA
-        tax_point = None if is_pro_forma else issued_on
+        if tax_point is not None and draft.kind != Invoice.Kind.INVOICE:
+            raise InvoiceError("Only a VAT invoice can have a tax point other than its date of issue.")
+        if tax_point is not None and tax_point > issued_on:
+            raise InvoiceError(
+                f"The tax point ({tax_point:%-d %B %Y}) cannot be after the date of issue ({issued_on:%-d %B %Y}): "
+                "issuing the VAT invoice is itself a tax point."
+            )
+        # A pro-forma creates no tax point (HMRC VATTOS9165).
+        tax_point = None if draft.kind == Invoice.Kind.PRO_FORMA else (tax_point or issued_on)
 
         if draft.kind == Invoice.Kind.CREDIT_NOTE:
             # Reg 15: credit the VAT as charged on the original; keep its rule and wording.
             if draft.corrects is None:
                 raise InvoiceError("A credit note must refer to the invoice it corrects.")
         else:
-            # A pro-forma has no tax point; its rate is the one in force on the request date.
-            decision = decide_vat(draft.customer, tax_point=tax_point or issued_on)
-            draft.vat_rule = decision.rule
-            draft.vat_wording = decision.wording
-            if decision.rule != "uk_rate":
-                # Reverse charge (0%) or the consumer's country rate applies to every line.
-                draft.lines.update(vat_rate=decision.rate)
+            _decide_line_rates(draft, on=tax_point or issued_on)
 
         summary = compute_totals(draft)
 
@@ -216,6 +234,18 @@ def issue_invoice(invoice: Invoice, *, actor=None, issued_on: dt.date | None = N
     return invoice
 
 
+def _decide_line_rates(draft: Invoice, *, on: dt.date) -> None:
+    """Record the VAT rule on ``draft`` and set each line's rate from its category, as on ``on``
+    (the tax point; a pro-forma has none, so its request date)."""
+    categories = set(draft.lines.values_list("vat_category", flat=True))
+    for category in sorted(categories):
+        decision = decide_vat(draft.customer, tax_point=on, category=category)
+        draft.lines.filter(vat_category=category).exclude(vat_rate=decision.rate).update(vat_rate=decision.rate)
+    # The rule depends on the customer only, so every category's decision carries the same.
+    draft.vat_rule = decision.rule
+    draft.vat_wording = decision.wording
+
+
 def create_credit_note(
     invoice: Invoice,
     *,
@@ -229,11 +259,20 @@ def create_credit_note(
     ``lines=None`` credits the whole invoice, which then becomes cancelled (its number
     stays used: no gaps). Otherwise ``lines`` are dicts of ``add_line`` arguments
     (description, quantity, unit_price, vat_rate). Amounts are positive; the kind says
-    they are a credit.
+    they are a credit. ``reason`` is stored on the note and printed on it.
+
+    If the invoice was already (partly) paid and the credit takes off more than was still
+    due, that part of the payment goes back to the account as credit
+    (``billing.payments.release_overpaid``), to be spent on the next invoice or refunded.
     """
-    if not reason.strip():
+    from billing.payments import release_overpaid
+
+    reason = reason.strip()
+    if not reason:
         raise InvoiceError("Give the reason for the credit note: it is printed on it.")
     with transaction.atomic():
+        # The customer first, then the invoice: the order billing.payments locks in.
+        type(invoice.customer).objects.select_for_update().filter(pk=invoice.customer_id).first()
         original = Invoice.objects.select_for_update().get(pk=invoice.pk)
         if original.kind != Invoice.Kind.INVOICE or original.status in (
             Invoice.Status.DRAFT,
@@ -244,6 +283,7 @@ def create_credit_note(
             kind=Invoice.Kind.CREDIT_NOTE,
             customer=original.customer,
             corrects=original,
+            reason=reason,
             currency=original.currency,
             vat_rule=original.vat_rule,
             vat_wording=original.vat_wording,
@@ -252,11 +292,12 @@ def create_credit_note(
             gbp_rate_date=original.gbp_rate_date,
         )
         if lines is None:
-            copy_lines(original, note, prefix=f"{reason}: ")
+            copy_lines(original, note)
         else:
             for line in lines:
                 add_line(note, **line)
         issue_invoice(note, actor=actor, issued_on=issued_on)
+        release_overpaid(original, by=note)
         if lines is None:
             original.status = Invoice.Status.CANCELLED
             original.save(update_fields=["status"])
@@ -264,15 +305,16 @@ def create_credit_note(
     return note
 
 
-def copy_lines(source: Invoice, target: Invoice, *, prefix: str = "") -> list[InvoiceLine]:
+def copy_lines(source: Invoice, target: Invoice) -> list[InvoiceLine]:
     """Copy every line of ``source`` onto the draft ``target`` (a credit note, the VAT invoice
-    for a paid payment request); ``prefix`` goes before each description."""
+    for a paid payment request)."""
     return [
         add_line(
             target,
-            description=f"{prefix}{line.description}",
+            description=line.description,
             quantity=line.quantity,
             unit_price=line.unit_price,
+            vat_category=line.vat_category,
             vat_rate=line.vat_rate,
             subscription=line.subscription,
             period_start=line.period_start,

@@ -1,8 +1,9 @@
 """Statements of account: what a customer owed at the start of a period, what happened in
 it (invoices, credit notes, payments, in date order) and what they owed at the end.
 
-Read-only; the balance rules are ``billing.payments.account_balance``'s: invoices add,
-credit notes and payments subtract, drafts and payment requests are not on the account.
+Read-only; the balance rules are ``billing.payments.account_balance``'s: invoices and
+refunds add, credit notes and payments subtract, drafts and payment requests are not on
+the account.
 """
 
 from __future__ import annotations
@@ -13,14 +14,14 @@ from decimal import Decimal
 
 from django.conf import settings
 
-from billing.models import Invoice, Payment
+from billing.models import Invoice, Payment, Refund
 from billing.payments import POSTED_STATUSES, account_balance
 
 
 @dataclass(frozen=True)
 class StatementEntry:
     on: dt.date
-    kind: str  # "invoice" | "credit_note" | "payment"
+    kind: str  # "invoice" | "credit_note" | "payment" | "refund"
     reference: str
     description: str
     debit: Decimal  # adds to what is owed
@@ -86,6 +87,21 @@ def statement(customer, start: dt.date, end: dt.date) -> Statement:
                 f"Payment by {payment.get_method_display().lower()}",
                 Decimal("0.00"),
                 payment.amount,
+            )
+        )
+    refunds = Refund.objects.filter(customer=customer, paid_on__range=(start, end)).select_related("credit_note")
+    for refund in refunds:
+        about = f" of {refund.credit_note.number}" if refund.credit_note_id else " of account credit"
+        rows.append(
+            (
+                refund.paid_on,
+                3,
+                refund.pk,
+                "refund",
+                refund.reference,
+                f"Refund{about} by {refund.get_method_display().lower()}",
+                refund.amount,
+                Decimal("0.00"),
             )
         )
     rows.sort(key=lambda row: row[:3])

@@ -11,8 +11,9 @@ Rules (DOMAIN.md §1):
   the business customer belongs, VAT Notice 741A s.6). The invoice carries REVERSE_CHARGE_WORDING.
 - Customer outside the UK as a consumer (or without a valid VAT number): the VAT of their
   country from the configurable table ``PORTAL_CONSUMER_VAT_RATES`` (e.g. EU rates under
-  the One Stop Shop); a country with no entry raises, naming the country, so no invoice
-  is issued with a guessed rate.
+  the One Stop Shop): ``DE`` is Germany's standard rate, ``DE:reduced`` its rate for
+  supplies in our reduced category, and so on. A country, or a non-standard category of
+  it, with no entry raises, naming both, so no invoice is issued with a guessed rate.
 """
 
 from __future__ import annotations
@@ -80,9 +81,11 @@ def decide_vat(customer: Customer, *, tax_point: dt.date, category: str = VatCat
         # The number was validated on entry (accounts.vat); a business outside the UK.
         return VatDecision(Decimal("0"), "reverse_charge", country, REVERSE_CHARGE_WORDING)
     rates: dict = getattr(settings, "PORTAL_CONSUMER_VAT_RATES", {})
-    if country not in rates:
+    key = country if category == VatCategory.STANDARD else f"{country}:{category}"
+    if key not in rates:
+        what = "" if category == VatCategory.STANDARD else f" for the {category} category"
         raise VatRuleError(
-            f"No VAT rate is configured for consumers in {customer.country.name} ({country}): "
-            "add it to PORTAL_CONSUMER_VAT_RATES before invoicing this customer."
+            f"No VAT rate{what} is configured for consumers in {customer.country.name} ({country}): "
+            f"add {key}=<percent> to PORTAL_CONSUMER_VAT_RATES before invoicing this customer."
         )
-    return VatDecision(Decimal(str(rates[country])), "consumer_country_rate", country)
+    return VatDecision(Decimal(str(rates[key])), "consumer_country_rate", country)

@@ -1,7 +1,8 @@
-"""Billing admin: payments and billing runs (issue 4).
+"""Billing admin: payments, refunds and billing runs (issue 4).
 
-Both write through the services: a payment is recorded with ``record_payment`` (which
-allocates it), and adding a billing run starts ``run_billing`` in a worker.
+All write through the services: a payment is recorded with ``record_payment`` (which
+allocates it), a refund with ``record_refund`` (which checks there is credit to pay
+back), and adding a billing run starts ``run_billing`` in a worker.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from django.contrib import admin, messages
 from django.db import transaction
 from django.utils import timezone
 
-from billing.models import BillingRun, Payment, PaymentAllocation
+from billing.models import BillingRun, Invoice, Payment, PaymentAllocation, Refund
 from billing.run import run_billing_task
 
 
@@ -19,7 +20,7 @@ class PaymentAllocationInline(admin.TabularInline):
     model = PaymentAllocation
     extra = 0
     can_delete = False
-    fields = ["invoice", "amount"]
+    fields = ["invoice", "amount", "released_by"]
     readonly_fields = fields
 
     def has_add_permission(self, request, obj=None) -> bool:
@@ -62,6 +63,79 @@ class PaymentAdmin(admin.ModelAdmin):
             actor=request.user,
         )
         obj.pk = payment.pk
+        obj._state.adding = False
+
+
+class RefundForm(forms.ModelForm):
+    class Meta:
+        model = Refund
+        fields = ["customer", "credit_note", "method", "currency", "amount", "paid_on", "reference"]
+
+    def clean(self) -> dict:
+        # The service's own rules, so a refund it would refuse comes back on the form, by field.
+        from billing.payments import check_refund
+
+        data = super().clean()
+        if not self.errors and data.get("customer"):
+            check_refund(data["customer"], data["amount"], data["currency"], data.get("credit_note"))
+        return data
+
+
+@admin.register(Refund)
+class RefundAdmin(admin.ModelAdmin):
+    """Adding a refund records money paid back; it is then an accounting record, not edited."""
+
+    form = RefundForm
+    list_display = ["paid_on", "customer", "amount", "currency", "method", "credit_note", "reference"]
+    list_filter = ["method", "currency"]
+    search_fields = ["reference", "customer__registered_name", "customer__trading_name", "credit_note__number"]
+    date_hierarchy = "paid_on"
+    autocomplete_fields = ["customer"]
+    raw_id_fields = ["credit_note"]
+    list_select_related = ["customer", "credit_note"]
+    fields = ["customer", "credit_note", "method", "currency", "amount", "paid_on", "reference"]
+
+    def get_changeform_initial_data(self, request) -> dict:
+        # "Refund" on a credit note links here with ?credit_note=<pk>: start from its customer and amount.
+        initial = super().get_changeform_initial_data(request)
+        note = Invoice.objects.filter(pk=initial.get("credit_note"), kind=Invoice.Kind.CREDIT_NOTE).first()
+        if note is not None:
+            from billing.payments import refundable
+
+            initial.update(
+                customer=note.customer_id,
+                currency=note.currency,
+                amount=refundable(note.customer, note.currency, note),
+                paid_on=timezone.localdate(),
+            )
+        return initial
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*self.fields, "recorded_by", "created_at"] if obj else []
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return obj is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def save_model(self, request, obj, form, change) -> None:
+        if change:
+            return
+        from billing.payments import record_refund
+
+        data = form.cleaned_data
+        refund = record_refund(
+            data["customer"],
+            amount=data["amount"],
+            paid_on=data["paid_on"],
+            method=data["method"],
+            reference=data["reference"],
+            credit_note=data["credit_note"],
+            currency=data["currency"],
+            actor=request.user,
+        )
+        obj.pk = refund.pk
         obj._state.adding = False
 
 

@@ -20,13 +20,14 @@ from accounts.models import Membership
 from accounts.views import customer_view, require_permission
 from billing.models import Invoice, PaymentAllocation
 from billing.money import format_money
+from billing.payments import POSTED_STATUSES
 from billing.pdf import pdf_filename, stored_pdf_bytes
 
 _ZERO = Value(Decimal("0.00"), output_field=DecimalField(max_digits=14, decimal_places=2))
 
 
 def _documents(membership: Membership):
-    """Issued documents with what has been allocated to them and the balance still due, in one query."""
+    """Issued documents with what payments and credit notes have settled of them, in one query."""
     allocated = (
         PaymentAllocation.objects.filter(invoice=OuterRef("pk"))
         .order_by()
@@ -34,10 +35,20 @@ def _documents(membership: Membership):
         .annotate(total=Sum("amount"))
         .values("total")
     )
+    credited = (
+        Invoice.objects.filter(corrects=OuterRef("pk"), kind=Invoice.Kind.CREDIT_NOTE, status__in=POSTED_STATUSES)
+        .order_by()
+        .values("corrects")
+        .annotate(total=Sum("total_gross"))
+        .values("total")
+    )
     return (
         Invoice.objects.visible_to(membership)
         .select_related("corrects")
-        .annotate(allocated=Coalesce(Subquery(allocated, output_field=_ZERO.output_field), _ZERO))
+        .annotate(
+            allocated=Coalesce(Subquery(allocated, output_field=_ZERO.output_field), _ZERO),
+            credited=Coalesce(Subquery(credited, output_field=_ZERO.output_field), _ZERO),
+        )
     )
 
 
@@ -48,7 +59,7 @@ def _with_amounts(invoice: Invoice) -> Invoice:
     if invoice.kind == Invoice.Kind.CREDIT_NOTE or invoice.status == Invoice.Status.CANCELLED or settled_request:
         balance = Decimal("0.00")
     else:
-        balance = invoice.total_gross - invoice.allocated
+        balance = invoice.total_gross - invoice.allocated - invoice.credited
     invoice.balance_due = format_money(balance, invoice.currency)
     invoice.total = format_money(invoice.total_gross, invoice.currency)
     return invoice
@@ -64,9 +75,17 @@ def invoice_list(request: HttpRequest, membership: Membership) -> HttpResponse:
 @customer_view
 def invoice_detail(request: HttpRequest, membership: Membership, invoice_id: int) -> HttpResponse:
     require_permission(membership, roles.Action.VIEW_BILLING)
-    invoice = get_object_or_404(_documents(membership).prefetch_related("lines"), pk=invoice_id)
+    invoice = get_object_or_404(_documents(membership).prefetch_related("lines", "refunds"), pk=invoice_id)
     _with_amounts(invoice)
-    return render(request, "billing/invoice_detail.html", {"customer": membership.customer, "invoice": invoice})
+    refunds = [
+        (refund, format_money(refund.amount, refund.currency), refund.get_method_display().lower())
+        for refund in invoice.refunds.all()
+    ]
+    return render(
+        request,
+        "billing/invoice_detail.html",
+        {"customer": membership.customer, "invoice": invoice, "refunds": refunds},
+    )
 
 
 @customer_view

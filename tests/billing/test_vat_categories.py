@@ -1,0 +1,144 @@
+"""VAT per line category and tax points other than the date of issue (issue 4; DOMAIN.md §1)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from billing.models import Invoice, NumberSeries
+from billing.services import InvoiceError, add_line, create_credit_note, issue_invoice, vat_summary
+from billing.vat import VatRuleError
+from portal.env import Env
+from tests.accounts.factories import CustomerFactory
+from tests.billing.factories import InvoiceFactory, PlanFactory
+
+pytestmark = pytest.mark.django_db
+
+ISSUE_DAY = dt.date(2026, 3, 10)
+
+
+def _draft(customer, **fields) -> Invoice:
+    invoice = InvoiceFactory(customer=customer, **fields)
+    add_line(invoice, description="Hosting", quantity=1, unit_price="100.00")
+    add_line(invoice, description="Printed manual", quantity=1, unit_price="10.00", vat_category="reduced")
+    add_line(invoice, description="Domain transfer fee", quantity=1, unit_price="5.00", vat_category="exempt")
+    return invoice
+
+
+def _rates(invoice) -> dict[str, Decimal]:
+    return dict(invoice.lines.values_list("description", "vat_rate"))
+
+
+def test_uk_customer_lines_take_the_uk_rate_of_their_category(provider):
+    invoice = issue_invoice(_draft(CustomerFactory(country="GB")), issued_on=ISSUE_DAY)
+
+    assert _rates(invoice) == {"Hosting": 20, "Printed manual": 5, "Domain transfer fee": 0}
+    assert vat_summary(invoice) == [
+        (Decimal("20"), Decimal("100.00"), Decimal("20.00")),
+        (Decimal("5"), Decimal("10.00"), Decimal("0.50")),
+        (Decimal("0"), Decimal("5.00"), Decimal("0.00")),
+    ]
+    assert invoice.total_gross == Decimal("135.50")
+
+
+def test_the_rate_is_the_one_in_force_on_the_tax_point(provider):
+    invoice = issue_invoice(_draft(CustomerFactory(country="GB")), issued_on=dt.date(2010, 12, 31))
+    assert _rates(invoice)["Hosting"] == Decimal("17.5")
+
+
+def test_overseas_consumer_lines_take_their_countrys_rate_per_category(provider, settings):
+    settings.PORTAL_CONSUMER_VAT_RATES = {"FR": "20", "FR:reduced": "5.5", "FR:exempt": "0"}
+    consumer = CustomerFactory(legal_form="individual", company_number="", country="FR", town="Paris")
+
+    invoice = issue_invoice(_draft(consumer), issued_on=ISSUE_DAY)
+
+    assert invoice.vat_rule == "consumer_country_rate"
+    assert _rates(invoice) == {"Hosting": 20, "Printed manual": Decimal("5.5"), "Domain transfer fee": 0}
+    assert invoice.total_vat == Decimal("20.55")
+
+
+def test_a_category_without_a_configured_rate_is_refused_naming_it(provider, settings):
+    settings.PORTAL_CONSUMER_VAT_RATES = {"FR": "20", "FR:exempt": "0"}
+    consumer = CustomerFactory(legal_form="individual", company_number="", country="FR", town="Paris")
+    draft = _draft(consumer)
+
+    with pytest.raises(VatRuleError, match=r"No VAT rate for the reduced category .* France \(FR\): add FR:reduced="):
+        issue_invoice(draft, issued_on=ISSUE_DAY)
+
+    draft.refresh_from_db()
+    assert draft.status == Invoice.Status.DRAFT and draft.number is None
+    assert set(draft.lines.values_list("vat_rate", flat=True)) == {0}  # rates untouched
+    assert not NumberSeries.objects.filter(code="INV", next_number__gt=1).exists()
+
+
+def test_reverse_charge_puts_every_category_at_zero(provider):
+    business = CustomerFactory(country="DE", vat_number="DE136695976", postcode="10115", town="Berlin")
+    invoice = issue_invoice(_draft(business), issued_on=ISSUE_DAY)
+    assert set(_rates(invoice).values()) == {0}
+
+
+def test_a_plans_category_reaches_the_invoice_line(provider):
+    from billing.run import run_billing
+    from tests.accounts.factories import ServiceFactory
+    from tests.billing.factories import SubscriptionFactory
+
+    customer = CustomerFactory(country="GB")
+    plan = PlanFactory(vat_category="reduced", price=Decimal("10.00"), setup_fee=0)
+    SubscriptionFactory(service=ServiceFactory(customer=customer), plan=plan, started_on=dt.date(2026, 1, 1))
+
+    run_billing(dt.date(2026, 3, 1))
+
+    line = Invoice.objects.get(customer=customer).lines.get()
+    assert (line.vat_category, line.vat_rate) == ("reduced", 5)
+
+
+def test_credit_note_keeps_the_rates_the_original_charged(provider):
+    original = issue_invoice(_draft(CustomerFactory(country="GB")), issued_on=ISSUE_DAY)
+    note = create_credit_note(original, reason="Ordered in error", issued_on=ISSUE_DAY)
+    assert _rates(note) == _rates(original)
+    assert note.total_gross == original.total_gross
+
+
+def test_unknown_category_is_refused_when_the_line_is_added(provider):
+    with pytest.raises(InvoiceError, match="'luxury' is not a VAT category"):
+        add_line(InvoiceFactory(), description="x", quantity=1, unit_price=1, vat_category="luxury")
+
+
+def test_consumer_rate_setting_takes_categories(monkeypatch):
+    import portal.settings as portal_settings
+
+    monkeypatch.setattr(portal_settings, "env", Env({"PORTAL_CONSUMER_VAT_RATES": "DE=19,de:Reduced=7"}))
+    assert portal_settings._consumer_vat_rates() == {"DE": "19", "DE:reduced": "7"}
+    monkeypatch.setattr(portal_settings, "env", Env({"PORTAL_CONSUMER_VAT_RATES": "DE:luxury=30"}))
+    with pytest.raises(ImproperlyConfigured, match="'DE:luxury=30' is not COUNTRY=PERCENT or COUNTRY:CATEGORY"):
+        portal_settings._consumer_vat_rates()
+
+
+# ---------------------------------------------------------------------------------------
+# Tax point
+# ---------------------------------------------------------------------------------------
+
+
+def test_a_vat_invoice_may_carry_an_earlier_tax_point(provider):
+    draft = _draft(CustomerFactory(country="GB"))
+    invoice = issue_invoice(draft, issued_on=dt.date(2011, 1, 10), tax_point=dt.date(2010, 12, 20))
+    assert (invoice.issued_on, invoice.tax_point) == (dt.date(2011, 1, 10), dt.date(2010, 12, 20))
+    # VAT at the rate in force on the tax point (17.5%), not on the date of issue (20%).
+    assert _rates(invoice)["Hosting"] == Decimal("17.5")
+
+
+def test_a_tax_point_after_the_date_of_issue_is_refused(provider):
+    draft = _draft(CustomerFactory(country="GB"))
+    with pytest.raises(InvoiceError, match="cannot be after the date of issue"):
+        issue_invoice(draft, issued_on=ISSUE_DAY, tax_point=ISSUE_DAY + dt.timedelta(days=1))
+    draft.refresh_from_db()
+    assert draft.status == Invoice.Status.DRAFT
+
+
+def test_only_vat_invoices_take_a_tax_point(provider):
+    draft = _draft(CustomerFactory(country="GB"), kind=Invoice.Kind.PRO_FORMA)
+    with pytest.raises(InvoiceError, match="Only a VAT invoice"):
+        issue_invoice(draft, issued_on=ISSUE_DAY, tax_point=ISSUE_DAY)
