@@ -78,7 +78,7 @@ lint: setup-dev
 	$(PY) manage.py makemigrations --check --dry-run
 
 bench: setup-dev
-	$(PY) bench/run.py
+	$(PY) bench/run.py $(BENCH)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

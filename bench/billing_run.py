@@ -14,7 +14,7 @@ template and context as ``billing.pdf``, prepared untimed) through bare
 
 The issue's target size, 10,000 customers on PostgreSQL::
 
-    BENCH_BILLING_CUSTOMERS=10000 DATABASE_URL=postgres://... make bench
+    BENCH_BILLING_CUSTOMERS=10000 DATABASE_URL=postgres://... make bench BENCH=bench.billing_run
 
 Run through `make bench` (bench/run.py), which prepares a scratch database.
 """
@@ -170,8 +170,10 @@ def run() -> dict:
     cpu_ratio = run_cpu / floor_cpu
     avg_kib = sum(pdf_sizes) / len(pdf_sizes) / 1024
     conditions = f"{n:,} customers, {billing_run.created:,} invoices (1–2 lines each)"
+    engine = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
     return {
-        "title": "Billing run",
+        # Sized and per database: the default small run and the issue's full-size one coexist.
+        "title": f"Billing run: {n:,} customers on {engine}",
         "rows": [
             (
                 "Billing run (invoice, issue, render + store PDF, email via gateway)",
