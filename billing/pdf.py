@@ -1,10 +1,14 @@
-"""The one renderer of issued documents: VAT invoices, credit notes and payment requests.
+"""The one renderer of billing PDFs: issued documents and statements of account.
 
-The PDF is drawn only from what the document itself holds — the seller and buyer
-snapshots copied on at issue, its lines and its totals — never from the live customer or
-provider rows, so a document renders the same in six years as on the day it was issued
-(VAT Regulations 1995 reg 14; DOMAIN.md §1–2). It is stored once with its SHA-256, and
-the stored file is what every later download and email returns.
+An issued document (VAT invoice, credit note, payment request) is drawn only from what
+it holds — the seller and buyer snapshots copied on at issue, its lines and its totals —
+never from the live customer or provider rows, so it renders the same in six years as on
+the day it was issued (VAT Regulations 1995 reg 14; DOMAIN.md §1–2). It is stored once
+with its SHA-256, and the stored file is what every later download and email returns.
+
+A statement of account is not an issued document: it is derived from the account on the
+day it is asked for, so it is drawn from today's provider and customer details and
+rendered on each request, never stored.
 """
 
 from __future__ import annotations
@@ -16,9 +20,13 @@ from typing import Any
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.template.loader import render_to_string
+from django.utils import timezone
 
+from accounts.models import ProviderDetails
 from billing.models import Invoice
 from billing.money import format_money, to_money, vat_down
+from billing.services import buyer_details, seller_details
+from billing.statements import Statement
 
 PDF_FOLDER = "billing/pdf"
 
@@ -61,6 +69,25 @@ def party_details(snapshot: dict) -> dict[str, Any]:
     }
 
 
+def _seller(snapshot: dict) -> dict[str, Any]:
+    """The seller's block: its address is its registered office unless it gave another."""
+    seller = party_details(snapshot)
+    if not seller["registered_office"]:
+        seller["registered_office"] = seller["address_lines"]
+    if not seller["address_lines"]:
+        seller["address_lines"] = seller["registered_office"]
+    return seller
+
+
+def _buyer(snapshot: dict) -> dict[str, Any]:
+    """The customer's block: its legal name, with a different trading name added to it."""
+    buyer = party_details(snapshot)
+    trading_name = _first(snapshot or {}, "trading_name")
+    buyer["name"] = buyer["registered_name"] or buyer["name"]
+    buyer["trading_name"] = trading_name if trading_name != buyer["name"] else ""
+    return buyer
+
+
 def _title(invoice: Invoice) -> str:
     if invoice.kind == Invoice.Kind.CREDIT_NOTE:
         return "Credit note"
@@ -95,16 +122,9 @@ def document_context(invoice: Invoice) -> dict[str, Any]:
     """Everything the PDF template shows, from the document's own fields only."""
     lines = list(invoice.lines.all())
     currency = invoice.currency
-    seller = party_details(invoice.seller)
-    buyer = party_details(invoice.buyer)
+    seller = _seller(invoice.seller)
     # The customer's name on a VAT invoice is its legal name; a trading name is added to it.
-    buyer_trading_name = _first(invoice.buyer or {}, "trading_name")
-    buyer["name"] = buyer["registered_name"] or buyer["name"]
-    buyer["trading_name"] = buyer_trading_name if buyer_trading_name != buyer["name"] else ""
-    if not seller["registered_office"]:
-        seller["registered_office"] = seller["address_lines"]
-    if not seller["address_lines"]:
-        seller["address_lines"] = seller["registered_office"]
+    buyer = _buyer(invoice.buyer)
 
     def money(amount: Decimal | None, cur: str = currency) -> str:
         return "" if amount is None else format_money(amount, cur)
@@ -163,7 +183,7 @@ def _url_fetcher():
     """One fetcher for every document, limited to local files and data: URLs.
 
     WeasyPrint otherwise builds a new fetcher (and loads the system certificates) for
-    each document, ~10 ms each; and an invoice must never fetch anything from the network.
+    each document, ~10 ms each; and a billing document must never fetch anything from the network.
     """
     global _fetcher
     if _fetcher is None:
@@ -173,12 +193,16 @@ def _url_fetcher():
     return _fetcher
 
 
-def render_invoice_pdf(invoice: Invoice) -> bytes:
-    """The document as PDF bytes (WeasyPrint, from ``billing/invoice_pdf.html``)."""
+def _write_pdf(html: str) -> bytes:
     from weasyprint import HTML
 
     base_url = str(getattr(settings, "BASE_DIR", "."))
-    return HTML(string=render_invoice_html(invoice), base_url=base_url, url_fetcher=_url_fetcher()).write_pdf()
+    return HTML(string=html, base_url=base_url, url_fetcher=_url_fetcher()).write_pdf()
+
+
+def render_invoice_pdf(invoice: Invoice) -> bytes:
+    """The document as PDF bytes (WeasyPrint, from ``billing/invoice_pdf.html``)."""
+    return _write_pdf(render_invoice_html(invoice))
 
 
 def pdf_filename(invoice: Invoice) -> str:
@@ -208,3 +232,73 @@ def stored_pdf_bytes(invoice: Invoice) -> bytes:
     store_invoice_pdf(invoice)
     with default_storage.open(invoice.pdf.name, "rb") as handle:
         return handle.read()
+
+
+# Statements of account: the account's currency is sterling (billing.payments.account_balance
+# adds amounts up as they are, and the statement page shows them in pounds).
+STATEMENT_CURRENCY = "GBP"
+
+
+def statement_context(stmt: Statement) -> dict[str, Any]:
+    """Everything the statement PDF shows: today's seller and customer details and the
+    statement's entries, each with its debit, credit and running balance.
+
+    Entries are shown by their own description and amounts, whatever their kind, so a new
+    kind of entry (a refund, say) needs no change here or in the template.
+    """
+    provider = ProviderDetails.current()
+    if provider is None:
+        # As for issuing an invoice: the seller's details go on every billing document.
+        raise ValueError("Provider details are not configured: the seller's details go on every statement.")
+
+    def money(amount: Decimal) -> str:
+        return format_money(amount, STATEMENT_CURRENCY)
+
+    closing = stmt.closing_balance
+    if closing > 0:
+        closing_label = "Amount due"
+    elif closing < 0:
+        closing_label = "In credit"
+    else:
+        closing_label = "Closing balance"
+    return {
+        "title": "Statement of account",
+        "seller": _seller(seller_details(provider)),
+        "buyer": _buyer(buyer_details(stmt.customer)),
+        "start": stmt.start,
+        "end": stmt.end,
+        "produced_on": timezone.localdate(),
+        "currency": STATEMENT_CURRENCY,
+        "opening_balance": money(stmt.opening_balance),
+        "entries": [
+            {
+                "on": entry.on,
+                "kind": entry.kind,
+                "reference": entry.reference,
+                "description": entry.description,
+                "debit": money(entry.debit) if entry.debit else "",
+                "credit": money(entry.credit) if entry.credit else "",
+                "balance": money(entry.balance),
+            }
+            for entry in stmt.entries
+        ],
+        "total_debits": money(stmt.total_debits),
+        "total_credits": money(stmt.total_credits),
+        "closing_label": closing_label,
+        # Labelled "Amount due" or "In credit", so shown without its sign.
+        "closing_balance": money(abs(closing)),
+        "amount_due": closing > 0,
+    }
+
+
+def render_statement_html(stmt: Statement) -> str:
+    return render_to_string("billing/statement_pdf.html", statement_context(stmt))
+
+
+def render_statement_pdf(stmt: Statement) -> bytes:
+    """The statement as PDF bytes (WeasyPrint, from ``billing/statement_pdf.html``), not stored."""
+    return _write_pdf(render_statement_html(stmt))
+
+
+def statement_filename(stmt: Statement) -> str:
+    return f"statement-{stmt.start.isoformat()}-{stmt.end.isoformat()}.pdf"

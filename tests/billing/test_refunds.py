@@ -142,9 +142,7 @@ def test_refunds_are_refused_for_another_customers_credit_note_or_currency(custo
     with pytest.raises(ValidationError, match="is not a credit note of"):
         _refund(customer, "1.00", credit_note=note)
     with pytest.raises(ValidationError, match="is in GBP, not EUR"):
-        record_refund(
-            other_customer, amount="1.00", paid_on=APRIL, method="other", credit_note=note, currency="EUR"
-        )
+        record_refund(other_customer, amount="1.00", paid_on=APRIL, method="other", credit_note=note, currency="EUR")
     with pytest.raises(ValidationError, match="is not an issued credit note"):
         _refund(customer, "1.00", credit_note=_invoice(customer))
 
