@@ -32,7 +32,8 @@ def load_demo(*args: str) -> str:
 
 
 def row_counts() -> dict[str, int]:
-    return {model._meta.label: model.objects.count() for model in apps.get_app_config("accounts").get_models()} | {
+    models = [*apps.get_app_config("accounts").get_models(), *apps.get_app_config("billing").get_models()]
+    return {model._meta.label: model.objects.count() for model in models} | {
         "account.EmailAddress": EmailAddress.objects.count(),
         "mfa.Authenticator": Authenticator.objects.count(),
     }
@@ -165,3 +166,25 @@ def test_refuses_to_run_in_production_unless_forced(settings):
 
     load_demo("--force")
     assert User.objects.exists()
+
+
+@pytest.mark.django_db
+def test_demo_customers_have_invoices_with_pdfs_and_differing_balances(client, django_capture_on_commit_callbacks):
+    from billing.models import Invoice
+    from billing.payments import account_balance
+
+    with django_capture_on_commit_callbacks(execute=True):  # the PDFs are rendered after commit
+        load_demo()
+
+    invoices = Invoice.objects.exclude(status=Invoice.Status.DRAFT)
+    assert invoices.count() == 6  # last month and this month for each of three customers
+    assert all(invoice.pdf and invoice.pdf_sha256 for invoice in invoices)
+    balances = {c.registered_name: account_balance(c) for c in Customer.objects.all()}
+    tom = Customer.objects.get(registered_name="Tom Okafor")
+    paid_up = Customer.objects.get(registered_name="Ellen Marsh")
+    assert balances["Tom Okafor"] == sum(i.total_gross for i in invoices.filter(customer=tom))
+    assert balances["Ellen Marsh"] == invoices.filter(customer=paid_up).order_by("pk").last().total_gross
+
+    client.login(email="bob@blackthorn-analytics.example", password=DEMO_PASSWORD)  # the billing contact
+    page = client.get(reverse("billing:invoices")).content.decode()
+    assert "INV-" in page and "Paid" in page

@@ -1,4 +1,6 @@
-"""Demo data for trying the portal: a fictional provider, customers, people, services.
+"""Demo data for trying the portal: a fictional provider, customers, people, services,
+their correspondence, and billing (plans, subscriptions, last and this month's invoices
+with their PDFs, and a payment).
 
 Idempotent: every row is found by its natural key (an email, a name, an address
 block) and created only when missing, so running it again changes nothing and
@@ -129,6 +131,25 @@ SERVICES = [
     ("Tom Okafor", "okafor-backup", Service.Kind.OTHER, Service.Platform.VIRTUAL, ["203.0.113.41"]),
 ]
 
+# (plan name, period, price, setup fee)
+PLANS = [
+    ("VPS Small", "monthly", "12.50", "0"),
+    ("Dedicated Server", "monthly", "149.00", "49.00"),
+    ("Colocation, quarter rack", "quarterly", "240.00", "0"),
+    ("Backup 100 GB", "monthly", "5.00", "0"),
+]
+# service name → plan name
+SUBSCRIPTIONS = {
+    "bt-web-01": "VPS Small",
+    "bt-db-01": "Dedicated Server",
+    "bt-rack-a12": "Colocation, quarter rack",
+    "marsh-vps-01": "VPS Small",
+    "okafor-vps": "VPS Small",
+    "okafor-backup": "Backup 100 GB",
+}
+# Who has paid last month's invoice (the rest owe it, so balances differ).
+PAID_LAST_MONTH = ["Blackthorn Analytics Ltd", "Ellen Marsh"]
+
 STAFF_EMAIL = "admin@northwind-hosting.example"
 ACCOUNTANT_EMAIL = "accountant@ledgerline-accounts.example"
 
@@ -179,6 +200,7 @@ class Command(BaseCommand):
             self._services(customers)
             logins += self._staff()
             self._correspondence(customers)
+            self._billing(customers)
         self._report(logins)
 
     # -- rows ------------------------------------------------------------------
@@ -288,6 +310,49 @@ class Command(BaseCommand):
             ).encode()
             inbound.receive(reply, source="demo")
             self.created += 2
+
+    def _billing(self, customers: dict[str, Customer]) -> None:
+        """Plans, a subscription per service from the start of last month, last month's and
+        this month's invoices (through the real billing run, so PDFs are rendered and emailed
+        to the local outbox), and payments of last month's for some customers."""
+        import datetime as dt
+
+        from django.utils import timezone
+
+        from billing.models import Invoice, Payment, Plan, Subscription
+        from billing.payments import record_payment
+        from billing.run import run_billing
+        from billing.services import month_bounds
+
+        plans = {}
+        for name, period, price, setup_fee in PLANS:
+            plans[name] = Plan.objects.filter(name=name).first()
+            if plans[name] is None:
+                plans[name] = _create(Plan, name=name, period=period, price=price, setup_fee=setup_fee)
+                self.created += 1
+        this_month, _ = month_bounds(timezone.localdate())
+        last_month, _ = month_bounds(this_month - dt.timedelta(days=1))
+        for service in Service.objects.filter(customer__in=customers.values(), name__in=SUBSCRIPTIONS):
+            if not service.subscriptions.exists():
+                _create(Subscription, service=service, plan=plans[SUBSCRIPTIONS[service.name]], started_on=last_month)
+                self.created += 1
+        for period in (last_month, this_month):
+            for customer in customers.values():
+                if not Invoice.objects.filter(customer=customer, period_start=period).exists():
+                    self.created += run_billing(period, customer=customer).created
+        for name in PAID_LAST_MONTH:
+            invoice = Invoice.objects.filter(customer=customers[name], period_start=last_month).first()
+            reference = f"Demo bank transfer for {invoice.number}" if invoice else ""
+            if invoice and not Payment.objects.filter(customer=invoice.customer, reference=reference).exists():
+                record_payment(
+                    invoice.customer,
+                    amount=invoice.total_gross,
+                    received_on=timezone.localdate(),
+                    method=Payment.Method.BANK_TRANSFER,
+                    reference=reference,
+                    allocate_to=[(invoice, invoice.total_gross)],
+                )
+                self.created += 1
 
     # -- output ----------------------------------------------------------------
 
