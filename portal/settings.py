@@ -235,6 +235,10 @@ if CELERY_BROKER_URL and CELERY_BROKER_URL.split("://", 1)[0] not in ("redis", "
         "CELERY_BROKER_URL must be a Redis (redis://, rediss://) or RabbitMQ (amqp://, amqps://) URL."
     )
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+if CELERY_TASK_ALWAYS_EAGER:
+    # Never connected to: tasks run in-process. Without a URL kombu falls back to amqp on
+    # localhost and logs "No hostname was supplied" whenever a task is queued.
+    CELERY_BROKER_URL = "memory://localhost/"
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
