@@ -133,7 +133,8 @@ def _bill_customer(customer: Customer, period_start: dt.date, subscriptions: lis
 def run_billing(
     period_start: dt.date, *, customer: Customer | None = None, run: BillingRun | None = None, actor=None
 ) -> BillingRun:
-    """Invoice every active customer (or one) with subscriptions due for the period.
+    """Invoice every active customer (or one) with subscriptions due for the period, or
+    one-off charges waiting.
 
     Safe to rerun, and to run twice at once: see the module docstring.
     """
@@ -150,6 +151,15 @@ def run_billing(
     by_customer: dict[int, list[Subscription]] = {}
     for sub in subscriptions.exclude(service__customer__in=invoiced):
         by_customer.setdefault(sub.service.customer_id, []).append(sub)
+    # Customers with one-off charges waiting and nothing else due (e.g. after their last
+    # service ended) are invoiced for those alone.
+    charges = OneOffCharge.objects.filter(invoice_line__isnull=True, customer__status=Customer.Status.ACTIVE).exclude(
+        customer__in=invoiced
+    )
+    if customer is not None:
+        charges = charges.filter(customer=customer)
+    for customer_id in charges.values_list("customer_id", flat=True).distinct():
+        by_customer.setdefault(customer_id, [])
     customers = Customer.objects.in_bulk(list(by_customer))
 
     BillingRun.objects.filter(pk=run.pk).update(

@@ -1,0 +1,171 @@
+"""Services that start, change plan or end between billing runs (issue 4: proration)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from billing.models import Invoice, OneOffCharge
+from billing.payments import account_balance, record_payment, unallocated_credit
+from billing.run import run_billing
+from billing.subscriptions import SubscriptionError, change_plan, end_subscription, start_subscription
+from tests.accounts.factories import CustomerFactory, ProviderDetailsFactory, ServiceFactory
+from tests.billing.factories import PlanFactory, SubscriptionFactory
+
+pytestmark = pytest.mark.django_db
+
+DECEMBER = dt.date(2026, 12, 1)  # 31 days: a £31.00 plan costs £1.00 a day
+JANUARY = dt.date(2027, 1, 1)
+
+
+@pytest.fixture(autouse=True)
+def _provider():
+    ProviderDetailsFactory()
+
+
+def _vps(customer, price="31.00", **plan_fields):
+    plan = PlanFactory(price=Decimal(price), **plan_fields)
+    return SubscriptionFactory(service=ServiceFactory(customer=customer), plan=plan, started_on=dt.date(2026, 6, 1))
+
+
+def _invoice(customer, period=DECEMBER) -> Invoice:
+    return Invoice.objects.get(customer=customer, kind=Invoice.Kind.INVOICE, period_start=period)
+
+
+def test_ending_after_the_run_credits_the_unused_days():
+    customer = CustomerFactory()
+    sub = _vps(customer)
+    run_billing(DECEMBER)
+    invoice = _invoice(customer)
+
+    [note] = end_subscription(sub, last_day=dt.date(2026, 12, 21))
+
+    assert note.corrects == invoice and note.kind == Invoice.Kind.CREDIT_NOTE
+    assert note.reason == f"{sub.service.name} ended on 21 December 2026"
+    line = note.lines.get()
+    assert (line.period_start, line.period_end) == (dt.date(2026, 12, 22), dt.date(2026, 12, 31))
+    assert (note.total_net, note.total_vat, note.total_gross) == (Decimal("10.00"), Decimal("2.00"), Decimal("12.00"))
+    sub.refresh_from_db()
+    assert (sub.ended_on, sub.billed_until) == (dt.date(2026, 12, 21), dt.date(2026, 12, 21))
+    # Nothing more is billed for it.
+    run_billing(JANUARY)
+    assert not Invoice.objects.filter(customer=customer, period_start=JANUARY).exists()
+
+
+def test_ending_a_paid_period_leaves_the_unused_part_as_credit():
+    customer = CustomerFactory()
+    sub = _vps(customer)
+    run_billing(DECEMBER)
+    record_payment(customer, amount="37.20", received_on=dt.date(2026, 12, 2), method="card")
+
+    end_subscription(sub, last_day=dt.date(2026, 12, 21))
+
+    assert unallocated_credit(customer) == Decimal("12.00")
+    assert account_balance(customer) == Decimal("-12.00")
+    assert _invoice(customer).status == Invoice.Status.PAID
+
+
+def test_ending_before_the_run_is_prorated_by_the_run_without_a_credit_note():
+    customer = CustomerFactory()
+    sub = _vps(customer)
+
+    assert end_subscription(sub, last_day=dt.date(2026, 12, 10)) == []
+    run_billing(DECEMBER)
+
+    assert _invoice(customer).total_net == Decimal("10.00")
+    assert not Invoice.objects.filter(kind=Invoice.Kind.CREDIT_NOTE).exists()
+
+
+def test_starting_after_the_run_adds_the_rest_of_the_period_to_the_next_invoice():
+    customer = CustomerFactory()
+    _vps(customer)
+    run_billing(DECEMBER)
+    plan = PlanFactory(price=Decimal("62.00"), setup_fee=Decimal("20.00"))
+
+    sub = start_subscription(ServiceFactory(customer=customer), plan, on=dt.date(2026, 12, 17))
+
+    assert sub.billed_until == dt.date(2026, 12, 31) and sub.setup_fee_invoiced
+    charges = list(OneOffCharge.objects.filter(customer=customer).values_list("unit_price", flat=True))
+    assert sorted(charges) == [Decimal("20.00"), Decimal("30.00")]  # 15 days at £2.00, and the setup fee
+    run_billing(JANUARY)
+    january = _invoice(customer, JANUARY)
+    # £31 + £62 for January, plus the £30 and £20 charges from December.
+    assert january.total_net == Decimal("143.00")
+    assert set(OneOffCharge.objects.values_list("invoice_line__invoice", flat=True)) == {january.pk}
+
+
+def test_starting_before_the_run_is_left_to_the_run():
+    customer = CustomerFactory()
+    sub = start_subscription(ServiceFactory(customer=customer), PlanFactory(price=Decimal("31.00")), on=DECEMBER)
+    assert sub.billed_until is None and not OneOffCharge.objects.exists()
+    run_billing(DECEMBER)
+    assert _invoice(customer).total_net == Decimal("31.00")
+
+
+def test_changing_plan_mid_period_credits_the_old_and_charges_the_new():
+    customer = CustomerFactory()
+    sub = _vps(customer)
+    run_billing(DECEMBER)
+    bigger = PlanFactory(price=Decimal("93.00"))
+
+    new = change_plan(sub, bigger, on=dt.date(2026, 12, 22))
+
+    sub.refresh_from_db()
+    assert sub.ended_on == dt.date(2026, 12, 21)
+    assert new.plan == bigger and new.started_on == dt.date(2026, 12, 22) and new.service == sub.service
+    note = Invoice.objects.get(kind=Invoice.Kind.CREDIT_NOTE)
+    assert note.total_net == Decimal("10.00")  # 10 unused days of the old plan
+    assert OneOffCharge.objects.get().unit_price == Decimal("30.00")  # 10 days of the new one at £3.00
+    run_billing(JANUARY)
+    assert _invoice(customer, JANUARY).total_net == Decimal("123.00")  # January on the new plan + the £30
+
+
+def test_a_customer_with_only_one_off_charges_is_invoiced_by_the_run():
+    customer = CustomerFactory()
+    OneOffCharge.objects.create(customer=customer, description="Data recovery", unit_price=Decimal("80.00"))
+
+    run = run_billing(DECEMBER)
+
+    assert run.created == 1
+    assert _invoice(customer).total_gross == Decimal("96.00")
+    assert run_billing(DECEMBER).created == 0
+
+
+def test_refusals_name_the_problem_and_change_nothing():
+    customer = CustomerFactory()
+    sub = _vps(customer)
+    with pytest.raises(SubscriptionError, match="cannot be before that"):
+        end_subscription(sub, last_day=dt.date(2026, 5, 31))
+    with pytest.raises(SubscriptionError, match="already has a subscription"):
+        start_subscription(sub.service, PlanFactory(), on=DECEMBER)
+    with pytest.raises(SubscriptionError, match="already on"):
+        change_plan(sub, sub.plan, on=DECEMBER)
+    with pytest.raises(SubscriptionError, match="no longer sold"):
+        start_subscription(ServiceFactory(customer=customer), PlanFactory(active=False), on=DECEMBER)
+    end_subscription(sub, last_day=dt.date(2026, 11, 30))
+    with pytest.raises(SubscriptionError, match="already ended on 30 November 2026"):
+        end_subscription(sub, last_day=dt.date(2026, 12, 31))
+    run_billing(JANUARY)  # (nothing due: the only service has ended)
+    OneOffCharge.objects.create(customer=customer, description="x", unit_price=1)
+    run_billing(JANUARY)
+    with pytest.raises(SubscriptionError, match="invoiced for a period after December 2026"):
+        start_subscription(ServiceFactory(customer=customer), PlanFactory(), on=dt.date(2026, 12, 5))
+    sub.refresh_from_db()
+    assert sub.ended_on == dt.date(2026, 11, 30)
+
+
+def test_an_unpaid_payment_request_is_not_credited_and_the_error_names_it():
+    provider = ProviderDetailsFactory()
+    provider.pro_forma_mode = True
+    provider.save()
+    customer = CustomerFactory()
+    sub = _vps(customer)
+    run_billing(DECEMBER)
+    request = Invoice.objects.get(customer=customer, kind=Invoice.Kind.PRO_FORMA)
+
+    with pytest.raises(SubscriptionError, match=rf"payment request\(s\) {request.number}"):
+        end_subscription(sub, last_day=dt.date(2026, 12, 21))
+    sub.refresh_from_db()
+    assert sub.ended_on is None
