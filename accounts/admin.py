@@ -156,7 +156,7 @@ class CustomerAdmin(admin.ModelAdmin):
         (None, {"fields": ("legal_form", "registered_name", "trading_name", "company_number", "vat_number")}),
         ("Postal address", {"fields": ("address_line1", "address_line2", "town", "county", "postcode", "country")}),
         ("Contact", {"fields": ("phone",)}),
-        ("Account", {"fields": ("status", "created_at", "closed_at")}),
+        ("Account", {"fields": ("currency", "status", "created_at", "closed_at")}),
     )
     inlines = [MembershipInline, ServiceInline]
 

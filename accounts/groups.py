@@ -46,6 +46,7 @@ GROUP_PERMISSIONS: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
             "refund": ("view", "add"),
             "billingrun": ("view", "add"),
             "numberseries": ("view",),
+            "exchangerate": ("view", "add", "change"),
         },
     },
     roles.ABUSE_GROUP: {

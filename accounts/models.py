@@ -143,6 +143,13 @@ class CustomerQuerySet(models.QuerySet):
         return self.filter(memberships__user=user).distinct()
 
 
+def validate_currency(code: str) -> None:
+    from babel.numbers import list_currencies
+
+    if code not in list_currencies():
+        raise ValidationError(f"{code!r} is not an ISO 4217 currency code (e.g. GBP, EUR, USD).")
+
+
 @personal_data(
     description="The customer account: names, legal form, numbers and postal address.",
     categories=[Category.IDENTITY, Category.CONTACT],
@@ -199,6 +206,12 @@ class Customer(models.Model):
     postcode = models.CharField(max_length=20, blank=True)
     country = CountryField(default="GB")
     phone = models.CharField(max_length=40, blank=True)
+    currency = models.CharField(
+        max_length=3,
+        default="GBP",
+        validators=[validate_currency],
+        help_text="ISO 4217 code: invoices are issued, and plans must be priced, in this currency.",
+    )
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
     created_at = models.DateTimeField(default=timezone.now)
     closed_at = models.DateTimeField(null=True, blank=True)

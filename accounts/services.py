@@ -70,7 +70,7 @@ def update_customer_details(customer: Customer, *, actor: User, changes: dict[st
 
 
 # Staff may also change what the law asks of us (legal form) and the account's state.
-STAFF_EDITABLE_FIELDS = (*CUSTOMER_EDITABLE_FIELDS, "legal_form", "status", "closed_at")
+STAFF_EDITABLE_FIELDS = (*CUSTOMER_EDITABLE_FIELDS, "legal_form", "currency", "status", "closed_at")
 
 
 @transaction.atomic

@@ -5,11 +5,14 @@ and billing runs. Written only through ``billing.services``, ``billing.payments`
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from accounts.models import validate_currency
 from billing.vat import VatCategory
 from privacy.registry import Category, Erasure, LawfulBasis, Retention, no_personal_data, personal_data
 
@@ -412,6 +415,47 @@ class Refund(models.Model):
 
     def __str__(self) -> str:
         return f"Refund of {self.amount} {self.currency} on {self.paid_on}"
+
+
+# ---------------------------------------------------------------------------------------
+# Exchange rates
+# ---------------------------------------------------------------------------------------
+
+
+@no_personal_data("Exchange rates for sterling totals on foreign-currency invoices.")
+class ExchangeRate(models.Model):
+    """Units of a currency per pound, from a date (HMRC's monthly VAT rates are quoted this way).
+
+    The billing run puts the rate in force on the invoice date onto each invoice in that
+    currency, with its source and date; where UK VAT is due the invoice then shows its net
+    and VAT totals in sterling (DOMAIN.md §1).
+    """
+
+    currency = models.CharField(max_length=3, validators=[validate_currency])
+    valid_from = models.DateField(help_text="Used for invoices issued on or after this day, until a later rate.")
+    units_per_gbp = models.DecimalField(
+        "units per £1", max_digits=14, decimal_places=6, help_text="e.g. 1.1534 euros to the pound."
+    )
+    source = models.CharField(max_length=200, help_text="e.g. HMRC monthly exchange rate, December 2026.")
+
+    class Meta:
+        ordering = ["currency", "-valid_from"]
+        constraints = [
+            models.UniqueConstraint(fields=["currency", "valid_from"], name="one_exchange_rate_per_currency_day"),
+            models.CheckConstraint(condition=Q(units_per_gbp__gt=0), name="exchange_rates_are_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.currency} {self.units_per_gbp} per £1 from {self.valid_from}"
+
+    @property
+    def gbp_per_unit(self) -> Decimal:
+        """Pounds per unit, as ``Invoice.gbp_rate`` stores it (6 decimal places)."""
+        return (Decimal(1) / self.units_per_gbp).quantize(Decimal("0.000001"))
+
+    @classmethod
+    def in_force(cls, currency: str, on) -> ExchangeRate | None:
+        return cls.objects.filter(currency=currency, valid_from__lte=on).order_by("-valid_from").first()
 
 
 # ---------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import Customer, ProviderDetails
-from billing.models import BillingPeriod, BillingRun, Invoice, OneOffCharge, Subscription
+from billing.models import BillingPeriod, BillingRun, ExchangeRate, Invoice, OneOffCharge, Subscription
 
 logger = logging.getLogger(__name__)
 
@@ -56,17 +56,31 @@ def due_subscriptions(period_start: dt.date):
 def _bill_customer(customer: Customer, period_start: dt.date, subscriptions: list, actor) -> bool:
     """Invoice ``customer`` for the period; False when an invoice for it already exists."""
     from billing.payments import apply_credit
-    from billing.services import add_line, issue_invoice, prorate
+    from billing.services import InvoiceError, add_line, issue_invoice, prorate
 
     _, period_end = period_bounds(period_start)
     issued_on = max(timezone.localdate(), period_start)
+    mispriced = sorted({str(sub.plan) for sub in subscriptions if sub.plan.currency != customer.currency})
+    if mispriced:
+        raise InvoiceError(
+            f"{customer} is billed in {customer.currency} but {', '.join(mispriced)} is priced in another "
+            "currency: move the service to a plan in the customer's currency, or change the customer's currency."
+        )
+    # Foreign currency: the rate in force on the invoice date, for the sterling totals (DOMAIN.md §1).
+    rate = ExchangeRate.in_force(customer.currency, issued_on) if customer.currency != "GBP" else None
     with transaction.atomic():
         try:
             invoice, created = Invoice.objects.get_or_create(
                 customer=customer,
                 kind=Invoice.Kind.INVOICE,
                 period_start=period_start,
-                defaults={"period_end": period_end},
+                defaults={
+                    "period_end": period_end,
+                    "currency": customer.currency,
+                    "gbp_rate": rate.gbp_per_unit if rate else None,
+                    "gbp_rate_source": rate.source if rate else "",
+                    "gbp_rate_date": rate.valid_from if rate else None,
+                },
             )
         except IntegrityError:
             # Another run inserted it between our look-up and our insert: it is theirs.

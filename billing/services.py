@@ -213,7 +213,8 @@ def issue_invoice(
                 raise InvoiceError(
                     f"UK VAT is due on this {draft.currency} invoice, so its totals must also be shown in "
                     f"sterling: set {', '.join(missing)} (the UK market rate at the time of supply or "
-                    "HMRC's period rate) before issuing."
+                    f"HMRC's period rate; the billing run takes it from Billing → Exchange rates for "
+                    f"{draft.currency}) before issuing."
                 )
             if draft.gbp_rate:
                 _sterling_totals(draft, summary)

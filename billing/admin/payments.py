@@ -12,7 +12,7 @@ from django.contrib import admin, messages
 from django.db import transaction
 from django.utils import timezone
 
-from billing.models import BillingRun, Invoice, Payment, PaymentAllocation, Refund
+from billing.models import BillingRun, ExchangeRate, Invoice, Payment, PaymentAllocation, Refund
 from billing.run import run_billing_task
 
 
@@ -194,3 +194,10 @@ class BillingRunAdmin(admin.ModelAdmin):
         for run in queryset.exclude(status=BillingRun.Status.RUNNING):
             self._queue(run)
         messages.info(request, "Queued.")
+
+
+@admin.register(ExchangeRate)
+class ExchangeRateAdmin(admin.ModelAdmin):
+    list_display = ["currency", "valid_from", "units_per_gbp", "source"]
+    list_filter = ["currency"]
+    date_hierarchy = "valid_from"

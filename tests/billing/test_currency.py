@@ -1,0 +1,88 @@
+"""Currency per customer, and sterling totals at a stored exchange rate (issue 4; DOMAIN.md §1)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from billing.models import BillingRun, ExchangeRate, Invoice
+from billing.run import run_billing
+from tests.accounts.factories import CustomerFactory, ProviderDetailsFactory, ServiceFactory
+from tests.billing.factories import PlanFactory, SubscriptionFactory
+
+pytestmark = pytest.mark.django_db
+
+DECEMBER = dt.date(2026, 12, 1)
+
+
+@pytest.fixture(autouse=True)
+def _provider():
+    ProviderDetailsFactory()
+
+
+def _subscribed(customer, currency="EUR", price="100.00"):
+    plan = PlanFactory(currency=currency, price=Decimal(price))
+    SubscriptionFactory(service=ServiceFactory(customer=customer), plan=plan, started_on=dt.date(2026, 1, 1))
+    return customer
+
+
+def test_a_uk_customer_billed_in_euros_gets_sterling_totals_at_the_stored_rate():
+    customer = _subscribed(CustomerFactory(country="GB", currency="EUR"))
+    ExchangeRate.objects.create(
+        currency="EUR", valid_from=dt.date(2026, 1, 1), units_per_gbp=Decimal("1.25"), source="HMRC January 2026"
+    )
+    ExchangeRate.objects.create(
+        currency="EUR", valid_from=DECEMBER, units_per_gbp=Decimal("1.1534"), source="HMRC monthly rate December 2026"
+    )
+
+    run_billing(DECEMBER)
+
+    invoice = Invoice.objects.get(customer=customer)
+    assert invoice.currency == "EUR" and invoice.status == Invoice.Status.ISSUED
+    assert (invoice.gbp_rate, invoice.gbp_rate_source, invoice.gbp_rate_date) == (
+        Decimal("0.867002"),
+        "HMRC monthly rate December 2026",
+        DECEMBER,
+    )
+    assert (invoice.total_net, invoice.total_vat) == (Decimal("100.00"), Decimal("20.00"))
+    assert (invoice.total_net_gbp, invoice.total_vat_gbp) == (Decimal("86.70"), Decimal("17.34"))
+
+
+def test_without_a_rate_the_run_names_what_to_add_and_invoices_nobody_wrongly():
+    customer = _subscribed(CustomerFactory(country="GB", currency="EUR"))
+
+    run = run_billing(DECEMBER)
+
+    assert run.status == BillingRun.Status.FAILED
+    assert "Exchange rates for EUR" in run.error
+    assert not Invoice.objects.filter(customer=customer).exclude(status=Invoice.Status.DRAFT).exists()
+
+
+def test_an_overseas_business_billed_in_euros_needs_no_sterling_totals():
+    business = CustomerFactory(country="DE", vat_number="DE136695976", postcode="10115", town="Berlin", currency="EUR")
+    _subscribed(business)
+
+    run_billing(DECEMBER)
+
+    invoice = Invoice.objects.get(customer=business)
+    assert (invoice.currency, invoice.vat_rule, invoice.total_vat) == ("EUR", "reverse_charge", Decimal("0.00"))
+    assert invoice.total_net_gbp is None
+
+
+def test_a_plan_in_another_currency_is_refused_naming_it():
+    customer = _subscribed(CustomerFactory(country="GB"), currency="USD")
+    plan = customer.services.get().subscriptions.get().plan
+
+    run = run_billing(DECEMBER)
+
+    assert f"{customer} is billed in GBP but {plan} is priced in another currency" in run.error
+    assert not Invoice.objects.filter(customer=customer).exists()
+
+
+def test_customer_currency_must_be_an_iso_code():
+    customer = CustomerFactory(currency="ZZZ")
+    with pytest.raises(ValidationError, match="not an ISO 4217 currency code"):
+        customer.full_clean()
