@@ -234,11 +234,6 @@ def stored_pdf_bytes(invoice: Invoice) -> bytes:
         return handle.read()
 
 
-# Statements of account: the account's currency is sterling (billing.payments.account_balance
-# adds amounts up as they are, and the statement page shows them in pounds).
-STATEMENT_CURRENCY = "GBP"
-
-
 def statement_context(stmt: Statement) -> dict[str, Any]:
     """Everything the statement PDF shows: today's seller and customer details and the
     statement's entries, each with its debit, credit and running balance.
@@ -251,8 +246,11 @@ def statement_context(stmt: Statement) -> dict[str, Any]:
         # As for issuing an invoice: the seller's details go on every billing document.
         raise ValueError("Provider details are not configured: the seller's details go on every statement.")
 
+    # The account is kept in the customer's currency: every invoice is issued in it.
+    currency = stmt.customer.currency
+
     def money(amount: Decimal) -> str:
-        return format_money(amount, STATEMENT_CURRENCY)
+        return format_money(amount, currency)
 
     closing = stmt.closing_balance
     if closing > 0:
@@ -268,7 +266,7 @@ def statement_context(stmt: Statement) -> dict[str, Any]:
         "start": stmt.start,
         "end": stmt.end,
         "produced_on": timezone.localdate(),
-        "currency": STATEMENT_CURRENCY,
+        "currency": currency,
         "opening_balance": money(stmt.opening_balance),
         "entries": [
             {

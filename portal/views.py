@@ -69,7 +69,7 @@ def _billing_summary(customer, services) -> dict:
         s.billed_until_min + dt.timedelta(days=1) for s in services if s.billed_until_min
     ]
     return {
-        "balance": format_money(abs(balance), "GBP"),
+        "balance": format_money(abs(balance), customer.currency),
         "balance_in_credit": balance < 0,
         "balance_owed": balance > 0,
         "next_billing": min(dates, default=None),

@@ -86,3 +86,23 @@ def test_customer_currency_must_be_an_iso_code():
     customer = CustomerFactory(currency="ZZZ")
     with pytest.raises(ValidationError, match="not an ISO 4217 currency code"):
         customer.full_clean()
+
+
+def test_a_euro_customer_sees_balances_in_euros(client):
+    from django.urls import reverse
+
+    from accounts import roles
+    from billing.payments import record_payment
+    from tests.accounts.factories import MembershipFactory
+
+    business = CustomerFactory(country="DE", vat_number="DE136695976", postcode="10115", town="Berlin", currency="EUR")
+    _subscribed(business, price="1000.00")
+    run_billing(DECEMBER)
+    record_payment(business, amount="250.00", received_on=DECEMBER, method="bank_transfer", currency="EUR")
+    client.force_login(MembershipFactory(customer=business, role=roles.Role.OWNER).user)
+
+    dashboard = client.get(reverse("portal:dashboard")).content.decode()
+    page = client.get(reverse("billing:statement"), {"start": "2026-12-01", "end": "2026-12-31"}).content.decode()
+
+    assert "€750.00" in dashboard
+    assert "€1,000.00" in page and "€250.00" in page and "£" not in page.split("<main")[-1]
