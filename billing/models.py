@@ -160,6 +160,14 @@ class InvoiceQuerySet(models.QuerySet):
             return self.none()
         return self.filter(customer=membership.customer).exclude(status=Invoice.Status.DRAFT)
 
+    def overdue(self, today=None) -> InvoiceQuerySet:
+        """Issued or part-paid invoices and payment requests past their due date (see ``Invoice.is_overdue``)."""
+        return self.filter(
+            status__in=(Invoice.Status.ISSUED, Invoice.Status.PART_PAID),
+            kind__in=(Invoice.Kind.INVOICE, Invoice.Kind.PRO_FORMA),
+            due_on__lt=today or timezone.localdate(),
+        )
+
 
 @personal_data(
     description="Invoices, credit notes and payment requests, with the name and address they were issued to.",
@@ -257,6 +265,25 @@ class Invoice(models.Model):
 
     def __str__(self) -> str:
         return self.number or f"Draft {self.get_kind_display().lower()} #{self.pk}"
+
+    @property
+    def is_overdue(self) -> bool:
+        """Issued or part paid, and past its due date. Derived, not stored: an issued
+        document's row changes only with payments, and overdue is a matter of today's date."""
+        return (
+            self.status in (self.Status.ISSUED, self.Status.PART_PAID)
+            and self.kind != self.Kind.CREDIT_NOTE
+            and self.due_on is not None
+            and self.due_on < timezone.localdate()
+        )
+
+    @property
+    def status_key(self) -> str:
+        return "overdue" if self.is_overdue else self.status
+
+    @property
+    def display_status(self) -> str:
+        return f"Overdue ({self.get_status_display().lower()})" if self.is_overdue else self.get_status_display()
 
     def save(self, *args, **kwargs) -> None:
         if self.pk and self.status != self.Status.DRAFT:

@@ -103,3 +103,23 @@ def test_drafts_are_not_shown(owner_client, customer, provider):
 
     draft = InvoiceFactory(customer=customer)
     assert owner_client.get(reverse("billing:invoice_detail", args=[draft.pk])).status_code == 404
+
+
+def test_unpaid_invoices_past_their_due_date_show_as_overdue(owner_client, customer, provider):
+    from django.utils import timezone
+
+    from billing.payments import record_payment
+
+    today = timezone.localdate()
+    late = issued_invoice(customer, issued_on=today - dt.timedelta(days=provider.payment_terms_days + 1))
+    current = issued_invoice(customer, issued_on=today)
+    paid_late = issued_invoice(customer, issued_on=today - dt.timedelta(days=provider.payment_terms_days + 5))
+    record_payment(customer, amount=paid_late.total_gross, received_on=today, method="card",
+                   allocate_to=[(paid_late, paid_late.total_gross)])  # fmt: skip
+
+    page = owner_client.get(reverse("billing:invoices")).content.decode()
+
+    rows = {inv.number: page.split(inv.number, 1)[1].split("</tr>")[0] for inv in (late, current, paid_late)}
+    assert "Overdue (issued)" in rows[late.number] and "status-overdue" in rows[late.number]
+    assert "Overdue" not in rows[current.number] and "Overdue" not in rows[paid_late.number]
+    assert list(Invoice.objects.overdue()) == [late]
