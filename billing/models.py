@@ -266,6 +266,21 @@ class Invoice(models.Model):
     def __str__(self) -> str:
         return self.number or f"Draft {self.get_kind_display().lower()} #{self.pk}"
 
+    def save(self, *args, **kwargs) -> None:
+        if self.pk and self.status != self.Status.DRAFT:
+            update_fields = kwargs.get("update_fields")
+            stored = Invoice.objects.filter(pk=self.pk).values_list("status", flat=True).first()
+            if stored not in (None, self.Status.DRAFT) and (
+                update_fields is None or not set(update_fields) <= self.MUTABLE_AFTER_ISSUE
+            ):
+                raise ValidationError("An issued document cannot be changed: issue a credit note instead.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        if self.status != self.Status.DRAFT:
+            raise ValidationError("Issued documents are kept: cancel with a credit note.")
+        return super().delete(*args, **kwargs)
+
     @property
     def is_overdue(self) -> bool:
         """Issued or part paid, and past its due date. Derived, not stored: an issued
@@ -284,21 +299,6 @@ class Invoice(models.Model):
     @property
     def display_status(self) -> str:
         return f"Overdue ({self.get_status_display().lower()})" if self.is_overdue else self.get_status_display()
-
-    def save(self, *args, **kwargs) -> None:
-        if self.pk and self.status != self.Status.DRAFT:
-            update_fields = kwargs.get("update_fields")
-            stored = Invoice.objects.filter(pk=self.pk).values_list("status", flat=True).first()
-            if stored not in (None, self.Status.DRAFT) and (
-                update_fields is None or not set(update_fields) <= self.MUTABLE_AFTER_ISSUE
-            ):
-                raise ValidationError("An issued document cannot be changed: issue a credit note instead.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        if self.status != self.Status.DRAFT:
-            raise ValidationError("Issued documents are kept: cancel with a credit note.")
-        return super().delete(*args, **kwargs)
 
 
 @no_personal_data("Lines of invoices: descriptions of services supplied.")
