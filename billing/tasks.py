@@ -44,4 +44,6 @@ def render_and_send_invoice(invoice_id: int) -> None:
     except NoRecipients:
         # Not retried: nobody receives billing mail until a contact is given that role.
         # The PDF is stored and the document is in the portal for whoever gets the role.
-        logger.warning("Invoice %s not emailed: %s has no billing contact", invoice.number, invoice.customer)
+        # Staff see it as "Not emailed" in the invoice admin (a stored PDF and no message
+        # is this case) and email it from there once the customer has a contact.
+        logger.warning("Invoice %s not emailed: %s has no billing contact or owner", invoice.number, invoice.customer)

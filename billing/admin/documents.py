@@ -2,19 +2,35 @@
 
 Issued documents are read-only here as in the model (VAT reg 15: corrections are
 credit notes, never edits); staff issue drafts and credit invoices through
-``billing.services``.
+``billing.services``. Each issued document shows whether its email reached the
+customer, derived from the stored ``Message`` related to it, and can be emailed again
+when it has none.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable
+from functools import partial
+
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import CharField, Exists, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Cast
 from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import formats, timezone
+from django.utils.html import format_html, format_html_join
 
+from accounts.correspondence.models import RECIPIENT_ROLES, MailKind, Message
+from accounts.models import Customer, Membership
 from billing import services
 from billing.models import Invoice, InvoiceLine, OneOffCharge, Plan, Subscription
 from billing.money import to_money
+from billing.tasks import render_and_send_invoice
 from billing.vat import VatRuleError
 
 
@@ -69,27 +85,139 @@ class InvoiceLineInline(admin.TabularInline):
         return _is_draft(obj) and super().has_delete_permission(request, obj)
 
 
+def _document_emails() -> QuerySet[Message]:
+    """The email of the document in the outer query, for a subquery on invoices.
+
+    ``billing.tasks.render_and_send_invoice`` stores it with ``related=invoice``; the
+    earliest such message is the document's own email.
+    """
+    return Message.objects.filter(
+        direction=Message.Direction.OUTBOUND,
+        related_type=ContentType.objects.get_for_model(Invoice),
+        related_id=Cast(OuterRef("pk"), CharField()),
+    ).order_by("created_at", "pk")
+
+
+def with_email_state(queryset: QuerySet[Invoice]) -> QuerySet[Invoice]:
+    """Annotate each document with its email's state, in the one query that lists them."""
+    email = _document_emails()
+    return queryset.annotate(
+        email_message_id=Subquery(email.values("pk")[:1]),
+        email_status=Subquery(email.values("status")[:1]),
+        email_sent_at=Subquery(email.values("sent_at")[:1]),
+        email_to=Subquery(email.values("to_addresses")[:1]),
+        email_error=Subquery(email.values("last_error")[:1]),
+        # As gateway.recipients_for decides who receives billing mail: so the page says
+        # whether emailing it again would reach anyone today.
+        has_billing_recipient=Exists(
+            Membership.objects.filter(
+                customer=OuterRef("customer_id"), role__in=RECIPIENT_ROLES[MailKind.BILLING], user__is_active=True
+            )
+        ),
+    )
+
+
+def email_state(invoice: Invoice) -> str:
+    """What became of the document's email, in the correspondence admin's words."""
+    if invoice.status == Invoice.Status.DRAFT:
+        return "—"
+    if invoice.email_message_id is None:
+        if not invoice.pdf:
+            return "Not yet"  # the task renders the PDF first, then stores the email
+        if invoice.has_billing_recipient:
+            # Someone was given the role after the task found nobody (or the task stopped).
+            return (
+                f"Not emailed; {invoice.customer} has a billing contact or owner now: "
+                "use “Email to billing contacts (again)”"
+            )
+        return f"Not emailed: {invoice.customer} has no billing contact or owner"
+    status = Message.Status(invoice.email_status)
+    if status == Message.Status.SENT:
+        sent_on = formats.date_format(timezone.localtime(invoice.email_sent_at), "j M Y")
+        text = f"Sent {sent_on} to {', '.join(invoice.email_to)}"
+    elif status == Message.Status.FAILED:
+        text = f"Failed: {invoice.email_error}"
+    elif invoice.email_error:
+        text = f"{status.label} (last try: {invoice.email_error})"
+    else:
+        text = status.label
+    return format_html(
+        '<a href="{}">{}</a>', reverse("admin:accounts_message_change", args=[invoice.email_message_id]), text
+    )
+
+
+class EmailedFilter(admin.SimpleListFilter):
+    """Find every issued document that did not reach the customer."""
+
+    title = "emailed"
+    parameter_name = "emailed"
+
+    def lookups(self, request, model_admin):
+        return [("no", "Not emailed"), ("queued", "Queued"), ("failed", "Delivery failed"), ("sent", "Sent")]
+
+    def queryset(self, request, queryset):
+        # Exists rather than the annotations: the database can answer it with one join
+        # over all documents instead of a lookup per document.
+        email = _document_emails()
+        issued = queryset.exclude(status=Invoice.Status.DRAFT)
+        match self.value():
+            case "no":
+                return issued.filter(~Exists(email))
+            case "queued":
+                return issued.filter(Exists(email.filter(status__in=[Message.Status.QUEUED, Message.Status.SENDING])))
+            case "failed":
+                return issued.filter(Exists(email.filter(status=Message.Status.FAILED)))
+            case "sent":
+                return issued.filter(Exists(email.filter(status=Message.Status.SENT)))
+        return queryset
+
+
+def _listed(items: Iterable[object], limit: int = 20) -> str:
+    names = [str(item) for item in items]
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
 class CreditReasonForm(forms.Form):
     reason = forms.CharField(max_length=200, help_text="Printed on the credit note.")
 
 
 @admin.register(Invoice)
 class InvoiceAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "kind", "status", "customer", "issued_on", "due_on", "total_gross", "currency"]
-    list_filter = ["kind", "status", "currency"]
+    list_display = [
+        "__str__",
+        "kind",
+        "status",
+        "emailed",
+        "customer",
+        "issued_on",
+        "due_on",
+        "total_gross",
+        "currency",
+    ]
+    list_filter = ["kind", "status", EmailedFilter, "currency"]
     list_select_related = ["customer"]
     search_fields = ["number", "customer__registered_name", "customer__trading_name"]
     date_hierarchy = "issued_on"
     raw_id_fields = ["customer", "corrects"]
     inlines = [InvoiceLineInline]
-    actions = ["issue_selected", "credit_in_full"]
+    actions = ["issue_selected", "credit_in_full", "email_to_billing_contacts"]
     draft_fields = ["kind", "customer", "currency", "period_start", "period_end", "corrects",
                     "gbp_rate", "gbp_rate_source", "gbp_rate_date"]  # fmt: skip
+
+    def get_queryset(self, request):
+        return with_email_state(super().get_queryset(request))
 
     def get_fields(self, request, obj=None):
         if _is_draft(obj):
             return self.draft_fields
-        return [f.name for f in Invoice._meta.fields if f.name != "id"]
+        fields = [f.name for f in Invoice._meta.fields if f.name != "id"]
+        fields.insert(fields.index("status") + 1, "emailed")
+        return fields
+
+    @admin.display(description="Emailed")
+    def emailed(self, obj: Invoice) -> str:
+        return email_state(obj)
 
     def get_readonly_fields(self, request, obj=None):
         if _is_draft(obj):
@@ -153,3 +281,53 @@ class InvoiceAdmin(admin.ModelAdmin):
                 "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
             },
         )
+
+    @admin.action(description="Email to billing contacts (again)", permissions=["change"])
+    def email_to_billing_contacts(self, request, queryset) -> None:
+        """Queue the email of documents that have none (the customer had nobody to send it to)."""
+        queued: list[Invoice] = []
+        already: list[Invoice] = []
+        failed: list[Invoice] = []
+        drafts = 0
+        no_recipient: dict[Customer, list[Invoice]] = defaultdict(list)
+        for invoice in queryset:
+            if invoice.status == Invoice.Status.DRAFT:
+                drafts += 1
+            elif invoice.email_message_id is not None:
+                (failed if invoice.email_status == Message.Status.FAILED else already).append(invoice)
+            elif not invoice.has_billing_recipient:
+                # Checked here as well as in the task, so staff learn now whom to add.
+                no_recipient[invoice.customer].append(invoice)
+            else:
+                transaction.on_commit(partial(render_and_send_invoice.delay, invoice.pk))
+                queued.append(invoice)
+
+        if queued:
+            messages.success(request, f"Queued {len(queued)} document(s) to email: {_listed(queued)}.")
+        if already:
+            messages.info(request, f"Skipped {len(already)} that already have an email: {_listed(already)}.")
+        if failed:
+            messages.warning(
+                request,
+                format_html(
+                    "Skipped {} whose email failed: {}. Retry them from "
+                    '<a href="{}?status__exact=failed">Messages</a> with “Retry delivery of failed messages”.',
+                    len(failed),
+                    _listed(failed),
+                    reverse("admin:accounts_message_changelist"),
+                ),
+            )
+        if no_recipient:
+            customers = format_html_join(
+                "; ", "{} ({})", ((customer, _listed(docs)) for customer, docs in no_recipient.items())
+            )
+            messages.warning(
+                request,
+                format_html(
+                    "Not emailed, no billing contact or owner: {}. Give a contact the billing or owner role, "
+                    "then run this again.",
+                    customers,
+                ),
+            )
+        if drafts:
+            messages.info(request, f"Skipped {drafts} draft(s): a document is emailed when it is issued.")
