@@ -189,7 +189,12 @@ class Message(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-pk"]
-        indexes = [models.Index(fields=["customer", "-created_at"]), models.Index(fields=["status", "next_attempt_at"])]
+        indexes = [
+            models.Index(fields=["customer", "-created_at"]),
+            models.Index(fields=["status", "next_attempt_at"]),
+            # "The mail about this invoice / request": the billing admin looks it up per row.
+            models.Index(fields=["related_type", "related_id"]),
+        ]
         constraints = [
             # The same raw message delivered twice (pipe and fetch, a retrying MTA) is stored once.
             models.UniqueConstraint(fields=["raw_sha256"], condition=~Q(raw_sha256=""), name="inbound_raw_once"),
