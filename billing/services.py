@@ -37,6 +37,7 @@ from accounts.models import ProviderDetails
 from billing.models import Invoice, InvoiceLine, Subscription
 from billing.money import to_money, vat_down
 from billing.numbering import next_number
+from billing.payments import credited_to, release_overpaid
 from billing.vat import VatCategory, decide_vat
 
 SERIES = {
@@ -169,6 +170,8 @@ def issue_invoice(
     """
     issued_on = issued_on or timezone.localdate()
     with transaction.atomic():
+        # The customer first, then the document: the order billing.payments locks in.
+        type(invoice.customer).objects.select_for_update().filter(pk=invoice.customer_id).first()
         # The lock makes two concurrent issues of one draft queue; the second sees "issued".
         draft = (
             Invoice.objects.select_for_update(of=("self",)).select_related("customer", "corrects").get(pk=invoice.pk)
@@ -191,13 +194,18 @@ def issue_invoice(
         tax_point = None if draft.kind == Invoice.Kind.PRO_FORMA else (tax_point or issued_on)
 
         if draft.kind == Invoice.Kind.CREDIT_NOTE:
-            # Reg 15: credit the VAT as charged on the original; keep its rule and wording.
-            if draft.corrects is None:
-                raise InvoiceError("A credit note must refer to the invoice it corrects.")
+            _prepare_credit_note(draft)
         else:
             _decide_line_rates(draft, on=tax_point or issued_on)
 
         summary = compute_totals(draft)
+        if draft.kind == Invoice.Kind.CREDIT_NOTE:
+            remaining = draft.corrects.total_gross - credited_to(draft.corrects)
+            if draft.total_gross > remaining:
+                raise InvoiceError(
+                    f"This credit note is for {draft.total_gross} {draft.currency}, more than the {remaining} "
+                    f"{draft.currency} of {draft.corrects} not yet credited."
+                )
 
         if draft.currency != "GBP":
             missing = [
@@ -228,11 +236,44 @@ def issue_invoice(
         draft.buyer = buyer_details(draft.customer)
         draft.status = Invoice.Status.ISSUED
         draft.save()
+        if draft.kind == Invoice.Kind.CREDIT_NOTE:
+            release_overpaid(draft.corrects, by=draft)
         _queue_pdf_and_email(draft.pk)
 
     for field in draft._meta.concrete_fields:
         setattr(invoice, field.attname, getattr(draft, field.attname))
     return invoice
+
+
+def _prepare_credit_note(draft: Invoice) -> None:
+    """Check a draft credit note against the invoice it corrects and give it that invoice's
+    VAT treatment (reg 15: the VAT credited is the VAT originally charged): its rule,
+    wording and exchange rate, and for each line the rate the original charged for the
+    line's VAT category."""
+    original = draft.corrects
+    if original is None:
+        raise InvoiceError("A credit note must refer to the invoice it corrects.")
+    if original.kind != Invoice.Kind.INVOICE or original.status in (Invoice.Status.DRAFT, Invoice.Status.CANCELLED):
+        raise InvoiceError(f"{original} cannot be credited: only issued, uncancelled VAT invoices can.")
+    if original.customer_id != draft.customer_id:
+        raise InvoiceError(f"{original} is another customer's invoice.")
+    if original.currency != draft.currency:
+        raise InvoiceError(f"{original} is in {original.currency}: its credit note must be too.")
+    if not draft.reason.strip():
+        raise InvoiceError("Give the reason for the credit note: it is printed on it.")
+    charged = dict(original.lines.values_list("vat_category", "vat_rate"))
+    for category in set(draft.lines.values_list("vat_category", flat=True)):
+        if category not in charged:
+            raise InvoiceError(
+                f"{original} charged nothing in the {category} VAT category: there is nothing to credit."
+            )
+        draft.lines.filter(vat_category=category).exclude(vat_rate=charged[category]).update(vat_rate=charged[category])
+    draft.vat_rule, draft.vat_wording = original.vat_rule, original.vat_wording
+    draft.gbp_rate, draft.gbp_rate_source, draft.gbp_rate_date = (
+        original.gbp_rate,
+        original.gbp_rate_source,
+        original.gbp_rate_date,
+    )
 
 
 def _decide_line_rates(draft: Invoice, *, on: dt.date) -> None:
@@ -266,8 +307,6 @@ def create_credit_note(
     due, that part of the payment goes back to the account as credit
     (``billing.payments.release_overpaid``), to be spent on the next invoice or refunded.
     """
-    from billing.payments import release_overpaid
-
     reason = reason.strip()
     if not reason:
         raise InvoiceError("Give the reason for the credit note: it is printed on it.")
@@ -298,7 +337,6 @@ def create_credit_note(
             for line in lines:
                 add_line(note, **line)
         issue_invoice(note, actor=actor, issued_on=issued_on)
-        release_overpaid(original, by=note)
         if lines is None:
             original.status = Invoice.Status.CANCELLED
             original.save(update_fields=["status"])

@@ -239,3 +239,46 @@ def test_billing_staff_refund_a_credit_note_from_the_admin(billing_staff_client,
     refund.refresh_from_db()
     assert refund.amount == Decimal("120.00")
     assert billing_staff_client.post(reverse("admin:billing_refund_delete", args=[refund.pk])).status_code == 403
+
+
+def test_a_credit_note_drafted_by_hand_takes_the_originals_rates_and_releases_payment(customer):
+    from billing.services import add_line, issue_invoice
+    from tests.billing.factories import InvoiceFactory
+
+    invoice = _invoice(customer)
+    _pay(customer, "120.00")
+    draft = InvoiceFactory(customer=customer, kind=Invoice.Kind.CREDIT_NOTE, corrects=invoice, reason="Goodwill")
+    add_line(draft, description="Goodwill credit", quantity=1, unit_price="25.00")  # rate left to the original
+
+    note = issue_invoice(draft, issued_on=dt.date(2026, 4, 25))
+
+    assert note.lines.get().vat_rate == 20 and note.total_gross == Decimal("30.00")
+    assert note.vat_rule == invoice.vat_rule
+    assert unallocated_credit(customer) == Decimal("30.00")
+
+
+def test_credit_notes_never_credit_more_than_is_left_of_the_invoice(customer):
+    from billing.services import InvoiceError
+
+    invoice = _invoice(customer)
+    _partial_credit(invoice, "90.00")  # £108 of £120
+    with pytest.raises(InvoiceError, match=r"more than the 12.00 GBP of .* not yet credited"):
+        _partial_credit(invoice, "20.00")
+    with pytest.raises(InvoiceError, match="not yet credited"):
+        create_credit_note(invoice, reason="Cancel the rest")
+    assert Invoice.objects.filter(kind=Invoice.Kind.CREDIT_NOTE).exclude(status="draft").count() == 1
+
+
+def test_a_credit_note_without_a_reason_or_for_a_category_not_charged_is_refused(customer):
+    from billing.services import InvoiceError, add_line, issue_invoice
+    from tests.billing.factories import InvoiceFactory
+
+    invoice = _invoice(customer)
+    draft = InvoiceFactory(customer=customer, kind=Invoice.Kind.CREDIT_NOTE, corrects=invoice)
+    add_line(draft, description="Manual", quantity=1, unit_price="5.00", vat_category="reduced")
+    with pytest.raises(InvoiceError, match="Give the reason"):
+        issue_invoice(draft)
+    draft.reason = "Manual returned"
+    draft.save()
+    with pytest.raises(InvoiceError, match="charged nothing in the reduced VAT category"):
+        issue_invoice(draft)
