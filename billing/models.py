@@ -327,6 +327,12 @@ class InvoiceLine(models.Model):
     def save(self, *args, **kwargs) -> None:
         if Invoice.objects.filter(pk=self.invoice_id).exclude(status=Invoice.Status.DRAFT).exists():
             raise ValidationError("Lines of an issued document cannot be changed.")
+        if self.vat_rate is None:
+            self.vat_rate = Decimal(0)  # provisional: issuing sets it from the category
+        if self.net is None and self.quantity is not None and self.unit_price is not None:
+            from billing.money import to_money
+
+            self.net = to_money(Decimal(self.quantity) * Decimal(self.unit_price), self.invoice.currency)
         super().save(*args, **kwargs)
 
 

@@ -28,6 +28,7 @@ from django.utils.html import format_html, format_html_join
 from accounts.correspondence.models import RECIPIENT_ROLES, MailKind, Message
 from accounts.models import Customer, Membership
 from billing import services
+from billing.admin.base import RecordedThroughService
 from billing.models import Invoice, InvoiceLine, OneOffCharge, Plan, Subscription
 from billing.money import to_money
 from billing.tasks import render_and_send_invoice
@@ -41,12 +42,138 @@ class PlanAdmin(admin.ModelAdmin):
     search_fields = ["name"]
 
 
+def action_form(modeladmin, request, queryset, *, form, action, title, intro, items, submit):
+    """The intermediate page of an admin action that needs input (a reason, a date, a plan)."""
+    return TemplateResponse(
+        request,
+        "admin/billing/action_form.html",
+        {
+            **modeladmin.admin_site.each_context(request),
+            "title": title,
+            "intro": intro,
+            "items": items,
+            "form": form,
+            "queryset": queryset,
+            "action": action,
+            "submit": submit,
+            "opts": modeladmin.model._meta,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        },
+    )
+
+
+def _errors(exc: ValidationError) -> str:
+    return "; ".join(exc.messages)
+
+
+class EndServiceForm(forms.Form):
+    last_day = forms.DateField(
+        label="Last day of service", widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="Days already invoiced after it are credited with a credit note.",
+    )  # fmt: skip
+
+
+class ChangePlanForm(forms.Form):
+    plan = forms.ModelChoiceField(queryset=Plan.objects.filter(active=True))
+    on = forms.DateField(
+        label="On the new plan from", widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="The old plan's days already invoiced from this day are credited; the new plan's are charged.",
+    )  # fmt: skip
+
+
 @admin.register(Subscription)
-class SubscriptionAdmin(admin.ModelAdmin):
-    list_display = ["service", "plan", "started_on", "ended_on", "billed_until"]
+class SubscriptionAdmin(RecordedThroughService):
+    """Subscriptions start, change plan and end through ``billing.subscriptions`` so that days
+    already invoiced are credited or charged; an existing one is not edited directly."""
+
+    list_display = ["service", "customer", "plan", "started_on", "ended_on", "billed_until"]
+    list_filter = [("ended_on", admin.EmptyFieldListFilter), "plan"]
     list_select_related = ["service__customer", "plan"]
     raw_id_fields = ["service"]
     search_fields = ["service__name", "service__customer__registered_name"]
+    actions = ["end_service", "change_plan"]
+    fields = ["service", "plan", "started_on"]
+
+    @admin.display(description="Customer", ordering="service__customer__registered_name")
+    def customer(self, obj: Subscription):
+        return obj.service.customer
+
+    readonly_after_creation = ("ended_on", "billed_until", "setup_fee_invoiced")
+
+    def get_fields(self, request, obj=None):
+        return self.fields if obj is None else [*self.fields, *self.readonly_after_creation]
+
+    def create(self, request, data: dict) -> Subscription:
+        from billing.subscriptions import start_subscription
+
+        return start_subscription(data["service"], data["plan"], on=data["started_on"])
+
+    def _add_view_errors(self, form) -> None:
+        from billing.subscriptions import SubscriptionError, start_subscription
+
+        data = form.cleaned_data
+        try:
+            with transaction.atomic():
+                start_subscription(data["service"], data["plan"], on=data["started_on"])
+                transaction.set_rollback(True)  # a dry run: only the checks
+        except SubscriptionError as exc:
+            form.add_error(None, exc)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form_class = super().get_form(request, obj, change, **kwargs)
+        if obj is not None:
+            return form_class
+        check = self._add_view_errors
+
+        class StartForm(form_class):
+            def clean(self):
+                data = super().clean()
+                if not self.errors:
+                    check(self)
+                return data
+
+        return StartForm
+
+    @admin.action(description="End service…", permissions=["change"])
+    def end_service(self, request, queryset):
+        from billing.subscriptions import end_subscription
+
+        form = EndServiceForm(request.POST if "apply" in request.POST else None)
+        if not form.is_valid():
+            return action_form(
+                self, request, queryset, form=form, action="end_service", title="End service",
+                intro="End billing for these subscriptions after the day you give.",
+                items=[f"{sub} (billed until {sub.billed_until or '—'})" for sub in queryset], submit="End service",
+            )  # fmt: skip
+        for sub in queryset.select_related("service__customer", "plan"):
+            try:
+                notes = end_subscription(sub, last_day=form.cleaned_data["last_day"], actor=request.user)
+            except ValidationError as exc:
+                messages.error(request, f"{sub}: {_errors(exc)}")
+            else:
+                credited = f"; credited by {', '.join(n.number for n in notes)}" if notes else ""
+                messages.success(request, f"{sub} ends on {sub.ended_on:%-d %B %Y}{credited}.")
+        return None
+
+    @admin.action(description="Change plan…", permissions=["change"])
+    def change_plan(self, request, queryset):
+        from billing.subscriptions import change_plan
+
+        form = ChangePlanForm(request.POST if "apply" in request.POST else None)
+        if not form.is_valid():
+            return action_form(
+                self, request, queryset, form=form, action="change_plan", title="Change plan",
+                intro="Move these services to another plan from a day: the old subscription ends the day before.",
+                items=list(queryset), submit="Change plan",
+            )  # fmt: skip
+        for sub in queryset.select_related("service__customer", "plan"):
+            try:
+                new = change_plan(sub, form.cleaned_data["plan"], on=form.cleaned_data["on"], actor=request.user)
+            except ValidationError as exc:
+                messages.error(request, f"{sub}: {_errors(exc)}")
+            else:
+                messages.success(request, f"{sub.service} is on {new.plan} from {new.started_on:%-d %B %Y}.")
+        return None
 
 
 @admin.register(OneOffCharge)
@@ -72,8 +199,9 @@ def _is_draft(obj: Invoice | None) -> bool:
 class InvoiceLineInline(admin.TabularInline):
     model = InvoiceLine
     extra = 0
-    fields = ["description", "quantity", "unit_price", "vat_rate", "net", "period_start", "period_end"]
-    readonly_fields = ["net"]
+    fields = ["description", "quantity", "unit_price", "vat_category", "vat_rate", "net", "period_start", "period_end"]
+    # The rate follows from the category when the document is issued (billing.services).
+    readonly_fields = ["vat_rate", "net"]
 
     def has_add_permission(self, request, obj=None) -> bool:
         return _is_draft(obj) and super().has_add_permission(request, obj)
@@ -172,6 +300,17 @@ class EmailedFilter(admin.SimpleListFilter):
         return queryset
 
 
+class OverdueFilter(admin.SimpleListFilter):
+    title = "overdue"
+    parameter_name = "overdue"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Overdue")]
+
+    def queryset(self, request, queryset):
+        return queryset.overdue() if self.value() == "yes" else queryset
+
+
 def _listed(items: Iterable[object], limit: int = 20) -> str:
     names = [str(item) for item in items]
     more = f" and {len(names) - limit} more" if len(names) > limit else ""
@@ -187,7 +326,7 @@ class InvoiceAdmin(admin.ModelAdmin):
     list_display = [
         "__str__",
         "kind",
-        "status",
+        "state",
         "emailed",
         "customer",
         "issued_on",
@@ -195,14 +334,14 @@ class InvoiceAdmin(admin.ModelAdmin):
         "total_gross",
         "currency",
     ]
-    list_filter = ["kind", "status", EmailedFilter, "currency"]
+    list_filter = ["kind", "status", OverdueFilter, EmailedFilter, "currency"]
     list_select_related = ["customer"]
     search_fields = ["number", "customer__registered_name", "customer__trading_name"]
     date_hierarchy = "issued_on"
     raw_id_fields = ["customer", "corrects"]
     inlines = [InvoiceLineInline]
     actions = ["issue_selected", "credit_in_full", "email_to_billing_contacts"]
-    draft_fields = ["kind", "customer", "currency", "period_start", "period_end", "corrects",
+    draft_fields = ["kind", "customer", "currency", "period_start", "period_end", "corrects", "reason",
                     "gbp_rate", "gbp_rate_source", "gbp_rate_date"]  # fmt: skip
 
     def get_queryset(self, request):
@@ -213,11 +352,26 @@ class InvoiceAdmin(admin.ModelAdmin):
             return self.draft_fields
         fields = [f.name for f in Invoice._meta.fields if f.name != "id"]
         fields.insert(fields.index("status") + 1, "emailed")
+        if obj.kind == Invoice.Kind.CREDIT_NOTE:
+            fields.insert(fields.index("reason") + 1, "refunds")
         return fields
 
     @admin.display(description="Emailed")
     def emailed(self, obj: Invoice) -> str:
         return email_state(obj)
+
+    @admin.display(description="Status", ordering="status")
+    def state(self, obj: Invoice) -> str:
+        return obj.display_status
+
+    @admin.display(description="Refunds")
+    def refunds(self, obj: Invoice) -> str:
+        """What has been paid back of a credit note, and the way to record a refund."""
+        done = format_html_join(", ", "{} {} on {}", obj.refunds.values_list("amount", "currency", "paid_on"))
+        add = format_html(
+            '<a href="{}?credit_note={}">Record a refund</a>', reverse("admin:billing_refund_add"), obj.pk
+        )
+        return format_html("{} {}", done or "None yet.", add)
 
     def get_readonly_fields(self, request, obj=None):
         if _is_draft(obj):
@@ -260,27 +414,22 @@ class InvoiceAdmin(admin.ModelAdmin):
     @admin.action(description="Credit in full…", permissions=["change"])
     def credit_in_full(self, request, queryset):
         form = CreditReasonForm(request.POST if "apply" in request.POST else None)
-        if form.is_valid():
-            for invoice in queryset:
-                try:
-                    note = services.create_credit_note(invoice, reason=form.cleaned_data["reason"], actor=request.user)
-                except ValidationError as exc:
-                    messages.error(request, f"{invoice}: {'; '.join(exc.messages)}")
-                else:
-                    messages.success(request, f"{invoice} credited in full by {note.number}.")
-            return None
-        return TemplateResponse(
-            request,
-            "admin/billing/credit_in_full.html",
-            {
-                **self.admin_site.each_context(request),
-                "title": "Credit in full",
-                "form": form,
-                "queryset": queryset,
-                "opts": self.model._meta,
-                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-            },
-        )
+        if not form.is_valid():
+            return action_form(
+                self, request, queryset, form=form, action="credit_in_full", title="Credit in full",
+                intro="Issue a credit note for the full amount of each of these invoices; each invoice becomes "
+                "cancelled (its number stays used). Payments made on them go back to the account as credit.",
+                items=[f"{inv} — {inv.customer} — {inv.total_gross} {inv.currency}" for inv in queryset],
+                submit="Issue credit notes",
+            )  # fmt: skip
+        for invoice in queryset:
+            try:
+                note = services.create_credit_note(invoice, reason=form.cleaned_data["reason"], actor=request.user)
+            except ValidationError as exc:
+                messages.error(request, f"{invoice}: {_errors(exc)}")
+            else:
+                messages.success(request, f"{invoice} credited in full by {note.number}.")
+        return None
 
     @admin.action(description="Email to billing contacts (again)", permissions=["change"])
     def email_to_billing_contacts(self, request, queryset) -> None:

@@ -12,6 +12,7 @@ from django.contrib import admin, messages
 from django.db import transaction
 from django.utils import timezone
 
+from billing.admin.base import RecordedThroughService
 from billing.models import BillingRun, ExchangeRate, Invoice, Payment, PaymentAllocation, Refund
 from billing.run import run_billing_task
 
@@ -28,7 +29,9 @@ class PaymentAllocationInline(admin.TabularInline):
 
 
 @admin.register(Payment)
-class PaymentAdmin(admin.ModelAdmin):
+class PaymentAdmin(RecordedThroughService):
+    """A payment is an accounting record: corrected by a credit note or a refund, not edited."""
+
     list_display = ["received_on", "customer", "amount", "currency", "method", "reference"]
     list_filter = ["method", "currency"]
     search_fields = ["reference", "customer__registered_name", "customer__trading_name"]
@@ -37,33 +40,23 @@ class PaymentAdmin(admin.ModelAdmin):
     list_select_related = ["customer"]
     inlines = [PaymentAllocationInline]
     fields = ["customer", "method", "currency", "amount", "received_on", "reference"]
-
-    def get_readonly_fields(self, request, obj=None):
-        # A payment is an accounting record: corrected by a credit note or a refund, not edited.
-        return [*self.fields, "recorded_by", "created_at"] if obj else []
+    readonly_after_creation = ("recorded_by", "created_at")
 
     def get_inlines(self, request, obj):
         return self.inlines if obj else []
 
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-    def save_model(self, request, obj, form, change) -> None:
-        if change:
-            return
+    def create(self, request, data: dict) -> Payment:
         from billing.payments import record_payment
 
-        payment = record_payment(
-            form.cleaned_data["customer"],
-            amount=form.cleaned_data["amount"],
-            received_on=form.cleaned_data["received_on"],
-            method=form.cleaned_data["method"],
-            reference=form.cleaned_data["reference"],
-            currency=form.cleaned_data["currency"],
+        return record_payment(
+            data["customer"],
+            amount=data["amount"],
+            received_on=data["received_on"],
+            method=data["method"],
+            reference=data["reference"],
+            currency=data["currency"],
             actor=request.user,
         )
-        obj.pk = payment.pk
-        obj._state.adding = False
 
 
 class RefundForm(forms.ModelForm):
@@ -82,7 +75,7 @@ class RefundForm(forms.ModelForm):
 
 
 @admin.register(Refund)
-class RefundAdmin(admin.ModelAdmin):
+class RefundAdmin(RecordedThroughService):
     """Adding a refund records money paid back; it is then an accounting record, not edited."""
 
     form = RefundForm
@@ -110,22 +103,15 @@ class RefundAdmin(admin.ModelAdmin):
             )
         return initial
 
-    def get_readonly_fields(self, request, obj=None):
-        return [*self.fields, "recorded_by", "created_at"] if obj else []
+    readonly_after_creation = ("recorded_by", "created_at")
 
     def has_change_permission(self, request, obj=None) -> bool:
         return obj is None and super().has_change_permission(request, obj)
 
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-    def save_model(self, request, obj, form, change) -> None:
-        if change:
-            return
+    def create(self, request, data: dict) -> Refund:
         from billing.payments import record_refund
 
-        data = form.cleaned_data
-        refund = record_refund(
+        return record_refund(
             data["customer"],
             amount=data["amount"],
             paid_on=data["paid_on"],
@@ -135,8 +121,6 @@ class RefundAdmin(admin.ModelAdmin):
             currency=data["currency"],
             actor=request.user,
         )
-        obj.pk = refund.pk
-        obj._state.adding = False
 
 
 class BillingRunForm(forms.ModelForm):

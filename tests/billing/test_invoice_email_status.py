@@ -9,7 +9,6 @@ import hashlib
 import logging
 
 import pytest
-from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
 from django.test import Client
 from django.urls import reverse
@@ -18,7 +17,7 @@ from django.utils import timezone
 from accounts import roles
 from accounts.correspondence.models import Message
 from billing.models import Invoice
-from tests.accounts.factories import CustomerFactory, MembershipFactory, StaffFactory, UserFactory, enable_totp
+from tests.accounts.factories import CustomerFactory, MembershipFactory, UserFactory
 from tests.billing.factories import InvoiceFactory, issued_invoice
 
 ISSUED = dt.date(2026, 3, 2)
@@ -26,13 +25,8 @@ CHANGELIST = "admin:billing_invoice_changelist"
 
 
 @pytest.fixture
-def billing_staff(db) -> Client:
-    person = StaffFactory()
-    person.groups.add(Group.objects.get(name=roles.BILLING_GROUP))
-    enable_totp(person)
-    client = Client()
-    client.force_login(person)
-    return client
+def billing_staff(billing_staff_client) -> Client:
+    return billing_staff_client
 
 
 @pytest.fixture

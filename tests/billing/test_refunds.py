@@ -6,12 +6,9 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
-from django.test import Client
 from django.urls import reverse
 
-from accounts import roles
 from billing.models import Invoice, Payment, PaymentAllocation, Refund
 from billing.payments import (
     account_balance,
@@ -23,7 +20,7 @@ from billing.payments import (
 )
 from billing.services import create_credit_note
 from billing.statements import statement
-from tests.accounts.factories import CustomerFactory, StaffFactory, enable_totp
+from tests.accounts.factories import CustomerFactory
 from tests.billing.factories import issued_invoice
 
 pytestmark = pytest.mark.django_db
@@ -191,16 +188,6 @@ def test_credit_note_page_shows_the_reason_and_the_refund(owner_client, customer
 # ---------------------------------------------------------------------------------------
 # The admin, as billing staff use it
 # ---------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def billing_staff_client(db) -> Client:
-    person = StaffFactory()
-    person.groups.add(Group.objects.get(name=roles.BILLING_GROUP))
-    enable_totp(person)
-    client = Client()
-    client.force_login(person)
-    return client
 
 
 def test_billing_staff_refund_a_credit_note_from_the_admin(billing_staff_client, customer):

@@ -1,0 +1,29 @@
+"""What the billing admins share."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+
+class RecordedThroughService(admin.ModelAdmin):
+    """Rows that a service function creates (with its checks and side effects) and that
+    are accounting records afterwards: added through ``create``, then never edited here
+    (the fields listed in ``fields`` become read-only) nor deleted."""
+
+    def create(self, request, data: dict):
+        raise NotImplementedError  # each subclass names its service
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*self.fields, *self.readonly_after_creation] if obj else []
+
+    readonly_after_creation: tuple[str, ...] = ()
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def save_model(self, request, obj, form, change) -> None:
+        if change:
+            return
+        created = self.create(request, form.cleaned_data)
+        obj.pk = created.pk
+        obj._state.adding = False

@@ -1,0 +1,140 @@
+"""Billing staff in the admin: subscriptions, hand-made credit notes, overdue invoices, refunds."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from billing.models import Invoice, InvoiceLine, OneOffCharge, Subscription
+from billing.run import run_billing
+from tests.accounts.factories import CustomerFactory, ProviderDetailsFactory, ServiceFactory
+from tests.billing.factories import PlanFactory, SubscriptionFactory, issued_invoice
+
+pytestmark = pytest.mark.django_db
+
+DECEMBER = dt.date(2026, 12, 1)
+
+
+@pytest.fixture(autouse=True)
+def _provider():
+    ProviderDetailsFactory()
+
+
+def _billed_subscription(price="31.00"):
+    customer = CustomerFactory()
+    plan = PlanFactory(price=Decimal(price))
+    sub = SubscriptionFactory(service=ServiceFactory(customer=customer), plan=plan, started_on=dt.date(2026, 6, 1))
+    run_billing(DECEMBER)
+    return sub
+
+
+def _action(client, action, objects, **data):
+    changelist = reverse(f"admin:billing_{objects[0]._meta.model_name}_changelist")
+    return client.post(
+        changelist, {"action": action, "_selected_action": [o.pk for o in objects], "apply": "1", **data}, follow=True
+    )
+
+
+def test_adding_a_subscription_after_the_run_charges_the_rest_of_the_month(billing_staff_client):
+    sub = _billed_subscription()
+    service = ServiceFactory(customer=sub.service.customer)
+    plan = PlanFactory(price=Decimal("62.00"))
+    add = reverse("admin:billing_subscription_add")
+
+    response = billing_staff_client.post(add, {"service": service.pk, "plan": plan.pk, "started_on": "2026-12-17"})
+
+    assert response.status_code == 302
+    new = Subscription.objects.get(service=service)
+    assert new.billed_until == dt.date(2026, 12, 31)
+    assert OneOffCharge.objects.get(customer=service.customer).unit_price == Decimal("30.00")
+
+
+def test_adding_a_second_subscription_to_a_service_is_refused_on_the_form(billing_staff_client):
+    sub = _billed_subscription()
+    add = reverse("admin:billing_subscription_add")
+
+    response = billing_staff_client.post(
+        add, {"service": sub.service.pk, "plan": PlanFactory().pk, "started_on": "2026-12-17"}
+    )
+
+    assert response.status_code == 200
+    assert "already has a subscription" in response.content.decode()
+    assert Subscription.objects.count() == 1 and not OneOffCharge.objects.exists()
+
+
+def test_ending_a_service_from_the_admin_issues_the_credit_note(billing_staff_client):
+    sub = _billed_subscription()
+
+    form = billing_staff_client.post(
+        reverse("admin:billing_subscription_changelist"), {"action": "end_service", "_selected_action": [sub.pk]}
+    )
+    assert "Last day of service" in form.content.decode()
+    done = _action(billing_staff_client, "end_service", [sub], last_day="2026-12-21")
+
+    note = Invoice.objects.get(kind=Invoice.Kind.CREDIT_NOTE)
+    assert f"ends on 21 December 2026; credited by {note.number}" in done.content.decode()
+    assert note.total_net == Decimal("10.00")
+    # An existing subscription is read-only: it changes through the actions.
+    page = billing_staff_client.get(reverse("admin:billing_subscription_change", args=[sub.pk])).content.decode()
+    assert 'name="plan"' not in page
+
+
+def test_changing_plan_from_the_admin(billing_staff_client):
+    sub = _billed_subscription()
+    bigger = PlanFactory(price=Decimal("93.00"), name="VPS Large")
+
+    done = _action(billing_staff_client, "change_plan", [sub], plan=bigger.pk, on="2026-12-22")
+
+    assert f"{sub.service} is on {bigger} from 22 December 2026".lower() in done.content.decode().lower()
+    assert Subscription.objects.filter(service=sub.service, plan=bigger, started_on=dt.date(2026, 12, 22)).exists()
+
+
+def test_a_credit_note_drafted_in_the_admin_is_issued_with_the_originals_rate(billing_staff_client):
+    customer = CustomerFactory()
+    invoice = issued_invoice(customer, lines=(("Hosting", 1, "100.00"),), issued_on=dt.date(2026, 11, 1))
+    add = reverse("admin:billing_invoice_add")
+    lines = {
+        "lines-TOTAL_FORMS": "1",
+        "lines-INITIAL_FORMS": "0",
+        "lines-0-description": "Outage credit",
+        "lines-0-quantity": "1",
+        "lines-0-unit_price": "10.00",
+        "lines-0-vat_category": "standard",
+    }
+    data = {"kind": "credit_note", "customer": customer.pk, "currency": "GBP", "corrects": invoice.pk, **lines}
+
+    assert billing_staff_client.post(add, {**data, "reason": "Outage on 3 November"}).status_code == 302
+    draft = Invoice.objects.get(kind=Invoice.Kind.CREDIT_NOTE)
+    assert InvoiceLine.objects.get(invoice=draft).vat_rate == 0  # provisional until issued
+    done = _action(billing_staff_client, "issue_selected", [draft])
+
+    draft.refresh_from_db()
+    assert "Issued 1 document(s)." in done.content.decode()
+    assert (draft.reason, draft.total_gross, draft.lines.get().vat_rate) == ("Outage on 3 November", 12, 20)
+
+
+def test_overdue_filter_and_status_column(billing_staff_client):
+    today = timezone.localdate()
+    late = issued_invoice(issued_on=today - dt.timedelta(days=60))
+    issued_invoice(issued_on=today)
+    changelist = reverse("admin:billing_invoice_changelist")
+
+    page = billing_staff_client.get(changelist, {"overdue": "yes"}).content.decode()
+
+    assert late.number in page and "Overdue (issued)" in page
+    assert billing_staff_client.get(changelist).content.decode().count("Overdue (issued)") == 1
+
+
+def test_a_credit_note_page_links_to_recording_its_refund(billing_staff_client):
+    from billing.services import create_credit_note
+
+    note = create_credit_note(issued_invoice(), reason="Ordered in error")
+
+    page = billing_staff_client.get(reverse("admin:billing_invoice_change", args=[note.pk])).content.decode()
+
+    assert f"{reverse('admin:billing_refund_add')}?credit_note={note.pk}" in page
+    assert "None yet." in page
