@@ -436,6 +436,11 @@ class DataSubjectRequest(models.Model):
     refusal_reason = models.TextField(blank=True)
     response = models.TextField(blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    fulfilment_started_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Set while an erasure is being carried out, so a second 'Fulfil' waits for it.",
+    )
 
     objects = DataSubjectRequestQuerySet.as_manager()
 

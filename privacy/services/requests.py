@@ -779,19 +779,36 @@ def _carry_out(locked: DataSubjectRequest, *, actor, note: str) -> None:
         _note(locked, actor, note)
 
 
+# A claim older than this is taken to be from a worker that died mid-run: fulfilling
+# again is allowed (the engine is all or nothing, so a dead run changed nothing).
+ERASURE_CLAIM_EXPIRES = dt.timedelta(minutes=30)
+
+
 def _fulfil_erasure(dsr: DataSubjectRequest, *, actor, note: str) -> DataSubjectRequest:
     """Erasure runs in its own transaction, outside ours, so that the engine's record of a
     failed attempt survives the failure; the request is closed only after a successful run."""
     from privacy.services.erasure import ErasureFailed, erasure_notice, execute_erasure
 
     with transaction.atomic():
-        _check_fulfillable(_lock(dsr), note)
+        # Claimed under the row lock: a second "Fulfil" (a double click, two officers)
+        # finds the claim and stops, instead of running the engine again.
+        locked = _lock(dsr)
+        _check_fulfillable(locked, note)
+        started = locked.fulfilment_started_at
+        if started is not None and timezone.now() - started < ERASURE_CLAIM_EXPIRES:
+            raise RequestError(
+                f"{locked} is already being carried out (since {timezone.localtime(started):%H:%M}); "
+                "wait for it to finish."
+            )
+        locked.fulfilment_started_at = timezone.now()
+        locked.save(update_fields=["fulfilment_started_at"])
     dsr.refresh_from_db()
     # Taken before the engine runs: erasing a login anonymises its address.
     addresses = requester_addresses(dsr)
     try:
         run = execute_erasure(request=dsr, actor=actor, **_scope(dsr))
     except ErasureFailed as exc:
+        DataSubjectRequest.objects.filter(pk=dsr.pk).update(fulfilment_started_at=None)  # may be tried again
         add_note(dsr, text=f"Erasure failed, nothing changed: {exc}", actor=actor)
         raise RequestError(f"The erasure failed and changed nothing: {exc}") from exc
     notice = erasure_notice(run)
@@ -801,6 +818,7 @@ def _fulfil_erasure(dsr: DataSubjectRequest, *, actor, note: str) -> DataSubject
         locked.status = Status.FULFILLED
         locked.response = notice
         locked.closed_at = timezone.now()
+        locked.fulfilment_started_at = None
         locked.save()
         _mail(locked, "privacy_request_response", "response", to=addresses, context={"response": notice}, actor=actor)
     return _sync(dsr, locked)

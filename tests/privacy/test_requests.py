@@ -402,7 +402,6 @@ def test_rectification_needs_a_note_of_what_was_corrected(membership, staff):
 
 
 def test_fulfilling_an_erasure_tells_the_person_what_was_kept(membership, owner, staff):
-    pytest.importorskip("privacy.services.erasure")
     dsr = services.open_request_from_portal(membership, "erasure", "", "uk_gdpr")
     address = owner.email
     services.fulfil(dsr, actor=staff)
@@ -410,6 +409,44 @@ def test_fulfilling_an_erasure_tells_the_person_what_was_kept(membership, owner,
     [notice] = mails("response")
     assert notice.to_addresses == [address]
     assert dsr.response and dsr.response.splitlines()[0] in notice.body_text
+
+
+def test_a_second_fulfil_while_an_erasure_runs_is_refused_and_runs_nothing(membership, staff):
+    dsr = services.open_request_from_portal(membership, "erasure", "", "uk_gdpr")
+    # The first "Fulfil" has claimed the request and its engine is running.
+    DataSubjectRequest.objects.filter(pk=dsr.pk).update(fulfilment_started_at=timezone.now())
+
+    with pytest.raises(services.RequestError, match="already being carried out"):
+        services.fulfil(dsr, actor=staff)
+
+    assert not dsr.erasure_runs.exists()
+    dsr.refresh_from_db()
+    assert dsr.status == Status.OPEN
+
+
+def test_a_claim_left_by_a_dead_worker_expires(membership, staff):
+    dsr = services.open_request_from_portal(membership, "erasure", "", "uk_gdpr")
+    stale = timezone.now() - services.ERASURE_CLAIM_EXPIRES - dt.timedelta(minutes=1)
+    DataSubjectRequest.objects.filter(pk=dsr.pk).update(fulfilment_started_at=stale)
+
+    services.fulfil(dsr, actor=staff)
+
+    assert dsr.status == Status.FULFILLED and dsr.fulfilment_started_at is None
+    assert dsr.erasure_runs.count() == 1
+
+
+def test_a_failed_erasure_releases_its_claim(membership, staff, monkeypatch):
+    from privacy.services import erasure
+
+    def fail(**kwargs):
+        raise erasure.ErasureFailed("disk full")
+
+    monkeypatch.setattr(erasure, "execute_erasure", fail)
+    dsr = services.open_request_from_portal(membership, "erasure", "", "uk_gdpr")
+    with pytest.raises(services.RequestError, match="disk full"):
+        services.fulfil(dsr, actor=staff)
+    dsr.refresh_from_db()
+    assert dsr.fulfilment_started_at is None and dsr.status == Status.OPEN
 
 
 # ---------------------------------------------------------------------------------------
