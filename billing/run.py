@@ -39,49 +39,78 @@ def period_bounds(period_start: dt.date, months: int = 1) -> tuple[dt.date, dt.d
 
 
 def due_subscriptions(period_start: dt.date):
-    """Subscriptions active in the period and not yet billed for it, of active customers."""
+    """Subscriptions with days still to bill up to the end of the period, of active customers.
+
+    Not yet billed for the period (``billed_until`` before it), started by its end, and not
+    ended before the first day still unbilled: a subscription that started and ended between
+    two runs is due at the next one, for the days it ran.
+    """
     _, period_end = period_bounds(period_start)
     return (
-        Subscription.objects.filter(
-            service__customer__status=Customer.Status.ACTIVE,
-            started_on__lte=period_end,
-        )
-        .filter(Q(ended_on__isnull=True) | Q(ended_on__gte=period_start))
+        Subscription.objects.filter(service__customer__status=Customer.Status.ACTIVE, started_on__lte=period_end)
         .filter(Q(billed_until__isnull=True) | Q(billed_until__lt=period_start))
+        .filter(Q(ended_on__isnull=True) | Q(billed_until__isnull=True) | Q(ended_on__gt=F("billed_until")))
         .select_related("plan", "service")
         .order_by("service__customer_id", "started_on", "pk")
     )
 
 
-def _bill_customer(customer: Customer, period_start: dt.date, subscriptions: list, actor) -> bool:
-    """Invoice ``customer`` for the period; False when an invoice for it already exists."""
+def catch_up_bounds(sub: Subscription, period_start: dt.date) -> tuple[dt.date, dt.date] | None:
+    """Days before ``period_start`` that a never-billed subscription ran and no invoice covers:
+    it started in the previous month, after that month's run (or before the run, and the run
+    is billing it now). Subscriptions that started earlier and were never billed (imported
+    with their history) are billed from the period on, never for years back."""
+    start = sub.billed_until + dt.timedelta(days=1) if sub.billed_until is not None else sub.started_on
+    previous_month = _add_months(period_start, -1)
+    if start >= period_start or start < previous_month:
+        return None
+    return start, min(period_start - dt.timedelta(days=1), sub.ended_on or period_start)
+
+
+def _bill_customer(customer: Customer, period_start: dt.date, actor) -> bool:
+    """Invoice ``customer`` for the period; False when an invoice for it already exists.
+
+    The customer's row is locked first and their due subscriptions read under the lock,
+    so a service ended or started by staff while the run was going is billed as it is now.
+    """
     from billing.payments import apply_credit
     from billing.services import InvoiceError, add_line, issue_invoice, prorate
 
     _, period_end = period_bounds(period_start)
     issued_on = max(timezone.localdate(), period_start)
-    mispriced = sorted({str(sub.plan) for sub in subscriptions if sub.plan.currency != customer.currency})
-    if mispriced:
-        raise InvoiceError(
-            f"{customer} is billed in {customer.currency} but {', '.join(mispriced)} is priced in another "
-            "currency: move the service to a plan in the customer's currency, or change the customer's currency."
-        )
     # Foreign currency: the rate in force on the invoice date, for the sterling totals (DOMAIN.md §1).
     rate = ExchangeRate.in_force(customer.currency, issued_on) if customer.currency != "GBP" else None
     with transaction.atomic():
-        try:
-            invoice, created = Invoice.objects.get_or_create(
-                customer=customer,
-                kind=Invoice.Kind.INVOICE,
-                period_start=period_start,
-                defaults={
-                    "period_end": period_end,
-                    "currency": customer.currency,
-                    "gbp_rate": rate.gbp_per_unit if rate else None,
-                    "gbp_rate_source": rate.source if rate else "",
-                    "gbp_rate_date": rate.valid_from if rate else None,
-                },
+        Customer.objects.select_for_update().filter(pk=customer.pk).first()
+        existing = Invoice.objects.filter(customer=customer, kind=Invoice.Kind.INVOICE, period_start=period_start)
+        draft = existing.filter(status=Invoice.Status.DRAFT).first()
+        if draft is not None:
+            # The run's own drafts never outlive its transaction: this one is staff's.
+            raise InvoiceError(
+                f"{customer} has a draft invoice for {period_start:%B %Y} ({draft}): issue or delete it, then "
+                "run the billing again for this customer."
             )
+        subscriptions = list(due_subscriptions(period_start).filter(service__customer=customer))
+        mispriced = sorted({str(sub.plan) for sub in subscriptions if sub.plan.currency != customer.currency})
+        if mispriced:
+            raise InvoiceError(
+                f"{customer} is billed in {customer.currency} but {', '.join(mispriced)} is priced in another "
+                "currency: move the service to a plan in the customer's currency, or change the customer's currency."
+            )
+        try:
+            with transaction.atomic():
+                invoice, created = Invoice.objects.get_or_create(
+                    customer=customer,
+                    kind=Invoice.Kind.INVOICE,
+                    period_start=period_start,
+                    defaults={
+                        "period_end": period_end,
+                        "currency": customer.currency,
+                        "gbp_rate": rate.gbp_per_unit if rate else None,
+                        "gbp_rate_source": rate.source if rate else "",
+                        "gbp_rate_date": rate.valid_from if rate else None,
+                    },
+                )
         except IntegrityError:
             # Another run inserted it between our look-up and our insert: it is theirs.
             return False
@@ -94,24 +123,43 @@ def _bill_customer(customer: Customer, period_start: dt.date, subscriptions: lis
             return False
         for sub in subscriptions:
             months = BillingPeriod(sub.plan.period).months
+            catch_up = catch_up_bounds(sub, period_start)
+            if catch_up is not None:
+                # Daily, at the plan's monthly price, over the month the days fall in.
+                month_start, month_end = period_bounds(catch_up[0])
+                add_line(
+                    invoice,
+                    description=f"{sub.plan.name}: {sub.service.name}, {catch_up[0]:%-d %b %Y} to "
+                    f"{catch_up[1]:%-d %b %Y} (prorated, not billed before)",
+                    quantity=1,
+                    unit_price=prorate(sub.plan.price / months, month_start, month_end, *catch_up),
+                    vat_category=sub.plan.vat_category,
+                    subscription=sub,
+                    period_start=catch_up[0],
+                    period_end=catch_up[1],
+                )
             line_start, line_end = period_bounds(period_start, months)
-            amount = prorate(sub.plan.price, line_start, line_end, sub.started_on, sub.ended_on)
-            active_from = max(line_start, sub.started_on)
-            active_to = min(line_end, sub.ended_on or line_end)
-            partial = (active_from, active_to) != (line_start, line_end)
-            description = f"{sub.plan.name}: {sub.service.name}, {active_from:%-d %b %Y} to {active_to:%-d %b %Y}"
-            if partial:
-                description += " (prorated)"
-            add_line(
-                invoice,
-                description=description,
-                quantity=1,
-                unit_price=amount,
-                vat_category=sub.plan.vat_category,
-                subscription=sub,
-                period_start=active_from,
-                period_end=active_to,
-            )
+            line_end_billed = line_end
+            if sub.ended_on is None or sub.ended_on >= line_start:
+                amount = prorate(sub.plan.price, line_start, line_end, sub.started_on, sub.ended_on)
+                active_from = max(line_start, sub.started_on)
+                active_to = min(line_end, sub.ended_on or line_end)
+                partial = (active_from, active_to) != (line_start, line_end)
+                description = f"{sub.plan.name}: {sub.service.name}, {active_from:%-d %b %Y} to {active_to:%-d %b %Y}"
+                if partial:
+                    description += " (prorated)"
+                add_line(
+                    invoice,
+                    description=description,
+                    quantity=1,
+                    unit_price=amount,
+                    vat_category=sub.plan.vat_category,
+                    subscription=sub,
+                    period_start=active_from,
+                    period_end=active_to,
+                )
+            else:
+                line_end_billed = sub.ended_on  # ended before this period: only the catch-up
             if sub.plan.setup_fee and not sub.setup_fee_invoiced:
                 add_line(
                     invoice,
@@ -122,7 +170,7 @@ def _bill_customer(customer: Customer, period_start: dt.date, subscriptions: lis
                     subscription=sub,
                 )
                 sub.setup_fee_invoiced = True
-            sub.billed_until = line_end
+            sub.billed_until = line_end_billed
             sub.save(update_fields=["billed_until", "setup_fee_invoiced"])
         # One-off charges staff added since the last invoice go on this one, once.
         for charge in OneOffCharge.objects.select_for_update().filter(customer=customer, invoice_line__isnull=True):
@@ -134,6 +182,11 @@ def _bill_customer(customer: Customer, period_start: dt.date, subscriptions: lis
                 vat_category=charge.vat_category,
             )
             OneOffCharge.objects.filter(pk=charge.pk).update(invoice_line=line)
+        if not invoice.lines.exists():
+            # Everything due was taken by a concurrent change (e.g. the last service ended
+            # before the period): nothing to invoice; the empty draft goes with the rollback.
+            transaction.set_rollback(True)
+            return False
         latest = max([period_end, *(s.billed_until for s in subscriptions)])
         if latest != invoice.period_end:  # a quarterly or annual plan bills ahead
             invoice.period_end = latest
@@ -160,8 +213,13 @@ def run_billing(
     subscriptions = due_subscriptions(period_start)
     if customer is not None:
         subscriptions = subscriptions.filter(service__customer=customer)
-    # Customers already invoiced for the period (by an earlier, crashed or concurrent run) are skipped.
-    invoiced = Invoice.objects.filter(kind=Invoice.Kind.INVOICE, period_start=period_start).values("customer_id")
+    # Customers already invoiced for the period (by an earlier, crashed or concurrent run) are
+    # skipped; a staff draft for the period is reported by _bill_customer.
+    invoiced = (
+        Invoice.objects.filter(kind=Invoice.Kind.INVOICE, period_start=period_start)
+        .exclude(status=Invoice.Status.DRAFT)
+        .values("customer_id")
+    )
     by_customer: dict[int, list[Subscription]] = {}
     for sub in subscriptions.exclude(service__customer__in=invoiced):
         by_customer.setdefault(sub.service.customer_id, []).append(sub)
@@ -180,10 +238,10 @@ def run_billing(
         status=BillingRun.Status.RUNNING, total=len(by_customer), done=0, error="", finished_at=None
     )
     errors = []
-    for customer_id, subs in by_customer.items():
+    for customer_id in by_customer:
         created = False
         try:
-            created = _bill_customer(customers[customer_id], period_start, subs, actor)
+            created = _bill_customer(customers[customer_id], period_start, actor)
         except Exception as exc:  # one customer's problem (e.g. no VAT rate) must not stop the run
             logger.exception("Billing run %s: customer %s failed", run.pk, customer_id)
             errors.append(f"{customers[customer_id]}: {exc}")

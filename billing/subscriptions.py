@@ -5,11 +5,11 @@ or year, for such plans) for every subscription due, prorated by the day when th
 starts or ends inside the period (``billing.services.prorate``). What happens between runs
 is handled here, by the same daily rule:
 
-- **Start** (``start_subscription``): if the customer has not yet been billed for the month
-  the service starts in, nothing more is needed: the run prorates the first period. If it
-  has (the run has already been), the part of that period from the start day is added as a
-  one-off charge (and the setup fee, if any), so the next invoice carries it, and the
-  subscription counts as billed to that period's end.
+- **Start** (``start_subscription``): the run bills it. If the month's run has not been
+  yet, it prorates the first period; if it has, the next run bills the days since the
+  start (in the previous month) as a catch-up line before the new period
+  (``billing.run.catch_up_bounds``). Every day billed is on an invoice line that names the
+  subscription and its dates, which is what ending a subscription credits against.
 - **End** (``end_subscription``): the last day of service is recorded. If the subscription
   was already invoiced beyond it, the unused days of each invoiced line are credited with a
   credit note on that invoice (VAT reg 15: the VAT credited at the rate charged). A line
@@ -30,10 +30,9 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from billing.models import BillingPeriod, Invoice, InvoiceLine, OneOffCharge, Plan, Subscription
+from billing.models import Invoice, InvoiceLine, Plan, Subscription
 from billing.money import to_money
-from billing.run import period_bounds
-from billing.services import create_credit_note, prorate
+from billing.services import create_credit_note
 
 
 class SubscriptionError(ValidationError):
@@ -45,9 +44,10 @@ def _lock_customer(customer) -> None:
 
 
 def _billed_documents(customer):
+    """Periods the run has billed for the customer (a cancelled invoice still holds its period)."""
     return Invoice.objects.filter(
         customer=customer, kind__in=(Invoice.Kind.INVOICE, Invoice.Kind.PRO_FORMA), period_start__isnull=False
-    ).exclude(status__in=(Invoice.Status.DRAFT, Invoice.Status.CANCELLED))
+    ).exclude(status=Invoice.Status.DRAFT)
 
 
 @transaction.atomic
@@ -57,36 +57,22 @@ def start_subscription(service, plan: Plan, *, on: dt.date) -> Subscription:
     _lock_customer(customer)
     if not plan.active:
         raise SubscriptionError(f"{plan} is no longer sold: choose an active plan.")
+    if plan.currency != customer.currency:
+        raise SubscriptionError(
+            f"{plan} is priced in {plan.currency}; {customer} is billed in {customer.currency}: choose a "
+            f"plan in {customer.currency}."
+        )
     if service.subscriptions.filter(ended_on__isnull=True).exists():
         raise SubscriptionError(f"{service} already has a subscription: change its plan or end it first.")
     month = on.replace(day=1)
-    billed = _billed_documents(customer)
-    if billed.filter(period_start__gt=month).exists():
+    # The run catches up only the month before the one it bills: a start before an invoiced
+    # period would leave days unbilled.
+    if _billed_documents(customer).filter(period_start__gt=month).exists():
         raise SubscriptionError(
             f"{customer} has been invoiced for a period after {on:%B %Y}: start the subscription in the "
             "current period and add earlier service as a one-off charge."
         )
-    subscription = Subscription.objects.create(service=service, plan=plan, started_on=on)
-    if billed.filter(period_start=month).exists():
-        line_start, line_end = period_bounds(month, BillingPeriod(plan.period).months)
-        amount = prorate(plan.price, line_start, line_end, on)
-        OneOffCharge.objects.create(
-            customer=customer,
-            description=f"{plan.name}: {service.name}, {on:%-d %b %Y} to {line_end:%-d %b %Y} (prorated)",
-            unit_price=amount,
-            vat_category=plan.vat_category,
-        )
-        if plan.setup_fee:
-            OneOffCharge.objects.create(
-                customer=customer,
-                description=f"Setup of {service.name} ({plan.name})",
-                unit_price=plan.setup_fee,
-                vat_category=plan.vat_category,
-            )
-        subscription.billed_until = line_end
-        subscription.setup_fee_invoiced = True
-        subscription.save(update_fields=["billed_until", "setup_fee_invoiced"])
-    return subscription
+    return Subscription.objects.create(service=service, plan=plan, started_on=on)
 
 
 @transaction.atomic

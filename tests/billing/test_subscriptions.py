@@ -78,30 +78,112 @@ def test_ending_before_the_run_is_prorated_by_the_run_without_a_credit_note():
     assert not Invoice.objects.filter(kind=Invoice.Kind.CREDIT_NOTE).exists()
 
 
-def test_starting_after_the_run_adds_the_rest_of_the_period_to_the_next_invoice():
+def _lines(invoice) -> list[tuple]:
+    return list(invoice.lines.order_by("pk").values_list("period_start", "period_end", "net"))
+
+
+def test_starting_after_the_run_is_caught_up_on_the_next_invoice():
     customer = CustomerFactory()
     _vps(customer)
     run_billing(DECEMBER)
     plan = PlanFactory(price=Decimal("62.00"), setup_fee=Decimal("20.00"))
 
     sub = start_subscription(ServiceFactory(customer=customer), plan, on=dt.date(2026, 12, 17))
-
-    assert sub.billed_until == dt.date(2026, 12, 31) and sub.setup_fee_invoiced
-    charges = list(OneOffCharge.objects.filter(customer=customer).values_list("unit_price", flat=True))
-    assert sorted(charges) == [Decimal("20.00"), Decimal("30.00")]  # 15 days at £2.00, and the setup fee
     run_billing(JANUARY)
+
+    sub.refresh_from_db()
     january = _invoice(customer, JANUARY)
-    # £31 + £62 for January, plus the £30 and £20 charges from December.
-    assert january.total_net == Decimal("143.00")
-    assert set(OneOffCharge.objects.values_list("invoice_line__invoice", flat=True)) == {january.pk}
+    assert (sub.billed_until, sub.setup_fee_invoiced) == (dt.date(2027, 1, 31), True)
+    new_lines = list(january.lines.filter(subscription=sub).values_list("period_start", "period_end", "net"))
+    assert new_lines == [
+        (dt.date(2026, 12, 17), dt.date(2026, 12, 31), Decimal("30.00")),  # 15 days at £2.00
+        (dt.date(2027, 1, 1), dt.date(2027, 1, 31), Decimal("62.00")),
+        (None, None, Decimal("20.00")),  # the setup fee
+    ]
+    assert january.total_net == Decimal("143.00")  # with the first service's £31
+    assert not OneOffCharge.objects.exists()
+
+
+def test_a_new_customer_starting_after_the_run_is_billed_from_their_first_day():
+    customer = CustomerFactory()
+    _vps(CustomerFactory())
+    run_billing(DECEMBER)  # before this customer existed
+
+    start_subscription(ServiceFactory(customer=customer), PlanFactory(price=Decimal("31.00")), on=dt.date(2026, 12, 10))
+    run_billing(JANUARY)
+
+    assert _lines(_invoice(customer, JANUARY)) == [
+        (dt.date(2026, 12, 10), dt.date(2026, 12, 31), Decimal("22.00")),
+        (dt.date(2027, 1, 1), dt.date(2027, 1, 31), Decimal("31.00")),
+    ]
+
+
+def test_two_plan_changes_between_runs_bill_every_day_once():
+    customer = CustomerFactory()
+    a = _vps(customer)  # £1.00 a day
+    run_billing(DECEMBER)
+    b = change_plan(a, PlanFactory(price=Decimal("62.00")), on=dt.date(2026, 12, 10))  # £2.00 a day
+    c = change_plan(b, PlanFactory(price=Decimal("93.00")), on=dt.date(2026, 12, 20))  # £3.00 a day
+
+    run_billing(JANUARY)
+
+    note = Invoice.objects.get(kind=Invoice.Kind.CREDIT_NOTE)
+    assert note.total_net == Decimal("22.00")  # A's 10–31 December, billed in December
+    january = _invoice(customer, JANUARY)
+    assert list(january.lines.filter(subscription=b).values_list("period_start", "period_end", "net")) == [
+        (dt.date(2026, 12, 10), dt.date(2026, 12, 19), Decimal("20.00"))
+    ]
+    assert list(january.lines.filter(subscription=c).values_list("period_start", "period_end", "net")) == [
+        (dt.date(2026, 12, 20), dt.date(2026, 12, 31), Decimal("36.00")),
+        (dt.date(2027, 1, 1), dt.date(2027, 1, 31), Decimal("93.00")),
+    ]
+    assert january.lines.count() == 3
+    # December: 9 days of A (£9) + 10 of B (£20) + 12 of C (£36); January: C (£93).
+    assert _invoice(customer).total_net - note.total_net + january.total_net == Decimal("158.00")
+
+
+def test_a_service_ended_while_the_run_is_going_is_billed_as_it_is_now(monkeypatch):
+    import billing.run
+
+    customer = CustomerFactory()
+    sub = _vps(customer)
+    original = billing.run._bill_customer
+
+    def staff_end_the_service_first(*args, **kwargs):
+        end_subscription(sub, last_day=dt.date(2026, 12, 10))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(billing.run, "_bill_customer", staff_end_the_service_first)
+    run_billing(DECEMBER)
+
+    assert _invoice(customer).total_net == Decimal("10.00")
+
+
+def test_a_staff_draft_for_the_period_is_reported_not_skipped():
+    from tests.billing.factories import InvoiceFactory
+
+    customer = CustomerFactory()
+    _vps(customer)
+    draft = InvoiceFactory(customer=customer, period_start=DECEMBER, period_end=dt.date(2026, 12, 31))
+
+    run = run_billing(DECEMBER)
+
+    assert f"has a draft invoice for December 2026 ({draft})" in run.error
+    assert run.created == 0
 
 
 def test_starting_before_the_run_is_left_to_the_run():
     customer = CustomerFactory()
     sub = start_subscription(ServiceFactory(customer=customer), PlanFactory(price=Decimal("31.00")), on=DECEMBER)
-    assert sub.billed_until is None and not OneOffCharge.objects.exists()
+    assert sub.billed_until is None
     run_billing(DECEMBER)
     assert _invoice(customer).total_net == Decimal("31.00")
+
+
+def test_a_plan_in_another_currency_is_refused():
+    customer = CustomerFactory()
+    with pytest.raises(SubscriptionError, match=r"is priced in EUR; .* is billed in GBP"):
+        start_subscription(ServiceFactory(customer=customer), PlanFactory(currency="EUR"), on=DECEMBER)
 
 
 def test_changing_plan_mid_period_credits_the_old_and_charges_the_new():
@@ -117,9 +199,9 @@ def test_changing_plan_mid_period_credits_the_old_and_charges_the_new():
     assert new.plan == bigger and new.started_on == dt.date(2026, 12, 22) and new.service == sub.service
     note = Invoice.objects.get(kind=Invoice.Kind.CREDIT_NOTE)
     assert note.total_net == Decimal("10.00")  # 10 unused days of the old plan
-    assert OneOffCharge.objects.get().unit_price == Decimal("30.00")  # 10 days of the new one at £3.00
     run_billing(JANUARY)
-    assert _invoice(customer, JANUARY).total_net == Decimal("123.00")  # January on the new plan + the £30
+    # January on the new plan, and its 10 days in December at £3.00.
+    assert _invoice(customer, JANUARY).total_net == Decimal("123.00")
 
 
 def test_a_customer_with_only_one_off_charges_is_invoiced_by_the_run():
