@@ -26,3 +26,24 @@ def vat_down(amount: Decimal, currency: str = "GBP") -> Decimal:
 
 def format_money(amount: Decimal, currency: str = "GBP", locale: str = "en_GB") -> str:
     return format_currency(amount, currency, locale=locale)
+
+
+def split_vat(nets: list[tuple[Decimal, Decimal]], currency: str = "GBP") -> list[tuple[Decimal, Decimal, Decimal]]:
+    """(rate, net, VAT) per VAT rate, highest rate first, for an invoice's net total per rate.
+
+    VAT Notice 700 s.17.5: the **total** VAT on the invoice is the exact VAT on all its
+    supplies rounded down to the minor unit. Each rate's share is rounded down too, and
+    the pennies that leaves between the shares and the total (at most one per rate but
+    one) go to the rates with the largest fractions dropped, so the summary per rate adds
+    up to the total exactly.
+    """
+    unit = minor_unit(currency)
+    rows = sorted(nets, key=lambda row: row[0], reverse=True)
+    exact = [net * rate / 100 for rate, net in rows]
+    shares = [vat_down(vat, currency) for vat in exact]
+    left = vat_down(sum(exact, Decimal(0)), currency) - sum(shares, Decimal(0))
+    step = unit if left > 0 else -unit
+    by_fraction = sorted(range(len(rows)), key=lambda i: exact[i] - shares[i], reverse=left > 0)
+    for i in by_fraction[: int(abs(left) / unit)]:
+        shares[i] += step
+    return [(rate, net, share) for (rate, net), share in zip(rows, shares, strict=True)]

@@ -24,8 +24,8 @@ from django.utils import timezone
 
 from accounts.models import ProviderDetails
 from billing.models import Invoice
-from billing.money import format_money, to_money, vat_down
-from billing.services import buyer_details, seller_details
+from billing.money import format_money, split_vat
+from billing.services import buyer_details, seller_details, sterling_summary
 from billing.statements import Statement
 
 PDF_FOLDER = "billing/pdf"
@@ -98,24 +98,18 @@ def _title(invoice: Invoice) -> str:
 
 
 def _vat_summary(invoice: Invoice, lines: list) -> list[dict[str, Any]]:
-    """Net and VAT per rate, highest rate first, as ``billing.services`` computed the totals:
-    VAT on each rate's net total, rounded down (VAT Notice 700 s.17.5, docs/billing.md).
-    With a stored sterling rate, each rate's net and VAT in sterling too (DOMAIN.md §1)."""
+    """Net and VAT per rate, highest rate first, exactly as ``billing.services`` computed the
+    totals (VAT Notice 700 s.17.5, docs/billing.md). With a stored sterling rate, each
+    rate's net and VAT in sterling too (DOMAIN.md §1)."""
     nets: dict[Decimal, Decimal] = defaultdict(Decimal)
     for line in lines:
         nets[line.vat_rate] += line.net
-    summary = []
-    for rate in sorted(nets, reverse=True):
-        row: dict[str, Any] = {
-            "rate": rate,
-            "net": nets[rate],
-            "vat": vat_down(nets[rate] * rate / 100, invoice.currency),
-        }
-        if invoice.currency != "GBP" and invoice.gbp_rate:
-            row["net_gbp"] = to_money(nets[rate] * invoice.gbp_rate)
-            row["vat_gbp"] = vat_down(row["net_gbp"] * rate / 100)
-        summary.append(row)
-    return summary
+    summary = split_vat(list(nets.items()), invoice.currency)
+    rows = [{"rate": rate, "net": net, "vat": vat} for rate, net, vat in summary]
+    if invoice.currency != "GBP" and invoice.gbp_rate:
+        for row, (_, net_gbp, vat_gbp) in zip(rows, sterling_summary(invoice.gbp_rate, summary), strict=True):
+            row["net_gbp"], row["vat_gbp"] = net_gbp, vat_gbp
+    return rows
 
 
 def document_context(invoice: Invoice) -> dict[str, Any]:

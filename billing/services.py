@@ -35,7 +35,7 @@ from django.utils import timezone
 
 from accounts.models import ProviderDetails
 from billing.models import Invoice, InvoiceLine, Subscription
-from billing.money import to_money, vat_down
+from billing.money import split_vat, to_money
 from billing.numbering import next_number
 from billing.payments import credited_to, release_overpaid
 from billing.vat import VatCategory, decide_vat
@@ -92,14 +92,12 @@ def add_line(
 
 
 def vat_summary(invoice: Invoice) -> list[tuple[Decimal, Decimal, Decimal]]:
-    """(rate, net, VAT) per VAT rate, highest rate first: VAT Notice 700 s.17.5,
-    VAT on each rate's net total, rounded down."""
+    """(rate, net, VAT) per VAT rate, highest rate first: the invoice's total VAT rounded
+    down (VAT Notice 700 s.17.5), shared between the rates (``billing.money.split_vat``)."""
     nets: dict[Decimal, Decimal] = {}
     for rate, net in invoice.lines.values_list("vat_rate", "net"):
         nets[rate] = nets.get(rate, Decimal(0)) + net
-    return [
-        (rate, net, vat_down(net * rate / 100, invoice.currency)) for rate, net in sorted(nets.items(), reverse=True)
-    ]
+    return split_vat(list(nets.items()), invoice.currency)
 
 
 def compute_totals(invoice: Invoice) -> list[tuple[Decimal, Decimal, Decimal]]:
@@ -114,11 +112,15 @@ def compute_totals(invoice: Invoice) -> list[tuple[Decimal, Decimal, Decimal]]:
 
 def _sterling_totals(invoice: Invoice, summary: list[tuple[Decimal, Decimal, Decimal]]) -> None:
     """Net and VAT in sterling at the stored rate (DOMAIN.md §1: where UK VAT is due on a
-    foreign-currency invoice). Each rate's net is converted, then VAT rounded down on it."""
-    rate_gbp = invoice.gbp_rate
-    nets_gbp = [(rate, to_money(net * rate_gbp)) for rate, net, _ in summary]
-    invoice.total_net_gbp = sum((net for _, net in nets_gbp), Decimal("0.00"))
-    invoice.total_vat_gbp = sum((vat_down(net * rate / 100) for rate, net in nets_gbp), Decimal("0.00"))
+    foreign-currency invoice). Each rate's net is converted, then VAT split as in pounds."""
+    summary_gbp = sterling_summary(invoice.gbp_rate, summary)
+    invoice.total_net_gbp = sum((net for _, net, _ in summary_gbp), Decimal("0.00"))
+    invoice.total_vat_gbp = sum((vat for _, _, vat in summary_gbp), Decimal("0.00"))
+
+
+def sterling_summary(gbp_rate: Decimal, summary: list[tuple[Decimal, Decimal, Decimal]]):
+    """The VAT summary in pounds: each rate's net converted at ``gbp_rate``, VAT split on those."""
+    return split_vat([(rate, to_money(net * gbp_rate)) for rate, net, _ in summary], "GBP")
 
 
 def seller_details(provider: ProviderDetails) -> dict:

@@ -157,7 +157,12 @@ def test_totals_are_the_sum_of_lines_with_vat_per_rate_rounded_down(lines):
     by_rate: dict[Decimal, Decimal] = {}
     for line in stored:
         by_rate[line.vat_rate] = by_rate.get(line.vat_rate, Decimal(0)) + line.net
-    assert invoice.total_vat == sum(vat_down(net * rate / 100) for rate, net in by_rate.items())
+    # VAT Notice 700 s.17.5: the total VAT is the exact VAT rounded down to the penny, and
+    # the summary per rate adds up to it, each rate within a penny of its exact VAT.
+    assert invoice.total_vat == vat_down(sum(net * rate / 100 for rate, net in by_rate.items()))
+    assert sum(vat for _, _, vat in summary) == invoice.total_vat
+    for rate, net, vat in summary:
+        assert abs(vat - net * rate / 100) < Decimal("0.01")
     assert invoice.total_gross == invoice.total_net + invoice.total_vat
     assert all(isinstance(value, Decimal) for row in summary for value in row)
     assert not any(isinstance(v, float) for v in (invoice.total_net, invoice.total_vat, invoice.total_gross))

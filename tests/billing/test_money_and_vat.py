@@ -91,3 +91,16 @@ def test_consumer_rate_setting_names_a_bad_pair(monkeypatch):
         portal_settings._consumer_vat_rates()
     monkeypatch.setattr(portal_settings, "env", Env({"PORTAL_CONSUMER_VAT_RATES": "DE=19, fr=20"}))
     assert portal_settings._consumer_vat_rates() == {"DE": "19", "FR": "20"}
+
+
+def test_total_vat_is_rounded_down_once_and_shared_between_the_rates():
+    from billing.money import split_vat
+
+    # 20% of 0.07 = 0.014 and 5% of 0.19 = 0.0095: 0.0235 in all, so 0.02 (s.17.5), not 0.01.
+    summary = split_vat([(Decimal("5"), Decimal("0.19")), (Decimal("20"), Decimal("0.07"))])
+    assert summary == [
+        (Decimal("20"), Decimal("0.07"), Decimal("0.01")),
+        (Decimal("5"), Decimal("0.19"), Decimal("0.01")),
+    ]
+    # One rate: plain rounding down.
+    assert split_vat([(Decimal("20"), Decimal("10.99"))]) == [(Decimal("20"), Decimal("10.99"), Decimal("2.19"))]
