@@ -309,7 +309,11 @@ class InvoiceLine(models.Model):
     unit_price = models.DecimalField(max_digits=12, decimal_places=2)
     vat_category = models.CharField(max_length=10, choices=VatCategory.choices, default=VatCategory.STANDARD)
     vat_rate = models.DecimalField(
-        max_digits=5, decimal_places=2, help_text="Percent; set from the VAT category when the document is issued."
+        max_digits=5,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="Percent; set from the VAT category when the document is issued (empty on a draft until then).",
     )
     net = models.DecimalField(max_digits=14, decimal_places=2)
     subscription = models.ForeignKey(
@@ -327,8 +331,6 @@ class InvoiceLine(models.Model):
     def save(self, *args, **kwargs) -> None:
         if Invoice.objects.filter(pk=self.invoice_id).exclude(status=Invoice.Status.DRAFT).exists():
             raise ValidationError("Lines of an issued document cannot be changed.")
-        if self.vat_rate is None:
-            self.vat_rate = Decimal(0)  # provisional: issuing sets it from the category
         if self.net is None and self.quantity is not None and self.unit_price is not None:
             from billing.money import to_money
 

@@ -51,9 +51,11 @@ def allocated_to(invoice: Invoice) -> Decimal:
 
 
 def credited_to(invoice: Invoice) -> Decimal:
-    """What issued credit notes have taken off ``invoice`` (sign-agnostic: a credit note reduces)."""
-    notes = Invoice.objects.filter(corrects=invoice, kind=Invoice.Kind.CREDIT_NOTE, status__in=POSTED_STATUSES)
-    return sum((abs(gross) for gross in notes.values_list("total_gross", flat=True)), ZERO)
+    """What issued credit notes have taken off ``invoice`` (their amounts are positive: issue_invoice checks)."""
+    return _sum(
+        Invoice.objects.filter(corrects=invoice, kind=Invoice.Kind.CREDIT_NOTE, status__in=POSTED_STATUSES),
+        "total_gross",
+    )
 
 
 def balance_of(invoice: Invoice) -> Decimal:
@@ -91,9 +93,7 @@ def account_balance(customer, *, on: dt.date | None = None) -> Decimal:
         payments = payments.filter(received_on__lte=on)
         refunds = refunds.filter(paid_on__lte=on)
     invoiced = _sum(documents.filter(kind=Invoice.Kind.INVOICE), "total_gross")
-    credited = sum(
-        (abs(g) for g in documents.filter(kind=Invoice.Kind.CREDIT_NOTE).values_list("total_gross", flat=True)), ZERO
-    )
+    credited = _sum(documents.filter(kind=Invoice.Kind.CREDIT_NOTE), "total_gross")
     return invoiced - credited - _sum(payments) + _sum(refunds)
 
 
@@ -110,7 +110,9 @@ def _lock_customer(customer) -> list[Invoice]:
 
 def _refresh_status(invoice: Invoice) -> None:
     balance = balance_of(invoice)
-    if balance <= 0:
+    if invoice.kind == Invoice.Kind.INVOICE and invoice.total_gross > 0 and credited_to(invoice) >= invoice.total_gross:
+        status = Invoice.Status.CANCELLED  # credited in full, by one credit note or several
+    elif balance <= 0:
         status = Invoice.Status.PAID
     elif allocated_to(invoice) > 0:
         status = Invoice.Status.PART_PAID
@@ -269,10 +271,13 @@ def release_overpaid(invoice: Invoice, *, by: Invoice) -> list[PaymentAllocation
 
 def refundable(customer, currency: str, credit_note: Invoice | None = None) -> Decimal:
     """The most that can be refunded now: the account credit in ``currency`` and, for a
-    credit note, what of it has not been refunded yet."""
+    credit note, the payment it released to the account that has not been refunded yet
+    (a credit note for an invoice nobody paid released nothing: there is nothing to pay back)."""
     limit = unallocated_credit(customer, currency)
     if credit_note is not None:
-        limit = min(limit, abs(credit_note.total_gross) - _sum(Refund.objects.filter(credit_note=credit_note)))
+        # What the note gave back to the account (payment it released), less what was refunded of it.
+        released = -_sum(PaymentAllocation.objects.filter(released_by=credit_note))
+        limit = min(limit, released - _sum(Refund.objects.filter(credit_note=credit_note)))
     return max(limit, ZERO)
 
 

@@ -70,8 +70,8 @@ def add_line(
 ) -> InvoiceLine:
     """Add a line to a draft. Net = quantity × unit price, rounded half up to the minor unit.
 
-    ``vat_rate`` is provisional (0 when not given): issuing sets it from ``vat_category``,
-    except on credit notes, whose lines carry the rate the original charged.
+    ``vat_rate`` may be left empty on a draft: issuing sets it from ``vat_category`` (on a
+    credit note, to the rate the original charged for the category).
     """
     _require_draft(invoice)
     if vat_category not in VatCategory.values:
@@ -83,7 +83,7 @@ def add_line(
         quantity=quantity,
         unit_price=unit_price,
         vat_category=vat_category,
-        vat_rate=Decimal(vat_rate) if vat_rate is not None else Decimal(0),
+        vat_rate=Decimal(vat_rate) if vat_rate is not None else None,
         net=to_money(quantity * unit_price, invoice.currency),
         subscription=subscription,
         period_start=period_start,
@@ -202,12 +202,22 @@ def issue_invoice(
 
         summary = compute_totals(draft)
         if draft.kind == Invoice.Kind.CREDIT_NOTE:
+            if draft.lines.filter(net__lte=0).exists():
+                raise InvoiceError(
+                    "A credit note's lines are positive amounts (the document being a credit note is what "
+                    "takes them off): remove the lines of zero or less."
+                )
             remaining = draft.corrects.total_gross - credited_to(draft.corrects)
             if draft.total_gross > remaining:
                 raise InvoiceError(
                     f"This credit note is for {draft.total_gross} {draft.currency}, more than the {remaining} "
                     f"{draft.currency} of {draft.corrects} not yet credited."
                 )
+        elif draft.total_gross < 0:
+            raise InvoiceError(
+                f"{draft} totals {draft.total_gross} {draft.currency}: an invoice cannot be less than zero; "
+                "issue a credit note against the invoice it corrects instead."
+            )
 
         if draft.currency != "GBP":
             missing = [
@@ -263,13 +273,26 @@ def _prepare_credit_note(draft: Invoice) -> None:
         raise InvoiceError(f"{original} is in {original.currency}: its credit note must be too.")
     if not draft.reason.strip():
         raise InvoiceError("Give the reason for the credit note: it is printed on it.")
-    charged = dict(original.lines.values_list("vat_category", "vat_rate"))
-    for category in set(draft.lines.values_list("vat_category", flat=True)):
-        if category not in charged:
+    charged: dict[str, set[Decimal]] = {}
+    for category, rate in original.lines.values_list("vat_category", "vat_rate"):
+        charged.setdefault(category, set()).add(rate)
+    for line in draft.lines.all():
+        rates = charged.get(line.vat_category)
+        if not rates:
             raise InvoiceError(
-                f"{original} charged nothing in the {category} VAT category: there is nothing to credit."
+                f"{original} charged nothing in the {line.vat_category} VAT category: there is nothing to credit."
             )
-        draft.lines.filter(vat_category=category).exclude(vat_rate=charged[category]).update(vat_rate=charged[category])
+        if len(rates) == 1:
+            (rate,) = rates
+            if line.vat_rate != rate:
+                InvoiceLine.objects.filter(pk=line.pk).update(vat_rate=rate)
+        elif line.vat_rate not in rates:
+            # Lines copied from the original carry their own rate; a new line must say which.
+            shown = ", ".join(f"{r.normalize():f}%" for r in sorted(rates))
+            raise InvoiceError(
+                f"{original} charged {line.vat_category}-category supplies at more than one rate ({shown}): "
+                f"give “{line.description}” the rate it was charged."
+            )
     draft.vat_rule, draft.vat_wording = original.vat_rule, original.vat_wording
     draft.gbp_rate, draft.gbp_rate_source, draft.gbp_rate_date = (
         original.gbp_rate,

@@ -269,3 +269,44 @@ def test_a_credit_note_without_a_reason_or_for_a_category_not_charged_is_refused
     draft.save()
     with pytest.raises(InvoiceError, match="charged nothing in the reduced VAT category"):
         issue_invoice(draft)
+
+
+def test_credit_notes_adding_up_to_the_invoice_cancel_it(customer):
+    invoice = _invoice(customer)
+    _partial_credit(invoice, "60.00")
+    invoice.refresh_from_db()
+    assert invoice.status == Invoice.Status.ISSUED
+    _partial_credit(invoice, "40.00")
+    invoice.refresh_from_db()
+    assert invoice.status == Invoice.Status.CANCELLED and balance_of(invoice) == 0
+
+
+def test_negative_credit_notes_and_invoices_are_refused(customer):
+    from billing.services import InvoiceError, add_line, issue_invoice
+    from tests.billing.factories import InvoiceFactory
+
+    invoice = _invoice(customer)
+    draft = InvoiceFactory(customer=customer, kind=Invoice.Kind.CREDIT_NOTE, corrects=invoice, reason="Oops")
+    add_line(draft, description="Minus", quantity=1, unit_price="-500.00")
+    with pytest.raises(InvoiceError, match="lines are positive amounts"):
+        issue_invoice(draft)
+    negative = InvoiceFactory(customer=customer)
+    add_line(negative, description="Hosting", quantity=1, unit_price="10.00")
+    add_line(negative, description="Discount", quantity=1, unit_price="-20.00")
+    with pytest.raises(InvoiceError, match="cannot be less than zero"):
+        issue_invoice(negative)
+    assert account_balance(customer) == Decimal("120.00")
+
+
+def test_a_credit_note_for_an_unpaid_invoice_cannot_be_refunded_from_other_credit(customer):
+    paid = _invoice(customer, on=dt.date(2026, 4, 1))
+    unpaid = _invoice(customer, on=dt.date(2026, 4, 5))
+    record_payment(
+        customer, amount="150.00", received_on=APRIL, method="bank_transfer", allocate_to=[(paid, "120.00")]
+    )  # £30 left on the account
+    note = create_credit_note(unpaid, reason="Ordered in error", issued_on=dt.date(2026, 4, 25))
+
+    with pytest.raises(ValidationError, match=r"more than the 0.00 GBP"):
+        _refund(customer, "30.00", credit_note=note)
+    _refund(customer, "30.00")  # the overpayment itself, with no credit note
+    assert unallocated_credit(customer) == 0

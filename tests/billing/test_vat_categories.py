@@ -70,7 +70,7 @@ def test_a_category_without_a_configured_rate_is_refused_naming_it(provider, set
 
     draft.refresh_from_db()
     assert draft.status == Invoice.Status.DRAFT and draft.number is None
-    assert set(draft.lines.values_list("vat_rate", flat=True)) == {0}  # rates untouched
+    assert set(draft.lines.values_list("vat_rate", flat=True)) == {None}  # still to be decided
     assert not NumberSeries.objects.filter(code="INV", next_number__gt=1).exists()
 
 
@@ -142,3 +142,22 @@ def test_only_vat_invoices_take_a_tax_point(provider):
     draft = _draft(CustomerFactory(country="GB"), kind=Invoice.Kind.PRO_FORMA)
     with pytest.raises(InvoiceError, match="Only a VAT invoice"):
         issue_invoice(draft, issued_on=ISSUE_DAY, tax_point=ISSUE_DAY)
+
+
+def test_a_category_charged_at_two_rates_needs_the_rate_on_the_credit_line(provider):
+    original = issue_invoice(_draft(CustomerFactory(country="GB")), issued_on=ISSUE_DAY)
+    # An invoice from before line categories: its lines all default to "standard".
+    from billing.models import InvoiceLine
+
+    if not InvoiceLine.objects.filter(invoice=original).update(vat_category="standard"):
+        pytest.fail("no lines")
+
+    with pytest.raises(InvoiceError, match=r"more than one rate \(0%, 5%, 20%\)"):
+        create_credit_note(
+            original,
+            lines=[{"description": "Part", "quantity": 1, "unit_price": "1.00"}],
+            reason="Part",
+            issued_on=ISSUE_DAY,
+        )
+    note = create_credit_note(original, reason="Ordered in error", issued_on=ISSUE_DAY)  # copies keep their rates
+    assert _rates(note) == _rates(original)
