@@ -83,8 +83,8 @@ def test_lines_of_an_issued_invoice_cannot_be_added_changed_or_deleted():
 
     with pytest.raises(DatabaseError, match=MESSAGE):
         _sql(
-            "INSERT INTO billing_invoiceline (invoice_id, description, quantity, unit_price, vat_rate, net)"
-            " VALUES (%s, 'Extra', 1, 5, 20, 5)",
+            "INSERT INTO billing_invoiceline (invoice_id, description, quantity, unit_price, vat_category, vat_rate, net)"
+            " VALUES (%s, 'Extra', 1, 5, 'standard', 20, 5)",
             [invoice.pk],
         )
     with pytest.raises(DatabaseError, match=MESSAGE):
@@ -99,8 +99,8 @@ def test_drafts_and_their_lines_stay_editable():
     draft = InvoiceFactory()
 
     _sql(
-        "INSERT INTO billing_invoiceline (invoice_id, description, quantity, unit_price, vat_rate, net)"
-        " VALUES (%s, 'Extra', 1, 5, 20, 5)",
+        "INSERT INTO billing_invoiceline (invoice_id, description, quantity, unit_price, vat_category, vat_rate, net)"
+        " VALUES (%s, 'Extra', 1, 5, 'standard', 20, 5)",
         [draft.pk],
     )
     _sql("UPDATE billing_invoice SET total_net = 5 WHERE id = %s", [draft.pk])
