@@ -83,7 +83,8 @@ def test_lines_of_an_issued_invoice_cannot_be_added_changed_or_deleted():
 
     with pytest.raises(DatabaseError, match=MESSAGE):
         _sql(
-            "INSERT INTO billing_invoiceline (invoice_id, description, quantity, unit_price, vat_category, vat_rate, net)"
+            "INSERT INTO billing_invoiceline"
+            " (invoice_id, description, quantity, unit_price, vat_category, vat_rate, net)"
             " VALUES (%s, 'Extra', 1, 5, 'standard', 20, 5)",
             [invoice.pk],
         )
