@@ -255,8 +255,25 @@ class Customer(models.Model):
                 errors.setdefault("vat_number", []).extend(exc.messages)
         if self.status == self.Status.CLOSED and not self.closed_at:
             self.closed_at = timezone.now()
+        if self.pk and self._billed_in_another_currency():
+            errors.setdefault("currency", []).append(
+                f"{self} already has invoices or payments in another currency: the account stays in it. "
+                "Open a new customer account to bill in another currency."
+            )
         if errors:
             raise ValidationError(errors)
+
+    def _billed_in_another_currency(self) -> bool:
+        # Money kept in the stored currency (billing's invoices, payments, refunds) would no
+        # longer add up. Found through the reverse relations, so accounts imports no billing.
+        stored = Customer.objects.filter(pk=self.pk).values_list("currency", flat=True).first()
+        if stored is None or stored == self.currency:
+            return False
+        return any(
+            relation.related_model._default_manager.filter(**{relation.field.name: self}).exists()
+            for relation in self._meta.related_objects
+            if any(field.name == "currency" for field in relation.related_model._meta.concrete_fields)
+        )
 
 
 class MembershipQuerySet(models.QuerySet):

@@ -97,6 +97,16 @@ def account_balance(customer, *, on: dt.date | None = None) -> Decimal:
     return invoiced - credited - _sum(payments) + _sum(refunds)
 
 
+def check_currency(customer, currency: str | None) -> str:
+    """The customer's account is kept in their currency: money in or out in another is refused."""
+    if currency and currency != customer.currency:
+        raise ValidationError(
+            {"currency": f"{customer}'s account is in {customer.currency}, not {currency}: record it in "
+             f"{customer.currency} (the amount the bank credited in that currency)."}
+        )  # fmt: skip
+    return customer.currency
+
+
 def _lock_customer(customer) -> list[Invoice]:
     """Lock the customer's row and their open invoices (oldest first) for this transaction."""
     type(customer).objects.select_for_update().filter(pk=customer.pk).first()
@@ -144,7 +154,7 @@ def record_payment(
     reference: str = "",
     actor=None,
     allocate_to: Iterable[tuple[Invoice, Decimal | int | str]] | None = None,
-    currency: str = "GBP",
+    currency: str | None = None,
 ) -> Payment:
     """Record a payment received from ``customer`` and allocate it.
 
@@ -152,6 +162,7 @@ def record_payment(
     (with any earlier credit) goes to open invoices oldest first. Whatever is left stays
     on the account as credit.
     """
+    currency = check_currency(customer, currency)
     amount = to_money(amount, currency)
     if amount <= 0:
         raise ValidationError({"amount": "A payment must be more than zero; to pay money back, record a refund."})
@@ -294,7 +305,7 @@ def check_refund(
         if currency and currency != credit_note.currency:
             raise ValidationError({"currency": f"{credit_note} is in {credit_note.currency}, not {currency}."})
         currency = credit_note.currency
-    currency = currency or "GBP"
+    currency = check_currency(customer, currency)
     amount = to_money(amount, currency)
     if amount <= 0:
         raise ValidationError({"amount": "A refund must be more than zero."})

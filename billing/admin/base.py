@@ -13,6 +13,9 @@ class RecordedThroughService(admin.ModelAdmin):
     def create(self, request, data: dict):
         raise NotImplementedError  # each subclass names its service
 
+    def get_fields(self, request, obj=None):
+        return [*self.fields, *self.readonly_after_creation] if obj else self.fields
+
     def get_readonly_fields(self, request, obj=None):
         return [*self.fields, *self.readonly_after_creation] if obj else []
 

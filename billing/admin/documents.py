@@ -100,9 +100,6 @@ class SubscriptionAdmin(RecordedThroughService):
 
     readonly_after_creation = ("ended_on", "billed_until", "setup_fee_invoiced")
 
-    def get_fields(self, request, obj=None):
-        return self.fields if obj is None else [*self.fields, *self.readonly_after_creation]
-
     def create(self, request, data: dict) -> Subscription:
         from billing.subscriptions import start_subscription
 

@@ -28,6 +28,18 @@ class PaymentAllocationInline(admin.TabularInline):
         return False
 
 
+class PaymentForm(forms.ModelForm):
+    class Meta:
+        model = Payment
+        fields = ["customer", "method", "amount", "received_on", "reference"]
+
+    def clean_amount(self):
+        amount = self.cleaned_data["amount"]
+        if amount <= 0:
+            raise forms.ValidationError("A payment must be more than zero; to pay money back, record a refund.")
+        return amount
+
+
 @admin.register(Payment)
 class PaymentAdmin(RecordedThroughService):
     """A payment is an accounting record: corrected by a credit note or a refund, not edited."""
@@ -39,8 +51,10 @@ class PaymentAdmin(RecordedThroughService):
     autocomplete_fields = ["customer"]
     list_select_related = ["customer"]
     inlines = [PaymentAllocationInline]
-    fields = ["customer", "method", "currency", "amount", "received_on", "reference"]
-    readonly_after_creation = ("recorded_by", "created_at")
+    form = PaymentForm
+    fields = ["customer", "method", "amount", "received_on", "reference"]
+    # In the customer's currency: billing.payments refuses any other.
+    readonly_after_creation = ("currency", "recorded_by", "created_at")
 
     def get_inlines(self, request, obj):
         return self.inlines if obj else []
@@ -54,7 +68,6 @@ class PaymentAdmin(RecordedThroughService):
             received_on=data["received_on"],
             method=data["method"],
             reference=data["reference"],
-            currency=data["currency"],
             actor=request.user,
         )
 
@@ -62,7 +75,7 @@ class PaymentAdmin(RecordedThroughService):
 class RefundForm(forms.ModelForm):
     class Meta:
         model = Refund
-        fields = ["customer", "credit_note", "method", "currency", "amount", "paid_on", "reference"]
+        fields = ["customer", "credit_note", "method", "amount", "paid_on", "reference"]
 
     def clean(self) -> dict:
         # The service's own rules, so a refund it would refuse comes back on the form, by field.
@@ -70,7 +83,7 @@ class RefundForm(forms.ModelForm):
 
         data = super().clean()
         if not self.errors and data.get("customer"):
-            check_refund(data["customer"], data["amount"], data["currency"], data.get("credit_note"))
+            check_refund(data["customer"], data["amount"], None, data.get("credit_note"))
         return data
 
 
@@ -86,24 +99,23 @@ class RefundAdmin(RecordedThroughService):
     autocomplete_fields = ["customer"]
     raw_id_fields = ["credit_note"]
     list_select_related = ["customer", "credit_note"]
-    fields = ["customer", "credit_note", "method", "currency", "amount", "paid_on", "reference"]
+    fields = ["customer", "credit_note", "method", "amount", "paid_on", "reference"]
+    readonly_after_creation = ("currency", "recorded_by", "created_at")
 
     def get_changeform_initial_data(self, request) -> dict:
         # "Refund" on a credit note links here with ?credit_note=<pk>: start from its customer and amount.
         initial = super().get_changeform_initial_data(request)
-        note = Invoice.objects.filter(pk=initial.get("credit_note"), kind=Invoice.Kind.CREDIT_NOTE).first()
+        pk = str(initial.get("credit_note", ""))
+        note = Invoice.objects.filter(pk=pk, kind=Invoice.Kind.CREDIT_NOTE).first() if pk.isdigit() else None
         if note is not None:
             from billing.payments import refundable
 
             initial.update(
                 customer=note.customer_id,
-                currency=note.currency,
                 amount=refundable(note.customer, note.currency, note),
                 paid_on=timezone.localdate(),
             )
         return initial
-
-    readonly_after_creation = ("recorded_by", "created_at")
 
     def has_change_permission(self, request, obj=None) -> bool:
         return obj is None and super().has_change_permission(request, obj)
@@ -118,7 +130,6 @@ class RefundAdmin(RecordedThroughService):
             method=data["method"],
             reference=data["reference"],
             credit_note=data["credit_note"],
-            currency=data["currency"],
             actor=request.user,
         )
 

@@ -106,3 +106,71 @@ def test_a_euro_customer_sees_balances_in_euros(client):
 
     assert "€750.00" in dashboard
     assert "€1,000.00" in page and "€250.00" in page and "£" not in page.split("<main")[-1]
+
+
+def test_an_account_billed_in_euros_stays_in_euros():
+    customer = CustomerFactory(country="DE", vat_number="DE136695976", postcode="10115", town="Berlin", currency="EUR")
+    unbilled = CustomerFactory(currency="EUR")
+    _subscribed(customer)
+    run_billing(DECEMBER)
+
+    customer.currency = "GBP"
+    with pytest.raises(ValidationError, match="already has invoices or payments in another currency"):
+        customer.full_clean()
+    unbilled.currency = "GBP"
+    unbilled.full_clean()  # nothing billed yet: free to change
+
+
+def test_a_payment_in_another_currency_than_the_account_is_refused():
+    from billing.models import Payment
+    from billing.payments import record_payment
+
+    customer = CustomerFactory(currency="EUR")
+
+    with pytest.raises(ValidationError, match="account is in EUR, not GBP"):
+        record_payment(customer, amount="10.00", received_on=DECEMBER, method="bank_transfer", currency="GBP")
+    assert not Payment.objects.exists()
+    payment = record_payment(customer, amount="10.00", received_on=DECEMBER, method="bank_transfer")
+    assert payment.currency == "EUR"
+
+
+def test_staff_record_a_payment_in_the_customers_currency_without_choosing_it(billing_staff_client):
+    from django.urls import reverse
+
+    from billing.models import Payment
+
+    customer = CustomerFactory(currency="EUR")
+    add = reverse("admin:billing_payment_add")
+    data = {"customer": customer.pk, "method": "bank_transfer", "received_on": "2026-12-02", "reference": "SEPA 9"}
+
+    refused = billing_staff_client.post(add, {**data, "amount": "0"})
+    assert refused.status_code == 200
+    assert "A payment must be more than zero" in refused.content.decode()
+
+    done = billing_staff_client.post(add, {**data, "amount": "40.00"})
+    assert done.status_code == 302
+    payment = Payment.objects.get()
+    assert (payment.amount, payment.currency) == (Decimal("40.00"), "EUR")
+    page = billing_staff_client.get(reverse("admin:billing_payment_change", args=[payment.pk])).content.decode()
+    assert "EUR" in page
+
+
+def test_staff_changing_a_billed_customers_currency_see_why_not(client):
+    from django.urls import reverse
+
+    from tests.accounts.factories import UserFactory, enable_totp
+    from tests.accounts.test_admin import _form_data
+
+    customer = _subscribed(CustomerFactory(country="GB"), currency="GBP")
+    run_billing(DECEMBER)
+    staff = UserFactory(is_staff=True, is_superuser=True)
+    enable_totp(staff)
+    client.force_login(staff)
+    change = reverse("admin:accounts_customer_change", args=[customer.pk])
+
+    response = client.post(change, {**_form_data(client.get(change)), "currency": "EUR"})
+
+    customer.refresh_from_db()
+    assert customer.currency == "GBP"
+    assert response.status_code == 200
+    assert "already has invoices or payments in another currency" in response.content.decode()
