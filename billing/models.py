@@ -386,14 +386,16 @@ class PaymentAllocation(models.Model):
     invoice more than was still due, a negative allocation (``released_by`` the credit note)
     gives that part of the payment back to the account as credit."""
 
-    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="allocations")
-    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="allocations")
+    # CASCADE: an allocation is part of its payment and its invoice, which only the
+    # retention sweep ever deletes (6 years on); PROTECT would keep every paid invoice forever.
+    payment = models.ForeignKey(Payment, on_delete=models.CASCADE, related_name="allocations")
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="allocations")
     amount = models.DecimalField(max_digits=14, decimal_places=2)
     released_by = models.ForeignKey(
         Invoice,
         null=True,
         blank=True,
-        on_delete=models.PROTECT,
+        on_delete=models.CASCADE,
         related_name="released_allocations",
         help_text="The credit note that gave this part of the payment back to the account.",
     )

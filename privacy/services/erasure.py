@@ -185,7 +185,7 @@ def anonymise_rows(model: type[models.Model], rows: models.QuerySet, replacement
 
 def _files_to_delete(model: type[models.Model], ids: list, replacements: Mapping[str, Any]) -> list[tuple[str, str]]:
     """(field, stored name) of files that blanking a FileField orphans: the file goes too."""
-    names = [f.name for f in model._meta.concrete_fields if isinstance(f, models.FileField) and f.name in replacements]
+    names = [name for name in _file_fields(model) if name in replacements]
     found = []
     for name in names:
         found += [
@@ -238,13 +238,31 @@ def collect_deletion(rows: models.QuerySet) -> Collector:
     return collector
 
 
+def delete_collected(collector: Collector) -> dict[str, int]:
+    """Delete what ``collector`` gathered, and after commit the files its rows stored
+    (a PDF or raw email left in private storage would outlive its row's retention)."""
+    files: list[tuple[type[models.Model], str, str]] = []
+    for model, instances in collector.data.items():
+        for name in _file_fields(model):
+            files += [(model, name, stored.name) for obj in instances if (stored := getattr(obj, name))]
+    for qs in collector.fast_deletes:
+        for name in _file_fields(qs.model):
+            files += [(qs.model, name, stored) for stored in qs.exclude(**{name: ""}).values_list(name, flat=True)]
+    _total, per_model = collector.delete()
+    for model in {model for model, _, _ in files}:
+        _delete_files_after_commit(model, [(name, stored) for m, name, stored in files if m is model])
+    return per_model
+
+
+def _file_fields(model: type[models.Model]) -> list[str]:
+    return [f.name for f in model._meta.concrete_fields if isinstance(f, models.FileField)]
+
+
 def delete_rows(rows: models.QuerySet) -> int:
     """Delete ``rows`` (and their cascade); returns how many of ``rows`` went."""
     if not rows.exists():
         return 0
-    collector = collect_deletion(rows)
-    _total, per_model = collector.delete()
-    return per_model.get(rows.model._meta.label, 0)
+    return delete_collected(collect_deletion(rows)).get(rows.model._meta.label, 0)
 
 
 # ---------------------------------------------------------------------------------------

@@ -44,6 +44,7 @@ from privacy.services.erasure import (
     anonymise_rows,
     collect_deletion,
     constant_and_computed,
+    delete_collected,
     model_of,
     needs_anonymising,
     path_fields,
@@ -170,10 +171,20 @@ def _delete_batch(model: type[models.Model], ids: list[Any], entry: ModelSweep, 
             except (ProtectedError, RestrictedError):
                 entry.blocked += 1
     entry.due += len(deletable)
-    if not dry_run:
+    if not dry_run and collectors:
+        _retention_has_ended()
         for collector in collectors:
-            _total, per_model = collector.delete()
-            entry.done += per_model.get(model._meta.label, 0)
+            entry.done += delete_collected(collector).get(model._meta.label, 0)
+
+
+def _retention_has_ended() -> None:
+    """Tell PostgreSQL triggers that refuse deletion (issued invoices, billing migration
+    0012) that this transaction deletes records whose retention has ended: the one
+    sanctioned way such records go. ``SET LOCAL`` ends with the batch's transaction."""
+    connection = transaction.get_connection()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL portal.retention_ended = 'on'")
 
 
 def _anonymise_batch(
