@@ -267,19 +267,23 @@ class Invoice(models.Model):
         return self.number or f"Draft {self.get_kind_display().lower()} #{self.pk}"
 
     def save(self, *args, **kwargs) -> None:
-        if self.pk and self.status != self.Status.DRAFT:
+        # The stored status decides, not this copy's: a stale or edited copy saying
+        # "draft" must not overwrite an issued document.
+        if self.pk and self._stored_status() not in (None, self.Status.DRAFT):
             update_fields = kwargs.get("update_fields")
-            stored = Invoice.objects.filter(pk=self.pk).values_list("status", flat=True).first()
-            if stored not in (None, self.Status.DRAFT) and (
-                update_fields is None or not set(update_fields) <= self.MUTABLE_AFTER_ISSUE
-            ):
+            if self.status == self.Status.DRAFT:
+                raise ValidationError("An issued document cannot go back to draft: issue a credit note instead.")
+            if update_fields is None or not set(update_fields) <= self.MUTABLE_AFTER_ISSUE:
                 raise ValidationError("An issued document cannot be changed: issue a credit note instead.")
         super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
-        if self.status != self.Status.DRAFT:
+        if self.status != self.Status.DRAFT or self._stored_status() not in (None, self.Status.DRAFT):
             raise ValidationError("Issued documents are kept: cancel with a credit note.")
         return super().delete(*args, **kwargs)
+
+    def _stored_status(self) -> str | None:
+        return Invoice.objects.filter(pk=self.pk).values_list("status", flat=True).first()
 
     @property
     def is_overdue(self) -> bool:
@@ -329,13 +333,24 @@ class InvoiceLine(models.Model):
         return self.description
 
     def save(self, *args, **kwargs) -> None:
-        if Invoice.objects.filter(pk=self.invoice_id).exclude(status=Invoice.Status.DRAFT).exists():
-            raise ValidationError("Lines of an issued document cannot be changed.")
+        self._refuse_if_issued()
         if self.net is None and self.quantity is not None and self.unit_price is not None:
             from billing.money import to_money
 
             self.net = to_money(Decimal(self.quantity) * Decimal(self.unit_price), self.invoice.currency)
         super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        self._refuse_if_issued()
+        return super().delete(*args, **kwargs)
+
+    def _refuse_if_issued(self) -> None:
+        # The line's invoice as stored, and the one it would move to: neither may be issued.
+        invoices = Q(pk=self.invoice_id)
+        if self.pk:
+            invoices |= Q(lines__pk=self.pk)
+        if Invoice.objects.filter(invoices).exclude(status=Invoice.Status.DRAFT).exists():
+            raise ValidationError("Lines of an issued document cannot be changed.")
 
 
 # ---------------------------------------------------------------------------------------

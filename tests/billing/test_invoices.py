@@ -83,6 +83,32 @@ def test_issued_invoice_refuses_changes_and_deletion_in_the_model(provider):
     assert invoice.lines.count() == 1
 
 
+def test_a_stale_or_edited_copy_cannot_undo_an_issued_document(provider):
+    draft = InvoiceFactory()
+    add_line(draft, description="Hosting", quantity=1, unit_price="10.00", vat_rate=20)
+    stale = Invoice.objects.get(pk=draft.pk)  # read before it was issued
+    issue_invoice(draft)
+    line = draft.lines.get()
+
+    with pytest.raises(ValidationError):
+        stale.save()  # would write the draft back over the issued document
+    with pytest.raises(ValidationError):
+        stale.delete()
+    back = Invoice.objects.get(pk=draft.pk)
+    back.status = Invoice.Status.DRAFT
+    with pytest.raises(ValidationError, match="cannot go back to draft"):
+        back.save(update_fields=["status"])
+    with pytest.raises(ValidationError):
+        line.delete()
+    line.invoice = InvoiceFactory(customer=draft.customer)  # moving it out is changing it too
+    with pytest.raises(ValidationError):
+        line.save()
+
+    issued = Invoice.objects.get(pk=draft.pk)
+    assert issued.status == Invoice.Status.ISSUED and issued.number
+    assert list(issued.lines.values_list("pk", flat=True)) == [line.pk]
+
+
 @pytest.fixture
 def admin_client(db) -> Client:
     superuser = UserFactory(is_staff=True, is_superuser=True)
