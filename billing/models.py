@@ -202,7 +202,7 @@ class Invoice(models.Model):
         ISSUED = "issued", "Issued"
         PART_PAID = "part_paid", "Part paid"
         PAID = "paid", "Paid"
-        CANCELLED = "cancelled", "Cancelled by credit note"
+        CANCELLED = "cancelled", "Cancelled"  # an invoice by credit note; a payment request withdrawn
 
     kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.INVOICE)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.DRAFT)

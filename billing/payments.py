@@ -62,8 +62,9 @@ def balance_of(invoice: Invoice) -> Decimal:
     """What is still due on ``invoice``: its total less payments allocated and credit notes."""
     if invoice.status == Invoice.Status.DRAFT:
         return ZERO
-    if invoice.kind == Invoice.Kind.PRO_FORMA and invoice.status == Invoice.Status.PAID:
-        # Pro-forma mode: a paid request's allocations moved to its VAT invoice (billing.proforma).
+    if invoice.kind == Invoice.Kind.PRO_FORMA and invoice.status in (Invoice.Status.PAID, Invoice.Status.CANCELLED):
+        # Pro-forma mode: a paid request's allocations moved to its VAT invoice, and a
+        # cancelled one asks for nothing (billing.proforma).
         return ZERO
     return invoice.total_gross - allocated_to(invoice) - credited_to(invoice)
 

@@ -37,16 +37,19 @@ Choices made here (docs/billing.md should point to this list):
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Sum
 from django.utils import timezone
 
 from accounts.models import ProviderDetails
 from billing.models import Invoice, PaymentAllocation
 
 REFERENCE_PREFIX = "Payment request {number} paid on "
+
+logger = logging.getLogger(__name__)
 
 
 class ProFormaError(ValueError):
@@ -153,3 +156,59 @@ def issue_vat_invoice_for_paid_request(request_invoice: Invoice, *, paid_on: dt.
 def on_payment_request_paid(request_invoice: Invoice) -> Invoice:
     """Called by ``billing.payments`` when a payment request has just become paid."""
     return issue_vat_invoice_for_paid_request(request_invoice, paid_on=paid_on_for(request_invoice))
+
+
+def cancel_payment_request(request_invoice: Invoice, *, reason: str, actor=None) -> Invoice:
+    """Withdraw a payment request that has not been paid in full, and tell the customer.
+
+    A request is not a VAT invoice (no tax point, not on the account), so no credit note
+    is needed (VAT reg 15 corrects VAT invoices): its status becomes ``cancelled``, its
+    number stays used, and whatever was paid towards it goes back to the account as credit
+    (negative allocations released by the request), spent on the next invoice or refunded.
+    Its billing period stays billed, so the run does not ask for it again; a service that
+    ended can now be ended (``end_subscription`` ignores cancelled requests). The customer's
+    billing contacts are emailed the reason.
+    """
+    from accounts.correspondence.gateway import NoRecipients, send_mail
+    from billing.money import format_money
+    from billing.payments import _lock_customer, allocated_to, apply_credit
+
+    reason = reason.strip()
+    if not reason:
+        raise ProFormaError("Give the reason the payment request is cancelled: the customer is told it.")
+    with transaction.atomic():
+        _lock_customer(request_invoice.customer)
+        request = Invoice.objects.select_for_update().get(pk=request_invoice.pk)
+        if request.kind != Invoice.Kind.PRO_FORMA:
+            raise ProFormaError(f"{request} is not a payment request: a VAT invoice is cancelled by a credit note.")
+        if request.status not in (Invoice.Status.ISSUED, Invoice.Status.PART_PAID):
+            raise ProFormaError(
+                f"{request} is {request.get_status_display().lower()}: only an unpaid request can be cancelled."
+            )
+        paid = allocated_to(request)
+        for row in PaymentAllocation.objects.filter(invoice=request).values("payment").annotate(total=Sum("amount")):
+            if row["total"] > 0:
+                PaymentAllocation.objects.create(
+                    payment_id=row["payment"], invoice=request, amount=-row["total"], released_by=request
+                )
+        request.status = Invoice.Status.CANCELLED
+        request.save(update_fields=["status"])
+        try:
+            send_mail(
+                kind="billing",
+                template="payment_request_cancelled",
+                customer=request.customer,
+                context={
+                    "invoice": request,
+                    "reason": reason,
+                    "credited": format_money(paid, request.currency) if paid > 0 else "",
+                },
+                idempotency_key=f"payment-request-cancelled:{request.pk}",
+                related=request,
+                created_by=actor,
+            )
+        except NoRecipients:
+            # Nobody to tell yet: the request shows as cancelled in the portal.
+            logger.warning("Cancelled %s not emailed: %s has no billing contact or owner", request, request.customer)
+        apply_credit(request.customer)  # what it released settles other open documents first
+    return request

@@ -14,7 +14,8 @@ is handled here, by the same daily rule:
   was already invoiced beyond it, the unused days of each invoiced line are credited with a
   credit note on that invoice (VAT reg 15: the VAT credited at the rate charged). A line
   billed on a payment request still unpaid (pro-forma mode) is not credited: no VAT invoice
-  exists yet to correct; the unused part is named in the error so staff can cancel it.
+  exists yet to correct; the error names the request, which staff cancel first
+  (``billing.proforma.cancel_payment_request``).
 - **Change of plan** (``change_plan``): the end of the old subscription the day before and
   the start of a new one on the new plan on the day, both as above.
 
@@ -101,7 +102,8 @@ def end_subscription(subscription: Subscription, *, last_day: dt.date, actor=Non
     if unpaid_requests:
         raise SubscriptionError(
             f"{sub} is billed beyond {last_day:%-d %B %Y} on payment request(s) {', '.join(unpaid_requests)} "
-            "that are not VAT invoices, so there is nothing to credit: cancel or reissue the request first."
+            "that are not VAT invoices, so there is nothing to credit: cancel the request first (Invoices → Cancel "
+            "payment requests…), then end the service."
         )
     credits: dict[int, list[dict]] = {}
     for line in lines:

@@ -318,6 +318,10 @@ class CreditReasonForm(forms.Form):
     reason = forms.CharField(max_length=200, help_text="Printed on the credit note.")
 
 
+class CancelRequestForm(forms.Form):
+    reason = forms.CharField(max_length=300, help_text="Emailed to the customer's billing contacts.")
+
+
 @admin.register(Invoice)
 class InvoiceAdmin(admin.ModelAdmin):
     list_display = [
@@ -337,7 +341,7 @@ class InvoiceAdmin(admin.ModelAdmin):
     date_hierarchy = "issued_on"
     raw_id_fields = ["customer", "corrects"]
     inlines = [InvoiceLineInline]
-    actions = ["issue_selected", "credit_in_full", "email_to_billing_contacts"]
+    actions = ["issue_selected", "credit_in_full", "cancel_payment_requests", "email_to_billing_contacts"]
     draft_fields = ["kind", "customer", "currency", "period_start", "period_end", "corrects", "reason",
                     "gbp_rate", "gbp_rate_source", "gbp_rate_date"]  # fmt: skip
 
@@ -426,6 +430,31 @@ class InvoiceAdmin(admin.ModelAdmin):
                 messages.error(request, f"{invoice}: {_errors(exc)}")
             else:
                 messages.success(request, f"{invoice} credited in full by {note.number}.")
+        return None
+
+    @admin.action(description="Cancel payment requests…", permissions=["change"])
+    def cancel_payment_requests(self, request, queryset):
+        from billing.proforma import ProFormaError, cancel_payment_request
+
+        form = CancelRequestForm(request.POST if "apply" in request.POST else None)
+        if not form.is_valid():
+            return action_form(
+                self, request, queryset, form=form, action="cancel_payment_requests", title="Cancel payment requests",
+                intro="Withdraw each of these payment requests (not VAT invoices, so no credit note is needed). "
+                "Its number stays used and its period is not billed again; anything paid towards it goes back to "
+                "the account as credit. The customer's billing contacts are emailed the reason.",
+                items=[f"{inv} — {inv.customer} — {inv.total_gross} {inv.currency}" for inv in queryset],
+                submit="Cancel requests",
+            )  # fmt: skip
+        reason = form.cleaned_data["reason"]
+        for invoice in queryset:
+            try:
+                cancel_payment_request(invoice, reason=reason, actor=request.user)
+            except ProFormaError as exc:
+                messages.error(request, str(exc))
+            else:
+                self.log_change(request, invoice, f"Cancelled: {reason}")
+                messages.success(request, f"{invoice} cancelled; the customer is told why.")
         return None
 
     @admin.action(description="Email to billing contacts (again)", permissions=["change"])

@@ -228,3 +228,79 @@ def test_a_second_concurrent_run_rolls_its_duplicate_request_back():
         assert use_payment_request_if_pro_forma_mode(late) is False
     assert not Invoice.objects.filter(pk=late.pk).exists()
     assert Invoice.objects.filter(customer=customer).count() == 1
+
+
+# ---------------------------------------------------------------------------------------
+# Cancelling a payment request
+# ---------------------------------------------------------------------------------------
+
+
+def test_a_part_paid_request_cancelled_gives_the_money_back_as_credit_and_tells_the_customer():
+    from accounts import roles
+    from accounts.correspondence.models import Message
+    from billing.proforma import cancel_payment_request
+    from tests.accounts.factories import MembershipFactory
+
+    _provider()
+    customer = _subscribed(price=Decimal("50.00"))
+    MembershipFactory(customer=customer, role=roles.Role.BILLING)
+    run_billing(MAY)
+    request = _request_for(customer)
+    _pay(customer, "20.00")
+
+    cancel_payment_request(request, reason="Service ordered in error")
+
+    request.refresh_from_db()
+    assert request.status == Invoice.Status.CANCELLED and request.number
+    assert balance_of(request) == Decimal("0")  # nothing asked for on it any more
+    assert unallocated_credit(customer) == Decimal("20.00")
+    assert account_balance(customer) == Decimal("-20.00")
+    assert not Invoice.objects.filter(customer=customer, kind=Invoice.Kind.INVOICE).exists()
+    mail = Message.objects.get(idempotency_key=f"payment-request-cancelled:{request.pk}")
+    assert mail.kind == "billing" and request.number in mail.subject
+    assert "Service ordered in error" in mail.body_text and "£20.00" in mail.body_text
+
+    assert run_billing(MAY).created == 0  # the period stays billed
+    with pytest.raises(ProFormaError, match="only an unpaid request can be cancelled"):
+        cancel_payment_request(request, reason="again")
+
+
+def test_a_vat_invoice_is_not_cancelled_as_a_request():
+    from billing.proforma import cancel_payment_request
+
+    _provider(pro_forma_mode=False)
+    invoice = issued_invoice()
+    with pytest.raises(ProFormaError, match="cancelled by a credit note"):
+        cancel_payment_request(invoice, reason="x")
+    with pytest.raises(ProFormaError, match="Give the reason"):
+        cancel_payment_request(invoice, reason="  ")
+    invoice.refresh_from_db()
+    assert invoice.status == Invoice.Status.ISSUED
+
+
+def test_ending_a_service_billed_on_an_unpaid_request_works_once_it_is_cancelled(billing_staff_client):
+    from django.urls import reverse
+
+    from billing.models import Subscription
+    from billing.subscriptions import SubscriptionError, end_subscription
+
+    _provider()
+    customer = _subscribed()
+    run_billing(MAY)
+    request = _request_for(customer)
+    subscription = Subscription.objects.get(service__customer=customer)
+    with pytest.raises(SubscriptionError, match="cancel the request first"):
+        end_subscription(subscription, last_day=dt.date(2026, 5, 10))
+
+    changelist = reverse("admin:billing_invoice_changelist")
+    chosen = {"action": "cancel_payment_requests", "_selected_action": [request.pk]}
+    asked = billing_staff_client.post(changelist, chosen)
+    assert asked.status_code == 200 and "Cancel payment requests" in asked.content.decode()
+    done = billing_staff_client.post(changelist, {**chosen, "apply": "1", "reason": "Customer left"}, follow=True)
+
+    assert f"{request.number} cancelled" in done.content.decode()
+    request.refresh_from_db()
+    assert request.status == Invoice.Status.CANCELLED
+    assert end_subscription(subscription, last_day=dt.date(2026, 5, 10)) == []
+    subscription.refresh_from_db()
+    assert subscription.ended_on == dt.date(2026, 5, 10)
