@@ -45,7 +45,7 @@ GROUP_PERMISSIONS: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
             "paymentallocation": ("view",),
             "refund": ("view", "add"),
             "billingrun": ("view", "add"),
-            "numberseries": ("view",),
+            "numberseries": ("view", "add", "change"),
             "exchangerate": ("view", "add", "change"),
         },
     },

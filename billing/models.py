@@ -42,11 +42,26 @@ class NumberSeries(models.Model):
 
     def clean(self) -> None:
         try:
-            self.format.format(code=self.code, year=2026, number=1)
-        except (KeyError, ValueError, IndexError) as exc:
+            first, second = (self.format.format(code=self.code, year=2026, number=n) for n in (1, 2))
+        except (KeyError, ValueError, IndexError, AttributeError) as exc:
             raise ValidationError(
                 {"format": f"Not a usable format: {exc}. Use {{code}}, {{year}}, {{number}}."}
             ) from None
+        if first == second:
+            raise ValidationError({"format": "Put {number} in the format, or every document gets the same number."})
+        if len(self.format.format(code=self.code, year=9999, number=max(self.next_number, 1) * 1000)) > 40:
+            raise ValidationError({"format": "Numbers in this format would be longer than 40 characters."})
+        stored = NumberSeries.objects.filter(pk=self.pk).values_list("next_number", flat=True).first()
+        if stored is not None and stored > 1 and stored != self.next_number:
+            # Lowering it would repeat numbers; raising it would leave a gap (VAT reg 14(1)(b)).
+            raise ValidationError(
+                {"next_number": f"Numbers up to {stored - 1} are taken: the series continues from {stored}."}
+            )
+
+    def preview(self, issued_on=None) -> str:
+        """The number the next document in this series will get."""
+        year = (issued_on or timezone.localdate()).year
+        return self.format.format(code=self.code, year=year, number=self.next_number)
 
 
 # ---------------------------------------------------------------------------------------
@@ -257,6 +272,12 @@ class Invoice(models.Model):
                 fields=["customer", "period_start"],
                 condition=Q(kind="invoice") & Q(period_start__isnull=False),
                 name="one_invoice_per_customer_period",
+            ),
+            # The same in pro-forma mode, for the run's payment requests (billing.proforma).
+            models.UniqueConstraint(
+                fields=["customer", "period_start"],
+                condition=Q(kind="pro_forma") & Q(period_start__isnull=False),
+                name="one_payment_request_per_customer_period",
             ),
             models.CheckConstraint(
                 condition=Q(status="draft") | Q(number__isnull=False), name="issued_documents_have_numbers"

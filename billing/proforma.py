@@ -67,8 +67,11 @@ def use_payment_request_if_pro_forma_mode(draft: Invoice) -> bool:
     Mode off: nothing changes; returns True. Mode on: the draft becomes a payment request
     (its lines are added and it is issued by the run as usual) and True is returned — unless
     a payment request for this customer and period already exists (a concurrent run made it
-    first; the unique constraint covers VAT invoices only), in which case this transaction is
-    marked for rollback and False is returned, so the run bills nothing twice.
+    first: the run's draft is a VAT invoice until here, so the invoice constraint did not
+    stop it), in which case this transaction is marked for rollback and False is returned.
+    The check runs under the customer's lock; the constraint
+    ``one_payment_request_per_customer_period`` stands behind it, so even without the check
+    no period gets two requests.
     """
     if not pro_forma_mode_on():
         return True

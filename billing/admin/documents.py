@@ -29,10 +29,36 @@ from accounts.correspondence.models import RECIPIENT_ROLES, MailKind, Message
 from accounts.models import Customer, Membership
 from billing import services
 from billing.admin.base import RecordedThroughService
-from billing.models import Invoice, InvoiceLine, OneOffCharge, Plan, Subscription
+from billing.models import Invoice, InvoiceLine, NumberSeries, OneOffCharge, Plan, Subscription
 from billing.money import to_money
 from billing.tasks import render_and_send_invoice
 from billing.vat import VatRuleError
+
+
+@admin.register(NumberSeries)
+class NumberSeriesAdmin(admin.ModelAdmin):
+    """The format of each series' numbers (VAT reg 14(1)(b): unique and sequential).
+
+    A series can start from any number before its first document (a provider moving here
+    continues its old numbering); after that the counter moves only by issuing.
+    """
+
+    list_display = ["code", "format", "next_number", "next"]
+    fields = ["code", "format", "next_number", "next"]
+    readonly_fields = ["next"]
+
+    @admin.display(description="Next number")
+    def next(self, obj: NumberSeries | None) -> str:
+        return obj.preview() if obj and obj.pk else "—"
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return self.readonly_fields
+        taken = obj.next_number > 1
+        return [*self.readonly_fields, "code", *(["next_number"] if taken else [])]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # a series' numbers stay taken
 
 
 @admin.register(Plan)

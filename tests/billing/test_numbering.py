@@ -85,3 +85,84 @@ def test_concurrent_processes_get_gap_free_unique_numbers():
         assert worker.returncode == 0
         numbers += out.split()
     assert sorted(numbers) == [f"INV-2026-{n:06d}" for n in range(1, 101)]
+
+
+ISSUER = textwrap.dedent(
+    """
+    import datetime as dt, os, sys
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+    import django
+    django.setup()
+    from billing.models import Invoice
+    from billing.services import issue_invoice
+    for pk in sys.argv[1:]:
+        issue_invoice(Invoice.objects.get(pk=int(pk)), issued_on=dt.date(2026, 11, 22))
+    """
+)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_issuing_through_the_service_numbers_every_document_once(tmp_path):
+    """Four processes issuing drafts of the same customers at once, the series not yet
+    created: issue_invoice's locks (customer, draft, series) give 40 numbers, no gap."""
+    if connection.vendor != "postgresql":
+        if os.environ.get("CI"):
+            pytest.fail("CI runs on PostgreSQL; this test must run there")
+        pytest.skip("needs PostgreSQL (DATABASE_URL=postgres://...)")
+    from billing.models import Invoice
+    from billing.services import add_line
+    from tests.accounts.factories import CustomerFactory, ProviderDetailsFactory
+    from tests.billing.factories import InvoiceFactory
+
+    ProviderDetailsFactory()
+    customers = [CustomerFactory() for _ in range(5)]
+    drafts = []
+    for n in range(40):
+        draft = InvoiceFactory(customer=customers[n % 5])
+        add_line(draft, description=f"Hosting {n}", quantity=1, unit_price="10.00")
+        drafts.append(draft.pk)
+    db = connection.settings_dict
+    url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    env = {**os.environ, "DATABASE_URL": url, "PORTAL_VAR_DIR": str(tmp_path)}  # PDFs and outbox go there
+    env.pop("CELERY_BROKER_URL", None)
+    workers = [
+        subprocess.Popen([sys.executable, "-c", ISSUER, *map(str, drafts[i::4])], env=env, stderr=subprocess.PIPE)
+        for i in range(4)
+    ]
+    for worker in workers:
+        _, err = worker.communicate(timeout=180)
+        assert worker.returncode == 0, err.decode()[-2000:]
+
+    numbers = sorted(Invoice.objects.filter(pk__in=drafts).values_list("number", flat=True))
+    assert numbers == [f"INV-2026-{n:06d}" for n in range(1, 41)]
+    assert NumberSeries.objects.get(code="INV").next_number == 41
+
+
+@pytest.mark.django_db
+def test_a_format_without_the_number_is_refused():
+    series = NumberSeries(code="INV", format="INV-{year}")
+    with pytest.raises(Exception, match=r"Put \{number\} in the format"):
+        series.full_clean()
+
+
+@pytest.mark.django_db
+def test_billing_staff_set_a_new_series_first_number_then_only_its_format(billing_staff_client):
+    from django.urls import reverse
+
+    from billing.models import NumberSeries as Series
+
+    add = reverse("admin:billing_numberseries_add")
+    created = billing_staff_client.post(add, {"code": "INV", "format": "{code}{year}/{number:05d}", "next_number": 501})
+    assert created.status_code == 302
+    series = Series.objects.get(code="INV")
+    with transaction.atomic():
+        assert next_number("INV", issued_on=ISSUED) == "INV2026/00501"  # continues the old numbering
+
+    change = reverse("admin:billing_numberseries_change", args=[series.pk])
+    page = billing_staff_client.get(change).content.decode()
+    assert "INV2026/00502" in page  # the next number, as it will be printed
+    billing_staff_client.post(change, {"format": "INV-{year}-{number:06d}", "next_number": 1})
+    series.refresh_from_db()
+    assert (series.format, series.next_number) == ("INV-{year}-{number:06d}", 502)  # the counter stays
+    assert billing_staff_client.post(reverse("admin:billing_numberseries_delete", args=[series.pk])).status_code == 403

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import threading
 from decimal import Decimal
 
@@ -100,10 +101,16 @@ def test_task_runs_only_on_the_billing_day():
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_two_concurrent_runs_create_nothing_twice():
+@pytest.mark.parametrize("pro_forma_mode", [False, True], ids=["vat-invoices", "payment-requests"])
+def test_two_concurrent_runs_create_nothing_twice(pro_forma_mode):
     if connection.vendor != "postgresql":
+        if os.environ.get("CI"):
+            pytest.fail("CI runs on PostgreSQL; this test must run there")
         pytest.skip("needs PostgreSQL")
-    ProviderDetailsFactory()
+    provider = ProviderDetailsFactory()
+    provider.pro_forma_mode = pro_forma_mode
+    provider.save()
+    kind = Invoice.Kind.PRO_FORMA if pro_forma_mode else Invoice.Kind.INVOICE
     _subscribed(6)
     barrier = threading.Barrier(2)
     runs, errors = [], []
@@ -124,8 +131,11 @@ def test_two_concurrent_runs_create_nothing_twice():
         t.join()
     assert not errors
     assert Invoice.objects.filter(period_start=MAY).count() == 6
+    assert Invoice.objects.filter(period_start=MAY, kind=kind).count() == 6
     assert sum(r.created for r in runs) == 6
     assert Invoice.objects.exclude(status=Invoice.Status.ISSUED).count() == 0
+    prefix = "PR" if pro_forma_mode else "INV"
+    assert sorted(Invoice.objects.values_list("number", flat=True)) == [f"{prefix}-2026-{n:06d}" for n in range(1, 7)]
 
 
 @pytest.mark.django_db
