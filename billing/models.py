@@ -5,6 +5,7 @@ and billing runs. Written only through ``billing.services``, ``billing.payments`
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
@@ -562,10 +563,30 @@ class BillingRun(models.Model):
     error = models.TextField(blank=True)
     started_by = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
+    progressed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the run last finished a customer: a run that stops moving has died."
+    )
     finished_at = models.DateTimeField(null=True, blank=True)
+
+    # A customer takes a fraction of a second; this long without progress means the
+    # worker died (deploy, OOM, crash) and the run can be resumed.
+    STALLED_AFTER = dt.timedelta(minutes=10)
 
     class Meta:
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return f"Billing run for {self.period_start:%B %Y}"
+
+    @property
+    def is_stalled(self) -> bool:
+        last = self.progressed_at or self.created_at
+        return self.status == self.Status.RUNNING and timezone.now() - last > self.STALLED_AFTER
+
+    @property
+    def display_status(self) -> str:
+        if self.is_stalled:
+            return (
+                f"Stalled: no progress since {timezone.localtime(self.progressed_at or self.created_at):%-d %b %H:%M}"
+            )
+        return self.get_status_display()

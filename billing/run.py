@@ -235,7 +235,12 @@ def run_billing(
     customers = Customer.objects.in_bulk(list(by_customer))
 
     BillingRun.objects.filter(pk=run.pk).update(
-        status=BillingRun.Status.RUNNING, total=len(by_customer), done=0, error="", finished_at=None
+        status=BillingRun.Status.RUNNING,
+        total=len(by_customer),
+        done=0,
+        error="",
+        finished_at=None,
+        progressed_at=timezone.now(),
     )
     errors = []
     for customer_id in by_customer:
@@ -245,7 +250,9 @@ def run_billing(
         except Exception as exc:  # one customer's problem (e.g. no VAT rate) must not stop the run
             logger.exception("Billing run %s: customer %s failed", run.pk, customer_id)
             errors.append(f"{customers[customer_id]}: {exc}")
-        BillingRun.objects.filter(pk=run.pk).update(done=F("done") + 1, created=F("created") + int(created))
+        BillingRun.objects.filter(pk=run.pk).update(
+            done=F("done") + 1, created=F("created") + int(created), progressed_at=timezone.now()
+        )
     BillingRun.objects.filter(pk=run.pk).update(
         status=BillingRun.Status.FAILED if errors else BillingRun.Status.DONE,
         error="\n".join(errors),

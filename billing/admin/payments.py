@@ -146,7 +146,7 @@ class BillingRunAdmin(admin.ModelAdmin):
     """Adding a run is "Run billing now": for everyone, or for the one customer chosen."""
 
     form = BillingRunForm
-    list_display = ["period_start", "customer", "status", "progress", "created", "started_by", "created_at"]
+    list_display = ["period_start", "customer", "state", "progress", "created", "started_by", "created_at"]
     list_filter = ["status"]
     list_select_related = ["customer", "started_by"]
     autocomplete_fields = ["customer"]
@@ -157,8 +157,8 @@ class BillingRunAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         if obj:
-            return ["period_start", "customer", "status", "total", "done", "created", "error", "started_by",
-                    "created_at", "finished_at"]  # fmt: skip
+            return ["period_start", "customer", "state", "total", "done", "created", "error", "started_by",
+                    "created_at", "progressed_at", "finished_at"]  # fmt: skip
         return []
 
     def get_fields(self, request, obj=None):
@@ -167,6 +167,10 @@ class BillingRunAdmin(admin.ModelAdmin):
     @admin.display(description="Progress")
     def progress(self, run: BillingRun) -> str:
         return f"{run.done} of {run.total}"
+
+    @admin.display(description="Status", ordering="status")
+    def state(self, run: BillingRun) -> str:
+        return run.display_status
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
@@ -186,9 +190,18 @@ class BillingRunAdmin(admin.ModelAdmin):
 
     @admin.action(description="Resume the selected runs (skips customers already invoiced)")
     def resume_runs(self, request, queryset) -> None:
-        for run in queryset.exclude(status=BillingRun.Status.RUNNING):
+        # A run still moving is left alone (a second one would only redo its counting); a
+        # stalled one lost its worker. Either way nobody is invoiced twice (billing.run).
+        moving = [run for run in queryset if run.status == BillingRun.Status.RUNNING and not run.is_stalled]
+        resumed = [run for run in queryset if run not in moving]
+        for run in resumed:
+            BillingRun.objects.filter(pk=run.pk).update(status=BillingRun.Status.QUEUED)
             self._queue(run)
-        messages.info(request, "Queued.")
+        if resumed:
+            messages.info(request, f"Resumed {len(resumed)} run(s); reload this page to follow their progress.")
+        if moving:
+            names = ", ".join(f"{run} ({run.done} of {run.total})" for run in moving)
+            messages.warning(request, f"Still running, not resumed: {names}.")
 
 
 @admin.register(ExchangeRate)

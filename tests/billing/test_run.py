@@ -153,3 +153,60 @@ def test_one_off_charges_go_on_the_next_invoice_once():
     run_billing(dt.date(2026, 6, 1))
     june = Invoice.objects.get(customer=customer, period_start=dt.date(2026, 6, 1))
     assert "Manual OS reinstall" not in [line.description for line in june.lines.all()]
+
+
+# ---------------------------------------------------------------------------------------
+# Staff start, follow and resume runs in the admin
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_billing_staff_start_a_run_and_follow_its_progress(billing_staff_client, django_capture_on_commit_callbacks):
+    from django.urls import reverse
+
+    ProviderDetailsFactory()
+    _subscribed(3)
+    add = reverse("admin:billing_billingrun_add")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        started = billing_staff_client.post(add, {"period_start": "2026-05-17"}, follow=True)
+
+    assert "Billing run for May 2026 started" in started.content.decode()
+    run = BillingRun.objects.get()
+    assert (run.period_start, run.status, run.created) == (MAY, BillingRun.Status.DONE, 3)
+    listing = billing_staff_client.get(reverse("admin:billing_billingrun_changelist")).content.decode()
+    assert "3 of 3" in listing and "Done" in listing
+    assert Invoice.objects.filter(period_start=MAY, status=Invoice.Status.ISSUED).count() == 3
+
+
+@pytest.mark.django_db
+def test_a_run_whose_worker_died_shows_stalled_and_resumes_without_billing_twice(
+    billing_staff_client, django_capture_on_commit_callbacks
+):
+    from django.urls import reverse
+    from django.utils import timezone
+
+    ProviderDetailsFactory()
+    first, *_rest = _subscribed(3)
+    run_billing(MAY, customer=first)  # what the dead worker got done
+    an_hour_ago = timezone.now() - dt.timedelta(hours=1)
+    dead = BillingRun.objects.create(
+        period_start=MAY, status=BillingRun.Status.RUNNING, total=3, done=1, progressed_at=an_hour_ago
+    )
+    moving = BillingRun.objects.create(period_start=MAY, status=BillingRun.Status.RUNNING, total=3, done=1)
+    moving.progressed_at = timezone.now()
+    moving.save()
+    changelist = reverse("admin:billing_billingrun_changelist")
+    assert "Stalled: no progress since" in billing_staff_client.get(changelist).content.decode()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        page = billing_staff_client.post(
+            changelist, {"action": "resume_runs", "_selected_action": [dead.pk, moving.pk]}, follow=True
+        ).content.decode()
+
+    assert "Resumed 1 run(s)" in page and "Still running, not resumed: Billing run for May 2026 (1 of 3)" in page
+    dead.refresh_from_db()
+    assert (dead.status, dead.total, dead.created) == (BillingRun.Status.DONE, 2, 2)
+    assert Invoice.objects.filter(period_start=MAY).count() == 3
+    moving.refresh_from_db()
+    assert moving.status == BillingRun.Status.RUNNING
