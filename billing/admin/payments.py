@@ -7,6 +7,8 @@ back), and adding a billing run starts ``run_billing`` in a worker.
 
 from __future__ import annotations
 
+import re
+
 from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
@@ -29,6 +31,14 @@ class PaymentAllocationInline(admin.TabularInline):
 
 
 class PaymentForm(forms.ModelForm):
+    settles = forms.CharField(
+        required=False,
+        label="Settles invoices",
+        help_text="Invoice numbers this payment is for, as on the remittance advice, in order (INV-2026-000012, "
+        "INV-2026-000015): each is paid up to what is due on it, the rest stays as credit. "
+        "Empty: the oldest open invoices first.",
+    )
+
     class Meta:
         model = Payment
         fields = ["customer", "method", "amount", "received_on", "reference"]
@@ -38,6 +48,36 @@ class PaymentForm(forms.ModelForm):
         if amount <= 0:
             raise forms.ValidationError("A payment must be more than zero; to pay money back, record a refund.")
         return amount
+
+    def clean(self) -> dict:
+        from billing.payments import OPEN_STATUSES, balance_of
+
+        data = super().clean()
+        numbers = [n for n in re.split(r"[\s,;]+", data.get("settles") or "") if n]
+        data["allocate_to"] = None
+        if not numbers or self.errors:
+            return data
+        customer, remaining = data["customer"], data["amount"]
+        found = {i.number: i for i in Invoice.objects.filter(customer=customer, number__in=numbers)}
+        unknown = [n for n in numbers if n not in found]
+        if unknown:
+            raise forms.ValidationError({"settles": f"{customer} has no document numbered {', '.join(unknown)}."})
+        allocate_to = []
+        for number in dict.fromkeys(numbers):
+            invoice = found[number]
+            if invoice.kind == Invoice.Kind.CREDIT_NOTE or invoice.status not in OPEN_STATUSES:
+                raise forms.ValidationError(
+                    {"settles": f"{number} is {invoice.display_status.lower()}: nothing is due on it."}
+                )
+            if remaining <= 0:
+                raise forms.ValidationError(
+                    {"settles": f"The {data['amount']} is used up before {number}: remove it or check the amount."}
+                )
+            part = min(remaining, balance_of(invoice))
+            allocate_to.append((invoice, part))
+            remaining -= part
+        data["allocate_to"] = allocate_to
+        return data
 
 
 @admin.register(Payment)
@@ -69,7 +109,11 @@ class PaymentAdmin(RecordedThroughService):
             method=data["method"],
             reference=data["reference"],
             actor=request.user,
+            allocate_to=data["allocate_to"],
         )
+
+    def get_fields(self, request, obj=None):
+        return super().get_fields(request, obj) if obj else [*self.fields, "settles"]
 
 
 class RefundForm(forms.ModelForm):

@@ -133,3 +133,47 @@ def test_statement_page_refused_to_technical_contact(client, customer, provider)
     technical = MembershipFactory(customer=customer, role=roles.Role.TECHNICAL).user
     client.force_login(technical)
     assert client.get(reverse("billing:statement")).status_code == 403
+
+
+def test_staff_allocate_a_payment_to_the_invoices_on_the_remittance_advice(billing_staff_client, customer):
+    older = _invoice(customer, on=dt.date(2026, 3, 10))
+    named = _invoice(customer, on=dt.date(2026, 4, 10))
+    other = issued_invoice(lines=(("Hosting", 1, "100.00"),), issued_on=dt.date(2026, 4, 10))  # someone else's
+    add = reverse("admin:billing_payment_add")
+    data = {"customer": customer.pk, "method": "bank_transfer", "amount": "150.00", "received_on": "2026-04-20"}
+
+    form = billing_staff_client.get(add).content.decode()
+    assert 'name="settles"' in form
+    for settles, error in [
+        (f"{named.number} INV-2099-000001", "has no document numbered INV-2099-000001"),
+        (f"{named.number}, {other.number}", f"has no document numbered {other.number}"),
+        (f"{named.number}, {older.number}, {named.number}x", "has no document numbered"),
+    ]:
+        refused = billing_staff_client.post(add, {**data, "settles": settles})
+        assert refused.status_code == 200 and error in refused.content.decode()
+    assert not Payment.objects.exists()
+
+    done = billing_staff_client.post(add, {**data, "settles": f"{named.number}, {older.number}", "reference": "RA 7"})
+
+    assert done.status_code == 302
+    named.refresh_from_db()
+    older.refresh_from_db()
+    assert named.status == Invoice.Status.PAID and balance_of(named) == 0  # first on the advice: paid in full
+    assert older.status == Invoice.Status.PART_PAID and balance_of(older) == Decimal("90.00")  # then the rest
+    used_up = billing_staff_client.post(add, {**data, "amount": "10.00", "settles": f"{older.number}, {named.number}"})
+    assert f"{named.number} is paid: nothing is due on it" in used_up.content.decode()
+
+
+def test_a_payment_used_up_before_the_last_invoice_named_is_refused(billing_staff_client, customer):
+    first, second = _invoice(customer), _invoice(customer)
+    add = reverse("admin:billing_payment_add")
+
+    refused = billing_staff_client.post(
+        add,
+        {"customer": customer.pk, "method": "card", "amount": "120.00", "received_on": "2026-04-20",
+         "settles": f"{first.number} {second.number}"},
+    )  # fmt: skip
+
+    assert f"The 120.00 is used up before {second.number}" in refused.content.decode()
+    assert not Payment.objects.exists()
+    assert balance_of(first) == Decimal("120.00")
