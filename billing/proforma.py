@@ -29,6 +29,8 @@ Choices made here (docs/billing.md should point to this list):
   ``billing.payments.balance_of`` gives a paid request a balance of zero.
 - **Balances**: ``account_balance`` and statements count only VAT invoices and credit notes,
   never requests, so the amount is counted once (the VAT invoice) against the payment.
+- **Exchange rate**: a foreign-currency VAT invoice shows sterling at the rate in force on
+  its tax point (the payment date), which may be a later month's than the request's.
 - **Period**: the VAT invoice takes the request's billing period, so the unique constraint
   ``one_invoice_per_customer_period`` also guarantees one VAT invoice per billed request,
   and reruns of the billing run treat the period as invoiced.
@@ -45,7 +47,7 @@ from django.db.models import Max, Sum
 from django.utils import timezone
 
 from accounts.models import ProviderDetails
-from billing.models import Invoice, PaymentAllocation
+from billing.models import ExchangeRate, Invoice, PaymentAllocation
 
 REFERENCE_PREFIX = "Payment request {number} paid on "
 
@@ -130,6 +132,9 @@ def issue_vat_invoice_for_paid_request(request_invoice: Invoice, *, paid_on: dt.
             return existing
         if request.status != Invoice.Status.PAID:
             raise ProFormaError(f"{request} is not paid in full: its VAT invoice is issued on payment.")
+        # Sterling at the rate of the time of supply, which is the payment (DOMAIN.md §1),
+        # not of the request's date; the request's own rate if staff kept no later one.
+        rate = ExchangeRate.in_force(request.currency, paid_on) if request.gbp_rate else None
         invoice = Invoice.objects.create(
             kind=Invoice.Kind.INVOICE,
             customer=request.customer,
@@ -137,9 +142,9 @@ def issue_vat_invoice_for_paid_request(request_invoice: Invoice, *, paid_on: dt.
             currency=request.currency,
             period_start=request.period_start,
             period_end=request.period_end,
-            gbp_rate=request.gbp_rate,
-            gbp_rate_source=request.gbp_rate_source,
-            gbp_rate_date=request.gbp_rate_date,
+            gbp_rate=rate.gbp_per_unit if rate else request.gbp_rate,
+            gbp_rate_source=rate.source if rate else request.gbp_rate_source,
+            gbp_rate_date=rate.valid_from if rate else request.gbp_rate_date,
         )
         lines = copy_lines(request, invoice)
         # The reference: zero value at an existing rate, so the VAT summary is unchanged.

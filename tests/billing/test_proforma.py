@@ -304,3 +304,25 @@ def test_ending_a_service_billed_on_an_unpaid_request_works_once_it_is_cancelled
     assert end_subscription(subscription, last_day=dt.date(2026, 5, 10)) == []
     subscription.refresh_from_db()
     assert subscription.ended_on == dt.date(2026, 5, 10)
+
+
+def test_a_euro_request_paid_next_month_gets_its_vat_invoice_at_that_months_rate():
+    from billing.models import ExchangeRate
+
+    _provider()
+    customer = CustomerFactory(country="GB", currency="EUR")
+    SubscriptionFactory(service=ServiceFactory(customer=customer), plan=PlanFactory(currency="EUR", price="100.00"))
+    ExchangeRate.objects.create(currency="EUR", valid_from=MAY, units_per_gbp=Decimal("1.25"), source="HMRC May 2026")
+    ExchangeRate.objects.create(
+        currency="EUR", valid_from=dt.date(2026, 6, 1), units_per_gbp=Decimal("1.20"), source="HMRC June 2026"
+    )
+    run_billing(MAY)
+    request = _request_for(customer)
+    assert request.gbp_rate_source == "HMRC May 2026"
+
+    _pay(customer, "120.00", on=dt.date(2026, 6, 3), currency="EUR")
+
+    invoice = Invoice.objects.get(customer=customer, kind=Invoice.Kind.INVOICE)
+    assert invoice.tax_point == dt.date(2026, 6, 3)
+    assert (invoice.gbp_rate_source, invoice.gbp_rate_date) == ("HMRC June 2026", dt.date(2026, 6, 1))
+    assert (invoice.total_net_gbp, invoice.total_vat_gbp) == (Decimal("83.33"), Decimal("16.66"))
