@@ -10,7 +10,8 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Q
+from django.db.models import CharField, OuterRef, Q
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from accounts.models import validate_currency
@@ -325,6 +326,24 @@ class Invoice(models.Model):
     @property
     def display_status(self) -> str:
         return f"Overdue ({self.get_status_display().lower()})" if self.is_overdue else self.get_status_display()
+
+
+def document_emails() -> models.QuerySet:
+    """The email of the document in the outer query, for a subquery on invoices.
+
+    ``billing.tasks.render_and_send_invoice`` stores it with ``related=invoice``; the
+    earliest such message is the document's own email.
+    """
+    from django.contrib.contenttypes.models import ContentType
+
+    from accounts.correspondence.models import Message
+
+    return Message.objects.filter(
+        direction=Message.Direction.OUTBOUND,
+        template="invoice",  # not, say, the later notice that a payment request was cancelled
+        related_type=ContentType.objects.get_for_model(Invoice),
+        related_id=Cast(OuterRef("pk"), CharField()),
+    ).order_by("created_at", "pk")
 
 
 @no_personal_data("Lines of invoices: descriptions of services supplied.")

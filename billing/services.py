@@ -153,10 +153,8 @@ def buyer_details(customer) -> dict:
 
 
 def _queue_pdf_and_email(pk: int) -> None:
-    try:
-        from billing.tasks import render_and_send_invoice
-    except ImportError:  # the PDF/email task arrives separately (issue 4)
-        return
+    from billing.tasks import render_and_send_invoice
+
     transaction.on_commit(lambda: render_and_send_invoice.delay(pk))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 from celery import shared_task
@@ -47,3 +48,46 @@ def render_and_send_invoice(invoice_id: int) -> None:
         # Staff see it as "Not emailed" in the invoice admin (a stored PDF and no message
         # is this case) and email it from there once the customer has a contact.
         logger.warning("Invoice %s not emailed: %s has no billing contact or owner", invoice.number, invoice.customer)
+
+
+# Documents this recent are sent when they can be; older ones only by staff (admin
+# "Email to billing contacts (again)"), so nobody is mailed a months-old invoice out of the blue.
+CATCH_UP_DAYS = 7
+# Long enough for the task queued on commit to have run.
+CATCH_UP_AFTER = dt.timedelta(minutes=10)
+
+
+@shared_task
+def send_unsent_documents() -> int:
+    """Every 15 minutes (django-celery-beat): queue again the documents issued in the last
+    week that have no stored PDF, or no email although someone now receives billing mail.
+
+    The task queued when a document is issued is lost if the broker is down at that
+    moment or the worker dies mid-way; this sweep is what makes "rendered and sent in the
+    background" hold anyway. Queuing a document twice stores and sends nothing twice
+    (see ``render_and_send_invoice``). Returns how many were queued.
+    """
+    from django.db.models import Exists, OuterRef, Q
+    from django.utils import timezone
+
+    from accounts.correspondence.models import RECIPIENT_ROLES, MailKind
+    from accounts.models import Membership
+    from billing.models import Invoice, document_emails
+
+    recipient = Membership.objects.filter(
+        customer=OuterRef("customer_id"), role__in=RECIPIENT_ROLES[MailKind.BILLING], user__is_active=True
+    )
+    pending = list(
+        Invoice.objects.exclude(status=Invoice.Status.DRAFT)
+        .filter(
+            issued_on__gte=timezone.localdate() - dt.timedelta(days=CATCH_UP_DAYS),
+            created_at__lte=timezone.now() - CATCH_UP_AFTER,
+        )
+        .filter(Q(pdf="") | (~Exists(document_emails()) & Exists(recipient)))
+        .values_list("pk", flat=True)
+    )
+    for pk in pending:
+        render_and_send_invoice.delay(pk)
+    if pending:
+        logger.info("Queued %d issued document(s) without a PDF or an email", len(pending))
+    return len(pending)

@@ -15,11 +15,9 @@ from functools import partial
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import CharField, Exists, OuterRef, QuerySet, Subquery
-from django.db.models.functions import Cast
+from django.db.models import Exists, OuterRef, QuerySet, Subquery
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import formats, timezone
@@ -29,7 +27,7 @@ from accounts.correspondence.models import RECIPIENT_ROLES, MailKind, Message
 from accounts.models import Customer, Membership
 from billing import services
 from billing.admin.base import RecordedThroughService
-from billing.models import Invoice, InvoiceLine, NumberSeries, OneOffCharge, Plan, Subscription
+from billing.models import Invoice, InvoiceLine, NumberSeries, OneOffCharge, Plan, Subscription, document_emails
 from billing.money import to_money
 from billing.tasks import render_and_send_invoice
 from billing.vat import VatRuleError
@@ -236,22 +234,9 @@ class InvoiceLineInline(admin.TabularInline):
         return _is_draft(obj) and super().has_delete_permission(request, obj)
 
 
-def _document_emails() -> QuerySet[Message]:
-    """The email of the document in the outer query, for a subquery on invoices.
-
-    ``billing.tasks.render_and_send_invoice`` stores it with ``related=invoice``; the
-    earliest such message is the document's own email.
-    """
-    return Message.objects.filter(
-        direction=Message.Direction.OUTBOUND,
-        related_type=ContentType.objects.get_for_model(Invoice),
-        related_id=Cast(OuterRef("pk"), CharField()),
-    ).order_by("created_at", "pk")
-
-
 def with_email_state(queryset: QuerySet[Invoice]) -> QuerySet[Invoice]:
     """Annotate each document with its email's state, in the one query that lists them."""
-    email = _document_emails()
+    email = document_emails()
     return queryset.annotate(
         email_message_id=Subquery(email.values("pk")[:1]),
         email_status=Subquery(email.values("status")[:1]),
@@ -309,7 +294,7 @@ class EmailedFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         # Exists rather than the annotations: the database can answer it with one join
         # over all documents instead of a lookup per document.
-        email = _document_emails()
+        email = document_emails()
         issued = queryset.exclude(status=Invoice.Status.DRAFT)
         match self.value():
             case "no":

@@ -194,3 +194,53 @@ def test_changelist_queries_do_not_grow_with_the_number_of_documents(
     with django_assert_max_num_queries(13):
         listing = changelist(billing_staff)
     assert listing.count("Not emailed:") == 5 and listing.count("Failed: 550") == 5 and listing.count(">Sent ") == 5
+
+
+# ---------------------------------------------------------------------------------------
+# The sweep for documents whose task was lost (broker down, worker died)
+# ---------------------------------------------------------------------------------------
+
+
+def _issued_with_its_task_lost(customer, issued_on):
+    invoice = issued_invoice(customer, issued_on=issued_on)  # on-commit callbacks never run here: the task is lost
+    Invoice.objects.filter(pk=invoice.pk).update(created_at=timezone.now() - dt.timedelta(minutes=30))
+    return invoice
+
+
+@pytest.mark.django_db
+def test_the_sweep_renders_and_emails_documents_whose_task_was_lost(provider):
+    from billing.tasks import send_unsent_documents
+
+    today = timezone.localdate()
+    billed = CustomerFactory()
+    MembershipFactory(customer=billed, role=roles.Role.BILLING)
+    nobody = CustomerFactory()  # no billing contact or owner: the PDF is stored, nothing is sent
+    lost = _issued_with_its_task_lost(billed, today - dt.timedelta(days=1))
+    unreachable = _issued_with_its_task_lost(nobody, today - dt.timedelta(days=1))
+    old = _issued_with_its_task_lost(billed, today - dt.timedelta(days=30))  # staff send those by hand
+
+    assert send_unsent_documents() == 2
+    assert send_unsent_documents() == 0  # nothing left to do: nothing stored or sent twice
+
+    [mail] = Message.objects.filter(related_id=str(lost.pk), template="invoice")
+    lost.refresh_from_db()
+    assert lost.pdf and mail.attachments.get().sha256 == lost.pdf_sha256
+    unreachable.refresh_from_db()
+    assert unreachable.pdf and not Message.objects.filter(related_id=str(unreachable.pk)).exists()
+    old.refresh_from_db()
+    assert not old.pdf and not Message.objects.filter(related_id=str(old.pk)).exists()
+
+
+@pytest.mark.django_db
+def test_the_migration_schedules_the_document_sweep_once():
+    import importlib
+
+    from django.apps import apps as global_apps
+    from django_celery_beat.models import PeriodicTask
+
+    migration = importlib.import_module("billing.migrations.0017_schedule_send_unsent_documents")
+    migration.schedule(global_apps, None)
+    migration.schedule(global_apps, None)
+    task = PeriodicTask.objects.get(name=migration.NAME)
+    assert task.task == "billing.tasks.send_unsent_documents" and task.enabled
+    assert (task.interval.every, task.interval.period) == (15, "minutes")
