@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import re
 import secrets
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -567,6 +569,12 @@ class ProviderDetails(models.Model):
         default="England and Wales",
         help_text='Where the company is registered, e.g. "England and Wales".',
     )
+    legal_form = models.CharField(
+        max_length=20,
+        choices=[(f, LegalForm(f).label) for f in (LegalForm.LIMITED_COMPANY, LegalForm.LLP)],
+        default=LegalForm.LIMITED_COMPANY,
+        help_text="Printed with the registration details on every invoice.",
+    )
     company_number = models.CharField(max_length=20)
     registered_office = models.TextField(help_text="One line per row of the address.")
     vat_number = models.CharField("VAT number", max_length=20, blank=True)
@@ -591,7 +599,9 @@ class ProviderDetails(models.Model):
         "(continuous supply, VAT reg 90).",
     )
     billing_day = models.PositiveSmallIntegerField(
-        default=1, help_text="Day of the month the billing run issues invoices."
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(31)],
+        help_text="Day of the month the billing run issues invoices (the last day in shorter months).",
     )
 
     class Meta:
@@ -607,11 +617,33 @@ class ProviderDetails(models.Model):
         super().save(*args, **kwargs)
 
     def clean(self) -> None:
+        from stdnum import bic, iban
+        from stdnum.exceptions import ValidationError as NumberError
+
+        errors: dict[str, list[str]] = {}
         if self.vat_number:
             try:
                 self.vat_number = normalise_vat_number(self.vat_number, country="GB")
             except ValidationError as exc:
-                raise ValidationError({"vat_number": exc.messages}) from None
+                errors["vat_number"] = exc.messages
+        # Payment instructions are copied onto every invoice: a typo sends money astray.
+        sort_code = re.sub(r"[\s-]", "", self.bank_sort_code)
+        if sort_code:
+            if not re.fullmatch(r"\d{6}", sort_code):
+                errors["bank_sort_code"] = [f"{self.bank_sort_code!r} is not a sort code: six digits, e.g. 12-34-56."]
+            else:
+                self.bank_sort_code = f"{sort_code[:2]}-{sort_code[2:4]}-{sort_code[4:]}"
+        if self.bank_account_number and not re.fullmatch(r"\d{8}", self.bank_account_number.strip()):
+            errors["bank_account_number"] = [f"{self.bank_account_number!r} is not a UK account number: eight digits."]
+        for field, scheme in (("bank_iban", iban), ("bank_bic", bic)):
+            value = getattr(self, field)
+            if value:
+                try:
+                    setattr(self, field, scheme.format(scheme.validate(value)))
+                except NumberError as exc:
+                    errors[field] = [f"{value!r} is not a valid {field.removeprefix('bank_').upper()}: {exc.message}"]
+        if errors:
+            raise ValidationError(errors)
 
     @classmethod
     def current(cls) -> ProviderDetails | None:

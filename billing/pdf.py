@@ -46,6 +46,12 @@ def _lines(value: Any) -> list[str]:
     return [str(line).strip() for line in value or [] if str(line).strip()]
 
 
+def _legal_form_label(value: str) -> str:
+    from accounts.models import LegalForm
+
+    return LegalForm(value).label.lower() if value in LegalForm.values else ""
+
+
 def party_details(snapshot: dict) -> dict[str, Any]:
     """One party's details from its snapshot, whichever key spelling the issuer used."""
     snapshot = snapshot or {}
@@ -56,6 +62,7 @@ def party_details(snapshot: dict) -> dict[str, Any]:
         "address_lines": _lines(_first(snapshot, "address_lines", "postal_address_lines", "address", default=[])),
         "vat_number": _first(snapshot, "vat_number"),
         "company_number": _first(snapshot, "company_number"),
+        "legal_form": _legal_form_label(_first(snapshot, "legal_form")),
         "registered_in": _first(snapshot, "registered_in"),
         "registered_office": _lines(_first(snapshot, "registered_office", "registered_office_lines", default=[])),
         "email": _first(snapshot, "billing_email", "email"),

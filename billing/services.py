@@ -127,6 +127,7 @@ def seller_details(provider: ProviderDetails) -> dict:
     return {
         "registered_name": provider.registered_name,
         "trading_name": provider.trading_name,
+        "legal_form": provider.legal_form,
         "registered_in": provider.registered_in,
         "company_number": provider.company_number,
         "registered_office": provider.office_lines(),

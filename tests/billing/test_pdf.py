@@ -205,3 +205,38 @@ def test_task_stores_the_pdf_and_emails_it_once(provider, uk_customer, mailoutbo
     [(filename, content, mimetype)] = mailoutbox[0].attachments
     assert filename == f"{invoice.number}.pdf" and mimetype == "application/pdf"
     assert hashlib.sha256(content).hexdigest() == invoice.pdf_sha256
+
+
+def test_staff_set_payment_instructions_and_legal_form_in_the_admin_and_invoices_print_them(uk_customer, client):
+    from django.urls import reverse
+
+    from accounts.models import ProviderDetails
+    from tests.accounts.factories import UserFactory, enable_totp
+    from tests.accounts.test_admin import _form_data
+
+    ProviderDetailsFactory()
+    staff = UserFactory(is_staff=True, is_superuser=True)
+    enable_totp(staff)
+    client.force_login(staff)
+    change = reverse("admin:accounts_providerdetails_change", args=[1])
+    form = _form_data(client.get(change))
+    payment = {"bank_account_name": "Example Hosting LLP", "bank_account_number": "87654321", "legal_form": "llp"}
+
+    typos = {"bank_sort_code": "12-34", "bank_iban": "GB00 NWBK 6016 1331 9268 19"}
+    bad = client.post(change, {**form, **payment, **typos})
+    page = bad.content.decode()
+    assert bad.status_code == 200
+    assert "&#x27;12-34&#x27; is not a sort code" in page and "is not a valid IBAN" in page
+    assert ProviderDetails.current().bank_account_number == ""  # nothing half-saved
+
+    good = client.post(change, {**form, **payment, "bank_sort_code": "402716", "bank_iban": "GB29NWBK60161331926819",
+                                "pro_forma_mode": "on", "billing_day": "5"})  # fmt: skip
+    assert good.status_code == 302
+    provider = ProviderDetails.current()
+    assert (provider.bank_sort_code, provider.bank_iban) == ("40-27-16", "GB29 NWBK 6016 1331 9268 19")
+    assert provider.pro_forma_mode and provider.billing_day == 5
+
+    text = pdf_text(render_invoice_pdf(issued_invoice(uk_customer, issued_on=ISSUED)))
+    assert "Sort code 40-27-16" in text and "Account number 87654321" in text
+    assert "IBAN GB29 NWBK 6016 1331 9268 19" in text
+    assert "Example Hosting Ltd is a limited liability partnership registered in England and Wales" in text
