@@ -240,3 +240,42 @@ def test_staff_set_payment_instructions_and_legal_form_in_the_admin_and_invoices
     assert "Sort code 40-27-16" in text and "Account number 87654321" in text
     assert "IBAN GB29 NWBK 6016 1331 9268 19" in text
     assert "Example Hosting Ltd is a limited liability partnership registered in England and Wales" in text
+
+
+# A DL window envelope's window (C5/6 and DL, left window): 20 mm from the left edge,
+# 45 mm from the top, 90 mm wide and 40 mm high. Measured on the sheet, in millimetres.
+WINDOW_LEFT, WINDOW_TOP, WINDOW_RIGHT, WINDOW_BOTTOM = 20, 45, 110, 85
+
+
+def _text_positions(content: bytes) -> list[tuple[float, float, str]]:
+    """(x from the left, baseline from the top, text) in mm for each run of text on page 1."""
+    page = PdfReader(BytesIO(content)).pages[0]
+    height = float(page.mediabox.height)
+    found = []
+
+    def visit(text, cm, tm, font, size):
+        if text.strip():
+            x = cm[0] * tm[4] + cm[2] * tm[5] + cm[4]
+            y = cm[1] * tm[4] + cm[3] * tm[5] + cm[5]
+            found.append((x * 25.4 / 72, (height - y) * 25.4 / 72, text.strip()))
+
+    page.extract_text(visitor_text=visit)
+    return found
+
+
+def test_the_postal_address_and_nothing_else_shows_through_a_dl_envelope_window(provider, uk_customer):
+    invoice = issued_invoice(uk_customer, issued_on=ISSUED)
+    cap_height = 2.5  # mm above the baseline that 9.5 pt capitals reach (DejaVu Sans: 0.73 em)
+
+    positions = _text_positions(render_invoice_pdf(invoice))
+
+    def inside(x: float, baseline: float) -> bool:
+        return WINDOW_LEFT - 0.5 <= x < WINDOW_RIGHT and WINDOW_TOP + cap_height <= baseline <= WINDOW_BOTTOM
+
+    def near(x: float, baseline: float) -> bool:
+        return x < WINDOW_RIGHT and WINDOW_TOP - 5 < baseline < WINDOW_BOTTOM + 5
+
+    in_window = [text for x, baseline, text in positions if inside(x, baseline)]
+    assert in_window == ["Acme Widgets Ltd", "10 Downing Lane", "Leeds", "LS1 4AP"]
+    # Nothing overlaps the window's edges either.
+    assert [text for x, baseline, text in positions if near(x, baseline)] == in_window
