@@ -36,6 +36,7 @@ GROUP_PERMISSIONS: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
         # the models refuse it whatever the permission; "change" on invoices is for drafts
         # and the admin actions (issue, credit, email).
         "billing": {
+            "product": ("view", "add", "change"),
             "plan": ("view", "add", "change"),
             "subscription": ("view", "add", "change"),
             "oneoffcharge": ("view", "add", "change", "delete"),

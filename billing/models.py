@@ -82,10 +82,35 @@ class BillingPeriod(models.TextChoices):
 
 
 @no_personal_data("The provider's catalogue: product names, not people.")
-class Plan(models.Model):
-    """Something we sell at a price per billing period, with an optional setup fee."""
+class Product(models.Model):
+    """Something we sell (a VPS size, a dedicated server, a rack), priced by its plans:
+    one per billing period and currency, e.g. £12.50 monthly or £135 annually."""
 
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=200, unique=True)
+    description = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@no_personal_data("The provider's catalogue: product names, not people.")
+class Plan(models.Model):
+    """A price for one billing period (and currency), with an optional setup fee: usually
+    one of a product's prices. A subscription is on a plan; to change a price, add a new
+    plan and retire the old one (its subscribers keep their price until moved)."""
+
+    product = models.ForeignKey(
+        Product,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="plans",
+        help_text="The product this is a price of (empty for a one-of-a-kind plan).",
+    )
+    name = models.CharField(max_length=200, blank=True, help_text="Empty: the product's name.")
     description = models.CharField(max_length=300, blank=True)
     period = models.CharField(max_length=10, choices=BillingPeriod.choices, default=BillingPeriod.MONTHLY)
     currency = models.CharField(max_length=3, default="GBP")
@@ -96,9 +121,31 @@ class Plan(models.Model):
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            # On sale, a product has one price per period and currency (retired plans keep theirs).
+            models.UniqueConstraint(
+                fields=["product", "period", "currency"],
+                condition=Q(active=True) & Q(product__isnull=False),
+                name="one_active_price_per_product_period_currency",
+                violation_error_message="This product already has an active plan for that period and currency: "
+                "retire it first (untick Active).",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.get_period_display().lower()})"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self.name and self.product is not None:
+            self.name = self.product.name
+        super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        # ``self.product``, not ``product_id``: in the product's form it is not saved yet.
+        if not self.name:
+            if self.product is None:
+                raise ValidationError({"name": "Give the plan a name, or choose the product it is a price of."})
+            self.name = self.product.name
 
 
 @personal_data(

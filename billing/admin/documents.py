@@ -27,8 +27,18 @@ from accounts.correspondence.models import RECIPIENT_ROLES, MailKind, Message
 from accounts.models import Customer, Membership
 from billing import services
 from billing.admin.base import RecordedThroughService
-from billing.models import Invoice, InvoiceLine, NumberSeries, OneOffCharge, Plan, Subscription, document_emails
-from billing.money import to_money
+from billing.models import (
+    BillingPeriod,
+    Invoice,
+    InvoiceLine,
+    NumberSeries,
+    OneOffCharge,
+    Plan,
+    Product,
+    Subscription,
+    document_emails,
+)
+from billing.money import format_money, to_money
 from billing.tasks import render_and_send_invoice
 from billing.vat import VatRuleError
 
@@ -59,11 +69,63 @@ class NumberSeriesAdmin(admin.ModelAdmin):
         return False  # a series' numbers stay taken
 
 
+class ProductPlanFormSet(forms.BaseInlineFormSet):
+    def clean(self) -> None:
+        # The constraint is checked per row against the database; two new rows in one
+        # save would only meet in the INSERT: catch them here, by name.
+        super().clean()
+        seen: set[tuple[str, str]] = set()
+        for form in self.forms:
+            data = getattr(form, "cleaned_data", None)
+            if not data or data.get("DELETE") or not data.get("active"):
+                continue
+            key = (data.get("period"), data.get("currency"))
+            if key in seen:
+                raise ValidationError(
+                    f"Two active {BillingPeriod(key[0]).label.lower()} prices in {key[1]}: keep one, or untick Active."
+                )
+            seen.add(key)
+
+
+class ProductPlanInline(admin.TabularInline):
+    """A product's prices, one row per billing period and currency."""
+
+    model = Plan
+    formset = ProductPlanFormSet
+    extra = 0
+    fields = ["period", "currency", "price", "setup_fee", "vat_category", "active", "name", "subscribers"]
+    readonly_fields = ["subscribers"]
+    show_change_link = True
+
+    @admin.display(description="Subscribers")
+    def subscribers(self, plan: Plan) -> int:
+        return plan.subscriptions.filter(ended_on__isnull=True).count() if plan.pk else 0
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # retire a plan (untick Active): subscriptions and invoice lines refer to it
+
+
+@admin.register(Product)
+class ProductAdmin(admin.ModelAdmin):
+    list_display = ["name", "prices"]
+    search_fields = ["name"]
+    inlines = [ProductPlanInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("plans")
+
+    @admin.display(description="Prices on sale")
+    def prices(self, product: Product) -> str:
+        plans = sorted((p for p in product.plans.all() if p.active), key=lambda p: BillingPeriod(p.period).months)
+        return ", ".join(f"{format_money(p.price, p.currency)} {p.get_period_display().lower()}" for p in plans) or "—"
+
+
 @admin.register(Plan)
 class PlanAdmin(admin.ModelAdmin):
-    list_display = ["name", "period", "currency", "price", "setup_fee", "vat_category", "active"]
-    list_filter = ["period", "active", "currency"]
-    search_fields = ["name"]
+    list_display = ["name", "product", "period", "currency", "price", "setup_fee", "vat_category", "active"]
+    list_filter = ["period", "active", "currency", "product"]
+    list_select_related = ["product"]
+    search_fields = ["name", "product__name"]
 
 
 def action_form(modeladmin, request, queryset, *, form, action, title, intro, items, submit):

@@ -138,3 +138,71 @@ def test_a_credit_note_page_links_to_recording_its_refund(billing_staff_client):
 
     assert f"{reverse('admin:billing_refund_add')}?credit_note={note.pk}" in page
     assert "None yet." in page
+
+
+# ---------------------------------------------------------------------------------------
+# Products and their prices per billing period
+# ---------------------------------------------------------------------------------------
+
+
+def _product_form(name, rows):
+    data = {
+        "name": name,
+        "description": "",
+        "plans-TOTAL_FORMS": str(len(rows)),
+        "plans-INITIAL_FORMS": "0",
+        "plans-MIN_NUM_FORMS": "0",
+        "plans-MAX_NUM_FORMS": "1000",
+    }
+    for i, (period, price) in enumerate(rows):
+        data |= {
+            f"plans-{i}-period": period,
+            f"plans-{i}-currency": "GBP",
+            f"plans-{i}-price": price,
+            f"plans-{i}-setup_fee": "0",
+            f"plans-{i}-vat_category": "standard",
+            f"plans-{i}-active": "on",
+            f"plans-{i}-name": "",
+        }
+    return data
+
+
+def test_billing_staff_price_a_product_per_billing_period(billing_staff_client):
+    from billing.models import Product
+
+    add = reverse("admin:billing_product_add")
+
+    twice = billing_staff_client.post(add, _product_form("VPS Medium", [("monthly", "20.00"), ("monthly", "19.00")]))
+    assert twice.status_code == 200 and "Two active monthly prices in GBP" in twice.content.decode()
+    assert not Product.objects.exists()
+
+    done = billing_staff_client.post(
+        add, _product_form("VPS Medium", [("monthly", "20.00"), ("quarterly", "57.00"), ("annual", "216.00")])
+    )
+
+    assert done.status_code == 302, [f.errors for f in done.context["inline_admin_formsets"][0].formset.forms]
+    product = Product.objects.get()
+    assert sorted((p.name, p.period, p.price) for p in product.plans.all()) == [
+        ("VPS Medium", "annual", Decimal("216.00")),
+        ("VPS Medium", "monthly", Decimal("20.00")),
+        ("VPS Medium", "quarterly", Decimal("57.00")),
+    ]
+    listing = billing_staff_client.get(reverse("admin:billing_product_changelist")).content.decode()
+    assert "£20.00 monthly, £57.00 quarterly, £216.00 annual" in listing
+
+
+def test_a_second_active_price_for_the_same_period_is_refused_on_the_plan_form(billing_staff_client):
+    from billing.models import Plan, Product
+
+    product = Product.objects.create(name="Backup 1 TB")
+    PlanFactory(product=product, name="", period="monthly", price=Decimal("9.00"))
+    add = reverse("admin:billing_plan_add")
+    data = {"product": product.pk, "name": "", "period": "monthly", "currency": "GBP", "price": "8.00",
+            "setup_fee": "0", "vat_category": "standard", "active": "on"}  # fmt: skip
+
+    refused = billing_staff_client.post(add, data)
+    assert refused.status_code == 200 and "already has an active plan for that period" in refused.content.decode()
+    retired = billing_staff_client.post(add, {**data, "active": ""})  # a retired price may sit beside it
+    assert retired.status_code == 302
+    assert Plan.objects.filter(product=product).count() == 2
+    assert Plan.objects.get(product=product, active=False).name == "Backup 1 TB"

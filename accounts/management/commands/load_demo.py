@@ -132,9 +132,12 @@ SERVICES = [
 ]
 
 # (plan name, period, price, setup fee)
+# Products and their prices: (product, period, price, setup fee).
 PLANS = [
     ("VPS Small", "monthly", "12.50", "0"),
+    ("VPS Small", "annual", "135.00", "0"),
     ("Dedicated Server", "monthly", "149.00", "49.00"),
+    ("Dedicated Server", "annual", "1609.00", "0"),
     ("Colocation, quarter rack", "quarterly", "240.00", "0"),
     ("Backup 100 GB", "monthly", "5.00", "0"),
 ]
@@ -319,17 +322,22 @@ class Command(BaseCommand):
 
         from django.utils import timezone
 
-        from billing.models import Invoice, Payment, Plan, Subscription
+        from billing.models import Invoice, Payment, Plan, Product, Subscription
         from billing.payments import record_payment
         from billing.run import run_billing
         from billing.services import month_bounds
 
         plans = {}
         for name, period, price, setup_fee in PLANS:
-            plans[name] = Plan.objects.filter(name=name).first()
-            if plans[name] is None:
-                plans[name] = _create(Plan, name=name, period=period, price=price, setup_fee=setup_fee)
+            product = Product.objects.filter(name=name).first()
+            if product is None:
+                product = _create(Product, name=name)
                 self.created += 1
+            plan = Plan.objects.filter(name=name, period=period).first()
+            if plan is None:
+                plan = _create(Plan, product=product, name=name, period=period, price=price, setup_fee=setup_fee)
+                self.created += 1
+            plans.setdefault(name, plan)  # subscriptions are on the first (monthly or quarterly) price
         this_month, _ = month_bounds(timezone.localdate())
         last_month, _ = month_bounds(this_month - dt.timedelta(days=1))
         for service in Service.objects.filter(customer__in=customers.values(), name__in=SUBSCRIPTIONS):
