@@ -30,8 +30,9 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 
-from billing.models import Invoice, InvoiceLine, Plan, Subscription
+from billing.models import BillingRun, Invoice, InvoiceLine, Plan, Subscription
 from billing.money import to_money
 from billing.services import create_credit_note
 
@@ -66,11 +67,17 @@ def start_subscription(service, plan: Plan, *, on: dt.date) -> Subscription:
     if service.subscriptions.filter(ended_on__isnull=True).exists():
         raise SubscriptionError(f"{service} already has a subscription: change its plan or end it first.")
     month = on.replace(day=1)
-    # The run catches up only the month before the one it bills: a start before an invoiced
-    # period would leave days unbilled.
-    if _billed_documents(customer).filter(period_start__gt=month).exists():
+    # The run catches up only the month before the one it bills: a start before the latest
+    # month billed would leave days unbilled. That month is the customer's latest invoice,
+    # or the latest run over everyone (which billed them nothing if nothing was due, as for
+    # a quarterly plan mid-quarter or a new customer).
+    runs = BillingRun.objects.filter(Q(customer__isnull=True) | Q(customer=customer)).exclude(
+        status=BillingRun.Status.QUEUED
+    )
+    later = Q(period_start__gt=month)
+    if _billed_documents(customer).filter(later).exists() or runs.filter(later).exists():
         raise SubscriptionError(
-            f"{customer} has been invoiced for a period after {on:%B %Y}: start the subscription in the "
+            f"{customer} has been billed for a period after {on:%B %Y}: start the subscription in the "
             "current period and add earlier service as a one-off charge."
         )
     return Subscription.objects.create(service=service, plan=plan, started_on=on)

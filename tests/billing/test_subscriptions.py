@@ -232,7 +232,7 @@ def test_refusals_name_the_problem_and_change_nothing():
     run_billing(JANUARY)  # (nothing due: the only service has ended)
     OneOffCharge.objects.create(customer=customer, description="x", unit_price=1)
     run_billing(JANUARY)
-    with pytest.raises(SubscriptionError, match="invoiced for a period after December 2026"):
+    with pytest.raises(SubscriptionError, match="billed for a period after December 2026"):
         start_subscription(ServiceFactory(customer=customer), PlanFactory(), on=dt.date(2026, 12, 5))
     sub.refresh_from_db()
     assert sub.ended_on == dt.date(2026, 11, 30)
