@@ -19,6 +19,22 @@ from billing.vat import VatCategory
 from privacy.registry import Category, Erasure, LawfulBasis, Retention, no_personal_data, personal_data
 
 
+# An account's money records go together. Deleting an old invoice but not the payment that
+# settled it (or the reverse) would change the balance and conjure credit the next run
+# spends, so each is kept while the account is open and for 6 years from the end of the
+# financial year in which it closed: never less than the law's 6 years from the end of the
+# record's own year (VAT Notice 700/21; Companies Act 2006 s.388), since an account closes
+# after its last record.
+def accounting_retention(customer: str = "customer") -> Retention:
+    return Retention(
+        counted_from=f"{customer}__closed_at",
+        years=6,
+        from_financial_year_end=True,
+        description="Kept while the account is open, then 6 years from the end of the financial year in which "
+        "it closed (VAT Notice 700/21; Companies Act 2006 s.388).",
+    )
+
+
 @no_personal_data("Counters and formats of document numbers.")
 class NumberSeries(models.Model):
     """A gap-free counter for one series of documents (invoices, credit notes).
@@ -155,12 +171,7 @@ class Plan(models.Model):
     purpose="Bill the services you ordered.",
     lawful_basis=LawfulBasis.CONTRACT,
     customer_path="service__customer",
-    retention=Retention(
-        counted_from="ended_on",
-        years=6,
-        from_financial_year_end=True,
-        description="Accounting records: 6 years from the end of the financial year it ended in.",
-    ),
+    retention=accounting_retention("service__customer"),
     erasure=Erasure.keep("Records of services billed are accounting records (Companies Act 2006 s.388)."),
 )
 class Subscription(models.Model):
@@ -187,12 +198,7 @@ class Subscription(models.Model):
     purpose="Bill one-off work you asked for.",
     lawful_basis=LawfulBasis.CONTRACT,
     customer_path="customer",
-    retention=Retention(
-        counted_from="created_at",
-        years=6,
-        from_financial_year_end=True,
-        description="Accounting records: 6 years from the end of the financial year.",
-    ),
+    retention=accounting_retention(),
     erasure=Erasure.keep("Accounting records (Companies Act 2006 s.388)."),
 )
 class OneOffCharge(models.Model):
@@ -240,13 +246,7 @@ class InvoiceQuerySet(models.QuerySet):
     purpose="Bill you and keep the VAT records the law requires.",
     lawful_basis=LawfulBasis.LEGAL_OBLIGATION,
     customer_path="customer",
-    retention=Retention(
-        counted_from="issued_on",
-        years=6,
-        from_financial_year_end=True,
-        description="Kept 6 years from the end of the financial year of issue "
-        "(VAT Notice 700/21; Companies Act 2006 s.388).",
-    ),
+    retention=accounting_retention(),
     erasure=Erasure.keep("VAT invoices and credit notes must be kept for 6 years (VAT Notice 700/21)."),
 )
 class Invoice(models.Model):
@@ -453,12 +453,7 @@ class InvoiceLine(models.Model):
     purpose="Record what you paid.",
     lawful_basis=LawfulBasis.LEGAL_OBLIGATION,
     customer_path="customer",
-    retention=Retention(
-        counted_from="received_on",
-        years=6,
-        from_financial_year_end=True,
-        description="Accounting records: 6 years from the end of the financial year.",
-    ),
+    retention=accounting_retention(),
     erasure=Erasure.keep("Accounting records (Companies Act 2006 s.388)."),
 )
 class Payment(models.Model):
@@ -516,12 +511,7 @@ class PaymentAllocation(models.Model):
     purpose="Record what we paid back to you.",
     lawful_basis=LawfulBasis.LEGAL_OBLIGATION,
     customer_path="customer",
-    retention=Retention(
-        counted_from="paid_on",
-        years=6,
-        from_financial_year_end=True,
-        description="Accounting records: 6 years from the end of the financial year.",
-    ),
+    retention=accounting_retention(),
     erasure=Erasure.keep("Accounting records (Companies Act 2006 s.388)."),
 )
 class Refund(models.Model):

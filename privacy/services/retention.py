@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -172,19 +173,27 @@ def _delete_batch(model: type[models.Model], ids: list[Any], entry: ModelSweep, 
                 entry.blocked += 1
     entry.due += len(deletable)
     if not dry_run and collectors:
-        _retention_has_ended()
-        for collector in collectors:
-            entry.done += delete_collected(collector).get(model._meta.label, 0)
+        with _retention_has_ended():
+            for collector in collectors:
+                entry.done += delete_collected(collector).get(model._meta.label, 0)
 
 
-def _retention_has_ended() -> None:
+@contextmanager
+def _retention_has_ended() -> Iterator[None]:
     """Tell PostgreSQL triggers that refuse deletion (issued invoices, billing migration
-    0012) that this transaction deletes records whose retention has ended: the one
-    sanctioned way such records go. ``SET LOCAL`` ends with the batch's transaction."""
+    0012) that these deletes are of records whose retention has ended: the one sanctioned
+    way such records go. Set for the deletes only and then switched off, since the batch
+    may be a savepoint inside a longer transaction; if a delete fails, rolling the batch
+    back undoes the setting too."""
     connection = transaction.get_connection()
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL portal.retention_ended = 'on'")
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('portal.retention_ended', 'on', true)")
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('portal.retention_ended', 'off', true)")
 
 
 def _anonymise_batch(

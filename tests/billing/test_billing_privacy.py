@@ -1,14 +1,18 @@
 """Billing records and the privacy engines (issue 4, "Privacy"; DOMAIN.md §5).
 
-Invoices, credit notes and payments are kept 6 years from the end of the provider's
-financial year: an erasure request keeps them and says why, and the retention sweep
-removes them (with their PDFs) once those years are over — on PostgreSQL too, where
-triggers refuse every other deletion of an issued document.
+Invoices, credit notes, payments and refunds are kept while the account is open and 6
+years from the end of the provider's financial year in which it closed (so never less
+than 6 years from the end of their own year): an erasure request keeps them and says
+why, and the retention sweep removes them all together (with their PDFs) once those
+years are over — on PostgreSQL too, where triggers refuse every other deletion of an
+issued document. Together, so that no payment outlives the invoice it settled and turns
+back into credit.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 from django.core.files.storage import default_storage
@@ -37,9 +41,17 @@ def _paid_invoice(customer, issued_on: dt.date) -> Invoice:
     return store_invoice_pdf(invoice)
 
 
+def _close(customer, on: dt.date) -> None:
+    from django.utils import timezone
+
+    closed_at = timezone.make_aware(dt.datetime.combine(on, dt.time(12)))
+    type(customer).objects.filter(pk=customer.pk).update(status="closed", closed_at=closed_at)
+
+
 def test_erasure_keeps_invoices_and_payments_as_issued_and_says_why(customer, provider):
     contact = MembershipFactory(customer=customer, role=roles.Role.OWNER).user
     invoice = _paid_invoice(customer, dt.date(2026, 3, 10))
+    _close(customer, dt.date(2026, 5, 20))  # in the year ending 31 March 2027
     before = Invoice.objects.values().get(pk=invoice.pk)
 
     run = execute_erasure(customer=customer, actor=StaffFactory())
@@ -51,44 +63,62 @@ def test_erasure_keeps_invoices_and_payments_as_issued_and_says_why(customer, pr
     assert contact.email == f"erased-{contact.pk}@invalid"  # the person goes; the VAT record stays
     kept = erasure_notice(run).split("What we kept, and why")[1]
     assert "VAT invoices and credit notes must be kept for 6 years" in kept
-    assert "on or after 31 March 2032" in kept  # issued in the year ending 31 March 2026
+    assert "on or after 31 March 2033" in kept
 
 
-def test_the_erasure_plan_keeps_each_billing_record_until_its_six_years_end(customer, provider):
-    _paid_invoice(customer, dt.date(2026, 4, 1))  # the year ending 31 March 2027
+def test_while_the_account_is_open_its_billing_records_are_kept(customer, provider):
+    _paid_invoice(customer, dt.date(2018, 4, 1))
 
     plan = {item["model"]: item for item in erasure_plan(customer=customer)}
 
-    assert plan["billing.Invoice"]["action"] == "keep" and plan["billing.Invoice"]["keep_until"] == "2033-03-31"
-    assert plan["billing.Payment"]["action"] == "keep" and plan["billing.Payment"]["keep_until"] == "2033-03-31"
+    for model in ("billing.Invoice", "billing.Payment"):
+        assert plan[model]["action"] == "keep" and plan[model]["keep_while"] == "while the account is open"
+    sweep(dry_run=False, today=dt.date(2030, 1, 1))
+    assert Invoice.objects.filter(customer=customer).count() == 1 and Payment.objects.count() == 1
 
 
-def test_the_sweep_removes_documents_whose_six_years_are_over_with_their_pdfs(
+def test_the_sweep_removes_a_closed_accounts_money_records_together_with_their_pdfs(
     customer, provider, django_capture_on_commit_callbacks
 ):
-    old = _paid_invoice(customer, dt.date(2018, 6, 1))  # year ending 31 March 2019: kept until 31 March 2025
-    recent = _paid_invoice(customer, dt.date(2019, 6, 1))  # year ending 31 March 2020: until 31 March 2026
-    pdf = old.pdf.name
-    assert default_storage.exists(pdf)
+    from billing.payments import unallocated_credit
 
+    old = _paid_invoice(customer, dt.date(2018, 6, 1))
+    later = issued_invoice(customer, issued_on=dt.date(2018, 8, 1))
+    record_payment(customer, amount="30.00", received_on=dt.date(2018, 8, 2), method=Payment.Method.BANK_TRANSFER)
+    _close(customer, dt.date(2018, 9, 1))  # year ending 31 March 2019: kept until 31 March 2025
+    still_open = _paid_invoice(MembershipFactory(role=roles.Role.OWNER).customer, dt.date(2018, 6, 1))
+    pdf = old.pdf.name
+    assert unallocated_credit(customer) == Decimal("18.00")
+
+    day_before = sweep(dry_run=False, today=dt.date(2025, 3, 30))
+    assert {e.model: e.done for e in day_before.models}["billing.Invoice"] == 0
     with django_capture_on_commit_callbacks(execute=True):
         report = sweep(dry_run=False, today=dt.date(2025, 3, 31))
 
     done = {entry.model: entry.done for entry in report.models}
-    assert done["billing.Invoice"] == 1 and done["billing.Payment"] == 1
-    assert not Invoice.objects.filter(pk=old.pk).exists()
-    assert not InvoiceLine.objects.filter(invoice_id=old.pk).exists()
-    assert not PaymentAllocation.objects.filter(invoice_id=old.pk).exists()
+    assert done["billing.Invoice"] == 2 and done["billing.Payment"] == 2
+    assert not Invoice.objects.filter(customer=customer).exists()
+    assert not Payment.objects.filter(customer=customer).exists()
+    assert not InvoiceLine.objects.filter(invoice_id__in=[old.pk, later.pk]).exists()
+    assert not PaymentAllocation.objects.filter(payment__customer=customer).exists()
     assert not default_storage.exists(pdf)
-    recent.refresh_from_db()
-    assert recent.status == Invoice.Status.PAID and default_storage.exists(recent.pdf.name)
-    assert recent.allocations.count() == 1
+    still_open.refresh_from_db()
+    assert still_open.status == Invoice.Status.PAID and default_storage.exists(still_open.pdf.name)
+    assert still_open.allocations.count() == 1
 
 
 def test_outside_the_sweep_an_expired_issued_invoice_still_cannot_be_deleted(customer, provider):
     if connection.vendor != "postgresql":
         pytest.skip("the database-level refusal is PostgreSQL's (migration 0012)")
     old = _paid_invoice(customer, dt.date(2018, 6, 1))
+    _close(customer, dt.date(2018, 9, 1))  # kept until 31 March 2025
+    gone = MembershipFactory(role=roles.Role.OWNER).customer
+    _paid_invoice(gone, dt.date(2017, 6, 1))
+    _close(gone, dt.date(2017, 9, 1))  # until 31 March 2024
+    # A real sweep in this same (test) transaction deletes the other account's documents:
+    # the setting that lets it through must not outlive its deletes.
+    report = sweep(dry_run=False, today=dt.date(2025, 3, 30))
+    assert {e.model: e.done for e in report.models}["billing.Invoice"] == 1
 
     refused = pytest.raises(DatabaseError, match="issued documents are immutable")
     with refused, transaction.atomic(), connection.cursor() as cursor:
