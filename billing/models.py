@@ -58,10 +58,18 @@ class NumberSeries(models.Model):
     def __str__(self) -> str:
         return self.code
 
+    def save(self, *args, **kwargs) -> None:
+        stored = NumberSeries.objects.filter(pk=self.pk).values_list("next_number", flat=True).first()
+        if stored is not None and stored != self.next_number and self.has_issued():
+            # Lowering it would repeat numbers; raising it would leave a gap (VAT reg 14(1)(b)).
+            # billing.numbering moves it with an UPDATE under the row lock, never through here.
+            raise ValidationError(f"Documents are numbered in series {self.code}: it continues from {stored}.")
+        super().save(*args, **kwargs)
+
     def clean(self) -> None:
         try:
             first, second = (self.format.format(code=self.code, year=2026, number=n) for n in (1, 2))
-        except (KeyError, ValueError, IndexError, AttributeError) as exc:
+        except (KeyError, ValueError, IndexError, AttributeError, TypeError) as exc:
             raise ValidationError(
                 {"format": f"Not a usable format: {exc}. Use {{code}}, {{year}}, {{number}}."}
             ) from None
@@ -69,12 +77,13 @@ class NumberSeries(models.Model):
             raise ValidationError({"format": "Put {number} in the format, or every document gets the same number."})
         if len(self.format.format(code=self.code, year=9999, number=max(self.next_number, 1) * 1000)) > 40:
             raise ValidationError({"format": "Numbers in this format would be longer than 40 characters."})
-        stored = NumberSeries.objects.filter(pk=self.pk).values_list("next_number", flat=True).first()
-        if stored is not None and stored > 1 and stored != self.next_number:
-            # Lowering it would repeat numbers; raising it would leave a gap (VAT reg 14(1)(b)).
-            raise ValidationError(
-                {"next_number": f"Numbers up to {stored - 1} are taken: the series continues from {stored}."}
-            )
+
+    def has_issued(self) -> bool:
+        """Whether a document has taken a number of this series (then only issuing moves it)."""
+        from billing.services import SERIES
+
+        kinds = [kind for kind, code in SERIES.items() if code == self.code]
+        return Invoice.objects.filter(kind__in=kinds).exclude(status=Invoice.Status.DRAFT).exists()
 
     def preview(self, issued_on=None) -> str:
         """The number the next document in this series will get."""

@@ -62,8 +62,20 @@ class NumberSeriesAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return self.readonly_fields
-        taken = obj.next_number > 1
-        return [*self.readonly_fields, "code", *(["next_number"] if taken else [])]
+        return [*self.readonly_fields, "code", *(["next_number"] if obj.has_issued() else [])]
+
+    def save_model(self, request, obj, form, change) -> None:
+        if not change:
+            return super().save_model(request, obj, form, change)
+        # Write only what staff may change, under the row lock: a full save would put back
+        # the counter as it was when the page loaded, under a billing run taking numbers.
+        with transaction.atomic():
+            stored = NumberSeries.objects.select_for_update().get(pk=obj.pk)
+            fields = {"format": obj.format}
+            if not stored.has_issued():
+                fields["next_number"] = obj.next_number
+            NumberSeries.objects.filter(pk=obj.pk).update(**fields)
+        return None
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # a series' numbers stay taken

@@ -151,18 +151,53 @@ def test_billing_staff_set_a_new_series_first_number_then_only_its_format(billin
     from django.urls import reverse
 
     from billing.models import NumberSeries as Series
+    from tests.billing.factories import issued_invoice
 
     add = reverse("admin:billing_numberseries_add")
     created = billing_staff_client.post(add, {"code": "INV", "format": "{code}{year}/{number:05d}", "next_number": 501})
     assert created.status_code == 302
     series = Series.objects.get(code="INV")
-    with transaction.atomic():
-        assert next_number("INV", issued_on=ISSUED) == "INV2026/00501"  # continues the old numbering
-
     change = reverse("admin:billing_numberseries_change", args=[series.pk])
+    form = {"format": "{code}{year}/{number:05d}", "next_number": 601}
+    assert billing_staff_client.post(change, form).status_code == 302  # nothing issued yet: still correctable
+    series.refresh_from_db()
+    assert series.next_number == 601
+
+    assert issued_invoice(issued_on=ISSUED).number == "INV2026/00601"  # continues the old numbering
     page = billing_staff_client.get(change).content.decode()
-    assert "INV2026/00502" in page  # the next number, as it will be printed
+    assert "INV2026/00602" in page  # the next number, as it will be printed
     billing_staff_client.post(change, {"format": "INV-{year}-{number:06d}", "next_number": 1})
     series.refresh_from_db()
-    assert (series.format, series.next_number) == ("INV-{year}-{number:06d}", 502)  # the counter stays
+    assert (series.format, series.next_number) == ("INV-{year}-{number:06d}", 602)  # the counter stays
     assert billing_staff_client.post(reverse("admin:billing_numberseries_delete", args=[series.pk])).status_code == 403
+
+
+@pytest.mark.django_db
+def test_saving_the_format_never_puts_back_a_counter_read_before_documents_were_issued(
+    billing_staff_client, monkeypatch
+):
+    from django.urls import reverse
+
+    from billing.admin.documents import NumberSeriesAdmin
+    from billing.models import NumberSeries as Series
+    from tests.billing.factories import issued_invoice
+
+    first = issued_invoice(issued_on=ISSUED)
+    series = Series.objects.get(code="INV")
+    stale = Series.objects.get(pk=series.pk)  # what the admin read: next number 2...
+    issued_invoice(issued_on=ISSUED)  # ...while the run issued the second
+    monkeypatch.setattr(NumberSeriesAdmin, "get_object", lambda self, request, object_id, from_field=None: stale)
+    change = reverse("admin:billing_numberseries_change", args=[series.pk])
+    billing_staff_client.post(change, {"format": "INV/{year}/{number:06d}", "next_number": 2})
+
+    series.refresh_from_db()
+    assert (series.format, series.next_number) == ("INV/{year}/{number:06d}", 3)
+    assert issued_invoice(issued_on=ISSUED).number == "INV/2026/000003"
+    assert first.number == "INV-2026-000001"
+
+
+@pytest.mark.django_db
+def test_a_format_that_cannot_be_filled_in_is_refused_not_a_crash():
+    for bad in ("{number[0]}", "{number:abc}", "{number.real.x}"):
+        with pytest.raises(Exception, match="Not a usable format"):
+            NumberSeries(code="INV", format=bad).full_clean()
