@@ -331,10 +331,11 @@ class Invoice(models.Model):
                 condition=Q(kind="invoice") & Q(period_start__isnull=False),
                 name="one_invoice_per_customer_period",
             ),
-            # The same in pro-forma mode, for the run's payment requests (billing.proforma).
+            # The same in pro-forma mode, for the run's payment requests (billing.proforma);
+            # a cancelled request gives its period back to be billed again.
             models.UniqueConstraint(
                 fields=["customer", "period_start"],
-                condition=Q(kind="pro_forma") & Q(period_start__isnull=False),
+                condition=Q(kind="pro_forma") & Q(period_start__isnull=False) & ~Q(status="cancelled"),
                 name="one_payment_request_per_customer_period",
             ),
             models.CheckConstraint(

@@ -83,6 +83,7 @@ def use_payment_request_if_pro_forma_mode(draft: Invoice) -> bool:
     if (
         Invoice.objects.filter(customer=customer, kind=Invoice.Kind.PRO_FORMA, period_start=draft.period_start)
         .exclude(pk=draft.pk)
+        .exclude(status=Invoice.Status.CANCELLED)  # a withdrawn request gives its period back
         .exists()
     ):
         transaction.set_rollback(True)
@@ -172,10 +173,12 @@ def cancel_payment_request(request_invoice: Invoice, *, reason: str, actor=None)
     A request is not a VAT invoice (no tax point, not on the account), so no credit note
     is needed (VAT reg 15 corrects VAT invoices): its status becomes ``cancelled``, its
     number stays used, and whatever was paid towards it goes back to the account as credit
-    (negative allocations released by the request), spent on the next invoice or refunded.
-    Its billing period stays billed, so the run does not ask for it again; a service that
-    ended can now be ended (``end_subscription`` ignores cancelled requests). The customer's
-    billing contacts are emailed the reason.
+    (negative allocations released by the request), spent on the next document or refunded.
+    What it billed is billed no longer: its subscriptions go back to where they were billed
+    before it and its one-off charges wait again, so the next run (or staff running the
+    billing for this customer now) asks again for what is still due — the days served
+    before a service was ended, say, or a corrected amount. The customer's billing contacts
+    are emailed the reason.
     """
     from accounts.correspondence.gateway import NoRecipients, send_mail
     from billing.money import format_money
@@ -193,6 +196,7 @@ def cancel_payment_request(request_invoice: Invoice, *, reason: str, actor=None)
             raise ProFormaError(
                 f"{request} is {request.get_status_display().lower()}: only an unpaid request can be cancelled."
             )
+        _unbill(request)
         paid = allocated_to(request)
         for row in PaymentAllocation.objects.filter(invoice=request).values("payment").annotate(total=Sum("amount")):
             if row["total"] > 0:
@@ -220,3 +224,26 @@ def cancel_payment_request(request_invoice: Invoice, *, reason: str, actor=None)
             logger.warning("Cancelled %s not emailed: %s has no billing contact or owner", request, request.customer)
         apply_credit(request.customer)  # what it released settles other open documents first
     return request
+
+
+def _unbill(request: Invoice) -> None:
+    """Put what ``request`` billed back to unbilled (see ``cancel_payment_request``)."""
+    from billing.models import OneOffCharge, Subscription
+
+    first_day: dict[int, dt.date] = {}
+    last_day: dict[int, dt.date] = {}
+    for line in request.lines.filter(subscription__isnull=False):
+        if line.period_start is None:  # the setup fee
+            Subscription.objects.filter(pk=line.subscription_id).update(setup_fee_invoiced=False)
+            continue
+        first_day[line.subscription_id] = min(line.period_start, first_day.get(line.subscription_id, line.period_start))
+        last_day[line.subscription_id] = max(line.period_end, last_day.get(line.subscription_id, line.period_end))
+    for sub in Subscription.objects.select_for_update().filter(pk__in=first_day):
+        if sub.billed_until is not None and sub.billed_until > last_day[sub.pk]:
+            raise ProFormaError(
+                f"{sub} is billed beyond {request} on a later document: cancel or credit that one first."
+            )
+        start = first_day[sub.pk]
+        sub.billed_until = start - dt.timedelta(days=1) if start > sub.started_on else None
+        sub.save(update_fields=["billed_until"])
+    OneOffCharge.objects.filter(invoice_line__invoice=request).update(invoice_line=None)

@@ -79,6 +79,7 @@ def send_unsent_documents() -> int:
     )
     pending = list(
         Invoice.objects.exclude(status=Invoice.Status.DRAFT)
+        .exclude(kind=Invoice.Kind.PRO_FORMA, status=Invoice.Status.CANCELLED)  # "please pay" no more
         .filter(
             issued_on__gte=timezone.localdate() - dt.timedelta(days=CATCH_UP_DAYS),
             created_at__lte=timezone.now() - CATCH_UP_AFTER,

@@ -526,8 +526,9 @@ class InvoiceAdmin(admin.ModelAdmin):
             return action_form(
                 self, request, queryset, form=form, action="cancel_payment_requests", title="Cancel payment requests",
                 intro="Withdraw each of these payment requests (not VAT invoices, so no credit note is needed). "
-                "Its number stays used and its period is not billed again; anything paid towards it goes back to "
-                "the account as credit. The customer's billing contacts are emailed the reason.",
+                "Its number stays used; anything paid towards it goes back to the account as credit; what it billed "
+                "is unbilled again, for the next run (or a run for the customer now) to ask for what is still due. "
+                "The customer's billing contacts are emailed the reason.",
                 items=[f"{inv} — {inv.customer} — {inv.total_gross} {inv.currency}" for inv in queryset],
                 submit="Cancel requests",
             )  # fmt: skip

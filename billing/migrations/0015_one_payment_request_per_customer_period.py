@@ -13,6 +13,6 @@ class Migration(migrations.Migration):
     operations = [
         migrations.AddConstraint(
             model_name='invoice',
-            constraint=models.UniqueConstraint(condition=models.Q(('kind', 'pro_forma'), ('period_start__isnull', False)), fields=('customer', 'period_start'), name='one_payment_request_per_customer_period'),
+            constraint=models.UniqueConstraint(condition=models.Q(('kind', 'pro_forma'), ('period_start__isnull', False), models.Q(('status', 'cancelled'), _negated=True)), fields=('customer', 'period_start'), name='one_payment_request_per_customer_period'),
         ),
     ]

@@ -260,9 +260,14 @@ def test_a_part_paid_request_cancelled_gives_the_money_back_as_credit_and_tells_
     assert mail.kind == "billing" and request.number in mail.subject
     assert "Service ordered in error" in mail.body_text and "£20.00" in mail.body_text
 
-    assert run_billing(MAY).created == 0  # the period stays billed
     with pytest.raises(ProFormaError, match="only an unpaid request can be cancelled"):
         cancel_payment_request(request, reason="again")
+
+    # What it billed is due again: a new request for the month, the credit spent on it.
+    assert run_billing(MAY, customer=customer).created == 1
+    again = Invoice.objects.get(customer=customer, kind=Invoice.Kind.PRO_FORMA, status=Invoice.Status.PART_PAID)
+    assert again.period_start == MAY and again.number != request.number
+    assert balance_of(again) == Decimal("40.00") and unallocated_credit(customer) == 0
 
 
 def test_a_vat_invoice_is_not_cancelled_as_a_request():
@@ -304,6 +309,29 @@ def test_ending_a_service_billed_on_an_unpaid_request_works_once_it_is_cancelled
     assert end_subscription(subscription, last_day=dt.date(2026, 5, 10)) == []
     subscription.refresh_from_db()
     assert subscription.ended_on == dt.date(2026, 5, 10)
+    # Staff bill the days served: a corrected request for 1 to 10 May.
+    run_billing(MAY, customer=customer)
+    corrected = Invoice.objects.get(customer=customer, kind=Invoice.Kind.PRO_FORMA, status=Invoice.Status.ISSUED)
+    [line] = corrected.lines.all()
+    assert (line.period_start, line.period_end) == (MAY, dt.date(2026, 5, 10))
+    assert line.net == Decimal("3.23")  # £10.00 × 10 / 31 days
+    assert run_billing(dt.date(2026, 6, 1)).created == 0  # and nothing after the end
+
+
+def test_a_request_billed_over_by_a_later_one_is_not_cancelled_first():
+    from billing.proforma import cancel_payment_request
+
+    _provider()
+    customer = _subscribed()
+    run_billing(MAY)
+    with mock.patch("billing.run.timezone.localdate", return_value=dt.date(2026, 6, 1)):
+        run_billing(dt.date(2026, 6, 1))
+    may = Invoice.objects.get(customer=customer, kind=Invoice.Kind.PRO_FORMA, period_start=MAY)
+
+    with pytest.raises(ProFormaError, match="billed beyond PR-2026-000001 on a later document"):
+        cancel_payment_request(may, reason="Wrong price")
+    may.refresh_from_db()
+    assert may.status == Invoice.Status.ISSUED
 
 
 def test_a_euro_request_paid_next_month_gets_its_vat_invoice_at_that_months_rate():
