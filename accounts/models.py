@@ -639,7 +639,8 @@ class ProviderDetails(models.Model):
             value = getattr(self, field)
             if value:
                 try:
-                    setattr(self, field, scheme.format(scheme.validate(value)))
+                    # Stored compact (a 34-character IBAN fits); documents print it grouped.
+                    setattr(self, field, scheme.validate(value))
                 except NumberError as exc:
                     errors[field] = [f"{value!r} is not a valid {field.removeprefix('bank_').upper()}: {exc.message}"]
         if errors:

@@ -46,6 +46,13 @@ def _lines(value: Any) -> list[str]:
     return [str(line).strip() for line in value or [] if str(line).strip()]
 
 
+def _grouped_iban(value: str) -> str:
+    """In groups of four, as banks print it (and people read it out)."""
+    from stdnum import iban
+
+    return iban.format(value) if value else ""
+
+
 def _legal_form_label(value: str) -> str:
     from accounts.models import LegalForm
 
@@ -71,7 +78,7 @@ def party_details(snapshot: dict) -> dict[str, Any]:
         "bank_account_name": _first(snapshot, "bank_account_name"),
         "bank_sort_code": _first(snapshot, "bank_sort_code"),
         "bank_account_number": _first(snapshot, "bank_account_number"),
-        "bank_iban": _first(snapshot, "bank_iban", "iban"),
+        "bank_iban": _grouped_iban(_first(snapshot, "bank_iban", "iban")),
         "bank_bic": _first(snapshot, "bank_bic", "bic"),
     }
 

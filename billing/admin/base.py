@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.http import HttpResponseRedirect
 
 
 class RecordedThroughService(admin.ModelAdmin):
@@ -23,6 +25,16 @@ class RecordedThroughService(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        # The form checks what it can; the service checks again under its locks, and may
+        # refuse what changed in between (another payment settled the invoice first). The
+        # admin's transaction is rolled back, and staff see the service's reason.
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ValidationError as exc:
+            messages.error(request, f"Nothing was recorded: {'; '.join(exc.messages)}")
+            return HttpResponseRedirect(request.get_full_path())
 
     def save_model(self, request, obj, form, change) -> None:
         if change:

@@ -17,7 +17,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Exists, OuterRef, QuerySet, Subquery
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import formats, timezone
@@ -89,7 +89,7 @@ class ProductPlanFormSet(forms.BaseInlineFormSet):
         seen: set[tuple[str, str]] = set()
         for form in self.forms:
             data = getattr(form, "cleaned_data", None)
-            if not data or data.get("DELETE") or not data.get("active"):
+            if form.errors or not data or data.get("DELETE") or not data.get("active"):
                 continue
             key = (data.get("period"), data.get("currency"))
             if key in seen:
@@ -109,9 +109,13 @@ class ProductPlanInline(admin.TabularInline):
     readonly_fields = ["subscribers"]
     show_change_link = True
 
+    def get_queryset(self, request):
+        current = Count("subscriptions", filter=Q(subscriptions__ended_on__isnull=True))
+        return super().get_queryset(request).annotate(current_subscribers=current)
+
     @admin.display(description="Subscribers")
     def subscribers(self, plan: Plan) -> int:
-        return plan.subscriptions.filter(ended_on__isnull=True).count() if plan.pk else 0
+        return getattr(plan, "current_subscribers", 0)
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # retire a plan (untick Active): subscriptions and invoice lines refer to it

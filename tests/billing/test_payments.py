@@ -177,3 +177,28 @@ def test_a_payment_used_up_before_the_last_invoice_named_is_refused(billing_staf
     assert f"The 120.00 is used up before {second.number}" in refused.content.decode()
     assert not Payment.objects.exists()
     assert balance_of(first) == Decimal("120.00")
+
+
+def test_an_invoice_settled_while_the_form_was_checked_gives_a_message_not_an_error_page(
+    billing_staff_client, customer, monkeypatch
+):
+    from billing.admin.payments import PaymentForm
+
+    invoice = _invoice(customer)
+    checked = PaymentForm.clean
+
+    def clean_then_someone_else_pays(form):
+        data = checked(form)
+        _pay(customer, "120.00")  # another clerk's payment settles it first
+        return data
+
+    monkeypatch.setattr(PaymentForm, "clean", clean_then_someone_else_pays)
+    add = reverse("admin:billing_payment_add")
+    data = {"customer": customer.pk, "method": "bank_transfer", "amount": "120.00", "received_on": "2026-04-20",
+            "settles": invoice.number}  # fmt: skip
+
+    response = billing_staff_client.post(add, data, follow=True)
+
+    assert response.status_code == 200
+    assert f"Nothing was recorded: {invoice.number} is not an open invoice" in response.content.decode()
+    assert Payment.objects.filter(customer=customer).count() == 0  # the whole request rolled back

@@ -233,7 +233,7 @@ def test_staff_set_payment_instructions_and_legal_form_in_the_admin_and_invoices
                                 "pro_forma_mode": "on", "billing_day": "5"})  # fmt: skip
     assert good.status_code == 302
     provider = ProviderDetails.current()
-    assert (provider.bank_sort_code, provider.bank_iban) == ("40-27-16", "GB29 NWBK 6016 1331 9268 19")
+    assert (provider.bank_sort_code, provider.bank_iban) == ("40-27-16", "GB29NWBK60161331926819")
     assert provider.pro_forma_mode and provider.billing_day == 5
 
     text = pdf_text(render_invoice_pdf(issued_invoice(uk_customer, issued_on=ISSUED)))

@@ -610,19 +610,19 @@ def test_across_a_plan_change_of_any_periods_every_day_is_billed_once(
 # -- a start dated before last month's run -----------------------------------------------------------
 
 
-def test_a_start_dated_before_last_months_run_is_refused_or_billed_from_its_first_day():
+def test_a_start_dated_before_last_months_run_is_refused_for_a_customer_it_billed_nothing():
     customer = CustomerFactory()
     _start(customer, _plan(Decimal("90.00"), BillingPeriod.QUARTERLY), on=JANUARY)
     run_billing(JANUARY)  # the quarter January to March
     run_billing(dt.date(2027, 2, 1))  # nothing due for this customer in February
-    try:
-        # In February, after its run, staff add a service that has been running since 15 January.
-        sub = _start(customer, _plan(Decimal("31.00")), on=dt.date(2027, 1, 15))
-    except SubscriptionError:
-        return  # refused, as it is for a customer invoiced in February: fine
-    run_billing(dt.date(2027, 3, 1))
+    # In February, after its run, staff add a service that has been running since 15 January:
+    # the run catches up one month only, so 15 to 31 January would never be billed.
+    with pytest.raises(SubscriptionError, match="billed for a period after January 2027"):
+        _start(customer, _plan(Decimal("31.00")), on=dt.date(2027, 1, 15))
 
+    sub = _start(customer, _plan(Decimal("31.00")), on=dt.date(2027, 2, 10))  # within the catch-up: fine
+    run_billing(dt.date(2027, 3, 1))
     billed = Counter()
     for line in InvoiceLine.objects.filter(subscription=sub, invoice__kind=Invoice.Kind.INVOICE):
         billed += _day_set(line.period_start, line.period_end)
-    assert billed == _day_set(dt.date(2027, 1, 15), dt.date(2027, 3, 31))
+    assert billed == _day_set(dt.date(2027, 2, 10), dt.date(2027, 3, 31))
