@@ -10,10 +10,11 @@ from django.http import HttpResponseRedirect
 class RecordedThroughService(admin.ModelAdmin):
     """Rows that a service function creates (with its checks and side effects) and that
     are accounting records afterwards: added through ``create``, then never edited here
-    (the fields listed in ``fields`` become read-only) nor deleted."""
+    (the fields listed in ``fields`` become read-only) nor deleted.
 
-    def create(self, request, data: dict):
-        raise NotImplementedError  # each subclass names its service
+    Each subclass defines ``create(self, request, data) -> Model``, which calls its service
+    with the form's cleaned data.
+    """
 
     def get_fields(self, request, obj=None):
         return [*self.fields, *self.readonly_after_creation] if obj else self.fields
