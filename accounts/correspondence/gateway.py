@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from email.utils import make_msgid
@@ -43,11 +44,18 @@ class Attachment:
     content_type: str = "application/octet-stream"
 
 
-def sender_for(kind: str) -> str:
-    """The provider address a kind of mail comes from (replies land in the right queue)."""
+_CURRENT = object()  # "read the provider details now", for callers that have not
+
+
+def _provider(provider):
     from accounts.models import ProviderDetails
 
-    provider = ProviderDetails.current()
+    return ProviderDetails.current() if provider is _CURRENT else provider
+
+
+def sender_for(kind: str, provider=_CURRENT) -> str:
+    """The provider address a kind of mail comes from (replies land in the right queue)."""
+    provider = _provider(provider)
     if provider is None:
         return settings.DEFAULT_FROM_EMAIL
     return {
@@ -64,10 +72,8 @@ def recipients_for(customer, kind: str) -> list[str]:
     return sorted({m.user.email for m in memberships.select_related("user")})
 
 
-def _render(template: str, context: dict) -> tuple[str, str, str]:
-    from accounts.models import ProviderDetails
-
-    context = {"provider": ProviderDetails.current(), **context}
+def _render(template: str, context: dict, provider=_CURRENT) -> tuple[str, str, str]:
+    context = {"provider": _provider(provider), **context}
     subject = " ".join(render_to_string(f"mail/{template}.subject.txt", context).split())
     text = render_to_string(f"mail/{template}.txt", context).strip()
     try:
@@ -79,11 +85,9 @@ def _render(template: str, context: dict) -> tuple[str, str, str]:
     return subject, text, html
 
 
-def add_footer(text: str, html: str) -> tuple[str, str]:
+def add_footer(text: str, html: str, provider=_CURRENT) -> tuple[str, str]:
     """Every email carries the provider's trading disclosures (Companies Act 2006; DOMAIN.md §2)."""
-    from accounts.models import ProviderDetails
-
-    context = {"provider": ProviderDetails.current()}
+    context = {"provider": _provider(provider)}
     text = f"{text}\n\n-- \n{render_to_string('mail/footer.txt', context).strip()}\n"
     if html:
         footer = render_to_string("mail/footer.html", context).strip()
@@ -121,7 +125,14 @@ def mask_secrets(text: str, html: str, secrets: Sequence[str]) -> tuple[str, str
     return text, html, pending
 
 
+# In-process (no broker, so no beat), sends also run the sweep, at most this often: as
+# often as beat runs it in production, not once per email of a billing run.
+EAGER_SWEEP_EVERY = 60.0
+_last_eager_sweep = -EAGER_SWEEP_EVERY
+
+
 def _enqueue(message_id: int) -> None:
+    global _last_eager_sweep
     from accounts.correspondence.tasks import deliver_message, requeue_due_messages
 
     try:
@@ -129,8 +140,9 @@ def _enqueue(message_id: int) -> None:
     except Exception:  # the broker is down: the row stays queued and the sweep sends it
         logger.exception("Could not queue delivery of message %s; the sweep will retry", message_id)
         return
-    if deliver_message.app.conf.task_always_eager:
-        # In-process (no broker, so no beat): each send also retries what is due.
+    now = time.monotonic()
+    if deliver_message.app.conf.task_always_eager and now - _last_eager_sweep >= EAGER_SWEEP_EVERY:
+        _last_eager_sweep = now
         requeue_due_messages.delay()
 
 
@@ -169,13 +181,15 @@ def send_mail(
     created_by=None,
     secrets: Sequence[str] = (),
 ) -> Message:
-    """Render ``mail/<template>.*``, then store and queue it (see ``send_rendered``)."""
+    """Render ``mail/<template>.*``, then store and queue it (see ``send_rendered``, which
+    returns the stored message instead when ``idempotency_key`` was sent before)."""
+    from accounts.models import ProviderDetails
+
     _check_kind(kind)
-    existing = Message.objects.filter(idempotency_key=idempotency_key).first()
-    if existing:
-        return existing
-    subject, text, html = _render(template, {"customer": customer, **context})
+    provider = ProviderDetails.current()  # read once for the body, the footer and the sender
+    subject, text, html = _render(template, {"customer": customer, **context}, provider)
     return send_rendered(
+        provider=provider,
         kind=kind,
         subject=subject,
         text=text,
@@ -214,6 +228,7 @@ def send_rendered(
     in_reply_to: Message | None = None,
     created_by=None,
     secrets: Sequence[str] = (),
+    provider=_CURRENT,
 ) -> Message:
     """Store one email and queue it after commit. The same ``idempotency_key`` stores and sends once.
 
@@ -223,7 +238,8 @@ def send_rendered(
 
     ``secrets`` are one-time values in the content (a password-reset or invitation
     link): the stored record shows them masked, and the real values are kept only
-    until delivery ends.
+    until delivery ends. ``provider`` is the provider details for the footer and the
+    sender, when the caller has just read them.
     """
     _check_kind(kind)
     existing = Message.objects.filter(idempotency_key=idempotency_key).first()
@@ -237,7 +253,8 @@ def send_rendered(
         recipients = []
     if not recipients:
         raise NoRecipients(f"No contact of {customer} receives {kind} mail." if customer else "No recipient given.")
-    text, html = add_footer(text, html)
+    provider = _provider(provider)
+    text, html = add_footer(text, html, provider)
     text, html, pending = mask_secrets(text, html, secrets)
     now = timezone.now()
     fields = {
@@ -248,7 +265,7 @@ def send_rendered(
         "status": Message.Status.QUEUED,
         "message_id": make_msgid(domain=settings.PORTAL_MAIL_DOMAIN)[1:-1],
         "idempotency_key": idempotency_key,
-        "from_address": sender_for(kind),
+        "from_address": sender_for(kind, provider),
         "to_addresses": recipients,
         "subject": subject,
         "body_text": text,
