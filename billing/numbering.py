@@ -18,8 +18,10 @@ def next_number(code: str, *, issued_on: dt.date) -> str:
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("Numbers are taken inside the transaction that issues the document.")
-    series, _ = NumberSeries.objects.get_or_create(code=code)
-    series = NumberSeries.objects.select_for_update().get(pk=series.pk)
+    series = NumberSeries.objects.select_for_update().filter(code=code).first()
+    if series is None:  # the series' first number
+        NumberSeries.objects.get_or_create(code=code)
+        series = NumberSeries.objects.select_for_update().get(code=code)
     number = series.next_number
     NumberSeries.objects.filter(pk=series.pk).update(next_number=number + 1)
     return series.format.format(code=series.code, year=issued_on.year, number=number)

@@ -197,7 +197,6 @@ def record_payment(
     return payment
 
 
-@transaction.atomic
 def apply_credit(customer) -> list[PaymentAllocation]:
     """Spend the customer's unallocated payments on their open invoices, oldest first.
 
@@ -205,6 +204,11 @@ def apply_credit(customer) -> list[PaymentAllocation]:
     """
     if not Payment.objects.filter(customer=customer).exists():
         return []  # nothing to spend: skip the locks (the common case in a billing run)
+    return _apply_credit(customer)
+
+
+@transaction.atomic
+def _apply_credit(customer) -> list[PaymentAllocation]:
     invoices = _lock_customer(customer)
     allocated = (
         PaymentAllocation.objects.filter(payment=OuterRef("pk"))

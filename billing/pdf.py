@@ -223,21 +223,32 @@ def store_invoice_pdf(invoice: Invoice) -> Invoice:
     The conditional UPDATE (``pdf=""``) makes a second or concurrent call a no-op: the
     first stored file stays the document's PDF, and ``invoice`` is refreshed to it.
     """
+    _store(invoice)
+    return invoice
+
+
+def _store(invoice: Invoice) -> bytes | None:
+    """``store_invoice_pdf``; returns the PDF when this call is the one that stored it."""
     from accounts.correspondence.gateway import store_file
 
     if invoice.status == Invoice.Status.DRAFT or not invoice.number:
         raise ValueError("Only issued documents have a PDF.")
-    if not invoice.pdf:
-        content = render_invoice_pdf(invoice)
-        name, digest = store_file(PDF_FOLDER, pdf_filename(invoice), content)
-        Invoice.objects.filter(pk=invoice.pk, pdf="").update(pdf=name, pdf_sha256=digest)
-        invoice.refresh_from_db(fields=["pdf", "pdf_sha256"])
-    return invoice
+    if invoice.pdf:
+        return None
+    content = render_invoice_pdf(invoice)
+    name, digest = store_file(PDF_FOLDER, pdf_filename(invoice), content)
+    if Invoice.objects.filter(pk=invoice.pk, pdf="").update(pdf=name, pdf_sha256=digest):
+        invoice.pdf, invoice.pdf_sha256 = name, digest
+        return content
+    invoice.refresh_from_db(fields=["pdf", "pdf_sha256"])  # a concurrent call stored it first
+    return None
 
 
 def stored_pdf_bytes(invoice: Invoice) -> bytes:
     """The stored PDF, rendering and storing it first if it is missing."""
-    store_invoice_pdf(invoice)
+    content = _store(invoice)
+    if content is not None:
+        return content  # the bytes just written: the same as reading them back
     with default_storage.open(invoice.pdf.name, "rb") as handle:
         return handle.read()
 

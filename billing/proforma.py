@@ -63,33 +63,30 @@ def pro_forma_mode_on() -> bool:
     return bool(provider and provider.pro_forma_mode)
 
 
-def use_payment_request_if_pro_forma_mode(draft: Invoice) -> bool:
-    """Called by the billing run on a new, empty draft VAT invoice for a customer's period.
+def use_payment_request_if_pro_forma_mode(draft: Invoice, provider: ProviderDetails | None) -> bool:
+    """Called by the billing run, under the customer's lock, on the VAT invoice it is about
+    to create (not yet saved) for a customer's period; ``provider`` is the provider details
+    it has read.
 
     Mode off: nothing changes; returns True. Mode on: the draft becomes a payment request
     (its lines are added and it is issued by the run as usual) and True is returned — unless
-    a payment request for this customer and period already exists (a concurrent run made it
-    first: the run's draft is a VAT invoice until here, so the invoice constraint did not
-    stop it), in which case this transaction is marked for rollback and False is returned.
-    The check runs under the customer's lock; the constraint
+    a payment request for this customer and period already exists (an earlier or concurrent
+    run made it first), in which case False is returned and the run creates nothing. Under
+    the lock the check sees any other run's committed request; the constraint
     ``one_payment_request_per_customer_period`` stands behind it, so even without the check
     no period gets two requests.
     """
-    if not pro_forma_mode_on():
+    if not (provider and provider.pro_forma_mode):
         return True
-    customer = draft.customer
-    # Serialise runs on the customer: the second waits here, then sees the first's request.
-    type(customer).objects.select_for_update().filter(pk=customer.pk).first()
     if (
-        Invoice.objects.filter(customer=customer, kind=Invoice.Kind.PRO_FORMA, period_start=draft.period_start)
-        .exclude(pk=draft.pk)
+        Invoice.objects.filter(
+            customer_id=draft.customer_id, kind=Invoice.Kind.PRO_FORMA, period_start=draft.period_start
+        )
         .exclude(status=Invoice.Status.CANCELLED)  # a withdrawn request gives its period back
         .exists()
     ):
-        transaction.set_rollback(True)
         return False
     draft.kind = Invoice.Kind.PRO_FORMA
-    draft.save(update_fields=["kind"])
     return True
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 
 from celery import shared_task
 from django.db import IntegrityError, transaction
@@ -22,7 +23,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import Customer, ProviderDetails
-from billing.models import BillingPeriod, BillingRun, ExchangeRate, Invoice, OneOffCharge, Subscription
+from billing.models import BillingPeriod, BillingRun, ExchangeRate, Invoice, InvoiceLine, OneOffCharge, Subscription
 
 logger = logging.getLogger(__name__)
 
@@ -67,67 +68,71 @@ def catch_up_bounds(sub: Subscription, period_start: dt.date) -> tuple[dt.date, 
     return start, min(period_start - dt.timedelta(days=1), sub.ended_on or period_start)
 
 
-def _bill_customer(customer: Customer, period_start: dt.date, actor) -> bool:
+class _Taken(Exception):
+    """Another run inserted this customer's invoice for the period first."""
+
+
+def _bill_customer(customer: Customer, period_start: dt.date, provider: ProviderDetails | None) -> bool:
     """Invoice ``customer`` for the period; False when an invoice for it already exists.
 
     The customer's row is locked first and their due subscriptions read under the lock,
     so a service ended or started by staff while the run was going is billed as it is now.
+    The invoice and its lines are built in memory and written once each (the draft is
+    this transaction's own, so issuing it needs no second look-up).
     """
+    try:
+        with transaction.atomic():
+            return _bill_customer_locked(customer, period_start, provider)
+    except _Taken:
+        # Another run inserted it between our look-up and our insert: it is theirs.
+        return False
+
+
+def _bill_customer_locked(customer: Customer, period_start: dt.date, provider: ProviderDetails | None) -> bool:
     from billing.payments import apply_credit
-    from billing.services import InvoiceError, add_line, issue_invoice, prorate
+    from billing.proforma import use_payment_request_if_pro_forma_mode
+    from billing.services import InvoiceError, _issue_locked, build_line, decide_line_rates, prorate
 
     _, period_end = period_bounds(period_start)
     issued_on = max(timezone.localdate(), period_start)
-    # Foreign currency: the rate in force on the invoice date, for the sterling totals (DOMAIN.md §1).
-    rate = ExchangeRate.in_force(customer.currency, issued_on) if customer.currency != "GBP" else None
-    with transaction.atomic():
-        Customer.objects.select_for_update().filter(pk=customer.pk).first()
-        existing = Invoice.objects.filter(customer=customer, kind=Invoice.Kind.INVOICE, period_start=period_start)
-        draft = existing.filter(status=Invoice.Status.DRAFT).first()
-        if draft is not None:
+    Customer.objects.select_for_update().filter(pk=customer.pk).values_list("pk", flat=True).first()
+    existing = Invoice.objects.filter(customer=customer, kind=Invoice.Kind.INVOICE, period_start=period_start).first()
+    if existing is not None:
+        if existing.status == Invoice.Status.DRAFT:
             # The run's own drafts never outlive its transaction: this one is staff's.
             raise InvoiceError(
-                f"{customer} has a draft invoice for {period_start:%B %Y} ({draft}): issue or delete it, then "
+                f"{customer} has a draft invoice for {period_start:%B %Y} ({existing}): issue or delete it, then "
                 "run the billing again for this customer."
             )
-        subscriptions = list(due_subscriptions(period_start).filter(service__customer=customer))
-        mispriced = sorted({str(sub.plan) for sub in subscriptions if sub.plan.currency != customer.currency})
-        if mispriced:
-            raise InvoiceError(
-                f"{customer} is billed in {customer.currency} but {', '.join(mispriced)} is priced in another "
-                "currency: move the service to a plan in the customer's currency, or change the customer's currency."
-            )
-        try:
-            with transaction.atomic():
-                invoice, created = Invoice.objects.get_or_create(
-                    customer=customer,
-                    kind=Invoice.Kind.INVOICE,
-                    period_start=period_start,
-                    defaults={
-                        "period_end": period_end,
-                        "currency": customer.currency,
-                        "gbp_rate": rate.gbp_per_unit if rate else None,
-                        "gbp_rate_source": rate.source if rate else "",
-                        "gbp_rate_date": rate.valid_from if rate else None,
-                    },
-                )
-        except IntegrityError:
-            # Another run inserted it between our look-up and our insert: it is theirs.
-            return False
-        if not created:
-            return False
-        # Pro-forma mode (issue 4): bill with a payment request instead of a VAT invoice (billing.proforma).
-        from billing.proforma import use_payment_request_if_pro_forma_mode
-
-        if not use_payment_request_if_pro_forma_mode(invoice):
-            return False
-        for sub in subscriptions:
-            months = BillingPeriod(sub.plan.period).months
-            catch_up = catch_up_bounds(sub, period_start)
-            if catch_up is not None:
-                # Daily, at the plan's monthly price, over the month the days fall in.
-                month_start, month_end = period_bounds(catch_up[0])
-                add_line(
+        return False
+    subscriptions = list(due_subscriptions(period_start).filter(service__customer=customer))
+    mispriced = sorted({str(sub.plan) for sub in subscriptions if sub.plan.currency != customer.currency})
+    if mispriced:
+        raise InvoiceError(
+            f"{customer} is billed in {customer.currency} but {', '.join(mispriced)} is priced in another "
+            "currency: move the service to a plan in the customer's currency, or change the customer's currency."
+        )
+    # Foreign currency: the rate in force on the invoice date, for the sterling totals (DOMAIN.md §1).
+    rate = ExchangeRate.in_force(customer.currency, issued_on) if customer.currency != "GBP" else None
+    invoice = Invoice(
+        customer=customer,
+        kind=Invoice.Kind.INVOICE,
+        period_start=period_start,
+        period_end=period_end,
+        currency=customer.currency,
+        gbp_rate=rate.gbp_per_unit if rate else None,
+        gbp_rate_source=rate.source if rate else "",
+        gbp_rate_date=rate.valid_from if rate else None,
+    )
+    lines = []
+    for sub in subscriptions:
+        months = BillingPeriod(sub.plan.period).months
+        catch_up = catch_up_bounds(sub, period_start)
+        if catch_up is not None:
+            # Daily, at the plan's monthly price, over the month the days fall in.
+            month_start, month_end = period_bounds(catch_up[0])
+            lines.append(
+                build_line(
                     invoice,
                     description=f"{sub.plan.name}: {sub.service.name}, {catch_up[0]:%-d %b %Y} to "
                     f"{catch_up[1]:%-d %b %Y} (prorated, not billed before)",
@@ -138,17 +143,19 @@ def _bill_customer(customer: Customer, period_start: dt.date, actor) -> bool:
                     period_start=catch_up[0],
                     period_end=catch_up[1],
                 )
-            line_start, line_end = period_bounds(period_start, months)
-            line_end_billed = line_end
-            if sub.ended_on is None or sub.ended_on >= line_start:
-                amount = prorate(sub.plan.price, line_start, line_end, sub.started_on, sub.ended_on)
-                active_from = max(line_start, sub.started_on)
-                active_to = min(line_end, sub.ended_on or line_end)
-                partial = (active_from, active_to) != (line_start, line_end)
-                description = f"{sub.plan.name}: {sub.service.name}, {active_from:%-d %b %Y} to {active_to:%-d %b %Y}"
-                if partial:
-                    description += " (prorated)"
-                add_line(
+            )
+        line_start, line_end = period_bounds(period_start, months)
+        line_end_billed = line_end
+        if sub.ended_on is None or sub.ended_on >= line_start:
+            amount = prorate(sub.plan.price, line_start, line_end, sub.started_on, sub.ended_on)
+            active_from = max(line_start, sub.started_on)
+            active_to = min(line_end, sub.ended_on or line_end)
+            partial = (active_from, active_to) != (line_start, line_end)
+            description = f"{sub.plan.name}: {sub.service.name}, {active_from:%-d %b %Y} to {active_to:%-d %b %Y}"
+            if partial:
+                description += " (prorated)"
+            lines.append(
+                build_line(
                     invoice,
                     description=description,
                     quantity=1,
@@ -158,10 +165,12 @@ def _bill_customer(customer: Customer, period_start: dt.date, actor) -> bool:
                     period_start=active_from,
                     period_end=active_to,
                 )
-            else:
-                line_end_billed = sub.ended_on  # ended before this period: only the catch-up
-            if sub.plan.setup_fee and not sub.setup_fee_invoiced:
-                add_line(
+            )
+        else:
+            line_end_billed = sub.ended_on  # ended before this period: only the catch-up
+        if sub.plan.setup_fee and not sub.setup_fee_invoiced:
+            lines.append(
+                build_line(
                     invoice,
                     description=f"Setup of {sub.service.name} ({sub.plan.name})",
                     quantity=1,
@@ -169,31 +178,46 @@ def _bill_customer(customer: Customer, period_start: dt.date, actor) -> bool:
                     vat_category=sub.plan.vat_category,
                     subscription=sub,
                 )
-                sub.setup_fee_invoiced = True
-            sub.billed_until = line_end_billed
-            sub.save(update_fields=["billed_until", "setup_fee_invoiced"])
-        # One-off charges staff added since the last invoice go on this one, once.
-        for charge in OneOffCharge.objects.select_for_update().filter(customer=customer, invoice_line__isnull=True):
-            line = add_line(
-                invoice,
-                description=charge.description,
-                quantity=charge.quantity,
-                unit_price=charge.unit_price,
-                vat_category=charge.vat_category,
             )
-            OneOffCharge.objects.filter(pk=charge.pk).update(invoice_line=line)
-        if not invoice.lines.exists():
-            # Everything due was taken by a concurrent change (e.g. the last service ended
-            # before the period): nothing to invoice; the empty draft goes with the rollback.
-            transaction.set_rollback(True)
-            return False
-        latest = max([period_end, *(s.billed_until for s in subscriptions)])
-        if latest != invoice.period_end:  # a quarterly or annual plan bills ahead
-            invoice.period_end = latest
-            invoice.save(update_fields=["period_end"])
-        issue_invoice(invoice, actor=actor, issued_on=issued_on)
-        # An overpayment or earlier credit settles the new invoice straight away.
-        apply_credit(customer)
+            sub.setup_fee_invoiced = True
+        sub.billed_until = line_end_billed
+    # One-off charges staff added since the last invoice go on this one, once.
+    charges = list(OneOffCharge.objects.select_for_update().filter(customer=customer, invoice_line__isnull=True))
+    charge_lines = [
+        build_line(
+            invoice,
+            description=charge.description,
+            quantity=charge.quantity,
+            unit_price=charge.unit_price,
+            vat_category=charge.vat_category,
+        )
+        for charge in charges
+    ]
+    lines += charge_lines
+    if not lines:
+        # Everything due was taken by a concurrent change (e.g. the last service ended
+        # before the period): nothing to invoice, nothing written.
+        return False
+    # A quarterly or annual plan bills ahead.
+    invoice.period_end = max([period_end, *(s.billed_until for s in subscriptions)])
+    # Pro-forma mode (issue 4): bill with a payment request instead of a VAT invoice (billing.proforma).
+    if not use_payment_request_if_pro_forma_mode(invoice, provider):
+        return False
+    # The rates as issuing decides them (a pro-forma's on its request date), so the lines
+    # are written once, with them.
+    decide_line_rates(invoice, lines, on=issued_on)
+    try:
+        invoice.save()
+    except IntegrityError as exc:
+        raise _Taken from exc  # leaves the transaction through its rollback
+    InvoiceLine.objects.bulk_create(lines)
+    if subscriptions:
+        Subscription.objects.bulk_update(subscriptions, ["billed_until", "setup_fee_invoiced"])
+    for charge, line in zip(charges, charge_lines, strict=True):
+        OneOffCharge.objects.filter(pk=charge.pk).update(invoice_line=line)
+    _issue_locked(invoice, lines=lines, provider=provider, issued_on=issued_on)
+    # An overpayment or earlier credit settles the new invoice straight away.
+    apply_credit(customer)
     return True
 
 
@@ -209,7 +233,6 @@ def run_billing(
     if run is None:
         run = BillingRun.objects.create(period_start=period_start, customer=customer, started_by=actor)
     customer = customer or run.customer
-    actor = actor or run.started_by
     subscriptions = due_subscriptions(period_start)
     if customer is not None:
         subscriptions = subscriptions.filter(service__customer=customer)
@@ -242,17 +265,23 @@ def run_billing(
         finished_at=None,
         progressed_at=timezone.now(),
     )
+    # The seller's details as the run starts go on all its invoices (a resumed run reads them again).
+    provider = ProviderDetails.current()
     errors = []
+    done = created = 0  # not yet written to the run's row
+    written_at = time.monotonic()
     for customer_id in by_customer:
-        created = False
         try:
-            created = _bill_customer(customers[customer_id], period_start, actor)
+            created += _bill_customer(customers[customer_id], period_start, provider)
         except Exception as exc:  # one customer's problem (e.g. no VAT rate) must not stop the run
             logger.exception("Billing run %s: customer %s failed", run.pk, customer_id)
             errors.append(f"{customers[customer_id]}: {exc}")
-        BillingRun.objects.filter(pk=run.pk).update(
-            done=F("done") + 1, created=F("created") + int(created), progressed_at=timezone.now()
-        )
+        done += 1
+        if time.monotonic() - written_at >= PROGRESS_EVERY:
+            _progress(run, done, created)
+            done = created = 0
+            written_at = time.monotonic()
+    _progress(run, done, created)
     BillingRun.objects.filter(pk=run.pk).update(
         status=BillingRun.Status.FAILED if errors else BillingRun.Status.DONE,
         error="\n".join(errors),
@@ -260,6 +289,16 @@ def run_billing(
     )
     run.refresh_from_db()
     return run
+
+
+# Progress goes to the run's row (what staff see in the admin) at most this often, in seconds.
+PROGRESS_EVERY = 1.0
+
+
+def _progress(run: BillingRun, done: int, created: int) -> None:
+    BillingRun.objects.filter(pk=run.pk).update(
+        done=F("done") + done, created=F("created") + created, progressed_at=timezone.now()
+    )
 
 
 def billing_day_in(month_day: dt.date, billing_day: int) -> dt.date:

@@ -56,7 +56,15 @@ def _require_draft(invoice: Invoice) -> None:
         raise InvoiceError(f"{invoice} is issued: it cannot be changed (issue a credit note instead).")
 
 
-def add_line(
+def add_line(invoice: Invoice, **fields) -> InvoiceLine:
+    """Add a line to a draft (the arguments of ``build_line``)."""
+    _require_draft(invoice)
+    line = build_line(invoice, **fields)
+    line.save()
+    return line
+
+
+def build_line(
     invoice: Invoice,
     *,
     description: str,
@@ -68,16 +76,16 @@ def add_line(
     period_start: dt.date | None = None,
     period_end: dt.date | None = None,
 ) -> InvoiceLine:
-    """Add a line to a draft. Net = quantity × unit price, rounded half up to the minor unit.
+    """A new line of a draft, not yet saved. Net = quantity × unit price, rounded half up
+    to the minor unit.
 
     ``vat_rate`` may be left empty on a draft: issuing sets it from ``vat_category`` (on a
     credit note, to the rate the original charged for the category).
     """
-    _require_draft(invoice)
     if vat_category not in VatCategory.values:
         raise InvoiceError(f"{vat_category!r} is not a VAT category: use one of {', '.join(VatCategory.values)}.")
     quantity, unit_price = Decimal(quantity), Decimal(unit_price)
-    return InvoiceLine.objects.create(
+    return InvoiceLine(
         invoice=invoice,
         description=description,
         quantity=quantity,
@@ -91,19 +99,21 @@ def add_line(
     )
 
 
-def vat_summary(invoice: Invoice) -> list[tuple[Decimal, Decimal, Decimal]]:
+def vat_summary(invoice: Invoice, lines: list[InvoiceLine] | None = None) -> list[tuple[Decimal, Decimal, Decimal]]:
     """(rate, net, VAT) per VAT rate, highest rate first: the invoice's total VAT rounded
-    down (VAT Notice 700 s.17.5), shared between the rates (``billing.money.split_vat``)."""
+    down (VAT Notice 700 s.17.5), shared between the rates (``billing.money.split_vat``).
+    ``lines``: the invoice's lines, when the caller has them all."""
     nets: dict[Decimal, Decimal] = {}
-    for rate, net in invoice.lines.values_list("vat_rate", "net"):
+    pairs = invoice.lines.values_list("vat_rate", "net") if lines is None else [(x.vat_rate, x.net) for x in lines]
+    for rate, net in pairs:
         nets[rate] = nets.get(rate, Decimal(0)) + net
     return split_vat(list(nets.items()), invoice.currency)
 
 
-def compute_totals(invoice: Invoice) -> list[tuple[Decimal, Decimal, Decimal]]:
+def compute_totals(invoice: Invoice, lines: list[InvoiceLine] | None = None) -> list[tuple[Decimal, Decimal, Decimal]]:
     """Set total_net, total_vat and total_gross on ``invoice`` (not saved) from its lines;
     returns the VAT summary per rate."""
-    summary = vat_summary(invoice)
+    summary = vat_summary(invoice, lines)
     invoice.total_net = to_money(sum((net for _, net, _ in summary), Decimal(0)), invoice.currency)
     invoice.total_vat = to_money(sum((vat for _, _, vat in summary), Decimal(0)), invoice.currency)
     invoice.total_gross = invoice.total_net + invoice.total_vat
@@ -159,6 +169,29 @@ def _queue_pdf_and_email(pk: int) -> None:
     transaction.on_commit(lambda: render_and_send_invoice.delay(pk))
 
 
+# What issuing sets on a document: written by one conditional UPDATE (see _issue_locked).
+ISSUE_FIELDS = (
+    "kind",
+    "status",
+    "number",
+    "issued_on",
+    "tax_point",
+    "due_on",
+    "seller",
+    "buyer",
+    "vat_rule",
+    "vat_wording",
+    "total_net",
+    "total_vat",
+    "total_gross",
+    "gbp_rate",
+    "gbp_rate_source",
+    "gbp_rate_date",
+    "total_net_gbp",
+    "total_vat_gbp",
+)
+
+
 def issue_invoice(
     invoice: Invoice, *, actor=None, issued_on: dt.date | None = None, tax_point: dt.date | None = None
 ) -> Invoice:
@@ -169,7 +202,6 @@ def issue_invoice(
     transaction rolls back, the draft is unchanged and the number goes back to its series.
     ``invoice`` is updated in place on success.
     """
-    issued_on = issued_on or timezone.localdate()
     with transaction.atomic():
         # The customer first, then the document: the order billing.payments locks in.
         type(invoice.customer).objects.select_for_update().filter(pk=invoice.customer_id).first()
@@ -178,85 +210,109 @@ def issue_invoice(
             Invoice.objects.select_for_update(of=("self",)).select_related("customer", "corrects").get(pk=invoice.pk)
         )
         _require_draft(draft)
-        if not draft.lines.exists():
-            raise InvoiceError(f"{draft} has no lines: nothing to issue.")
-        provider = ProviderDetails.current()
-        if provider is None:
-            raise InvoiceError("Provider details are not configured: the seller's details go on every invoice.")
-
-        if tax_point is not None and draft.kind != Invoice.Kind.INVOICE:
-            raise InvoiceError("Only a VAT invoice can have a tax point other than its date of issue.")
-        if tax_point is not None and tax_point > issued_on:
-            raise InvoiceError(
-                f"The tax point ({tax_point:%-d %B %Y}) cannot be after the date of issue ({issued_on:%-d %B %Y}): "
-                "issuing the VAT invoice is itself a tax point."
-            )
-        # A pro-forma creates no tax point (HMRC VATTOS9165).
-        tax_point = None if draft.kind == Invoice.Kind.PRO_FORMA else (tax_point or issued_on)
-
-        if draft.kind == Invoice.Kind.CREDIT_NOTE:
-            _prepare_credit_note(draft)
-        else:
-            _decide_line_rates(draft, on=tax_point or issued_on)
-
-        summary = compute_totals(draft)
-        if draft.kind == Invoice.Kind.CREDIT_NOTE:
-            if draft.lines.filter(net__lte=0).exists():
-                raise InvoiceError(
-                    "A credit note's lines are positive amounts (the document being a credit note is what "
-                    "takes them off): remove the lines of zero or less."
-                )
-            remaining = draft.corrects.total_gross - credited_to(draft.corrects)
-            if draft.total_gross > remaining:
-                raise InvoiceError(
-                    f"This credit note is for {draft.total_gross} {draft.currency}, more than the {remaining} "
-                    f"{draft.currency} of {draft.corrects} not yet credited."
-                )
-        elif draft.total_gross < 0:
-            raise InvoiceError(
-                f"{draft} totals {draft.total_gross} {draft.currency}: an invoice cannot be less than zero; "
-                "issue a credit note against the invoice it corrects instead."
-            )
-
-        if draft.currency != "GBP":
-            missing = [
-                name
-                for name, value in (
-                    ("gbp_rate", draft.gbp_rate),
-                    ("gbp_rate_source", draft.gbp_rate_source),
-                    ("gbp_rate_date", draft.gbp_rate_date),
-                )
-                if not value
-            ]
-            if draft.vat_rule == "uk_rate" and missing:
-                raise InvoiceError(
-                    f"UK VAT is due on this {draft.currency} invoice, so its totals must also be shown in "
-                    f"sterling: set {', '.join(missing)} (the UK market rate at the time of supply or "
-                    f"HMRC's period rate; the billing run takes it from Billing → Exchange rates for "
-                    f"{draft.currency}) before issuing."
-                )
-            if draft.gbp_rate:
-                _sterling_totals(draft, summary)
-
-        draft.number = next_number(SERIES[draft.kind], issued_on=issued_on)
-        draft.issued_on = issued_on
-        draft.tax_point = tax_point
-        if draft.kind != Invoice.Kind.CREDIT_NOTE:
-            draft.due_on = issued_on + dt.timedelta(days=provider.payment_terms_days)
-        draft.seller = seller_details(provider)
-        draft.buyer = buyer_details(draft.customer)
-        draft.status = Invoice.Status.ISSUED
-        draft.save()
-        if draft.kind == Invoice.Kind.CREDIT_NOTE:
-            release_overpaid(draft.corrects, by=draft)
-        _queue_pdf_and_email(draft.pk)
+        _issue_locked(
+            draft,
+            lines=list(draft.lines.all()),
+            provider=ProviderDetails.current(),
+            issued_on=issued_on or timezone.localdate(),
+            tax_point=tax_point,
+        )
 
     for field in draft._meta.concrete_fields:
         setattr(invoice, field.attname, getattr(draft, field.attname))
     return invoice
 
 
-def _prepare_credit_note(draft: Invoice) -> None:
+def _issue_locked(
+    draft: Invoice,
+    *,
+    lines: list[InvoiceLine],
+    provider: ProviderDetails | None,
+    issued_on: dt.date,
+    tax_point: dt.date | None = None,
+) -> None:
+    """Issue ``draft``, whose customer row the caller has locked in the current transaction
+    and whose ``lines`` are all its lines as stored: ``issue_invoice`` after its look-ups,
+    and the billing run for the draft it has just created."""
+    if not lines:
+        raise InvoiceError(f"{draft} has no lines: nothing to issue.")
+    if provider is None:
+        raise InvoiceError("Provider details are not configured: the seller's details go on every invoice.")
+
+    if tax_point is not None and draft.kind != Invoice.Kind.INVOICE:
+        raise InvoiceError("Only a VAT invoice can have a tax point other than its date of issue.")
+    if tax_point is not None and tax_point > issued_on:
+        raise InvoiceError(
+            f"The tax point ({tax_point:%-d %B %Y}) cannot be after the date of issue ({issued_on:%-d %B %Y}): "
+            "issuing the VAT invoice is itself a tax point."
+        )
+    # A pro-forma creates no tax point (HMRC VATTOS9165).
+    tax_point = None if draft.kind == Invoice.Kind.PRO_FORMA else (tax_point or issued_on)
+
+    if draft.kind == Invoice.Kind.CREDIT_NOTE:
+        _prepare_credit_note(draft, lines)
+    else:
+        save_line_rates(decide_line_rates(draft, lines, on=tax_point or issued_on))
+
+    summary = compute_totals(draft, lines)
+    if draft.kind == Invoice.Kind.CREDIT_NOTE:
+        if any(line.net <= 0 for line in lines):
+            raise InvoiceError(
+                "A credit note's lines are positive amounts (the document being a credit note is what "
+                "takes them off): remove the lines of zero or less."
+            )
+        remaining = draft.corrects.total_gross - credited_to(draft.corrects)
+        if draft.total_gross > remaining:
+            raise InvoiceError(
+                f"This credit note is for {draft.total_gross} {draft.currency}, more than the {remaining} "
+                f"{draft.currency} of {draft.corrects} not yet credited."
+            )
+    elif draft.total_gross < 0:
+        raise InvoiceError(
+            f"{draft} totals {draft.total_gross} {draft.currency}: an invoice cannot be less than zero; "
+            "issue a credit note against the invoice it corrects instead."
+        )
+
+    if draft.currency != "GBP":
+        missing = [
+            name
+            for name, value in (
+                ("gbp_rate", draft.gbp_rate),
+                ("gbp_rate_source", draft.gbp_rate_source),
+                ("gbp_rate_date", draft.gbp_rate_date),
+            )
+            if not value
+        ]
+        if draft.vat_rule == "uk_rate" and missing:
+            raise InvoiceError(
+                f"UK VAT is due on this {draft.currency} invoice, so its totals must also be shown in "
+                f"sterling: set {', '.join(missing)} (the UK market rate at the time of supply or "
+                f"HMRC's period rate; the billing run takes it from Billing → Exchange rates for "
+                f"{draft.currency}) before issuing."
+            )
+        if draft.gbp_rate:
+            _sterling_totals(draft, summary)
+
+    draft.number = next_number(SERIES[draft.kind], issued_on=issued_on)
+    draft.issued_on = issued_on
+    draft.tax_point = tax_point
+    if draft.kind != Invoice.Kind.CREDIT_NOTE:
+        draft.due_on = issued_on + dt.timedelta(days=provider.payment_terms_days)
+    draft.seller = seller_details(provider)
+    draft.buyer = buyer_details(draft.customer)
+    draft.status = Invoice.Status.ISSUED
+    # One UPDATE, and only of a draft: what Invoice.save() would check with a query first.
+    issued = Invoice.objects.filter(pk=draft.pk, status=Invoice.Status.DRAFT).update(
+        **{name: getattr(draft, name) for name in ISSUE_FIELDS}
+    )
+    if not issued:
+        raise InvoiceError(f"{draft} was issued or deleted meanwhile: it cannot be issued again.")
+    if draft.kind == Invoice.Kind.CREDIT_NOTE:
+        release_overpaid(draft.corrects, by=draft)
+    _queue_pdf_and_email(draft.pk)
+
+
+def _prepare_credit_note(draft: Invoice, lines: list[InvoiceLine]) -> None:
     """Check a draft credit note against the invoice it corrects and give it that invoice's
     VAT treatment (reg 15: the VAT credited is the VAT originally charged): its rule,
     wording and exchange rate, and for each line the rate the original charged for the
@@ -275,7 +331,7 @@ def _prepare_credit_note(draft: Invoice) -> None:
     charged: dict[str, set[Decimal]] = {}
     for category, rate in original.lines.values_list("vat_category", "vat_rate"):
         charged.setdefault(category, set()).add(rate)
-    for line in draft.lines.all():
+    for line in lines:
         rates = charged.get(line.vat_category)
         if not rates:
             raise InvoiceError(
@@ -284,6 +340,7 @@ def _prepare_credit_note(draft: Invoice) -> None:
         if len(rates) == 1:
             (rate,) = rates
             if line.vat_rate != rate:
+                line.vat_rate = rate
                 InvoiceLine.objects.filter(pk=line.pk).update(vat_rate=rate)
         elif line.vat_rate not in rates:
             # Lines copied from the original carry their own rate; a new line must say which.
@@ -300,16 +357,33 @@ def _prepare_credit_note(draft: Invoice) -> None:
     )
 
 
-def _decide_line_rates(draft: Invoice, *, on: dt.date) -> None:
+def decide_line_rates(draft: Invoice, lines: list[InvoiceLine], *, on: dt.date) -> list[InvoiceLine]:
     """Record the VAT rule on ``draft`` and set each line's rate from its category, as on ``on``
-    (the tax point; a pro-forma has none, so its request date)."""
-    categories = set(draft.lines.values_list("vat_category", flat=True))
-    for category in sorted(categories):
-        decision = decide_vat(draft.customer, tax_point=on, category=category)
-        draft.lines.filter(vat_category=category).exclude(vat_rate=decision.rate).update(vat_rate=decision.rate)
+    (the tax point; a pro-forma has none, so its request date). In memory: returns the saved
+    lines whose rate changed, for ``save_line_rates``."""
+    decisions = {}
+    changed = []
+    for line in lines:
+        if line.vat_category not in decisions:
+            decisions[line.vat_category] = decide_vat(draft.customer, tax_point=on, category=line.vat_category)
+        rate = decisions[line.vat_category].rate
+        if line.vat_rate is None or line.vat_rate != rate:
+            line.vat_rate = rate
+            if line.pk is not None:
+                changed.append(line)
     # The rule depends on the customer only, so every category's decision carries the same.
+    decision = next(iter(decisions.values()))
     draft.vat_rule = decision.rule
     draft.vat_wording = decision.wording
+    return changed
+
+
+def save_line_rates(lines: list[InvoiceLine]) -> None:
+    by_rate: dict[Decimal, list[int]] = {}
+    for line in lines:
+        by_rate.setdefault(line.vat_rate, []).append(line.pk)
+    for rate, pks in by_rate.items():
+        InvoiceLine.objects.filter(pk__in=pks).update(vat_rate=rate)
 
 
 def create_credit_note(

@@ -6,7 +6,6 @@ import datetime as dt
 import logging
 
 from celery import shared_task
-from django.db import transaction
 
 logger = logging.getLogger(__name__)
 
@@ -27,21 +26,20 @@ def render_and_send_invoice(invoice_id: int) -> None:
     invoice = Invoice.objects.select_related("customer").get(pk=invoice_id)
     content = stored_pdf_bytes(invoice)
     try:
-        with transaction.atomic():
-            send_mail(
-                kind="billing",
-                template="invoice",
-                customer=invoice.customer,
-                context={
-                    "invoice": invoice,
-                    "total": format_money(invoice.total_gross, invoice.currency),
-                    # Payment instructions as printed on the document, not today's settings.
-                    "seller": party_details(invoice.seller),
-                },
-                attachments=[Attachment(pdf_filename(invoice), content, "application/pdf")],
-                idempotency_key=f"invoice:{invoice.pk}",
-                related=invoice,
-            )
+        send_mail(
+            kind="billing",
+            template="invoice",
+            customer=invoice.customer,
+            context={
+                "invoice": invoice,
+                "total": format_money(invoice.total_gross, invoice.currency),
+                # Payment instructions as printed on the document, not today's settings.
+                "seller": party_details(invoice.seller),
+            },
+            attachments=[Attachment(pdf_filename(invoice), content, "application/pdf")],
+            idempotency_key=f"invoice:{invoice.pk}",
+            related=invoice,
+        )
     except NoRecipients:
         # Not retried: nobody receives billing mail until a contact is given that role.
         # The PDF is stored and the document is in the portal for whoever gets the role.

@@ -213,20 +213,18 @@ def test_request_pdf_says_it_is_not_a_vat_invoice_and_the_vat_invoice_refers_to_
     assert f"Payment request {request.number} paid on 9 May 2026" in invoice_text
 
 
-def test_a_second_concurrent_run_rolls_its_duplicate_request_back():
-    """What a run that lost the race sees: a request for the customer and period exists."""
-    from django.db import transaction
-
+def test_a_second_concurrent_run_finds_the_request_and_creates_nothing():
+    """What a run that lost the race sees, under the customer's lock: a request for the
+    customer and period exists, so its own (not yet saved) document stays unsaved."""
+    from accounts.models import ProviderDetails
     from billing.proforma import use_payment_request_if_pro_forma_mode
-    from tests.billing.factories import InvoiceFactory
 
     _provider()
     customer = _subscribed()
     run_billing(MAY)
-    with transaction.atomic():
-        late = InvoiceFactory(customer=customer, period_start=MAY)
-        assert use_payment_request_if_pro_forma_mode(late) is False
-    assert not Invoice.objects.filter(pk=late.pk).exists()
+    late = Invoice(customer=customer, kind=Invoice.Kind.INVOICE, period_start=MAY, currency="GBP")
+    assert use_payment_request_if_pro_forma_mode(late, ProviderDetails.current()) is False
+    assert late.pk is None and late.kind == Invoice.Kind.INVOICE
     assert Invoice.objects.filter(customer=customer).count() == 1
 
 
