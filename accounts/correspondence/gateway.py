@@ -242,9 +242,8 @@ def send_rendered(
     sender, when the caller has just read them.
     """
     _check_kind(kind)
-    existing = Message.objects.filter(idempotency_key=idempotency_key).first()
-    if existing:
-        return existing
+    # The key's unique index decides whether this was sent before (the insert below fails),
+    # so the common case, a first send, costs no look-up.
     if to is not None:
         recipients = sorted(set(to))
     elif customer is not None:
@@ -252,6 +251,9 @@ def send_rendered(
     else:
         recipients = []
     if not recipients:
+        existing = Message.objects.filter(idempotency_key=idempotency_key).first()
+        if existing:  # sent before, when someone still received this kind of mail
+            return existing
         raise NoRecipients(f"No contact of {customer} receives {kind} mail." if customer else "No recipient given.")
     provider = _provider(provider)
     text, html = add_footer(text, html, provider)
@@ -284,7 +286,7 @@ def send_rendered(
         with transaction.atomic():
             message = _create(fields, attachments)
     except IntegrityError:
-        # A concurrent call with the same key won the race: that one is sent, not this.
+        # Sent before, or a concurrent call with the same key won the race: that one is sent, not this.
         existing = Message.objects.filter(idempotency_key=idempotency_key).first()
         if existing is None:
             raise
