@@ -88,6 +88,10 @@ def _bill_customer(customer: Customer, period_start: dt.date, provider: Provider
         return False
 
 
+def _existing_invoice(customer: Customer, period_start: dt.date) -> Invoice | None:
+    return Invoice.objects.filter(customer=customer, kind=Invoice.Kind.INVOICE, period_start=period_start).first()
+
+
 def _bill_customer_locked(customer: Customer, period_start: dt.date, provider: ProviderDetails | None) -> bool:
     from billing.payments import apply_credit
     from billing.proforma import use_payment_request_if_pro_forma_mode
@@ -96,7 +100,7 @@ def _bill_customer_locked(customer: Customer, period_start: dt.date, provider: P
     _, period_end = period_bounds(period_start)
     issued_on = max(timezone.localdate(), period_start)
     Customer.objects.select_for_update().filter(pk=customer.pk).values_list("pk", flat=True).first()
-    existing = Invoice.objects.filter(customer=customer, kind=Invoice.Kind.INVOICE, period_start=period_start).first()
+    existing = _existing_invoice(customer, period_start)
     if existing is not None:
         if existing.status == Invoice.Status.DRAFT:
             # The run's own drafts never outlive its transaction: this one is staff's.

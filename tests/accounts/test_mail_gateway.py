@@ -73,6 +73,16 @@ def test_same_idempotency_key_stores_once_and_sends_once(customer, contacts, smt
     assert Message.objects.get().status == Message.Status.SENT
 
 
+def test_a_repeat_after_the_contacts_left_returns_the_stored_message(customer, contacts, smtp_server):
+    """The repeat finds no recipients now, but the key was sent before: that message, no error."""
+    first = reply(customer, key="invoice-43")
+    customer.memberships.all().delete()
+    assert reply(customer, key="invoice-43").pk == first.pk
+    assert Message.objects.count() == 1 and len(smtp_server.received) == 1
+    with pytest.raises(gateway.NoRecipients):
+        reply(customer, key="invoice-44")  # a new message with nobody to receive it
+
+
 def test_sent_mail_carries_disclosures_auto_submitted_and_our_message_id(customer, contacts, smtp_server):
     message = reply(customer)
     sent = parsed(smtp_server.received[0])

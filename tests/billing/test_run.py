@@ -49,6 +49,26 @@ def test_running_twice_creates_nothing_new(django_assert_max_num_queries):
 
 
 @pytest.mark.django_db
+def test_an_invoice_inserted_by_another_run_meanwhile_leaves_the_customer_untouched(monkeypatch):
+    """The unique constraint is what stops a second invoice: when another run's insert
+    lands between the look-up and ours, the customer's transaction rolls back whole."""
+    import billing.run
+    from accounts.models import ProviderDetails
+    from billing.models import Subscription
+
+    ProviderDetailsFactory()
+    (customer,) = _subscribed(1)
+    run_billing(MAY)
+    theirs = Invoice.objects.get(customer=customer, period_start=MAY)
+    Subscription.objects.update(billed_until=None)  # as it was before their run
+    # Our look-up happened before their insert: it found nothing.
+    monkeypatch.setattr(billing.run, "_existing_invoice", lambda customer, period_start: None)
+    assert billing.run._bill_customer(customer, MAY, ProviderDetails.current()) is False
+    assert list(Invoice.objects.filter(customer=customer)) == [theirs]
+    assert Subscription.objects.get().billed_until is None  # nothing of ours was kept
+
+
+@pytest.mark.django_db
 def test_resumed_run_skips_customers_already_invoiced():
     ProviderDetailsFactory()
     first, second = _subscribed(2)
