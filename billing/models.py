@@ -262,7 +262,8 @@ class Invoice(models.Model):
     """A VAT invoice, a credit note, or a pro-forma payment request. Immutable once issued.
 
     Written by ``billing.services``: drafts are built by the billing run or staff, then
-    ``issue_invoice`` numbers them, copies seller and buyer details on and freezes them.
+    ``issue_invoice`` (the run: ``_issue_locked`` on its own draft) numbers them, copies
+    seller and buyer details on and freezes them.
     """
 
     class Kind(models.TextChoices):

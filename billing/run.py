@@ -75,17 +75,26 @@ class _Taken(Exception):
 def _bill_customer(customer: Customer, period_start: dt.date, provider: ProviderDetails | None) -> bool:
     """Invoice ``customer`` for the period; False when an invoice for it already exists.
 
-    The customer's row is locked first and their due subscriptions read under the lock,
-    so a service ended or started by staff while the run was going is billed as it is now.
-    The invoice and its lines are built in memory and written once each (the draft is
-    this transaction's own, so issuing it needs no second look-up).
+    The customer's row is locked and read again first, and their due subscriptions read
+    under the lock, so a customer or service changed by staff while the run was going is
+    billed as it is now. The invoice and its lines are built in memory and written once
+    each (the draft is this transaction's own, so issuing it needs no second look-up).
     """
     try:
         with transaction.atomic():
             return _bill_customer_locked(customer, period_start, provider)
-    except _Taken:
-        # Another run inserted it between our look-up and our insert: it is theirs.
+    except _Taken as taken:
+        # Another run inserted it between our look-up and our insert: it is theirs. Any
+        # other refused insert is an error, reported with the customer.
+        theirs = Invoice.objects.filter(customer=customer, period_start=period_start).filter(
+            Q(kind=Invoice.Kind.INVOICE) | Q(kind=Invoice.Kind.PRO_FORMA, status__in=_UNCANCELLED)
+        )
+        if not theirs.exists():
+            raise taken.__cause__ from None
         return False
+
+
+_UNCANCELLED = [status for status in Invoice.Status.values if status != Invoice.Status.CANCELLED]
 
 
 def _existing_invoice(customer: Customer, period_start: dt.date) -> Invoice | None:
@@ -99,7 +108,8 @@ def _bill_customer_locked(customer: Customer, period_start: dt.date, provider: P
 
     _, period_end = period_bounds(period_start)
     issued_on = max(timezone.localdate(), period_start)
-    Customer.objects.select_for_update().filter(pk=customer.pk).values_list("pk", flat=True).first()
+    # As it is now: its name, address, country and VAT number go on the invoice and decide the VAT.
+    customer = Customer.objects.select_for_update().get(pk=customer.pk)
     existing = _existing_invoice(customer, period_start)
     if existing is not None:
         if existing.status == Invoice.Status.DRAFT:
@@ -218,6 +228,8 @@ def _bill_customer_locked(customer: Customer, period_start: dt.date, provider: P
     if subscriptions:
         Subscription.objects.bulk_update(subscriptions, ["billed_until", "setup_fee_invoiced"])
     for charge, line in zip(charges, charge_lines, strict=True):
+        if line.pk is None:  # SQLite before 3.35 (refused at start-up by billing.checks)
+            raise RuntimeError("The database returned no ids from the bulk insert of the invoice's lines.")
         OneOffCharge.objects.filter(pk=charge.pk).update(invoice_line=line)
     _issue_locked(invoice, lines=lines, provider=provider, issued_on=issued_on)
     # An overpayment or earlier credit settles the new invoice straight away.

@@ -281,3 +281,54 @@ def test_staff_see_the_run_progress_while_it_goes(monkeypatch):
     again = run_billing(dt.date(2026, 6, 1))
     assert seen == [(0, 0)] * 5
     assert (again.done, again.created) == (5, 5)
+
+
+def test_billing_refuses_to_start_on_an_sqlite_without_returning(monkeypatch):
+    import sqlite3
+
+    import billing.checks
+    from billing.checks import sqlite_supports_returning
+
+    monkeypatch.setattr(billing.checks, "_sqlite_in_use", lambda: True)
+    monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 31, 1))
+    monkeypatch.setattr(sqlite3, "sqlite_version", "3.31.1")
+    (error,) = sqlite_supports_returning()
+    assert error.id == "billing.E001" and "SQLite 3.31.1 is too old" in error.msg
+    monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 40, 1))
+    assert sqlite_supports_returning() == []
+
+
+@pytest.mark.django_db
+def test_the_run_bills_the_customer_as_staff_left_them_mid_run():
+    """The run loaded its customers when it started; a change made since is what is invoiced."""
+    import billing.run
+    from accounts.models import Customer, ProviderDetails
+
+    ProviderDetailsFactory()
+    (stale,) = _subscribed(1)
+    Customer.objects.filter(pk=stale.pk).update(registered_name="Renamed Since Ltd", address_line1="2 New Street")
+    assert billing.run._bill_customer(stale, MAY, ProviderDetails.current()) is True
+    invoice = Invoice.objects.get(customer=stale, period_start=MAY)
+    assert invoice.buyer["registered_name"] == "Renamed Since Ltd"
+    assert invoice.buyer["address"][0] == "2 New Street"
+
+
+@pytest.mark.django_db
+def test_an_insert_refused_for_another_reason_is_reported_not_skipped(monkeypatch):
+    from django.db import IntegrityError
+
+    import billing.run
+    from accounts.models import ProviderDetails
+
+    ProviderDetailsFactory()
+    (customer,) = _subscribed(1)
+
+    def refuse(self, *args, **kwargs):
+        raise IntegrityError("CHECK constraint failed: issued_documents_have_numbers")
+
+    monkeypatch.setattr(Invoice, "save", refuse)
+    with pytest.raises(IntegrityError, match="issued_documents_have_numbers"):
+        billing.run._bill_customer(customer, MAY, ProviderDetails.current())
+    run = run_billing(MAY)  # a run names the customer in its error
+    assert (run.status, run.created) == (BillingRun.Status.FAILED, 0)
+    assert f"{customer}: CHECK constraint failed: issued_documents_have_numbers" in run.error
