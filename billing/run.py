@@ -87,14 +87,11 @@ def _bill_customer(customer: Customer, period_start: dt.date, provider: Provider
         # Another run inserted it between our look-up and our insert: it is theirs. Any
         # other refused insert is an error, reported with the customer.
         theirs = Invoice.objects.filter(customer=customer, period_start=period_start).filter(
-            Q(kind=Invoice.Kind.INVOICE) | Q(kind=Invoice.Kind.PRO_FORMA, status__in=_UNCANCELLED)
+            Q(kind=Invoice.Kind.INVOICE) | (Q(kind=Invoice.Kind.PRO_FORMA) & ~Q(status=Invoice.Status.CANCELLED))
         )
         if not theirs.exists():
             raise taken.__cause__ from None
         return False
-
-
-_UNCANCELLED = [status for status in Invoice.Status.values if status != Invoice.Status.CANCELLED]
 
 
 def _existing_invoice(customer: Customer, period_start: dt.date) -> Invoice | None:

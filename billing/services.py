@@ -171,7 +171,6 @@ def _queue_pdf_and_email(pk: int) -> None:
 
 # What issuing sets on a document: written by one conditional UPDATE (see _issue_locked).
 ISSUE_FIELDS = (
-    "kind",
     "status",
     "number",
     "issued_on",
