@@ -197,12 +197,15 @@ def record_payment(
     return payment
 
 
-def apply_credit(customer) -> list[PaymentAllocation]:
+def apply_credit(customer, *, has_payments: bool | None = None) -> list[PaymentAllocation]:
     """Spend the customer's unallocated payments on their open invoices, oldest first.
 
-    Called by ``record_payment`` and by the billing run after it issues an invoice.
+    Called by ``record_payment`` and by the billing run after it issues an invoice, which
+    passes ``has_payments`` as it read it under the customer's lock.
     """
-    if not Payment.objects.filter(customer=customer).exists():
+    if has_payments is None:
+        has_payments = Payment.objects.filter(customer=customer).exists()
+    if not has_payments:
         return []  # nothing to spend: skip the locks (the common case in a billing run)
     return _apply_credit(customer)
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.core import mail
-from django.db.models import F, Q
+from django.db import connection
 from django.utils import timezone
 
 from accounts.correspondence.models import Message
@@ -41,16 +41,30 @@ def backoff(attempt: int) -> timedelta:
     return timedelta(minutes=min(2 ** (attempt - 1), 120))
 
 
-def _claim(message_id: int) -> bool:
+def _claim(message_id: int) -> Message | None:
+    """Claim a due message for sending and read it back, in one statement.
+
+    A conditional ``UPDATE … RETURNING`` (the ORM's ``update()`` returns only a count): of
+    two workers claiming the same message, one gets the row and the other nothing.
+    """
     now = timezone.now()
-    return bool(
-        Message.objects.filter(pk=message_id, direction=Message.Direction.OUTBOUND)
-        .filter(
-            Q(status=Message.Status.QUEUED)
-            | Q(status=Message.Status.SENDING, claimed_at__lte=now - Message.SENDING_TIMEOUT)
-        )
-        .update(status=Message.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1)
+    adapt = connection.ops.adapt_datetimefield_value
+    claimed = Message.objects.raw(
+        f"UPDATE {connection.ops.quote_name(Message._meta.db_table)} "  # noqa: S608 (names from the model)
+        "SET status = %s, claimed_at = %s, attempts = attempts + 1 "
+        "WHERE id = %s AND direction = %s AND (status = %s OR (status = %s AND claimed_at <= %s)) "
+        "RETURNING *",
+        [
+            Message.Status.SENDING,
+            adapt(now),
+            message_id,
+            Message.Direction.OUTBOUND,
+            Message.Status.QUEUED,
+            Message.Status.SENDING,
+            adapt(now - Message.SENDING_TIMEOUT),
+        ],
     )
+    return next(iter(claimed), None)
 
 
 def build_email(message: Message) -> mail.EmailMultiAlternatives:
@@ -101,9 +115,9 @@ def _classify(exc: Exception) -> tuple[bool, str]:
 
 def deliver(message_id: int) -> Outcome:
     """Send one stored message if it is due; record what happened. Safe to call twice."""
-    if not _claim(message_id):
+    message = _claim(message_id)
+    if message is None:
         return Outcome("skipped")
-    message = Message.objects.select_related("in_reply_to").get(pk=message_id)
     try:
         sent = build_email(message).send(fail_silently=False)
         if not sent:

@@ -69,7 +69,7 @@ def sender_for(kind: str, provider=_CURRENT) -> str:
 def recipients_for(customer, kind: str) -> list[str]:
     """Contacts whose role receives ``kind`` (accounts.correspondence.models.RECIPIENT_ROLES)."""
     memberships = customer.memberships.filter(role__in=RECIPIENT_ROLES[kind], user__is_active=True)
-    return sorted({m.user.email for m in memberships.select_related("user")})
+    return sorted(set(memberships.values_list("user__email", flat=True)))
 
 
 def _render(template: str, context: dict, provider=_CURRENT) -> tuple[str, str, str]:
