@@ -6,7 +6,7 @@ no tax point (HMRC VATTOS9165). So, when ``ProviderDetails.pro_forma_mode`` is o
 
 1. The billing run issues a **payment request** (``Invoice.Kind.PRO_FORMA``, series ``PR``,
    no tax point) instead of a VAT invoice: ``use_payment_request_if_pro_forma_mode`` is
-   called by ``billing.run._bill_customer`` on the document it has built in memory, before
+   called by ``billing.run._build_invoice`` on the document it has built in memory, before
    anything is saved.
 2. When payments settle the request in full (``billing.payments`` marks it ``paid``),
    ``issue_vat_invoice_for_paid_request`` issues the VAT invoice in the same transaction.

@@ -1,14 +1,18 @@
 """The billing run: one invoice per customer per period, issued (issue 4).
 
 Idempotent by the database, not by a check: ``Invoice.one_invoice_per_customer_period``
-lets only one invoice exist per customer and period. Each customer is billed in its own
-transaction (create the invoice, add its lines, issue it, apply account credit), so a
-crash loses at most the customer in hand; rerunning skips everyone already invoiced.
-A second run going at the same time blocks on the unique index until the first commits,
-then gets an IntegrityError (or finds the invoice) and moves on: nothing is created twice.
+lets only one invoice exist per customer and period. Customers are billed in groups of
+``GROUP_SIZE``, each group in one transaction (lock the customers, create their invoices,
+add the lines, issue them, apply account credit), so a crash loses at most the group in
+hand; rerunning skips everyone already invoiced. An error in a group rolls it back, and
+its customers are then billed one by one, each in its own transaction, so that one
+customer's problem stops nobody else's invoice. A second run going at the same time waits
+on the customers' locks (taken in primary-key order) until the first commits, then finds
+their invoices (or, failing that, the unique index refuses its own) and moves on: nothing
+is created twice.
 
 Progress (total, done, created) is written to the ``BillingRun`` row outside the
-per-customer transactions, so staff see it move in the admin.
+billing transactions, so staff see it move in the admin.
 """
 
 from __future__ import annotations
@@ -16,10 +20,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from dataclasses import dataclass
 
 from celery import shared_task
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import Customer, ProviderDetails
@@ -82,16 +87,9 @@ class _Taken(Exception):
 
 
 def _bill_customer(customer: Customer, period_start: dt.date, provider: ProviderDetails | None) -> bool:
-    """Invoice ``customer`` for the period; False when an invoice for it already exists.
-
-    The customer's row is locked and read again first, and their due subscriptions read
-    under the lock, so a customer or service changed by staff while the run was going is
-    billed as it is now. The invoice and its lines are built in memory and written once
-    each (the draft is this transaction's own, so issuing it needs no second look-up).
-    """
+    """Invoice ``customer`` for the period; False when an invoice for it already exists."""
     try:
-        with transaction.atomic():
-            return _bill_customer_locked(customer, period_start, provider)
+        return bool(_bill_customers([customer], period_start, provider))
     except _Taken as taken:
         # Another run inserted it between our look-up and our insert: it is theirs. Any
         # other refused insert is an error, reported with the customer.
@@ -107,45 +105,111 @@ def _period_invoices(period_start: dt.date):
     return Invoice.objects.filter(kind=Invoice.Kind.INVOICE, period_start=period_start)
 
 
-def _existing_invoice(customer: Customer, period_start: dt.date) -> Invoice | None:
-    return _period_invoices(period_start).filter(customer=customer).first()
-
-
 def _waiting_charges():
     """One-off charges not yet on an invoice."""
     return OneOffCharge.objects.filter(invoice_line__isnull=True)
 
 
-def _bill_customer_locked(customer: Customer, period_start: dt.date, provider: ProviderDetails | None) -> bool:
+def _bill_customers(customers: list[Customer], period_start: dt.date, provider: ProviderDetails | None) -> int:
+    """Invoice ``customers`` for the period in one transaction; returns how many were invoiced.
+
+    Their rows are locked and read again first, and their due subscriptions read under the
+    lock, so a customer or service changed by staff while the run was going is billed as it
+    is now. The invoices and their lines are built in memory and written once each, all
+    customers' together (the drafts are this transaction's own, so issuing them needs no
+    second look-up). Any error rolls back the whole group: ``run_billing`` then bills its
+    customers one by one, to invoice the others and name the one in error.
+    """
     from billing.payments import apply_credit
+    from billing.services import InvoiceError, _issue_locked
+
+    with transaction.atomic():
+        issued_on = max(timezone.localdate(), period_start)
+        # As they are now: name, address, country and VAT number go on the invoice and
+        # decide the VAT. Locked in primary-key order, as every group is.
+        locked = list(
+            Customer.objects.select_for_update().filter(pk__in=[customer.pk for customer in customers]).order_by("pk")
+        )
+        # What else decides their invoices, read after the lock (so a statement later: what
+        # a transaction that held a lock committed is seen), once for the whole group:
+        # invoices already made for the period, one-off charges waiting, and payments
+        # (record_payment locks the customer too), which most customers have none of.
+        existing = {
+            invoice.customer_id: invoice for invoice in _period_invoices(period_start).filter(customer__in=locked)
+        }
+        with_charges = set(_waiting_charges().filter(customer__in=locked).values_list("customer_id", flat=True))
+        with_payments = set(Payment.objects.filter(customer__in=locked).values_list("customer_id", flat=True))
+        due: dict[int, list[Subscription]] = {customer.pk: [] for customer in locked}
+        for sub in due_subscriptions(period_start).filter(service__customer__in=locked):
+            due[sub.service.customer_id].append(sub)
+        bills = []
+        for customer in locked:
+            invoiced = existing.get(customer.pk)
+            if invoiced is None:
+                bill = _build_invoice(
+                    customer, due[customer.pk], customer.pk in with_charges, period_start, provider, issued_on
+                )
+                if bill is not None:
+                    bills.append(bill)
+            elif invoiced.status == Invoice.Status.DRAFT:
+                # The run's own drafts never outlive its transaction: this one is staff's.
+                raise InvoiceError(
+                    f"{customer} has a draft invoice for {period_start:%B %Y} ({invoiced}): issue or delete it, "
+                    "then run the billing again for this customer."
+                )
+        if not bills:
+            return 0
+        try:
+            Invoice.objects.bulk_create([bill.invoice for bill in bills])
+        except IntegrityError as exc:
+            raise _Taken from exc  # leaves the transaction through its rollback
+        InvoiceLine.objects.bulk_create([line for bill in bills for line in bill.lines])
+        # One UPDATE per distinct outcome (usually one for the whole group): cheaper than
+        # bulk_update's CASE per row.
+        billed: dict[tuple[dt.date, bool], list[int]] = {}
+        for bill in bills:
+            for sub in bill.subscriptions:
+                billed.setdefault((sub.billed_until, sub.setup_fee_invoiced), []).append(sub.pk)
+        for (billed_until, setup_fee_invoiced), pks in billed.items():
+            Subscription.objects.filter(pk__in=pks).update(
+                billed_until=billed_until, setup_fee_invoiced=setup_fee_invoiced
+            )
+        for bill in bills:
+            for charge, line in zip(bill.charges, bill.charge_lines, strict=True):
+                if line.pk is None:  # SQLite before 3.35 (refused at start-up by billing.checks)
+                    raise RuntimeError("The database returned no ids from the bulk insert of the invoice's lines.")
+                OneOffCharge.objects.filter(pk=charge.pk).update(invoice_line=line)
+            _issue_locked(bill.invoice, lines=bill.lines, provider=provider, issued_on=issued_on)
+            # An overpayment or earlier credit settles the new invoice straight away.
+            apply_credit(bill.invoice.customer, has_payments=bill.invoice.customer_id in with_payments)
+        return len(bills)
+
+
+@dataclass
+class _Bill:
+    """A customer's invoice for the period, built in memory, with what it bills."""
+
+    invoice: Invoice
+    lines: list[InvoiceLine]
+    subscriptions: list[Subscription]
+    charges: list[OneOffCharge]
+    charge_lines: list[InvoiceLine]
+
+
+def _build_invoice(
+    customer: Customer,
+    subscriptions: list[Subscription],
+    has_charges: bool,
+    period_start: dt.date,
+    provider: ProviderDetails | None,
+    issued_on: dt.date,
+) -> _Bill | None:
+    """The invoice for ``customer`` (locked, with its due ``subscriptions`` and whether it
+    ``has_charges`` waiting), not yet saved; None when there is nothing to bill."""
     from billing.proforma import use_payment_request_if_pro_forma_mode
-    from billing.services import InvoiceError, _issue_locked, build_line, decide_line_rates, prorate
+    from billing.services import InvoiceError, build_line, decide_line_rates, prorate
 
     _, period_end = period_bounds(period_start)
-    issued_on = max(timezone.localdate(), period_start)
-    # As it is now: its name, address, country and VAT number go on the invoice and decide
-    # the VAT. Read with it under the same lock, so that most customers cost one statement
-    # here, not four: whether the period is invoiced already, and whether one-off charges or
-    # payments (record_payment locks the customer too) are there to look at.
-    customer = (
-        Customer.objects.select_for_update()
-        .annotate(
-            period_invoiced=Exists(_period_invoices(period_start).filter(customer=OuterRef("pk"))),
-            has_charges=Exists(_waiting_charges().filter(customer=OuterRef("pk"))),
-            has_payments=Exists(Payment.objects.filter(customer=OuterRef("pk"))),
-        )
-        .get(pk=customer.pk)
-    )
-    existing = _existing_invoice(customer, period_start) if customer.period_invoiced else None
-    if existing is not None:
-        if existing.status == Invoice.Status.DRAFT:
-            # The run's own drafts never outlive its transaction: this one is staff's.
-            raise InvoiceError(
-                f"{customer} has a draft invoice for {period_start:%B %Y} ({existing}): issue or delete it, then "
-                "run the billing again for this customer."
-            )
-        return False
-    subscriptions = list(due_subscriptions(period_start).filter(service__customer=customer))
     mispriced = sorted({str(sub.plan) for sub in subscriptions if sub.plan.currency != customer.currency})
     if mispriced:
         raise InvoiceError(
@@ -222,7 +286,7 @@ def _bill_customer_locked(customer: Customer, period_start: dt.date, provider: P
             sub.setup_fee_invoiced = True
         sub.billed_until = line_end_billed
     # One-off charges staff added since the last invoice go on this one, once.
-    charges = list(_waiting_charges().select_for_update().filter(customer=customer)) if customer.has_charges else []
+    charges = list(_waiting_charges().select_for_update().filter(customer=customer)) if has_charges else []
     charge_lines = [
         build_line(
             invoice,
@@ -237,34 +301,16 @@ def _bill_customer_locked(customer: Customer, period_start: dt.date, provider: P
     if not lines:
         # Everything due was taken by a concurrent change (e.g. the last service ended
         # before the period): nothing to invoice, nothing written.
-        return False
+        return None
     # A quarterly or annual plan bills ahead.
     invoice.period_end = max([period_end, *(s.billed_until for s in subscriptions)])
     # Pro-forma mode (issue 4): bill with a payment request instead of a VAT invoice (billing.proforma).
     if not use_payment_request_if_pro_forma_mode(invoice, provider):
-        return False
+        return None
     # The rates as issuing decides them (a pro-forma's on its request date), so the lines
     # are written once, with them.
     decide_line_rates(invoice, lines, on=issued_on)
-    try:
-        invoice.save()
-    except IntegrityError as exc:
-        raise _Taken from exc  # leaves the transaction through its rollback
-    InvoiceLine.objects.bulk_create(lines)
-    # One UPDATE per distinct outcome (usually one): cheaper than bulk_update's CASE per row.
-    billed: dict[tuple[dt.date, bool], list[int]] = {}
-    for sub in subscriptions:
-        billed.setdefault((sub.billed_until, sub.setup_fee_invoiced), []).append(sub.pk)
-    for (billed_until, setup_fee_invoiced), pks in billed.items():
-        Subscription.objects.filter(pk__in=pks).update(billed_until=billed_until, setup_fee_invoiced=setup_fee_invoiced)
-    for charge, line in zip(charges, charge_lines, strict=True):
-        if line.pk is None:  # SQLite before 3.35 (refused at start-up by billing.checks)
-            raise RuntimeError("The database returned no ids from the bulk insert of the invoice's lines.")
-        OneOffCharge.objects.filter(pk=charge.pk).update(invoice_line=line)
-    _issue_locked(invoice, lines=lines, provider=provider, issued_on=issued_on)
-    # An overpayment or earlier credit settles the new invoice straight away.
-    apply_credit(customer, has_payments=customer.has_payments)
-    return True
+    return _Bill(invoice, lines, subscriptions, charges, charge_lines)
 
 
 def run_billing(
@@ -283,7 +329,7 @@ def run_billing(
     if customer is not None:
         subscriptions = subscriptions.filter(service__customer=customer)
     # Customers already invoiced for the period (by an earlier, crashed or concurrent run) are
-    # skipped; a staff draft for the period is reported by _bill_customer.
+    # skipped; a staff draft for the period is reported by _bill_customers.
     invoiced = (
         Invoice.objects.filter(kind=Invoice.Kind.INVOICE, period_start=period_start)
         .exclude(status=Invoice.Status.DRAFT)
@@ -314,13 +360,23 @@ def run_billing(
     errors = []
     done = created = 0  # not yet written to the run's row
     written_at = time.monotonic()
-    for customer_id in by_customer:
+    ids = list(by_customer)
+    for group in (ids[start : start + GROUP_SIZE] for start in range(0, len(ids), GROUP_SIZE)):
         try:
-            created += _bill_customer(customers[customer_id], period_start, provider)
-        except Exception as exc:  # one customer's problem (e.g. no VAT rate) must not stop the run
-            logger.exception("Billing run %s: customer %s failed", run.pk, customer_id)
-            errors.append(f"{customers[customer_id]}: {exc}")
-        done += 1
+            created += _bill_customers([customers[pk] for pk in group], period_start, provider)
+        except Exception:
+            # One customer's problem (e.g. no VAT rate), or another run's invoice, rolled the
+            # group back: bill its customers one by one, so that the others are invoiced and
+            # the problem is reported with its customer. It must not stop the run.
+            for customer_id in group:
+                try:
+                    created += _bill_customer(customers[customer_id], period_start, provider)
+                except Exception as exc:
+                    logger.exception("Billing run %s: customer %s failed", run.pk, customer_id)
+                    # A ValidationError's str() is a list's repr: staff read its messages.
+                    reason = "; ".join(getattr(exc, "messages", None) or [str(exc)])
+                    errors.append(f"{customers[customer_id]}: {reason}")
+        done += len(group)
         if time.monotonic() - written_at >= PROGRESS_EVERY:
             _progress(run, done, created)
             done = created = 0
@@ -337,6 +393,10 @@ def run_billing(
 
 # Progress goes to the run's row (what staff see in the admin) at most this often, in seconds.
 PROGRESS_EVERY = 1.0
+# Customers billed in one transaction. Larger groups save statements per invoice; a
+# crash or an error costs the group's work (redone customer by customer after an error),
+# and staff issuing or recording a payment for one of them wait for the group to commit.
+GROUP_SIZE = 50
 
 
 def _progress(run: BillingRun, done: int, created: int) -> None:

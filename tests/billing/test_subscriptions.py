@@ -147,13 +147,13 @@ def test_a_service_ended_while_the_run_is_going_is_billed_as_it_is_now(monkeypat
 
     customer = CustomerFactory()
     sub = _vps(customer)
-    original = billing.run._bill_customer
+    original = billing.run._bill_customers
 
     def staff_end_the_service_first(*args, **kwargs):
         end_subscription(sub, last_day=dt.date(2026, 12, 10))
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(billing.run, "_bill_customer", staff_end_the_service_first)
+    monkeypatch.setattr(billing.run, "_bill_customers", staff_end_the_service_first)
     run_billing(DECEMBER)
 
     assert _invoice(customer).total_net == Decimal("10.00")
