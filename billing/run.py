@@ -89,7 +89,7 @@ class _Taken(Exception):
 def _bill_customer(customer: Customer, period_start: dt.date, provider: ProviderDetails | None) -> bool:
     """Invoice ``customer`` for the period; False when an invoice for it already exists."""
     try:
-        return bool(_bill_customers([customer], period_start, provider))
+        created, refused = _bill_customers([customer], period_start, provider)
     except _Taken as taken:
         # Another run inserted it between our look-up and our insert: it is theirs. Any
         # other refused insert is an error, reported with the customer.
@@ -99,6 +99,10 @@ def _bill_customer(customer: Customer, period_start: dt.date, provider: Provider
         if not theirs.exists():
             raise taken.__cause__ from None
         return False
+    if refused:
+        (_customer, reason), *_others = refused
+        raise reason
+    return bool(created)
 
 
 def _period_invoices(period_start: dt.date):
@@ -110,15 +114,20 @@ def _waiting_charges():
     return OneOffCharge.objects.filter(invoice_line__isnull=True)
 
 
-def _bill_customers(customers: list[Customer], period_start: dt.date, provider: ProviderDetails | None) -> int:
-    """Invoice ``customers`` for the period in one transaction; returns how many were invoiced.
+def _bill_customers(
+    customers: list[Customer], period_start: dt.date, provider: ProviderDetails | None
+) -> tuple[int, list[tuple[Customer, Exception]]]:
+    """Invoice ``customers`` for the period in one transaction; returns how many were
+    invoiced, and the customers refused with the reason.
 
     Their rows are locked and read again first, and their due subscriptions read under the
     lock, so a customer or service changed by staff while the run was going is billed as it
     is now. The invoices and their lines are built in memory and written once each, all
     customers' together (the drafts are this transaction's own, so issuing them needs no
-    second look-up). Any error rolls back the whole group: ``run_billing`` then bills its
-    customers one by one, to invoice the others and name the one in error.
+    second look-up). A customer whose invoice is refused while it is being built is left
+    out and returned; an error once the group is being written rolls back the whole group,
+    and ``run_billing`` then bills its customers one by one, to invoice the others and
+    name the one in error.
     """
     from billing.payments import apply_credit
     from billing.services import InvoiceError, _issue_locked
@@ -142,23 +151,28 @@ def _bill_customers(customers: list[Customer], period_start: dt.date, provider: 
         due: dict[int, list[Subscription]] = {customer.pk: [] for customer in locked}
         for sub in due_subscriptions(period_start).filter(service__customer__in=locked):
             due[sub.service.customer_id].append(sub)
-        bills = []
+        bills, refused = [], []
         for customer in locked:
             invoiced = existing.get(customer.pk)
-            if invoiced is None:
-                bill = _build_invoice(
-                    customer, due[customer.pk], customer.pk in with_charges, period_start, provider, issued_on
-                )
-                if bill is not None:
-                    bills.append(bill)
-            elif invoiced.status == Invoice.Status.DRAFT:
-                # The run's own drafts never outlive its transaction: this one is staff's.
-                raise InvoiceError(
-                    f"{customer} has a draft invoice for {period_start:%B %Y} ({invoiced}): issue or delete it, "
-                    "then run the billing again for this customer."
-                )
+            try:
+                if invoiced is None:
+                    bill = _build_invoice(
+                        customer, due[customer.pk], customer.pk in with_charges, period_start, provider, issued_on
+                    )
+                    if bill is not None:
+                        bills.append(bill)
+                elif invoiced.status == Invoice.Status.DRAFT:
+                    # The run's own drafts never outlive its transaction: this one is staff's.
+                    raise InvoiceError(
+                        f"{customer} has a draft invoice for {period_start:%B %Y} ({invoiced}): issue or delete "
+                        "it, then run the billing again for this customer."
+                    )
+            except InvoiceError as exc:
+                # Refused before anything is written (a staff draft, a plan in another
+                # currency, no VAT rate): the others go ahead; the run names this one.
+                refused.append((customer, exc))
         if not bills:
-            return 0
+            return 0, refused
         try:
             Invoice.objects.bulk_create([bill.invoice for bill in bills])
         except IntegrityError as exc:
@@ -182,7 +196,7 @@ def _bill_customers(customers: list[Customer], period_start: dt.date, provider: 
             _issue_locked(bill.invoice, lines=bill.lines, provider=provider, issued_on=issued_on)
             # An overpayment or earlier credit settles the new invoice straight away.
             apply_credit(bill.invoice.customer, has_payments=bill.invoice.customer_id in with_payments)
-        return len(bills)
+        return len(bills), refused
 
 
 @dataclass
@@ -363,7 +377,11 @@ def run_billing(
     ids = list(by_customer)
     for group in (ids[start : start + GROUP_SIZE] for start in range(0, len(ids), GROUP_SIZE)):
         try:
-            created += _bill_customers([customers[pk] for pk in group], period_start, provider)
+            billed, refused = _bill_customers([customers[pk] for pk in group], period_start, provider)
+            created += billed
+            for customer, reason in refused:
+                logger.warning("Billing run %s: customer %s refused: %s", run.pk, customer.pk, reason)
+                errors.append(_error(customer, reason))
         except Exception:
             # One customer's problem (e.g. no VAT rate), or another run's invoice, rolled the
             # group back: bill its customers one by one, so that the others are invoiced and
@@ -373,9 +391,7 @@ def run_billing(
                     created += _bill_customer(customers[customer_id], period_start, provider)
                 except Exception as exc:
                     logger.exception("Billing run %s: customer %s failed", run.pk, customer_id)
-                    # A ValidationError's str() is a list's repr: staff read its messages.
-                    reason = "; ".join(getattr(exc, "messages", None) or [str(exc)])
-                    errors.append(f"{customers[customer_id]}: {reason}")
+                    errors.append(_error(customers[customer_id], exc))
         done += len(group)
         if time.monotonic() - written_at >= PROGRESS_EVERY:
             _progress(run, done, created)
@@ -389,6 +405,11 @@ def run_billing(
     )
     run.refresh_from_db()
     return run
+
+
+def _error(customer: Customer, exc: Exception) -> str:
+    """A line of the run's error for staff: a ValidationError's messages, not its list's repr."""
+    return f"{customer}: {'; '.join(getattr(exc, 'messages', None) or [str(exc)])}"
 
 
 # Progress goes to the run's row (what staff see in the admin) at most this often, in seconds.

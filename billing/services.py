@@ -166,7 +166,12 @@ def buyer_details(customer) -> dict:
 def _queue_pdf_and_email(pk: int) -> None:
     from billing.tasks import render_and_send_invoice
 
-    transaction.on_commit(lambda: render_and_send_invoice.delay(pk))
+    # Robust: the document is issued whatever happens to its PDF and email, and a failure
+    # there (a broker that is down; in-process, the render itself) must not stop the other
+    # documents committed in the same transaction (a billing run's group) from being queued.
+    # The failure is logged; with a broker, send_unsent_documents queues the document again,
+    # and staff can email it from the admin.
+    transaction.on_commit(lambda: render_and_send_invoice.delay(pk), robust=True)
 
 
 # What issuing sets on a document: written by one conditional UPDATE (see _issue_locked).

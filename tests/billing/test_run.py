@@ -8,9 +8,10 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 
+from accounts.roles import Role
 from billing.models import BillingRun, Invoice
 from billing.run import billing_run_task, run_billing
-from tests.accounts.factories import CustomerFactory, ProviderDetailsFactory, ServiceFactory
+from tests.accounts.factories import CustomerFactory, MembershipFactory, ProviderDetailsFactory, ServiceFactory
 from tests.billing.factories import PlanFactory, SubscriptionFactory
 
 MAY = dt.date(2026, 5, 1)
@@ -340,10 +341,11 @@ def test_an_insert_refused_for_another_reason_is_reported_not_skipped(monkeypatc
 
 
 @pytest.mark.django_db
-def test_one_customers_problem_rolls_back_its_group_and_the_others_are_still_invoiced():
-    """Customers are billed in groups, one transaction each: a staff draft for one customer
-    stops the group, whose customers are then billed one by one. The others get their
-    invoices, numbered without a gap, and the run names the customer in error."""
+def test_a_customer_refused_in_a_group_is_named_and_the_others_are_invoiced():
+    """Customers are billed in groups, one transaction each: a customer whose invoice is
+    refused while it is built (here, staff left a draft for the period) is left out and
+    named in the run's error; the others in the group get their invoices, numbered
+    without a gap."""
     from tests.billing.factories import InvoiceFactory
 
     ProviderDetailsFactory()
@@ -360,3 +362,61 @@ def test_one_customers_problem_rolls_back_its_group_and_the_others_are_still_inv
     issued = Invoice.objects.exclude(status=Invoice.Status.DRAFT).order_by("number")
     assert [invoice.customer for invoice in issued] == [first, last]
     assert [invoice.number[-6:] for invoice in issued] == ["000001", "000002"]
+
+
+@pytest.mark.django_db(transaction=True)  # the PDFs and emails go after each commit
+def test_an_error_while_a_group_is_written_rolls_it_back_and_its_customers_are_billed_one_by_one(mailoutbox):
+    """The middle customer's invoice comes to less than zero, which only issuing finds,
+    after the first customer's invoice was numbered: the whole group rolls back (its number
+    too), then each customer is billed alone. The others' invoices are numbered without a
+    gap, each is rendered and emailed once, and the run names the customer in error."""
+    from billing.models import OneOffCharge
+
+    ProviderDetailsFactory()
+    first, troubled, last = _subscribed(3)
+    for customer in (first, last):
+        MembershipFactory(customer=customer, role=Role.BILLING)
+    OneOffCharge.objects.create(customer=troubled, description="Goodwill", unit_price="-50.00")
+
+    run = run_billing(MAY)
+
+    assert (run.status, run.done, run.created) == (BillingRun.Status.FAILED, 3, 2)
+    assert f"{troubled}: " in run.error and "an invoice cannot be less than zero" in run.error
+    issued = list(Invoice.objects.order_by("number"))
+    assert [invoice.customer for invoice in issued] == [first, last]
+    assert [invoice.number[-6:] for invoice in issued] == ["000001", "000002"]
+    assert all(invoice.pdf for invoice in issued)
+    assert sorted(message.attachments[0][0] for message in mailoutbox) == [f"{i.number}.pdf" for i in issued]
+    assert OneOffCharge.objects.get().invoice_line is None  # waits for the next invoice
+
+
+@pytest.mark.django_db(transaction=True)  # the PDFs and emails go after each commit
+def test_a_pdf_that_fails_to_render_stops_no_other_document_of_its_group(monkeypatch, mailoutbox, caplog):
+    """In process (no broker), each issued document is rendered and emailed after its group
+    commits. One render failing is logged and leaves that invoice issued without its PDF,
+    for the sweep or staff to send again; the group's other documents are still rendered
+    and emailed, and the run counts every invoice it issued."""
+    import billing.pdf
+
+    ProviderDetailsFactory()
+    customers = _subscribed(3)
+    for customer in customers:
+        MembershipFactory(customer=customer, role=Role.BILLING)
+    write_pdf = billing.pdf._write_pdf
+    calls = []
+
+    def first_render_fails(html):
+        calls.append(html)
+        if len(calls) == 1:
+            raise OSError("disk full")
+        return write_pdf(html)
+
+    monkeypatch.setattr(billing.pdf, "_write_pdf", first_render_fails)
+
+    run = run_billing(MAY)
+
+    assert (run.status, run.created) == (BillingRun.Status.DONE, 3)
+    invoices = list(Invoice.objects.order_by("number"))
+    assert [bool(invoice.pdf) for invoice in invoices] == [False, True, True]
+    assert sorted(message.attachments[0][0] for message in mailoutbox) == [f"{i.number}.pdf" for i in invoices[1:]]
+    assert "disk full" in caplog.text
