@@ -49,10 +49,10 @@ def _claim(message_id: int) -> Message | None:
     """
     now = timezone.now()
     adapt = connection.ops.adapt_datetimefield_value
+    table, pk = connection.ops.quote_name(Message._meta.db_table), connection.ops.quote_name(Message._meta.pk.column)
     claimed = Message.objects.raw(
-        f"UPDATE {connection.ops.quote_name(Message._meta.db_table)} "  # noqa: S608 (names from the model)
-        "SET status = %s, claimed_at = %s, attempts = attempts + 1 "
-        "WHERE id = %s AND direction = %s AND (status = %s OR (status = %s AND claimed_at <= %s)) "
+        f"UPDATE {table} SET status = %s, claimed_at = %s, attempts = attempts + 1 "  # noqa: S608 (the model's names)
+        f"WHERE {pk} = %s AND direction = %s AND (status = %s OR (status = %s AND claimed_at <= %s)) "
         "RETURNING *",
         [
             Message.Status.SENDING,

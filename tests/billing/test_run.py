@@ -123,11 +123,13 @@ def test_task_runs_only_on_the_billing_day():
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("pro_forma_mode", [False, True], ids=["vat-invoices", "payment-requests"])
-def test_two_concurrent_runs_create_nothing_twice(pro_forma_mode):
+@pytest.mark.parametrize("group_size", [50, 2], ids=["one-group", "groups-of-2"])
+def test_two_concurrent_runs_create_nothing_twice(pro_forma_mode, group_size, monkeypatch):
     if connection.vendor != "postgresql":
         if os.environ.get("CI"):
             pytest.fail("CI runs on PostgreSQL; this test must run there")
         pytest.skip("needs PostgreSQL")
+    monkeypatch.setattr("billing.run.GROUP_SIZE", group_size)
     provider = ProviderDetailsFactory()
     provider.pro_forma_mode = pro_forma_mode
     provider.save()
