@@ -4,9 +4,10 @@ Idempotent by the database, not by a check: ``Invoice.one_invoice_per_customer_p
 lets only one invoice exist per customer and period. Customers are billed in groups of
 ``GROUP_SIZE``, each group in one transaction (lock the customers, create their invoices,
 add the lines, issue them, apply account credit), so a crash loses at most the group in
-hand; rerunning skips everyone already invoiced. An error in a group rolls it back, and
-its customers are then billed one by one, each in its own transaction, so that one
-customer's problem stops nobody else's invoice. A second run going at the same time waits
+hand; rerunning skips everyone already invoiced. A customer refused before anything is
+written (a staff draft, no VAT rate) is left out and named; an error once the group is
+being written rolls it back, and its customers are then billed one by one, each in its
+own transaction, so that one customer's problem stops nobody else's invoice. A second run going at the same time waits
 on the customers' locks (taken in primary-key order) until the first commits, then finds
 their invoices (or, failing that, the unique index refuses its own) and moves on: nothing
 is created twice.
