@@ -7,10 +7,10 @@ add the lines, issue them, apply account credit), so a crash loses at most the g
 hand; rerunning skips everyone already invoiced. A customer refused before anything is
 written (a staff draft, no VAT rate) is left out and named; an error once the group is
 being written rolls it back, and its customers are then billed one by one, each in its
-own transaction, so that one customer's problem stops nobody else's invoice. A second run going at the same time waits
-on the customers' locks (taken in primary-key order) until the first commits, then finds
-their invoices (or, failing that, the unique index refuses its own) and moves on: nothing
-is created twice.
+own transaction, so that one customer's problem stops nobody else's invoice. A second
+run going at the same time waits on the customers' locks (taken in primary-key order)
+until the first commits, then finds their invoices (or, failing that, the unique index
+refuses its own) and moves on: nothing is created twice.
 
 Progress (total, done, created) is written to the ``BillingRun`` row outside the
 billing transactions, so staff see it move in the admin.
@@ -384,9 +384,9 @@ def run_billing(
                 logger.warning("Billing run %s: customer %s refused: %s", run.pk, customer.pk, reason)
                 errors.append(_error(customer, reason))
         except Exception:
-            # One customer's problem (e.g. no VAT rate), or another run's invoice, rolled the
-            # group back: bill its customers one by one, so that the others are invoiced and
-            # the problem is reported with its customer. It must not stop the run.
+            # An error while the group was written (a database refusal, another run's
+            # invoice) rolled it back: bill its customers one by one, so that the others are
+            # invoiced and the problem is reported with its customer. It must not stop the run.
             for customer_id in group:
                 try:
                     created += _bill_customer(customers[customer_id], period_start, provider)
