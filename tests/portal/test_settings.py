@@ -84,6 +84,8 @@ def test_unset_environment_gives_the_embedded_profile(load_settings, tmp_path):
         ({"CELERY_BROKER_URL": "http://127.0.0.1:6379/0"}, "CELERY_BROKER_URL"),
         ({"EMAIL_USE_TLS": "true", "EMAIL_USE_SSL": "true"}, "EMAIL_USE_SSL"),
         ({"PORTAL_HSTS_SECONDS": "-1", **production_env()}, "PORTAL_HSTS_SECONDS"),
+        ({"CELERY_WORKER_MAX_MEMORY_PER_CHILD": "512MB"}, "CELERY_WORKER_MAX_MEMORY_PER_CHILD"),
+        ({"CELERY_WORKER_MAX_MEMORY_PER_CHILD": "1000"}, "CELERY_WORKER_MAX_MEMORY_PER_CHILD"),
     ],
 )
 def test_bad_value_is_refused_naming_the_variable(load_settings, environ, variable):
@@ -144,6 +146,19 @@ def test_smtp_settings_from_the_environment(load_settings):
     assert (settings["EMAIL_USE_SSL"], settings["EMAIL_USE_TLS"]) == (True, False)
     assert settings["EMAIL_HOST_USER"] == "portal"
     assert settings["EMAIL_TIMEOUT"] == 10
+
+
+def test_workers_are_replaced_once_they_have_grown_past_a_memory_limit(load_settings):
+    # WeasyPrint's native libraries keep memory per PDF; a worker that renders a billing run
+    # must be recycled. Celery reads the limit (KiB) from the CELERY_ namespace of settings.
+    assert load_settings()["CELERY_WORKER_MAX_MEMORY_PER_CHILD"] == 512 * 1024
+    assert load_settings(CELERY_WORKER_MAX_MEMORY_PER_CHILD="262144")["CELERY_WORKER_MAX_MEMORY_PER_CHILD"] == 262144
+
+
+def test_the_celery_app_takes_the_worker_memory_limit_from_settings(settings):
+    from portal.celery import app
+
+    assert app.conf.worker_max_memory_per_child == settings.CELERY_WORKER_MAX_MEMORY_PER_CHILD
 
 
 def test_broker_url_turns_off_in_process_tasks(load_settings):
