@@ -109,3 +109,13 @@ def test_drafts_and_their_lines_stay_editable():
     _sql("DELETE FROM billing_invoice WHERE id = %s", [draft.pk])
 
     assert not Invoice.objects.filter(pk=draft.pk).exists()
+
+
+def test_the_line_trigger_plans_its_invoice_look_up_per_call():
+    # A plan cached while the invoice table was small would be a sequential scan for the
+    # rest of the session: a billing run's session reads every invoice per line (migration 0020).
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT proconfig FROM pg_proc WHERE proname = 'billing_invoiceline_immutable'")
+        (config,) = cursor.fetchone()
+
+    assert "plan_cache_mode=force_custom_plan" in config
