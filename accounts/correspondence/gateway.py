@@ -69,7 +69,8 @@ def sender_for(kind: str, provider=_CURRENT) -> str:
 def recipients_for(customer, kind: str) -> list[str]:
     """Contacts whose role receives ``kind`` (accounts.correspondence.models.RECIPIENT_ROLES)."""
     memberships = customer.memberships.filter(role__in=RECIPIENT_ROLES[kind], user__is_active=True)
-    return sorted(set(memberships.values_list("user__email", flat=True)))
+    # Sorted here; the model's ordering (by customer name) would join the customer for nothing.
+    return sorted(set(memberships.order_by().values_list("user__email", flat=True)))
 
 
 def _render(template: str, context: dict, provider=_CURRENT) -> tuple[str, str, str]:
