@@ -11,11 +11,13 @@ Exactly-once is impossible over SMTP; this gets as close as it can:
 
 from __future__ import annotations
 
+import email.policy
 import logging
 import smtplib
 import socket
 from dataclasses import dataclass
 from datetime import timedelta
+from email.headerregistry import HeaderRegistry
 
 from django.core import mail
 from django.db import connection
@@ -67,6 +69,40 @@ def _claim(message_id: int) -> Message | None:
     return next(iter(claimed), None)
 
 
+class _HeaderClasses(HeaderRegistry):
+    """The standard header registry, making each kind of header's class once.
+
+    CPython's registry builds a new class for every header it parses (``type(...)`` in
+    ``HeaderRegistry.__getitem__``): about 40 per email with an attachment, a quarter of
+    the time it takes to turn a billing email into its SMTP bytes. The classes it builds
+    carry no state, so one per kind of header parses and folds every header the same.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._made: dict[type, type] = {}
+
+    def __getitem__(self, name: str) -> type:
+        kind = self.registry.get(name.lower(), self.default_class)
+        made = self._made.get(kind)
+        if made is None:
+            made = self._made[kind] = super().__getitem__(name)
+        return made
+
+
+_policies: dict[email.policy.Policy, email.policy.Policy] = {}
+
+
+class PortalEmail(mail.EmailMultiAlternatives):
+    """An email whose MIME form is built with ``_HeaderClasses``, whatever policy the
+    backend asks for (Django's SMTP backend asks for ``email.policy.SMTP``)."""
+
+    def message(self, *, policy: email.policy.Policy = email.policy.default):
+        if policy not in _policies:
+            _policies[policy] = policy.clone(header_factory=_HeaderClasses())
+        return super().message(policy=_policies[policy])
+
+
 def build_email(message: Message) -> mail.EmailMultiAlternatives:
     headers = {
         "Message-ID": f"<{message.message_id}>",
@@ -82,7 +118,7 @@ def build_email(message: Message) -> mail.EmailMultiAlternatives:
     text, html = message.body_text, message.body_html
     for placeholder, secret in message.pending_secrets.items():
         text, html = text.replace(placeholder, secret), html.replace(placeholder, secret)
-    email = mail.EmailMultiAlternatives(
+    email = PortalEmail(
         subject=message.subject,
         body=text,
         from_email=message.from_address,

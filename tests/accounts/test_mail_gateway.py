@@ -300,3 +300,28 @@ def test_in_process_mode_retries_due_messages_with_a_send_once_a_minute(customer
     reply(customer, key="third")
     assert set(Message.objects.values_list("status", flat=True)) == {Message.Status.SENT}
     assert len(smtp_server.received) == 3
+
+
+@pytest.mark.parametrize("policy", ["default", "SMTP"])
+def test_emails_are_built_to_the_same_bytes_as_djangos_own(policy):
+    import re
+
+    from django.core.mail import EmailMultiAlternatives
+
+    from accounts.correspondence.delivery import PortalEmail
+
+    def build(cls):
+        message = cls(
+            subject="Invoice INV-2026-000001 from Exämple Hosting — a subject long enough to be folded over two lines",
+            body="Amount due: £15.00\n",
+            from_email="Exämple Billing <billing@hosting.example>",
+            to=["Ann Ö <ann@customer.example>", "bob@customer.example"],
+            headers={"Message-ID": "<1@portal.example>", "Date": "Sat, 05 Dec 2026 12:00:00 +0000"},
+        )
+        message.attach_alternative("<p>Amount due: £15.00</p>", "text/html")
+        message.attach("INV-2026-000001.pdf", b"%PDF-1.7 \x00\xff" * 500, "application/pdf")
+        raw = message.message(policy=getattr(email.policy, policy)).as_bytes()
+        return re.sub(rb"={15}\d+==", b"BOUNDARY", raw)
+
+    assert build(PortalEmail) == build(EmailMultiAlternatives)
+    assert build(PortalEmail) == build(PortalEmail)  # and again, with the header classes already made
