@@ -36,7 +36,13 @@ def render_and_send_invoice(invoice_id: int) -> None:
                 # Payment instructions as printed on the document, not today's settings.
                 "seller": party_details(invoice.seller),
             },
-            attachments=[Attachment(pdf_filename(invoice), content, "application/pdf")],
+            # The stored PDF itself is attached, not a copy: what the customer received is
+            # the file every later download returns (and retention keeps it while either needs it).
+            attachments=[
+                Attachment(
+                    pdf_filename(invoice), content, "application/pdf", stored=(invoice.pdf.name, invoice.pdf_sha256)
+                )
+            ],
             idempotency_key=f"invoice:{invoice.pk}",
             related=invoice,
         )

@@ -42,6 +42,9 @@ class Attachment:
     filename: str
     content: bytes
     content_type: str = "application/octet-stream"
+    # (name, SHA-256) of a file already in private storage holding exactly ``content``,
+    # such as an issued invoice's PDF: the message points at it instead of storing a copy.
+    stored: tuple[str, str] | None = None
 
 
 _CURRENT = object()  # "read the provider details now", for callers that have not
@@ -150,7 +153,7 @@ def _enqueue(message_id: int) -> None:
 def store_attachments(message: Message, attachments: Sequence[Attachment]) -> None:
     """Attach files to a stored message: private storage, once per content, with SHA-256."""
     for attachment in attachments:
-        name, digest = store_file("mail/attachments", attachment.filename, attachment.content)
+        name, digest = attachment.stored or store_file("mail/attachments", attachment.filename, attachment.content)
         MessageAttachment.objects.create(
             message=message,
             filename=attachment.filename[:255],

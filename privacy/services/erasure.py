@@ -196,14 +196,29 @@ def _files_to_delete(model: type[models.Model], ids: list, replacements: Mapping
     return found
 
 
+def file_in_use(stored: str) -> bool:
+    """Whether any row of any model still points at the stored file.
+
+    A file may be shared: the same bytes are stored once, and an invoice's email attaches
+    the invoice's own stored PDF. Deleting one row must not take a file another still needs.
+    """
+    from django.apps import apps
+
+    return any(
+        model._default_manager.filter(**{name: stored}).exists()
+        for model in apps.get_models()
+        for name in _file_fields(model)
+    )
+
+
 def _delete_files_after_commit(model: type[models.Model], files: list[tuple[str, str]]) -> None:
     """Delete the files once the erasure commits (a rollback keeps them), unless still referenced."""
     from django.core.files.storage import default_storage
     from django.db import transaction
 
     def delete() -> None:
-        for field_name, stored in files:
-            if not model._default_manager.filter(**{field_name: stored}).exists():
+        for _field_name, stored in files:
+            if not file_in_use(stored):
                 default_storage.delete(stored)
 
     if files:

@@ -125,3 +125,26 @@ def test_outside_the_sweep_an_expired_issued_invoice_still_cannot_be_deleted(cus
         cursor.execute("DELETE FROM billing_invoiceline WHERE invoice_id = %s", [old.pk])
 
     assert Invoice.objects.get(pk=old.pk).lines.count() == 1
+
+
+def test_an_invoices_email_attaches_its_stored_pdf_which_outlives_the_emails_records(
+    customer, provider, django_capture_on_commit_callbacks
+):
+    from accounts.correspondence.models import MessageAttachment
+    from billing.tasks import render_and_send_invoice
+    from privacy.services.erasure import collect_deletion, delete_collected
+
+    MembershipFactory(customer=customer, role=roles.Role.BILLING)
+    invoice = issued_invoice(customer, issued_on=dt.date(2026, 4, 1))
+    with django_capture_on_commit_callbacks(execute=True):
+        render_and_send_invoice(invoice.pk)
+    invoice.refresh_from_db()
+    attachment = MessageAttachment.objects.get(message__idempotency_key=f"invoice:{invoice.pk}")
+    # One stored file, not a copy: what the customer was sent is what every download returns.
+    assert (attachment.file.name, attachment.sha256) == (invoice.pdf.name, invoice.pdf_sha256)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        delete_collected(collect_deletion(MessageAttachment.objects.filter(pk=attachment.pk)))
+
+    assert not MessageAttachment.objects.filter(pk=attachment.pk).exists()
+    assert default_storage.exists(invoice.pdf.name)  # the invoice still needs it
