@@ -179,7 +179,7 @@ def anonymise_rows(model: type[models.Model], rows: models.QuerySet, replacement
         for row in manager.filter(pk__in=ids).order_by("pk").iterator(chunk_size=500):
             values = {**constants, **{name: make(row) for name, make in computed.items()}}
             written += manager.filter(pk=row.pk).update(**values)
-    _delete_files_after_commit(model, files)
+    _delete_files_after_commit(files)
     return written
 
 
@@ -196,29 +196,34 @@ def _files_to_delete(model: type[models.Model], ids: list, replacements: Mapping
     return found
 
 
-def file_in_use(stored: str) -> bool:
-    """Whether any row of any model still points at the stored file.
+def files_in_use(stored: list[str]) -> set[str]:
+    """Those of the stored files that a row of some model still points at.
 
     A file may be shared: the same bytes are stored once, and an invoice's email attaches
-    the invoice's own stored PDF. Deleting one row must not take a file another still needs.
+    the invoice's own stored PDF. Deleting one row must not take a file another still
+    needs. One query per file field and chunk of names, not per file: a retention batch
+    deletes hundreds of rows at once.
     """
     from django.apps import apps
 
-    return any(
-        model._default_manager.filter(**{name: stored}).exists()
-        for model in apps.get_models()
-        for name in _file_fields(model)
-    )
+    wanted, found = sorted(set(stored)), set()
+    for model in apps.get_models():
+        for name in _file_fields(model):
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                found.update(model._default_manager.filter(**{f"{name}__in": chunk}).values_list(name, flat=True))
+    return found
 
 
-def _delete_files_after_commit(model: type[models.Model], files: list[tuple[str, str]]) -> None:
+def _delete_files_after_commit(files: list[tuple[str, str]]) -> None:
     """Delete the files once the erasure commits (a rollback keeps them), unless still referenced."""
     from django.core.files.storage import default_storage
     from django.db import transaction
 
     def delete() -> None:
-        for _field_name, stored in files:
-            if not file_in_use(stored):
+        in_use = files_in_use([stored for _field_name, stored in files])
+        for stored in dict.fromkeys(stored for _field_name, stored in files):
+            if stored not in in_use:
                 default_storage.delete(stored)
 
     if files:
@@ -264,8 +269,7 @@ def delete_collected(collector: Collector) -> dict[str, int]:
         for name in _file_fields(qs.model):
             files += [(qs.model, name, stored) for stored in qs.exclude(**{name: ""}).values_list(name, flat=True)]
     _total, per_model = collector.delete()
-    for model in {model for model, _, _ in files}:
-        _delete_files_after_commit(model, [(name, stored) for m, name, stored in files if m is model])
+    _delete_files_after_commit([(name, stored) for _model, name, stored in files])
     return per_model
 
 

@@ -325,3 +325,13 @@ def test_emails_are_built_to_the_same_bytes_as_djangos_own(policy):
 
     assert build(PortalEmail) == build(EmailMultiAlternatives)
     assert build(PortalEmail) == build(PortalEmail)  # and again, with the header classes already made
+
+
+def test_delivery_builds_portal_emails(provider, customer):
+    MembershipFactory(customer=customer, role=roles.Role.OWNER)
+    message = reply(customer)
+
+    built = delivery.build_email(message)
+
+    assert isinstance(built, delivery.PortalEmail)
+    assert built.message(policy=email.policy.SMTP)["Message-ID"] == f"<{message.message_id}>"

@@ -148,3 +148,27 @@ def test_an_invoices_email_attaches_its_stored_pdf_which_outlives_the_emails_rec
 
     assert not MessageAttachment.objects.filter(pk=attachment.pk).exists()
     assert default_storage.exists(invoice.pdf.name)  # the invoice still needs it
+
+
+def test_an_invoice_deleted_leaves_the_pdf_its_email_still_attaches(
+    customer, provider, django_capture_on_commit_callbacks
+):
+    # Invoices are kept at least as long as correspondence, but the file goes only when no
+    # row points at it, whichever row goes first.
+    from accounts.correspondence.models import MessageAttachment
+    from billing.tasks import render_and_send_invoice
+    from privacy.services.erasure import collect_deletion, delete_collected
+    from privacy.services.retention import _retention_has_ended
+
+    MembershipFactory(customer=customer, role=roles.Role.BILLING)
+    invoice = issued_invoice(customer, issued_on=dt.date(2018, 6, 1))
+    with django_capture_on_commit_callbacks(execute=True):
+        render_and_send_invoice(invoice.pk)
+    invoice.refresh_from_db()
+
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic(), _retention_has_ended():
+        delete_collected(collect_deletion(Invoice.objects.filter(pk=invoice.pk)))
+
+    assert not Invoice.objects.filter(pk=invoice.pk).exists()
+    attachment = MessageAttachment.objects.get(message__idempotency_key=f"invoice:{invoice.pk}")
+    assert attachment.file.name == invoice.pdf.name and default_storage.exists(invoice.pdf.name)
