@@ -19,11 +19,19 @@ from django.core.files.storage import default_storage
 from django.db import DatabaseError, connection, transaction
 
 from accounts import roles
+from accounts.correspondence.models import MessageAttachment
 from billing.models import Invoice, InvoiceLine, Payment, PaymentAllocation
 from billing.payments import record_payment
 from billing.pdf import store_invoice_pdf
-from privacy.services.erasure import erasure_notice, erasure_plan, execute_erasure
-from privacy.services.retention import sweep
+from billing.tasks import render_and_send_invoice
+from privacy.services.erasure import (
+    collect_deletion,
+    delete_collected,
+    erasure_notice,
+    erasure_plan,
+    execute_erasure,
+)
+from privacy.services.retention import _retention_has_ended, sweep
 from tests.accounts.factories import MembershipFactory, StaffFactory
 from tests.billing.factories import issued_invoice
 
@@ -127,19 +135,20 @@ def test_outside_the_sweep_an_expired_issued_invoice_still_cannot_be_deleted(cus
     assert Invoice.objects.get(pk=old.pk).lines.count() == 1
 
 
+def _emailed_invoice(customer, capture) -> tuple[Invoice, MessageAttachment]:
+    """An issued invoice, its PDF stored and emailed to a billing contact by the background task."""
+    MembershipFactory(customer=customer, role=roles.Role.BILLING)
+    invoice = issued_invoice(customer, issued_on=dt.date(2018, 6, 1))
+    with capture(execute=True):
+        render_and_send_invoice(invoice.pk)
+    invoice.refresh_from_db()
+    return invoice, MessageAttachment.objects.get(message__idempotency_key=f"invoice:{invoice.pk}")
+
+
 def test_an_invoices_email_attaches_its_stored_pdf_which_outlives_the_emails_records(
     customer, provider, django_capture_on_commit_callbacks
 ):
-    from accounts.correspondence.models import MessageAttachment
-    from billing.tasks import render_and_send_invoice
-    from privacy.services.erasure import collect_deletion, delete_collected
-
-    MembershipFactory(customer=customer, role=roles.Role.BILLING)
-    invoice = issued_invoice(customer, issued_on=dt.date(2026, 4, 1))
-    with django_capture_on_commit_callbacks(execute=True):
-        render_and_send_invoice(invoice.pk)
-    invoice.refresh_from_db()
-    attachment = MessageAttachment.objects.get(message__idempotency_key=f"invoice:{invoice.pk}")
+    invoice, attachment = _emailed_invoice(customer, django_capture_on_commit_callbacks)
     # One stored file, not a copy: what the customer was sent is what every download returns.
     assert (attachment.file.name, attachment.sha256) == (invoice.pdf.name, invoice.pdf_sha256)
 
@@ -155,20 +164,11 @@ def test_an_invoice_deleted_leaves_the_pdf_its_email_still_attaches(
 ):
     # Invoices are kept at least as long as correspondence, but the file goes only when no
     # row points at it, whichever row goes first.
-    from accounts.correspondence.models import MessageAttachment
-    from billing.tasks import render_and_send_invoice
-    from privacy.services.erasure import collect_deletion, delete_collected
-    from privacy.services.retention import _retention_has_ended
-
-    MembershipFactory(customer=customer, role=roles.Role.BILLING)
-    invoice = issued_invoice(customer, issued_on=dt.date(2018, 6, 1))
-    with django_capture_on_commit_callbacks(execute=True):
-        render_and_send_invoice(invoice.pk)
-    invoice.refresh_from_db()
+    invoice, attachment = _emailed_invoice(customer, django_capture_on_commit_callbacks)
 
     with django_capture_on_commit_callbacks(execute=True), transaction.atomic(), _retention_has_ended():
         delete_collected(collect_deletion(Invoice.objects.filter(pk=invoice.pk)))
 
     assert not Invoice.objects.filter(pk=invoice.pk).exists()
-    attachment = MessageAttachment.objects.get(message__idempotency_key=f"invoice:{invoice.pk}")
+    attachment.refresh_from_db()
     assert attachment.file.name == invoice.pdf.name and default_storage.exists(invoice.pdf.name)
