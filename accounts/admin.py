@@ -303,18 +303,14 @@ class InvitationAdmin(admin.ModelAdmin):
 
 @admin.register(ProviderDetails)
 class ProviderDetailsAdmin(admin.ModelAdmin):
-    """One row: the trading disclosures on every page, email and PDF (DOMAIN.md §2)."""
+    """One row: the trading disclosures on every page, email and PDF (Companies Act 2006;
+    how the provider bills is billing's own settings page)."""
 
     fieldsets = (
         ("Company", {"fields": ("registered_name", "trading_name", "legal_form", "registered_in", "company_number")}),
         ("Addresses", {"fields": ("registered_office", "website", "phone")}),
         ("VAT", {"fields": ("vat_number",)}),
         ("Email addresses", {"fields": ("support_email", "billing_email", "abuse_email", "privacy_email")}),
-        (
-            "Payment instructions (printed on invoices)",
-            {"fields": ("bank_account_name", "bank_sort_code", "bank_account_number", "bank_iban", "bank_bic")},
-        ),
-        ("Billing", {"fields": ("payment_terms_days", "billing_day", "pro_forma_mode")}),
     )
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -48,6 +48,7 @@ GROUP_PERMISSIONS: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
             "billingrun": ("view", "add"),
             "numberseries": ("view", "add", "change"),
             "exchangerate": ("view", "add", "change"),
+            "billingsettings": ("view", "add", "change"),
         },
     },
     roles.ABUSE_GROUP: {

@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-import re
 import secrets
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -557,9 +555,11 @@ class IPAssignment(models.Model):
 
 @no_personal_data("The provider's own published company details.")
 class ProviderDetails(models.Model):
-    """The provider's trading disclosures (Companies Act 2006; SI 2015/17; DOMAIN.md §2).
+    """The provider's trading disclosures (Companies Act 2006; SI 2015/17).
 
     One row, edited by staff in the admin; every page footer, email and PDF reads it.
+    How the provider bills (bank details, payment terms, billing day, pro-forma mode) is
+    billing's own: ``billing.models.BillingSettings``.
     """
 
     registered_name = models.CharField(max_length=200)
@@ -584,25 +584,6 @@ class ProviderDetails(models.Model):
     abuse_email = models.EmailField(help_text="RFC 2142: abuse@ your domain.")
     privacy_email = models.EmailField()
     phone = models.CharField(max_length=40, blank=True)
-    # Payment instructions printed on invoices, and the billing policy.
-    bank_account_name = models.CharField(max_length=200, blank=True)
-    bank_sort_code = models.CharField(max_length=8, blank=True)
-    bank_account_number = models.CharField(max_length=8, blank=True)
-    bank_iban = models.CharField("IBAN", max_length=34, blank=True)
-    bank_bic = models.CharField("BIC", max_length=11, blank=True)
-    payment_terms_days = models.PositiveSmallIntegerField(
-        default=30, help_text="Invoices fall due this many days after issue (Late Payment Act default: 30)."
-    )
-    pro_forma_mode = models.BooleanField(
-        default=False,
-        help_text="Send payment requests marked 'This is not a VAT invoice' and issue the VAT invoice on payment "
-        "(continuous supply, VAT reg 90).",
-    )
-    billing_day = models.PositiveSmallIntegerField(
-        default=1,
-        validators=[MinValueValidator(1), MaxValueValidator(31)],
-        help_text="Day of the month the billing run issues invoices (the last day in shorter months).",
-    )
 
     class Meta:
         verbose_name = "provider details"
@@ -617,34 +598,11 @@ class ProviderDetails(models.Model):
         super().save(*args, **kwargs)
 
     def clean(self) -> None:
-        from stdnum import bic, iban
-        from stdnum.exceptions import ValidationError as NumberError
-
-        errors: dict[str, list[str]] = {}
         if self.vat_number:
             try:
                 self.vat_number = normalise_vat_number(self.vat_number, country="GB")
             except ValidationError as exc:
-                errors["vat_number"] = exc.messages
-        # Payment instructions are copied onto every invoice: a typo sends money astray.
-        sort_code = re.sub(r"[\s-]", "", self.bank_sort_code)
-        if sort_code:
-            if not re.fullmatch(r"\d{6}", sort_code):
-                errors["bank_sort_code"] = [f"{self.bank_sort_code!r} is not a sort code: six digits, e.g. 12-34-56."]
-            else:
-                self.bank_sort_code = f"{sort_code[:2]}-{sort_code[2:4]}-{sort_code[4:]}"
-        if self.bank_account_number and not re.fullmatch(r"\d{8}", self.bank_account_number.strip()):
-            errors["bank_account_number"] = [f"{self.bank_account_number!r} is not a UK account number: eight digits."]
-        for field, scheme in (("bank_iban", iban), ("bank_bic", bic)):
-            value = getattr(self, field)
-            if value:
-                try:
-                    # Stored compact (a 34-character IBAN fits); documents print it grouped.
-                    setattr(self, field, scheme.validate(value))
-                except NumberError as exc:
-                    errors[field] = [f"{value!r} is not a valid {field.removeprefix('bank_').upper()}: {exc.message}"]
-        if errors:
-            raise ValidationError(errors)
+                raise ValidationError({"vat_number": exc.messages}) from None
 
     @classmethod
     def current(cls) -> ProviderDetails | None:

@@ -11,8 +11,8 @@ turns each message into the bytes SMTP would send and keeps none (Django's locme
 would hold 10,000 PDFs in memory by the end).
 
 The floor: for the same invoices, the same HTML (``render_to_string`` of the same
-template and context as ``billing.pdf``, prepared untimed) through
-``weasyprint.HTML(string=...).write_pdf()`` called exactly as ``billing.pdf`` calls it
+template and context as ``billing.delivery.pdf``, prepared untimed) through
+``weasyprint.HTML(string=...).write_pdf()`` called exactly as ``billing.delivery.pdf`` calls it
 (same base URL, same shared URL fetcher), timed alone: the ratio is then what the run
 adds to the PDF itself (database, numbering, storing, hashing, the email). Target: run
 ≤ 1.3× floor.
@@ -148,10 +148,10 @@ def run() -> dict:
 
     from accounts.models import Customer
     from bench.mail_backend import CountingBackend
+    from billing.delivery.pdf import url_fetcher, document_context
     from billing.models import BillingRun, Invoice
-    from billing.pdf import _url_fetcher, document_context
-    from billing.run import run_billing
     from billing.tasks import render_and_send_invoice
+    from billing.workflows.run import run_billing
     from portal.celery import app
 
     n = n_customers()
@@ -170,7 +170,7 @@ def run() -> dict:
 
     # The floor, paired in blocks: as each invoice's task finishes its id is noted, and after
     # every BLOCK of them their HTML is rendered again (untimed) and then only WeasyPrint's
-    # write_pdf() is timed, for the block's invoices one after another, as billing.pdf calls
+    # write_pdf() is timed, for the block's invoices one after another, as billing.delivery.pdf calls
     # it. Everything the hook does is taken out of the run's time. Run and floor thus share
     # the same minutes of a shared machine (whose speed drifts by more than the margin
     # measured) and the same process state, and the ratio is what the run adds to the PDF.
@@ -180,7 +180,7 @@ def run() -> dict:
     # run's code (which crosses the young threshold three times as often) paid for
     # collecting most of the floor's box trees too.
     base_url = str(getattr(settings, "BASE_DIR", "."))
-    fetcher = _url_fetcher()
+    fetcher = url_fetcher()
     floor = {"wall": 0.0, "cpu": 0.0, "hook_wall": 0.0, "hook_cpu": 0.0, "sizes": [], "html": []}
     pending: list[int] = []
     collector = {"run": 0.0, "floor": 0.0, "hook": 0.0}
@@ -275,7 +275,7 @@ def run() -> dict:
                 f"{conditions}; Celery eager; each email built to its SMTP bytes, not sent",
             ),
             (
-                "Floor: same HTML, WeasyPrint write_pdf() as billing.pdf calls it",
+                "Floor: same HTML, WeasyPrint write_pdf() as billing.delivery.pdf calls it",
                 f"{n / floor_seconds:,.1f} invoices/s ({floor_seconds:,.1f} s)",
                 f"{conditions}; in blocks of {BLOCK} as the run's tasks finish, HTML rendered untimed; "
                 "shared URL fetcher",

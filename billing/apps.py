@@ -9,3 +9,8 @@ class BillingConfig(AppConfig):
 
     def ready(self) -> None:
         from billing import checks  # noqa: F401  (registers the start-up checks)
+        from billing.issuing import document_issued
+        from billing.tasks import queue_document_delivery
+
+        # Issuing announces; delivery (a layer above it) answers.
+        document_issued.connect(queue_document_delivery, dispatch_uid="billing.queue_document_delivery")

@@ -1,20 +1,28 @@
-"""Billing records (issue 4): number series, the catalogue and subscriptions, invoices,
-credit notes and payment requests with their lines, payments, their allocations, refunds,
-and billing runs. Written only through ``billing.services``, ``billing.payments`` and
-``billing.run``."""
+"""Billing records: number series, the catalogue and subscriptions, invoices, credit notes
+and payment requests with their lines, payments, their allocations, refunds, billing runs
+and billing's own settings. Written only through ``billing.issuing``,
+``billing.receivables`` and ``billing.workflows`` (docs/architecture.md)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import CharField, OuterRef, Q
-from django.db.models.functions import Cast
+from django.db.models import Case, CharField, DecimalField, OuterRef, Q, Subquery, Sum, Value, When
+from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
+from stdnum import bic, iban
+from stdnum.exceptions import ValidationError as NumberError
 
+from accounts import roles
+from accounts.correspondence.models import Message
 from accounts.models import validate_currency
+from billing.money import to_money
 from billing.vat import VatCategory
 from privacy.registry import Category, Erasure, LawfulBasis, Retention, no_personal_data, personal_data
 
@@ -80,8 +88,6 @@ class NumberSeries(models.Model):
 
     def has_issued(self) -> bool:
         """Whether a document has taken a number of this series (then only issuing moves it)."""
-        from billing.services import SERIES
-
         kinds = [kind for kind, code in SERIES.items() if code == self.code]
         return Invoice.objects.filter(kind__in=kinds).exclude(status=Invoice.Status.DRAFT).exists()
 
@@ -230,11 +236,13 @@ class OneOffCharge(models.Model):
 # ---------------------------------------------------------------------------------------
 
 
+_MONEY = DecimalField(max_digits=14, decimal_places=2)
+_ZERO = Value(Decimal("0.00"), output_field=_MONEY)
+
+
 class InvoiceQuerySet(models.QuerySet):
     def visible_to(self, membership) -> InvoiceQuerySet:
         """Issued documents of the person's current customer (billing contacts and owners only)."""
-        from accounts import roles
-
         if membership is None or not membership.can(roles.Action.VIEW_BILLING):
             return self.none()
         return self.filter(customer=membership.customer).exclude(status=Invoice.Status.DRAFT)
@@ -245,6 +253,57 @@ class InvoiceQuerySet(models.QuerySet):
             status__in=(Invoice.Status.ISSUED, Invoice.Status.PART_PAID),
             kind__in=(Invoice.Kind.INVOICE, Invoice.Kind.PRO_FORMA),
             due_on__lt=today or timezone.localdate(),
+        )
+
+    def posted(self) -> InvoiceQuerySet:
+        """Documents on the account's books: issued, whatever has been paid or credited since."""
+        return self.filter(status__in=Invoice.POSTED_STATUSES)
+
+    def open(self) -> InvoiceQuerySet:
+        """Documents still asking to be paid: issued or part-paid VAT invoices and payment requests."""
+        return self.filter(
+            kind__in=(Invoice.Kind.INVOICE, Invoice.Kind.PRO_FORMA),
+            status__in=(Invoice.Status.ISSUED, Invoice.Status.PART_PAID),
+        )
+
+    def with_balance(self) -> InvoiceQuerySet:
+        """Each document with ``allocated`` (what payments settled of it), ``credited`` (what
+        credit notes took off it) and ``balance`` (what is still due), in one query.
+
+        The one rule for what is due: a document's total less payments allocated to it and
+        credit notes issued against it. Nothing is due on a draft, a credit note (it is
+        credited, not owed), a cancelled document, or a paid payment request (its payment
+        moved to the VAT invoice issued for it).
+        """
+        allocated = (
+            PaymentAllocation.objects.filter(invoice=OuterRef("pk"))
+            .order_by()
+            .values("invoice")
+            .annotate(total=Sum("amount"))
+            .values("total")
+        )
+        credited = (
+            Invoice.objects.filter(corrects=OuterRef("pk"), kind=Invoice.Kind.CREDIT_NOTE)
+            .posted()
+            .order_by()
+            .values("corrects")
+            .annotate(total=Sum("total_gross"))
+            .values("total")
+        )
+        return self.annotate(
+            allocated=Coalesce(Subquery(allocated, output_field=_MONEY), _ZERO),
+            credited=Coalesce(Subquery(credited, output_field=_MONEY), _ZERO),
+        ).annotate(
+            balance=Case(
+                When(
+                    Q(status__in=(Invoice.Status.DRAFT, Invoice.Status.CANCELLED))
+                    | Q(kind=Invoice.Kind.CREDIT_NOTE)
+                    | Q(kind=Invoice.Kind.PRO_FORMA, status=Invoice.Status.PAID),
+                    then=_ZERO,
+                ),
+                default=models.F("total_gross") - models.F("allocated") - models.F("credited"),
+                output_field=_MONEY,
+            )
         )
 
 
@@ -261,9 +320,9 @@ class InvoiceQuerySet(models.QuerySet):
 class Invoice(models.Model):
     """A VAT invoice, a credit note, or a pro-forma payment request. Immutable once issued.
 
-    Written by ``billing.services``: drafts are built by the billing run or staff, then
-    ``issue_invoice`` (the run: ``_issue_locked`` on its own draft) numbers them, copies
-    seller and buyer details on and freezes them.
+    Written by ``billing.issuing``: drafts are built by the billing run or staff, then
+    ``issue_invoice`` (the run: ``issue_locked`` on its own draft) numbers them, copies
+    seller and buyer snapshots on and freezes them.
     """
 
     class Kind(models.TextChoices):
@@ -289,6 +348,15 @@ class Invoice(models.Model):
         on_delete=models.PROTECT,
         related_name="corrections",
         help_text="For a credit note: the invoice it corrects.",
+    )
+    settles = models.OneToOneField(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="settled_by",
+        limit_choices_to={"kind": "pro_forma"},
+        help_text="For the VAT invoice issued on payment of a payment request: that request.",
     )
     reason = models.CharField(
         max_length=300, blank=True, help_text="For a credit note: why it was issued (printed on it)."
@@ -322,6 +390,8 @@ class Invoice(models.Model):
 
     # After issue only payment state and the stored PDF may be set (once).
     MUTABLE_AFTER_ISSUE = frozenset({"status", "pdf", "pdf_sha256"})
+    # On the account's books: issued, whatever has been paid or credited since.
+    POSTED_STATUSES = (Status.ISSUED, Status.PART_PAID, Status.PAID, Status.CANCELLED)
 
     class Meta:
         ordering = ["-issued_on", "-pk"]
@@ -386,16 +456,21 @@ class Invoice(models.Model):
         return f"Overdue ({self.get_status_display().lower()})" if self.is_overdue else self.get_status_display()
 
 
+# The number series each kind of document is numbered in (VAT reg 14(1)(b): one
+# sequence per kind, so a credit note's number never leaves a gap among invoices).
+SERIES = {
+    Invoice.Kind.INVOICE: "INV",
+    Invoice.Kind.CREDIT_NOTE: "CN",
+    Invoice.Kind.PRO_FORMA: "PR",
+}
+
+
 def document_emails() -> models.QuerySet:
     """The email of the document in the outer query, for a subquery on invoices.
 
-    ``billing.tasks.render_and_send_invoice`` stores it with ``related=invoice``; the
+    ``billing.delivery.email.send_document`` stores it with ``related=invoice``; the
     earliest such message is the document's own email.
     """
-    from django.contrib.contenttypes.models import ContentType
-
-    from accounts.correspondence.models import Message
-
     return Message.objects.filter(
         direction=Message.Direction.OUTBOUND,
         template="invoice",  # not, say, the later notice that a payment request was cancelled
@@ -434,8 +509,6 @@ class InvoiceLine(models.Model):
     def save(self, *args, **kwargs) -> None:
         self._refuse_if_issued()
         if self.net is None and self.quantity is not None and self.unit_price is not None:
-            from billing.money import to_money
-
             self.net = to_money(Decimal(self.quantity) * Decimal(self.unit_price), self.invoice.currency)
         super().save(*args, **kwargs)
 
@@ -657,3 +730,74 @@ class BillingRun(models.Model):
                 f"Stalled: no progress since {timezone.localtime(self.progressed_at or self.created_at):%-d %b %H:%M}"
             )
         return self.get_status_display()
+
+
+# ---------------------------------------------------------------------------------------
+# Billing's settings
+# ---------------------------------------------------------------------------------------
+
+
+@no_personal_data("The provider's billing policy and bank details.")
+class BillingSettings(models.Model):
+    """How the provider bills: payment instructions printed on documents, payment terms,
+    the billing day and pro-forma mode. One row, kept by billing staff in the admin; with
+    none saved yet, the defaults apply.
+    """
+
+    bank_account_name = models.CharField(max_length=200, blank=True)
+    bank_sort_code = models.CharField(max_length=8, blank=True)
+    bank_account_number = models.CharField(max_length=8, blank=True)
+    bank_iban = models.CharField("IBAN", max_length=34, blank=True)
+    bank_bic = models.CharField("BIC", max_length=11, blank=True)
+    payment_terms_days = models.PositiveSmallIntegerField(
+        default=30, help_text="Invoices fall due this many days after issue (Late Payment Act default: 30)."
+    )
+    pro_forma_mode = models.BooleanField(
+        default=False,
+        help_text="Send payment requests marked 'This is not a VAT invoice' and issue the VAT invoice on payment "
+        "(continuous supply, VAT reg 90).",
+    )
+    billing_day = models.PositiveSmallIntegerField(
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(31)],
+        help_text="Day of the month the billing run issues invoices (the last day in shorter months).",
+    )
+
+    class Meta:
+        verbose_name = "billing settings"
+        verbose_name_plural = "billing settings"
+        constraints = [models.CheckConstraint(condition=Q(pk=1), name="billing_settings_singleton")]
+
+    def __str__(self) -> str:
+        return "Billing settings"
+
+    def save(self, *args, **kwargs) -> None:
+        self.pk = 1
+        super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        errors: dict[str, list[str]] = {}
+        # Payment instructions are copied onto every invoice: a typo sends money astray.
+        sort_code = re.sub(r"[\s-]", "", self.bank_sort_code)
+        if sort_code:
+            if not re.fullmatch(r"\d{6}", sort_code):
+                errors["bank_sort_code"] = [f"{self.bank_sort_code!r} is not a sort code: six digits, e.g. 12-34-56."]
+            else:
+                self.bank_sort_code = f"{sort_code[:2]}-{sort_code[2:4]}-{sort_code[4:]}"
+        if self.bank_account_number and not re.fullmatch(r"\d{8}", self.bank_account_number.strip()):
+            errors["bank_account_number"] = [f"{self.bank_account_number!r} is not a UK account number: eight digits."]
+        for field, scheme in (("bank_iban", iban), ("bank_bic", bic)):
+            value = getattr(self, field)
+            if value:
+                try:
+                    # Stored compact (a 34-character IBAN fits); documents print it grouped.
+                    setattr(self, field, scheme.validate(value))
+                except NumberError as exc:
+                    errors[field] = [f"{value!r} is not a valid {field.removeprefix('bank_').upper()}: {exc.message}"]
+        if errors:
+            raise ValidationError(errors)
+
+    @classmethod
+    def current(cls) -> BillingSettings:
+        """The saved settings, or the defaults while none are saved."""
+        return cls.objects.filter(pk=1).first() or cls()

@@ -19,7 +19,6 @@ app.autodiscover_tasks(
         "privacy.services.retention",
         "privacy.services.requests",
         "privacy.services.policies",
-        "billing.run",
     ],
     related_name=None,
 )

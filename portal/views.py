@@ -17,7 +17,7 @@ from accounts.middleware import SESSION_CUSTOMER_KEY, current_membership
 from accounts.models import Service
 from accounts.views import require_permission
 from billing.money import format_money
-from billing.payments import account_balance
+from billing.receivables.payments import account_balance
 
 
 @login_required

@@ -1,6 +1,7 @@
 """Every schedule that a migration puts in the database names a task a worker can run.
 
-Read from the migration modules' TASK constants rather than from the table, which a
+Read from the migration modules' TASK constants (and RENAMED_TASKS, where a later
+migration moved a schedule to a task's new name) rather than from the table, which a
 transactional test elsewhere may have flushed.
 """
 
@@ -13,13 +14,14 @@ from portal.celery import app
 
 
 def scheduled_tasks() -> set[str]:
-    found = set()
+    found, renamed = set(), {}
     for package in ("accounts.migrations", "billing.migrations", "privacy.migrations"):
         for module in pkgutil.iter_modules(importlib.import_module(package).__path__):
-            task = getattr(importlib.import_module(f"{package}.{module.name}"), "TASK", None)
-            if task:
-                found.add(task)
-    return found
+            migration = importlib.import_module(f"{package}.{module.name}")
+            if getattr(migration, "TASK", None):
+                found.add(migration.TASK)
+            renamed.update(getattr(migration, "RENAMED_TASKS", {}))
+    return {renamed.get(task, task) for task in found}
 
 
 def test_every_scheduled_task_is_registered_with_the_worker():
@@ -28,7 +30,7 @@ def test_every_scheduled_task_is_registered_with_the_worker():
     assert scheduled == {
         "accounts.correspondence.tasks.requeue_due_messages",
         "accounts.tasks.purge_expired_invitations",
-        "billing.run.billing_run_task",
+        "billing.tasks.billing_run_task",
         "privacy.services.export.expire_exports_task",
         "privacy.services.policies.send_policy_change_notices_task",
         "privacy.services.requests.send_deadline_reminders_task",

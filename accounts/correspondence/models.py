@@ -41,6 +41,12 @@ RECIPIENT_ROLES: dict[str, frozenset[str]] = {
 }
 
 
+def receives(kind: str) -> Q:
+    """Memberships whose contact receives mail of ``kind``: the one rule, used to address
+    mail and to ask whether a customer has anyone to send it to."""
+    return Q(role__in=RECIPIENT_ROLES[kind], user__is_active=True)
+
+
 class MessageQuerySet(models.QuerySet):
     def visible_to(self, membership) -> MessageQuerySet:
         """A contact sees their customer's messages of the kinds their role receives."""

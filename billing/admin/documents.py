@@ -1,8 +1,8 @@
-"""Billing admin: catalogue, subscriptions, one-off charges and documents (issue 4).
+"""Billing admin: catalogue, subscriptions, one-off charges and documents.
 
 Issued documents are read-only here as in the model (VAT reg 15: corrections are
 credit notes, never edits); staff issue drafts and credit invoices through
-``billing.services``. Each issued document shows whether its email reached the
+``billing.workflows.settlement``. Each issued document shows whether its email reached the
 customer, derived from the stored ``Message`` related to it, and can be emailed again
 when it has none.
 """
@@ -11,22 +11,21 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from functools import partial
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, Q, QuerySet, Subquery
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
 
-from accounts.correspondence.models import RECIPIENT_ROLES, MailKind, Message
-from accounts.models import Customer, Membership
-from billing import services
+from accounts.correspondence.models import Message
+from accounts.models import Customer
 from billing.admin.base import RecordedThroughService
+from billing.delivery.email import billing_recipients
 from billing.models import (
     BillingPeriod,
     Invoice,
@@ -41,6 +40,9 @@ from billing.models import (
 from billing.money import format_money, to_money
 from billing.tasks import render_and_send_invoice
 from billing.vat import VatRuleError
+from billing.workflows.proforma import ProFormaError, cancel_payment_request
+from billing.workflows.settlement import credit_invoice, issue_document
+from billing.workflows.subscriptions import SubscriptionError, change_plan, end_subscription, start_subscription
 
 
 @admin.register(NumberSeries)
@@ -185,7 +187,7 @@ class ChangePlanForm(forms.Form):
 
 @admin.register(Subscription)
 class SubscriptionAdmin(RecordedThroughService):
-    """Subscriptions start, change plan and end through ``billing.subscriptions`` so that days
+    """Subscriptions start, change plan and end through ``billing.workflows.subscriptions`` so that days
     already invoiced are credited or charged; an existing one is not edited directly."""
 
     list_display = ["service", "customer", "plan", "started_on", "ended_on", "billed_until"]
@@ -203,13 +205,9 @@ class SubscriptionAdmin(RecordedThroughService):
     readonly_after_creation = ("ended_on", "billed_until", "setup_fee_invoiced")
 
     def create(self, request, data: dict) -> Subscription:
-        from billing.subscriptions import start_subscription
-
         return start_subscription(data["service"], data["plan"], on=data["started_on"])
 
     def _add_view_errors(self, form) -> None:
-        from billing.subscriptions import SubscriptionError, start_subscription
-
         data = form.cleaned_data
         try:
             with transaction.atomic():
@@ -235,8 +233,6 @@ class SubscriptionAdmin(RecordedThroughService):
 
     @admin.action(description="End service…", permissions=["change"])
     def end_service(self, request, queryset):
-        from billing.subscriptions import end_subscription
-
         form = EndServiceForm(request.POST if "apply" in request.POST else None)
         if not form.is_valid():
             return action_form(
@@ -256,8 +252,6 @@ class SubscriptionAdmin(RecordedThroughService):
 
     @admin.action(description="Change plan…", permissions=["change"])
     def change_plan(self, request, queryset):
-        from billing.subscriptions import change_plan
-
         form = ChangePlanForm(request.POST if "apply" in request.POST else None)
         if not form.is_valid():
             return action_form(
@@ -299,7 +293,7 @@ class InvoiceLineInline(admin.TabularInline):
     model = InvoiceLine
     extra = 0
     fields = ["description", "quantity", "unit_price", "vat_category", "vat_rate", "net", "period_start", "period_end"]
-    # The rate follows from the category when the document is issued (billing.services).
+    # The rate follows from the category when the document is issued (billing.issuing).
     readonly_fields = ["vat_rate", "net"]
 
     def has_add_permission(self, request, obj=None) -> bool:
@@ -321,13 +315,9 @@ def with_email_state(queryset: QuerySet[Invoice]) -> QuerySet[Invoice]:
         email_sent_at=Subquery(email.values("sent_at")[:1]),
         email_to=Subquery(email.values("to_addresses")[:1]),
         email_error=Subquery(email.values("last_error")[:1]),
-        # As gateway.recipients_for decides who receives billing mail: so the page says
-        # whether emailing it again would reach anyone today.
-        has_billing_recipient=Exists(
-            Membership.objects.filter(
-                customer=OuterRef("customer_id"), role__in=RECIPIENT_ROLES[MailKind.BILLING], user__is_active=True
-            )
-        ),
+        # The gateway's rule for who receives billing mail: so the page says whether
+        # emailing it again would reach anyone today.
+        has_billing_recipient=billing_recipients(),
     )
 
 
@@ -493,7 +483,7 @@ class InvoiceAdmin(admin.ModelAdmin):
         issued = 0
         for invoice in queryset.filter(status=Invoice.Status.DRAFT):
             try:
-                services.issue_invoice(invoice, actor=request.user)
+                issue_document(invoice, actor=request.user)
             except (ValidationError, VatRuleError) as exc:
                 messages.error(request, f"{invoice}: {'; '.join(getattr(exc, 'messages', [str(exc)]))}")
             else:
@@ -514,7 +504,7 @@ class InvoiceAdmin(admin.ModelAdmin):
             )  # fmt: skip
         for invoice in queryset:
             try:
-                note = services.create_credit_note(invoice, reason=form.cleaned_data["reason"], actor=request.user)
+                note = credit_invoice(invoice, reason=form.cleaned_data["reason"], actor=request.user)
             except ValidationError as exc:
                 messages.error(request, f"{invoice}: {_errors(exc)}")
             else:
@@ -523,8 +513,6 @@ class InvoiceAdmin(admin.ModelAdmin):
 
     @admin.action(description="Cancel payment requests…", permissions=["change"])
     def cancel_payment_requests(self, request, queryset):
-        from billing.proforma import ProFormaError, cancel_payment_request
-
         form = CancelRequestForm(request.POST if "apply" in request.POST else None)
         if not form.is_valid():
             return action_form(
@@ -564,7 +552,7 @@ class InvoiceAdmin(admin.ModelAdmin):
                 # Checked here as well as in the task, so staff learn now whom to add.
                 no_recipient[invoice.customer].append(invoice)
             else:
-                transaction.on_commit(partial(render_and_send_invoice.delay, invoice.pk))
+                transaction.on_commit(lambda pk=invoice.pk: render_and_send_invoice.delay(pk))
                 queued.append(invoice)
 
         if queued:

@@ -12,11 +12,15 @@ import re
 from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
+from django.http import HttpResponseRedirect
+from django.urls import reverse
 from django.utils import timezone
 
 from billing.admin.base import RecordedThroughService
-from billing.models import BillingRun, ExchangeRate, Invoice, Payment, PaymentAllocation, Refund
-from billing.run import run_billing_task
+from billing.models import BillingRun, BillingSettings, ExchangeRate, Invoice, Payment, PaymentAllocation, Refund
+from billing.receivables.payments import balance_of, check_refund, record_refund, refundable
+from billing.tasks import run_billing_task
+from billing.workflows.settlement import receive_payment
 
 
 class PaymentAllocationInline(admin.TabularInline):
@@ -50,8 +54,6 @@ class PaymentForm(forms.ModelForm):
         return amount
 
     def clean(self) -> dict:
-        from billing.payments import OPEN_STATUSES, balance_of
-
         data = super().clean()
         numbers = [n for n in re.split(r"[\s,;]+", data.get("settles") or "") if n]
         data["allocate_to"] = None
@@ -65,7 +67,10 @@ class PaymentForm(forms.ModelForm):
         allocate_to = []
         for number in dict.fromkeys(numbers):
             invoice = found[number]
-            if invoice.kind == Invoice.Kind.CREDIT_NOTE or invoice.status not in OPEN_STATUSES:
+            if invoice.kind == Invoice.Kind.CREDIT_NOTE or invoice.status not in (
+                Invoice.Status.ISSUED,
+                Invoice.Status.PART_PAID,
+            ):
                 raise forms.ValidationError(
                     {"settles": f"{number} is {invoice.display_status.lower()}: nothing is due on it."}
                 )
@@ -93,16 +98,14 @@ class PaymentAdmin(RecordedThroughService):
     inlines = [PaymentAllocationInline]
     form = PaymentForm
     fields = ["customer", "method", "amount", "received_on", "reference"]
-    # In the customer's currency: billing.payments refuses any other.
+    # In the customer's currency: billing.receivables refuses any other.
     readonly_after_creation = ("currency", "recorded_by", "created_at")
 
     def get_inlines(self, request, obj):
         return self.inlines if obj else []
 
     def create(self, request, data: dict) -> Payment:
-        from billing.payments import record_payment
-
-        return record_payment(
+        return receive_payment(
             data["customer"],
             amount=data["amount"],
             received_on=data["received_on"],
@@ -123,8 +126,6 @@ class RefundForm(forms.ModelForm):
 
     def clean(self) -> dict:
         # The service's own rules, so a refund it would refuse comes back on the form, by field.
-        from billing.payments import check_refund
-
         data = super().clean()
         if not self.errors and data.get("customer"):
             check_refund(data["customer"], data["amount"], None, data.get("credit_note"))
@@ -152,8 +153,6 @@ class RefundAdmin(RecordedThroughService):
         pk = str(initial.get("credit_note", ""))
         note = Invoice.objects.filter(pk=pk, kind=Invoice.Kind.CREDIT_NOTE).first() if pk.isdigit() else None
         if note is not None:
-            from billing.payments import refundable
-
             initial.update(
                 customer=note.customer_id,
                 amount=refundable(note.customer, note.currency, note),
@@ -165,8 +164,6 @@ class RefundAdmin(RecordedThroughService):
         return obj is None and super().has_change_permission(request, obj)
 
     def create(self, request, data: dict) -> Refund:
-        from billing.payments import record_refund
-
         return record_refund(
             data["customer"],
             amount=data["amount"],
@@ -235,7 +232,7 @@ class BillingRunAdmin(admin.ModelAdmin):
     @admin.action(description="Resume the selected runs (skips customers already invoiced)")
     def resume_runs(self, request, queryset) -> None:
         # A run still moving is left alone (a second one would only redo its counting); a
-        # stalled one lost its worker. Either way nobody is invoiced twice (billing.run).
+        # stalled one lost its worker. Either way nobody is invoiced twice (billing.workflows.run).
         moving = [run for run in queryset if run.status == BillingRun.Status.RUNNING and not run.is_stalled]
         resumed = [run for run in queryset if run not in moving]
         for run in resumed:
@@ -253,3 +250,30 @@ class ExchangeRateAdmin(admin.ModelAdmin):
     list_display = ["currency", "valid_from", "units_per_gbp", "source"]
     list_filter = ["currency"]
     date_hierarchy = "valid_from"
+
+
+@admin.register(BillingSettings)
+class BillingSettingsAdmin(admin.ModelAdmin):
+    """One row: how the provider bills. Payment instructions are copied onto each document
+    as it is issued, so a change applies to documents issued from then on."""
+
+    fieldsets = (
+        (
+            "Payment instructions (printed on invoices)",
+            {"fields": ("bank_account_name", "bank_sort_code", "bank_account_number", "bank_iban", "bank_bic")},
+        ),
+        ("Billing", {"fields": ("payment_terms_days", "billing_day", "pro_forma_mode")}),
+    )
+
+    # No "only while none exists" on adding: the row is always pk 1 (``BillingSettings.save``),
+    # so an add saves the one row, and the admin's menu asks no query per page for it.
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        if BillingSettings.objects.exists():
+            return HttpResponseRedirect(reverse("admin:billing_billingsettings_change", args=[1]))
+        if self.has_add_permission(request):
+            return HttpResponseRedirect(reverse("admin:billing_billingsettings_add"))
+        return super().changelist_view(request, extra_context)

@@ -1,4 +1,4 @@
-"""Customer billing pages: invoices and credit notes (issue 4).
+"""Customer billing pages: invoices and credit notes.
 
 Documents are looked up through ``Invoice.objects.visible_to(membership)``, so another
 customer's document answers 404; a role without VIEW_BILLING (technical contacts) gets
@@ -7,10 +7,6 @@ customer's document answers 404; a role without VIEW_BILLING (technical contacts
 
 from __future__ import annotations
 
-from decimal import Decimal
-
-from django.db.models import DecimalField, OuterRef, Subquery, Sum, Value
-from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import path
@@ -18,49 +14,19 @@ from django.urls import path
 from accounts import roles
 from accounts.models import Membership
 from accounts.views import customer_view, require_permission
-from billing.models import Invoice, PaymentAllocation
+from billing.delivery.pdf import pdf_filename, stored_pdf_bytes
+from billing.models import Invoice
 from billing.money import format_money
-from billing.payments import POSTED_STATUSES
-from billing.pdf import pdf_filename, stored_pdf_bytes
-
-_ZERO = Value(Decimal("0.00"), output_field=DecimalField(max_digits=14, decimal_places=2))
 
 
 def _documents(membership: Membership):
-    """Issued documents with what payments and credit notes have settled of them, in one query."""
-    allocated = (
-        PaymentAllocation.objects.filter(invoice=OuterRef("pk"))
-        .order_by()
-        .values("invoice")
-        .annotate(total=Sum("amount"))
-        .values("total")
-    )
-    credited = (
-        Invoice.objects.filter(corrects=OuterRef("pk"), kind=Invoice.Kind.CREDIT_NOTE, status__in=POSTED_STATUSES)
-        .order_by()
-        .values("corrects")
-        .annotate(total=Sum("total_gross"))
-        .values("total")
-    )
-    return (
-        Invoice.objects.visible_to(membership)
-        .select_related("corrects")
-        .annotate(
-            allocated=Coalesce(Subquery(allocated, output_field=_ZERO.output_field), _ZERO),
-            credited=Coalesce(Subquery(credited, output_field=_ZERO.output_field), _ZERO),
-        )
-    )
+    """Issued documents with what payments and credit notes have settled of them and what
+    is still due (the one balance rule, ``InvoiceQuerySet.with_balance``), in one query."""
+    return Invoice.objects.visible_to(membership).select_related("corrects").with_balance()
 
 
 def _with_amounts(invoice: Invoice) -> Invoice:
-    # A credit note is not owed by the customer: its amount is credited, not due. A paid
-    # payment request is settled: its payment moved to the VAT invoice issued for it.
-    settled_request = invoice.kind == Invoice.Kind.PRO_FORMA and invoice.status == Invoice.Status.PAID
-    if invoice.kind == Invoice.Kind.CREDIT_NOTE or invoice.status == Invoice.Status.CANCELLED or settled_request:
-        balance = Decimal("0.00")
-    else:
-        balance = invoice.total_gross - invoice.allocated - invoice.credited
-    invoice.balance_due = format_money(balance, invoice.currency)
+    invoice.balance_due = format_money(invoice.balance, invoice.currency)
     invoice.total = format_money(invoice.total_gross, invoice.currency)
     return invoice
 

@@ -16,8 +16,9 @@ from django.utils.http import urlencode
 from accounts import roles
 from accounts.models import Membership
 from accounts.views import customer_view, require_permission
-from billing.pdf import render_statement_pdf, statement_filename
-from billing.statements import current_financial_year, statement
+from billing.delivery.pdf import render_statement_pdf, statement_filename
+from billing.documents.periods import current_financial_year
+from billing.receivables.statements import statement
 
 
 class StatementPeriodForm(forms.Form):

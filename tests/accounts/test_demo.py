@@ -171,7 +171,7 @@ def test_refuses_to_run_in_production_unless_forced(settings):
 @pytest.mark.django_db
 def test_demo_customers_have_invoices_with_pdfs_and_differing_balances(client, django_capture_on_commit_callbacks):
     from billing.models import Invoice
-    from billing.payments import account_balance
+    from billing.receivables.payments import account_balance
 
     with django_capture_on_commit_callbacks(execute=True):  # the PDFs are rendered after commit
         load_demo()

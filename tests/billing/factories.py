@@ -1,7 +1,7 @@
 """Factories for billing: plans, subscriptions, draft invoices and their lines.
 
 ``issued_invoice`` is the quick way to an issued VAT invoice: it builds a draft and
-issues it through ``billing.services.issue_invoice`` (the one write path).
+issues it through ``billing.issuing.issue_invoice`` (the one write path).
 """
 
 from __future__ import annotations
@@ -13,9 +13,19 @@ from decimal import Decimal
 import factory
 
 from accounts.models import Customer
-from billing.models import BillingPeriod, Invoice, InvoiceLine, Plan, Subscription
+from billing.models import BillingPeriod, BillingSettings, Invoice, InvoiceLine, Plan, Subscription
 from billing.money import to_money
 from tests.accounts.factories import CustomerFactory, ProviderDetailsFactory, ServiceFactory
+
+
+class BillingSettingsFactory(factory.django.DjangoModelFactory):
+    """The provider's billing policy (one row): defaults unless a test says otherwise."""
+
+    class Meta:
+        model = BillingSettings
+        django_get_or_create = ("id",)
+
+    id = 1
 
 
 class PlanFactory(factory.django.DjangoModelFactory):
@@ -73,7 +83,7 @@ def issued_invoice(
 ) -> Invoice:
     """An issued invoice for ``customer`` (a new UK company if None) with ``lines`` of
     (description, quantity, unit price). Provider details are created if missing."""
-    from billing.services import add_line, issue_invoice
+    from billing.issuing import add_line, issue_invoice
 
     ProviderDetailsFactory()
     invoice = InvoiceFactory(customer=customer or CustomerFactory(), **invoice_fields)

@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from billing.models import Invoice, InvoiceLine, OneOffCharge, Subscription
-from billing.run import run_billing
+from billing.workflows.run import run_billing
 from tests.accounts.factories import CustomerFactory, ProviderDetailsFactory, ServiceFactory
 from tests.billing.factories import PlanFactory, SubscriptionFactory, issued_invoice
 
@@ -130,9 +130,9 @@ def test_overdue_filter_and_status_column(billing_staff_client):
 
 
 def test_a_credit_note_page_links_to_recording_its_refund(billing_staff_client):
-    from billing.services import create_credit_note
+    from billing.workflows.settlement import credit_invoice
 
-    note = create_credit_note(issued_invoice(), reason="Ordered in error")
+    note = credit_invoice(issued_invoice(), reason="Ordered in error")
 
     page = billing_staff_client.get(reverse("admin:billing_invoice_change", args=[note.pk])).content.decode()
 

@@ -20,10 +20,10 @@ from django.db import DatabaseError, connection, transaction
 
 from accounts import roles
 from accounts.correspondence.models import MessageAttachment
+from billing.delivery.pdf import store_invoice_pdf
 from billing.models import Invoice, InvoiceLine, Payment, PaymentAllocation
-from billing.payments import record_payment
-from billing.pdf import store_invoice_pdf
 from billing.tasks import render_and_send_invoice
+from billing.workflows.settlement import receive_payment
 from privacy.services.erasure import (
     collect_deletion,
     delete_collected,
@@ -45,7 +45,7 @@ def _financial_year_ends_31_march(settings):
 
 def _paid_invoice(customer, issued_on: dt.date) -> Invoice:
     invoice = issued_invoice(customer, issued_on=issued_on)
-    record_payment(customer, amount=invoice.total_gross, received_on=issued_on, method=Payment.Method.BANK_TRANSFER)
+    receive_payment(customer, amount=invoice.total_gross, received_on=issued_on, method=Payment.Method.BANK_TRANSFER)
     return store_invoice_pdf(invoice)
 
 
@@ -88,11 +88,11 @@ def test_while_the_account_is_open_its_billing_records_are_kept(customer, provid
 def test_the_sweep_removes_a_closed_accounts_money_records_together_with_their_pdfs(
     customer, provider, django_capture_on_commit_callbacks
 ):
-    from billing.payments import unallocated_credit
+    from billing.receivables.payments import unallocated_credit
 
     old = _paid_invoice(customer, dt.date(2018, 6, 1))
     later = issued_invoice(customer, issued_on=dt.date(2018, 8, 1))
-    record_payment(customer, amount="30.00", received_on=dt.date(2018, 8, 2), method=Payment.Method.BANK_TRANSFER)
+    receive_payment(customer, amount="30.00", received_on=dt.date(2018, 8, 2), method=Payment.Method.BANK_TRANSFER)
     _close(customer, dt.date(2018, 9, 1))  # year ending 31 March 2019: kept until 31 March 2025
     still_open = _paid_invoice(MembershipFactory(role=roles.Role.OWNER).customer, dt.date(2018, 6, 1))
     pdf = old.pdf.name

@@ -9,7 +9,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from billing.models import BillingRun, ExchangeRate, Invoice
-from billing.run import run_billing
+from billing.workflows.run import run_billing
 from tests.accounts.factories import CustomerFactory, ProviderDetailsFactory, ServiceFactory
 from tests.billing.factories import PlanFactory, SubscriptionFactory
 
@@ -92,13 +92,13 @@ def test_a_euro_customer_sees_balances_in_euros(client):
     from django.urls import reverse
 
     from accounts import roles
-    from billing.payments import record_payment
+    from billing.workflows.settlement import receive_payment
     from tests.accounts.factories import MembershipFactory
 
     business = CustomerFactory(country="DE", vat_number="DE136695976", postcode="10115", town="Berlin", currency="EUR")
     _subscribed(business, price="1000.00")
     run_billing(DECEMBER)
-    record_payment(business, amount="250.00", received_on=DECEMBER, method="bank_transfer", currency="EUR")
+    receive_payment(business, amount="250.00", received_on=DECEMBER, method="bank_transfer", currency="EUR")
     client.force_login(MembershipFactory(customer=business, role=roles.Role.OWNER).user)
 
     dashboard = client.get(reverse("portal:dashboard")).content.decode()
@@ -123,14 +123,14 @@ def test_an_account_billed_in_euros_stays_in_euros():
 
 def test_a_payment_in_another_currency_than_the_account_is_refused():
     from billing.models import Payment
-    from billing.payments import record_payment
+    from billing.workflows.settlement import receive_payment
 
     customer = CustomerFactory(currency="EUR")
 
     with pytest.raises(ValidationError, match="account is in EUR, not GBP"):
-        record_payment(customer, amount="10.00", received_on=DECEMBER, method="bank_transfer", currency="GBP")
+        receive_payment(customer, amount="10.00", received_on=DECEMBER, method="bank_transfer", currency="GBP")
     assert not Payment.objects.exists()
-    payment = record_payment(customer, amount="10.00", received_on=DECEMBER, method="bank_transfer")
+    payment = receive_payment(customer, amount="10.00", received_on=DECEMBER, method="bank_transfer")
     assert payment.currency == "EUR"
 
 

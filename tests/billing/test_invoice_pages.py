@@ -11,7 +11,7 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts import roles
-from billing.models import Invoice, Payment, PaymentAllocation
+from billing.models import BillingSettings, Invoice, Payment, PaymentAllocation
 from tests.accounts.factories import MembershipFactory
 from tests.billing.factories import issued_invoice
 
@@ -108,13 +108,17 @@ def test_drafts_are_not_shown(owner_client, customer, provider):
 def test_unpaid_invoices_past_their_due_date_show_as_overdue(owner_client, customer, provider):
     from django.utils import timezone
 
-    from billing.payments import record_payment
+    from billing.workflows.settlement import receive_payment
 
     today = timezone.localdate()
-    late = issued_invoice(customer, issued_on=today - dt.timedelta(days=provider.payment_terms_days + 1))
+    late = issued_invoice(
+        customer, issued_on=today - dt.timedelta(days=BillingSettings.current().payment_terms_days + 1)
+    )
     current = issued_invoice(customer, issued_on=today)
-    paid_late = issued_invoice(customer, issued_on=today - dt.timedelta(days=provider.payment_terms_days + 5))
-    record_payment(customer, amount=paid_late.total_gross, received_on=today, method="card",
+    paid_late = issued_invoice(
+        customer, issued_on=today - dt.timedelta(days=BillingSettings.current().payment_terms_days + 5)
+    )
+    receive_payment(customer, amount=paid_late.total_gross, received_on=today, method="card",
                    allocate_to=[(paid_late, paid_late.total_gross)])  # fmt: skip
 
     page = owner_client.get(reverse("billing:invoices")).content.decode()

@@ -9,8 +9,8 @@ import textwrap
 import pytest
 from django.db import connection, transaction
 
+from billing.documents.numbering import next_number
 from billing.models import NumberSeries
-from billing.numbering import next_number
 
 ISSUED = dt.date(2026, 11, 22)
 
@@ -52,7 +52,7 @@ WORKER = textwrap.dedent(
     import django
     django.setup()
     from django.db import transaction
-    from billing.numbering import next_number
+    from billing.documents.numbering import next_number
     taken = []
     for _ in range(int(sys.argv[1])):
         with transaction.atomic():
@@ -94,7 +94,7 @@ ISSUER = textwrap.dedent(
     import django
     django.setup()
     from billing.models import Invoice
-    from billing.services import issue_invoice
+    from billing.issuing import issue_invoice
     for pk in sys.argv[1:]:
         issue_invoice(Invoice.objects.get(pk=int(pk)), issued_on=dt.date(2026, 11, 22))
     """
@@ -110,8 +110,8 @@ def test_concurrent_issuing_through_the_service_numbers_every_document_once(tmp_
         if os.environ.get("CI"):
             pytest.fail("CI runs on PostgreSQL; this test must run there")
         pytest.skip("needs PostgreSQL (DATABASE_URL=postgres://...)")
+    from billing.issuing import add_line
     from billing.models import Invoice
-    from billing.services import add_line
     from tests.accounts.factories import CustomerFactory, ProviderDetailsFactory
     from tests.billing.factories import InvoiceFactory
 

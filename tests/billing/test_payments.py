@@ -8,9 +8,9 @@ from django.urls import reverse
 
 from accounts import roles
 from billing.models import Invoice, Payment
-from billing.payments import account_balance, apply_credit, balance_of, record_payment, unallocated_credit
-from billing.services import create_credit_note
-from billing.statements import statement
+from billing.receivables.payments import account_balance, apply_credit, balance_of, unallocated_credit
+from billing.receivables.statements import statement
+from billing.workflows.settlement import credit_invoice, receive_payment
 from tests.accounts.factories import MembershipFactory
 from tests.billing.factories import issued_invoice
 
@@ -22,7 +22,7 @@ def _invoice(customer, price="100.00", on=dt.date(2026, 4, 10)):
 
 
 def _pay(customer, amount, on=dt.date(2026, 4, 20), **kwargs):
-    return record_payment(
+    return receive_payment(
         customer,
         amount=Decimal(amount),
         received_on=on,
@@ -94,7 +94,7 @@ def test_statement_opening_and_closing_balances(customer):
     _pay(customer, "20.00", on=dt.date(2026, 3, 20))  # opening balance 100
     in_range = _invoice(customer, price="50.00", on=dt.date(2026, 4, 5))  # +60
     _pay(customer, "100.00", on=dt.date(2026, 4, 15))  # -100
-    create_credit_note(in_range, reason="Service not supplied", issued_on=dt.date(2026, 4, 25))  # -60
+    credit_invoice(in_range, reason="Service not supplied", issued_on=dt.date(2026, 4, 25))  # -60
     _invoice(customer, on=dt.date(2026, 6, 1))  # after the range
 
     result = statement(customer, dt.date(2026, 4, 1), dt.date(2026, 4, 30))

@@ -14,11 +14,11 @@ from pypdf import PdfReader
 
 from accounts import roles
 from accounts.correspondence.models import Message
+from billing.delivery.pdf import render_invoice_pdf, store_invoice_pdf
 from billing.models import Invoice
-from billing.pdf import render_invoice_pdf, store_invoice_pdf
 from billing.tasks import render_and_send_invoice
 from tests.accounts.factories import CustomerFactory, MembershipFactory, ProviderDetailsFactory
-from tests.billing.factories import issued_invoice
+from tests.billing.factories import BillingSettingsFactory, issued_invoice
 
 ISSUED = dt.date(2026, 3, 2)
 
@@ -30,11 +30,12 @@ def pdf_text(content: bytes) -> str:
 
 @pytest.fixture
 def provider(db):
-    return ProviderDetailsFactory(
+    BillingSettingsFactory(
         bank_account_name="Example Hosting Ltd",
         bank_sort_code="12-34-56",
         bank_account_number="12345678",
     )
+    return ProviderDetailsFactory()
 
 
 @pytest.fixture
@@ -135,10 +136,10 @@ def test_foreign_currency_invoice_shows_sterling_totals_with_the_rate(provider, 
 
 
 def test_credit_note_names_the_invoice_it_corrects(provider, uk_customer):
-    from billing.services import create_credit_note
+    from billing.workflows.settlement import credit_invoice
 
     invoice = issued_invoice(uk_customer, issued_on=ISSUED)
-    note = create_credit_note(invoice, reason="Service not delivered", issued_on=ISSUED)
+    note = credit_invoice(invoice, reason="Service not delivered", issued_on=ISSUED)
 
     text = pdf_text(render_invoice_pdf(note))
 
@@ -148,7 +149,7 @@ def test_credit_note_names_the_invoice_it_corrects(provider, uk_customer):
 
 
 def test_vat_invoice_shows_a_tax_point_earlier_than_its_date_of_issue(provider, uk_customer):
-    from billing.services import add_line, issue_invoice
+    from billing.issuing import add_line, issue_invoice
     from tests.billing.factories import InvoiceFactory
 
     draft = InvoiceFactory(customer=uk_customer)
@@ -210,7 +211,7 @@ def test_task_stores_the_pdf_and_emails_it_once(provider, uk_customer, mailoutbo
 def test_staff_set_payment_instructions_and_legal_form_in_the_admin_and_invoices_print_them(uk_customer, client):
     from django.urls import reverse
 
-    from accounts.models import ProviderDetails
+    from billing.models import BillingSettings
     from tests.accounts.factories import UserFactory, enable_totp
     from tests.accounts.test_admin import _form_data
 
@@ -218,24 +219,32 @@ def test_staff_set_payment_instructions_and_legal_form_in_the_admin_and_invoices
     staff = UserFactory(is_staff=True, is_superuser=True)
     enable_totp(staff)
     client.force_login(staff)
-    change = reverse("admin:accounts_providerdetails_change", args=[1])
-    form = _form_data(client.get(change))
-    payment = {"bank_account_name": "Example Hosting LLP", "bank_account_number": "87654321", "legal_form": "llp"}
+    provider_page = reverse("admin:accounts_providerdetails_change", args=[1])
+    assert client.post(provider_page, {**_form_data(client.get(provider_page)), "legal_form": "llp"}).status_code == 302
+    # Billing's own settings: the first visit opens the form to add them.
+    add = reverse("admin:billing_billingsettings_add")
+    assert client.get(reverse("admin:billing_billingsettings_changelist")).url == add
+    form = _form_data(client.get(add))
+    payment = {"bank_account_name": "Example Hosting LLP", "bank_account_number": "87654321"}
 
     typos = {"bank_sort_code": "12-34", "bank_iban": "GB00 NWBK 6016 1331 9268 19"}
-    bad = client.post(change, {**form, **payment, **typos})
+    bad = client.post(add, {**form, **payment, **typos})
     page = bad.content.decode()
     assert bad.status_code == 200
     assert "&#x27;12-34&#x27; is not a sort code" in page and "is not a valid IBAN" in page
-    assert ProviderDetails.current().bank_account_number == ""  # nothing half-saved
+    assert not BillingSettings.objects.exists()  # nothing half-saved
 
-    good = client.post(change, {**form, **payment, "bank_sort_code": "402716", "bank_iban": "GB29NWBK60161331926819",
-                                "pro_forma_mode": "on", "billing_day": "5"})  # fmt: skip
+    good = client.post(add, {**form, **payment, "bank_sort_code": "402716", "bank_iban": "GB29NWBK60161331926819",
+                             "pro_forma_mode": "on", "billing_day": "5"})  # fmt: skip
     assert good.status_code == 302
-    provider = ProviderDetails.current()
-    assert (provider.bank_sort_code, provider.bank_iban) == ("40-27-16", "GB29NWBK60161331926819")
-    assert provider.pro_forma_mode and provider.billing_day == 5
+    policy = BillingSettings.current()
+    assert (policy.bank_sort_code, policy.bank_iban) == ("40-27-16", "GB29NWBK60161331926819")
+    assert policy.pro_forma_mode and policy.billing_day == 5
+    assert client.get(reverse("admin:billing_billingsettings_changelist")).url == reverse(
+        "admin:billing_billingsettings_change", args=[1]
+    )
 
+    BillingSettings.objects.filter(pk=1).update(pro_forma_mode=False)
     text = pdf_text(render_invoice_pdf(issued_invoice(uk_customer, issued_on=ISSUED)))
     assert "Sort code 40-27-16" in text and "Account number 87654321" in text
     assert "IBAN GB29 NWBK 6016 1331 9268 19" in text

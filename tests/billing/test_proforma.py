@@ -10,14 +10,15 @@ from unittest import mock
 import pytest
 from pypdf import PdfReader
 
+from billing.delivery.pdf import render_invoice_pdf
 from billing.models import Invoice, PaymentAllocation
-from billing.payments import account_balance, balance_of, record_payment, unallocated_credit
-from billing.pdf import render_invoice_pdf
-from billing.proforma import ProFormaError, issue_vat_invoice_for_paid_request
-from billing.run import run_billing
-from billing.statements import statement
+from billing.receivables.payments import account_balance, balance_of, unallocated_credit
+from billing.receivables.statements import statement
+from billing.workflows.proforma import ProFormaError, issue_vat_invoice_for_paid_request
+from billing.workflows.run import run_billing
+from billing.workflows.settlement import receive_payment
 from tests.accounts.factories import CustomerFactory, ProviderDetailsFactory, ServiceFactory
-from tests.billing.factories import PlanFactory, SubscriptionFactory, issued_invoice
+from tests.billing.factories import BillingSettingsFactory, PlanFactory, SubscriptionFactory, issued_invoice
 
 pytestmark = pytest.mark.django_db
 
@@ -28,15 +29,13 @@ PAID_ON = dt.date(2026, 5, 9)
 @pytest.fixture(autouse=True)
 def _run_on_the_first_of_may():
     """The billing run issues on 1 May 2026, so payments in May come after the request."""
-    with mock.patch("billing.run.timezone.localdate", return_value=MAY):
+    with mock.patch("billing.workflows.run.timezone.localdate", return_value=MAY):
         yield
 
 
 def _provider(pro_forma_mode=True):
-    provider = ProviderDetailsFactory()
-    provider.pro_forma_mode = pro_forma_mode
-    provider.save()
-    return provider
+    BillingSettingsFactory(pro_forma_mode=pro_forma_mode)
+    return ProviderDetailsFactory()
 
 
 def _subscribed(**plan_fields):
@@ -50,7 +49,7 @@ def _request_for(customer) -> Invoice:
 
 
 def _pay(customer, amount, on=PAID_ON, **kwargs):
-    return record_payment(customer, amount=amount, received_on=on, method="bank_transfer", **kwargs)
+    return receive_payment(customer, amount=amount, received_on=on, method="bank_transfer", **kwargs)
 
 
 def test_run_in_pro_forma_mode_issues_payment_requests_without_tax_point():
@@ -216,14 +215,14 @@ def test_request_pdf_says_it_is_not_a_vat_invoice_and_the_vat_invoice_refers_to_
 def test_a_second_concurrent_run_finds_the_request_and_creates_nothing():
     """What a run that lost the race sees, under the customer's lock: a request for the
     customer and period exists, so its own (not yet saved) document stays unsaved."""
-    from accounts.models import ProviderDetails
-    from billing.proforma import use_payment_request_if_pro_forma_mode
+    from billing.models import BillingSettings
+    from billing.workflows.proforma import use_payment_request_if_pro_forma_mode
 
     _provider()
     customer = _subscribed()
     run_billing(MAY)
     late = Invoice(customer=customer, kind=Invoice.Kind.INVOICE, period_start=MAY, currency="GBP")
-    assert use_payment_request_if_pro_forma_mode(late, ProviderDetails.current()) is False
+    assert use_payment_request_if_pro_forma_mode(late, BillingSettings.current()) is False
     assert late.pk is None and late.kind == Invoice.Kind.INVOICE
     assert Invoice.objects.filter(customer=customer).count() == 1
 
@@ -236,7 +235,7 @@ def test_a_second_concurrent_run_finds_the_request_and_creates_nothing():
 def test_a_part_paid_request_cancelled_gives_the_money_back_as_credit_and_tells_the_customer():
     from accounts import roles
     from accounts.correspondence.models import Message
-    from billing.proforma import cancel_payment_request
+    from billing.workflows.proforma import cancel_payment_request
     from tests.accounts.factories import MembershipFactory
 
     _provider()
@@ -269,7 +268,7 @@ def test_a_part_paid_request_cancelled_gives_the_money_back_as_credit_and_tells_
 
 
 def test_a_vat_invoice_is_not_cancelled_as_a_request():
-    from billing.proforma import cancel_payment_request
+    from billing.workflows.proforma import cancel_payment_request
 
     _provider(pro_forma_mode=False)
     invoice = issued_invoice()
@@ -285,7 +284,7 @@ def test_ending_a_service_billed_on_an_unpaid_request_works_once_it_is_cancelled
     from django.urls import reverse
 
     from billing.models import Subscription
-    from billing.subscriptions import SubscriptionError, end_subscription
+    from billing.workflows.subscriptions import SubscriptionError, end_subscription
 
     _provider()
     customer = _subscribed()
@@ -317,12 +316,12 @@ def test_ending_a_service_billed_on_an_unpaid_request_works_once_it_is_cancelled
 
 
 def test_a_request_billed_over_by_a_later_one_is_not_cancelled_first():
-    from billing.proforma import cancel_payment_request
+    from billing.workflows.proforma import cancel_payment_request
 
     _provider()
     customer = _subscribed()
     run_billing(MAY)
-    with mock.patch("billing.run.timezone.localdate", return_value=dt.date(2026, 6, 1)):
+    with mock.patch("billing.workflows.run.timezone.localdate", return_value=dt.date(2026, 6, 1)):
         run_billing(dt.date(2026, 6, 1))
     may = Invoice.objects.get(customer=customer, kind=Invoice.Kind.PRO_FORMA, period_start=MAY)
 

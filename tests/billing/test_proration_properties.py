@@ -1,14 +1,14 @@
 """Proration, quarterly and annual plans, checked through the billing run (issue 4).
 
 Everything goes the way the system does it: subscriptions are started, changed and ended
-with ``billing.subscriptions`` and invoiced by ``billing.run.run_billing``; the assertions
+with ``billing.workflows.subscriptions`` and invoiced by ``billing.workflows.run.run_billing``; the assertions
 are what a person checking the invoices would check (amounts, dates, totals, no day billed
-twice or left out). The rule under test is docs/billing.md and ``billing.services.prorate``:
+twice or left out). The rule under test is docs/billing.md and ``billing.documents.periods.prorate``:
 daily over the billing period's actual days, both ends inclusive, rounded half up to the
 penny; a whole period is exactly the plan price.
 
 Quarters and years start on the first of the month the plan is first billed for
-(``billing.run.period_bounds``: "``months`` calendar months starting on the first of a
+(``billing.documents.periods.period_bounds``: "``months`` calendar months starting on the first of a
 month"), not on calendar quarters: docs/billing.md promises no calendar alignment.
 
 Each hypothesis example runs in its own savepoint, rolled back at the end, so one
@@ -31,8 +31,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from billing.models import BillingPeriod, Invoice, InvoiceLine, Subscription
-from billing.run import run_billing
-from billing.subscriptions import SubscriptionError, change_plan, end_subscription, start_subscription
+from billing.workflows.run import run_billing
+from billing.workflows.subscriptions import SubscriptionError, change_plan, end_subscription, start_subscription
 from tests.accounts.factories import CustomerFactory, ProviderDetailsFactory, ServiceFactory
 from tests.billing.factories import PlanFactory
 

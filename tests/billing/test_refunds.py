@@ -10,16 +10,15 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from billing.models import Invoice, Payment, PaymentAllocation, Refund
-from billing.payments import (
+from billing.receivables.payments import (
     account_balance,
     apply_credit,
     balance_of,
-    record_payment,
     record_refund,
     unallocated_credit,
 )
-from billing.services import create_credit_note
-from billing.statements import statement
+from billing.receivables.statements import statement
+from billing.workflows.settlement import credit_invoice, receive_payment
 from tests.accounts.factories import CustomerFactory
 from tests.billing.factories import issued_invoice
 
@@ -33,7 +32,7 @@ def _invoice(customer, price="100.00", on=APRIL):
 
 
 def _pay(customer, amount, on=dt.date(2026, 4, 20)):
-    return record_payment(customer, amount=Decimal(amount), received_on=on, method=Payment.Method.BANK_TRANSFER)
+    return receive_payment(customer, amount=Decimal(amount), received_on=on, method=Payment.Method.BANK_TRANSFER)
 
 
 def _refund(customer, amount, credit_note=None, on=dt.date(2026, 4, 30)):
@@ -49,14 +48,14 @@ def _refund(customer, amount, credit_note=None, on=dt.date(2026, 4, 30)):
 
 def _partial_credit(invoice, net, on=dt.date(2026, 4, 25)):
     line = {"description": "Outage credit", "quantity": 1, "unit_price": net, "vat_rate": 20}
-    return create_credit_note(invoice, lines=[line], reason="Outage on 12 April", issued_on=on)
+    return credit_invoice(invoice, lines=[line], reason="Outage on 12 April", issued_on=on)
 
 
 def test_crediting_a_paid_invoice_puts_the_payment_back_on_the_account(customer):
     invoice = _invoice(customer)
     payment = _pay(customer, "120.00")
 
-    note = create_credit_note(invoice, reason="Ordered in error", issued_on=dt.date(2026, 4, 25))
+    note = credit_invoice(invoice, reason="Ordered in error", issued_on=dt.date(2026, 4, 25))
 
     invoice.refresh_from_db()
     assert invoice.status == Invoice.Status.CANCELLED
@@ -100,7 +99,7 @@ def test_credit_for_the_rest_of_a_part_paid_invoice_marks_it_paid(customer):
 def test_refund_of_a_credit_note_pays_the_credit_back(customer):
     invoice = _invoice(customer)
     _pay(customer, "120.00")
-    note = create_credit_note(invoice, reason="Cancelled in the cooling-off period", issued_on=dt.date(2026, 4, 25))
+    note = credit_invoice(invoice, reason="Cancelled in the cooling-off period", issued_on=dt.date(2026, 4, 25))
 
     refund = _refund(customer, "120.00", credit_note=note)
 
@@ -112,7 +111,7 @@ def test_refund_of_a_credit_note_pays_the_credit_back(customer):
 
 
 def test_nothing_to_refund_when_the_credited_invoice_was_never_paid(customer):
-    note = create_credit_note(_invoice(customer), reason="Ordered in error", issued_on=dt.date(2026, 4, 25))
+    note = credit_invoice(_invoice(customer), reason="Ordered in error", issued_on=dt.date(2026, 4, 25))
     with pytest.raises(ValidationError, match=r"120.00 GBP is more than the 0.00 GBP"):
         _refund(customer, "120.00", credit_note=note)
     assert not Refund.objects.exists()
@@ -135,7 +134,7 @@ def test_refund_is_at_most_the_credit_note_even_with_more_credit_on_the_account(
 
 def test_refunds_are_refused_for_another_customers_credit_note_or_currency(customer):
     other_customer = CustomerFactory()
-    note = create_credit_note(_invoice(other_customer), reason="Error", issued_on=dt.date(2026, 4, 25))
+    note = credit_invoice(_invoice(other_customer), reason="Error", issued_on=dt.date(2026, 4, 25))
     with pytest.raises(ValidationError, match="is not a credit note of"):
         _refund(customer, "1.00", credit_note=note)
     with pytest.raises(ValidationError, match="is in GBP, not EUR"):
@@ -159,7 +158,7 @@ def test_refunded_money_is_not_spent_again_on_the_next_invoice(customer):
 def test_statement_shows_the_refund_as_money_paid_out(customer):
     invoice = _invoice(customer)
     _pay(customer, "120.00")
-    note = create_credit_note(invoice, reason="Ordered in error", issued_on=dt.date(2026, 4, 25))
+    note = credit_invoice(invoice, reason="Ordered in error", issued_on=dt.date(2026, 4, 25))
     _refund(customer, "120.00", credit_note=note)
 
     result = statement(customer, dt.date(2026, 4, 1), dt.date(2026, 4, 30))
@@ -174,7 +173,7 @@ def test_statement_shows_the_refund_as_money_paid_out(customer):
 def test_credit_note_page_shows_the_reason_and_the_refund(owner_client, customer):
     invoice = _invoice(customer)
     _pay(customer, "120.00")
-    note = create_credit_note(invoice, reason="Cancelled in the cooling-off period", issued_on=dt.date(2026, 4, 25))
+    note = credit_invoice(invoice, reason="Cancelled in the cooling-off period", issued_on=dt.date(2026, 4, 25))
     _refund(customer, "120.00", credit_note=note)
 
     page = owner_client.get(reverse("billing:invoice_detail", args=[note.pk])).content.decode()
@@ -193,7 +192,7 @@ def test_credit_note_page_shows_the_reason_and_the_refund(owner_client, customer
 def test_billing_staff_refund_a_credit_note_from_the_admin(billing_staff_client, customer):
     invoice = _invoice(customer)
     _pay(customer, "120.00")
-    note = create_credit_note(invoice, reason="Ordered in error", issued_on=dt.date(2026, 4, 25))
+    note = credit_invoice(invoice, reason="Ordered in error", issued_on=dt.date(2026, 4, 25))
     add = reverse("admin:billing_refund_add")
 
     form = billing_staff_client.get(add, {"credit_note": note.pk})
@@ -229,7 +228,8 @@ def test_billing_staff_refund_a_credit_note_from_the_admin(billing_staff_client,
 
 
 def test_a_credit_note_drafted_by_hand_takes_the_originals_rates_and_releases_payment(customer):
-    from billing.services import add_line, issue_invoice
+    from billing.issuing import add_line
+    from billing.workflows.settlement import issue_document
     from tests.billing.factories import InvoiceFactory
 
     invoice = _invoice(customer)
@@ -237,7 +237,7 @@ def test_a_credit_note_drafted_by_hand_takes_the_originals_rates_and_releases_pa
     draft = InvoiceFactory(customer=customer, kind=Invoice.Kind.CREDIT_NOTE, corrects=invoice, reason="Goodwill")
     add_line(draft, description="Goodwill credit", quantity=1, unit_price="25.00")  # rate left to the original
 
-    note = issue_invoice(draft, issued_on=dt.date(2026, 4, 25))
+    note = issue_document(draft, issued_on=dt.date(2026, 4, 25))
 
     assert note.lines.get().vat_rate == 20 and note.total_gross == Decimal("30.00")
     assert note.vat_rule == invoice.vat_rule
@@ -245,19 +245,20 @@ def test_a_credit_note_drafted_by_hand_takes_the_originals_rates_and_releases_pa
 
 
 def test_credit_notes_never_credit_more_than_is_left_of_the_invoice(customer):
-    from billing.services import InvoiceError
+    from billing.documents.totals import InvoiceError
 
     invoice = _invoice(customer)
     _partial_credit(invoice, "90.00")  # £108 of £120
     with pytest.raises(InvoiceError, match=r"more than the 12.00 GBP of .* not yet credited"):
         _partial_credit(invoice, "20.00")
     with pytest.raises(InvoiceError, match="not yet credited"):
-        create_credit_note(invoice, reason="Cancel the rest")
+        credit_invoice(invoice, reason="Cancel the rest")
     assert Invoice.objects.filter(kind=Invoice.Kind.CREDIT_NOTE).exclude(status="draft").count() == 1
 
 
 def test_a_credit_note_without_a_reason_or_for_a_category_not_charged_is_refused(customer):
-    from billing.services import InvoiceError, add_line, issue_invoice
+    from billing.documents.totals import InvoiceError
+    from billing.issuing import add_line, issue_invoice
     from tests.billing.factories import InvoiceFactory
 
     invoice = _invoice(customer)
@@ -282,7 +283,8 @@ def test_credit_notes_adding_up_to_the_invoice_cancel_it(customer):
 
 
 def test_negative_credit_notes_and_invoices_are_refused(customer):
-    from billing.services import InvoiceError, add_line, issue_invoice
+    from billing.documents.totals import InvoiceError
+    from billing.issuing import add_line, issue_invoice
     from tests.billing.factories import InvoiceFactory
 
     invoice = _invoice(customer)
@@ -301,10 +303,10 @@ def test_negative_credit_notes_and_invoices_are_refused(customer):
 def test_a_credit_note_for_an_unpaid_invoice_cannot_be_refunded_from_other_credit(customer):
     paid = _invoice(customer, on=dt.date(2026, 4, 1))
     unpaid = _invoice(customer, on=dt.date(2026, 4, 5))
-    record_payment(
+    receive_payment(
         customer, amount="150.00", received_on=APRIL, method="bank_transfer", allocate_to=[(paid, "120.00")]
     )  # £30 left on the account
-    note = create_credit_note(unpaid, reason="Ordered in error", issued_on=dt.date(2026, 4, 25))
+    note = credit_invoice(unpaid, reason="Ordered in error", issued_on=dt.date(2026, 4, 25))
 
     with pytest.raises(ValidationError, match=r"more than the 0.00 GBP"):
         _refund(customer, "30.00", credit_note=note)

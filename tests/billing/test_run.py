@@ -10,10 +10,13 @@ from django.db import connection
 
 from accounts.roles import Role
 from billing.models import BillingRun, Invoice
-from billing.run import billing_run_task, run_billing
+from billing.tasks import billing_run_task
+from billing.workflows.run import run_billing
 from tests.accounts.factories import CustomerFactory, MembershipFactory, ProviderDetailsFactory, ServiceFactory
-from tests.billing.factories import PlanFactory, SubscriptionFactory
+from tests.billing.factories import BillingSettingsFactory, PlanFactory, SubscriptionFactory
+from tests.statements import on_statement
 
+NEVER = dt.date(1900, 1, 1)
 MAY = dt.date(2026, 5, 1)
 
 
@@ -50,11 +53,11 @@ def test_running_twice_creates_nothing_new(django_assert_max_num_queries):
 
 
 @pytest.mark.django_db
-def test_an_invoice_inserted_by_another_run_meanwhile_leaves_the_customer_untouched(monkeypatch):
-    """The unique constraint is what stops a second invoice: when another run's insert
-    lands between the look-up and ours, the customer's transaction rolls back whole."""
-    import billing.run
-    from accounts.models import ProviderDetails
+def test_an_invoice_inserted_by_another_run_meanwhile_leaves_the_customer_untouched():
+    """The unique constraint is what stops a second invoice: if our look-ups missed another
+    run's invoice (under the customer's lock they cannot; the index stands behind the lock),
+    our insert is refused, the customer's transaction rolls back whole and the customer
+    counts as theirs, not as an error."""
     from billing.models import Subscription
 
     ProviderDetailsFactory()
@@ -62,9 +65,21 @@ def test_an_invoice_inserted_by_another_run_meanwhile_leaves_the_customer_untouc
     run_billing(MAY)
     theirs = Invoice.objects.get(customer=customer, period_start=MAY)
     Subscription.objects.update(billed_until=None)  # as it was before their run
-    # Our look-up happened before their insert: it found nothing.
-    monkeypatch.setattr(billing.run, "_period_invoices", lambda period_start: Invoice.objects.none())
-    assert billing.run._bill_customer(customer, MAY, ProviderDetails.current()) is False
+    inserted = False
+
+    def our_look_ups_miss_theirs(execute, sql, params, many, context):
+        # Until our first insert, our reads of invoices ask about another period.
+        nonlocal inserted
+        if sql.startswith('INSERT INTO "billing_invoice"'):
+            inserted = True
+        elif not inserted and sql.startswith("SELECT") and '"billing_invoice"' in sql:
+            params = type(params)(NEVER if str(value) == MAY.isoformat() else value for value in params)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(our_look_ups_miss_theirs):
+        run = run_billing(MAY)
+    assert inserted  # ours was tried, and refused
+    assert (run.status, run.created, run.error) == (BillingRun.Status.DONE, 0, "")
     assert list(Invoice.objects.filter(customer=customer)) == [theirs]
     assert Subscription.objects.get().billed_until is None  # nothing of ours was kept
 
@@ -98,11 +113,11 @@ def test_subscription_starting_mid_period_is_prorated_and_setup_fee_billed_once(
 @pytest.mark.django_db
 def test_overpayment_settles_the_invoice_the_run_issues():
     from billing.models import Payment
-    from billing.payments import record_payment
+    from billing.workflows.settlement import receive_payment
 
     ProviderDetailsFactory()
     (customer,) = _subscribed(1)
-    record_payment(customer, amount=Decimal("50"), received_on=MAY, method=Payment.Method.CARD, actor=None)
+    receive_payment(customer, amount=Decimal("50"), received_on=MAY, method=Payment.Method.CARD, actor=None)
     run_billing(MAY)
     assert Invoice.objects.get(customer=customer).status == Invoice.Status.PAID
 
@@ -111,11 +126,12 @@ def test_overpayment_settles_the_invoice_the_run_issues():
 def test_task_runs_only_on_the_billing_day():
     from unittest import mock
 
-    ProviderDetailsFactory(billing_day=3)
+    ProviderDetailsFactory()
+    BillingSettingsFactory(billing_day=3)
     _subscribed(1)
-    with mock.patch("billing.run.timezone.localdate", return_value=dt.date(2026, 5, 2)):
+    with mock.patch("billing.workflows.run.timezone.localdate", return_value=dt.date(2026, 5, 2)):
         assert billing_run_task() is None
-    with mock.patch("billing.run.timezone.localdate", return_value=dt.date(2026, 5, 3)):
+    with mock.patch("billing.workflows.run.timezone.localdate", return_value=dt.date(2026, 5, 3)):
         assert billing_run_task() is not None
     assert Invoice.objects.filter(period_start=MAY).count() == 1
 
@@ -129,10 +145,9 @@ def test_two_concurrent_runs_create_nothing_twice(pro_forma_mode, group_size, mo
         if os.environ.get("CI"):
             pytest.fail("CI runs on PostgreSQL; this test must run there")
         pytest.skip("needs PostgreSQL")
-    monkeypatch.setattr("billing.run.GROUP_SIZE", group_size)
-    provider = ProviderDetailsFactory()
-    provider.pro_forma_mode = pro_forma_mode
-    provider.save()
+    monkeypatch.setattr("billing.workflows.run.GROUP_SIZE", group_size)
+    ProviderDetailsFactory()
+    BillingSettingsFactory(pro_forma_mode=pro_forma_mode)
     kind = Invoice.Kind.PRO_FORMA if pro_forma_mode else Invoice.Kind.INVOICE
     _subscribed(6)
     barrier = threading.Barrier(2)
@@ -235,7 +250,7 @@ def test_a_run_whose_worker_died_shows_stalled_and_resumes_without_billing_twice
     assert moving.status == BillingRun.Status.RUNNING
 
 
-# Customers are billed in groups (billing.run.GROUP_SIZE): the group's statements (lock,
+# Customers are billed in groups (billing.workflows.run.GROUP_SIZE): the group's statements (lock,
 # look-ups for invoices, one-off charges and payments, subscriptions, the invoices, their
 # lines and the subscriptions written once each) are shared, and each customer with one
 # subscription and no billing contact adds 5 (numbering, issue, and the PDF: the
@@ -261,22 +276,20 @@ def test_the_runs_queries_grow_with_the_customers_billed_and_nothing_else(django
 def test_staff_see_the_run_progress_while_it_goes(monkeypatch):
     """The run's row moves as groups of customers are billed (at most once a second,
     PROGRESS_EVERY), not only at the end."""
-    import billing.run
+    import billing.workflows.run
 
     ProviderDetailsFactory()
     _subscribed(3)
     run = BillingRun.objects.create(period_start=MAY)
     seen = []
-    bill = billing.run._bill_customers
 
-    def watched(customers, *args):
+    def look_at_the_run():  # as staff reloading the admin page while a group is being invoiced
         seen.append(BillingRun.objects.order_by("-pk").values_list("done", "created").first())
-        return bill(customers, *args)
 
-    monkeypatch.setattr(billing.run, "_bill_customers", watched)
-    monkeypatch.setattr(billing.run, "GROUP_SIZE", 1)
-    monkeypatch.setattr(billing.run, "PROGRESS_EVERY", 0)
-    run_billing(MAY, run=run)
+    monkeypatch.setattr(billing.workflows.run, "GROUP_SIZE", 1)
+    monkeypatch.setattr(billing.workflows.run, "PROGRESS_EVERY", 0)
+    with on_statement(r'^INSERT INTO "billing_invoice"', look_at_the_run):
+        run_billing(MAY, run=run)
     assert seen == [(0, 0), (1, 1), (2, 2)]
     run.refresh_from_db()
     assert (run.status, run.total, run.done, run.created) == (BillingRun.Status.DONE, 3, 3, 3)
@@ -284,9 +297,10 @@ def test_staff_see_the_run_progress_while_it_goes(monkeypatch):
     # Throttled: a fast run writes its counts once, at the end, and they are the same.
     _subscribed(3)
     seen.clear()
-    monkeypatch.setattr(billing.run, "GROUP_SIZE", 2)
-    monkeypatch.setattr(billing.run, "PROGRESS_EVERY", 3600)
-    again = run_billing(dt.date(2026, 6, 1))
+    monkeypatch.setattr(billing.workflows.run, "GROUP_SIZE", 2)
+    monkeypatch.setattr(billing.workflows.run, "PROGRESS_EVERY", 3600)
+    with on_statement(r'^INSERT INTO "billing_invoice"', look_at_the_run):
+        again = run_billing(dt.date(2026, 6, 1))
     assert seen == [(0, 0)] * 3  # groups of 2, 2 and 2
     assert (again.done, again.created) == (6, 6)
 
@@ -309,13 +323,18 @@ def test_billing_refuses_to_start_on_an_sqlite_without_returning(monkeypatch):
 @pytest.mark.django_db
 def test_the_run_bills_the_customer_as_staff_left_them_mid_run():
     """The run loaded its customers when it started; a change made since is what is invoiced."""
-    import billing.run
-    from accounts.models import Customer, ProviderDetails
+    from accounts.models import Customer
 
     ProviderDetailsFactory()
     (stale,) = _subscribed(1)
-    Customer.objects.filter(pk=stale.pk).update(registered_name="Renamed Since Ltd", address_line1="2 New Street")
-    assert billing.run._bill_customer(stale, MAY, ProviderDetails.current()) is True
+
+    def staff_edit_the_customer():
+        Customer.objects.filter(pk=stale.pk).update(registered_name="Renamed Since Ltd", address_line1="2 New Street")
+
+    # The run has read its customers and is about to start billing them.
+    with on_statement(r'^UPDATE "billing_billingrun"', staff_edit_the_customer, before=False, times=1):
+        run = run_billing(MAY)
+    assert run.created == 1
     invoice = Invoice.objects.get(customer=stale, period_start=MAY)
     assert invoice.buyer["registered_name"] == "Renamed Since Ltd"
     assert invoice.buyer["address"][0] == "2 New Street"
@@ -325,9 +344,6 @@ def test_the_run_bills_the_customer_as_staff_left_them_mid_run():
 def test_an_insert_refused_for_another_reason_is_reported_not_skipped(monkeypatch):
     from django.db import IntegrityError
 
-    import billing.run
-    from accounts.models import ProviderDetails
-
     ProviderDetailsFactory()
     (customer,) = _subscribed(1)
 
@@ -335,11 +351,10 @@ def test_an_insert_refused_for_another_reason_is_reported_not_skipped(monkeypatc
         raise IntegrityError("CHECK constraint failed: issued_documents_have_numbers")
 
     monkeypatch.setattr(Invoice.objects, "bulk_create", refuse)  # the run's insert of its invoices
-    with pytest.raises(IntegrityError, match="issued_documents_have_numbers"):
-        billing.run._bill_customer(customer, MAY, ProviderDetails.current())
     run = run_billing(MAY)  # a run names the customer in its error
     assert (run.status, run.created) == (BillingRun.Status.FAILED, 0)
     assert f"{customer}: CHECK constraint failed: issued_documents_have_numbers" in run.error
+    assert not Invoice.objects.filter(customer=customer).exists()
 
 
 @pytest.mark.django_db
@@ -398,22 +413,22 @@ def test_a_pdf_that_fails_to_render_stops_no_other_document_of_its_group(monkeyp
     commits. One render failing is logged and leaves that invoice issued without its PDF,
     for the sweep or staff to send again; the group's other documents are still rendered
     and emailed, and the run counts every invoice it issued."""
-    import billing.pdf
+    import weasyprint
 
     ProviderDetailsFactory()
     customers = _subscribed(3)
     for customer in customers:
         MembershipFactory(customer=customer, role=Role.BILLING)
-    write_pdf = billing.pdf._write_pdf
+    write_pdf = weasyprint.HTML.write_pdf
     calls = []
 
-    def first_render_fails(html):
-        calls.append(html)
+    def first_render_fails(document, *args, **kwargs):
+        calls.append(document)
         if len(calls) == 1:
             raise OSError("disk full")
-        return write_pdf(html)
+        return write_pdf(document, *args, **kwargs)
 
-    monkeypatch.setattr(billing.pdf, "_write_pdf", first_render_fails)
+    monkeypatch.setattr(weasyprint.HTML, "write_pdf", first_render_fails)
 
     run = run_billing(MAY)
 

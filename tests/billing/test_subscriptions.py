@@ -8,11 +8,12 @@ from decimal import Decimal
 import pytest
 
 from billing.models import Invoice, OneOffCharge
-from billing.payments import account_balance, record_payment, unallocated_credit
-from billing.run import run_billing
-from billing.subscriptions import SubscriptionError, change_plan, end_subscription, start_subscription
+from billing.receivables.payments import account_balance, unallocated_credit
+from billing.workflows.run import run_billing
+from billing.workflows.settlement import receive_payment
+from billing.workflows.subscriptions import SubscriptionError, change_plan, end_subscription, start_subscription
 from tests.accounts.factories import CustomerFactory, ProviderDetailsFactory, ServiceFactory
-from tests.billing.factories import PlanFactory, SubscriptionFactory
+from tests.billing.factories import BillingSettingsFactory, PlanFactory, SubscriptionFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -58,7 +59,7 @@ def test_ending_a_paid_period_leaves_the_unused_part_as_credit():
     customer = CustomerFactory()
     sub = _vps(customer)
     run_billing(DECEMBER)
-    record_payment(customer, amount="37.20", received_on=dt.date(2026, 12, 2), method="card")
+    receive_payment(customer, amount="37.20", received_on=dt.date(2026, 12, 2), method="card")
 
     end_subscription(sub, last_day=dt.date(2026, 12, 21))
 
@@ -142,19 +143,18 @@ def test_two_plan_changes_between_runs_bill_every_day_once():
     assert _invoice(customer).total_net - note.total_net + january.total_net == Decimal("158.00")
 
 
-def test_a_service_ended_while_the_run_is_going_is_billed_as_it_is_now(monkeypatch):
-    import billing.run
+def test_a_service_ended_while_the_run_is_going_is_billed_as_it_is_now():
+    from tests.statements import on_statement
 
     customer = CustomerFactory()
     sub = _vps(customer)
-    original = billing.run._bill_customers
 
-    def staff_end_the_service_first(*args, **kwargs):
+    def staff_end_the_service():
         end_subscription(sub, last_day=dt.date(2026, 12, 10))
-        return original(*args, **kwargs)
 
-    monkeypatch.setattr(billing.run, "_bill_customers", staff_end_the_service_first)
-    run_billing(DECEMBER)
+    # The run has read what is due and is about to start billing: staff end the service now.
+    with on_statement(r'^UPDATE "billing_billingrun"', staff_end_the_service, before=False, times=1):
+        run_billing(DECEMBER)
 
     assert _invoice(customer).total_net == Decimal("10.00")
 
@@ -239,9 +239,8 @@ def test_refusals_name_the_problem_and_change_nothing():
 
 
 def test_an_unpaid_payment_request_is_not_credited_and_the_error_names_it():
-    provider = ProviderDetailsFactory()
-    provider.pro_forma_mode = True
-    provider.save()
+    ProviderDetailsFactory()
+    BillingSettingsFactory(pro_forma_mode=True)
     customer = CustomerFactory()
     sub = _vps(customer)
     run_billing(DECEMBER)

@@ -8,9 +8,11 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
+from billing.documents.totals import InvoiceError, vat_summary
+from billing.issuing import add_line, issue_invoice
 from billing.models import Invoice, NumberSeries
-from billing.services import InvoiceError, add_line, create_credit_note, issue_invoice, vat_summary
 from billing.vat import VatRuleError
+from billing.workflows.settlement import credit_invoice
 from portal.env import Env
 from tests.accounts.factories import CustomerFactory
 from tests.billing.factories import InvoiceFactory, PlanFactory
@@ -81,7 +83,7 @@ def test_reverse_charge_puts_every_category_at_zero(provider):
 
 
 def test_a_plans_category_reaches_the_invoice_line(provider):
-    from billing.run import run_billing
+    from billing.workflows.run import run_billing
     from tests.accounts.factories import ServiceFactory
     from tests.billing.factories import SubscriptionFactory
 
@@ -97,7 +99,7 @@ def test_a_plans_category_reaches_the_invoice_line(provider):
 
 def test_credit_note_keeps_the_rates_the_original_charged(provider):
     original = issue_invoice(_draft(CustomerFactory(country="GB")), issued_on=ISSUE_DAY)
-    note = create_credit_note(original, reason="Ordered in error", issued_on=ISSUE_DAY)
+    note = credit_invoice(original, reason="Ordered in error", issued_on=ISSUE_DAY)
     assert _rates(note) == _rates(original)
     assert note.total_gross == original.total_gross
 
@@ -164,11 +166,11 @@ def test_a_category_charged_at_two_rates_needs_the_rate_on_the_credit_line(provi
         pytest.fail("no lines")
 
     with pytest.raises(InvoiceError, match=r"more than one rate \(0%, 5%, 20%\)"):
-        create_credit_note(
+        credit_invoice(
             original,
             lines=[{"description": "Part", "quantity": 1, "unit_price": "1.00"}],
             reason="Part",
             issued_on=ISSUE_DAY,
         )
-    note = create_credit_note(original, reason="Ordered in error", issued_on=ISSUE_DAY)  # copies keep their rates
+    note = credit_invoice(original, reason="Ordered in error", issued_on=ISSUE_DAY)  # copies keep their rates
     assert _rates(note) == _rates(original)

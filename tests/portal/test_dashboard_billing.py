@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from accounts import roles
 from billing.models import Payment
-from billing.payments import record_payment
+from billing.workflows.settlement import receive_payment
 from tests.accounts.factories import MembershipFactory, ServiceFactory
 from tests.billing.factories import SubscriptionFactory, issued_invoice
 
@@ -47,7 +47,7 @@ def test_technical_contact_does_not_see_billing(customer, provider):
 
 def test_overpayment_is_shown_in_credit(customer, provider):
     issued_invoice(customer, [("Hosting", 1, "10.00")])
-    record_payment(customer, amount="20.00", received_on=dt.date(2026, 11, 1), method=Payment.Method.BANK_TRANSFER)
+    receive_payment(customer, amount="20.00", received_on=dt.date(2026, 11, 1), method=Payment.Method.BANK_TRANSFER)
 
     html = _page_for(customer, roles.Role.OWNER)
 

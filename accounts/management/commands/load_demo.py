@@ -322,10 +322,10 @@ class Command(BaseCommand):
 
         from django.utils import timezone
 
+        from billing.documents.periods import month_bounds
         from billing.models import Invoice, Payment, Plan, Product, Subscription
-        from billing.payments import record_payment
-        from billing.run import run_billing
-        from billing.services import month_bounds
+        from billing.workflows.run import run_billing
+        from billing.workflows.settlement import receive_payment as record_payment
 
         plans = {}
         for name, period, price, setup_fee in PLANS:

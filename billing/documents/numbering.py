@@ -1,4 +1,4 @@
-"""Gap-free document numbers (VAT Regulations 1995 reg 14; DOMAIN.md §1)."""
+"""Gap-free document numbers (VAT Regulations 1995 reg 14(1)(b): a unique sequential number)."""
 
 from __future__ import annotations
 

@@ -7,7 +7,9 @@ admin and the billing run call these functions; nothing else writes allocations.
 Rules:
 - an allocation never exceeds the invoice's balance, nor the payment's unallocated amount;
 - an invoice becomes ``part_paid`` or ``paid`` as allocations arrive (status is the one
-  field of an issued invoice that may still change);
+  field of an issued invoice that may still change). A payment request that becomes paid
+  gets its VAT invoice from ``billing.workflows.proforma``: receivables never issue
+  documents, the workflows that call them do (``billing.workflows.settlement``);
 - money paid beyond what is owed stays on the account as credit (payments − allocations)
   and ``apply_credit`` spends it on open invoices, oldest first. The billing run calls
   ``apply_credit`` after each invoice it issues, so an overpayment settles the next invoice.
@@ -18,8 +20,9 @@ Rules:
   it can never exceed the credit on the account. Refunds are taken from the oldest
   payments' unallocated amounts first.
 
-Every function takes the customer's row lock first: two payments recorded at once for one
-customer must not both spend the same credit on the same invoice.
+Every function takes the customer's row lock first (``billing.documents.locking``): two
+payments recorded at once for one customer must not both spend the same credit on the
+same invoice.
 """
 
 from __future__ import annotations
@@ -33,12 +36,12 @@ from django.db import transaction
 from django.db.models import DecimalField, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
+from billing.documents.locking import lock_customer
+from billing.documents.totals import credited_to
 from billing.models import Invoice, Payment, PaymentAllocation, Refund
 from billing.money import to_money
 
 ZERO = Decimal("0.00")
-OPEN_STATUSES = (Invoice.Status.ISSUED, Invoice.Status.PART_PAID)
-POSTED_STATUSES = (Invoice.Status.ISSUED, Invoice.Status.PART_PAID, Invoice.Status.PAID, Invoice.Status.CANCELLED)
 
 
 def _sum(queryset, field: str = "amount") -> Decimal:
@@ -50,23 +53,9 @@ def allocated_to(invoice: Invoice) -> Decimal:
     return _sum(PaymentAllocation.objects.filter(invoice=invoice))
 
 
-def credited_to(invoice: Invoice) -> Decimal:
-    """What issued credit notes have taken off ``invoice`` (their amounts are positive: issue_invoice checks)."""
-    return _sum(
-        Invoice.objects.filter(corrects=invoice, kind=Invoice.Kind.CREDIT_NOTE, status__in=POSTED_STATUSES),
-        "total_gross",
-    )
-
-
 def balance_of(invoice: Invoice) -> Decimal:
-    """What is still due on ``invoice``: its total less payments allocated and credit notes."""
-    if invoice.status == Invoice.Status.DRAFT:
-        return ZERO
-    if invoice.kind == Invoice.Kind.PRO_FORMA and invoice.status in (Invoice.Status.PAID, Invoice.Status.CANCELLED):
-        # Pro-forma mode: a paid request's allocations moved to its VAT invoice, and a
-        # cancelled one asks for nothing (billing.proforma).
-        return ZERO
-    return invoice.total_gross - allocated_to(invoice) - credited_to(invoice)
+    """What is still due on ``invoice`` (the rule: ``InvoiceQuerySet.with_balance``)."""
+    return Invoice.objects.with_balance().values_list("balance", flat=True).get(pk=invoice.pk)
 
 
 def unallocated_credit(customer, currency: str | None = None) -> Decimal:
@@ -86,7 +75,7 @@ def account_balance(customer, *, on: dt.date | None = None) -> Decimal:
     Invoices and refunds add, credit notes and payments subtract; drafts and payment
     requests (pro-formas, not VAT invoices) are not on the account.
     """
-    documents = Invoice.objects.filter(customer=customer, status__in=POSTED_STATUSES)
+    documents = Invoice.objects.filter(customer=customer).posted()
     payments = Payment.objects.filter(customer=customer)
     refunds = Refund.objects.filter(customer=customer)
     if on is not None:
@@ -108,18 +97,17 @@ def check_currency(customer, currency: str | None) -> str:
     return customer.currency
 
 
-def _lock_customer(customer) -> list[Invoice]:
-    """Lock the customer's row and their open invoices (oldest first) for this transaction."""
-    type(customer).objects.select_for_update().filter(pk=customer.pk).first()
-    return list(
-        Invoice.objects.select_for_update()
-        # Payment requests (pro-forma mode) are paid like invoices; billing.proforma then issues the VAT invoice.
-        .filter(customer=customer, kind__in=(Invoice.Kind.INVOICE, Invoice.Kind.PRO_FORMA), status__in=OPEN_STATUSES)
-        .order_by("issued_on", "pk")
-    )
+def lock_open_documents(customer) -> list[Invoice]:
+    """Lock the customer's row, then their open invoices and payment requests (oldest
+    first), for this transaction; returns those documents."""
+    lock_customer(customer)
+    return list(Invoice.objects.select_for_update().filter(customer=customer).open().order_by("issued_on", "pk"))
 
 
-def _refresh_status(invoice: Invoice) -> None:
+def refresh_status(invoice: Invoice) -> str:
+    """Bring an issued document's status up to date with its payments and credit notes;
+    returns the status. A payment request that becomes paid here is left for the caller's
+    workflow to settle with its VAT invoice (``billing.workflows.proforma``)."""
     balance = balance_of(invoice)
     if invoice.kind == Invoice.Kind.INVOICE and invoice.total_gross > 0 and credited_to(invoice) >= invoice.total_gross:
         status = Invoice.Status.CANCELLED  # credited in full, by one credit note or several
@@ -132,16 +120,12 @@ def _refresh_status(invoice: Invoice) -> None:
     if status != invoice.status:
         invoice.status = status
         invoice.save(update_fields=["status"])
-        if status == Invoice.Status.PAID and invoice.kind == Invoice.Kind.PRO_FORMA:
-            # Pro-forma mode (issue 4): a request paid in full gets its VAT invoice now, same transaction.
-            from billing.proforma import on_payment_request_paid
-
-            on_payment_request_paid(invoice)
+    return status
 
 
 def _allocate(payment: Payment, invoice: Invoice, amount: Decimal) -> PaymentAllocation:
     allocation = PaymentAllocation.objects.create(payment=payment, invoice=invoice, amount=amount)
-    _refresh_status(invoice)
+    refresh_status(invoice)
     return allocation
 
 
@@ -167,7 +151,7 @@ def record_payment(
     amount = to_money(amount, currency)
     if amount <= 0:
         raise ValidationError({"amount": "A payment must be more than zero; to pay money back, record a refund."})
-    open_invoices = {invoice.pk: invoice for invoice in _lock_customer(customer)}
+    open_invoices = {invoice.pk: invoice for invoice in lock_open_documents(customer)}
     payment = Payment.objects.create(
         customer=customer,
         method=method,
@@ -212,7 +196,7 @@ def apply_credit(customer, *, has_payments: bool | None = None) -> list[PaymentA
 
 @transaction.atomic
 def _apply_credit(customer) -> list[PaymentAllocation]:
-    invoices = _lock_customer(customer)
+    invoices = lock_open_documents(customer)
     allocated = (
         PaymentAllocation.objects.filter(payment=OuterRef("pk"))
         .values("payment")
@@ -260,8 +244,8 @@ def release_overpaid(invoice: Invoice, *, by: Invoice) -> list[PaymentAllocation
     part of the payments allocated to it that it no longer needs, latest payments first, as
     negative allocations; then bring its status up to date.
 
-    Called by ``billing.services.create_credit_note`` inside its transaction, with the
-    customer's row locked.
+    Called by ``billing.workflows.settlement`` in the transaction that issued the credit
+    note, with the customer's row locked.
     """
     excess = allocated_to(invoice) + credited_to(invoice) - invoice.total_gross
     released = []
@@ -284,7 +268,7 @@ def release_overpaid(invoice: Invoice, *, by: Invoice) -> list[PaymentAllocation
             excess -= part
             if excess <= 0:
                 break
-    _refresh_status(invoice)
+    refresh_status(invoice)
     return released
 
 
@@ -342,7 +326,7 @@ def record_refund(
     its amount less earlier refunds of it). Either way at most the credit on the account:
     a refund of an invoice still unpaid is a credit note alone, with nothing to pay back.
     """
-    _lock_customer(customer)
+    lock_open_documents(customer)
     amount, currency = check_refund(customer, amount, currency, credit_note)
     return Refund.objects.create(
         customer=customer,

@@ -1,54 +1,48 @@
-"""The one write path for invoices and credit notes (issue 4; DOMAIN.md §1).
+"""Issuing: a draft becomes a numbered, immutable VAT invoice, credit note or payment
+request. Knows nothing of payments: what a credit note does to money already paid is the
+workflows' business (``billing.workflows.settlement``).
 
-Views, admin actions, tasks and the billing run call these functions; none of them
-writes invoices directly.
-
-Rules implemented here:
-- VAT rounding is **invoice-level** (VAT Notice 700 s.17.5): per VAT rate, VAT is
-  computed on the net total at that rate and rounded down to the minor unit.
-- Numbers come from ``billing.numbering.next_number`` inside the issuing transaction:
-  series ``INV`` (VAT invoices), ``CN`` (credit notes), ``PR`` (pro-forma payment
-  requests). A failed issue rolls back and gives its number back (reg 14(1)(b)).
+Views, admin actions, tasks and the billing run issue documents only through these
+functions. Rules implemented here:
+- Numbers come from ``billing.documents.numbering.next_number`` inside the issuing
+  transaction: series ``INV`` (VAT invoices), ``CN`` (credit notes), ``PR`` (pro-forma
+  payment requests). A failed issue rolls back and gives its number back (reg 14(1)(b)).
 - Tax point: the date of issue for VAT invoices and credit notes (continuous supply,
   VAT reg 90: the earlier of payment or the VAT invoice), unless an earlier one is given
-  (the VAT invoice for a payment received earlier: ``billing.proforma``). A pro-forma
-  marked "This is not a VAT invoice" creates no tax point (HMRC VATTOS9165), so its
-  ``tax_point`` stays None.
+  (the VAT invoice for a payment received earlier: ``billing.workflows.proforma``). A
+  pro-forma marked "This is not a VAT invoice" creates no tax point (HMRC VATTOS9165), so
+  its ``tax_point`` stays None.
 - VAT rates: each line has a VAT category; on issue ``billing.vat.decide_vat`` gives the
   rate for every category on the document at the tax point (the request date for a
   pro-forma), so a draft's rates are provisional. Credit notes keep the original's rates.
 - Credit notes carry **positive** amounts; ``kind=credit_note`` says they are subtracted
   in balances and statements. They keep the original's VAT rates, rule, wording and
   exchange rate (reg 15: the VAT credited is the VAT originally charged).
+- When a document is issued, ``document_issued`` is sent after the transaction commits;
+  billing's tasks listen to it to render and email the PDF (``billing.tasks``), so issuing
+  does not depend on delivery.
 """
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 from collections.abc import Iterable
 from decimal import Decimal
 
-from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.dispatch import Signal
 from django.utils import timezone
 
 from accounts.models import ProviderDetails
-from billing.models import Invoice, InvoiceLine, Subscription
-from billing.money import split_vat, to_money
-from billing.numbering import next_number
-from billing.payments import credited_to, release_overpaid
-from billing.vat import VatCategory, decide_vat
+from billing.documents.locking import lock_customer
+from billing.documents.numbering import next_number
+from billing.documents.snapshots import BuyerSnapshot, SellerSnapshot
+from billing.documents.totals import InvoiceError, build_line, compute_totals, credited_to
+from billing.models import SERIES, BillingSettings, Invoice, InvoiceLine
+from billing.vat import decide_vat
 
-SERIES = {
-    Invoice.Kind.INVOICE: "INV",
-    Invoice.Kind.CREDIT_NOTE: "CN",
-    Invoice.Kind.PRO_FORMA: "PR",
-}
-
-
-class InvoiceError(ValidationError):
-    """An invoice cannot be issued or credited; the message says why."""
+# Sent once the transaction that issued a document has committed, with ``invoice_pk``.
+document_issued = Signal()
 
 
 def _require_draft(invoice: Invoice) -> None:
@@ -64,114 +58,16 @@ def add_line(invoice: Invoice, **fields) -> InvoiceLine:
     return line
 
 
-def build_line(
-    invoice: Invoice,
-    *,
-    description: str,
-    quantity: Decimal | int | str,
-    unit_price: Decimal | int | str,
-    vat_category: str = VatCategory.STANDARD,
-    vat_rate: Decimal | int | str | None = None,
-    subscription: Subscription | None = None,
-    period_start: dt.date | None = None,
-    period_end: dt.date | None = None,
-) -> InvoiceLine:
-    """A new line of a draft, not yet saved. Net = quantity × unit price, rounded half up
-    to the minor unit.
+def announce_issued(pk: int) -> None:
+    """Send ``document_issued`` for the document ``pk`` once this transaction commits.
 
-    ``vat_rate`` may be left empty on a draft: issuing sets it from ``vat_category`` (on a
-    credit note, to the rate the original charged for the category).
+    Robust: the document is issued whatever happens to its PDF and email, and a failure
+    there (a broker that is down; in-process, the render itself) must not stop the other
+    documents committed in the same transaction (a billing run's group) from being sent.
+    The failure is logged; with a broker, the sweep of unsent documents sends it again,
+    and staff can email it from the admin.
     """
-    if vat_category not in VatCategory.values:
-        raise InvoiceError(f"{vat_category!r} is not a VAT category: use one of {', '.join(VatCategory.values)}.")
-    quantity, unit_price = Decimal(quantity), Decimal(unit_price)
-    return InvoiceLine(
-        invoice=invoice,
-        description=description,
-        quantity=quantity,
-        unit_price=unit_price,
-        vat_category=vat_category,
-        vat_rate=Decimal(vat_rate) if vat_rate is not None else None,
-        net=to_money(quantity * unit_price, invoice.currency),
-        subscription=subscription,
-        period_start=period_start,
-        period_end=period_end,
-    )
-
-
-def vat_summary(invoice: Invoice, lines: list[InvoiceLine] | None = None) -> list[tuple[Decimal, Decimal, Decimal]]:
-    """(rate, net, VAT) per VAT rate, highest rate first: the invoice's total VAT rounded
-    down (VAT Notice 700 s.17.5), shared between the rates (``billing.money.split_vat``).
-    ``lines``: the invoice's lines, when the caller has them all."""
-    nets: dict[Decimal, Decimal] = {}
-    pairs = invoice.lines.values_list("vat_rate", "net") if lines is None else [(x.vat_rate, x.net) for x in lines]
-    for rate, net in pairs:
-        nets[rate] = nets.get(rate, Decimal(0)) + net
-    return split_vat(list(nets.items()), invoice.currency)
-
-
-def compute_totals(invoice: Invoice, lines: list[InvoiceLine] | None = None) -> list[tuple[Decimal, Decimal, Decimal]]:
-    """Set total_net, total_vat and total_gross on ``invoice`` (not saved) from its lines;
-    returns the VAT summary per rate."""
-    summary = vat_summary(invoice, lines)
-    invoice.total_net = to_money(sum((net for _, net, _ in summary), Decimal(0)), invoice.currency)
-    invoice.total_vat = to_money(sum((vat for _, _, vat in summary), Decimal(0)), invoice.currency)
-    invoice.total_gross = invoice.total_net + invoice.total_vat
-    return summary
-
-
-def _sterling_totals(invoice: Invoice, summary: list[tuple[Decimal, Decimal, Decimal]]) -> None:
-    """Net and VAT in sterling at the stored rate (DOMAIN.md §1: where UK VAT is due on a
-    foreign-currency invoice). Each rate's net is converted, then VAT split as in pounds."""
-    summary_gbp = sterling_summary(invoice.gbp_rate, summary)
-    invoice.total_net_gbp = sum((net for _, net, _ in summary_gbp), Decimal("0.00"))
-    invoice.total_vat_gbp = sum((vat for _, _, vat in summary_gbp), Decimal("0.00"))
-
-
-def sterling_summary(gbp_rate: Decimal, summary: list[tuple[Decimal, Decimal, Decimal]]):
-    """The VAT summary in pounds: each rate's net converted at ``gbp_rate``, VAT split on those."""
-    return split_vat([(rate, to_money(net * gbp_rate)) for rate, net, _ in summary], "GBP")
-
-
-def seller_details(provider: ProviderDetails) -> dict:
-    return {
-        "registered_name": provider.registered_name,
-        "trading_name": provider.trading_name,
-        "legal_form": provider.legal_form,
-        "registered_in": provider.registered_in,
-        "company_number": provider.company_number,
-        "registered_office": provider.office_lines(),
-        "vat_number": provider.vat_number,
-        "billing_email": provider.billing_email,
-        "bank_account_name": provider.bank_account_name,
-        "bank_sort_code": provider.bank_sort_code,
-        "bank_account_number": provider.bank_account_number,
-        "bank_iban": provider.bank_iban,
-        "bank_bic": provider.bank_bic,
-    }
-
-
-def buyer_details(customer) -> dict:
-    return {
-        "registered_name": customer.registered_name,
-        "trading_name": customer.trading_name,
-        "legal_form": customer.legal_form,
-        "address": customer.postal_address_lines(),
-        "country": customer.country.code if customer.country else "",
-        "vat_number": customer.vat_number,
-        "company_number": customer.company_number,
-    }
-
-
-def _queue_pdf_and_email(pk: int) -> None:
-    from billing.tasks import render_and_send_invoice
-
-    # Robust: the document is issued whatever happens to its PDF and email, and a failure
-    # there (a broker that is down; in-process, the render itself) must not stop the other
-    # documents committed in the same transaction (a billing run's group) from being queued.
-    # The failure is logged; with a broker, send_unsent_documents queues the document again,
-    # and staff can email it from the admin.
-    transaction.on_commit(lambda: render_and_send_invoice.delay(pk), robust=True)
+    transaction.on_commit(lambda: document_issued.send(sender=Invoice, invoice_pk=pk), robust=True)
 
 
 # What issuing sets on a document: written by one conditional UPDATE (see _issue_locked).
@@ -207,17 +103,17 @@ def issue_invoice(
     ``invoice`` is updated in place on success.
     """
     with transaction.atomic():
-        # The customer first, then the document: the order billing.payments locks in.
-        type(invoice.customer).objects.select_for_update().filter(pk=invoice.customer_id).first()
+        lock_customer(invoice.customer)
         # The lock makes two concurrent issues of one draft queue; the second sees "issued".
         draft = (
             Invoice.objects.select_for_update(of=("self",)).select_related("customer", "corrects").get(pk=invoice.pk)
         )
         _require_draft(draft)
-        _issue_locked(
+        issue_locked(
             draft,
             lines=list(draft.lines.all()),
             provider=ProviderDetails.current(),
+            policy=BillingSettings.current(),
             issued_on=issued_on or timezone.localdate(),
             tax_point=tax_point,
         )
@@ -227,11 +123,12 @@ def issue_invoice(
     return invoice
 
 
-def _issue_locked(
+def issue_locked(
     draft: Invoice,
     *,
     lines: list[InvoiceLine],
     provider: ProviderDetails | None,
+    policy: BillingSettings,
     issued_on: dt.date,
     tax_point: dt.date | None = None,
 ) -> None:
@@ -258,7 +155,7 @@ def _issue_locked(
     else:
         save_line_rates(decide_line_rates(draft, lines, on=tax_point or issued_on))
 
-    summary = compute_totals(draft, lines)
+    compute_totals(draft, lines)
     if draft.kind == Invoice.Kind.CREDIT_NOTE:
         if any(line.net <= 0 for line in lines):
             raise InvoiceError(
@@ -278,6 +175,7 @@ def _issue_locked(
         )
 
     if draft.currency != "GBP":
+        # Where UK VAT is due, the totals in sterling too (compute_totals set them from the rate).
         missing = [
             name
             for name, value in (
@@ -294,16 +192,14 @@ def _issue_locked(
                 f"HMRC's period rate; the billing run takes it from Billing → Exchange rates for "
                 f"{draft.currency}) before issuing."
             )
-        if draft.gbp_rate:
-            _sterling_totals(draft, summary)
 
     draft.number = next_number(SERIES[draft.kind], issued_on=issued_on)
     draft.issued_on = issued_on
     draft.tax_point = tax_point
     if draft.kind != Invoice.Kind.CREDIT_NOTE:
-        draft.due_on = issued_on + dt.timedelta(days=provider.payment_terms_days)
-    draft.seller = seller_details(provider)
-    draft.buyer = buyer_details(draft.customer)
+        draft.due_on = issued_on + dt.timedelta(days=policy.payment_terms_days)
+    draft.seller = SellerSnapshot.of(provider, policy).as_json()
+    draft.buyer = BuyerSnapshot.of(draft.customer).as_json()
     draft.status = Invoice.Status.ISSUED
     # One UPDATE, and only of a draft: what Invoice.save() would check with a query first.
     issued = Invoice.objects.filter(pk=draft.pk, status=Invoice.Status.DRAFT).update(
@@ -311,9 +207,7 @@ def _issue_locked(
     )
     if not issued:
         raise InvoiceError(f"{draft} was issued or deleted meanwhile: it cannot be issued again.")
-    if draft.kind == Invoice.Kind.CREDIT_NOTE:
-        release_overpaid(draft.corrects, by=draft)
-    _queue_pdf_and_email(draft.pk)
+    announce_issued(draft.pk)
 
 
 def _prepare_credit_note(draft: Invoice, lines: list[InvoiceLine]) -> None:
@@ -390,7 +284,7 @@ def save_line_rates(lines: list[InvoiceLine]) -> None:
         InvoiceLine.objects.filter(pk__in=pks).update(vat_rate=rate)
 
 
-def create_credit_note(
+def issue_credit_note(
     invoice: Invoice,
     *,
     lines: Iterable[dict] | None = None,
@@ -398,23 +292,22 @@ def create_credit_note(
     actor=None,
     issued_on: dt.date | None = None,
 ) -> Invoice:
-    """Issue a credit note correcting ``invoice`` (VAT reg 15; DOMAIN.md §1).
+    """Issue a credit note correcting ``invoice`` (VAT reg 15).
 
     ``lines=None`` credits the whole invoice, which then becomes cancelled (its number
     stays used: no gaps). Otherwise ``lines`` are dicts of ``add_line`` arguments
     (description, quantity, unit_price, vat_rate). Amounts are positive; the kind says
     they are a credit. ``reason`` is stored on the note and printed on it.
 
-    If the invoice was already (partly) paid and the credit takes off more than was still
-    due, that part of the payment goes back to the account as credit
-    (``billing.payments.release_overpaid``), to be spent on the next invoice or refunded.
+    Issuing only: staff and workflows credit an invoice through
+    ``billing.workflows.settlement.credit_invoice``, which also gives back to the account
+    what the credit makes overpaid.
     """
     reason = reason.strip()
     if not reason:
         raise InvoiceError("Give the reason for the credit note: it is printed on it.")
     with transaction.atomic():
-        # The customer first, then the invoice: the order billing.payments locks in.
-        type(invoice.customer).objects.select_for_update().filter(pk=invoice.customer_id).first()
+        lock_customer(invoice.customer)
         original = Invoice.objects.select_for_update().get(pk=invoice.pk)
         if original.kind != Invoice.Kind.INVOICE or original.status in (
             Invoice.Status.DRAFT,
@@ -463,36 +356,3 @@ def copy_lines(source: Invoice, target: Invoice) -> list[InvoiceLine]:
         )
         for line in source.lines.all()
     ]
-
-
-def prorate(
-    plan_price: Decimal,
-    period_start: dt.date,
-    period_end: dt.date,
-    active_from: dt.date,
-    active_to: dt.date | None = None,
-) -> Decimal:
-    """The price for the part of a billing period a service was active.
-
-    Rule: daily proration over the period's actual days, both ends inclusive:
-    price × active days ÷ days in the period, rounded half up to the penny. So a
-    month's price is split by 31, 30, 28 or 29 days depending on the month, and a
-    service active the whole period pays exactly the plan price. ``active_to=None``
-    means still active at the end of the period.
-    """
-    if period_end < period_start:
-        raise ValueError("The period ends before it starts.")
-    start = max(period_start, active_from)
-    end = min(period_end, active_to or period_end)
-    if end < start:
-        return Decimal("0.00")
-    period_days = (period_end - period_start).days + 1
-    active_days = (end - start).days + 1
-    if active_days == period_days:
-        return to_money(plan_price)
-    return to_money(Decimal(plan_price) * active_days / period_days)
-
-
-def month_bounds(day: dt.date) -> tuple[dt.date, dt.date]:
-    """First and last day of ``day``'s month."""
-    return day.replace(day=1), day.replace(day=calendar.monthrange(day.year, day.month)[1])

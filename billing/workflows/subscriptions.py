@@ -1,26 +1,26 @@
-"""Starting, changing and ending subscriptions part-way through a period (issue 4: proration).
+"""Starting, changing and ending subscriptions part-way through a period (proration).
 
 The billing run bills in advance: on the billing day it invoices the month (or the quarter
 or year, for such plans) for every subscription due, prorated by the day when the service
-starts or ends inside the period (``billing.services.prorate``). What happens between runs
+starts or ends inside the period (``billing.documents.periods.prorate``). What happens between runs
 is handled here, by the same daily rule:
 
 - **Start** (``start_subscription``): the run bills it. If the month's run has not been
   yet, it prorates the first period; if it has, the next run bills the days since the
   start (in the previous month) as a catch-up line before the new period
-  (``billing.run.catch_up_bounds``). Every day billed is on an invoice line that names the
+  (``billing.workflows.run.catch_up_bounds``). Every day billed is on an invoice line that names the
   subscription and its dates, which is what ending a subscription credits against.
 - **End** (``end_subscription``): the last day of service is recorded. If the subscription
   was already invoiced beyond it, the unused days of each invoiced line are credited with a
   credit note on that invoice (VAT reg 15: the VAT credited at the rate charged). A line
   billed on a payment request still unpaid (pro-forma mode) is not credited: no VAT invoice
   exists yet to correct; the error names the request, which staff cancel first
-  (``billing.proforma.cancel_payment_request``).
+  (``billing.workflows.proforma.cancel_payment_request``).
 - **Change of plan** (``change_plan``): the end of the old subscription the day before and
   the start of a new one on the new plan on the day, both as above.
 
-Every function runs in one transaction with the customer's row locked (the lock
-``billing.payments`` takes), so it is all or nothing.
+Every function runs in one transaction with the customer's row locked
+(``billing.documents.locking``), so it is all or nothing.
 """
 
 from __future__ import annotations
@@ -32,17 +32,14 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 
+from billing.documents.locking import lock_customer
 from billing.models import BillingRun, Invoice, InvoiceLine, Plan, Subscription
 from billing.money import to_money
-from billing.services import create_credit_note
+from billing.workflows.settlement import credit_invoice
 
 
 class SubscriptionError(ValidationError):
     """The subscription cannot be started, changed or ended as asked; the message says why."""
-
-
-def _lock_customer(customer) -> None:
-    type(customer).objects.select_for_update().filter(pk=customer.pk).first()
 
 
 def _billed_documents(customer):
@@ -56,7 +53,7 @@ def _billed_documents(customer):
 def start_subscription(service, plan: Plan, *, on: dt.date) -> Subscription:
     """Bill ``service`` on ``plan`` from the day ``on`` (see the module docstring)."""
     customer = service.customer
-    _lock_customer(customer)
+    lock_customer(customer)
     if not plan.active:
         raise SubscriptionError(f"{plan} is no longer sold: choose an active plan.")
     if plan.currency != customer.currency:
@@ -88,7 +85,7 @@ def end_subscription(subscription: Subscription, *, last_day: dt.date, actor=Non
     """End ``subscription`` after ``last_day``; returns the credit notes issued for days
     already invoiced beyond it (see the module docstring)."""
     customer = subscription.service.customer
-    _lock_customer(customer)
+    lock_customer(customer)
     sub = Subscription.objects.select_for_update().select_related("service", "plan").get(pk=subscription.pk)
     if sub.ended_on is not None:
         raise SubscriptionError(f"{sub} already ended on {sub.ended_on:%-d %B %Y}.")
@@ -134,7 +131,7 @@ def end_subscription(subscription: Subscription, *, last_day: dt.date, actor=Non
                 }
             )
     notes = [
-        create_credit_note(
+        credit_invoice(
             Invoice.objects.get(pk=invoice_id),
             lines=note_lines,
             reason=f"{sub.service.name} ended on {last_day:%-d %B %Y}",

@@ -3,7 +3,7 @@
 An issued document (VAT invoice, credit note, payment request) is drawn only from what
 it holds — the seller and buyer snapshots copied on at issue, its lines and its totals —
 never from the live customer or provider rows, so it renders the same in six years as on
-the day it was issued (VAT Regulations 1995 reg 14; DOMAIN.md §1–2). It is stored once
+the day it was issued (VAT Regulations 1995 reg 14). It is stored once
 with its SHA-256, and the stored file is what every later download and email returns.
 
 A statement of account is not an issued document: it is derived from the account on the
@@ -13,7 +13,6 @@ rendered on each request, never stored.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from decimal import Decimal
 from typing import Any
 
@@ -21,85 +20,54 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from django.template.loader import render_to_string
 from django.utils import timezone
+from stdnum import iban
 
-from accounts.models import ProviderDetails
-from billing.models import Invoice
-from billing.money import format_money, split_vat
-from billing.services import buyer_details, seller_details, sterling_summary
-from billing.statements import Statement
+from accounts.correspondence.gateway import store_file
+from accounts.models import LegalForm, ProviderDetails
+from billing.documents.snapshots import BuyerSnapshot, SellerSnapshot
+from billing.documents.totals import sterling_summary, vat_summary
+from billing.models import BillingSettings, Invoice
+from billing.money import format_money
+from billing.receivables.statements import Statement
 
 PDF_FOLDER = "billing/pdf"
 
 
-def _first(mapping: dict, *keys: str, default: Any = "") -> Any:
-    for key in keys:
-        value = mapping.get(key)
-        if value not in (None, "", []):
-            return value
-    return default
-
-
-def _lines(value: Any) -> list[str]:
-    """Address lines from a snapshot that stores a list or a multi-line string."""
-    if isinstance(value, str):
-        return [line.strip() for line in value.splitlines() if line.strip()]
-    return [str(line).strip() for line in value or [] if str(line).strip()]
-
-
-def _grouped_iban(value: str) -> str:
-    """In groups of four, as banks print it (and people read it out)."""
-    from stdnum import iban
-
-    return iban.format(value) if value else ""
-
-
 def _legal_form_label(value: str) -> str:
-    from accounts.models import LegalForm
-
     return LegalForm(value).label.lower() if value in LegalForm.values else ""
 
 
-def party_details(snapshot: dict) -> dict[str, Any]:
-    """One party's details from its snapshot, whichever key spelling the issuer used."""
-    snapshot = snapshot or {}
-    registered_name = _first(snapshot, "registered_name", "name", "legal_name")
+def seller_block(snapshot: SellerSnapshot) -> dict[str, Any]:
+    """The seller as documents and their emails print it: its address is its registered
+    office, its IBAN in groups of four as banks print it (and people read it out)."""
     return {
-        "name": _first(snapshot, "name", "display_name", "trading_name", "registered_name"),
-        "registered_name": registered_name,
-        "address_lines": _lines(_first(snapshot, "address_lines", "postal_address_lines", "address", default=[])),
-        "vat_number": _first(snapshot, "vat_number"),
-        "company_number": _first(snapshot, "company_number"),
-        "legal_form": _legal_form_label(_first(snapshot, "legal_form")),
-        "registered_in": _first(snapshot, "registered_in"),
-        "registered_office": _lines(_first(snapshot, "registered_office", "registered_office_lines", default=[])),
-        "email": _first(snapshot, "billing_email", "email"),
-        "phone": _first(snapshot, "phone"),
-        "website": _first(snapshot, "website"),
-        "bank_account_name": _first(snapshot, "bank_account_name"),
-        "bank_sort_code": _first(snapshot, "bank_sort_code"),
-        "bank_account_number": _first(snapshot, "bank_account_number"),
-        "bank_iban": _grouped_iban(_first(snapshot, "bank_iban", "iban")),
-        "bank_bic": _first(snapshot, "bank_bic", "bic"),
+        "name": snapshot.trading_name or snapshot.registered_name,
+        "registered_name": snapshot.registered_name,
+        "address_lines": snapshot.registered_office,
+        "registered_office": snapshot.registered_office,
+        "vat_number": snapshot.vat_number,
+        "company_number": snapshot.company_number,
+        "legal_form": _legal_form_label(snapshot.legal_form),
+        "registered_in": snapshot.registered_in,
+        "email": snapshot.billing_email,
+        "bank_account_name": snapshot.bank_account_name,
+        "bank_sort_code": snapshot.bank_sort_code,
+        "bank_account_number": snapshot.bank_account_number,
+        "bank_iban": iban.format(snapshot.bank_iban) if snapshot.bank_iban else "",
+        "bank_bic": snapshot.bank_bic,
     }
 
 
-def _seller(snapshot: dict) -> dict[str, Any]:
-    """The seller's block: its address is its registered office unless it gave another."""
-    seller = party_details(snapshot)
-    if not seller["registered_office"]:
-        seller["registered_office"] = seller["address_lines"]
-    if not seller["address_lines"]:
-        seller["address_lines"] = seller["registered_office"]
-    return seller
-
-
-def _buyer(snapshot: dict) -> dict[str, Any]:
-    """The customer's block: its legal name, with a different trading name added to it."""
-    buyer = party_details(snapshot)
-    trading_name = _first(snapshot or {}, "trading_name")
-    buyer["name"] = buyer["registered_name"] or buyer["name"]
-    buyer["trading_name"] = trading_name if trading_name != buyer["name"] else ""
-    return buyer
+def buyer_block(snapshot: BuyerSnapshot) -> dict[str, Any]:
+    """The customer as documents print it: its legal name, with a different trading name added."""
+    return {
+        "name": snapshot.registered_name,
+        "trading_name": snapshot.trading_name if snapshot.trading_name != snapshot.registered_name else "",
+        "address_lines": snapshot.address,
+        "vat_number": snapshot.vat_number,
+        "company_number": snapshot.company_number,
+        "legal_form": _legal_form_label(snapshot.legal_form),
+    }
 
 
 def _title(invoice: Invoice) -> str:
@@ -112,13 +80,10 @@ def _title(invoice: Invoice) -> str:
 
 
 def _vat_summary(invoice: Invoice, lines: list) -> list[dict[str, Any]]:
-    """Net and VAT per rate, highest rate first, exactly as ``billing.services`` computed the
-    totals (VAT Notice 700 s.17.5, docs/billing.md). With a stored sterling rate, each
-    rate's net and VAT in sterling too (DOMAIN.md §1)."""
-    nets: dict[Decimal, Decimal] = defaultdict(Decimal)
-    for line in lines:
-        nets[line.vat_rate] += line.net
-    summary = split_vat(list(nets.items()), invoice.currency)
+    """Net and VAT per rate, highest rate first, exactly as issuing computed the totals
+    (``billing.documents.totals.vat_summary``). With a stored sterling rate, each rate's net
+    and VAT in sterling too."""
+    summary = vat_summary(invoice, lines)
     rows = [{"rate": rate, "net": net, "vat": vat} for rate, net, vat in summary]
     if invoice.currency != "GBP" and invoice.gbp_rate:
         for row, (_, net_gbp, vat_gbp) in zip(rows, sterling_summary(invoice.gbp_rate, summary), strict=True):
@@ -130,9 +95,9 @@ def document_context(invoice: Invoice) -> dict[str, Any]:
     """Everything the PDF template shows, from the document's own fields only."""
     lines = list(invoice.lines.all())
     currency = invoice.currency
-    seller = _seller(invoice.seller)
+    seller = seller_block(SellerSnapshot.from_json(invoice.seller))
     # The customer's name on a VAT invoice is its legal name; a trading name is added to it.
-    buyer = _buyer(invoice.buyer)
+    buyer = buyer_block(BuyerSnapshot.from_json(invoice.buyer))
 
     def money(amount: Decimal | None, cur: str = currency) -> str:
         return "" if amount is None else format_money(amount, cur)
@@ -173,8 +138,9 @@ def document_context(invoice: Invoice) -> dict[str, Any]:
         "total_gross": money(invoice.total_gross),
         "foreign_currency": currency != "GBP",
         "has_sterling_totals": currency != "GBP" and invoice.total_vat_gbp is not None,
-        # DOMAIN.md §1: the total VAT in sterling, and for other currencies the sterling
-        # net and VAT at the stored rate with its source and date.
+        # The total VAT in sterling, and for other currencies the sterling net and VAT at
+        # the stored rate with its source and date (HMRC: VAT on an invoice in another
+        # currency is shown in sterling too).
         "total_vat_gbp": money(invoice.total_vat if currency == "GBP" else invoice.total_vat_gbp, "GBP"),
         "total_net_gbp": money(invoice.total_net if currency == "GBP" else invoice.total_net_gbp, "GBP"),
     }
@@ -187,7 +153,7 @@ def render_invoice_html(invoice: Invoice) -> str:
 _fetcher = None
 
 
-def _url_fetcher():
+def url_fetcher():
     """One fetcher for every document, limited to local files and data: URLs.
 
     WeasyPrint otherwise builds a new fetcher (and loads the system certificates) for
@@ -205,7 +171,7 @@ def _write_pdf(html: str) -> bytes:
     from weasyprint import HTML
 
     base_url = str(getattr(settings, "BASE_DIR", "."))
-    return HTML(string=html, base_url=base_url, url_fetcher=_url_fetcher()).write_pdf()
+    return HTML(string=html, base_url=base_url, url_fetcher=url_fetcher()).write_pdf()
 
 
 def render_invoice_pdf(invoice: Invoice) -> bytes:
@@ -229,8 +195,6 @@ def store_invoice_pdf(invoice: Invoice) -> Invoice:
 
 def _store(invoice: Invoice) -> bytes | None:
     """``store_invoice_pdf``; returns the PDF when this call is the one that stored it."""
-    from accounts.correspondence.gateway import store_file
-
     if invoice.status == Invoice.Status.DRAFT or not invoice.number:
         raise ValueError("Only issued documents have a PDF.")
     if invoice.pdf:
@@ -280,8 +244,8 @@ def statement_context(stmt: Statement) -> dict[str, Any]:
         closing_label = "Closing balance"
     return {
         "title": "Statement of account",
-        "seller": _seller(seller_details(provider)),
-        "buyer": _buyer(buyer_details(stmt.customer)),
+        "seller": seller_block(SellerSnapshot.of(provider, BillingSettings.current())),
+        "buyer": buyer_block(BuyerSnapshot.of(stmt.customer)),
         "start": stmt.start,
         "end": stmt.end,
         "produced_on": timezone.localdate(),

@@ -1,7 +1,7 @@
 """Statements of account: what a customer owed at the start of a period, what happened in
 it (invoices, credit notes, payments, in date order) and what they owed at the end.
 
-Read-only; the balance rules are ``billing.payments.account_balance``'s: invoices and
+Read-only; the balance rules are ``billing.receivables.payments.account_balance``'s: invoices and
 refunds add, credit notes and payments subtract, drafts and payment requests are not on
 the account.
 """
@@ -12,10 +12,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.conf import settings
-
 from billing.models import Invoice, Payment, Refund
-from billing.payments import POSTED_STATUSES, account_balance
+from billing.receivables.payments import account_balance
 
 
 @dataclass(frozen=True)
@@ -47,28 +45,21 @@ class Statement:
         return sum((e.credit for e in self.entries), Decimal("0.00"))
 
 
-def current_financial_year(today: dt.date) -> tuple[dt.date, dt.date]:
-    """The provider's financial year containing ``today`` (PORTAL_FINANCIAL_YEAR_END)."""
-    month, day = settings.PORTAL_FINANCIAL_YEAR_END
-    end = dt.date(today.year, month, day)
-    if end < today:
-        end = dt.date(today.year + 1, month, day)
-    start = dt.date(end.year - 1, month, day) + dt.timedelta(days=1)
-    return start, end
-
-
 def statement(customer, start: dt.date, end: dt.date) -> Statement:
     """The statement of account of ``customer`` from ``start`` to ``end``, both included."""
     if end < start:
         raise ValueError("A statement ends on or after the day it starts.")
     opening = account_balance(customer, on=start - dt.timedelta(days=1))
     rows: list[tuple[dt.date, int, int, str, str, str, Decimal, Decimal]] = []
-    documents = Invoice.objects.filter(
-        customer=customer,
-        status__in=POSTED_STATUSES,
-        kind__in=(Invoice.Kind.INVOICE, Invoice.Kind.CREDIT_NOTE),
-        issued_on__range=(start, end),
-    ).select_related("corrects")
+    documents = (
+        Invoice.objects.posted()
+        .filter(
+            customer=customer,
+            kind__in=(Invoice.Kind.INVOICE, Invoice.Kind.CREDIT_NOTE),
+            issued_on__range=(start, end),
+        )
+        .select_related("corrects")
+    )
     for doc in documents:
         gross = abs(doc.total_gross)
         if doc.kind == Invoice.Kind.INVOICE:

@@ -1,4 +1,4 @@
-"""The billing run: one invoice per customer per period, issued (issue 4).
+"""The billing run: one invoice per customer per period, issued.
 
 Idempotent by the database, not by a check: ``Invoice.one_invoice_per_customer_period``
 lets only one invoice exist per customer and period. Customers are billed in groups of
@@ -23,15 +23,18 @@ import logging
 import time
 from dataclasses import dataclass
 
-from celery import shared_task
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import Customer, ProviderDetails
+from billing.documents.periods import add_months, day_in_month, period_bounds, prorate
+from billing.documents.totals import InvoiceError, build_line
+from billing.issuing import decide_line_rates, issue_locked
 from billing.models import (
     BillingPeriod,
     BillingRun,
+    BillingSettings,
     ExchangeRate,
     Invoice,
     InvoiceLine,
@@ -39,19 +42,10 @@ from billing.models import (
     Payment,
     Subscription,
 )
+from billing.receivables.payments import apply_credit
+from billing.workflows.proforma import settle_paid_requests, use_payment_request_if_pro_forma_mode
 
 logger = logging.getLogger(__name__)
-
-
-def _add_months(day: dt.date, months: int) -> dt.date:
-    month = day.month - 1 + months
-    return day.replace(year=day.year + month // 12, month=month % 12 + 1, day=1)
-
-
-def period_bounds(period_start: dt.date, months: int = 1) -> tuple[dt.date, dt.date]:
-    """A billing period of ``months`` calendar months starting on the first of a month."""
-    start = period_start.replace(day=1)
-    return start, _add_months(start, months) - dt.timedelta(days=1)
 
 
 def due_subscriptions(period_start: dt.date):
@@ -77,7 +71,7 @@ def catch_up_bounds(sub: Subscription, period_start: dt.date) -> tuple[dt.date, 
     is billing it now). Subscriptions that started earlier and were never billed (imported
     with their history) are billed from the period on, never for years back."""
     start = sub.billed_until + dt.timedelta(days=1) if sub.billed_until is not None else sub.started_on
-    previous_month = _add_months(period_start, -1)
+    previous_month = add_months(period_start, -1)
     if start >= period_start or start < previous_month:
         return None
     return start, min(period_start - dt.timedelta(days=1), sub.ended_on or period_start)
@@ -87,10 +81,18 @@ class _Taken(Exception):
     """Another run inserted this customer's invoice for the period first."""
 
 
-def _bill_customer(customer: Customer, period_start: dt.date, provider: ProviderDetails | None) -> bool:
+@dataclass(frozen=True)
+class _Seller:
+    """What the run reads of the seller once, as it starts: its details and billing policy."""
+
+    provider: ProviderDetails | None
+    policy: BillingSettings
+
+
+def _bill_customer(customer: Customer, period_start: dt.date, seller: _Seller) -> bool:
     """Invoice ``customer`` for the period; False when an invoice for it already exists."""
     try:
-        created, refused = _bill_customers([customer], period_start, provider)
+        created, refused = _bill_customers([customer], period_start, seller)
     except _Taken as taken:
         # Another run inserted it between our look-up and our insert: it is theirs. Any
         # other refused insert is an error, reported with the customer.
@@ -116,7 +118,7 @@ def _waiting_charges():
 
 
 def _bill_customers(
-    customers: list[Customer], period_start: dt.date, provider: ProviderDetails | None
+    customers: list[Customer], period_start: dt.date, seller: _Seller
 ) -> tuple[int, list[tuple[Customer, Exception]]]:
     """Invoice ``customers`` for the period in one transaction; returns how many were
     invoiced, and the customers refused with the reason.
@@ -130,9 +132,6 @@ def _bill_customers(
     and ``run_billing`` then bills its customers one by one, to invoice the others and
     name the one in error.
     """
-    from billing.payments import apply_credit
-    from billing.services import InvoiceError, _issue_locked
-
     with transaction.atomic():
         issued_on = max(timezone.localdate(), period_start)
         # As they are now: name, address, country and VAT number go on the invoice and
@@ -158,7 +157,7 @@ def _bill_customers(
             try:
                 if invoiced is None:
                     bill = _build_invoice(
-                        customer, due[customer.pk], customer.pk in with_charges, period_start, provider, issued_on
+                        customer, due[customer.pk], customer.pk in with_charges, period_start, seller.policy, issued_on
                     )
                     if bill is not None:
                         bills.append(bill)
@@ -194,9 +193,14 @@ def _bill_customers(
                 if line.pk is None:  # SQLite before 3.35 (refused at start-up by billing.checks)
                     raise RuntimeError("The database returned no ids from the bulk insert of the invoice's lines.")
                 OneOffCharge.objects.filter(pk=charge.pk).update(invoice_line=line)
-            _issue_locked(bill.invoice, lines=bill.lines, provider=provider, issued_on=issued_on)
-            # An overpayment or earlier credit settles the new invoice straight away.
-            apply_credit(bill.invoice.customer, has_payments=bill.invoice.customer_id in with_payments)
+            issue_locked(
+                bill.invoice, lines=bill.lines, provider=seller.provider, policy=seller.policy, issued_on=issued_on
+            )
+            if bill.invoice.customer_id in with_payments:
+                # An overpayment or earlier credit settles the new document straight away
+                # (and a payment request so paid gets its VAT invoice).
+                apply_credit(bill.invoice.customer, has_payments=True)
+                settle_paid_requests(bill.invoice.customer)
         return len(bills), refused
 
 
@@ -216,14 +220,11 @@ def _build_invoice(
     subscriptions: list[Subscription],
     has_charges: bool,
     period_start: dt.date,
-    provider: ProviderDetails | None,
+    policy: BillingSettings,
     issued_on: dt.date,
 ) -> _Bill | None:
     """The invoice for ``customer`` (locked, with its due ``subscriptions`` and whether it
     ``has_charges`` waiting), not yet saved; None when there is nothing to bill."""
-    from billing.proforma import use_payment_request_if_pro_forma_mode
-    from billing.services import InvoiceError, build_line, decide_line_rates, prorate
-
     _, period_end = period_bounds(period_start)
     mispriced = sorted({str(sub.plan) for sub in subscriptions if sub.plan.currency != customer.currency})
     if mispriced:
@@ -231,7 +232,7 @@ def _build_invoice(
             f"{customer} is billed in {customer.currency} but {', '.join(mispriced)} is priced in another "
             "currency: move the service to a plan in the customer's currency, or change the customer's currency."
         )
-    # Foreign currency: the rate in force on the invoice date, for the sterling totals (DOMAIN.md §1).
+    # Foreign currency: the rate in force on the invoice date, for the sterling totals.
     rate = ExchangeRate.in_force(customer.currency, issued_on) if customer.currency != "GBP" else None
     invoice = Invoice(
         customer=customer,
@@ -319,8 +320,8 @@ def _build_invoice(
         return None
     # A quarterly or annual plan bills ahead.
     invoice.period_end = max([period_end, *(s.billed_until for s in subscriptions)])
-    # Pro-forma mode (issue 4): bill with a payment request instead of a VAT invoice (billing.proforma).
-    if not use_payment_request_if_pro_forma_mode(invoice, provider):
+    # Pro-forma mode: bill with a payment request instead of a VAT invoice (billing.workflows.proforma).
+    if not use_payment_request_if_pro_forma_mode(invoice, policy):
         return None
     # The rates as issuing decides them (a pro-forma's on its request date), so the lines
     # are written once, with them.
@@ -371,14 +372,14 @@ def run_billing(
         progressed_at=timezone.now(),
     )
     # The seller's details as the run starts go on all its invoices (a resumed run reads them again).
-    provider = ProviderDetails.current()
+    seller = _Seller(ProviderDetails.current(), BillingSettings.current())
     errors = []
     done = created = 0  # not yet written to the run's row
     written_at = time.monotonic()
     ids = list(by_customer)
     for group in (ids[start : start + GROUP_SIZE] for start in range(0, len(ids), GROUP_SIZE)):
         try:
-            billed, refused = _bill_customers([customers[pk] for pk in group], period_start, provider)
+            billed, refused = _bill_customers([customers[pk] for pk in group], period_start, seller)
             created += billed
             for customer, reason in refused:
                 logger.warning("Billing run %s: customer %s refused: %s", run.pk, customer.pk, reason)
@@ -389,7 +390,7 @@ def run_billing(
             # invoiced and the problem is reported with its customer. It must not stop the run.
             for customer_id in group:
                 try:
-                    created += _bill_customer(customers[customer_id], period_start, provider)
+                    created += _bill_customer(customers[customer_id], period_start, seller)
                 except Exception as exc:
                     logger.exception("Billing run %s: customer %s failed", run.pk, customer_id)
                     errors.append(_error(customers[customer_id], exc))
@@ -427,24 +428,10 @@ def _progress(run: BillingRun, done: int, created: int) -> None:
     )
 
 
-def billing_day_in(month_day: dt.date, billing_day: int) -> dt.date:
-    """The billing day in ``month_day``'s month; the last day when the month is shorter."""
-    _, last = period_bounds(month_day)
-    return month_day.replace(day=min(billing_day, last.day))
-
-
-@shared_task
-def billing_run_task() -> int | None:
-    """Daily (django-celery-beat): on the provider's billing day, bill the current month."""
-    provider = ProviderDetails.current()
-    today = timezone.localdate()
-    if provider is None or today != billing_day_in(today, provider.billing_day):
+def run_on_billing_day(today: dt.date) -> BillingRun | None:
+    """The scheduled run: on the billing day (``BillingSettings.billing_day``, the month's
+    last day when the month is shorter), bill the month; on other days, or before the
+    provider's details are set up (they go on every invoice), nothing."""
+    if ProviderDetails.current() is None or today != day_in_month(today, BillingSettings.current().billing_day):
         return None
-    return run_billing(today.replace(day=1)).pk
-
-
-@shared_task
-def run_billing_task(run_pk: int) -> int:
-    """Carry out (or resume) a billing run that staff started in the admin."""
-    run = BillingRun.objects.get(pk=run_pk)
-    return run_billing(run.period_start, run=run).pk
+    return run_billing(today.replace(day=1))

@@ -1,23 +1,23 @@
-"""Pro-forma mode: payment requests first, the VAT invoice on payment (issue 4; DOMAIN.md §1).
+"""Pro-forma mode: payment requests first, the VAT invoice on payment.
 
 Hosting is a continuous supply (VAT Regulations 1995 reg 90): the tax point is the earlier
 of payment or the VAT invoice. A payment request marked "This is not a VAT invoice" creates
-no tax point (HMRC VATTOS9165). So, when ``ProviderDetails.pro_forma_mode`` is on:
+no tax point (HMRC VATTOS9165). So, when ``BillingSettings.pro_forma_mode`` is on:
 
 1. The billing run issues a **payment request** (``Invoice.Kind.PRO_FORMA``, series ``PR``,
    no tax point) instead of a VAT invoice: ``use_payment_request_if_pro_forma_mode`` is
-   called by ``billing.run._build_invoice`` on the document it has built in memory, before
-   anything is saved.
-2. When payments settle the request in full (``billing.payments`` marks it ``paid``),
-   ``issue_vat_invoice_for_paid_request`` issues the VAT invoice in the same transaction.
+   called by the run on the document it has built in memory, before anything is saved.
+2. When payments settle the request in full (``billing.receivables`` marks it ``paid``),
+   the workflow that recorded them calls ``settle_paid_requests``, which issues the VAT
+   invoice in the same transaction.
 
-Choices made here (docs/billing.md should point to this list):
+Choices made here (docs/billing.md points to this list):
 
-- **Reference to the request**: the VAT invoice's ``corrects`` stays None (that FK means
-  "the invoice a credit note corrects", and ``credited_to`` and the PDF read it that way).
-  Instead the VAT invoice carries, after copies of the request's lines, one zero-value line
-  "Payment request PR-… paid on …", which is printed on the PDF and is how the VAT invoice
-  is found again (idempotency).
+- **Reference to the request**: the VAT invoice's ``settles`` names the request it
+  settles (one VAT invoice per request: the field is unique), which is how it is found
+  again (idempotency). ``corrects`` stays None: it means "the invoice a credit note
+  corrects". The VAT invoice also carries, after copies of the request's lines, one
+  zero-value line "Payment request PR-… paid on …", printed on the PDF for the reader.
 - **Tax point = payment date, issued today**: the VAT invoice is dated the day it is
   issued (when the payment is recorded) and shows the payment date as its tax point
   (``issue_invoice(tax_point=paid_on)``); the VAT rates are those in force on the tax
@@ -26,8 +26,8 @@ Choices made here (docs/billing.md should point to this list):
   to a new request counts as paid when the request is issued). A payment recorded ahead
   of its date issues the invoice on that date, never before its tax point.
 - **Allocations move** from the request to the VAT invoice: the VAT invoice is the debt in
-  the accounts, so it must show paid with nothing due. The request stays ``paid``;
-  ``billing.payments.balance_of`` gives a paid request a balance of zero.
+  the accounts, so it must show paid with nothing due. The request stays ``paid``, and
+  the balance rule (``InvoiceQuerySet.with_balance``) gives a paid request nothing due.
 - **Balances**: ``account_balance`` and statements count only VAT invoices and credit notes,
   never requests, so the amount is counted once (the VAT invoice) against the payment.
 - **Exchange rate**: a foreign-currency VAT invoice shows sterling at the rate in force on
@@ -47,8 +47,11 @@ from django.db import transaction
 from django.db.models import Max, Sum
 from django.utils import timezone
 
-from accounts.models import ProviderDetails
-from billing.models import ExchangeRate, Invoice, PaymentAllocation
+from accounts.correspondence.gateway import NoRecipients, send_mail
+from billing.issuing import add_line, copy_lines, issue_invoice
+from billing.models import BillingSettings, ExchangeRate, Invoice, OneOffCharge, PaymentAllocation, Subscription
+from billing.money import format_money
+from billing.receivables.payments import allocated_to, apply_credit, lock_open_documents, refresh_status
 
 REFERENCE_PREFIX = "Payment request {number} paid on "
 
@@ -60,13 +63,12 @@ class ProFormaError(ValueError):
 
 
 def pro_forma_mode_on() -> bool:
-    provider = ProviderDetails.current()
-    return bool(provider and provider.pro_forma_mode)
+    return BillingSettings.current().pro_forma_mode
 
 
-def use_payment_request_if_pro_forma_mode(draft: Invoice, provider: ProviderDetails | None) -> bool:
+def use_payment_request_if_pro_forma_mode(draft: Invoice, policy: BillingSettings) -> bool:
     """Called by the billing run, under the customer's lock, on the VAT invoice it is about
-    to create (not yet saved) for a customer's period; ``provider`` is the provider details
+    to create (not yet saved) for a customer's period; ``policy`` is the billing settings
     it has read.
 
     Mode off: nothing changes; returns True. Mode on: the draft becomes a payment request
@@ -77,7 +79,7 @@ def use_payment_request_if_pro_forma_mode(draft: Invoice, provider: ProviderDeta
     ``one_payment_request_per_customer_period`` stands behind it, so even without the check
     no period gets two requests.
     """
-    if not (provider and provider.pro_forma_mode):
+    if not policy.pro_forma_mode:
         return True
     if (
         Invoice.objects.filter(
@@ -93,17 +95,7 @@ def use_payment_request_if_pro_forma_mode(draft: Invoice, provider: ProviderDeta
 
 def vat_invoice_for(request_invoice: Invoice) -> Invoice | None:
     """The VAT invoice issued for a paid payment request, if any."""
-    prefix = REFERENCE_PREFIX.format(number=request_invoice.number)
-    return (
-        Invoice.objects.filter(
-            customer_id=request_invoice.customer_id,
-            kind=Invoice.Kind.INVOICE,
-            lines__description__startswith=prefix,
-        )
-        .exclude(status=Invoice.Status.DRAFT)
-        .distinct()
-        .first()
-    )
+    return Invoice.objects.filter(settles=request_invoice).exclude(status=Invoice.Status.DRAFT).first()
 
 
 def paid_on_for(request_invoice: Invoice) -> dt.date:
@@ -119,9 +111,6 @@ def issue_vat_invoice_for_paid_request(request_invoice: Invoice, *, paid_on: dt.
     request's lines, adds the reference line, moves the request's payment allocations to
     the VAT invoice (which is then paid). A second call returns the invoice already issued.
     """
-    from billing.payments import _refresh_status
-    from billing.services import add_line, copy_lines, issue_invoice
-
     with transaction.atomic():
         request = Invoice.objects.select_for_update().get(pk=request_invoice.pk)
         if request.kind != Invoice.Kind.PRO_FORMA:
@@ -131,13 +120,13 @@ def issue_vat_invoice_for_paid_request(request_invoice: Invoice, *, paid_on: dt.
             return existing
         if request.status != Invoice.Status.PAID:
             raise ProFormaError(f"{request} is not paid in full: its VAT invoice is issued on payment.")
-        # Sterling at the rate of the time of supply, which is the payment (DOMAIN.md §1),
+        # Sterling at the rate of the time of supply, which is the payment,
         # not of the request's date; the request's own rate if staff kept no later one.
         rate = ExchangeRate.in_force(request.currency, paid_on) if request.gbp_rate else None
         invoice = Invoice.objects.create(
             kind=Invoice.Kind.INVOICE,
             customer=request.customer,
-            corrects=None,
+            settles=request,
             currency=request.currency,
             period_start=request.period_start,
             period_end=request.period_end,
@@ -156,13 +145,19 @@ def issue_vat_invoice_for_paid_request(request_invoice: Invoice, *, paid_on: dt.
         )
         issue_invoice(invoice, issued_on=max(timezone.localdate(), paid_on), tax_point=paid_on)
         PaymentAllocation.objects.filter(invoice=request).update(invoice=invoice)
-        _refresh_status(invoice)
+        refresh_status(invoice)
     return invoice
 
 
-def on_payment_request_paid(request_invoice: Invoice) -> Invoice:
-    """Called by ``billing.payments`` when a payment request has just become paid."""
-    return issue_vat_invoice_for_paid_request(request_invoice, paid_on=paid_on_for(request_invoice))
+def settle_paid_requests(customer) -> list[Invoice]:
+    """Issue the VAT invoice of each of ``customer``'s payment requests that is paid in full
+    and has none yet; returns them. Called by every workflow that records or spends money
+    (a payment, account credit applied by the billing run or on a cancelled request), in
+    its transaction: a request paid there gets its VAT invoice in the same commit."""
+    paid = Invoice.objects.filter(
+        customer=customer, kind=Invoice.Kind.PRO_FORMA, status=Invoice.Status.PAID, settled_by__isnull=True
+    ).order_by("issued_on", "pk")
+    return [issue_vat_invoice_for_paid_request(request, paid_on=paid_on_for(request)) for request in paid]
 
 
 def cancel_payment_request(request_invoice: Invoice, *, reason: str, actor=None) -> Invoice:
@@ -178,15 +173,11 @@ def cancel_payment_request(request_invoice: Invoice, *, reason: str, actor=None)
     before a service was ended, say, or a corrected amount. The customer's billing contacts
     are emailed the reason.
     """
-    from accounts.correspondence.gateway import NoRecipients, send_mail
-    from billing.money import format_money
-    from billing.payments import _lock_customer, allocated_to, apply_credit
-
     reason = reason.strip()
     if not reason:
         raise ProFormaError("Give the reason the payment request is cancelled: the customer is told it.")
     with transaction.atomic():
-        _lock_customer(request_invoice.customer)
+        lock_open_documents(request_invoice.customer)
         request = Invoice.objects.select_for_update().get(pk=request_invoice.pk)
         if request.kind != Invoice.Kind.PRO_FORMA:
             raise ProFormaError(f"{request} is not a payment request: a VAT invoice is cancelled by a credit note.")
@@ -221,13 +212,12 @@ def cancel_payment_request(request_invoice: Invoice, *, reason: str, actor=None)
             # Nobody to tell yet: the request shows as cancelled in the portal.
             logger.warning("Cancelled %s not emailed: %s has no billing contact or owner", request, request.customer)
         apply_credit(request.customer)  # what it released settles other open documents first
+        settle_paid_requests(request.customer)
     return request
 
 
 def _unbill(request: Invoice) -> None:
     """Put what ``request`` billed back to unbilled (see ``cancel_payment_request``)."""
-    from billing.models import OneOffCharge, Subscription
-
     first_day: dict[int, dt.date] = {}
     last_day: dict[int, dt.date] = {}
     for line in request.lines.filter(subscription__isnull=False):

@@ -1,0 +1,83 @@
+"""Emailing issued documents to the customer's billing contacts, with their stored PDF."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+
+from accounts.correspondence.gateway import Attachment, NoRecipients, send_mail
+from accounts.correspondence.models import MailKind, receives
+from accounts.models import Membership
+from billing.delivery.pdf import pdf_filename, seller_block, stored_pdf_bytes
+from billing.documents.snapshots import SellerSnapshot
+from billing.models import Invoice, document_emails
+from billing.money import format_money
+
+logger = logging.getLogger(__name__)
+
+# Documents this recent are sent when they can be; older ones only by staff (admin
+# "Email to billing contacts (again)"), so nobody is mailed a months-old invoice out of the blue.
+CATCH_UP_DAYS = 7
+# Long enough for the task queued on commit to have run.
+CATCH_UP_AFTER = dt.timedelta(minutes=10)
+
+
+def send_document(invoice: Invoice) -> None:
+    """Store an issued document's PDF (once) and email it to the billing contacts (once).
+
+    Safe to run twice: the PDF is stored by a conditional UPDATE on an empty ``pdf``, and
+    the email carries the idempotency key ``invoice:<pk>``, so a rerun after a crash or a
+    duplicate delivery from the broker stores and sends nothing new.
+    """
+    content = stored_pdf_bytes(invoice)
+    try:
+        send_mail(
+            kind=MailKind.BILLING,
+            template="invoice",
+            customer=invoice.customer,
+            context={
+                "invoice": invoice,
+                "total": format_money(invoice.total_gross, invoice.currency),
+                # Payment instructions as printed on the document, not today's settings.
+                "seller": seller_block(SellerSnapshot.from_json(invoice.seller)),
+            },
+            # The stored PDF itself is attached, not a copy: what the customer received is
+            # the file every later download returns (and retention keeps it while either needs it).
+            attachments=[
+                Attachment(
+                    pdf_filename(invoice), content, "application/pdf", stored=(invoice.pdf.name, invoice.pdf_sha256)
+                )
+            ],
+            idempotency_key=f"invoice:{invoice.pk}",
+            related=invoice,
+        )
+    except NoRecipients:
+        # Not retried: nobody receives billing mail until a contact is given that role.
+        # The PDF is stored and the document is in the portal for whoever gets the role.
+        # Staff see it as "Not emailed" in the invoice admin (a stored PDF and no message
+        # is this case) and email it from there once the customer has a contact.
+        logger.warning("Invoice %s not emailed: %s has no billing contact or owner", invoice.number, invoice.customer)
+
+
+def billing_recipients() -> Exists:
+    """Whether the document's customer (in the outer query) has anyone receiving billing mail."""
+    return Exists(Membership.objects.filter(receives(MailKind.BILLING), customer=OuterRef("customer_id")))
+
+
+def unsent_documents() -> list[int]:
+    """Documents issued in the last week that have no stored PDF, or no email although
+    someone now receives billing mail (the task queued on issue was lost: the broker was
+    down, or the worker died mid-way)."""
+    return list(
+        Invoice.objects.exclude(status=Invoice.Status.DRAFT)
+        .exclude(kind=Invoice.Kind.PRO_FORMA, status=Invoice.Status.CANCELLED)  # "please pay" no more
+        .filter(
+            issued_on__gte=timezone.localdate() - dt.timedelta(days=CATCH_UP_DAYS),
+            created_at__lte=timezone.now() - CATCH_UP_AFTER,
+        )
+        .filter(Q(pdf="") | (~Exists(document_emails()) & billing_recipients()))
+        .values_list("pk", flat=True)
+    )
