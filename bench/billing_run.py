@@ -148,7 +148,7 @@ def run() -> dict:
 
     from accounts.models import Customer
     from bench.mail_backend import CountingBackend
-    from billing.delivery.pdf import url_fetcher, document_context
+    from billing.delivery.pdf import document_context, url_fetcher
     from billing.models import BillingRun, Invoice
     from billing.tasks import render_and_send_invoice
     from billing.workflows.run import run_billing
