@@ -366,7 +366,6 @@ def test_request_page_links_to_the_recipients_to_notify(staff_client, membership
 
 
 def test_fulfilling_an_access_request_prepares_an_export(membership, owner, staff):
-    pytest.importorskip("privacy.services.export")
     dsr = services.open_request_from_portal(membership, "access", "", "uk_gdpr")
     services.fulfil(dsr, actor=staff)
     export = DataExport.objects.get(request=dsr)
