@@ -7,13 +7,14 @@ import datetime as dt
 import hashlib
 import io
 import json
+import re
 import uuid
 import zipfile
 
 import pytest
 from allauth.mfa.models import Authenticator
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import connection, transaction
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -37,6 +38,9 @@ from tests.accounts.factories import (
     UserFactory,
     enable_totp,
 )
+
+# The statement that records how far a build has got: progress alone, while it runs.
+PROGRESS_UPDATE = re.compile(r'UPDATE "privacy_dataexport" SET "progress" = %s WHERE', re.IGNORECASE)
 
 
 def _zip_members(content: bytes) -> dict[str, bytes]:
@@ -277,26 +281,26 @@ def test_the_task_runs_after_commit_and_twice_is_harmless(provider):
     assert DisclosureEntry.objects.filter(recipient_kind="data_subject").count() == 1
 
 
-def test_progress_is_recorded_per_declaration_and_reaches_100(customer, owner, provider, monkeypatch):
+def test_progress_is_recorded_per_declaration_and_reaches_100(customer, owner, provider):
+    export = DataExport.objects.create(requested_by=owner, customer=customer)
     seen: list[int] = []
-    original = export_service._set_progress
 
-    def spy(export_id: int, percent: int) -> None:
-        original(export_id, percent)
-        seen.append(DataExport.objects.get(pk=export_id).progress)
+    def read_progress_after_each_progress_update(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if PROGRESS_UPDATE.match(sql):
+            seen.append(DataExport.objects.get(pk=export.pk).progress)
+        return result
 
-    monkeypatch.setattr(export_service, "_set_progress", spy)
-    export = _build(owner, customer=customer)
+    with connection.execute_wrapper(read_progress_after_each_progress_update):
+        export = export_service.build_export(export.pk)
     assert len(seen) == len(holdings.declarations_for(customer=True))
     assert seen == sorted(seen) and seen[-1] < 100
     assert export.progress == 100
 
 
-def test_a_failed_build_is_recorded_and_leaves_no_ledger_entry(customer, owner, provider, monkeypatch):
-    def broken(*args, **kwargs):
-        raise RuntimeError("disk full")
-
-    monkeypatch.setattr(export_service, "_store", broken)
+def test_a_failed_build_is_recorded_and_leaves_no_ledger_entry(customer, owner, provider, settings):
+    full_disk = {**settings.STORAGES["default"], "BACKEND": "tests.storages.FullDiskStorage"}
+    settings.STORAGES = {**settings.STORAGES, "default": full_disk}
     export = _build(owner, customer=customer)
     assert export.status == DataExport.Status.FAILED
     assert "disk full" in export.error
