@@ -118,7 +118,7 @@ customer_sizes = st.fixed_dictionaries(
 
 
 @pytest.mark.django_db
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(population=st.lists(customer_sizes, min_size=2, max_size=4))
 def test_export_holds_every_declared_category_of_the_customer_and_nothing_of_any_other(population, provider):
     with transaction.atomic():

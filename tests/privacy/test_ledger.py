@@ -481,7 +481,7 @@ _TAMPERS = {
 }
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(appends=_appends, data=st.data())
 def test_any_appends_verify_and_any_single_tamper_is_detected(db, appends, data):
     with transaction.atomic():

@@ -253,7 +253,7 @@ def _state(objects: list) -> list:
     return [type(obj)._default_manager.filter(pk=obj.pk).values().first() for obj in objects]
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     specs=st.lists(customer_spec, min_size=1, max_size=4),
     today=st.dates(min_value=dt.date(2006, 1, 1), max_value=dt.date(2045, 12, 31)),
