@@ -28,6 +28,7 @@ from privacy.models import ConsentRecord, DataExport, DisclosureEntry
 from privacy.registry import Category
 from privacy.services import export as export_service
 from privacy.services import holdings
+from privacy.services import requests as request_services
 from privacy.services.ledger import record_disclosure
 from tests.accounts.factories import (
     CustomerFactory,
@@ -52,6 +53,12 @@ def _zip_members(content: bytes) -> dict[str, bytes]:
 def _export_bytes(export: DataExport) -> bytes:
     with default_storage.open(export.file.name, "rb") as handle:
         return handle.read()
+
+
+def _all_member_bytes(export: DataExport) -> bytes:
+    """The contents of every file in the export's ZIP, run together, to search for a string."""
+    with zipfile.ZipFile(io.BytesIO(_export_bytes(export))) as archive:
+        return b"".join(archive.read(name) for name in archive.namelist())
 
 
 def _build(requested_by, **whose) -> DataExport:
@@ -238,6 +245,21 @@ def test_a_person_export_holds_their_own_records_and_no_customer(customer, owner
     assert [c["wording"] for c in consents] == ["Allow analytics cookies"]
     assert "identity/accounts.customer.json" not in members
     assert customer.registered_name.encode() not in b"".join(members.values())
+
+
+def test_a_customer_export_leaves_out_a_contacts_requests_about_themselves(provider):
+    """An owner exports the customer; a contact's privacy request about themselves and the
+    staff's notes on it are the contact's data, in the contact's own export only."""
+    customer = CustomerFactory()
+    owner = MembershipFactory(customer=customer, role=roles.Role.OWNER).user
+    technical = MembershipFactory(customer=customer, role=roles.Role.TECHNICAL)
+    dsr = request_services.open_request_from_portal(technical, "erasure", "SECRET-DETAILS of my own", "uk_gdpr")
+    request_services.add_note(dsr, text="STAFF-INTERNAL-NOTE", actor=None)
+    export = export_service.build_export(DataExport.objects.create(requested_by=owner, customer=customer).pk)
+    blob = _all_member_bytes(export)
+    assert b"SECRET-DETAILS" not in blob and b"STAFF-INTERNAL-NOTE" not in blob
+    own = export_service.build_export(DataExport.objects.create(requested_by=owner, person=technical.user).pk)
+    assert b"SECRET-DETAILS" in _all_member_bytes(own)  # it is the contact's own data
 
 
 # ---------------------------------------------------------------------------------------

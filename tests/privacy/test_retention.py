@@ -21,8 +21,9 @@ from accounts import roles
 from accounts.correspondence.models import Message
 from accounts.groups import sync_groups
 from accounts.models import Customer, Invitation, Membership, Service, User
+from privacy.models import DisclosureEntry
 from privacy.registry import declaration_for
-from privacy.services import holds, retention
+from privacy.services import holds, ledger, retention
 from privacy.services.retention import latest_expired_start, sweep
 from tests.accounts.factories import CustomerFactory, MembershipFactory, ServiceFactory, StaffFactory, enable_totp
 from tests.privacy.test_erasure import make_message
@@ -187,6 +188,21 @@ def test_the_sweeps_queries_do_not_grow_with_the_rows(django_assert_max_num_quer
     with django_assert_max_num_queries(140):
         report = sweep(dry_run=True, today=dt.date(2026, 1, 1))
     assert _entry(report, "accounts.Invitation").due == 30
+
+
+def test_the_retention_sweep_never_prunes_the_hash_chained_ledger(provider):
+    """Each ledger entry's hash covers the one before: removing an old entry would break the
+    chain for every later one, so the ledger is kept whatever its entries' age."""
+    customer = CustomerFactory()
+    first = ledger.record_disclosure(
+        recipient_kind="accountant", recipient="A", purpose="p", legal_basis="b", categories=[], customers=[customer]
+    )
+    ledger.record_disclosure(
+        recipient_kind="accountant", recipient="B", purpose="p", legal_basis="b", categories=[], customers=[customer]
+    )
+    DisclosureEntry.objects.filter(pk=first.pk).update(created_at=first.created_at - dt.timedelta(days=365 * 8))
+    retention.sweep(dry_run=False, today=timezone.localdate() + dt.timedelta(days=365 * 8))
+    assert DisclosureEntry.objects.count() == 2
 
 
 # ---------------------------------------------------------------------------------------
