@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import os
+
+import hypothesis
 import pytest
 from django.test import Client
 
@@ -9,6 +12,16 @@ from tests.accounts.factories import (
     MembershipFactory,
     ProviderDetailsFactory,
     UserFactory,
+)
+
+# Property tests take their example counts from a profile, never from the test itself:
+# few examples for a quick run at a desk, many on CI. A test's examples touch the
+# database, so their duration varies and no deadline applies. CI sets CI=true;
+# HYPOTHESIS_PROFILE=dev|ci chooses explicitly (e.g. the thorough run locally).
+hypothesis.settings.register_profile("dev", max_examples=25, deadline=None)
+hypothesis.settings.register_profile("ci", max_examples=300, deadline=None, print_blob=True)
+hypothesis.settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") == "true" else "dev")
 )
 
 

@@ -1,4 +1,4 @@
-"""Logging in by email through allauth's real views (issue 2): verification, reset, hashing, rate limits."""
+"""Logging in by email through allauth's real views: verification, reset, hashing, rate limits."""
 
 from __future__ import annotations
 

@@ -284,19 +284,16 @@ def test_allauth_password_reset_goes_through_the_gateway_with_the_link_masked(cl
 
 
 def test_in_process_mode_retries_due_messages_with_a_send_once_a_minute(customer, contacts, smtp_server, monkeypatch):
-    """Without a broker there is no beat: sends run the sweep, as often as beat would."""
-    import time
-
-    from accounts.correspondence import gateway
-
-    monkeypatch.setattr(gateway, "_last_eager_sweep", time.monotonic())  # swept just now
+    """Without a broker there is no beat: a send runs the sweep when EAGER_SWEEP_EVERY seconds
+    have passed since the last one, as often as beat would, and not otherwise."""
+    monkeypatch.setattr(gateway, "EAGER_SWEEP_EVERY", 1e9)  # longer than the test: the interval has not passed
     smtp_server.fail_next("451 4.3.0 Try again later")
     deferred = reply(customer, key="first")
     assert Message.objects.get(pk=deferred.pk).status == Message.Status.QUEUED
     Message.objects.filter(pk=deferred.pk).update(next_attempt_at=timezone.now() - dt.timedelta(minutes=5))
-    reply(customer, key="second")  # due, but the sweep ran less than a minute ago
+    reply(customer, key="second")  # due, but the sweep ran less than EAGER_SWEEP_EVERY ago
     assert Message.objects.get(pk=deferred.pk).status == Message.Status.QUEUED
-    monkeypatch.setattr(gateway, "_last_eager_sweep", time.monotonic() - gateway.EAGER_SWEEP_EVERY)
+    monkeypatch.setattr(gateway, "EAGER_SWEEP_EVERY", 0.0)  # now the interval has passed
     reply(customer, key="third")
     assert set(Message.objects.values_list("status", flat=True)) == {Message.Status.SENT}
     assert len(smtp_server.received) == 3

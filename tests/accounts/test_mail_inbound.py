@@ -238,7 +238,7 @@ def test_staff_assign_and_reject_quarantined_messages(customer, provider):
     assert Message.objects.get(pk=spam.pk).status == Message.Status.REJECTED  # rejected, still kept
 
 
-@hsettings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
+@hsettings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.binary(max_size=2000) | st.text(max_size=2000).map(lambda t: t.encode("utf-8", "surrogatepass")))
 def test_arbitrary_bytes_are_always_stored_never_crash(provider, data):
     message = inbound.receive(data)

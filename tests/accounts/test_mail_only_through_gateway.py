@@ -1,4 +1,5 @@
-"""Nothing but the gateway's delivery module sends mail (DESIGN.md mechanism 2)."""
+"""Nothing but the gateway's delivery module sends mail: every email goes through
+accounts.correspondence.gateway, which stores it before it is sent."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""MFA through allauth's real views (issue 2): required for staff and accountants, optional for customers."""
+"""MFA through allauth's real views: required for staff and accountants, optional for customers."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 from django.test import Client
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts import roles
@@ -19,21 +19,6 @@ pytestmark = pytest.mark.django_db
 SECTIONS = ["what_we_hold", "disclosures", "exports", "requests", "request_new"]
 
 
-def _sections_built() -> bool:
-    try:
-        for name in SECTIONS:
-            reverse(f"privacy:{name}")
-    except NoReverseMatch:
-        return False
-    return True
-
-
-needs_all_sections = pytest.mark.skipif(
-    not _sections_built(), reason="The other privacy-centre sections are not wired in yet (issue 5)."
-)
-
-
-@needs_all_sections
 def test_centre_renders_for_an_owner_with_every_section(owner_client, customer):
     ProcessingRestriction.objects.create(
         kind=ProcessingRestriction.Kind.RESTRICTION, customer=customer, scope="Marketing analysis of our usage"
@@ -96,8 +81,6 @@ def test_centre_query_count_is_bounded(owner_client, customer, django_assert_max
     for _ in range(5):
         ProcessingRestriction.objects.create(kind=ProcessingRestriction.Kind.RESTRICTION, customer=customer)
         policies.publish_version("privacy", "Text", timezone.localdate(), False, "")
-    if not _sections_built():
-        pytest.skip("The other privacy-centre sections are not wired in yet.")
     with django_assert_max_num_queries(14):
         assert owner_client.get(reverse("privacy:centre")).status_code == 200
 

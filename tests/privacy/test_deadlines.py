@@ -1,4 +1,10 @@
-"""Deadline arithmetic on edge dates (DOMAIN.md §6; privacy/deadlines.py)."""
+"""Deadline arithmetic on edge dates (privacy/deadlines.py).
+
+UK GDPR: one calendar month from the day the clock starts (the month's last day when it has no
+such date), moved to the next working day in England and Wales; days paused are added, and an
+extension adds two months to the original deadline. CCPA: confirm within 10 business days and
+answer within 45 days of receipt, 45 more when extended.
+"""
 
 from __future__ import annotations
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from allauth.account.models import EmailAddress
 from django.apps import apps as global_apps
 from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
@@ -11,11 +12,13 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts import roles
+from accounts.correspondence.models import Message
 from accounts.groups import sync_groups
 from accounts.models import Invitation, Membership, Service, User
 from privacy.models import LegalHold
+from privacy.services import erasure, requests
 from privacy.services.holds import held_filter, is_held, lift_hold, place_hold
-from tests.accounts.factories import MembershipFactory, ServiceFactory, StaffFactory, enable_totp
+from tests.accounts.factories import CustomerFactory, MembershipFactory, ServiceFactory, StaffFactory, enable_totp
 
 pytestmark = pytest.mark.django_db
 
@@ -47,6 +50,19 @@ def test_a_whole_customer_hold_covers_every_record_of_that_customer_only(custome
     assert not is_held(other_service) and not is_held(other_service.customer)
     assert list(held_filter(Service, Service.objects.all())) == [other_service]
     assert not held_filter(User, User.objects.filter(pk=contact.pk)).exists()
+
+
+def test_a_whole_customer_hold_also_holds_its_contacts_personal_mail_against_erasure(provider):
+    customer = CustomerFactory()
+    person = MembershipFactory(customer=customer, role=roles.Role.OWNER)
+    EmailAddress.objects.filter(user=person.user).update(verified=True)
+    dsr = requests.open_request_from_portal(person, "access", "x", "uk_gdpr")
+    personal_mail = Message.objects.get(related_id=str(dsr.pk))
+    assert personal_mail.customer_id is None
+    place_hold(customer, reason="PACE production order", actor=StaffFactory())
+    assert is_held(personal_mail)
+    plan = [item for item in erasure.erasure_plan(person=person.user) if item["model"] == "accounts.Message"]
+    assert plan and all(item["held"] or item["action"] == "keep" for item in plan)
 
 
 def test_a_hold_on_one_record_covers_that_record_alone(customer, officer):

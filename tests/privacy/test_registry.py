@@ -138,7 +138,7 @@ def test_allauth_models_in_use_are_declared():
 
 
 def test_declarations_carry_what_the_engines_need():
-    """Export, erasure and retention engines (privacy issue) read only the declarations."""
+    """Export, erasure and retention engines read only the declarations."""
     for model, declaration in registry.declared_models(apps):
         assert declaration.categories and declaration.purpose and declaration.description
         assert declaration.retention.description

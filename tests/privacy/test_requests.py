@@ -13,11 +13,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts import roles
+from accounts.correspondence import inbound
 from accounts.correspondence.models import Message
 from privacy import deadlines
 from privacy.models import ConsentRecord, DataExport, DataSubjectRequest, ProcessingRestriction
 from privacy.services import requests as services
-from tests.accounts.factories import MembershipFactory, UserFactory, enable_totp
+from tests.accounts.factories import CustomerFactory, MembershipFactory, UserFactory, enable_totp
 
 Status = DataSubjectRequest.Status
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
@@ -256,6 +257,24 @@ def test_another_customers_request_answers_404(owner_client, other_customer_clie
     assert dsr.get_kind_display() not in other_customer_client.get(reverse("privacy:requests")).content.decode()
 
 
+def test_a_reply_to_mail_about_a_persons_request_is_filed_to_them_and_hidden_from_colleagues(provider):
+    customer = CustomerFactory()
+    person = MembershipFactory(customer=customer, role=roles.Role.OWNER, user=UserFactory(email="p@example.org"))
+    colleague = MembershipFactory(customer=customer, role=roles.Role.BILLING).user
+    dsr = services.open_request_from_portal(person, "erasure", "x", "uk_gdpr")
+    ours = Message.objects.get(related_id=str(dsr.pk))
+    reply = inbound.receive(
+        f"From: p@example.org\r\nTo: {provider.privacy_email}\r\nSubject: Re: your request\r\n"
+        f"Message-ID: <r1@example.org>\r\nIn-Reply-To: <{ours.message_id}>\r\n\r\nMY PASSPORT NUMBER 123\r\n".encode()
+    )
+    assert (reply.person, reply.in_reply_to) == (person.user, ours)
+    assert reply.status == Message.Status.RECEIVED
+    client = Client()
+    client.force_login(colleague)
+    assert client.get(reverse("correspondence:detail", args=[reply.pk])).status_code == 404
+    assert b"PASSPORT" not in client.get(reverse("correspondence:list")).content
+
+
 def test_portal_list_pins_its_queries(owner_client, membership, django_assert_max_num_queries):
     for kind in ("access", "erasure", "objection"):
         services.open_request_from_portal(membership, kind, "", "uk_gdpr")
@@ -366,7 +385,6 @@ def test_request_page_links_to_the_recipients_to_notify(staff_client, membership
 
 
 def test_fulfilling_an_access_request_prepares_an_export(membership, owner, staff):
-    pytest.importorskip("privacy.services.export")
     dsr = services.open_request_from_portal(membership, "access", "", "uk_gdpr")
     services.fulfil(dsr, actor=staff)
     export = DataExport.objects.get(request=dsr)
