@@ -7,23 +7,28 @@ import sqlite3
 from django.conf import settings
 from django.core import checks
 
-# UPDATE ... RETURNING (billing.numbering) and ids from bulk inserts (the billing run's lines).
+# UPDATE ... RETURNING (billing.documents.numbering) and ids from bulk inserts (the billing run's lines).
 SQLITE_NEEDED = (3, 35)
 
 
-def _sqlite_in_use() -> bool:
-    return any(db.get("ENGINE") == "django.db.backends.sqlite3" for db in settings.DATABASES.values())
-
-
-@checks.register()
-def sqlite_supports_returning(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
-    if not _sqlite_in_use() or sqlite3.sqlite_version_info >= SQLITE_NEEDED:
+def sqlite_too_old(databases: dict, version: tuple[int, ...]) -> list[checks.CheckMessage]:
+    """An error if a database in ``databases`` (the DATABASES setting) is SQLite and
+    ``version`` (the SQLite library's) is older than billing needs."""
+    if version >= SQLITE_NEEDED or not any(
+        db.get("ENGINE") == "django.db.backends.sqlite3" for db in databases.values()
+    ):
         return []
+    shown = ".".join(map(str, version))
     return [
         checks.Error(
-            f"SQLite {sqlite3.sqlite_version} is too old for billing: it needs {'.'.join(map(str, SQLITE_NEEDED))} "
+            f"SQLite {shown} is too old for billing: it needs {'.'.join(map(str, SQLITE_NEEDED))} "
             "or later (RETURNING, for document numbers and invoice lines).",
             hint="Use a Python built against a newer SQLite, or PostgreSQL (DATABASE_URL).",
             id="billing.E001",
         )
     ]
+
+
+@checks.register()
+def sqlite_supports_returning(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    return sqlite_too_old(settings.DATABASES, sqlite3.sqlite_version_info)

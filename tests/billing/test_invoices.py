@@ -172,7 +172,7 @@ line_strategy = st.tuples(
 
 
 @pytest.mark.django_db
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(lines=st.lists(line_strategy, min_size=1, max_size=8))
 def test_totals_are_the_sum_of_lines_with_vat_per_rate_rounded_down(lines):
     invoice = InvoiceFactory()

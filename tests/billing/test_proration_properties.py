@@ -42,7 +42,7 @@ PENNY = Decimal("0.01")
 HALF_PENNY = Fraction(1, 200)
 PRICES = st.decimals(min_value=Decimal("0.01"), max_value=Decimal("10000.00"), places=2)
 DATES = st.dates(min_value=dt.date(2027, 1, 1), max_value=dt.date(2030, 12, 31))  # after today; leap 2028
-PROPERTY = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+PROPERTY = settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 @pytest.fixture(autouse=True)
@@ -545,7 +545,7 @@ def test_rerunning_a_billing_date_creates_no_extra_invoice_for_quarterly_or_annu
 WORTH_CREDITING = st.decimals(min_value=Decimal("10.00"), max_value=Decimal("10000.00"), places=2)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     old_price=WORTH_CREDITING,
     new_price=WORTH_CREDITING,

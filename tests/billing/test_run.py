@@ -305,19 +305,14 @@ def test_staff_see_the_run_progress_while_it_goes(monkeypatch):
     assert (again.done, again.created) == (6, 6)
 
 
-def test_billing_refuses_to_start_on_an_sqlite_without_returning(monkeypatch):
-    import sqlite3
+def test_billing_refuses_to_start_on_an_sqlite_without_returning():
+    from billing.checks import sqlite_too_old
 
-    import billing.checks
-    from billing.checks import sqlite_supports_returning
-
-    monkeypatch.setattr(billing.checks, "_sqlite_in_use", lambda: True)
-    monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 31, 1))
-    monkeypatch.setattr(sqlite3, "sqlite_version", "3.31.1")
-    (error,) = sqlite_supports_returning()
+    sqlite = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": "portal.sqlite3"}}
+    (error,) = sqlite_too_old(sqlite, (3, 31, 1))
     assert error.id == "billing.E001" and "SQLite 3.31.1 is too old" in error.msg
-    monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 40, 1))
-    assert sqlite_supports_returning() == []
+    assert sqlite_too_old(sqlite, (3, 40, 1)) == []
+    assert sqlite_too_old({"default": {"ENGINE": "django.db.backends.postgresql"}}, (3, 31, 1)) == []
 
 
 @pytest.mark.django_db
