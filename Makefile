@@ -30,7 +30,7 @@ export FIND_PYTHON
 help:
 	@echo "make run    - set everything up and serve the portal on http://$(HOST):$(PORT) with demo data"
 	@echo "make test   - set everything up and run the whole test suite (PYTEST_ARGS=... to pass options)"
-	@echo "make lint   - ruff, Django's system checks, and a check for missing migrations"
+	@echo "make lint   - ruff, the import contracts (docs/architecture.md), Django's system checks, missing migrations"
 	@echo "make bench  - run the benchmarks and write docs/benchmarks.md"
 
 $(PY):
@@ -74,6 +74,7 @@ test: setup-dev
 lint: setup-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) manage.py check --fail-level WARNING
 	$(PY) manage.py makemigrations --check --dry-run
 
