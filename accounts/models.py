@@ -26,7 +26,7 @@ from django_countries.fields import CountryField
 
 from accounts import roles
 from accounts.vat import normalise_vat_number
-from privacy.registry import Category, Erasure, LawfulBasis, Retention, no_personal_data, personal_data
+from core.registry import Category, Erasure, LawfulBasis, Retention, no_personal_data, personal_data
 
 ACCOUNT_LIFETIME = {
     # Contract records: kept 6 years after the account closes, the limitation period

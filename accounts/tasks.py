@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Invitation
-from privacy.registry import declaration_for
+from core.registry import declaration_for
 
 logger = logging.getLogger(__name__)
 

@@ -33,7 +33,7 @@ def _history(customer, contacts) -> None:
     from django.utils import timezone
 
     from accounts.correspondence.models import MailKind, Message
-    from privacy.registry import Category
+    from core.registry import Category
     from privacy.services.ledger import record_disclosure
     from tests.accounts.factories import IPAssignmentFactory, ServiceFactory
 

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from accounts.models import validate_currency
 from billing.vat import VatCategory
-from privacy.registry import Category, Erasure, LawfulBasis, Retention, no_personal_data, personal_data
+from core.registry import Category, Erasure, LawfulBasis, Retention, no_personal_data, personal_data
 
 
 # An account's money records go together. Deleting an old invoice but not the payment that

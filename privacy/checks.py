@@ -1,4 +1,4 @@
-"""System check: no personal data without a declaration (DESIGN.md mechanism 1)."""
+"""System check: no personal data without a declaration (core.registry, docs/privacy.md)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from django.core import checks
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 
-from privacy import registry
+from core import registry
 
 # Field names that usually hold data about a person. A false positive is cheap
 # (declare it in ``not_personal`` with a reason); a miss is a privacy bug.
@@ -108,7 +108,7 @@ def check_personal_data_declared(app_configs=None, **kwargs) -> list:
                     "personal-data declaration."
                 )
                 hint = (
-                    "Decorate the model with @privacy.registry.personal_data(...), or with "
+                    "Decorate the model with @core.registry.personal_data(...), or with "
                     "@no_personal_data(reason) if none of its fields are about people."
                 )
                 errors.append(checks.Error(message, hint=hint, obj=model, id="privacy.E001"))

@@ -18,7 +18,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from privacy.registry import Category, Erasure, LawfulBasis, Retention, no_personal_data, personal_data
+from core.registry import Category, Erasure, LawfulBasis, Retention, no_personal_data, personal_data
 
 # ---------------------------------------------------------------------------------------
 # The disclosure ledger (DESIGN.md mechanism 3)

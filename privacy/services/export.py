@@ -46,8 +46,8 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.text import slugify
 
+from core.registry import Category, PersonalData
 from privacy.models import DataExport, DisclosureEntry
-from privacy.registry import Category, PersonalData
 from privacy.services import holdings
 from privacy.services.ledger import record_disclosure
 

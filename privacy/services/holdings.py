@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from django.apps import apps
 from django.db import models
 
-from privacy import registry
-from privacy.registry import Category, ErasureAction, LawfulBasis, PersonalData
+from core import registry
+from core.registry import Category, ErasureAction, LawfulBasis, PersonalData
 
 
 def _crosses_many(model: type[models.Model], path: str) -> bool:

@@ -22,8 +22,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Customer
+from core.registry import PersonalData, declaration_for
 from privacy.models import LegalHold
-from privacy.registry import PersonalData, declaration_for
 
 
 def customer_route(declaration: PersonalData | None) -> str | None:

@@ -38,7 +38,7 @@ from django.db.models import Q
 from django.db.models.deletion import ProtectedError, RestrictedError
 from django.utils import timezone
 
-from privacy.registry import ErasureAction, PersonalData
+from core.registry import ErasureAction, PersonalData
 from privacy.services import holds
 from privacy.services.erasure import (
     DeletionBlocked,

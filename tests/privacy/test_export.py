@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 from accounts import roles
 from accounts.correspondence import gateway, inbound
 from accounts.correspondence.models import MailKind
+from core.registry import Category
 from privacy.models import ConsentRecord, DataExport, DisclosureEntry
-from privacy.registry import Category
 from privacy.services import export as export_service
 from privacy.services import holdings
 from privacy.services.ledger import record_disclosure

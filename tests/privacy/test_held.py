@@ -13,8 +13,8 @@ from django.urls import reverse
 from accounts import roles
 from accounts.correspondence import gateway
 from accounts.correspondence.models import MailKind
+from core.registry import Category
 from privacy.models import ConsentRecord, DisclosureEntry
-from privacy.registry import Category
 from privacy.services import holdings
 from privacy.services.ledger import record_disclosure
 from tests.accounts.factories import IPAssignmentFactory, MembershipFactory, ServiceFactory

@@ -9,7 +9,7 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.db import models
 
-from privacy import registry
+from core import registry
 from privacy.checks import check_declaration, check_personal_data_declared, looks_personal
 
 

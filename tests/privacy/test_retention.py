@@ -21,7 +21,7 @@ from accounts import roles
 from accounts.correspondence.models import Message
 from accounts.groups import sync_groups
 from accounts.models import Customer, Invitation, Membership, Service, User
-from privacy.registry import declaration_for
+from core.registry import declaration_for
 from privacy.services import holds, retention
 from privacy.services.retention import latest_expired_start, sweep
 from tests.accounts.factories import CustomerFactory, MembershipFactory, ServiceFactory, StaffFactory, enable_totp

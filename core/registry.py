@@ -1,4 +1,4 @@
-"""The personal-data registry (DESIGN.md mechanism 1).
+"""The personal-data registry's declaration API.
 
 Every model that holds personal data declares it next to the model::
 
@@ -79,7 +79,7 @@ class Retention:
     clock has not started (e.g. the account is still open), so the row is kept.
     With ``from_financial_year_end`` the period runs from the end of the
     provider's financial year containing that date (Companies Act records:
-    "6 years from the end of the financial year they relate to", DOMAIN.md §5).
+    "6 years from the end of the financial year they relate to"; docs/privacy-retention.md).
     """
 
     counted_from: str
