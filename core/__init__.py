@@ -9,4 +9,6 @@ migrations.
 - ``core.registry``: the personal-data registry's declaration API (``personal_data``,
   ``Category``, ``Retention``, ``Erasure``...), used next to every model that holds
   personal data.
+- ``core.background``: the Celery task class (``TransactionAwareTask``) that queues a
+  task only once the transaction that asked for it has committed.
 """

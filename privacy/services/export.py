@@ -91,15 +91,10 @@ def request_export(*, requested_by, customer=None, person=None, request=None) ->
         if pending is not None:
             return pending
         export = DataExport.objects.create(requested_by=requested_by, customer=customer, person=person, request=request)
-        transaction.on_commit(lambda: _enqueue(export.pk))
+        # Queued when the transaction commits; if the broker is down the row stays queued
+        # and requeue_stale_exports queues it again.
+        build_export_task.delay(export.pk)
     return export
-
-
-def _enqueue(export_id: int) -> None:
-    try:
-        build_export_task.delay(export_id)
-    except Exception:  # the broker is down: the row stays queued; requeue_stale_exports retries
-        logger.exception("Could not queue data export %s; it stays queued", export_id)
 
 
 @dataclass
@@ -465,7 +460,7 @@ def requeue_stale_exports(*, older_than: dt.timedelta = dt.timedelta(minutes=10)
     stale = DataExport.objects.filter(status=DataExport.Status.QUEUED, created_at__lte=timezone.now() - older_than)
     ids = list(stale.values_list("pk", flat=True))
     for export_id in ids:
-        _enqueue(export_id)
+        build_export_task.delay(export_id)
     return len(ids)
 
 

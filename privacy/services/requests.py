@@ -219,6 +219,7 @@ def _public_throttled(email: str) -> bool:
     return count > PUBLIC_SENDS_PER_HOUR
 
 
+@transaction.atomic
 def open_public_request(email: str, kind: str, details: str, regime: str = Regime.UK_GDPR, *, link_base: str) -> None:
     """The public form: validate, then hand everything that depends on the address to a task.
 
@@ -229,9 +230,7 @@ def open_public_request(email: str, kind: str, details: str, regime: str = Regim
     production needs a broker (README "Production").
     """
     check_kind_for_regime(kind, regime)
-    transaction.on_commit(
-        lambda: process_public_request_task.delay(email, kind, details, regime, link_base), robust=True
-    )
+    process_public_request_task.delay(email, kind, details, regime, link_base)
 
 
 @shared_task

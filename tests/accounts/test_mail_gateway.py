@@ -287,16 +287,16 @@ def test_in_process_mode_retries_due_messages_with_a_send_once_a_minute(customer
     """Without a broker there is no beat: sends run the sweep, as often as beat would."""
     import time
 
-    from accounts.correspondence import gateway
+    from accounts.correspondence import tasks
 
-    monkeypatch.setattr(gateway, "_last_eager_sweep", time.monotonic())  # swept just now
+    monkeypatch.setattr(tasks, "_last_eager_sweep", time.monotonic())  # swept just now
     smtp_server.fail_next("451 4.3.0 Try again later")
     deferred = reply(customer, key="first")
     assert Message.objects.get(pk=deferred.pk).status == Message.Status.QUEUED
     Message.objects.filter(pk=deferred.pk).update(next_attempt_at=timezone.now() - dt.timedelta(minutes=5))
     reply(customer, key="second")  # due, but the sweep ran less than a minute ago
     assert Message.objects.get(pk=deferred.pk).status == Message.Status.QUEUED
-    monkeypatch.setattr(gateway, "_last_eager_sweep", time.monotonic() - gateway.EAGER_SWEEP_EVERY)
+    monkeypatch.setattr(tasks, "_last_eager_sweep", time.monotonic() - tasks.EAGER_SWEEP_EVERY)
     reply(customer, key="third")
     assert set(Message.objects.values_list("status", flat=True)) == {Message.Status.SENT}
     assert len(smtp_server.received) == 3

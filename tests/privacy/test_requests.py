@@ -512,7 +512,8 @@ def test_the_public_form_does_the_same_work_for_known_and_unknown_addresses(prov
         with CaptureQueriesContext(connection) as captured:
             response = Client().post(reverse("privacy:public_request"), public_form(email))
         assert response.status_code == 302
-        return [q["sql"].split(" WHERE ")[0] for q in captured.captured_queries]
+        # Savepoint names count up; what matters is that the statements are the same.
+        return [re.sub(r'"s\d+_x\d+"', '"savepoint"', q["sql"].split(" WHERE ")[0]) for q in captured.captured_queries]
 
     assert queries_for(owner.email) == queries_for("nobody-here@example.net")
     assert not DataSubjectRequest.objects.exists()  # the work waits for the commit, in a task
