@@ -164,6 +164,10 @@ class PersonalData:
     customer_path: str | None = None
     # ORM path from this model to the person (accounts.User) ("" when it is the person).
     person_path: str | None = None
+    # Why rows cannot be tied to a customer or a person, when neither path is given: a
+    # public form's submission before its address is looked up. No engine can find such
+    # rows for someone (no export, no erasure), so the retention must keep them briefly.
+    unattributed: str = ""
     # Fields whose names look personal but hold no personal data, each with why.
     not_personal: Mapping[str, str] = field(default_factory=dict)
     # Fields holding data the person gave us or that was observed about them:

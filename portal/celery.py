@@ -14,16 +14,5 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
 app = Celery("portal", task_cls="core.background:TransactionAwareTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
+# Every task is in its app's tasks module (<app>.tasks), which autodiscovery finds.
 app.autodiscover_tasks()
-# Task modules inside sub-packages (autodiscovery looks only at <app>.tasks).
-app.autodiscover_tasks(["accounts.correspondence"])
-app.autodiscover_tasks(
-    [
-        "privacy.services.export",
-        "privacy.services.retention",
-        "privacy.services.requests",
-        "privacy.services.policies",
-        "billing.run",
-    ],
-    related_name=None,
-)

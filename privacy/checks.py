@@ -77,8 +77,18 @@ def check_declaration(model: type[models.Model], declaration: registry.PersonalD
         errors += _check_path(model, declaration.customer_path, "customer_path", label, "accounts.Customer")
     if declaration.person_path is not None:
         errors += _check_path(model, declaration.person_path, "person_path", label, user_label)
-    if declaration.customer_path is None and declaration.person_path is None:
-        errors.append(checks.Error(f"{label}: say whose data it is (customer_path or person_path).", id="privacy.E004"))
+    if declaration.customer_path is None and declaration.person_path is None and not declaration.unattributed:
+        errors.append(
+            checks.Error(
+                f"{label}: say whose data it is (customer_path or person_path), "
+                "or why that cannot be known (unattributed).",
+                id="privacy.E004",
+            )
+        )
+    if declaration.unattributed and (declaration.customer_path is not None or declaration.person_path is not None):
+        errors.append(
+            checks.Error(f"{label}: unattributed is for rows with no customer_path or person_path.", id="privacy.E004")
+        )
     errors += _check_path(model, declaration.retention.counted_from, "retention.counted_from", label, None)
     return errors
 

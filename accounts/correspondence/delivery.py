@@ -194,7 +194,7 @@ def retry_failed(message_id: int) -> bool:
         pk=message_id, direction=Message.Direction.OUTBOUND, status=Message.Status.FAILED
     ).update(status=Message.Status.QUEUED, next_attempt_at=timezone.now(), attempts=0)
     if updated:
-        from accounts.correspondence.tasks import deliver_message
+        from accounts.tasks import deliver_message
 
         deliver_message.delay(message_id)
     return bool(updated)

@@ -23,7 +23,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from accounts.correspondence.models import RECIPIENT_ROLES, MailKind, Message, MessageAttachment
-from accounts.correspondence.tasks import deliver_message
+from accounts.tasks import deliver_message
 
 logger = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ from django.db import migrations
 
 from portal.schedules import ensure_schedule, remove_schedule
 
-TASK = 'accounts.correspondence.tasks.requeue_due_messages'
+TASK = 'accounts.tasks.requeue_due_messages'
 NAME = 'Re-queue due and stuck emails'
 
 

@@ -4,7 +4,7 @@ from django.db import migrations
 
 from portal.schedules import ensure_schedule, remove_schedule
 
-TASK = 'privacy.services.retention.retention_sweep_task'
+TASK = 'privacy.tasks.retention_sweep'
 NAME = 'Retention sweep'
 
 

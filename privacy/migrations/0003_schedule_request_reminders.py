@@ -4,7 +4,7 @@ from django.db import migrations
 
 from portal.schedules import ensure_schedule, remove_schedule
 
-TASK = 'privacy.services.requests.send_deadline_reminders_task'
+TASK = 'privacy.tasks.send_deadline_reminders'
 NAME = 'Privacy request deadline reminders'
 
 

@@ -4,7 +4,7 @@ from django.db import migrations
 
 from portal.schedules import ensure_schedule, remove_schedule
 
-TASK = 'privacy.services.policies.send_policy_change_notices_task'
+TASK = 'privacy.tasks.send_policy_change_notices'
 NAME = 'Send notice of material policy changes'
 
 

@@ -4,7 +4,7 @@ from django.db import migrations
 
 from portal.schedules import ensure_schedule, remove_schedule
 
-TASK = 'privacy.services.export.expire_exports_task'
+TASK = 'privacy.tasks.expire_exports'
 NAME = 'Expire data-subject exports'
 
 

@@ -1,7 +1,7 @@
 """The data-subject export (UK GDPR Art 15 access, Art 20 portability).
 
 For one customer (or one person) the export walks every declaration in the registry
-(DESIGN.md mechanism 1) and writes a ZIP:
+(``core.registry``; docs/privacy-export.md) and writes a ZIP:
 
 - ``<category>/<app>.<model>.json`` and ``.csv`` for each declared model, filed under
   the declaration's first category, with the declaration's portable fields (or its
@@ -17,9 +17,10 @@ Rows are streamed with ``.iterator()`` into a temporary file, so memory stays fl
 however long the history. The ZIP is stored privately with its SHA-256, downloadable by
 the requester until it expires, and the export itself is recorded in the ledger.
 
-``request_export`` creates the row and queues ``build_export_task`` after commit;
-``build_export`` claims the row with a conditional UPDATE (queued → running), so a task
-delivered twice builds once; ``expire_exports`` deletes the files of expired exports.
+``request_export`` creates the row and queues ``privacy.tasks.build_export`` after
+commit; ``build_export`` claims the row with a conditional UPDATE (queued → running), so
+a task delivered twice builds once; ``expire_exports`` deletes the files of expired
+exports.
 """
 
 from __future__ import annotations
@@ -38,7 +39,6 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-from celery import shared_task
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import models, transaction
@@ -91,9 +91,11 @@ def request_export(*, requested_by, customer=None, person=None, request=None) ->
         if pending is not None:
             return pending
         export = DataExport.objects.create(requested_by=requested_by, customer=customer, person=person, request=request)
-        # Queued when the transaction commits; if the broker is down the row stays queued
-        # and requeue_stale_exports queues it again.
-        build_export_task.delay(export.pk)
+        from privacy.tasks import build_export  # privacy.tasks imports this module
+
+        # Sent when the transaction commits; if the broker is down the row stays queued and
+        # the hourly task queues it again (stale_export_ids).
+        build_export.delay(export.pk)
     return export
 
 
@@ -154,11 +156,6 @@ def build_export(export_id: int) -> DataExport:
         )
     export.refresh_from_db()
     return export
-
-
-@shared_task
-def build_export_task(export_id: int) -> None:
-    build_export(export_id)
 
 
 def _sha256_of(handle) -> str:
@@ -455,16 +452,8 @@ def expire_exports(*, now: dt.datetime | None = None) -> int:
     return expired
 
 
-def requeue_stale_exports(*, older_than: dt.timedelta = dt.timedelta(minutes=10)) -> int:
-    """Queue again exports left queued (the broker was down when they were requested)."""
+def stale_export_ids(*, older_than: dt.timedelta = dt.timedelta(minutes=10)) -> list[int]:
+    """Exports still queued long after they were requested: the broker was down, so the
+    hourly task (``privacy.tasks.expire_exports``) queues them again."""
     stale = DataExport.objects.filter(status=DataExport.Status.QUEUED, created_at__lte=timezone.now() - older_than)
-    ids = list(stale.values_list("pk", flat=True))
-    for export_id in ids:
-        build_export_task.delay(export_id)
-    return len(ids)
-
-
-@shared_task
-def expire_exports_task() -> None:
-    expire_exports()
-    requeue_stale_exports()
+    return list(stale.values_list("pk", flat=True))

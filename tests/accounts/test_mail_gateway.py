@@ -14,7 +14,7 @@ from django.utils import timezone
 from accounts import roles
 from accounts.correspondence import delivery, gateway
 from accounts.correspondence.models import MailKind, Message
-from accounts.correspondence.tasks import requeue_due_messages
+from accounts.tasks import requeue_due_messages
 from tests.accounts.factories import MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -287,7 +287,7 @@ def test_in_process_mode_retries_due_messages_with_a_send_once_a_minute(customer
     """Without a broker there is no beat: sends run the sweep, as often as beat would."""
     import time
 
-    from accounts.correspondence import tasks
+    from accounts import tasks
 
     monkeypatch.setattr(tasks, "_last_eager_sweep", time.monotonic())  # swept just now
     smtp_server.fail_next("451 4.3.0 Try again later")

@@ -28,6 +28,7 @@ from privacy.models import ConsentRecord, DataExport, DisclosureEntry
 from privacy.services import export as export_service
 from privacy.services import holdings
 from privacy.services.ledger import record_disclosure
+from privacy.tasks import build_export
 from tests.accounts.factories import (
     CustomerFactory,
     IPAssignmentFactory,
@@ -272,7 +273,7 @@ def test_the_task_runs_after_commit_and_twice_is_harmless(provider):
     export = export_service.request_export(requested_by=owner, customer=customer)
     export.refresh_from_db()
     assert export.status == DataExport.Status.READY
-    export_service.build_export_task.delay(export.pk)
+    build_export.delay(export.pk)
     assert DataExport.objects.get(pk=export.pk).sha256 == export.sha256
     assert DisclosureEntry.objects.filter(recipient_kind="data_subject").count() == 1
 

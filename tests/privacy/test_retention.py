@@ -22,7 +22,7 @@ from accounts.correspondence.models import Message
 from accounts.groups import sync_groups
 from accounts.models import Customer, Invitation, Membership, Service, User
 from core.registry import declaration_for
-from privacy.services import holds, retention
+from privacy.services import holds
 from privacy.services.retention import latest_expired_start, sweep
 from tests.accounts.factories import CustomerFactory, MembershipFactory, ServiceFactory, StaffFactory, enable_totp
 from tests.privacy.test_erasure import make_message
@@ -66,6 +66,23 @@ def test_a_row_whose_clock_has_not_started_is_kept():
     open_service = ServiceFactory(started_on=dt.date(2001, 1, 1), ended_on=None)
     sweep(dry_run=False, today=dt.date(2090, 1, 1))
     assert Service.objects.filter(pk=open_service.pk).exists()
+
+
+def test_a_public_request_submission_its_task_never_took_goes_the_next_day():
+    from privacy.models import PublicRequestSubmission
+
+    submitted = dt.date(2026, 5, 4)
+    left_over = PublicRequestSubmission.objects.create(
+        email="someone@example.net",
+        kind="access",
+        regime="uk_gdpr",
+        link_base="https://portal.example/",
+        submitted_at=at(submitted),
+    )
+    sweep(dry_run=False, today=submitted)
+    assert PublicRequestSubmission.objects.filter(pk=left_over.pk).exists()
+    sweep(dry_run=False, today=submitted + dt.timedelta(days=1))
+    assert not PublicRequestSubmission.objects.filter(pk=left_over.pk).exists()
 
 
 def test_a_timestamp_counts_from_its_uk_calendar_date(settings):
@@ -160,7 +177,9 @@ def test_dry_run_changes_nothing_and_reports_what_the_real_run_then_does(closed_
 
 
 def test_the_scheduled_task_runs_the_real_sweep(closed_long_ago):
-    retention.retention_sweep_task.delay()
+    from privacy.tasks import retention_sweep
+
+    retention_sweep.delay()
     assert not Invitation.objects.exists()
 
 
@@ -171,7 +190,7 @@ def test_the_migration_schedules_the_sweep_once():
     migration.schedule_retention_sweep(global_apps, None)
     migration.schedule_retention_sweep(global_apps, None)
     task = PeriodicTask.objects.get(name=migration.NAME)
-    assert task.task == "privacy.services.retention.retention_sweep_task" and task.enabled
+    assert task.task == "privacy.tasks.retention_sweep" and task.enabled
     assert (task.crontab.hour, task.crontab.minute, task.crontab.day_of_week) == ("2", "30", "*")
 
 

@@ -1,0 +1,136 @@
+"""Every task is in its app's tasks module, and every schedule names a task a worker runs.
+
+Autodiscovery looks at ``<app>.tasks`` only (portal/celery.py keeps no list of its own),
+so a task defined anywhere else is found only if something happens to import its module
+first. Schedules (django-celery-beat) name tasks by their dotted names, so a task that
+moves needs a migration renaming its schedule.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.apps import apps as global_apps
+from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+from portal.celery import app
+
+ROOT = Path(__file__).resolve().parent.parent
+
+OUR_APPS = ("portal", "billing", "privacy", "accounts")
+TASK_MODULES = {f"{label}.tasks" for label in OUR_APPS}
+# Billing's tasks still in billing.run, which the billing restructuring moves to billing.tasks.
+# Remove each name as it moves: the test below fails for a name that no longer needs it.
+NOT_MOVED_YET = {"billing.run.billing_run_task", "billing.run.run_billing_task"}
+
+
+def registered_tasks() -> dict:
+    app.loader.import_default_modules()  # autodiscovery, as a worker does at start
+    return {name: task for name, task in app.tasks.items() if not name.startswith("celery.")}
+
+
+def test_every_task_is_defined_in_its_apps_tasks_module():
+    tasks = registered_tasks()
+    misplaced = {
+        name: task.__module__
+        for name, task in tasks.items()
+        if task.__module__ not in TASK_MODULES and name not in NOT_MOVED_YET
+    }
+    assert misplaced == {}
+    assert {task.__module__ for task in tasks.values()} >= {"accounts.tasks", "privacy.tasks", "billing.tasks"}
+
+
+def test_tasks_waiting_to_move_are_still_where_they_were():
+    tasks = registered_tasks()
+    moved = {name for name in NOT_MOVED_YET if name not in tasks or tasks[name].__module__ in TASK_MODULES}
+    assert moved == set(), "these have moved: take them out of NOT_MOVED_YET"
+
+
+def test_a_tasks_name_says_where_it_is():
+    """The name stored in a schedule is the module and function a reader looks for."""
+    wrong = {
+        name: f"{task.__module__}.{task.run.__name__}"
+        for name, task in registered_tasks().items()
+        if name != f"{task.__module__}.{task.run.__name__}"
+    }
+    assert wrong == {}
+
+
+def test_tasks_take_primary_keys_only():
+    """Nothing personal on the broker: a task's arguments are the keys of rows it loads."""
+    taking_more = {}
+    for name, task in registered_tasks().items():
+        parameters = [p for p in inspect.signature(task.run).parameters.values() if p.name != "self"]
+        other = [p.name for p in parameters if not p.name.endswith(("_id", "_pk")) or p.annotation not in (int, "int")]
+        if other:
+            taking_more[name] = other
+    assert taking_more == {}
+
+
+# Run in a fresh database: the test database's rows may have been flushed by a transactional test.
+MIGRATE_AND_LIST = """
+import json, django
+django.setup()
+from django.core.management import call_command
+call_command("migrate", verbosity=0)
+from django_celery_beat.models import PeriodicTask
+from portal.celery import app
+app.loader.import_default_modules()
+print(json.dumps({
+    "scheduled": sorted(PeriodicTask.objects.values_list("task", flat=True)),
+    "registered": sorted(app.tasks),
+}))
+"""
+
+
+def test_every_schedule_in_the_migrated_database_names_a_registered_task(tmp_path):
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "portal.settings",
+        "PORTAL_VAR_DIR": str(tmp_path),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'migrated.sqlite3'}",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", MIGRATE_AND_LIST], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    assert found["scheduled"], "the migrations schedule tasks: none found"
+    assert set(found["scheduled"]) - set(found["registered"]) == set()
+    assert set(found["registered"]) >= set(registered_tasks())  # the same tasks as this process
+
+
+@pytest.mark.parametrize(
+    ("migration", "old", "new"),
+    [
+        (
+            "accounts.migrations.0011_tasks_in_accounts_tasks",
+            "accounts.correspondence.tasks.requeue_due_messages",
+            "accounts.tasks.requeue_due_messages",
+        ),
+        (
+            "privacy.migrations.0011_tasks_in_privacy_tasks",
+            "privacy.services.retention.retention_sweep_task",
+            "privacy.tasks.retention_sweep",
+        ),
+    ],
+)
+def test_a_schedule_made_under_the_old_name_is_renamed(db, migration, old, new):
+    module = importlib.import_module(migration)
+    every_day = CrontabSchedule.objects.create(minute="0", hour="4")
+    schedule = PeriodicTask.objects.create(name="made before the move", task=old, crontab=every_day)
+
+    module.rename_scheduled_tasks(global_apps, None)
+    schedule.refresh_from_db()
+    assert schedule.task == new
+
+    module.rename_back(global_apps, None)
+    schedule.refresh_from_db()
+    assert schedule.task == old
