@@ -7,22 +7,32 @@ cannot hide a dependency that points up.
 from __future__ import annotations
 
 import ast
+import graphlib
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 APPS = ("portal", "billing", "privacy", "accounts")
 
 
 def imported_modules(path: Path) -> set[str]:
+    """Every module named by an import (``from a import b`` names ``a`` and, if it is one, ``a.b``)."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
     return found
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
 def imports_of_package(package: str) -> dict[str, set[str]]:
@@ -66,3 +76,16 @@ def test_accounts_does_not_import_privacy():
         if any(top_level(m) == "privacy" for m in modules)
     }
     assert offending == {}
+
+
+@pytest.mark.parametrize("package", ["core", "accounts"])
+def test_no_import_cycle_inside(package):
+    """Within a package too, modules import downwards only: the gateway queues delivery through
+    ``accounts.tasks``, whose tasks call ``delivery``, which imports neither of them."""
+    paths = [p for p in (ROOT / package).rglob("*.py") if "migrations" not in p.parts and "__pycache__" not in p.parts]
+    modules = {module_name(p): p for p in paths}
+    graph = {name: imported_modules(path) & (modules.keys() - {name}) for name, path in modules.items()}
+    try:
+        tuple(graphlib.TopologicalSorter(graph).static_order())
+    except graphlib.CycleError as cycle:
+        pytest.fail(f"import cycle in {package}: {' -> '.join(cycle.args[1])}")
