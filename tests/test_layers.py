@@ -89,3 +89,17 @@ def test_no_import_cycle_inside(package):
         tuple(graphlib.TopologicalSorter(graph).static_order())
     except graphlib.CycleError as cycle:
         pytest.fail(f"import cycle in {package}: {' -> '.join(cycle.args[1])}")
+
+
+def test_migrations_import_no_application_code():
+    """A migration must do the same whatever the application's code says later, so it writes
+    out what it does. The one exception is what Django itself writes into schema migrations:
+    references to a model module's validators and managers (``accounts.models.validate_currency``),
+    which are part of the model's state (copying them, makemigrations would see a change)."""
+    offending = {}
+    for app in APPS:
+        for path in sorted((ROOT / app / "migrations").glob("[0-9]*.py")):
+            ours = {m for m in imported_modules(path) if top_level(m) in (*APPS, "core")}
+            if ours - {f"{label}.models" for label in APPS}:
+                offending[str(path.relative_to(ROOT))] = sorted(ours)
+    assert offending == {}

@@ -10,19 +10,12 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from django.apps import apps as global_apps
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from portal.celery import app
-
-ROOT = Path(__file__).resolve().parent.parent
 
 OUR_APPS = ("portal", "billing", "privacy", "accounts")
 TASK_MODULES = {f"{label}.tasks" for label in OUR_APPS}
@@ -74,37 +67,10 @@ def test_tasks_take_primary_keys_only():
     assert taking_more == {}
 
 
-# Run in a fresh database: the test database's rows may have been flushed by a transactional test.
-MIGRATE_AND_LIST = """
-import json, django
-django.setup()
-from django.core.management import call_command
-call_command("migrate", verbosity=0)
-from django_celery_beat.models import PeriodicTask
-from portal.celery import app
-app.loader.import_default_modules()
-print(json.dumps({
-    "scheduled": sorted(PeriodicTask.objects.values_list("task", flat=True)),
-    "registered": sorted(app.tasks),
-}))
-"""
-
-
-def test_every_schedule_in_the_migrated_database_names_a_registered_task(tmp_path):
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "portal.settings",
-        "PORTAL_VAR_DIR": str(tmp_path),
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'migrated.sqlite3'}",
-    }
-    result = subprocess.run(
-        [sys.executable, "-c", MIGRATE_AND_LIST], cwd=ROOT, env=env, capture_output=True, text=True, check=False
-    )
-    assert result.returncode == 0, result.stderr
-    found = json.loads(result.stdout.strip().splitlines()[-1])
-    assert found["scheduled"], "the migrations schedule tasks: none found"
-    assert set(found["scheduled"]) - set(found["registered"]) == set()
-    assert set(found["registered"]) >= set(registered_tasks())  # the same tasks as this process
+def test_every_schedule_in_the_migrated_database_names_a_registered_task(freshly_migrated):
+    assert freshly_migrated["scheduled"], "the migrations schedule tasks: none found"
+    assert set(freshly_migrated["scheduled"]) - set(freshly_migrated["registered"]) == set()
+    assert set(registered_tasks()) <= set(freshly_migrated["registered"])  # as in this process
 
 
 @pytest.mark.parametrize(
