@@ -3,23 +3,17 @@
 Every task is a ``core.background.TransactionAwareTask`` (queued after the commit of the
 transaction that asked for it), takes no personal data (the broker carries primary keys
 only), and is safe to run twice. Schedules live in the database (django-celery-beat),
-created by accounts' migrations.
+created by accounts' migrations. Expired invitations are deleted by privacy's retention
+sweep (``privacy.tasks.retention_sweep``), like every other declared record.
 """
 
 from __future__ import annotations
 
-import logging
 import time
 
 from celery import shared_task
-from django.db import transaction
-from django.utils import timezone
 
 from accounts.correspondence import delivery
-from accounts.models import Invitation
-from core.registry import declaration_for
-
-logger = logging.getLogger(__name__)
 
 # In-process (no broker, so no beat), deliveries also run the mail sweep, at most this
 # often: as often as beat runs it in production, not once per email of a billing run.
@@ -55,25 +49,3 @@ def requeue_due_messages() -> int:
     for message_id in ids:
         deliver_message.delay(message_id)
     return len(ids)
-
-
-def purge_expired_invitations_now() -> int:
-    """Delete invitations whose retention has run out; return how many went.
-
-    The period comes from Invitation's personal-data declaration ("deleted 30 days
-    after the invitation expires"), so the registry stays the one place that says how
-    long we keep them. Deleting is idempotent: a second run finds nothing to do.
-    """
-    retention = declaration_for(Invitation).retention
-    cutoff = timezone.now() - retention.period
-    with transaction.atomic():
-        deleted, _ = Invitation.objects.filter(**{f"{retention.counted_from}__lt": cutoff}).delete()
-    if deleted:
-        logger.info("Purged %d expired invitation(s) older than %s.", deleted, cutoff.isoformat())
-    return deleted
-
-
-@shared_task
-def purge_expired_invitations() -> int:
-    """Daily: delete invitations more than 30 days past their expiry."""
-    return purge_expired_invitations_now()

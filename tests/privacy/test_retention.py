@@ -85,6 +85,43 @@ def test_a_public_request_submission_its_task_never_took_goes_the_next_day():
     assert not PublicRequestSubmission.objects.filter(pk=left_over.pk).exists()
 
 
+def _invitation(*, expired_days_ago: float, customer=None) -> Invitation:
+    return Invitation.objects.create(
+        customer=customer or CustomerFactory(),
+        email=f"{uuid.uuid4().hex[:8]}@example.org",
+        role=roles.Role.TECHNICAL,
+        token_hash=uuid.uuid4().hex,
+        expires_at=timezone.now() - dt.timedelta(days=expired_days_ago),
+    )
+
+
+def test_the_sweep_deletes_invitations_30_days_after_they_expire_and_keeps_the_rest():
+    """Invitations have no purge of their own: their declaration's retention is what removes them."""
+    old = _invitation(expired_days_ago=31)
+    recent = _invitation(expired_days_ago=29)
+    still_open = _invitation(expired_days_ago=-7)
+
+    report = sweep(dry_run=False)
+
+    assert _entry(report, "accounts.Invitation").done == 1
+    assert set(Invitation.objects.values_list("pk", flat=True)) == {recent.pk, still_open.pk}
+    assert not Invitation.objects.filter(pk=old.pk).exists()
+    assert _entry(sweep(dry_run=False), "accounts.Invitation").done == 0  # twice: nothing more
+
+
+@pytest.mark.parametrize("hold_on", ["customer", "invitation"])
+def test_the_sweep_keeps_an_expired_invitation_under_a_legal_hold(hold_on):
+    customer = CustomerFactory()
+    held = _invitation(expired_days_ago=60, customer=customer)
+    target = held if hold_on == "invitation" else None
+    holds.place_hold(customer, reason="Dispute about who was invited", actor=StaffFactory(), target=target)
+
+    report = sweep(dry_run=False)
+
+    assert Invitation.objects.filter(pk=held.pk).exists()
+    assert _entry(report, "accounts.Invitation").held == 1
+
+
 def test_a_timestamp_counts_from_its_uk_calendar_date(settings):
     # 00:30 on 1 April 2020 in London is still 31 March in UTC: the clock starts 1 April.
     settings.PORTAL_FINANCIAL_YEAR_END = (3, 31)
