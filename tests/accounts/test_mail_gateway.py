@@ -97,7 +97,7 @@ def test_sent_mail_carries_disclosures_auto_submitted_and_our_message_id(custome
 
 
 @pytest.mark.parametrize(
-    "template", sorted({p.name.split(".")[0] for p in pathlib.Path("accounts/templates/mail").glob("*.subject.txt")})
+    "template", sorted({p.name.split(".")[0] for p in pathlib.Path().glob("*/templates/mail/*.subject.txt")})
 )
 def test_every_mail_template_gets_the_trading_disclosures(customer, contacts, template):
     original = reply(customer, key=f"orig-{template}")
@@ -111,6 +111,21 @@ def test_every_mail_template_gets_the_trading_disclosures(customer, contacts, te
     assert "company number 01234567" in message.body_text
     assert "company number 01234567" in message.body_html
     assert message.subject
+
+
+@pytest.mark.parametrize(
+    ("app", "templates"),
+    [
+        ("accounts", {"acknowledgement", "footer", "invitation", "staff_reply"}),
+        ("billing", {"invoice", "payment_request_cancelled"}),
+        ("privacy", {"policy_change", "privacy_request_confirm", "privacy_request_reminder"}),
+    ],
+)
+def test_each_app_keeps_the_mail_templates_it_sends(app, templates):
+    kept = {p.name.split(".")[0] for p in pathlib.Path(app, "templates", "mail").glob("*.txt")}
+    assert templates <= kept
+    others = {p.name.split(".")[0] for p in pathlib.Path().glob("*/templates/mail/*.txt") if p.parts[0] != app}
+    assert not templates & others, "a template name in two apps: only the first app's would be used"
 
 
 def test_rolled_back_transaction_stores_and_sends_nothing(customer, contacts, smtp_server):
