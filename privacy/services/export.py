@@ -48,7 +48,7 @@ from django.utils.text import slugify
 
 from core.registry import Category, PersonalData
 from privacy.models import DataExport, DisclosureEntry
-from privacy.services import holdings
+from privacy.services import what_we_hold
 from privacy.services.ledger import record_disclosure
 
 logger = logging.getLogger(__name__)
@@ -117,7 +117,7 @@ class ModelSection:
 
     @property
     def basis(self) -> str:
-        return holdings.basis_label(self.declaration)
+        return what_we_hold.basis_label(self.declaration)
 
     @property
     def other_categories(self) -> list[Category]:
@@ -287,7 +287,7 @@ def _write_model(archive: zipfile.ZipFile, model, declaration: PersonalData, row
         json_path=f"{folder}.json",
         csv_path=f"{folder}.csv",
         columns=[f.name for f in chosen],
-        erasure=holdings.erasure_in_words(model, declaration),
+        erasure=what_we_hold.erasure_in_words(model, declaration),
     )
     many = [f.name for f in chosen if f.many_to_many]
     copy_files = declaration.model not in FILES_NOT_COPIED
@@ -349,12 +349,12 @@ def _write_model(archive: zipfile.ZipFile, model, declaration: PersonalData, row
 
 def _write_archive(export: DataExport, handle) -> list[CategorySection]:
     whose = {"customer": export.customer} if export.customer_id else {"person": export.person}
-    plan = holdings.declarations_for(customer=export.customer_id is not None, person=export.person_id is not None)
+    plan = what_we_hold.declarations_for(customer=export.customer_id is not None, person=export.person_id is not None)
     by_category = {category: CategorySection(category) for category in Category}
     with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
         for done, (model, declaration) in enumerate(plan, start=1):
-            category = holdings.primary_category(declaration)
-            rows = holdings.rows_of(model, declaration, **whose)
+            category = what_we_hold.primary_category(declaration)
+            rows = what_we_hold.rows_of(model, declaration, **whose)
             by_category[category].models.append(_write_model(archive, model, declaration, rows, category))
             _set_progress(export.pk, 100 * done // (len(plan) + 1))
         sections = [s for s in by_category.values() if s.models]

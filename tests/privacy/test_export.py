@@ -26,7 +26,7 @@ from accounts.correspondence.models import MailKind
 from core.registry import Category
 from privacy.models import ConsentRecord, DataExport, DisclosureEntry
 from privacy.services import export as export_service
-from privacy.services import holdings
+from privacy.services import what_we_hold
 from privacy.services.ledger import record_disclosure
 from privacy.tasks import build_export
 from tests.accounts.factories import (
@@ -135,8 +135,8 @@ def test_export_holds_every_declared_category_of_the_customer_and_nothing_of_any
                     assert not any(string.encode() in blob for blob in texts), string
             manifest = json.loads(members["manifest.json"])
             exported = {m["model"] for c in manifest["categories"] for m in c["models"]}
-            covered = {c for _, d in holdings.declarations_for(customer=True) for c in d.categories}
-            assert exported == {d.model for _, d in holdings.declarations_for(customer=True)}
+            covered = {c for _, d in what_we_hold.declarations_for(customer=True) for c in d.categories}
+            assert exported == {d.model for _, d in what_we_hold.declarations_for(customer=True)}
             index = members["index.html"].decode()
             for category in covered:
                 assert category.description in index
@@ -288,7 +288,7 @@ def test_progress_is_recorded_per_declaration_and_reaches_100(customer, owner, p
 
     monkeypatch.setattr(export_service, "_set_progress", spy)
     export = _build(owner, customer=customer)
-    assert len(seen) == len(holdings.declarations_for(customer=True))
+    assert len(seen) == len(what_we_hold.declarations_for(customer=True))
     assert seen == sorted(seen) and seen[-1] < 100
     assert export.progress == 100
 
