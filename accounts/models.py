@@ -113,7 +113,7 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     @property
     def must_use_mfa(self) -> bool:
-        """Staff and accountants reach nothing without MFA (issue 2)."""
+        """Staff and accountants reach nothing without MFA (accounts.middleware.RequireMFAMiddleware)."""
         return self.is_staff or self.is_superuser or self.is_accountant
 
     def customer_memberships(self) -> MembershipQuerySet:
@@ -134,7 +134,7 @@ class LegalForm(models.TextChoices):
 
     @classmethod
     def business(cls) -> set[str]:
-        """Late Payment Act applies to these (DOMAIN.md §3); never to consumers."""
+        """The Late Payment of Commercial Debts Act applies to these; never to consumers."""
         return {cls.LIMITED_COMPANY, cls.LLP, cls.SOLE_TRADER, cls.PUBLIC_BODY}
 
 
@@ -557,7 +557,7 @@ class IPAssignment(models.Model):
 
 @no_personal_data("The provider's own published company details.")
 class ProviderDetails(models.Model):
-    """The provider's trading disclosures (Companies Act 2006; SI 2015/17; DOMAIN.md §2).
+    """The provider's trading disclosures (Companies Act 2006; SI 2015/17; docs/correspondence.md).
 
     One row, edited by staff in the admin; every page footer, email and PDF reads it.
     """

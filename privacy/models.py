@@ -2,7 +2,7 @@
 data-subject requests and their exports.
 
 Each model's docstring says who writes its rows; every write goes through a service
-in ``privacy/services/`` (STYLE.md: one write path).
+in ``privacy/services/``: one write path per model.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from django.utils import timezone
 from core.registry import Category, Erasure, LawfulBasis, Retention, no_personal_data, personal_data
 
 # ---------------------------------------------------------------------------------------
-# The disclosure ledger (DESIGN.md mechanism 3)
+# The disclosure ledger (docs/privacy-ledger.md)
 # ---------------------------------------------------------------------------------------
 
 

@@ -89,7 +89,7 @@ def _render(template: str, context: dict, provider=_CURRENT) -> tuple[str, str, 
 
 
 def add_footer(text: str, html: str, provider=_CURRENT) -> tuple[str, str]:
-    """Every email carries the provider's trading disclosures (Companies Act 2006; DOMAIN.md §2)."""
+    """Every email carries the provider's trading disclosures (Companies Act 2006; docs/correspondence.md)."""
     context = {"provider": _provider(provider)}
     text = f"{text}\n\n-- \n{render_to_string('mail/footer.txt', context).strip()}\n"
     if html:

@@ -1,4 +1,4 @@
-"""The disclosure ledger's one write path (DESIGN.md mechanism 3).
+"""The disclosure ledger's one write path (docs/privacy-ledger.md).
 
 ``record_disclosure`` appends an entry whose hash covers its content and the previous
 entry's hash, so altering, inserting or deleting a row breaks the chain, and

@@ -1,14 +1,14 @@
 """Data-subject requests: intake, the staff workflow, fulfilment and deadline reminders.
 
-The one write path for ``DataSubjectRequest`` (STYLE.md). Views, the admin and the
-reminder task call these functions; none of them writes the rows directly.
+The one write path for ``DataSubjectRequest``: views, the admin and the tasks call
+these functions; none of them writes the rows directly.
 
 Intake (docs/privacy-requests.md "Intake channels"):
 
 - the portal, by a logged-in person: the login is the identity, the clock starts at once;
 - the public form: a confirmation link goes to the address only if it is a verified
-  address of a login we hold (identity by what we already hold, DOMAIN.md §6); the form
-  answers the same whatever the address, so it cannot reveal who has an account;
+  address of a login we hold (identity by what we already hold); the form answers the
+  same whatever the address, so it cannot reveal who has an account;
 - staff, from a letter or a call;
 - an authorised agent with a written authority: the person confirms directly by a link
   sent to their own address, and the clock starts then.

@@ -1,4 +1,4 @@
-"""The disclosure ledger: append-only, hash-chained, shown to customers (DESIGN.md mechanism 3)."""
+"""The disclosure ledger: append-only, hash-chained, shown to customers (docs/privacy-ledger.md)."""
 
 from __future__ import annotations
 

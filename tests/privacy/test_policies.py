@@ -1,4 +1,4 @@
-"""Policy versions: public history, numbering, notice of material changes, acknowledgement (DOMAIN.md §6)."""
+"""Policy versions: public history, numbering, notice of material changes, acknowledgement (docs/privacy.md)."""
 
 from __future__ import annotations
 
