@@ -1,7 +1,11 @@
-"""Staff groups and their permissions: one definition, applied by data migrations.
+"""Staff groups and their permissions: what the data migrations add up to.
 
-Later apps add their models' permissions here and ship a migration that calls
-``sync_groups`` again, so a fresh install and an upgraded one end up the same.
+Each migration that gives a group permissions writes them out itself (accounts 0002 and
+0006, privacy 0005 and 0008, billing 0008, 0010, 0014 and 0019), so that it does the same
+whatever this module says later. This is the sum of them, in one place to read, and what
+``sync_groups`` restores after a test empties the database. A change here needs a new
+migration that grants (or takes away) the same: tests/accounts/test_groups.py compares
+this definition with a freshly migrated database.
 """
 
 from __future__ import annotations
@@ -96,8 +100,19 @@ CUSTOM_PERMISSIONS = {
 }
 
 
+def permission_codenames(group: str) -> set[tuple[str, str]]:
+    """(app_label, codename) of each permission ``group`` has."""
+    return {
+        (app_label, CUSTOM_PERMISSIONS.get((model, action), f"{action}_{model}"))
+        for app_label, by_model in GROUP_PERMISSIONS[group].items()
+        for model, actions in by_model.items()
+        for action in actions
+    }
+
+
 def sync_groups(apps, schema_editor=None) -> None:
-    """Create the groups and give each exactly the permissions above (idempotent)."""
+    """Create the groups and give each exactly the permissions above (idempotent; tests use it
+    to put back what the migrations made)."""
     from django.apps import apps as global_apps
     from django.contrib.auth.management import create_permissions
 
@@ -110,16 +125,10 @@ def sync_groups(apps, schema_editor=None) -> None:
             app_config.models_module = None
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
-    for name, by_app in GROUP_PERMISSIONS.items():
+    for name in GROUP_PERMISSIONS:
         group, _ = Group.objects.get_or_create(name=name)
-        codenames = {
-            (app_label, CUSTOM_PERMISSIONS.get((model, action), f"{action}_{model}"))
-            for app_label, by_model in by_app.items()
-            for model, actions in by_model.items()
-            for action in actions
-        }
-        # A model added by a later migration has no permission yet at an earlier one:
-        # skip it there; the migration that adds the model calls sync_groups again.
+        codenames = permission_codenames(name)
+        # A permission that does not exist yet (its model comes later) is skipped.
         wanted = [
             perm
             for perm in Permission.objects.filter(content_type__app_label__in={a for a, _ in codenames}).select_related(

@@ -24,7 +24,7 @@ from django_countries.fields import CountryField
 
 from accounts import roles
 from accounts.vat import normalise_vat_number
-from privacy.registry import Category, Erasure, LawfulBasis, Retention, no_personal_data, personal_data
+from core.registry import Category, Erasure, LawfulBasis, Retention, no_personal_data, personal_data
 
 ACCOUNT_LIFETIME = {
     # Contract records: kept 6 years after the account closes, the limitation period
@@ -111,7 +111,7 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     @property
     def must_use_mfa(self) -> bool:
-        """Staff and accountants reach nothing without MFA (issue 2)."""
+        """Staff and accountants reach nothing without MFA (accounts.middleware.RequireMFAMiddleware)."""
         return self.is_staff or self.is_superuser or self.is_accountant
 
     def customer_memberships(self) -> MembershipQuerySet:
@@ -132,7 +132,7 @@ class LegalForm(models.TextChoices):
 
     @classmethod
     def business(cls) -> set[str]:
-        """Late Payment Act applies to these (DOMAIN.md §3); never to consumers."""
+        """The Late Payment of Commercial Debts Act applies to these; never to consumers."""
         return {cls.LIMITED_COMPANY, cls.LLP, cls.SOLE_TRADER, cls.PUBLIC_BODY}
 
 

@@ -5,7 +5,7 @@ Our own models carry their declarations on the class; these we cannot decorate.
 
 from __future__ import annotations
 
-from privacy.registry import Category, Erasure, LawfulBasis, Retention, declare
+from core.registry import Category, Erasure, LawfulBasis, Retention, declare
 
 declare(
     "account.EmailAddress",

@@ -33,7 +33,7 @@ def _history(customer, contacts) -> None:
     from django.utils import timezone
 
     from accounts.correspondence.models import MailKind, Message
-    from privacy.registry import Category
+    from core.registry import Category
     from privacy.services.ledger import record_disclosure
     from tests.accounts.factories import IPAssignmentFactory, ServiceFactory
 
@@ -86,7 +86,7 @@ def run() -> dict:
     from accounts import roles
     from privacy.models import DataExport
     from privacy.services import export as export_service
-    from privacy.services import holdings
+    from privacy.services import what_we_hold
     from tests.accounts.factories import CustomerFactory, MembershipFactory, ProviderDetailsFactory
 
     ProviderDetailsFactory()
@@ -114,7 +114,7 @@ def run() -> dict:
     export_service.build_export(second.pk)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    rows = sum(section.total for section in holdings.what_we_hold(customer))
+    rows = sum(section.total for section in what_we_hold.what_we_hold(customer))
     conditions = f"{N_MESSAGES:,} emails, {N_SERVICES} services × {IPS_PER_SERVICE} IPs, {N_CONTACTS} contacts"
     return {
         "title": "Data-subject export (ten years of history)",

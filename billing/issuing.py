@@ -18,9 +18,9 @@ functions. Rules implemented here:
 - Credit notes carry **positive** amounts; ``kind=credit_note`` says they are subtracted
   in balances and statements. They keep the original's VAT rates, rule, wording and
   exchange rate (reg 15: the VAT credited is the VAT originally charged).
-- When a document is issued, ``document_issued`` is sent after the transaction commits;
-  billing's tasks listen to it to render and email the PDF (``billing.tasks``), so issuing
-  does not depend on delivery.
+- When a document is issued, ``document_issued`` is sent; billing's tasks answer it by
+  queuing the PDF and email, sent after the transaction commits (``billing.tasks``), so
+  issuing does not depend on delivery.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from billing.documents.totals import InvoiceError, build_line, compute_totals, c
 from billing.models import SERIES, BillingSettings, Invoice, InvoiceLine
 from billing.vat import decide_vat
 
-# Sent once the transaction that issued a document has committed, with ``invoice_pk``.
+# Sent in the transaction that issued a document, with ``invoice_pk``.
 document_issued = Signal()
 
 
@@ -59,15 +59,16 @@ def add_line(invoice: Invoice, **fields) -> InvoiceLine:
 
 
 def announce_issued(pk: int) -> None:
-    """Send ``document_issued`` for the document ``pk`` once this transaction commits.
+    """Send ``document_issued`` for the document ``pk``, in the issuing transaction.
 
-    Robust: the document is issued whatever happens to its PDF and email, and a failure
-    there (a broker that is down; in-process, the render itself) must not stop the other
-    documents committed in the same transaction (a billing run's group) from being sent.
+    Its receiver queues the PDF and email, which are sent after the transaction commits
+    and never raise into it (``core.background.TransactionAwareTask``): the document is
+    issued whatever happens to them, and one failing (a broker that is down; in-process,
+    the render itself) stops no other document committed with it (a billing run's group).
     The failure is logged; with a broker, the sweep of unsent documents sends it again,
     and staff can email it from the admin.
     """
-    transaction.on_commit(lambda: document_issued.send(sender=Invoice, invoice_pk=pk), robust=True)
+    document_issued.send(sender=Invoice, invoice_pk=pk)
 
 
 # What issuing sets on a document: written by one conditional UPDATE (see _issue_locked).

@@ -24,7 +24,7 @@ from accounts.correspondence.models import Message
 from accounts.models import validate_currency
 from billing.money import to_money
 from billing.vat import VatCategory
-from privacy.registry import Category, Erasure, LawfulBasis, Retention, no_personal_data, personal_data
+from core.registry import Category, Erasure, LawfulBasis, Retention, no_personal_data, personal_data
 
 
 # An account's money records go together. Deleting an old invoice but not the payment that

@@ -1,8 +1,8 @@
 """Billing's background work: thin tasks that load by primary key and call one service.
 
-Issuing a document sends ``billing.issuing.document_issued`` after its transaction
-commits; ``queue_document_delivery`` (connected in ``BillingConfig.ready``) answers it by
-queuing ``render_and_send_invoice``, so issuing knows nothing of delivery.
+Issuing a document sends ``billing.issuing.document_issued``; ``queue_document_delivery``
+(connected in ``BillingConfig.ready``) answers it by queuing ``render_and_send_invoice``,
+sent once the issuing transaction commits, so issuing knows nothing of delivery.
 """
 
 from __future__ import annotations
@@ -53,6 +53,6 @@ def run_billing_task(run_pk: int) -> int:
 
 
 def queue_document_delivery(sender, *, invoice_pk: int, **kwargs) -> None:
-    """``document_issued`` receiver (sent after the issuing transaction committed): render
-    and email the document in the background."""
+    """``document_issued`` receiver: render and email the document in the background,
+    once the issuing transaction has committed."""
     render_and_send_invoice.delay(invoice_pk)

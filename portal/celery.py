@@ -1,4 +1,8 @@
-"""The Celery app. Without CELERY_BROKER_URL, tasks run in-process (task_always_eager)."""
+"""The Celery app. Without CELERY_BROKER_URL, tasks run in-process (task_always_eager).
+
+Every task is a ``core.background.TransactionAwareTask``: queued inside a transaction, it
+is sent only once that transaction commits.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +12,7 @@ from celery import Celery
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
-app = Celery("portal")
+app = Celery("portal", task_cls="core.background:TransactionAwareTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
+# Every task is in its app's tasks module (<app>.tasks), which autodiscovery finds.
 app.autodiscover_tasks()
-# Task modules inside sub-packages (autodiscovery looks only at <app>.tasks).
-app.autodiscover_tasks(["accounts.correspondence"])
-app.autodiscover_tasks(
-    [
-        "privacy.services.export",
-        "privacy.services.retention",
-        "privacy.services.requests",
-        "privacy.services.policies",
-    ],
-    related_name=None,
-)

@@ -11,4 +11,11 @@ class PrivacyConfig(AppConfig):
         from privacy import (
             checks,  # noqa: F401  (registers the system check)
             middleware,  # noqa: F401  (connects the login receiver for policy acknowledgement)
+            tasks,
         )
+        from privacy.services.export import export_requested
+        from privacy.services.requests import public_request_submitted
+
+        # Services announce; the tasks module (a layer above them) queues the work.
+        export_requested.connect(tasks.queue_export_build, dispatch_uid="privacy.queue_export_build")
+        public_request_submitted.connect(tasks.queue_public_request, dispatch_uid="privacy.queue_public_request")

@@ -1,4 +1,4 @@
-"""System check: no personal data without a declaration (DESIGN.md mechanism 1)."""
+"""System check: no personal data without a declaration (core.registry, docs/privacy.md)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from django.core import checks
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 
-from privacy import registry
+from core import registry
 
 # Field names that usually hold data about a person. A false positive is cheap
 # (declare it in ``not_personal`` with a reason); a miss is a privacy bug.
@@ -77,8 +77,18 @@ def check_declaration(model: type[models.Model], declaration: registry.PersonalD
         errors += _check_path(model, declaration.customer_path, "customer_path", label, "accounts.Customer")
     if declaration.person_path is not None:
         errors += _check_path(model, declaration.person_path, "person_path", label, user_label)
-    if declaration.customer_path is None and declaration.person_path is None:
-        errors.append(checks.Error(f"{label}: say whose data it is (customer_path or person_path).", id="privacy.E004"))
+    if declaration.customer_path is None and declaration.person_path is None and not declaration.unattributed:
+        errors.append(
+            checks.Error(
+                f"{label}: say whose data it is (customer_path or person_path), "
+                "or why that cannot be known (unattributed).",
+                id="privacy.E004",
+            )
+        )
+    if declaration.unattributed and (declaration.customer_path is not None or declaration.person_path is not None):
+        errors.append(
+            checks.Error(f"{label}: unattributed is for rows with no customer_path or person_path.", id="privacy.E004")
+        )
     errors += _check_path(model, declaration.retention.counted_from, "retention.counted_from", label, None)
     return errors
 
@@ -108,7 +118,7 @@ def check_personal_data_declared(app_configs=None, **kwargs) -> list:
                     "personal-data declaration."
                 )
                 hint = (
-                    "Decorate the model with @privacy.registry.personal_data(...), or with "
+                    "Decorate the model with @core.registry.personal_data(...), or with "
                     "@no_personal_data(reason) if none of its fields are about people."
                 )
                 errors.append(checks.Error(message, hint=hint, obj=model, id="privacy.E001"))

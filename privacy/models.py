@@ -2,7 +2,7 @@
 data-subject requests and their exports.
 
 Each model's docstring says who writes its rows; every write goes through a service
-in ``privacy/services/`` (STYLE.md: one write path).
+in ``privacy/services/``: one write path per model.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from privacy.registry import Category, Erasure, LawfulBasis, Retention, no_personal_data, personal_data
+from core.registry import Category, Erasure, LawfulBasis, Retention, no_personal_data, personal_data
 
 # ---------------------------------------------------------------------------------------
-# The disclosure ledger (DESIGN.md mechanism 3)
+# The disclosure ledger (docs/privacy-ledger.md)
 # ---------------------------------------------------------------------------------------
 
 
@@ -450,6 +450,41 @@ class DataSubjectRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} request #{self.pk}"
+
+
+@personal_data(
+    description="A request sent on the public form, for the moments it takes to look up its address.",
+    categories=[Category.PRIVACY, Category.CONTACT],
+    fields=["email", "details"],
+    purpose="Find out, away from the web request, whether the address is a login's, and if so ask it to confirm.",
+    lawful_basis=LawfulBasis.LEGAL_OBLIGATION,
+    unattributed="Whose it is is not known until its task looks the address up; the task then deletes it.",
+    retention=Retention(
+        counted_from="submitted_at",
+        days=1,
+        description="Deleted by its task once the address is looked up; any left over by the next retention sweep.",
+    ),
+    erasure=Erasure.delete(),
+)
+class PublicRequestSubmission(models.Model):
+    """A request from the public form, waiting for its task (``privacy.tasks.process_public_request``).
+
+    The web request stores one whatever the address and queues the task with its primary
+    key, so neither the answer nor the work done tells a visitor whether the address has
+    a login, and the address and details never travel through the broker. The task opens
+    a ``DataSubjectRequest`` only for a verified address of a login, and deletes the
+    submission either way (``privacy.services.requests.process_public_request``).
+    """
+
+    email = models.EmailField()
+    kind = models.CharField(max_length=30, choices=DataSubjectRequest.Kind.choices)
+    regime = models.CharField(max_length=10, choices=DataSubjectRequest.Regime.choices)
+    details = models.TextField(blank=True)
+    link_base = models.URLField(max_length=300, help_text="The portal's address as the visitor reached it.")
+    submitted_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"Public request submission #{self.pk}"
 
 
 class ProcessingRestrictionQuerySet(models.QuerySet):

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from privacy.views import centre, consents, disclosures, exports, held, requests
+from privacy.views import centre, consents, disclosures, exports, requests, what_we_hold
 
 app_name = "privacy"
 
 urlpatterns = [
     *centre.urlpatterns,
-    *held.urlpatterns,
+    *what_we_hold.urlpatterns,
     *disclosures.urlpatterns,
     *exports.urlpatterns,
     *requests.urlpatterns,

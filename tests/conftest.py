@@ -86,6 +86,14 @@ def _staff_groups(request):
         sync_groups(apps)
 
 
+@pytest.fixture(scope="session")
+def freshly_migrated(tmp_path_factory) -> dict:
+    """What the migrations alone put in a new database (tests/migrated.py); once per run."""
+    from tests.migrated import migrate_fresh_database
+
+    return migrate_fresh_database(tmp_path_factory.mktemp("migrated"))
+
+
 @pytest.fixture
 def provider(db):
     return ProviderDetailsFactory()

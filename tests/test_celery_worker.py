@@ -1,8 +1,10 @@
-"""Background work: the invitation purge, its schedule, and a real worker on a real broker.
+"""Background work: a task queued on commit runs in-process without a broker, and a real
+worker runs it with one.
 
 Without a broker (the embedded default) a queued task runs in-process after commit.
-With CELERY_BROKER_URL set (CI: Redis), ``test_real_worker_runs_the_purge`` starts a
-Celery worker against that broker and shows the task completing.
+With CELERY_BROKER_URL set (CI: Redis), ``test_real_worker_runs_the_retention_sweep``
+starts a Celery worker against that broker and shows the task completing. The task is
+the retention sweep, and its visible effect an expired invitation deleted.
 """
 
 from __future__ import annotations
@@ -19,12 +21,12 @@ from celery.signals import task_postrun
 from django.apps import apps
 from django.db import connections, transaction
 from django.utils import timezone
-from django_celery_beat.models import PeriodicTask
+from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from accounts import roles
 from accounts.models import Invitation
-from accounts.tasks import purge_expired_invitations, purge_expired_invitations_now
 from portal.celery import app as celery_app
+from privacy.tasks import retention_sweep
 from tests.accounts.factories import CustomerFactory
 
 
@@ -48,56 +50,41 @@ def in_process_tasks():
     celery_app.conf.task_always_eager = saved
 
 
-def test_purge_deletes_invitations_30_days_past_expiry_and_keeps_the_rest(db):
-    old = make_invitation(expired_days_ago=31, email="old@example.org")
-    recent = make_invitation(expired_days_ago=29, email="recent@example.org")
-    still_open = make_invitation(expired_days_ago=-7, email="open@example.org")
-
-    assert purge_expired_invitations_now() == 1
-
-    remaining = set(Invitation.objects.values_list("pk", flat=True))
-    assert remaining == {recent.pk, still_open.pk}
-    assert old.pk not in remaining
-
-
-def test_purge_is_safe_to_run_twice(db):
-    make_invitation(expired_days_ago=40)
-
-    assert purge_expired_invitations_now() == 1
-    assert purge_expired_invitations_now() == 0
-
-
-def test_without_a_broker_a_task_queued_on_commit_runs_in_process(
+def test_without_a_broker_a_task_queued_in_a_transaction_runs_in_process_after_commit(
     db, in_process_tasks, django_capture_on_commit_callbacks
 ):
     expired = make_invitation(expired_days_ago=45)
 
-    with django_capture_on_commit_callbacks(execute=False) as pending:
-        transaction.on_commit(purge_expired_invitations.delay)
+    with django_capture_on_commit_callbacks(execute=False) as pending, transaction.atomic():
+        retention_sweep.delay()
     assert len(pending) == 1
     assert Invitation.objects.filter(pk=expired.pk).exists(), "nothing may run before the commit"
 
-    with django_capture_on_commit_callbacks(execute=True):
-        transaction.on_commit(purge_expired_invitations.delay)
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        retention_sweep.delay()
 
     assert not Invitation.objects.filter(pk=expired.pk).exists()
 
 
-def test_purge_is_scheduled_daily_in_the_database(db):
-    schedule = PeriodicTask.objects.select_related("crontab").get(task="accounts.tasks.purge_expired_invitations")
+def test_the_invitation_purge_is_no_longer_scheduled(freshly_migrated):
+    """The retention sweep deletes expired invitations; accounts' own purge and its schedule went."""
+    assert "accounts.tasks.purge_expired_invitations" not in freshly_migrated["scheduled"]
+    assert "Purge expired invitations" not in freshly_migrated["schedule_names"]
+    assert "privacy.tasks.retention_sweep" in freshly_migrated["scheduled"]
 
-    assert schedule.enabled
-    assert (schedule.crontab.minute, schedule.crontab.hour, schedule.crontab.day_of_week) == ("15", "3", "*")
-    assert str(schedule.crontab.timezone) == "Europe/London"
 
+def test_the_migration_removes_the_purge_from_an_existing_schedule(db):
+    purge = importlib.import_module("accounts.migrations.0003_schedule_invitation_purge")
+    unschedule = importlib.import_module("accounts.migrations.0012_unschedule_invitation_purge")
+    purge.schedule_invitation_purge(apps, None)  # as an install made before the change has it
+    assert PeriodicTask.objects.filter(task=purge.TASK).exists()
 
-def test_schedule_migration_is_idempotent(db):
-    migration = importlib.import_module("accounts.migrations.0003_schedule_invitation_purge")
+    unschedule.unschedule_invitation_purge(apps, None)
+    unschedule.unschedule_invitation_purge(apps, None)  # twice: nothing more
 
-    migration.schedule_invitation_purge(apps, None)
-    migration.schedule_invitation_purge(apps, None)
-
-    assert PeriodicTask.objects.filter(task="accounts.tasks.purge_expired_invitations").count() == 1
+    assert not PeriodicTask.objects.filter(task=purge.TASK).exists()
+    assert CrontabSchedule.objects.exists()  # the retention sweep's and the others' are untouched
+    assert PeriodicTask.objects.filter(task="privacy.tasks.retention_sweep").exists()
 
 
 @pytest.fixture
@@ -121,8 +108,8 @@ def broker():
 
 
 @pytest.mark.broker
-def test_real_worker_runs_the_purge(broker, transactional_db):
-    """A worker consuming from the broker deletes the expired invitation.
+def test_real_worker_runs_the_retention_sweep(broker, transactional_db):
+    """A worker consuming from the broker runs the sweep, which deletes the expired invitation.
 
     The worker runs in a thread of this process, so it sees the test database; the
     data is committed first (transactional_db), as it would be before a real queueing.
@@ -133,7 +120,7 @@ def test_real_worker_runs_the_purge(broker, transactional_db):
     outcome: dict[str, object] = {}
 
     def task_finished(sender=None, retval=None, state=None, **kwargs) -> None:
-        if getattr(sender, "name", None) == purge_expired_invitations.name:
+        if getattr(sender, "name", None) == retention_sweep.name:
             outcome.update(state=state, retval=retval)
             # The worker thread opened its own connection: close it so the test database
             # can be flushed and dropped afterwards (PostgreSQL refuses while it is in use).
@@ -144,12 +131,14 @@ def test_real_worker_runs_the_purge(broker, transactional_db):
     try:
         with start_worker(celery_app, pool="solo", perform_ping_check=False, queues=[queue], shutdown_timeout=30):
             with celery_app.connection_for_write(broker) as connection:
-                purge_expired_invitations.apply_async(queue=queue, connection=connection)
+                retention_sweep.apply_async(queue=queue, connection=connection)
             # Wait for the task rather than polling the table, which on SQLite would
             # compete with the worker's write for the shared in-memory database.
             assert finished.wait(timeout=30), "the worker did not run the task within 30 s"
     finally:
         task_postrun.disconnect(task_finished)
 
-    assert outcome == {"state": "SUCCESS", "retval": 1}
+    assert outcome["state"] == "SUCCESS"
+    invitations = next(m for m in outcome["retval"]["models"] if m["model"] == "accounts.Invitation")
+    assert invitations["done"] == 1
     assert not Invitation.objects.filter(pk=expired.pk).exists()

@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html_join
 
-from accounts.correspondence import delivery, gateway, inbound, services
+from accounts.correspondence import gateway, inbound, services
 from accounts.correspondence.models import Message, MessageAttachment
 
 
@@ -177,7 +177,7 @@ class MessageAdmin(admin.ModelAdmin):
 
     @admin.action(description="Retry delivery of failed messages", permissions=["change"])
     def retry_delivery(self, request, queryset) -> None:
-        retried = sum(delivery.retry_failed(pk) for pk in queryset.values_list("pk", flat=True))
+        retried = sum(services.retry_failed(pk) for pk in queryset.values_list("pk", flat=True))
         self.message_user(request, f"{retried} message(s) queued again.", messages.SUCCESS)
 
     @admin.action(description="Reject quarantined messages (not from a customer; still kept)", permissions=["change"])

@@ -188,13 +188,14 @@ def due_message_ids(*, limit: int = 500, grace: timedelta = timedelta(minutes=2)
     )
 
 
-def retry_failed(message_id: int) -> bool:
-    """Staff ask for a failed message to be tried again (admin action). Returns whether it was."""
-    updated = Message.objects.filter(
-        pk=message_id, direction=Message.Direction.OUTBOUND, status=Message.Status.FAILED
-    ).update(status=Message.Status.QUEUED, next_attempt_at=timezone.now(), attempts=0)
-    if updated:
-        from accounts.correspondence.gateway import _enqueue
+def mark_for_retry(message_id: int) -> bool:
+    """Put a failed message back in the queue with its attempts reset; whether it was failed.
 
-        _enqueue(message_id)
-    return bool(updated)
+    Queuing its delivery is the caller's (``services.retry_failed``): this module is below
+    the tasks that call it (``accounts.tasks``) and imports none of them.
+    """
+    return bool(
+        Message.objects.filter(
+            pk=message_id, direction=Message.Direction.OUTBOUND, status=Message.Status.FAILED
+        ).update(status=Message.Status.QUEUED, next_attempt_at=timezone.now(), attempts=0)
+    )

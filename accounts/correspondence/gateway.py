@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from email.utils import make_msgid
-from functools import partial
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
@@ -25,6 +23,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from accounts.correspondence.models import RECIPIENT_ROLES, MailKind, Message, MessageAttachment
+from accounts.tasks import deliver_message
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +89,7 @@ def _render(template: str, context: dict, provider=_CURRENT) -> tuple[str, str, 
 
 
 def add_footer(text: str, html: str, provider=_CURRENT) -> tuple[str, str]:
-    """Every email carries the provider's trading disclosures (Companies Act 2006; DOMAIN.md §2)."""
+    """Every email carries the provider's trading disclosures (Companies Act 2006; docs/correspondence.md)."""
     context = {"provider": _provider(provider)}
     text = f"{text}\n\n-- \n{render_to_string('mail/footer.txt', context).strip()}\n"
     if html:
@@ -127,27 +126,6 @@ def mask_secrets(text: str, html: str, secrets: Sequence[str]) -> tuple[str, str
         html = html.replace(secret, placeholder).replace(escape(secret), placeholder)
         pending[placeholder] = secret
     return text, html, pending
-
-
-# In-process (no broker, so no beat), sends also run the sweep, at most this often: as
-# often as beat runs it in production, not once per email of a billing run.
-EAGER_SWEEP_EVERY = 60.0
-_last_eager_sweep = -EAGER_SWEEP_EVERY
-
-
-def _enqueue(message_id: int) -> None:
-    global _last_eager_sweep
-    from accounts.correspondence.tasks import deliver_message, requeue_due_messages
-
-    try:
-        deliver_message.delay(message_id)
-    except Exception:  # the broker is down: the row stays queued and the sweep sends it
-        logger.exception("Could not queue delivery of message %s; the sweep will retry", message_id)
-        return
-    now = time.monotonic()
-    if deliver_message.app.conf.task_always_eager and now - _last_eager_sweep >= EAGER_SWEEP_EVERY:
-        _last_eager_sweep = now
-        requeue_due_messages.delay()
 
 
 def store_attachments(message: Message, attachments: Sequence[Attachment]) -> None:
@@ -295,5 +273,7 @@ def send_rendered(
         if existing is None:
             raise
         return existing
-    transaction.on_commit(partial(_enqueue, message.pk), robust=True)
+    # Sent once the caller's transaction commits (core.background); if the broker is down,
+    # the message stays queued and the sweep (requeue_due_messages) sends it.
+    deliver_message.delay(message.pk)
     return message

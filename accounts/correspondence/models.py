@@ -11,7 +11,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts import roles
-from privacy.registry import Category, Erasure, LawfulBasis, Retention, personal_data
+from core.registry import Category, Erasure, LawfulBasis, Retention, personal_data
 
 # Correspondence is kept 6 years after the account closes: it records what we told the
 # customer about their service and billing, evidence for a dispute within the limitation

@@ -1,4 +1,4 @@
-"""Correspondence actions used by the portal and the admin (STYLE.md: one write path)."""
+"""Correspondence actions used by the portal and the admin: their one write path."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.correspondence import gateway
+from accounts.correspondence import delivery, gateway
 from accounts.correspondence.models import MailKind, Message
+from accounts.tasks import deliver_message
 
 MAX_PORTAL_ATTACHMENTS = 5
 
@@ -66,3 +67,11 @@ def reply(original: Message, *, body: str, actor, attachments: Sequence[gateway.
         attachments=attachments,
         created_by=actor,
     )
+
+
+def retry_failed(message_id: int) -> bool:
+    """Staff ask for a failed message to be tried again (admin action). Returns whether it was."""
+    if not delivery.mark_for_retry(message_id):
+        return False
+    deliver_message.delay(message_id)  # after the commit, when called in a transaction
+    return True

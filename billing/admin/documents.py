@@ -552,7 +552,7 @@ class InvoiceAdmin(admin.ModelAdmin):
                 # Checked here as well as in the task, so staff learn now whom to add.
                 no_recipient[invoice.customer].append(invoice)
             else:
-                transaction.on_commit(lambda pk=invoice.pk: render_and_send_invoice.delay(pk))
+                render_and_send_invoice.delay(invoice.pk)
                 queued.append(invoice)
 
         if queued:

@@ -11,7 +11,6 @@ import re
 
 from django import forms
 from django.contrib import admin, messages
-from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
@@ -227,7 +226,7 @@ class BillingRunAdmin(admin.ModelAdmin):
 
     @staticmethod
     def _queue(run: BillingRun) -> None:
-        transaction.on_commit(lambda: run_billing_task.delay(run.pk))
+        run_billing_task.delay(run.pk)
 
     @admin.action(description="Resume the selected runs (skips customers already invoiced)")
     def resume_runs(self, request, queryset) -> None:

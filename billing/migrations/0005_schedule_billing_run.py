@@ -2,25 +2,29 @@ from __future__ import annotations
 
 from django.db import migrations
 
-from portal.schedules import ensure_schedule, remove_schedule
-
-TASK = 'billing.run.billing_run_task'
+TASK = 'billing.tasks.billing_run_task'
 NAME = 'Billing run on the billing day'
 
 
 def schedule_billing_run(apps, schema_editor) -> None:
     """Daily: the task itself checks whether today is the provider's billing day."""
-    ensure_schedule(
-        apps,
+    # Once, by name: running again, or after staff changed the time in the admin, changes nothing.
+    crontab, _ = apps.get_model('django_celery_beat', 'CrontabSchedule').objects.get_or_create(
+        minute='30', hour='6', day_of_week='*', day_of_month='*', month_of_year='*', timezone='Europe/London'
+    )
+    apps.get_model('django_celery_beat', 'PeriodicTask').objects.get_or_create(
         name=NAME,
-        task=TASK,
-        daily_at=(6, 30),
-        description='Issues every due invoice on ProviderDetails.billing_day; does nothing on other days.',
+        defaults={
+            'task': TASK,
+            'enabled': True,
+            'description': 'Issues every due invoice on the billing day (billing settings); nothing on other days.',
+            'crontab': crontab,
+        },
     )
 
 
 def unschedule_billing_run(apps, schema_editor) -> None:
-    remove_schedule(apps, name=NAME)
+    apps.get_model('django_celery_beat', 'PeriodicTask').objects.filter(name=NAME).delete()
 
 
 class Migration(migrations.Migration):

@@ -2,24 +2,28 @@ from __future__ import annotations
 
 from django.db import migrations
 
-from portal.schedules import ensure_schedule, remove_schedule
-
 NAME = "Send issued documents left without a PDF or email"
 
 
 def schedule(apps, schema_editor) -> None:
-    ensure_schedule(
-        apps,
+    # Once, by name: running again, or after staff changed the interval in the admin, changes nothing.
+    interval, _ = apps.get_model('django_celery_beat', 'IntervalSchedule').objects.get_or_create(
+        every=15, period="minutes"
+    )
+    apps.get_model('django_celery_beat', 'PeriodicTask').objects.get_or_create(
         name=NAME,
-        task="billing.tasks.send_unsent_documents",
-        every=(15, "minutes"),
-        description="Queues again documents of the last 7 days whose PDF or email task was lost "
-        "(broker down, worker died); nothing is stored or sent twice.",
+        defaults={
+            'task': "billing.tasks.send_unsent_documents",
+            'enabled': True,
+            'description': "Queues again documents of the last 7 days whose PDF or email task was lost "
+            "(broker down, worker died); nothing is stored or sent twice.",
+            'interval': interval,
+        },
     )
 
 
 def unschedule(apps, schema_editor) -> None:
-    remove_schedule(apps, name=NAME)
+    apps.get_model('django_celery_beat', 'PeriodicTask').objects.filter(name=NAME).delete()
 
 
 class Migration(migrations.Migration):

@@ -68,15 +68,16 @@ def link_settled_requests(apps, schema_editor) -> None:
 RENAMED_TASKS = {"billing.run.billing_run_task": "billing.tasks.billing_run_task"}
 
 
-def rename_billing_run_task(apps, schema_editor, old="billing.run.billing_run_task", new="billing.tasks.billing_run_task"):
+def rename_scheduled_tasks(apps, schema_editor) -> None:
     PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    PeriodicTask.objects.filter(task=old).update(
-        task=new, description="Issues every due invoice on the billing day (billing settings); nothing on other days."
-    )
+    for old, new in RENAMED_TASKS.items():
+        PeriodicTask.objects.filter(task=old).update(task=new)
 
 
-def restore_billing_run_task(apps, schema_editor) -> None:
-    rename_billing_run_task(apps, schema_editor, old="billing.tasks.billing_run_task", new="billing.run.billing_run_task")
+def rename_back(apps, schema_editor) -> None:
+    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
+    for old, new in RENAMED_TASKS.items():
+        PeriodicTask.objects.filter(task=new).update(task=old)
 
 
 def billing_staff_keep_billing_settings(apps, schema_editor) -> None:
@@ -129,6 +130,6 @@ class Migration(migrations.Migration):
         ),
         migrations.RunPython(copy_billing_policy, migrations.RunPython.noop),
         migrations.RunPython(link_settled_requests, migrations.RunPython.noop),
-        migrations.RunPython(rename_billing_run_task, restore_billing_run_task),
+        migrations.RunPython(rename_scheduled_tasks, rename_back),
         migrations.RunPython(billing_staff_keep_billing_settings, migrations.RunPython.noop),
     ]

@@ -18,8 +18,8 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
 
+from core.registry import declarations
 from privacy.models import LegalHold
-from privacy.registry import declarations
 from privacy.services import holds, retention
 from privacy.services.erasure import model_of
 

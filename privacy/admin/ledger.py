@@ -19,8 +19,8 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from core.registry import Category
 from privacy.models import DataSubjectRequest, DisclosureEntry, RecipientNotification
-from privacy.registry import Category
 from privacy.services import ledger, recipients
 
 _CATEGORY_DESCRIPTIONS = {category.value: category.description for category in Category}

@@ -2,25 +2,29 @@ from __future__ import annotations
 
 from django.db import migrations
 
-from portal.schedules import ensure_schedule, remove_schedule
-
-TASK = 'privacy.services.retention.retention_sweep_task'
+TASK = 'privacy.tasks.retention_sweep'
 NAME = 'Retention sweep'
 
 
 def schedule_retention_sweep(apps, schema_editor) -> None:
     """Every night at 02:30 (UK time): remove or anonymise what has passed its retention."""
-    ensure_schedule(
-        apps,
+    # Once, by name: running again, or after staff changed the time in the admin, changes nothing.
+    crontab, _ = apps.get_model('django_celery_beat', 'CrontabSchedule').objects.get_or_create(
+        minute='30', hour='2', day_of_week='*', day_of_month='*', month_of_year='*', timezone='Europe/London'
+    )
+    apps.get_model('django_celery_beat', 'PeriodicTask').objects.get_or_create(
         name=NAME,
-        task=TASK,
-        daily_at=(2, 30),
-        description='Deletes or anonymises personal data whose retention has ended, never anything under a legal hold (docs/privacy-retention.md).',
+        defaults={
+            'task': TASK,
+            'enabled': True,
+            'description': 'Deletes or anonymises personal data whose retention has ended, never anything under a legal hold (docs/privacy-retention.md).',
+            'crontab': crontab,
+        },
     )
 
 
 def unschedule_retention_sweep(apps, schema_editor) -> None:
-    remove_schedule(apps, name=NAME)
+    apps.get_model('django_celery_beat', 'PeriodicTask').objects.filter(name=NAME).delete()
 
 
 class Migration(migrations.Migration):

@@ -2,25 +2,29 @@ from __future__ import annotations
 
 from django.db import migrations
 
-from portal.schedules import ensure_schedule, remove_schedule
-
-TASK = 'privacy.services.requests.send_deadline_reminders_task'
+TASK = 'privacy.tasks.send_deadline_reminders'
 NAME = 'Privacy request deadline reminders'
 
 
 def schedule_request_reminders(apps, schema_editor) -> None:
     """Create the daily reminder in the database, where staff can see and change it."""
-    ensure_schedule(
-        apps,
+    # Once, by name: running again, or after staff changed the time in the admin, changes nothing.
+    crontab, _ = apps.get_model('django_celery_beat', 'CrontabSchedule').objects.get_or_create(
+        minute='0', hour='8', day_of_week='*', day_of_month='*', month_of_year='*', timezone='Europe/London'
+    )
+    apps.get_model('django_celery_beat', 'PeriodicTask').objects.get_or_create(
         name=NAME,
-        task=TASK,
-        daily_at=(8, 0),
-        description='Emails each assignee (or the privacy address) the data-subject requests due within 7 days or overdue (docs/privacy-requests.md).',
+        defaults={
+            'task': TASK,
+            'enabled': True,
+            'description': 'Emails each assignee (or the privacy address) the data-subject requests due within 7 days or overdue (docs/privacy-requests.md).',
+            'crontab': crontab,
+        },
     )
 
 
 def unschedule_request_reminders(apps, schema_editor) -> None:
-    remove_schedule(apps, name=NAME)
+    apps.get_model('django_celery_beat', 'PeriodicTask').objects.filter(name=NAME).delete()
 
 
 class Migration(migrations.Migration):

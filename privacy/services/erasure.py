@@ -35,8 +35,8 @@ from django.utils import timezone
 from django.utils.formats import date_format
 
 from accounts.models import Customer
+from core.registry import ErasureAction, PersonalData, declarations
 from privacy.models import ErasureRun
-from privacy.registry import ErasureAction, PersonalData, declarations
 from privacy.services import holds
 
 WHILE_ACCOUNT_OPEN = "while the account is open"

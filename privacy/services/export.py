@@ -1,7 +1,7 @@
 """The data-subject export (UK GDPR Art 15 access, Art 20 portability).
 
 For one customer (or one person) the export walks every declaration in the registry
-(DESIGN.md mechanism 1) and writes a ZIP:
+(``core.registry``; docs/privacy-export.md) and writes a ZIP:
 
 - ``<category>/<app>.<model>.json`` and ``.csv`` for each declared model, filed under
   the declaration's first category, with the declaration's portable fields (or its
@@ -17,7 +17,8 @@ Rows are streamed with ``.iterator()`` into a temporary file, so memory stays fl
 however long the history. The ZIP is stored privately with its SHA-256, downloadable by
 the requester until it expires, and the export itself is recorded in the ledger.
 
-``request_export`` creates the row and queues ``build_export_task`` after commit;
+``request_export`` creates the row and announces it (``export_requested``); privacy's
+tasks answer by queuing ``privacy.tasks.build_export``, sent after commit.
 ``build_export`` claims the row with a conditional UPDATE (queued → running), so a task
 delivered twice builds once; ``expire_exports`` deletes the files of expired exports.
 """
@@ -38,17 +39,17 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-from celery import shared_task
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import models, transaction
+from django.dispatch import Signal
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.text import slugify
 
+from core.registry import Category, PersonalData
 from privacy.models import DataExport, DisclosureEntry
-from privacy.registry import Category, PersonalData
-from privacy.services import holdings
+from privacy.services import what_we_hold
 from privacy.services.ledger import record_disclosure
 
 logger = logging.getLogger(__name__)
@@ -73,6 +74,11 @@ LEDGER_BASIS = "UK GDPR Art 15/20"
 # ---------------------------------------------------------------------------------------
 
 
+# Sent in the transaction that created an export, with ``export_pk``: privacy's tasks
+# queue its build (``privacy.apps``), so this module does not import the tasks that call it.
+export_requested = Signal()
+
+
 def request_export(*, requested_by, customer=None, person=None, request=None) -> DataExport:
     """Create an export of ``customer``'s (or ``person``'s) data and queue its build.
 
@@ -91,15 +97,10 @@ def request_export(*, requested_by, customer=None, person=None, request=None) ->
         if pending is not None:
             return pending
         export = DataExport.objects.create(requested_by=requested_by, customer=customer, person=person, request=request)
-        transaction.on_commit(lambda: _enqueue(export.pk))
+        # Its task is sent when the transaction commits; if the broker is down the row stays
+        # queued and the hourly task queues it again (stale_export_ids).
+        export_requested.send(sender=DataExport, export_pk=export.pk)
     return export
-
-
-def _enqueue(export_id: int) -> None:
-    try:
-        build_export_task.delay(export_id)
-    except Exception:  # the broker is down: the row stays queued; requeue_stale_exports retries
-        logger.exception("Could not queue data export %s; it stays queued", export_id)
 
 
 @dataclass
@@ -120,7 +121,7 @@ class ModelSection:
 
     @property
     def basis(self) -> str:
-        return holdings.basis_label(self.declaration)
+        return what_we_hold.basis_label(self.declaration)
 
     @property
     def other_categories(self) -> list[Category]:
@@ -159,11 +160,6 @@ def build_export(export_id: int) -> DataExport:
         )
     export.refresh_from_db()
     return export
-
-
-@shared_task
-def build_export_task(export_id: int) -> None:
-    build_export(export_id)
 
 
 def _sha256_of(handle) -> str:
@@ -295,7 +291,7 @@ def _write_model(archive: zipfile.ZipFile, model, declaration: PersonalData, row
         json_path=f"{folder}.json",
         csv_path=f"{folder}.csv",
         columns=[f.name for f in chosen],
-        erasure=holdings.erasure_in_words(model, declaration),
+        erasure=what_we_hold.erasure_in_words(model, declaration),
     )
     many = [f.name for f in chosen if f.many_to_many]
     copy_files = declaration.model not in FILES_NOT_COPIED
@@ -357,12 +353,12 @@ def _write_model(archive: zipfile.ZipFile, model, declaration: PersonalData, row
 
 def _write_archive(export: DataExport, handle) -> list[CategorySection]:
     whose = {"customer": export.customer} if export.customer_id else {"person": export.person}
-    plan = holdings.declarations_for(customer=export.customer_id is not None, person=export.person_id is not None)
+    plan = what_we_hold.declarations_for(customer=export.customer_id is not None, person=export.person_id is not None)
     by_category = {category: CategorySection(category) for category in Category}
     with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
         for done, (model, declaration) in enumerate(plan, start=1):
-            category = holdings.primary_category(declaration)
-            rows = holdings.rows_of(model, declaration, **whose)
+            category = what_we_hold.primary_category(declaration)
+            rows = what_we_hold.rows_of(model, declaration, **whose)
             by_category[category].models.append(_write_model(archive, model, declaration, rows, category))
             _set_progress(export.pk, 100 * done // (len(plan) + 1))
         sections = [s for s in by_category.values() if s.models]
@@ -460,16 +456,8 @@ def expire_exports(*, now: dt.datetime | None = None) -> int:
     return expired
 
 
-def requeue_stale_exports(*, older_than: dt.timedelta = dt.timedelta(minutes=10)) -> int:
-    """Queue again exports left queued (the broker was down when they were requested)."""
+def stale_export_ids(*, older_than: dt.timedelta = dt.timedelta(minutes=10)) -> list[int]:
+    """Exports still queued long after they were requested: the broker was down, so the
+    hourly task (``privacy.tasks.expire_exports``) queues them again."""
     stale = DataExport.objects.filter(status=DataExport.Status.QUEUED, created_at__lte=timezone.now() - older_than)
-    ids = list(stale.values_list("pk", flat=True))
-    for export_id in ids:
-        _enqueue(export_id)
-    return len(ids)
-
-
-@shared_task
-def expire_exports_task() -> None:
-    expire_exports()
-    requeue_stale_exports()
+    return list(stale.values_list("pk", flat=True))

@@ -1,4 +1,4 @@
-"""Legal holds: placing, lifting, and asking whether a record is held (DOMAIN.md §5).
+"""Legal holds: placing, lifting, and asking whether a record is held (docs/privacy-retention.md).
 
 A hold covers either every record of a customer (``target`` empty) or one record of
 theirs. The erasure engine and the retention sweep never change or remove a held
@@ -22,8 +22,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Customer
+from core.registry import PersonalData, declaration_for
 from privacy.models import LegalHold
-from privacy.registry import PersonalData, declaration_for
 
 
 def customer_route(declaration: PersonalData | None) -> str | None:

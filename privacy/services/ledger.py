@@ -1,4 +1,4 @@
-"""The disclosure ledger's one write path (DESIGN.md mechanism 3).
+"""The disclosure ledger's one write path (docs/privacy-ledger.md).
 
 ``record_disclosure`` appends an entry whose hash covers its content and the previous
 entry's hash, so altering, inserting or deleting a row breaks the chain, and
@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core.registry import Category
 from privacy.models import DisclosureEntry
-from privacy.registry import Category
 
 # pg_advisory_xact_lock takes a bigint; this one is ours alone ("ledger" in ASCII).
 _LEDGER_LOCK_KEY = 0x6C6564676572
@@ -66,7 +66,7 @@ def record_disclosure(
 ) -> DisclosureEntry:
     """Append one disclosure to the ledger and return it.
 
-    ``categories`` are ``privacy.registry.Category`` values (customers see their
+    ``categories`` are ``core.registry.Category`` values (customers see their
     descriptions); ``legal_basis`` is a ``LawfulBasis`` value or the text of the law relied
     on (e.g. "Investigatory Powers Act 2016 s.61"). A ``withheld`` entry is one we may not
     tell the customer about (a lawful non-disclosure duty): it stays off their page until
@@ -79,7 +79,7 @@ def record_disclosure(
     categories = sorted(set(categories))
     unknown = [c for c in categories if c not in {known.value for known in Category}]
     if unknown:
-        raise ValueError(f"Unknown data categories {unknown}; use privacy.registry.Category.")
+        raise ValueError(f"Unknown data categories {unknown}; use core.registry.Category.")
     if withheld and not withheld_reason:
         raise ValueError("A withheld disclosure needs the legal reason the customer may not be told.")
     if not withheld and (withheld_until or withheld_reason):

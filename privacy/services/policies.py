@@ -1,7 +1,7 @@
 """Policy documents: numbered versions, notice of material changes, acknowledgements.
 
-DOMAIN.md §6: keep a log of past privacy notices with their dates, and tell users of
-material changes before they take effect. Every published version stays public at
+Keep a log of past privacy notices with their dates, and tell users of material changes
+before they take effect (docs/privacy.md "Policy versions"). Every published version stays public at
 /privacy/policies/; a material change is emailed to every customer's contacts
 ``PORTAL_POLICY_NOTICE_DAYS`` days (default 30) before it takes effect, and each person
 acknowledges it at their next login (privacy.middleware).
@@ -13,7 +13,6 @@ import datetime as dt
 import logging
 from collections.abc import Iterable
 
-from celery import shared_task
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -171,11 +170,6 @@ def send_policy_change_notices(*, today: dt.date | None = None) -> int:
             version.save(update_fields=["notice_sent_at"])
         logger.info("Notice of %s sent", version)
     return total
-
-
-@shared_task
-def send_policy_change_notices_task() -> int:
-    return send_policy_change_notices()
 
 
 # ---------------------------------------------------------------------------------------

@@ -1,14 +1,14 @@
 """Data-subject requests: intake, the staff workflow, fulfilment and deadline reminders.
 
-The one write path for ``DataSubjectRequest`` (STYLE.md). Views, the admin and the
-reminder task call these functions; none of them writes the rows directly.
+The one write path for ``DataSubjectRequest``: views, the admin and the tasks call
+these functions; none of them writes the rows directly.
 
 Intake (docs/privacy-requests.md "Intake channels"):
 
 - the portal, by a logged-in person: the login is the identity, the clock starts at once;
 - the public form: a confirmation link goes to the address only if it is a verified
-  address of a login we hold (identity by what we already hold, DOMAIN.md §6); the form
-  answers the same whatever the address, so it cannot reveal who has an account;
+  address of a login we hold (identity by what we already hold); the form answers the
+  same whatever the address, so it cannot reveal who has an account;
 - staff, from a letter or a call;
 - an authorised agent with a written authority: the person confirms directly by a link
   sent to their own address, and the clock starts then.
@@ -28,12 +28,12 @@ from collections import defaultdict
 from decimal import Decimal
 
 from allauth.account.models import EmailAddress
-from celery import shared_task
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
+from django.dispatch import Signal
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -42,7 +42,7 @@ from accounts import roles
 from accounts.correspondence import gateway
 from accounts.correspondence.models import MailKind
 from privacy import deadlines
-from privacy.models import ConsentRecord, DataSubjectRequest, ProcessingRestriction
+from privacy.models import ConsentRecord, DataSubjectRequest, ProcessingRestriction, PublicRequestSubmission
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +72,11 @@ class RequestError(ValidationError):
 # ---------------------------------------------------------------------------------------
 # Helpers
 # ---------------------------------------------------------------------------------------
+
+
+# Sent in the transaction that stored a request made on the public form, with
+# ``submission_pk``: privacy's tasks queue its processing (``privacy.apps``).
+public_request_submitted = Signal()
 
 
 def _hash_token(token: str) -> str:
@@ -219,42 +224,42 @@ def _public_throttled(email: str) -> bool:
     return count > PUBLIC_SENDS_PER_HOUR
 
 
+@transaction.atomic
 def open_public_request(email: str, kind: str, details: str, regime: str = Regime.UK_GDPR, *, link_base: str) -> None:
-    """The public form: validate, then hand everything that depends on the address to a task.
+    """The public form: validate, store the submission, and hand it to a task.
 
-    The web request does the same work whether or not ``email`` has a login (validation
-    and one enqueue), so neither its answer nor its timing tells a visitor who has an
-    account. With a broker (production) the lookup, storing and mailing happen in a
-    worker; in the embedded default tasks run in-process after commit, which is why
-    production needs a broker (README "Production").
+    The web request does the same work whether or not ``email`` has a login (validation,
+    one insert and one enqueue), so neither its answer nor its timing tells a visitor who
+    has an account. The task gets the submission's primary key only, never the address.
+    With a broker (production) the lookup, storing and mailing happen in a worker; in the
+    embedded default tasks run in-process after commit, which is why production needs a
+    broker (README "Production").
     """
     check_kind_for_regime(kind, regime)
-    transaction.on_commit(
-        lambda: process_public_request_task.delay(email, kind, details, regime, link_base), robust=True
+    submission = PublicRequestSubmission.objects.create(
+        email=email.strip(), kind=kind, regime=regime, details=details.strip(), link_base=link_base
     )
-
-
-@shared_task
-def process_public_request_task(email: str, kind: str, details: str, regime: str, link_base: str) -> bool:
-    return process_public_request(email, kind, details, regime, link_base=link_base) is not None
+    public_request_submitted.send(sender=PublicRequestSubmission, submission_pk=submission.pk)
 
 
 @transaction.atomic
-def process_public_request(
-    email: str, kind: str, details: str, regime: str = Regime.UK_GDPR, *, link_base: str
-) -> DataSubjectRequest | None:
+def process_public_request(submission: PublicRequestSubmission) -> DataSubjectRequest | None:
     """The public form's work, in a task. Returns the request awaiting confirmation, or None.
 
-    Only when ``email`` is a verified address of a login we hold is anything stored and a
-    confirmation link sent to that address; otherwise nothing is stored or sent. The caller
-    must answer the same in both cases (the view always redirects to the same page). To
-    keep the two paths close in time, the unknown path renders the same email.
+    The submission is deleted whatever happens; a second run for it finds it gone and does
+    nothing. Only when its address is a verified address of a login we hold is a request
+    stored and a confirmation link sent to that address; otherwise nothing is stored or
+    sent. The caller must answer the same in both cases (the view always redirects to the
+    same page). To keep the two paths close in time, the unknown path renders the same email.
     """
+    if not PublicRequestSubmission.objects.filter(pk=submission.pk).delete()[0]:
+        return None  # another run of the task took it
+    email, kind, regime = submission.email, submission.kind, submission.regime
     check_kind_for_regime(kind, regime)
     throttled = _public_throttled(email)
     person = _person_for_address(email)
     token, token_hash = _new_token()
-    confirm_url = _confirm_url(link_base, token)
+    confirm_url = _confirm_url(submission.link_base, token)
     if person is None or throttled:
         # Same rendering work as the real path; the result is thrown away.
         _render_for_timing("privacy_request_confirm", {"confirm_url": confirm_url, "kind_label": Kind(kind).label})
@@ -268,8 +273,8 @@ def process_public_request(
         person=person,
         requester_name=person.full_name,
         requester_email=email.strip().lower(),
-        details=details.strip(),
-        received_at=timezone.now(),
+        details=submission.details.strip(),
+        received_at=submission.submitted_at,
         confirmation_token_hash=token_hash,
         confirm_due_on=None,
     )
@@ -882,8 +887,3 @@ def send_deadline_reminders(today: dt.date | None = None) -> int:
             )
         sent += 1
     return sent
-
-
-@shared_task
-def send_deadline_reminders_task() -> int:
-    return send_deadline_reminders()

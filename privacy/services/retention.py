@@ -1,4 +1,4 @@
-"""The retention sweep: remove or anonymise what has passed its retention (DOMAIN.md §5).
+"""The retention sweep: remove or anonymise what has passed its retention (docs/privacy-retention.md).
 
 For every declaration, a row is due when ``Retention.expires_on`` of the date at
 ``counted_from`` (which may cross relations, ``"customer__closed_at"``) is on or before
@@ -31,14 +31,13 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from celery import shared_task
 from django.conf import settings
 from django.db import models, transaction
 from django.db.models import Q
 from django.db.models.deletion import ProtectedError, RestrictedError
 from django.utils import timezone
 
-from privacy.registry import ErasureAction, PersonalData
+from core.registry import ErasureAction, PersonalData
 from privacy.services import holds
 from privacy.services.erasure import (
     DeletionBlocked,
@@ -252,9 +251,3 @@ def sweep(*, dry_run: bool, today: dt.date | None = None, batch_size: int = 500)
         if declaration.retention.swept  # the ledger is never pruned (its hash chain)
     ]
     return SweepReport(today=today, dry_run=dry_run, models=entries)
-
-
-@shared_task(name="privacy.services.retention.retention_sweep_task")
-def retention_sweep_task() -> dict[str, Any]:
-    """Scheduled daily (django-celery-beat). Safe to run twice: a second run finds nothing due."""
-    return sweep(dry_run=False).as_dict()

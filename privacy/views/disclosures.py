@@ -18,8 +18,8 @@ from django.urls import path
 from accounts import roles
 from accounts.models import Membership
 from accounts.views import customer_view, require_permission
+from core.registry import Category, LawfulBasis
 from privacy.models import DisclosureEntry
-from privacy.registry import Category, LawfulBasis
 
 PAGE_SIZE = 50
 

@@ -14,7 +14,7 @@ from django.utils import timezone
 from accounts import roles
 from accounts.correspondence import delivery, gateway
 from accounts.correspondence.models import MailKind, Message
-from accounts.correspondence.tasks import requeue_due_messages
+from accounts.tasks import requeue_due_messages
 from tests.accounts.factories import MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -97,7 +97,7 @@ def test_sent_mail_carries_disclosures_auto_submitted_and_our_message_id(custome
 
 
 @pytest.mark.parametrize(
-    "template", sorted({p.name.split(".")[0] for p in pathlib.Path("accounts/templates/mail").glob("*.subject.txt")})
+    "template", sorted({p.name.split(".")[0] for p in pathlib.Path().glob("*/templates/mail/*.subject.txt")})
 )
 def test_every_mail_template_gets_the_trading_disclosures(customer, contacts, template):
     original = reply(customer, key=f"orig-{template}")
@@ -111,6 +111,21 @@ def test_every_mail_template_gets_the_trading_disclosures(customer, contacts, te
     assert "company number 01234567" in message.body_text
     assert "company number 01234567" in message.body_html
     assert message.subject
+
+
+@pytest.mark.parametrize(
+    ("app", "templates"),
+    [
+        ("accounts", {"acknowledgement", "footer", "invitation", "staff_reply"}),
+        ("billing", {"invoice", "payment_request_cancelled"}),
+        ("privacy", {"policy_change", "privacy_request_confirm", "privacy_request_reminder"}),
+    ],
+)
+def test_each_app_keeps_the_mail_templates_it_sends(app, templates):
+    kept = {p.name.split(".")[0] for p in pathlib.Path(app, "templates", "mail").glob("*.txt")}
+    assert templates <= kept
+    others = {p.name.split(".")[0] for p in pathlib.Path().glob("*/templates/mail/*.txt") if p.parts[0] != app}
+    assert not templates & others, "a template name in two apps: only the first app's would be used"
 
 
 def test_rolled_back_transaction_stores_and_sends_nothing(customer, contacts, smtp_server):
@@ -286,14 +301,16 @@ def test_allauth_password_reset_goes_through_the_gateway_with_the_link_masked(cl
 def test_in_process_mode_retries_due_messages_with_a_send_once_a_minute(customer, contacts, smtp_server, monkeypatch):
     """Without a broker there is no beat: a send runs the sweep when EAGER_SWEEP_EVERY seconds
     have passed since the last one, as often as beat would, and not otherwise."""
-    monkeypatch.setattr(gateway, "EAGER_SWEEP_EVERY", 1e9)  # longer than the test: the interval has not passed
+    from accounts import tasks
+
+    monkeypatch.setattr(tasks, "EAGER_SWEEP_EVERY", 1e9)  # longer than the test: the interval has not passed
     smtp_server.fail_next("451 4.3.0 Try again later")
     deferred = reply(customer, key="first")
     assert Message.objects.get(pk=deferred.pk).status == Message.Status.QUEUED
     Message.objects.filter(pk=deferred.pk).update(next_attempt_at=timezone.now() - dt.timedelta(minutes=5))
     reply(customer, key="second")  # due, but the sweep ran less than EAGER_SWEEP_EVERY ago
     assert Message.objects.get(pk=deferred.pk).status == Message.Status.QUEUED
-    monkeypatch.setattr(gateway, "EAGER_SWEEP_EVERY", 0.0)  # now the interval has passed
+    monkeypatch.setattr(tasks, "EAGER_SWEEP_EVERY", 0.0)  # now the interval has passed
     reply(customer, key="third")
     assert set(Message.objects.values_list("status", flat=True)) == {Message.Status.SENT}
     assert len(smtp_server.received) == 3

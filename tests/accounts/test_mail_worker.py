@@ -16,7 +16,7 @@ from django.db import connections, transaction
 from accounts import roles
 from accounts.correspondence import gateway
 from accounts.correspondence.models import MailKind, Message
-from accounts.correspondence.tasks import deliver_message
+from accounts.tasks import deliver_message
 from portal.celery import app as celery_app
 from tests.accounts.factories import MembershipFactory, UserFactory
 from tests.test_celery_worker import broker  # noqa: F401  (the real-broker fixture)

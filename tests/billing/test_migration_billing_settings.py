@@ -16,7 +16,7 @@ BEFORE = [
     ("billing", "0020_line_trigger_plans_each_lookup"),
 ]
 AFTER = [
-    ("accounts", "0011_billing_policy_moves_to_billing"),
+    ("accounts", "0013_billing_policy_moves_to_billing"),
     ("billing", "0021_billing_settings_and_settled_requests"),
 ]
 

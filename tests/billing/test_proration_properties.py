@@ -58,7 +58,7 @@ def _rolled_back() -> Iterator[None]:
         transaction.set_rollback(True)
 
 
-# -- dates and expected amounts, worked out independently of billing.services ---------------
+# -- dates and expected amounts, worked out independently of billing.documents.periods ---------------
 
 
 def _first_of(day: dt.date, months_later: int = 0) -> dt.date:

@@ -12,9 +12,9 @@ from playwright.sync_api import expect
 from pypdf import PdfReader
 
 from accounts import roles
-from accounts.management.commands.load_demo import DEMO_PASSWORD
 from accounts.models import Membership
 from billing.models import Invoice
+from portal.management.commands.load_demo import DEMO_PASSWORD
 
 pytestmark = pytest.mark.e2e
 

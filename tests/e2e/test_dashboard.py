@@ -9,8 +9,8 @@ import pytest
 from django.core.management import call_command
 from playwright.sync_api import expect
 
-from accounts.management.commands.load_demo import DEMO_PASSWORD
 from accounts.models import Customer
+from portal.management.commands.load_demo import DEMO_PASSWORD
 
 pytestmark = pytest.mark.e2e
 

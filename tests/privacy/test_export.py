@@ -24,12 +24,13 @@ from hypothesis import strategies as st
 from accounts import roles
 from accounts.correspondence import gateway, inbound
 from accounts.correspondence.models import MailKind
+from core.registry import Category
 from privacy.models import ConsentRecord, DataExport, DisclosureEntry
-from privacy.registry import Category
 from privacy.services import export as export_service
-from privacy.services import holdings
 from privacy.services import requests as request_services
+from privacy.services import what_we_hold
 from privacy.services.ledger import record_disclosure
+from privacy.tasks import build_export
 from tests.accounts.factories import (
     CustomerFactory,
     IPAssignmentFactory,
@@ -145,8 +146,8 @@ def test_export_holds_every_declared_category_of_the_customer_and_nothing_of_any
                     assert not any(string.encode() in blob for blob in texts), string
             manifest = json.loads(members["manifest.json"])
             exported = {m["model"] for c in manifest["categories"] for m in c["models"]}
-            covered = {c for _, d in holdings.declarations_for(customer=True) for c in d.categories}
-            assert exported == {d.model for _, d in holdings.declarations_for(customer=True)}
+            covered = {c for _, d in what_we_hold.declarations_for(customer=True) for c in d.categories}
+            assert exported == {d.model for _, d in what_we_hold.declarations_for(customer=True)}
             index = members["index.html"].decode()
             for category in covered:
                 assert category.description in index
@@ -298,7 +299,7 @@ def test_the_task_runs_after_commit_and_twice_is_harmless(provider):
     export = export_service.request_export(requested_by=owner, customer=customer)
     export.refresh_from_db()
     assert export.status == DataExport.Status.READY
-    export_service.build_export_task.delay(export.pk)
+    build_export.delay(export.pk)
     assert DataExport.objects.get(pk=export.pk).sha256 == export.sha256
     assert DisclosureEntry.objects.filter(recipient_kind="data_subject").count() == 1
 
@@ -315,7 +316,7 @@ def test_progress_is_recorded_per_declaration_and_reaches_100(customer, owner, p
 
     with connection.execute_wrapper(read_progress_after_each_progress_update):
         export = export_service.build_export(export.pk)
-    assert len(seen) == len(holdings.declarations_for(customer=True))
+    assert len(seen) == len(what_we_hold.declarations_for(customer=True))
     assert seen == sorted(seen) and seen[-1] < 100
     assert export.progress == 100
 

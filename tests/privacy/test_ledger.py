@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from accounts import roles
+from core.registry import Category, LawfulBasis
 from privacy.models import DisclosureEntry
-from privacy.registry import Category, LawfulBasis
 from privacy.services.ledger import check_chain, record_disclosure, verify_chain
 from tests.accounts.factories import CustomerFactory, MembershipFactory, UserFactory, enable_totp
 

@@ -191,18 +191,18 @@ def test_a_notice_interrupted_half_way_sends_each_customer_once(customers, setti
 
 
 def test_the_scheduled_task_sends_the_notices(customers, settings):
-    from privacy.services.policies import send_policy_change_notices_task
+    from privacy.tasks import send_policy_change_notices
 
     settings.PORTAL_POLICY_NOTICE_DAYS = 30
     publish(material=True, days_ahead=30)
 
-    send_policy_change_notices_task.delay()
+    send_policy_change_notices.delay()
 
     assert Message.objects.filter(template="policy_change").count() == 2
 
 
 def test_the_notice_task_is_scheduled_daily_in_the_database():
-    task = PeriodicTask.objects.get(task="privacy.services.policies.send_policy_change_notices_task")
+    task = PeriodicTask.objects.get(task="privacy.tasks.send_policy_change_notices")
     assert task.enabled and task.crontab is not None and task.crontab.hour == "7"
 
 

@@ -7,8 +7,8 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
 
+from core.registry import Category, LawfulBasis
 from privacy.models import DataSubjectRequest, DisclosureEntry, RecipientNotification
-from privacy.registry import Category, LawfulBasis
 from privacy.services.ledger import record_disclosure, verify_chain
 from privacy.services.recipients import recipients_to_notify, record_recipient_notification
 from tests.accounts.factories import CustomerFactory, UserFactory, enable_totp

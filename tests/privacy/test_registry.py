@@ -9,7 +9,7 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.db import models
 
-from privacy import registry
+from core import registry
 from privacy.checks import check_declaration, check_personal_data_declared, looks_personal
 
 
@@ -130,6 +130,26 @@ def test_customer_path_must_lead_to_a_customer(scratch_models):
     ]
 
 
+def test_a_declaration_says_whose_data_it_is_or_why_it_cannot(scratch_models):
+    model = scratch_models("Submission", email=models.EmailField(), sent_at=models.DateTimeField())
+    fields = {
+        "description": "s",
+        "categories": ["contact"],
+        "fields": ["email"],
+        "purpose": "p",
+        "lawful_basis": "legal_obligation",
+        "retention": registry.Retention(counted_from="sent_at", days=1, description="a day"),
+        "erasure": registry.Erasure.delete(),
+    }
+    nobody = registry.declare(model, **fields)
+    assert [e.msg for e in check_declaration(model, nobody)] == [
+        "accounts.Submission: say whose data it is (customer_path or person_path), "
+        "or why that cannot be known (unattributed)."
+    ]
+    explained = registry.declare(model, unattributed="not looked up yet", **fields)
+    assert check_declaration(model, explained) == []
+
+
 def test_allauth_models_in_use_are_declared():
     for label in ("account.EmailAddress", "mfa.Authenticator", "accounts.User"):
         declaration = registry.declaration_for(label)
@@ -142,7 +162,7 @@ def test_declarations_carry_what_the_engines_need():
     for model, declaration in registry.declared_models(apps):
         assert declaration.categories and declaration.purpose and declaration.description
         assert declaration.retention.description
-        assert declaration.customer_path is not None or declaration.person_path is not None
+        assert declaration.customer_path is not None or declaration.person_path is not None or declaration.unattributed
         if declaration.erasure.action == registry.ErasureAction.KEEP:
             assert declaration.erasure.reason, model
 

@@ -21,8 +21,8 @@ from accounts import roles
 from accounts.correspondence.models import Message
 from accounts.groups import sync_groups
 from accounts.models import Customer, Invitation, Membership, Service, User
+from core.registry import declaration_for
 from privacy.models import DisclosureEntry
-from privacy.registry import declaration_for
 from privacy.services import holds, ledger, retention
 from privacy.services.retention import latest_expired_start, sweep
 from tests.accounts.factories import CustomerFactory, MembershipFactory, ServiceFactory, StaffFactory, enable_totp
@@ -67,6 +67,60 @@ def test_a_row_whose_clock_has_not_started_is_kept():
     open_service = ServiceFactory(started_on=dt.date(2001, 1, 1), ended_on=None)
     sweep(dry_run=False, today=dt.date(2090, 1, 1))
     assert Service.objects.filter(pk=open_service.pk).exists()
+
+
+def test_a_public_request_submission_its_task_never_took_goes_the_next_day():
+    from privacy.models import PublicRequestSubmission
+
+    submitted = dt.date(2026, 5, 4)
+    left_over = PublicRequestSubmission.objects.create(
+        email="someone@example.net",
+        kind="access",
+        regime="uk_gdpr",
+        link_base="https://portal.example/",
+        submitted_at=at(submitted),
+    )
+    sweep(dry_run=False, today=submitted)
+    assert PublicRequestSubmission.objects.filter(pk=left_over.pk).exists()
+    sweep(dry_run=False, today=submitted + dt.timedelta(days=1))
+    assert not PublicRequestSubmission.objects.filter(pk=left_over.pk).exists()
+
+
+def _invitation(*, expired_days_ago: float, customer=None) -> Invitation:
+    return Invitation.objects.create(
+        customer=customer or CustomerFactory(),
+        email=f"{uuid.uuid4().hex[:8]}@example.org",
+        role=roles.Role.TECHNICAL,
+        token_hash=uuid.uuid4().hex,
+        expires_at=timezone.now() - dt.timedelta(days=expired_days_ago),
+    )
+
+
+def test_the_sweep_deletes_invitations_30_days_after_they_expire_and_keeps_the_rest():
+    """Invitations have no purge of their own: their declaration's retention is what removes them."""
+    old = _invitation(expired_days_ago=31)
+    recent = _invitation(expired_days_ago=29)
+    still_open = _invitation(expired_days_ago=-7)
+
+    report = sweep(dry_run=False)
+
+    assert _entry(report, "accounts.Invitation").done == 1
+    assert set(Invitation.objects.values_list("pk", flat=True)) == {recent.pk, still_open.pk}
+    assert not Invitation.objects.filter(pk=old.pk).exists()
+    assert _entry(sweep(dry_run=False), "accounts.Invitation").done == 0  # twice: nothing more
+
+
+@pytest.mark.parametrize("hold_on", ["customer", "invitation"])
+def test_the_sweep_keeps_an_expired_invitation_under_a_legal_hold(hold_on):
+    customer = CustomerFactory()
+    held = _invitation(expired_days_ago=60, customer=customer)
+    target = held if hold_on == "invitation" else None
+    holds.place_hold(customer, reason="Dispute about who was invited", actor=StaffFactory(), target=target)
+
+    report = sweep(dry_run=False)
+
+    assert Invitation.objects.filter(pk=held.pk).exists()
+    assert _entry(report, "accounts.Invitation").held == 1
 
 
 def test_a_timestamp_counts_from_its_uk_calendar_date(settings):
@@ -161,7 +215,9 @@ def test_dry_run_changes_nothing_and_reports_what_the_real_run_then_does(closed_
 
 
 def test_the_scheduled_task_runs_the_real_sweep(closed_long_ago):
-    retention.retention_sweep_task.delay()
+    from privacy.tasks import retention_sweep
+
+    retention_sweep.delay()
     assert not Invitation.objects.exists()
 
 
@@ -172,7 +228,7 @@ def test_the_migration_schedules_the_sweep_once():
     migration.schedule_retention_sweep(global_apps, None)
     migration.schedule_retention_sweep(global_apps, None)
     task = PeriodicTask.objects.get(name=migration.NAME)
-    assert task.task == "privacy.services.retention.retention_sweep_task" and task.enabled
+    assert task.task == "privacy.tasks.retention_sweep" and task.enabled
     assert (task.crontab.hour, task.crontab.minute, task.crontab.day_of_week) == ("2", "30", "*")
 
 

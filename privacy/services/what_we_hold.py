@@ -1,12 +1,14 @@
 """What we hold about a customer or a person, from the registry's declarations alone.
 
+(Legal holds, records that must be kept, are ``privacy.services.holds``.)
+
 ``rows_of`` answers "which rows of this model belong to them" for every engine that
 walks the registry (the data-subject export, the "what we hold about you" page); the
 page itself counts those rows live, one COUNT per declaration.
 
 A declaration says how to reach the customer (``customer_path``) or the person
 (``person_path``). Some rows are the customer's but may not be shown to them yet: a
-disclosure under a lawful non-disclosure duty (IPA 2016 s.57; DOMAIN.md §9). A model
+disclosure under a lawful non-disclosure duty (IPA 2016 s.57; docs/privacy-ledger.md). A model
 whose queryset has ``visible_to_customer(customer)`` is narrowed by it, so such rows are
 neither counted nor exported until the duty ends.
 """
@@ -19,8 +21,8 @@ from dataclasses import dataclass
 from django.apps import apps
 from django.db import models
 
-from privacy import registry
-from privacy.registry import Category, ErasureAction, LawfulBasis, PersonalData
+from core import registry
+from core.registry import Category, ErasureAction, LawfulBasis, PersonalData
 
 
 def _crosses_many(model: type[models.Model], path: str) -> bool:

@@ -14,9 +14,9 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from accounts import roles
-from accounts.management.commands.load_demo import ACCOUNTANT_EMAIL, DEMO_PASSWORD, DEMO_TOTP_SECRET, STAFF_EMAIL
 from accounts.models import Customer, IPAssignment, LegalForm, Membership, ProviderDetails, Service, User
 from accounts.vat import normalise_vat_number
+from portal.management.commands.load_demo import ACCOUNTANT_EMAIL, DEMO_PASSWORD, DEMO_TOTP_SECRET, STAFF_EMAIL
 
 
 @pytest.fixture(autouse=True)

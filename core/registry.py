@@ -1,4 +1,4 @@
-"""The personal-data registry (DESIGN.md mechanism 1).
+"""The personal-data registry's declaration API.
 
 Every model that holds personal data declares it next to the model::
 
@@ -79,7 +79,7 @@ class Retention:
     clock has not started (e.g. the account is still open), so the row is kept.
     With ``from_financial_year_end`` the period runs from the end of the
     provider's financial year containing that date (Companies Act records:
-    "6 years from the end of the financial year they relate to", DOMAIN.md §5).
+    "6 years from the end of the financial year they relate to"; docs/privacy-retention.md).
     """
 
     counted_from: str
@@ -164,6 +164,10 @@ class PersonalData:
     customer_path: str | None = None
     # ORM path from this model to the person (accounts.User) ("" when it is the person).
     person_path: str | None = None
+    # Why rows cannot be tied to a customer or a person, when neither path is given: a
+    # public form's submission before its address is looked up. No engine can find such
+    # rows for someone (no export, no erasure), so the retention must keep them briefly.
+    unattributed: str = ""
     # Fields whose names look personal but hold no personal data, each with why.
     not_personal: Mapping[str, str] = field(default_factory=dict)
     # Fields holding data the person gave us or that was observed about them:

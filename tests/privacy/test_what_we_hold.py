@@ -13,9 +13,9 @@ from django.urls import reverse
 from accounts import roles
 from accounts.correspondence import gateway
 from accounts.correspondence.models import MailKind
+from core.registry import Category
 from privacy.models import ConsentRecord, DisclosureEntry
-from privacy.registry import Category
-from privacy.services import holdings
+from privacy.services import what_we_hold
 from privacy.services.ledger import record_disclosure
 from tests.accounts.factories import IPAssignmentFactory, MembershipFactory, ServiceFactory
 
@@ -63,7 +63,7 @@ def test_the_page_counts_the_customers_own_rows_live(owner_client, customer, own
     assert counts["accounts.Service"] == 3
     assert counts["accounts.IPAssignment"] == 6
     assert counts["accounts.Message"] == 4
-    assert set(counts) >= {d.model for _, d in holdings.declarations_for(customer=True)}
+    assert set(counts) >= {d.model for _, d in what_we_hold.declarations_for(customer=True)}
 
     ServiceFactory(customer=customer)
     assert _counts(owner_client.get(URL))["accounts.Service"] == 4
@@ -71,10 +71,10 @@ def test_the_page_counts_the_customers_own_rows_live(owner_client, customer, own
 
 def test_the_page_explains_each_declaration_in_plain_words(owner_client):
     page = owner_client.get(URL).content.decode()
-    for _model, declaration in holdings.declarations_for(customer=True):
+    for _model, declaration in what_we_hold.declarations_for(customer=True):
         assert declaration.description in page
         assert declaration.retention.description.replace("'", "&#x27;") in page
-        assert holdings.basis_label(declaration) in page
+        assert what_we_hold.basis_label(declaration) in page
     assert Category.CORRESPONDENCE.description in page
     assert "Kept even if you ask us to erase your data" in page
     assert "Deleted if you ask us to erase your data." in page
@@ -120,8 +120,8 @@ def test_anonymous_visitors_are_sent_to_log_in(db):
 
 
 def test_one_count_per_declaration_however_much_data(owner_client, customer):
-    declarations = len(holdings.declarations_for(customer=True)) + len(
-        [d for _, d in holdings.declarations_for(person=True) if d.customer_path is None]
+    declarations = len(what_we_hold.declarations_for(customer=True)) + len(
+        [d for _, d in what_we_hold.declarations_for(person=True) if d.customer_path is None]
     )
     owner_client.get(URL)  # warm the session
     with CaptureQueriesContext(connection) as empty:

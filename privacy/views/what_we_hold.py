@@ -13,24 +13,24 @@ from django.urls import path
 from accounts import roles
 from accounts.models import Membership
 from accounts.views import customer_view, require_permission
-from privacy.services import holdings
+from privacy.services import what_we_hold
 
 
 @customer_view
-def what_we_hold(request: HttpRequest, membership: Membership) -> HttpResponse:
+def what_we_hold_page(request: HttpRequest, membership: Membership) -> HttpResponse:
     require_permission(membership, roles.Action.VIEW_DASHBOARD)
     return render(
         request,
-        "privacy/held.html",
+        "privacy/what_we_hold.html",
         {
             "customer": membership.customer,
-            "sections": holdings.what_we_hold(membership.customer),
-            "personal_sections": holdings.what_we_hold_about_person_only(request.user),
+            "sections": what_we_hold.what_we_hold(membership.customer),
+            "personal_sections": what_we_hold.what_we_hold_about_person_only(request.user),
             "can_export": membership.can(roles.Action.USE_PRIVACY_CENTRE),
         },
     )
 
 
 urlpatterns = [
-    path("what-we-hold/", what_we_hold, name="what_we_hold"),
+    path("what-we-hold/", what_we_hold_page, name="what_we_hold"),
 ]

@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0010_provider_legal_form_and_billing_day_range'),
+        ('accounts', '0012_unschedule_invitation_purge'),
         # The policy is copied to billing's settings before it goes from here.
         ('billing', '0021_billing_settings_and_settled_requests'),
     ]
