@@ -624,7 +624,3 @@ class ProviderDetails(models.Model):
         if self.vat_number:
             parts.append(f"VAT number {self.vat_number}")
         return "; ".join(parts) + "."
-
-
-# Correspondence models live in their own module; imported here so Django registers them.
-from accounts.correspondence.models import Message, MessageAttachment  # noqa: E402, F401

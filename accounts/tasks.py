@@ -49,3 +49,8 @@ def requeue_due_messages() -> int:
     for message_id in ids:
         deliver_message.delay(message_id)
     return len(ids)
+
+
+def queue_delivery(sender, *, message_pk: int, **kwargs) -> None:
+    """``message_queued`` receiver: deliver the stored message in the background, after commit."""
+    deliver_message.delay(message_pk)

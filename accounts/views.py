@@ -8,14 +8,11 @@ then is the role checked: an action the role does not allow answers 403 with a r
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
-from functools import wraps
 
 from allauth.account.models import EmailAddress
 from django.contrib import messages
 from django.contrib.auth import login
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db.models import Case, IntegerField, Prefetch, Value, When
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -25,38 +22,10 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_http_methods
 
 from accounts import roles, services
+from accounts.access import customer_view, require_permission
 from accounts.forms import ContactRoleForm, CustomerDetailsForm, InviteContactForm, NewLoginForm
-from accounts.middleware import SESSION_CUSTOMER_KEY, current_membership
+from accounts.middleware import SESSION_CUSTOMER_KEY
 from accounts.models import Invitation, IPAssignment, Membership, Service, User
-
-CustomerView = Callable[..., HttpResponse]
-
-
-def customer_view(view: CustomerView) -> CustomerView:
-    """Log-in required, acting for a customer; passes the membership as the second argument.
-
-    A person who belongs to no customer is sent to the dashboard, which explains why.
-    """
-
-    @wraps(view)
-    @login_required
-    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        membership = current_membership(request)
-        if membership is None:
-            return redirect("portal:dashboard")
-        return view(request, membership, *args, **kwargs)
-
-    return wrapper
-
-
-def require_permission(membership: Membership, action: roles.Action) -> None:
-    """Refuse, with a reason the person can act on, what their role does not allow."""
-    if not membership.can(action):
-        raise PermissionDenied(
-            f"You are a {membership.get_role_display().lower()} of {membership.customer.display_name}, "
-            f"and only an owner may {action.label[0].lower()}{action.label[1:]}. Ask an owner to do it "
-            "or to change your role."
-        )
 
 
 def _roles_table() -> list[dict]:

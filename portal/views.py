@@ -12,10 +12,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts import roles
+from accounts.access import require_permission
 from accounts.forms import CustomerChoiceForm
 from accounts.middleware import SESSION_CUSTOMER_KEY, current_membership
 from accounts.models import Service
-from accounts.views import require_permission
 from billing.money import format_money
 from billing.receivables.payments import account_balance
 

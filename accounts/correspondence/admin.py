@@ -12,6 +12,7 @@ from django.utils.html import format_html_join
 
 from accounts.correspondence import gateway, inbound, services
 from accounts.correspondence.models import Message, MessageAttachment
+from accounts.models import Customer
 
 
 class AttachmentInline(admin.TabularInline):
@@ -34,8 +35,6 @@ class AssignForm(forms.Form):
     customer = forms.ModelChoiceField(queryset=None)
 
     def __init__(self, *args, **kwargs) -> None:
-        from accounts.models import Customer
-
         super().__init__(*args, **kwargs)
         self.fields["customer"].queryset = Customer.objects.order_by("registered_name")
 

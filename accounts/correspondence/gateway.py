@@ -19,13 +19,19 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, models, transaction
+from django.dispatch import Signal
 from django.template.loader import render_to_string
 from django.utils import timezone
 
 from accounts.correspondence.models import RECIPIENT_ROLES, MailKind, Message, MessageAttachment
-from accounts.tasks import deliver_message
+from accounts.models import ProviderDetails
 
 logger = logging.getLogger(__name__)
+
+
+# Sent in the caller's transaction when a stored message is ready to go, with
+# ``message_pk``; accounts' tasks answer it by queuing its delivery (``accounts.apps``).
+message_queued = Signal()
 
 
 class UnknownMailKind(ValueError):
@@ -50,8 +56,6 @@ _CURRENT = object()  # "read the provider details now", for callers that have no
 
 
 def _provider(provider):
-    from accounts.models import ProviderDetails
-
     return ProviderDetails.current() if provider is _CURRENT else provider
 
 
@@ -165,8 +169,6 @@ def send_mail(
 ) -> Message:
     """Render ``mail/<template>.*``, then store and queue it (see ``send_rendered``, which
     returns the stored message instead when ``idempotency_key`` was sent before)."""
-    from accounts.models import ProviderDetails
-
     _check_kind(kind)
     provider = ProviderDetails.current()  # read once for the body, the footer and the sender
     subject, text, html = _render(template, {"customer": customer, **context}, provider)
@@ -273,7 +275,8 @@ def send_rendered(
         if existing is None:
             raise
         return existing
-    # Sent once the caller's transaction commits (core.background); if the broker is down,
-    # the message stays queued and the sweep (requeue_due_messages) sends it.
-    deliver_message.delay(message.pk)
+    # Its delivery is queued by accounts' tasks and sent once the caller's transaction
+    # commits (core.background); if the broker is down, the message stays queued and the
+    # sweep (requeue_due_messages) sends it.
+    message_queued.send(sender=Message, message_pk=message.pk)
     return message

@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from accounts.correspondence.gateway import Attachment, store_attachments, store_file
 from accounts.correspondence.models import MailKind, Message
+from accounts.models import Membership, ProviderDetails
 
 logger = logging.getLogger(__name__)
 
@@ -116,8 +117,6 @@ def sanitise_html(html: str) -> str:
 
 def _match(parsed: Parsed):
     """(customer, parent message, why not matched). Replies first, then the sender's address."""
-    from accounts.models import Membership
-
     wanted = [*filter(None, parsed.in_reply_to.split()), *reversed(parsed.references)]
     if wanted:
         parent = (
@@ -148,8 +147,6 @@ def _match(parsed: Parsed):
 
 def kind_for(to_addresses: list[str]) -> str:
     """Mail to billing@ is billing, to abuse@ abuse, to privacy@ privacy; anything else service."""
-    from accounts.models import ProviderDetails
-
     provider = ProviderDetails.current()
     if provider:
         by_address = {

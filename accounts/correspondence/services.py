@@ -11,7 +11,6 @@ from django.utils import timezone
 
 from accounts.correspondence import delivery, gateway
 from accounts.correspondence.models import MailKind, Message
-from accounts.tasks import deliver_message
 
 MAX_PORTAL_ATTACHMENTS = 5
 
@@ -73,5 +72,5 @@ def retry_failed(message_id: int) -> bool:
     """Staff ask for a failed message to be tried again (admin action). Returns whether it was."""
     if not delivery.mark_for_retry(message_id):
         return False
-    deliver_message.delay(message_id)  # after the commit, when called in a transaction
+    gateway.message_queued.send(sender=Message, message_pk=message_id)  # delivered after the commit
     return True

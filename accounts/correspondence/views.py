@@ -13,11 +13,11 @@ from django.db.models.functions import Coalesce
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
+from accounts.access import customer_view
 from accounts.correspondence import gateway, services
 from accounts.correspondence.forms import WriteToUsForm
 from accounts.correspondence.models import RECIPIENT_ROLES, MailKind, Message
 from accounts.models import Membership
-from accounts.views import customer_view
 
 
 def _kinds_for(membership: Membership) -> list[MailKind]:

@@ -12,8 +12,8 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import path
 
 from accounts import roles
+from accounts.access import customer_view, require_permission
 from accounts.models import Membership
-from accounts.views import customer_view, require_permission
 from billing.delivery.pdf import pdf_filename, stored_pdf_bytes
 from billing.models import Invoice
 from billing.money import format_money

@@ -14,8 +14,8 @@ from django.utils import timezone
 from django.utils.http import urlencode
 
 from accounts import roles
+from accounts.access import customer_view, require_permission
 from accounts.models import Membership
-from accounts.views import customer_view, require_permission
 from billing.delivery.pdf import render_statement_pdf, statement_filename
 from billing.documents.periods import current_financial_year
 from billing.receivables.statements import statement

@@ -16,8 +16,8 @@ from django.shortcuts import render
 from django.urls import path
 
 from accounts import roles
+from accounts.access import customer_view, require_permission
 from accounts.models import Membership
-from accounts.views import customer_view, require_permission
 from core.registry import Category, LawfulBasis
 from privacy.models import DisclosureEntry
 

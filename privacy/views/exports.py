@@ -16,8 +16,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from accounts import roles
+from accounts.access import customer_view, require_permission
 from accounts.models import Membership
-from accounts.views import customer_view, require_permission
 from privacy.models import DataExport
 from privacy.services import export as export_service
 

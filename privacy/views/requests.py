@@ -20,8 +20,8 @@ from django.urls import path
 from django.views.decorators.http import require_http_methods
 
 from accounts import roles
+from accounts.access import customer_view
 from accounts.models import Membership
-from accounts.views import customer_view
 from privacy import deadlines
 from privacy.forms import AgentRequestForm, PortalRequestForm, PublicRequestForm
 from privacy.models import DataSubjectRequest

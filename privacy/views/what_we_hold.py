@@ -11,8 +11,8 @@ from django.shortcuts import render
 from django.urls import path
 
 from accounts import roles
+from accounts.access import customer_view, require_permission
 from accounts.models import Membership
-from accounts.views import customer_view, require_permission
 from privacy.services import what_we_hold
 
 

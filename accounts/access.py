@@ -1,0 +1,45 @@
+"""Who may see a customer's pages: the decorator every customer-facing view uses, and
+the refusal a role gets for what it may not do. Used by every app's views."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+
+from accounts import roles
+from accounts.middleware import current_membership
+from accounts.models import Membership
+
+CustomerView = Callable[..., HttpResponse]
+
+
+def customer_view(view: CustomerView) -> CustomerView:
+    """Log-in required, acting for a customer; passes the membership as the second argument.
+
+    A person who belongs to no customer is sent to the dashboard, which explains why.
+    """
+
+    @wraps(view)
+    @login_required
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        membership = current_membership(request)
+        if membership is None:
+            return redirect("portal:dashboard")
+        return view(request, membership, *args, **kwargs)
+
+    return wrapper
+
+
+def require_permission(membership: Membership, action: roles.Action) -> None:
+    """Refuse, with a reason the person can act on, what their role does not allow."""
+    if not membership.can(action):
+        raise PermissionDenied(
+            f"You are a {membership.get_role_display().lower()} of {membership.customer.display_name}, "
+            f"and only an owner may {action.label[0].lower()}{action.label[1:]}. Ask an owner to do it "
+            "or to change your role."
+        )
