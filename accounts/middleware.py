@@ -6,6 +6,8 @@ from allauth.mfa.utils import is_mfa_enabled
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import ResolverMatch, reverse
 
+from accounts.models import Membership
+
 SESSION_CUSTOMER_KEY = "portal_customer_id"
 
 # allauth's views (mounted without a namespace) that a person who must set up MFA may
@@ -76,8 +78,6 @@ def current_membership(request: HttpRequest):
     """
     if hasattr(request, "_portal_membership"):
         return request._portal_membership
-    from accounts.models import Membership
-
     membership = None
     user = request.user
     if user.is_authenticated:
