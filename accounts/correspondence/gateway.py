@@ -23,7 +23,7 @@ from django.dispatch import Signal
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from accounts.correspondence.models import RECIPIENT_ROLES, MailKind, Message, MessageAttachment
+from accounts.correspondence.models import MailKind, Message, MessageAttachment, receives
 from accounts.models import ProviderDetails
 
 logger = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ def sender_for(kind: str, provider=_CURRENT) -> str:
 
 def recipients_for(customer, kind: str) -> list[str]:
     """Contacts whose role receives ``kind`` (accounts.correspondence.models.RECIPIENT_ROLES)."""
-    memberships = customer.memberships.filter(role__in=RECIPIENT_ROLES[kind], user__is_active=True)
+    memberships = customer.memberships.filter(receives(kind))
     # Sorted here; the model's ordering (by customer name) would join the customer for nothing.
     return sorted(set(memberships.order_by().values_list("user__email", flat=True)))
 
