@@ -40,7 +40,7 @@ def _is_accountant_area(match: ResolverMatch) -> bool:
 
 
 class RequireMFAMiddleware:
-    """Staff and accountants reach nothing but MFA setup and logout until MFA is on (issue 2).
+    """Staff and accountants reach nothing but MFA setup and logout until MFA is on.
 
     Decided per view rather than per path, so the rules follow the URL names
     wherever allauth and the accountants' area are mounted. Must come after

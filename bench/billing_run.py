@@ -1,5 +1,5 @@
 """The billing run against its floor: invoices per second, and cost per invoice compared
-with rendering the same invoice HTML with bare WeasyPrint (issue 4).
+with rendering the same invoice HTML with bare WeasyPrint.
 
 N customers (env ``BENCH_BILLING_CUSTOMERS``, default 300 so that ``make bench`` stays a
 few minutes on SQLite), each with an owner and a billing contact and one or two monthly

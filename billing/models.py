@@ -374,7 +374,7 @@ class Invoice(models.Model):
     total_net = models.DecimalField(max_digits=14, decimal_places=2, default=0)
     total_vat = models.DecimalField(max_digits=14, decimal_places=2, default=0)
     total_gross = models.DecimalField(max_digits=14, decimal_places=2, default=0)
-    # Foreign currency: sterling totals at a stored rate (DOMAIN.md §1).
+    # Foreign currency: sterling totals at a stored rate, where UK VAT is due.
     gbp_rate = models.DecimalField(
         max_digits=14, decimal_places=6, null=True, blank=True, help_text="Pounds per unit of the invoice currency."
     )
@@ -642,7 +642,7 @@ class ExchangeRate(models.Model):
 
     The billing run puts the rate in force on the invoice date onto each invoice in that
     currency, with its source and date; where UK VAT is due the invoice then shows its net
-    and VAT totals in sterling (DOMAIN.md §1).
+    and VAT totals in sterling.
     """
 
     currency = models.CharField(max_length=3, validators=[validate_currency])

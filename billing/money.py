@@ -1,4 +1,4 @@
-"""Money: Decimal only, never float (DESIGN.md mechanism 4)."""
+"""Money: Decimal only, never float (docs/architecture.md, "Documents")."""
 
 from __future__ import annotations
 

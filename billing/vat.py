@@ -3,7 +3,7 @@
 The seller is a UK VAT-registered hosting provider; hosting and related services are
 "electronically supplied services" / general B2B services for place-of-supply purposes.
 
-Rules (DOMAIN.md §1):
+Rules (docs/billing.md, "Which VAT applies"):
 - UK customer (GB, and Northern Ireland which is GB for services): UK VAT at the rate in
   force on the tax point for the supply's VAT category (dated table, UK_RATES).
 - Customer outside the UK in business, with a valid VAT number: outside the scope of UK

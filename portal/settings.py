@@ -283,7 +283,7 @@ LOGGING = {
 }
 
 # The provider's financial year end (month, day), used by retention rules
-# ("6 years from the end of the financial year", DOMAIN.md §5).
+# ("6 years from the end of the financial year", docs/privacy-retention.md).
 _fye = env.str("PORTAL_FINANCIAL_YEAR_END", "03-31")
 try:
     _fye_month, _fye_day = (int(part) for part in _fye.split("-"))
@@ -306,7 +306,7 @@ PORTAL_CORRESPONDENCE_RETENTION_YEARS = env.int("PORTAL_CORRESPONDENCE_RETENTION
 # Optional analytics (PECR reg 6): empty = strictly necessary cookies only, never a banner.
 PORTAL_ANALYTICS_SNIPPET = env.str("PORTAL_ANALYTICS_SNIPPET", "")
 PORTAL_ANALYTICS_WORDING = env.str("PORTAL_ANALYTICS_WORDING", "")
-# Material policy changes are emailed this many days before they take effect (DOMAIN.md §6).
+# Material policy changes are emailed this many days before they take effect (docs/privacy.md).
 PORTAL_POLICY_NOTICE_DAYS = env.int("PORTAL_POLICY_NOTICE_DAYS", 30, minimum=1)
 # The portal's public address, for absolute links in emails sent by background tasks.
 PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", "")

@@ -4,7 +4,7 @@ from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
 from django.urls import include, path
 
-# The admin login goes through allauth, so its MFA stage applies to staff (issue 2).
+# The admin login goes through allauth, so its MFA stage applies to staff.
 admin.site.login = secure_admin_login(admin.site.login)
 admin.site.site_header = "Hosting portal administration"
 

@@ -1,4 +1,4 @@
-"""Billing admin: payments, refunds and billing runs (issue 4).
+"""Billing admin: payments, refunds, billing runs and billing settings.
 
 All write through the services: a payment is recorded with ``record_payment`` (which
 allocates it), a refund with ``record_refund`` (which checks there is credit to pay

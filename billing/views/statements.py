@@ -1,5 +1,5 @@
 """Customer billing pages: the statement of account for a date range, on the page and as
-a PDF (issue 4). Both take the period as ``start`` and ``end`` GET parameters; without
+a PDF. Both take the period as ``start`` and ``end`` GET parameters; without
 them, the provider's current financial year."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Billing records and the privacy engines (issue 4, "Privacy"; DOMAIN.md §5).
+"""Billing records and the privacy engines (retention, export, erasure).
 
 Invoices, credit notes, payments and refunds are kept while the account is open and 6
 years from the end of the provider's financial year in which it closed (so never less

@@ -1,4 +1,4 @@
-"""Currency per customer, and sterling totals at a stored exchange rate (issue 4; DOMAIN.md §1)."""
+"""Currency per customer, and sterling totals at a stored rate where UK VAT is due on another currency."""
 
 from __future__ import annotations
 

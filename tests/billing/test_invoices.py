@@ -1,4 +1,4 @@
-"""Issuing invoices, credit notes and pro-forma requests (issue 4; DOMAIN.md §1)."""
+"""Issuing invoices, credit notes and pro-forma requests (VAT Regulations 1995 regs 14 and 15)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Pro-forma mode (issue 4; DOMAIN.md §1: VAT reg 90, HMRC VATTOS9165)."""
+"""Pro-forma mode: payment requests first, the VAT invoice on payment (VAT reg 90, HMRC VATTOS9165)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Proration, quarterly and annual plans, checked through the billing run (issue 4).
+"""Proration, quarterly and annual plans, checked through the billing run.
 
 Everything goes the way the system does it: subscriptions are started, changed and ended
 with ``billing.workflows.subscriptions`` and invoiced by ``billing.workflows.run.run_billing``; the assertions

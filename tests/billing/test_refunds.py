@@ -1,4 +1,4 @@
-"""Credit notes on paid invoices, and refunds of account credit (issue 4: "refunds through credit notes")."""
+"""Credit notes on paid invoices, and refunds of account credit (a refund pays back a credit note or an overpayment)."""
 
 from __future__ import annotations
 

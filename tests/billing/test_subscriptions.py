@@ -1,4 +1,4 @@
-"""Services that start, change plan or end between billing runs (issue 4: proration)."""
+"""Services that start, change plan or end between billing runs (proration by the day)."""
 
 from __future__ import annotations
 

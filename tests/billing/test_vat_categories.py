@@ -1,4 +1,4 @@
-"""VAT per line category and tax points other than the date of issue (issue 4; DOMAIN.md §1)."""
+"""VAT per line category, and tax points other than the date of issue (VAT reg 90)."""
 
 from __future__ import annotations
 
