@@ -207,6 +207,14 @@ def declare(model: type | str, **kwargs: Any) -> PersonalData:
     return declaration
 
 
+def withdraw(model: type | str) -> None:
+    """Forget a model's declaration or exemption: for a model that no longer exists (a
+    model built for one test, an app taken out of the project)."""
+    label = _label(model)
+    _declarations.pop(label, None)
+    _exemptions.pop(label, None)
+
+
 def personal_data(**kwargs: Any) -> Callable[[M], M]:
     """Class decorator form of :func:`declare`, placed on the model itself."""
 

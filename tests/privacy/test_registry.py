@@ -29,10 +29,9 @@ def scratch_models():
 
     yield make
     for model_name in created:
-        apps.all_models["accounts"].pop(model_name, None)
-        for label in list(registry._declarations):
-            if label.lower() == f"accounts.{model_name}":
-                registry._declarations.pop(label)
+        model = apps.all_models["accounts"].pop(model_name, None)
+        if model is not None:
+            registry.withdraw(model)
     apps.clear_cache()
 
 
@@ -190,3 +189,23 @@ def test_retention_clock_has_not_started_without_a_date():
 def test_category_and_basis_have_human_descriptions():
     assert registry.Category("financial").description.startswith("Billing")
     assert registry.LawfulBasis.LEGAL_OBLIGATION.label == "Legal obligation (Art 6(1)(c))"
+
+
+def test_a_withdrawn_declaration_is_forgotten(scratch_models):
+    from core.registry import Category, Erasure, LawfulBasis, Retention, declaration_for, declare, withdraw
+
+    model = scratch_models("Gone", note=models.TextField())
+    declare(
+        model,
+        categories=[Category.CONTACT],
+        fields=["note"],
+        description="A model of one test.",
+        purpose="A model of one test.",
+        lawful_basis=LawfulBasis.CONTRACT,
+        customer_path="",
+        retention=Retention(days=1, counted_from="note", description="A day."),
+        erasure=Erasure.delete(),
+    )
+    assert declaration_for(model) is not None
+    withdraw(model)
+    assert declaration_for(model) is None
