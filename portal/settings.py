@@ -82,6 +82,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: load balancers probe /healthz and /readyz by address, over plain HTTP.
+    "portal.health.HealthCheckMiddleware",
+    "portal.logging.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -270,10 +273,21 @@ if PRODUCTION:
     SECURE_HSTS_PRELOAD = env.bool("PORTAL_HSTS_PRELOAD", default=True)
     SILENCED_SYSTEM_CHECKS = env.list("PORTAL_SILENCED_SYSTEM_CHECKS")
 
+# PORTAL_LOG_FORMAT=json: one JSON object per line, for a log collector (portal/logging.py).
+PORTAL_LOG_FORMAT = env.str("PORTAL_LOG_FORMAT", "text")
+if PORTAL_LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured(f"PORTAL_LOG_FORMAT={PORTAL_LOG_FORMAT!r} must be text or json.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"request_id": {"()": "portal.logging.RequestIdFilter"}},
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "portal.logging.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": PORTAL_LOG_FORMAT, "filters": ["request_id"]}
+    },
     "root": {"handlers": ["console"], "level": env.str("PORTAL_LOG_LEVEL", "INFO")},
     # Per-document chatter (WeasyPrint's steps, one line per task) would drown the log.
     "loggers": {
