@@ -24,7 +24,8 @@ PORTAL_ENV = env.choice("PORTAL_ENV", ("development", "production"), "developmen
 PRODUCTION = PORTAL_ENV == "production"
 
 VAR_DIR = Path(env.str("PORTAL_VAR_DIR", str(BASE_DIR / "var")))
-# Invoices, exports and evidence: never under a public media URL (DESIGN "Access rules").
+# Invoices, exports and evidence: never under a public media URL; served only by views that
+# check who asks (docs/architecture.md). On one machine, a folder; on several, PORTAL_STORAGE=s3.
 PRIVATE_STORAGE_DIR = Path(env.str("PORTAL_PRIVATE_DIR", str(VAR_DIR / "private")))
 
 
@@ -199,11 +200,39 @@ elif _cache_url == "locmem":
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 else:
     raise ImproperlyConfigured(f"PORTAL_CACHE_URL={_cache_url!r} must be db, locmem or a redis:// URL.")
-STORAGES = {
-    "default": {
+# Private files (PDFs, attachments, exports) through Django's storage API only. With more
+# than one web or worker machine they must be shared: PORTAL_STORAGE=s3 keeps them in an
+# S3-compatible bucket (AWS, MinIO, Ceph, ...), private, read back by the portal's own
+# access-checked views and streamed to the person; never a public or pre-signed URL.
+PORTAL_STORAGE = env.str("PORTAL_STORAGE", "filesystem")
+if PORTAL_STORAGE == "filesystem":
+    _private_files = {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
         "OPTIONS": {"location": PRIVATE_STORAGE_DIR, "base_url": None},
-    },
+    }
+elif PORTAL_STORAGE == "s3":
+    _private_files = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env.required("PORTAL_S3_BUCKET", "when PORTAL_STORAGE=s3"),
+            "endpoint_url": env.str("PORTAL_S3_ENDPOINT_URL", "") or None,  # empty: AWS itself
+            "region_name": env.str("PORTAL_S3_REGION", "") or None,
+            "access_key": env.required("PORTAL_S3_ACCESS_KEY_ID", "when PORTAL_STORAGE=s3"),
+            "secret_key": env.required("PORTAL_S3_SECRET_ACCESS_KEY", "when PORTAL_STORAGE=s3"),
+            "location": env.str("PORTAL_S3_PREFIX", ""),
+            # Private objects, never addressed by URL: the portal reads and streams them.
+            "default_acl": "private",
+            "querystring_auth": True,
+            "file_overwrite": False,
+            "object_parameters": {"ServerSideEncryption": "AES256"}
+            if env.bool("PORTAL_S3_ENCRYPT", default=True)
+            else {},
+        },
+    }
+else:
+    raise ImproperlyConfigured(f"PORTAL_STORAGE={PORTAL_STORAGE!r} must be filesystem or s3.")
+STORAGES = {
+    "default": _private_files,
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
         if PRODUCTION

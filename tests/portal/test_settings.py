@@ -86,6 +86,10 @@ def test_unset_environment_gives_the_embedded_profile(load_settings, tmp_path):
         ({"PORTAL_HSTS_SECONDS": "-1", **production_env()}, "PORTAL_HSTS_SECONDS"),
         ({"CELERY_WORKER_MAX_MEMORY_PER_CHILD": "512MB"}, "CELERY_WORKER_MAX_MEMORY_PER_CHILD"),
         ({"CELERY_WORKER_MAX_MEMORY_PER_CHILD": "1000"}, "CELERY_WORKER_MAX_MEMORY_PER_CHILD"),
+        ({"PORTAL_STORAGE": "ftp"}, "PORTAL_STORAGE"),
+        ({"PORTAL_STORAGE": "s3"}, "PORTAL_S3_BUCKET"),
+        ({"PORTAL_STORAGE": "s3", "PORTAL_S3_BUCKET": "files"}, "PORTAL_S3_ACCESS_KEY_ID"),
+        ({"PORTAL_LOG_FORMAT": "xml"}, "PORTAL_LOG_FORMAT"),
     ],
 )
 def test_bad_value_is_refused_naming_the_variable(load_settings, environ, variable):
@@ -236,3 +240,21 @@ def test_production_without_secret_key_stops_manage_py_naming_it(tmp_path):
     assert result.returncode != 0
     assert "DJANGO_SECRET_KEY" in result.stderr
     assert not (tmp_path / "secret_key").exists()
+
+
+def test_s3_storage_keeps_files_private_in_the_bucket_given(load_settings, tmp_path):
+    secret = tmp_path / "s3-secret"
+    secret.write_text("from-a-file\n")
+    settings = load_settings(
+        PORTAL_STORAGE="s3",
+        PORTAL_S3_BUCKET="portal-files",
+        PORTAL_S3_ENDPOINT_URL="http://127.0.0.1:9000",
+        PORTAL_S3_ACCESS_KEY_ID="portal",
+        PORTAL_S3_SECRET_ACCESS_KEY_FILE=str(secret),
+    )
+    storage = settings["STORAGES"]["default"]
+    assert storage["BACKEND"] == "storages.backends.s3.S3Storage"
+    options = storage["OPTIONS"]
+    assert (options["bucket_name"], options["endpoint_url"]) == ("portal-files", "http://127.0.0.1:9000")
+    assert options["secret_key"] == "from-a-file"
+    assert options["default_acl"] == "private" and options["file_overwrite"] is False
