@@ -25,11 +25,12 @@ done; exit 1
 endef
 export FIND_PYTHON
 
-.PHONY: help run test lint bench setup setup-dev demo check-system clean
+.PHONY: help run test smoke lint bench setup setup-dev demo check-system clean
 
 help:
 	@echo "make run    - set everything up and serve the portal on http://$(HOST):$(PORT) with demo data"
 	@echo "make test   - set everything up and run the whole test suite (PYTEST_ARGS=... to pass options)"
+	@echo "make smoke  - run the production set-up for real (gunicorn, Celery workers, beat) against PostgreSQL and Redis on loopback"
 	@echo "make lint   - ruff, the import contracts (docs/architecture.md), Django's system checks, missing migrations"
 	@echo "make bench  - run the benchmarks and write docs/benchmarks.md"
 
@@ -70,6 +71,12 @@ run: demo
 
 test: setup-dev
 	$(PY) -m pytest -n auto $(PYTEST_ARGS)
+
+# PostgreSQL and Redis on loopback unless told otherwise; the test makes its own database.
+smoke: setup-dev
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres} \
+	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-redis://127.0.0.1:6379/15} \
+	$(PY) -m pytest -p no:randomly tests/smoke/test_production.py $(PYTEST_ARGS)
 
 lint: setup-dev
 	$(VENV)/bin/ruff check .

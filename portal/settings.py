@@ -220,6 +220,8 @@ elif PORTAL_STORAGE == "s3":
             "access_key": env.required("PORTAL_S3_ACCESS_KEY_ID", "when PORTAL_STORAGE=s3"),
             "secret_key": env.required("PORTAL_S3_SECRET_ACCESS_KEY", "when PORTAL_STORAGE=s3"),
             "location": env.str("PORTAL_S3_PREFIX", ""),
+            # "path" for stores addressed by IP or without wildcard DNS (MinIO); empty: boto's choice.
+            "addressing_style": env.str("PORTAL_S3_ADDRESSING_STYLE", "") or None,
             # Private objects, never addressed by URL: the portal reads and streams them.
             "default_acl": "private",
             "querystring_auth": True,
