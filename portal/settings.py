@@ -327,6 +327,13 @@ LOGGING = {
     },
 }
 
+# Optional error reporting (Sentry or compatible), without personal data: portal/observability.py.
+PORTAL_SENTRY_DSN = env.str("PORTAL_SENTRY_DSN", "")
+if PORTAL_SENTRY_DSN:
+    from portal.observability import init_error_reporting
+
+    init_error_reporting(PORTAL_SENTRY_DSN, environment=PORTAL_ENV, release=env.str("PORTAL_RELEASE", ""))
+
 # The provider's financial year end (month, day), used by retention rules
 # ("6 years from the end of the financial year", docs/privacy-retention.md).
 _fye = env.str("PORTAL_FINANCIAL_YEAR_END", "03-31")
