@@ -6,9 +6,10 @@ workers and one beat, started by `deploy/run` (the commands the systemd units us
 - staff log in with their authenticator code and start a billing run for one customer
   in the admin;
 - the invoice's email reaches the SMTP server with its PDF;
-- the customer downloads the PDF in the portal: the same bytes, with the hash stored;
-- the customer's reply, piped into `receive_email`, shows in their correspondence;
-- the customer asks for a data export and downloads it;
+- the customer's billing contact downloads the PDF in the portal: the same bytes, with
+  the hash stored, and their reply, piped into `receive_email`, shows in their
+  correspondence;
+- the customer's owner asks for a data export and downloads it;
 - `verify_ledger` passes.
 
 Run by `make smoke` (and CI), not by `make test`: it needs PostgreSQL and Redis on
@@ -50,7 +51,8 @@ OURS = ("PORTAL_", "DJANGO_", "EMAIL_", "CELERY_", "DATABASE_")
 DEMO_PASSWORD = "northwind-demo-2026"  # load_demo's published password
 DEMO_TOTP_SECRET = "NORTHWINDHOSTINGDEMOTOTPSECRET22"
 STAFF = "admin@northwind-hosting.example"
-CONTACT = "owner@smoke-test.example"
+CONTACT = "billing@smoke-test.example"  # the customer's billing contact
+OWNER = "owner@smoke-test.example"
 BUCKET = "portal-smoke"
 DEADLINE = 120  # seconds for each thing we wait for
 
@@ -64,9 +66,10 @@ from billing.models import Plan
 from billing.workflows.subscriptions import start_subscription
 customer = Customer.objects.create(registered_name="Smoke Test Ltd", address_line1="1 Loopback Lane",
                                    town="Leeds", postcode="LS1 1AA", country="GB")
-user = User.objects.create_user("{CONTACT}", "{DEMO_PASSWORD}", full_name="Sam Smoke")
-EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
-Membership.objects.create(user=user, customer=customer, role=roles.Role.OWNER)
+for address, name, role in (("{CONTACT}", "Sam Smoke", roles.Role.BILLING), ("{OWNER}", "Olu Owner", roles.Role.OWNER)):
+    user = User.objects.create_user(address, "{DEMO_PASSWORD}", full_name=name)
+    EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
+    Membership.objects.create(user=user, customer=customer, role=role)
 service = Service.objects.create(customer=customer, name="smoke-vps", kind=Service.Kind.VPS,
                                  platform=Service.Platform.VIRTUAL)
 plan = Plan.objects.filter(name="VPS Small", period="monthly").first()
@@ -296,11 +299,11 @@ def test_the_production_set_up_bills_mails_files_and_exports(production):
         (attachment,) = [part for part in mail.walk() if part.get_content_type() == "application/pdf"]
         emailed_pdf = attachment.get_payload(decode=True)
 
-        owner = Browser(base)
-        owner.login(CONTACT)
-        invoices = owner.get("/billing/invoices/")
+        contact = Browser(base)
+        contact.login(CONTACT)
+        invoices = contact.get("/billing/invoices/")
         (pdf_path,) = set(re.findall(r'href="(/billing/invoices/\d+/pdf/)"', invoices.text))
-        downloaded = owner.get(pdf_path)
+        downloaded = contact.get(pdf_path)
         assert downloaded.status_code == 200 and downloaded.content == emailed_pdf
         stored = _manage(
             environ,
@@ -321,9 +324,11 @@ def test_the_production_set_up_bills_mails_files_and_exports(production):
         stored_reply = _manage(environ, "receive_email", stdin=bytes(reply))
         assert "for Smoke Test Ltd" in stored_reply, stored_reply
         reply_id = re.search(r"Stored message (\d+)", stored_reply).group(1)
-        assert owner.get("/correspondence/").status_code == 200
-        assert "paid by bank transfer today" in owner.get(f"/correspondence/{reply_id}/").text
+        assert contact.get("/correspondence/").status_code == 200
+        assert "paid by bank transfer today" in contact.get(f"/correspondence/{reply_id}/").text
 
+        owner = Browser(base)
+        owner.login(OWNER)
         owner.post("/privacy/exports/", {})
         download = wait_for(
             "the data export",
