@@ -78,9 +78,9 @@ class Env:
 
     def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
         value = self.raw(name)
-        if value is None or value == "":
+        if value is None:
             return default
-        if value not in choices:
+        if value not in choices:  # set but empty is a mistake too, not the default
             raise ImproperlyConfigured(f"{name}={value!r} must be one of: {', '.join(choices)}.")
         return value
 

@@ -52,6 +52,8 @@ def _secret_key() -> str:
 
 SECRET_KEY = _secret_key()
 DEBUG = env.bool("PORTAL_DEBUG", default=not PRODUCTION)
+if PRODUCTION and DEBUG:
+    raise ImproperlyConfigured("PORTAL_DEBUG=true is refused when PORTAL_ENV=production: it shows code and settings.")
 
 if PRODUCTION:
     ALLOWED_HOSTS = env.list("PORTAL_ALLOWED_HOSTS")
@@ -197,6 +199,11 @@ if _cache_url.startswith(("redis://", "rediss://", "unix://")):
 elif _cache_url in ("", "db"):
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "portal_cache"}}
 elif _cache_url == "locmem":
+    if PRODUCTION:
+        raise ImproperlyConfigured(
+            "PORTAL_CACHE_URL=locmem is refused when PORTAL_ENV=production: each process would keep its own "
+            "login rate limits and used TOTP codes. Use db (the default) or a redis:// URL."
+        )
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 else:
     raise ImproperlyConfigured(f"PORTAL_CACHE_URL={_cache_url!r} must be db, locmem or a redis:// URL.")
@@ -269,6 +276,21 @@ if CELERY_BROKER_URL and CELERY_BROKER_URL.split("://", 1)[0] not in ("redis", "
         "CELERY_BROKER_URL must be a Redis (redis://, rediss://) or RabbitMQ (amqp://, amqps://) URL."
     )
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+# Production fails closed: in-process tasks (a web request doing a billing run's work) and
+# mail kept in a local folder are for trying the portal, not for running it. Each needs a
+# setting that says so on purpose, and `check --deploy` still reports it (portal.W001/W002).
+PORTAL_TASKS_IN_PROCESS = env.bool("PORTAL_TASKS_IN_PROCESS", default=not PRODUCTION)
+PORTAL_MAIL_TO_OUTBOX = env.bool("PORTAL_MAIL_TO_OUTBOX", default=not PRODUCTION)
+if PRODUCTION and CELERY_TASK_ALWAYS_EAGER and not PORTAL_TASKS_IN_PROCESS:
+    raise ImproperlyConfigured(
+        "CELERY_BROKER_URL must be set when PORTAL_ENV=production (or PORTAL_TASKS_IN_PROCESS=true, "
+        "to run background work inside web requests on purpose)."
+    )
+if PRODUCTION and not EMAIL_HOST and not PORTAL_MAIL_TO_OUTBOX:
+    raise ImproperlyConfigured(
+        "EMAIL_HOST must be set when PORTAL_ENV=production (or PORTAL_MAIL_TO_OUTBOX=true, to keep outgoing "
+        "mail in the local outbox on purpose)."
+    )
 if CELERY_TASK_ALWAYS_EAGER:
     # Never connected to: tasks run in-process. Without a URL kombu falls back to amqp on
     # localhost and logs "No hostname was supplied" whenever a task is queued.

@@ -52,6 +52,8 @@ def production_env(**overrides: str) -> dict[str, str]:
         "DJANGO_SECRET_KEY": strong_secret(),
         "PORTAL_ALLOWED_HOSTS": "portal.example.net",
         "DATABASE_URL": "postgres://portal@db.example.net:5432/portal",
+        "CELERY_BROKER_URL": "redis://redis.example.net:6379/0",
+        "EMAIL_HOST": "smtp.example.net",
     }
     values.update(overrides)
     return {name: value for name, value in values.items() if value is not None}
@@ -81,6 +83,11 @@ def test_unset_environment_gives_the_embedded_profile(load_settings, tmp_path):
         ({"PORTAL_FINANCIAL_YEAR_END": "02-30"}, "PORTAL_FINANCIAL_YEAR_END"),
         ({"PORTAL_FINANCIAL_YEAR_END": "March"}, "PORTAL_FINANCIAL_YEAR_END"),
         ({"PORTAL_ENV": "staging"}, "PORTAL_ENV"),
+        ({"PORTAL_ENV": ""}, "PORTAL_ENV"),
+        ({"PORTAL_DEBUG": "true", **production_env()}, "PORTAL_DEBUG"),
+        ({"PORTAL_CACHE_URL": "locmem", **production_env()}, "PORTAL_CACHE_URL"),
+        (production_env(CELERY_BROKER_URL=None), "CELERY_BROKER_URL"),
+        (production_env(EMAIL_HOST=None), "EMAIL_HOST"),
         ({"CELERY_BROKER_URL": "http://127.0.0.1:6379/0"}, "CELERY_BROKER_URL"),
         ({"EMAIL_USE_TLS": "true", "EMAIL_USE_SSL": "true"}, "EMAIL_USE_SSL"),
         ({"PORTAL_HSTS_SECONDS": "-1", **production_env()}, "PORTAL_HSTS_SECONDS"),
@@ -258,3 +265,19 @@ def test_s3_storage_keeps_files_private_in_the_bucket_given(load_settings, tmp_p
     assert (options["bucket_name"], options["endpoint_url"]) == ("portal-files", "http://127.0.0.1:9000")
     assert options["secret_key"] == "from-a-file"
     assert options["default_acl"] == "private" and options["file_overwrite"] is False
+
+
+def test_production_allowed_to_run_tasks_in_process_and_keep_mail_says_so_in_check_deploy(tmp_path):
+    result = _manage(
+        "check",
+        "--deploy",
+        environ=production_env(
+            PORTAL_VAR_DIR=str(tmp_path / "var"),
+            CELERY_BROKER_URL=None,
+            EMAIL_HOST=None,
+            PORTAL_TASKS_IN_PROCESS="true",
+            PORTAL_MAIL_TO_OUTBOX="true",
+        ),
+        tmp_path=tmp_path,
+    )
+    assert "portal.W001" in result.stdout + result.stderr and "portal.W002" in result.stdout + result.stderr
