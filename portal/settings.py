@@ -215,7 +215,13 @@ PORTAL_STORAGE = env.str("PORTAL_STORAGE", "filesystem")
 if PORTAL_STORAGE == "filesystem":
     _private_files = {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": PRIVATE_STORAGE_DIR, "base_url": None},
+        # Readable by the portal's own user only: invoices, attachments and exports.
+        "OPTIONS": {
+            "location": PRIVATE_STORAGE_DIR,
+            "base_url": None,
+            "file_permissions_mode": 0o600,
+            "directory_permissions_mode": 0o700,
+        },
     }
 elif PORTAL_STORAGE == "s3":
     _private_files = {
@@ -264,7 +270,7 @@ EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", 30, minimum=1)
 if EMAIL_HOST:
     EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
 else:
-    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_BACKEND = "accounts.correspondence.outbox.PrivateOutboxBackend"
 EMAIL_FILE_PATH = VAR_DIR / "outbox"
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", "portal@localhost")
 SERVER_EMAIL = env.str("SERVER_EMAIL", DEFAULT_FROM_EMAIL)

@@ -47,7 +47,12 @@ def _private_storage(settings, tmp_path):
         **settings.STORAGES,
         "default": {
             "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": tmp_path / "private", "base_url": None},
+            "OPTIONS": {
+                "location": tmp_path / "private",
+                "base_url": None,
+                "file_permissions_mode": 0o600,
+                "directory_permissions_mode": 0o700,
+            },
         },
     }
     settings.PRIVATE_STORAGE_DIR = tmp_path / "private"

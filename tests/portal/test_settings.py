@@ -67,7 +67,7 @@ def test_unset_environment_gives_the_embedded_profile(load_settings, tmp_path):
     assert settings["DATABASES"]["default"]["ENGINE"] == "django.db.backends.sqlite3"
     assert settings["DATABASES"]["default"]["NAME"] == str(tmp_path / "var" / "portal.sqlite3")
     assert settings["CELERY_TASK_ALWAYS_EAGER"] is True
-    assert settings["EMAIL_BACKEND"] == "django.core.mail.backends.filebased.EmailBackend"
+    assert settings["EMAIL_BACKEND"] == "accounts.correspondence.outbox.PrivateOutboxBackend"
     assert settings["EMAIL_FILE_PATH"] == tmp_path / "var" / "outbox"
 
 
@@ -281,3 +281,24 @@ def test_production_allowed_to_run_tasks_in_process_and_keep_mail_says_so_in_che
         tmp_path=tmp_path,
     )
     assert "portal.W001" in result.stdout + result.stderr and "portal.W002" in result.stdout + result.stderr
+
+
+def test_private_files_are_written_for_the_portals_user_only(load_settings):
+    options = load_settings()["STORAGES"]["default"]["OPTIONS"]
+    assert (options["file_permissions_mode"], options["directory_permissions_mode"]) == (0o600, 0o700)
+
+
+def test_the_outbox_keeps_mail_readable_by_the_portals_user_only(tmp_path):
+    from django.core.mail import EmailMessage
+
+    from accounts.correspondence.outbox import PrivateOutboxBackend
+
+    outbox = tmp_path / "outbox"
+    backend = PrivateOutboxBackend(file_path=str(outbox))
+    sent = backend.send_messages(
+        [EmailMessage("Join us", "https://portal.example/invitations/accept/tok/", to=["a@x.example"])]
+    )
+    assert sent == 1
+    (written,) = outbox.iterdir()
+    assert stat.S_IMODE(written.stat().st_mode) == 0o600
+    assert stat.S_IMODE(outbox.stat().st_mode) == 0o700

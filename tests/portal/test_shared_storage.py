@@ -61,3 +61,14 @@ def test_an_invoice_pdf_lives_in_the_bucket_privately_and_downloads_through_the_
     other = MembershipFactory(customer=CustomerFactory(), role=Role.OWNER).user
     client.force_login(other)
     assert client.get(reverse("billing:invoice_pdf", args=[invoice.pk])).status_code == 404
+
+
+def test_on_one_machine_private_files_are_readable_by_the_portals_user_only(settings):
+    import stat
+
+    from accounts.correspondence.gateway import store_file
+
+    name, _digest = store_file("billing/pdf", "INV-1.pdf", b"%PDF-1.7 test")
+    path = settings.PRIVATE_STORAGE_DIR / name
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
