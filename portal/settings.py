@@ -160,7 +160,11 @@ ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_EMAIL_SUBJECT_PREFIX = ""
 ACCOUNT_RATE_LIMITS = {
-    "login_failed": "5/5m/ip,5/5m/key",
+    # Per account and per address separately: five wrong passwords lock that account's
+    # logins for a while; one address is stopped only after trying many accounts, so a
+    # colleague's typos (or an attacker guessing at unknown addresses) behind the same
+    # office router do not lock a real person out.
+    "login_failed": "20/5m/ip,5/5m/key",
     "login": "30/m/ip",
     "reset_password": "20/m/ip,5/m/key",
     "signup": "20/m/ip",
