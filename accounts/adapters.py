@@ -7,6 +7,9 @@ import uuid
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.models import EmailAddress
 from allauth.core import context as allauth_context
+from allauth.mfa.adapter import DefaultMFAAdapter
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from django.conf import settings
 from django.contrib.sites.shortcuts import get_current_site
 from django.http import HttpRequest
 from django.shortcuts import resolve_url
@@ -61,3 +64,31 @@ class AccountAdapter(DefaultAccountAdapter):
             idempotency_key=f"allauth:{template_prefix}:{uuid.uuid4()}",
             secrets=[s for s in dict.fromkeys(secrets) if s in text or s in html],
         )
+
+
+# What allauth keeps of a second factor (the TOTP secret, the recovery codes' seed) would
+# let anyone who reads the database, or a backup of it, make valid codes. They are kept
+# encrypted under keys that live outside the database (PORTAL_MFA_KEYS).
+ENCRYPTED = "fernet:"
+
+
+def mfa_cipher() -> MultiFernet:
+    """The first key encrypts; every key decrypts, so a new key can be put first and the
+    old ones removed once ``manage.py rotate_mfa_keys`` has re-encrypted everything."""
+    return MultiFernet([Fernet(key) for key in settings.PORTAL_MFA_KEYS])
+
+
+class MFAAdapter(DefaultMFAAdapter):
+    def encrypt(self, text: str) -> str:
+        return ENCRYPTED + mfa_cipher().encrypt(text.encode()).decode()
+
+    def decrypt(self, encrypted_text: str) -> str:
+        if not encrypted_text.startswith(ENCRYPTED):
+            raise ValueError("An authenticator secret is stored unencrypted: run `manage.py migrate`.")
+        try:
+            return mfa_cipher().decrypt(encrypted_text.removeprefix(ENCRYPTED).encode()).decode()
+        except InvalidToken:
+            raise ValueError(
+                "An authenticator secret does not decrypt with any key in PORTAL_MFA_KEYS: a key was removed "
+                "before everything encrypted with it was re-encrypted (manage.py rotate_mfa_keys)."
+            ) from None

@@ -10,6 +10,7 @@ Two profiles:
 
 from __future__ import annotations
 
+import base64
 import secrets
 from pathlib import Path
 
@@ -51,6 +52,37 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
+
+
+def _mfa_keys() -> list[str]:
+    """Fernet keys for authenticator secrets, separate from SECRET_KEY: newest first."""
+    keys = env.list("PORTAL_MFA_KEYS")
+    if not keys:
+        if PRODUCTION:
+            raise ImproperlyConfigured(
+                "PORTAL_MFA_KEYS (or PORTAL_MFA_KEYS_FILE) must be set when PORTAL_ENV=production: "
+                "python3 -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'."
+            )
+        key_file = VAR_DIR / "mfa_key"  # development: one key generated on first start and kept
+        if not key_file.exists():
+            from cryptography.fernet import Fernet
+
+            VAR_DIR.mkdir(parents=True, exist_ok=True)
+            key_file.write_text(Fernet.generate_key().decode())
+            key_file.chmod(0o600)
+        keys = [key_file.read_text().strip()]
+    for key in keys:
+        try:
+            if len(base64.urlsafe_b64decode(key.encode())) != 32:
+                raise ValueError
+        except ValueError:
+            raise ImproperlyConfigured(
+                "PORTAL_MFA_KEYS must be Fernet keys (32 url-safe base64-encoded bytes), comma-separated."
+            ) from None
+    return keys
+
+
+PORTAL_MFA_KEYS = _mfa_keys()
 DEBUG = env.bool("PORTAL_DEBUG", default=not PRODUCTION)
 if PRODUCTION and DEBUG:
     raise ImproperlyConfigured("PORTAL_DEBUG=true is refused when PORTAL_ENV=production: it shows code and settings.")
@@ -177,7 +209,7 @@ ACCOUNT_EMAIL_UNKNOWN_ACCOUNTS = False
 # request comes from the proxy, so without this one person's failed logins would lock
 # everyone out; allauth then takes the address the proxy appends to X-Forwarded-For.
 ALLAUTH_TRUSTED_PROXY_COUNT = env.int("PORTAL_TRUSTED_PROXY_COUNT", 1 if PRODUCTION else 0, minimum=0)
-MFA_ADAPTER = "allauth.mfa.adapter.DefaultMFAAdapter"
+MFA_ADAPTER = "accounts.adapters.MFAAdapter"
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
 MFA_PASSKEY_LOGIN_ENABLED = True
 MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = not PRODUCTION

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import secrets
 import time
@@ -530,3 +531,46 @@ def test_staff_with_an_unverified_address_can_sort_it_out_and_then_set_up_mfa(cl
     assert not EmailAddress.objects.filter(email="old-address@example.org").exists()
     assert activate_totp_through_the_page(client).status_code == 302
     assert client.get(reverse("admin:index")).status_code == 200
+
+
+def test_authenticator_secrets_are_stored_encrypted_and_keys_rotate(staff, settings):
+    """Someone who reads the database (or a backup) cannot make codes: the TOTP secret is
+    encrypted with a key kept outside it; a new key can be put first and the secrets
+    re-encrypted with it, after which the old key can go."""
+    from allauth.mfa.models import Authenticator
+    from cryptography.fernet import Fernet
+    from django.core.management import call_command
+
+    from accounts.adapters import MFAAdapter
+
+    secret = enable_totp(staff)
+    totp = Authenticator.objects.get(user=staff, type=Authenticator.Type.TOTP)
+    stored = totp.data["secret"]
+    assert stored.startswith("fernet:") and secret not in stored
+    assert MFAAdapter().decrypt(stored) == secret
+
+    old_keys = list(settings.PORTAL_MFA_KEYS)
+    settings.PORTAL_MFA_KEYS = [Fernet.generate_key().decode(), *old_keys]
+    call_command("rotate_mfa_keys", stdout=io.StringIO())
+    settings.PORTAL_MFA_KEYS = settings.PORTAL_MFA_KEYS[:1]  # the old key removed
+    totp.refresh_from_db()
+    assert totp.data["secret"] != stored and MFAAdapter().decrypt(totp.data["secret"]) == secret
+    settings.PORTAL_MFA_KEYS = old_keys  # a key that never encrypted it cannot read it
+    with pytest.raises(ValueError, match="does not decrypt with any key"):
+        MFAAdapter().decrypt(totp.data["secret"])
+
+
+def test_the_migration_encrypts_secrets_stored_in_the_clear(staff):
+    import importlib
+
+    from allauth.mfa.models import Authenticator
+    from django.apps import apps
+
+    migration = importlib.import_module("accounts.migrations.0014_encrypt_authenticator_secrets")
+    secret = enable_totp(staff)
+    Authenticator.objects.filter(user=staff, type=Authenticator.Type.TOTP).update(data={"secret": secret})
+    migration.encrypt_secrets(apps, None)
+    stored = Authenticator.objects.get(user=staff, type=Authenticator.Type.TOTP).data["secret"]
+    assert stored.startswith("fernet:")
+    migration.decrypt_secrets(apps, None)
+    assert Authenticator.objects.get(user=staff, type=Authenticator.Type.TOTP).data["secret"] == secret

@@ -54,6 +54,7 @@ def production_env(**overrides: str) -> dict[str, str]:
         "DATABASE_URL": "postgres://portal@db.example.net:5432/portal",
         "CELERY_BROKER_URL": "redis://redis.example.net:6379/0",
         "EMAIL_HOST": "smtp.example.net",
+        "PORTAL_MFA_KEYS": "e1cGKV3TXXq7nr1bUGWLN8Px2pyprTRvgsmyzfsgPrY=",
     }
     values.update(overrides)
     return {name: value for name, value in values.items() if value is not None}
@@ -88,6 +89,8 @@ def test_unset_environment_gives_the_embedded_profile(load_settings, tmp_path):
         ({"PORTAL_CACHE_URL": "locmem", **production_env()}, "PORTAL_CACHE_URL"),
         (production_env(CELERY_BROKER_URL=None), "CELERY_BROKER_URL"),
         (production_env(EMAIL_HOST=None), "EMAIL_HOST"),
+        (production_env(PORTAL_MFA_KEYS=None), "PORTAL_MFA_KEYS"),
+        ({"PORTAL_MFA_KEYS": "not-a-fernet-key"}, "PORTAL_MFA_KEYS"),
         ({"CELERY_BROKER_URL": "http://127.0.0.1:6379/0"}, "CELERY_BROKER_URL"),
         ({"EMAIL_USE_TLS": "true", "EMAIL_USE_SSL": "true"}, "EMAIL_USE_SSL"),
         ({"PORTAL_HSTS_SECONDS": "-1", **production_env()}, "PORTAL_HSTS_SECONDS"),

@@ -42,6 +42,7 @@ import psycopg
 import pytest
 import requests
 from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
+from cryptography.fernet import Fernet
 from moto.server import ThreadedMotoServer
 
 from tests.smtp import SMTPServer, free_port
@@ -217,6 +218,7 @@ def production(tmp_path):
     environ.update(
         PORTAL_ENV="production",
         DJANGO_SECRET_KEY=secrets.token_urlsafe(64),
+        PORTAL_MFA_KEYS=Fernet.generate_key().decode(),
         PORTAL_ALLOWED_HOSTS="127.0.0.1",
         PORTAL_BASE_URL=f"https://127.0.0.1:{port}",
         PORTAL_VAR_DIR=str(tmp_path / "var"),
