@@ -228,7 +228,7 @@ class BillingRunAdmin(admin.ModelAdmin):
     def _queue(run: BillingRun) -> None:
         run_billing_task.delay(run.pk)
 
-    @admin.action(description="Resume the selected runs (skips customers already invoiced)")
+    @admin.action(description="Resume the selected runs (skips customers already invoiced)", permissions=["add"])
     def resume_runs(self, request, queryset) -> None:
         # A run still moving is left alone (a second one would only redo its counting); a
         # stalled one lost its worker. Either way nobody is invoiced twice (billing.workflows.run).
