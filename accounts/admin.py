@@ -118,6 +118,13 @@ class MembershipInlineForm(forms.ModelForm):
 
 
 class MembershipInline(admin.TabularInline):
+    """The customer's contacts: staff change a role or remove a contact here, never add one.
+
+    A contact is added by an invitation the person accepts (Accounts → Invitations, or
+    the customer's owner in the portal): otherwise a member of staff could make themselves
+    a customer's owner and reach its invoices and data.
+    """
+
     model = Membership
     form = MembershipInlineForm
     formset = MembershipInlineFormSet
@@ -126,6 +133,9 @@ class MembershipInline(admin.TabularInline):
     extra = 0
     verbose_name = "contact"
     verbose_name_plural = "contacts"
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).select_related("user")

@@ -104,6 +104,8 @@ def invite_contact(customer: Customer, *, email: str, role: str, invited_by: Use
     """
     email = User.objects.normalize_email(email).strip().lower()
     role = roles.Role(role)
+    if _staff_address(email):
+        raise ValidationError({"email": STAFF_ARE_NOT_CONTACTS})
     if Membership.objects.filter(customer=customer, user__email__iexact=email).exists():
         raise ValidationError({"email": f"{email} is already a contact of {customer.display_name}."})
     now = timezone.now()
@@ -134,6 +136,21 @@ def revoke_invitation(invitation: Invitation, *, actor: User | None) -> Invitati
     return locked
 
 
+# A member of staff who could be a customer's contact could give themselves that
+# customer's invoices and data by inviting their own address; staff logins are never
+# contacts (a person who is also a customer uses a separate, personal login).
+STAFF_ARE_NOT_CONTACTS = (
+    "That address belongs to a staff login, which cannot be a customer's contact: invite the person's own address."
+)
+
+
+def _staff_address(email: str) -> bool:
+    return (
+        User.objects.filter(is_staff=True, email__iexact=email).exists()
+        or EmailAddress.objects.filter(user__is_staff=True, email__iexact=email).exists()
+    )
+
+
 def _addresses_of(user: User) -> set[str]:
     verified = EmailAddress.objects.filter(user=user, verified=True).values_list("email", flat=True)
     return {address.lower() for address in verified}
@@ -152,6 +169,8 @@ def accept_invitation(invitation: Invitation, *, user: User) -> Membership:
         raise InvitationError("This invitation has expired, was withdrawn or has already been used.")
     if locked.email.lower() not in _addresses_of(user):
         raise InvitationError(f"This invitation was sent to {locked.email}; you are logged in as {user.email}.")
+    if user.is_staff:
+        raise InvitationError(STAFF_ARE_NOT_CONTACTS)
     membership, _ = Membership.objects.get_or_create(
         user=user, customer=locked.customer, defaults={"role": locked.role}
     )

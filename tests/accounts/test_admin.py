@@ -272,3 +272,46 @@ def test_staff_rectify_a_customer_through_the_service_all_or_nothing(admin_clien
     assert good.status_code == 302
     saved = Customer.objects.get(pk=customer.pk)
     assert (saved.address_line1, saved.vat_number) == ("9 New Street", "GB980780684")
+
+
+def test_staff_cannot_make_themselves_a_customers_owner(db):
+    """Support staff may edit a customer, but a contact comes only by an invitation the
+    person accepts, and a staff login is never invited nor accepted as one."""
+    from django.contrib.auth.models import Group
+
+    from tests.accounts.factories import StaffFactory, enable_totp
+
+    support = StaffFactory()
+    support.groups.add(Group.objects.get(name=roles.SUPPORT_GROUP))
+    enable_totp(support)
+    client = Client()
+    client.force_login(support)
+    owner = MembershipFactory(role=roles.Role.OWNER)
+    url = reverse("admin:accounts_customer_change", args=[owner.customer.pk])
+    data = _form_data(client.get(url))
+    data.update(
+        {
+            "memberships-TOTAL_FORMS": "2",
+            "memberships-1-id": "",
+            "memberships-1-customer": str(owner.customer.pk),
+            "memberships-1-user": str(support.pk),
+            "memberships-1-role": roles.Role.OWNER,
+        }
+    )
+    client.post(url, data)
+    assert not Membership.objects.filter(user=support).exists()
+
+    with pytest.raises(Exception, match="staff login"):
+        services.invite_contact(
+            owner.customer, email=support.email, role=roles.Role.OWNER, invited_by=support, link_base="https://x/"
+        )
+    invitation = services.invite_contact(
+        owner.customer, email="someone@customer.example", role=roles.Role.OWNER, invited_by=support,
+        link_base="https://x/",
+    )  # fmt: skip
+    from allauth.account.models import EmailAddress
+
+    EmailAddress.objects.create(user=support, email="someone@customer.example", verified=True)
+    with pytest.raises(services.InvitationError, match="staff login"):
+        services.accept_invitation(invitation, user=support)
+    assert not Membership.objects.filter(user=support).exists()
