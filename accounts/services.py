@@ -151,6 +151,15 @@ def _staff_address(email: str) -> bool:
     )
 
 
+def has_login(email: str) -> bool:
+    """Whether someone already logs in with ``email``: as their login's address, or as one of
+    their other verified addresses (which allauth keeps unique across logins)."""
+    return (
+        User.objects.filter(email__iexact=email).exists()
+        or EmailAddress.objects.filter(email__iexact=email, verified=True).exists()
+    )
+
+
 def _addresses_of(user: User) -> set[str]:
     verified = EmailAddress.objects.filter(user=user, verified=True).values_list("email", flat=True)
     return {address.lower() for address in verified}
@@ -185,7 +194,7 @@ def accept_invitation_as_new_user(invitation: Invitation, *, full_name: str, pas
 
     The email address counts as verified: the person followed a secret link sent to it.
     """
-    if User.objects.filter(email__iexact=invitation.email).exists():
+    if has_login(invitation.email):
         raise InvitationError(f"There is already a login for {invitation.email}: log in to accept.")
     user = User.objects.create_user(invitation.email, password, full_name=full_name)
     EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)

@@ -212,7 +212,7 @@ def accept_invitation(request: HttpRequest, token: str) -> HttpResponse:
             return _joined(request, membership)
         return render(request, "accounts/invitation_accept.html", context)
 
-    if User.objects.filter(email__iexact=invitation.email).exists():
+    if services.has_login(invitation.email):
         context["login_url"] = f"{reverse('account_login')}?{urlencode({'next': request.path})}"
         return render(request, "accounts/invitation_login.html", context)
 

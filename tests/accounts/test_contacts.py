@@ -400,3 +400,26 @@ def test_services_list_query_count(owner_client, customer, django_assert_max_num
 
     assert response.status_code == 200
     assert response.content.decode().count("/services/") >= 15
+
+
+def test_an_invitation_to_another_logins_second_address_asks_them_to_log_in(
+    owner_client, customer, mailoutbox, django_capture_on_commit_callbacks
+):
+    """The address is already someone's (a verified second address of their login): the link
+    asks them to log in to accept, rather than failing to make a second login for it."""
+    from allauth.account.models import EmailAddress
+
+    from tests.accounts.factories import UserFactory
+
+    someone = UserFactory(email="main@elsewhere.example")
+    EmailAddress.objects.create(user=someone, email="second@elsewhere.example", verified=True)
+    link = _invite(owner_client, django_capture_on_commit_callbacks, mailoutbox, "second@elsewhere.example")
+
+    visitor = Client()
+    page = visitor.get(link)
+    assert page.status_code == 200 and "accounts/invitation_login.html" in [t.name for t in page.templates]
+    posted = visitor.post(
+        link, {"full_name": "Someone", "password1": "a long new passphrase 1", "password2": "a long new passphrase 1"}
+    )
+    assert posted.status_code == 200  # the same page again, never a server error
+    assert not customer.memberships.filter(user__email="second@elsewhere.example").exists()
