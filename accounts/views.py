@@ -25,7 +25,7 @@ from accounts import roles, services
 from accounts.access import customer_view, require_permission
 from accounts.forms import ContactRoleForm, CustomerDetailsForm, InviteContactForm, NewLoginForm
 from accounts.middleware import SESSION_CUSTOMER_KEY
-from accounts.models import Invitation, IPAssignment, Membership, Service, User
+from accounts.models import Invitation, IPAssignment, Membership, Service
 
 
 def _roles_table() -> list[dict]:

@@ -11,6 +11,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html_join
 
 from accounts.correspondence import gateway, inbound, services
+from accounts.correspondence.display import inert_links
 from accounts.correspondence.models import Message, MessageAttachment
 from accounts.models import Customer
 
@@ -58,6 +59,7 @@ class MessageAdmin(admin.ModelAdmin):
         "recipients",
         "subject",
         "body_text",
+        "html_body",
         "message_id",
         "thread",
         "in_reply_to",
@@ -89,13 +91,30 @@ class MessageAdmin(admin.ModelAdmin):
         ),
         (
             "Message",
-            {"fields": ("from_address", "recipients", "subject", "body_text", "message_id", "thread", "in_reply_to")},
+            {
+                "fields": (
+                    "from_address",
+                    "recipients",
+                    "subject",
+                    "body_text",
+                    "html_body",
+                    "message_id",
+                    "thread",
+                    "in_reply_to",
+                )
+            },
         ),
         (
             "Delivery and triage",
             {"fields": ("attempts", "sent_at", "last_error", "parse_error", "triaged_by", "triaged_at")},
         ),
     )
+
+    @admin.display(description="HTML part (links shown, not live)")
+    def html_body(self, obj: Message):
+        if not obj.body_html:
+            return "—"
+        return obj.body_html if obj.direction == Message.Direction.OUTBOUND else inert_links(obj.body_html)
 
     def has_add_permission(self, request) -> bool:
         return False  # messages come from the gateway and the inbound archive only

@@ -202,3 +202,41 @@ def test_staff_see_failures_and_retry_delivery(customer, people, support_client,
     failed.refresh_from_db()
     assert failed.status == Message.Status.SENT
     assert len(smtp_server.received) == 1
+
+
+def test_links_in_an_email_we_received_are_shown_inert_with_their_real_target(db):
+    """A phishing link ("your invoice" pointing elsewhere) cannot be clicked in the portal or
+    the admin: its text and its real target are shown as text, with a warning when the text
+    names another site."""
+    from accounts.correspondence.display import inert_links
+    from accounts.correspondence.inbound import sanitise_html
+
+    html = sanitise_html(
+        '<p>Pay <a href="https://evil.example/pay">https://portal.example/invoices</a> or see '
+        '<a href="https://portal.example/help">our help</a></p>'
+    )
+    shown = str(inert_links(html))
+    assert "<a " not in shown and "href" not in shown
+    assert "[https://evil.example/pay]" in shown and "(the text says https://portal.example/invoices" in shown
+    assert "our help" in shown and "[https://portal.example/help]" in shown
+    assert shown.count("link-warning") == 1  # "our help" is not an address: no warning
+
+
+def test_an_html_only_email_from_a_customer_shows_its_links_inert_in_the_portal_and_the_admin(
+    customer, people, support_client
+):
+    from accounts.correspondence.inbound import receive
+
+    raw = (
+        b"From: owner@c.example\r\nTo: support@hosting.example\r\nSubject: Please pay here\r\n"
+        b"Message-ID: <html-only@c.example>\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+        b'<p>Pay at <a href="https://evil.example/pay">https://portal.example/invoices</a></p>\r\n'
+    )
+    message = receive(raw, source="test")
+    assert message.customer == customer and not message.body_text
+
+    page = client_for(people["owner"]).get(reverse("correspondence:detail", args=[message.pk])).content.decode()
+    admin_page = support_client[0].get(reverse("admin:accounts_message_change", args=[message.pk])).content.decode()
+    for shown in (page, admin_page):
+        assert 'href="https://evil.example/pay"' not in shown
+        assert "[https://evil.example/pay]" in shown and "the link goes elsewhere" in shown
