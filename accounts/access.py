@@ -35,6 +35,21 @@ def customer_view(view: CustomerView) -> CustomerView:
     return wrapper
 
 
+def private_download(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """A customer's file (an invoice PDF, an attachment, an export): never kept by a browser
+    or a proxy cache, where the next person at a shared computer could find it."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        response = view(request, *args, **kwargs)
+        if response.status_code == 200:
+            response["Cache-Control"] = "private, no-store"
+            response["X-Content-Type-Options"] = "nosniff"
+        return response
+
+    return wrapper
+
+
 def require_permission(membership: Membership, action: roles.Action) -> None:
     """Refuse, with a reason the person can act on, what their role does not allow."""
     if not membership.can(action):

@@ -13,7 +13,7 @@ from django.db.models.functions import Coalesce
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
-from accounts.access import customer_view
+from accounts.access import customer_view, private_download
 from accounts.correspondence import gateway, services
 from accounts.correspondence.forms import WriteToUsForm
 from accounts.correspondence.models import RECIPIENT_ROLES, MailKind, Message
@@ -77,6 +77,7 @@ def message_detail(request: HttpRequest, membership: Membership, message_id: int
 
 
 @customer_view
+@private_download
 def attachment_download(
     request: HttpRequest, membership: Membership, message_id: int, attachment_id: int
 ) -> FileResponse:

@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import path
 
 from accounts import roles
-from accounts.access import customer_view, require_permission
+from accounts.access import customer_view, private_download, require_permission
 from accounts.models import Membership
 from billing.delivery.pdf import pdf_filename, stored_pdf_bytes
 from billing.models import Invoice
@@ -55,6 +55,7 @@ def invoice_detail(request: HttpRequest, membership: Membership, invoice_id: int
 
 
 @customer_view
+@private_download
 def invoice_pdf(request: HttpRequest, membership: Membership, invoice_id: int) -> HttpResponse:
     """The stored PDF — the same bytes that were emailed — rendered and stored first if missing."""
     require_permission(membership, roles.Action.VIEW_BILLING)

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.http import urlencode
 
 from accounts import roles
-from accounts.access import customer_view, require_permission
+from accounts.access import customer_view, private_download, require_permission
 from accounts.models import Membership
 from billing.delivery.pdf import render_statement_pdf, statement_filename
 from billing.documents.periods import current_financial_year
@@ -76,6 +76,7 @@ def statement_page(request: HttpRequest, membership: Membership) -> HttpResponse
 
 
 @customer_view
+@private_download
 def statement_pdf(request: HttpRequest, membership: Membership) -> HttpResponse:
     """The statement as a PDF, rendered for this request: a statement is derived, not issued, so it is not stored."""
     require_permission(membership, roles.Action.VIEW_BILLING)

@@ -88,6 +88,7 @@ def test_attachments_download_as_stored(customer, people):
     assert response.status_code == 200
     assert b"".join(response.streaming_content) == pdf
     assert response["Content-Disposition"] == 'attachment; filename="INV-3.pdf"'
+    assert response["Cache-Control"] == "private, no-store"
 
 
 def test_writing_to_us_keeps_the_message_and_acknowledges_it(customer, people, mailoutbox):
@@ -240,3 +241,19 @@ def test_an_html_only_email_from_a_customer_shows_its_links_inert_in_the_portal_
     for shown in (page, admin_page):
         assert 'href="https://evil.example/pay"' not in shown
         assert "[https://evil.example/pay]" in shown and "the link goes elsewhere" in shown
+
+
+def test_private_downloads_are_never_cached(customer, people):
+    """Invoices, statements and attachments: no browser or proxy keeps a copy."""
+    from billing.models import Invoice
+    from tests.billing.factories import issued_invoice
+
+    invoice: Invoice = issued_invoice(customer)
+    client = client_for(people["billing"])
+    for url in (
+        reverse("billing:invoice_pdf", args=[invoice.pk]),
+        reverse("billing:statement_pdf"),
+    ):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert response["Cache-Control"] == "private, no-store", url
