@@ -122,6 +122,10 @@ def _note(dsr: DataSubjectRequest, actor, text: str) -> None:
     dsr.notes = f"{dsr.notes}\n{line}".strip() if dsr.notes else line
 
 
+def _deadline_phrase(dsr: DataSubjectRequest) -> str:
+    return deadlines.deadline_phrase(dsr.regime, dsr.kind, timezone.localdate(dsr.received_at))
+
+
 def _refresh_deadlines(dsr: DataSubjectRequest) -> None:
     dsr.due_on = deadlines.due_date(dsr)
     dsr.confirm_due_on = deadlines.confirm_due_date(dsr)
@@ -262,7 +266,14 @@ def process_public_request(submission: PublicRequestSubmission) -> DataSubjectRe
     confirm_url = _confirm_url(submission.link_base, token)
     if person is None or throttled:
         # Same rendering work as the real path; the result is thrown away.
-        _render_for_timing("privacy_request_confirm", {"confirm_url": confirm_url, "kind_label": Kind(kind).label})
+        _render_for_timing(
+            "privacy_request_confirm",
+            {
+                "confirm_url": confirm_url,
+                "kind_label": Kind(kind).label,
+                "deadline": deadlines.deadline_phrase(regime, kind, timezone.localdate(submission.submitted_at)),
+            },
+        )
         return None
     dsr = DataSubjectRequest.objects.create(
         kind=kind,
@@ -285,7 +296,12 @@ def process_public_request(submission: PublicRequestSubmission) -> DataSubjectRe
         "privacy_request_confirm",
         "confirm",
         to=[dsr.requester_email],
-        context={"confirm_url": confirm_url, "kind_label": dsr.get_kind_display(), "expires_days": 14},
+        context={
+            "confirm_url": confirm_url,
+            "kind_label": dsr.get_kind_display(),
+            "expires_days": 14,
+            "deadline": _deadline_phrase(dsr),
+        },
         secrets_=[confirm_url],
     )
     return dsr
@@ -322,6 +338,8 @@ def open_agent_request(
     check_kind_for_regime(kind, regime)
     if not authority_file:
         raise ValidationError({"authority": "Attach the written authority to act for the person."})
+    received_at = timezone.now()
+    deadline = deadlines.deadline_phrase(regime, kind, timezone.localdate(received_at))
     if person is None:
         throttled = _public_throttled(person_email)
         person = _person_for_address(person_email)
@@ -330,6 +348,8 @@ def open_agent_request(
                 "privacy_request_agent_confirm",
                 {"confirm_url": link_base, "kind_label": Kind(kind).label, "agent_name": agent_name},
             )
+            # The agent's receipt says the same whoever the person is.
+            _agent_receipt(None, agent_name, agent_email, kind, deadline, received_at)
             return None
     token, token_hash = _new_token()
     confirm_url = _confirm_url(link_base, token)
@@ -345,7 +365,7 @@ def open_agent_request(
         agent_name=agent_name.strip(),
         agent_email=agent_email.strip().lower(),
         details=details.strip(),
-        received_at=timezone.now(),
+        received_at=received_at,
         confirmation_token_hash=token_hash,
     )
     dsr.agent_authority.save(authority_file.name, authority_file, save=False)
@@ -362,10 +382,43 @@ def open_agent_request(
             "agent_name": dsr.agent_name,
             "agent_email": dsr.agent_email,
             "expires_days": 14,
+            "deadline": deadline,
         },
         secrets_=[confirm_url],
     )
+    _agent_receipt(dsr, dsr.agent_name, dsr.agent_email, kind, deadline, received_at)
     return dsr
+
+
+def _agent_receipt(dsr, agent_name: str, agent_email: str, kind: str, deadline: str, received_at) -> None:
+    """Confirm receipt to the agent at once (CCPA §7021: within 10 business days).
+
+    The text is the same whether or not we hold data about the person, so it reveals
+    nothing; it is throttled per agent address like the links, so the form cannot be
+    used to flood someone's mailbox. Stored with no customer and no person: it goes to the
+    agent, and until the person confirms we do not know the agent acts for them.
+    """
+    agent_email = agent_email.strip().lower()
+    if not agent_email or _public_throttled(f"agent:{agent_email}"):
+        return
+    key = (
+        f"privacy-request:{dsr.pk}:agent-receipt"
+        if dsr is not None
+        else f"privacy-agent-receipt:{secrets.token_hex(16)}"
+    )
+    gateway.send_mail(
+        kind=MailKind.PRIVACY,
+        template="privacy_request_agent_receipt",
+        context={
+            "privacy_request": None,
+            "agent_name": agent_name.strip(),
+            "kind_label": Kind(kind).label,
+            "received_on": timezone.localdate(received_at),
+            "deadline": deadline,
+        },
+        idempotency_key=key,
+        to=[agent_email],
+    )
 
 
 def find_awaiting_confirmation(token: str) -> DataSubjectRequest | None:
@@ -460,7 +513,12 @@ def open_staff_request(
         "privacy_request_confirm",
         "confirm",
         to=[requester_email],
-        context={"confirm_url": confirm_url, "kind_label": dsr.get_kind_display(), "expires_days": 14},
+        context={
+            "confirm_url": confirm_url,
+            "kind_label": dsr.get_kind_display(),
+            "expires_days": 14,
+            "deadline": _deadline_phrase(dsr),
+        },
         secrets_=[confirm_url],
         actor=actor,
     )
@@ -555,6 +613,11 @@ def extend(dsr: DataSubjectRequest, *, reason: str, actor, today: dt.date | None
         raise RequestError("Give the reasons for the extension: the requester is told them.")
     if locked.extended:
         raise RequestError(f"{dsr} has already been extended; the law allows one extension.")
+    if not deadlines.can_be_extended(locked.regime, locked.kind):
+        raise RequestError(
+            f"{dsr} cannot be extended: the CCPA gives 15 business days to limit the use of sensitive "
+            "personal information, with no extension."
+        )
     today = today or timezone.localdate()
     original = deadlines.original_due_date(locked)
     if original is None or today > original:

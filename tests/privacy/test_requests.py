@@ -574,3 +574,55 @@ def test_the_public_form_does_the_same_work_for_known_and_unknown_addresses(prov
     assert queries_for(owner.email) == queries_for("nobody-here@example.net")
     assert not DataSubjectRequest.objects.exists()  # the work waits for the commit, in a task
     assert PublicRequestSubmission.objects.count() == 2  # both stored alike, for their task
+
+
+# ---------------------------------------------------------------------------------------
+# The deadline that applies, in every message and on every page
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_confirmation_email_names_the_deadline_of_the_regime(provider, owner):
+    Client().post(reverse("privacy:public_request"), public_form(owner.email))
+    Client().post(reverse("privacy:public_request"), {**public_form(owner.email, "know"), "regime": "ccpa"})
+    gdpr, ccpa = mails("confirm")
+    assert "one calendar month from the day the request is confirmed" in gdpr.body_text
+    received = DataSubjectRequest.objects.get(regime="ccpa").received_at
+    due = deadlines.ccpa_deadline(timezone.localdate(received))
+    assert "one-month" not in ccpa.body_text and "calendar month" not in ccpa.body_text
+    assert f"45 days from the day we received the request (45 more if it is complex), that is by {due:%-d %B %Y}" in (
+        ccpa.body_text
+    )
+
+
+def test_a_ccpa_limit_on_sensitive_information_is_due_in_15_business_days_without_extension(
+    owner_client, membership, staff
+):
+    owner_client.post(
+        reverse("privacy:request_new"), {"about": "me", "kind": "limit_sensitive", "regime": "ccpa", "details": ""}
+    )
+    dsr = DataSubjectRequest.objects.get()
+    assert dsr.due_on == deadlines.add_business_days(timezone.localdate(dsr.received_at), 15)
+    [receipt] = mails("received")
+    assert "15 business days" in receipt.body_text and "45 more days" not in receipt.body_text
+    with pytest.raises(services.RequestError, match="no extension"):
+        services.extend(dsr, reason="Complex", actor=staff)
+    dsr.refresh_from_db()
+    assert not dsr.extended and mails("extended") == []
+
+
+def test_an_agent_gets_a_receipt_that_reveals_nothing(provider, owner):
+    url = reverse("privacy:agent_request")
+    pdf = lambda: SimpleUploadedFile("a.pdf", PDF, content_type="application/pdf")  # noqa: E731
+    Client().post(url, {**agent_form(owner.email, pdf()), "regime": "ccpa", "kind": "know"})
+    Client().post(url, {**agent_form("stranger@example.net", pdf()), "regime": "ccpa", "kind": "know"})
+    known, unknown = mails("agent_receipt")
+    assert known.to_addresses == unknown.to_addresses == ["clerk@smith.example"]
+    assert known.body_text == unknown.body_text
+    assert known.customer_id is None and known.person_id is None
+    due = deadlines.ccpa_deadline(timezone.localdate())
+    assert f"that is by {due:%-d %B %Y}" in known.body_text
+    assert owner.email not in known.body_text and "stranger" not in unknown.body_text
+    [ask] = mails("agent_confirm")  # the person's own email names the same deadline
+    assert f"that is by {due:%-d %B %Y}" in ask.body_text
+
