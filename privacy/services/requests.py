@@ -59,6 +59,8 @@ PUBLIC_SENDS_PER_HOUR = 3
 REMINDER_WINDOW_DAYS = 7
 
 ACTIVE_STATUSES = (Status.OPEN, Status.PAUSED, Status.EXTENDED)
+# Active requests whose clock runs (a paused one waits for the requester).
+RUNNING_STATUSES = (Status.OPEN, Status.EXTENDED)
 CLOSED_STATUSES = (Status.FULFILLED, Status.REFUSED, Status.WITHDRAWN)
 # Rights that exist only under the CCPA.
 CCPA_ONLY_KINDS = frozenset({Kind.KNOW, Kind.LIMIT_SENSITIVE})
@@ -910,10 +912,14 @@ def lift_restriction(restriction: ProcessingRestriction, *, actor) -> bool:
 
 
 def requests_needing_attention(today: dt.date):
-    """Active requests due within REMINDER_WINDOW_DAYS days, or overdue."""
+    """Running requests due within REMINDER_WINDOW_DAYS days, or overdue.
+
+    A paused request is left out: its clock stands still and its due date moves when it
+    resumes, so until then there is no deadline to remind anyone of.
+    """
     return (
         DataSubjectRequest.objects.filter(
-            status__in=ACTIVE_STATUSES,
+            status__in=RUNNING_STATUSES,
             due_on__isnull=False,
             due_on__lte=today + dt.timedelta(days=REMINDER_WINDOW_DAYS),
         )

@@ -626,3 +626,26 @@ def test_an_agent_gets_a_receipt_that_reveals_nothing(provider, owner):
     [ask] = mails("agent_confirm")  # the person's own email names the same deadline
     assert f"that is by {due:%-d %B %Y}" in ask.body_text
 
+
+def test_a_paused_request_shows_since_when_and_is_left_out_of_reminders(owner_client, membership, provider, staff):
+    dsr = services.open_request_from_portal(membership, "rectification", "My name is wrong.", "uk_gdpr")
+    services.pause_for_clarification(dsr, question="Which name?", actor=staff)
+    DataSubjectRequest.objects.filter(pk=dsr.pk).update(due_on=timezone.localdate() - dt.timedelta(days=3))
+    since = f"{timezone.localtime(dsr.paused_at):%-d %b %Y}"
+
+    listing = owner_client.get(reverse("privacy:requests")).content.decode()
+    assert f'Paused since <time datetime="{timezone.localtime(dsr.paused_at):%Y-%m-%d}">{since}' in listing
+    detail = owner_client.get(reverse("privacy:request_detail", args=[dsr.pk])).content.decode()
+    assert "Paused since" in detail and "days left" not in detail
+    assert send_deadline_reminders() == 0
+
+    staff_client = Client()
+    staff_client.force_login(staff)
+    changelist = staff_client.get(reverse("admin:privacy_datasubjectrequest_changelist")).content.decode()
+    assert f"paused since {since}" in changelist
+    overdue = staff_client.get(reverse("admin:privacy_datasubjectrequest_changelist") + "?due=overdue")
+    assert f"paused since {since}" not in overdue.content.decode()
+
+    services.resume(dsr, actor=staff)
+    DataSubjectRequest.objects.filter(pk=dsr.pk).update(due_on=timezone.localdate() + dt.timedelta(days=1))
+    assert send_deadline_reminders() == 1
