@@ -77,6 +77,10 @@ class Retention:
     ``counted_from`` is an ORM path to a date or datetime on the row
     (``"closed_at"``, ``"customer__closed_at"``). While that date is empty the
     clock has not started (e.g. the account is still open), so the row is kept.
+    ``counted_from_without_customer`` is the path used instead for rows that belong to
+    no customer (their ``customer_path`` is empty, e.g. a quarantined email nobody
+    claimed): without it such a row's clock would never start, and every record needs
+    a retention end.
     With ``from_financial_year_end`` the period runs from the end of the
     provider's financial year containing that date (Companies Act records:
     "6 years from the end of the financial year they relate to"; docs/privacy-retention.md).
@@ -88,6 +92,7 @@ class Retention:
     months: int = 0
     days: int = 0
     from_financial_year_end: bool = False
+    counted_from_without_customer: str | None = None
     # False for records the retention sweep must never prune, e.g. the hash-chained
     # disclosure ledger, where removing the oldest entries would break the chain.
     swept: bool = True
@@ -128,15 +133,21 @@ class Erasure:
       result of calling them with the row); the row stays, e.g. for accounting.
     - ``keep``: the law requires the rows as they are until retention ends;
       ``reason`` is told to the person (UK GDPR Art 17(3)(b),(e)).
+
+    ``keep_copies_in`` names file fields of this model: a row whose file there is also
+    the stored file of a record another declaration *keeps* (an email attachment that is
+    our own issued invoice's PDF) is kept with that record, for that record's reason;
+    the other rows get ``action`` (an ID document someone emailed us follows its message).
     """
 
     action: ErasureAction
     replacements: Mapping[str, Any] = field(default_factory=dict)
     reason: str = ""
+    keep_copies_in: tuple[str, ...] = ()
 
     @classmethod
-    def delete(cls) -> Erasure:
-        return cls(ErasureAction.DELETE)
+    def delete(cls, *, keep_copies_in: Iterable[str] = ()) -> Erasure:
+        return cls(ErasureAction.DELETE, keep_copies_in=tuple(keep_copies_in))
 
     @classmethod
     def anonymise(cls, replacements: Mapping[str, Any], *, reason: str = "") -> Erasure:

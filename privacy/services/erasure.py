@@ -311,15 +311,29 @@ class PlanItem:
         return asdict(self)
 
 
+def without_customer(declaration: PersonalData, rows: models.QuerySet) -> models.QuerySet:
+    """The rows that belong to no customer, when the declaration counts their retention
+    from a date of their own (``Retention.counted_from_without_customer``)."""
+    if not declaration.retention.counted_from_without_customer or not declaration.customer_path:
+        return rows.none()
+    return rows.filter(**{f"{declaration.customer_path}__isnull": True})
+
+
 def _keep_dates(declaration: PersonalData, rows: models.QuerySet) -> tuple[str | None, str]:
     """When kept rows may go: the latest expiry over them, or why it is not known yet."""
     path = declaration.retention.counted_from
-    if rows.filter(**{f"{path}__isnull": True}).exists():
+    unowned = without_customer(declaration, rows)
+    owned = rows.exclude(pk__in=unowned.values("pk"))
+    if owned.filter(**{f"{path}__isnull": True}).exists():
         if path_fields(model_of(declaration), path)[-1].model is Customer:
             return None, WHILE_ACCOUNT_OPEN
         return None, f"until its retention period starts ({declaration.retention.description})"
-    latest = rows.aggregate(latest=Max(path))["latest"]
-    until = expires_on(declaration, latest)
+    ends = [expires_on(declaration, owned.aggregate(latest=Max(path))["latest"])]
+    if unowned.exists():
+        fallback = declaration.retention.counted_from_without_customer
+        ends.append(expires_on(declaration, unowned.aggregate(latest=Max(fallback))["latest"]))
+    known = [end for end in ends if end is not None]
+    until = max(known) if known else None
     return (until.isoformat() if until else None), ""
 
 
@@ -331,6 +345,31 @@ def _field_labels(model: type[models.Model], names: Iterable[str]) -> list[str]:
         except FieldDoesNotExist:
             labels.append(name.replace("_", " "))
     return labels
+
+
+def kept_copies(declaration: PersonalData, rows: models.QuerySet) -> list[tuple[PersonalData, models.QuerySet]]:
+    """The rows that are copies of a record another declaration keeps, per that declaration.
+
+    Declared with ``Erasure.keep_copies_in``: an attachment whose stored file is also the
+    file of a kept record (an issued invoice's PDF) is kept with that record.
+    """
+    names = declaration.erasure.keep_copies_in
+    if not names:
+        return []
+    found = []
+    for other in declarations():
+        if other.model == declaration.model or other.erasure.action != ErasureAction.KEEP:
+            continue
+        other_model = model_of(other)
+        condition = models.Q(pk__in=[])
+        for other_field in _file_fields(other_model):
+            stored = other_model._default_manager.exclude(**{other_field: ""}).values(other_field)
+            for name in names:
+                condition |= models.Q(**{f"{name}__in": stored})
+        copies = rows.filter(condition)
+        if len(condition) > 1 and copies.exists():
+            found.append((other, copies))
+    return found
 
 
 def _subject(customer: Customer | None, person) -> None:
@@ -354,6 +393,16 @@ def erasure_plan(*, customer: Customer | None = None, person=None) -> list[dict[
         held = holds.held_rows(model, rows)
         shared = shared_rows(declaration, actionable, customer)
         actionable = actionable.exclude(pk__in=shared.values("pk"))
+        for kept_with, copies in kept_copies(declaration, actionable):
+            item = PlanItem(
+                **{**base, "description": f"{declaration.description} Copies of: {kept_with.description}"},
+                count=copies.count(),
+                action="keep",
+                reason=kept_with.erasure.reason,
+            )
+            item.keep_until, item.keep_while = _keep_dates(declaration, copies)
+            plan.append(item)
+            actionable = actionable.exclude(pk__in=copies.values("pk"))
         count = actionable.count()
         if count:
             item = PlanItem(**base, count=count, action=str(erasure.action), reason=erasure.reason)
@@ -399,6 +448,8 @@ def _actionable_pks(declaration: PersonalData, *, customer: Customer | None, per
         return []
     rows = holds.held_filter(model_of(declaration), rows)
     rows = rows.exclude(pk__in=shared_rows(declaration, rows, customer).values("pk"))
+    for _kept_with, copies in kept_copies(declaration, rows):
+        rows = rows.exclude(pk__in=copies.values("pk"))
     return list(rows.order_by("pk").values_list("pk", flat=True))
 
 
