@@ -391,6 +391,10 @@ class DataSubjectRequest(models.Model):
         OPEN = "open", "Open"
         PAUSED = "paused", "Paused for clarification"
         EXTENDED = "extended", "Extended"
+        # An erasure carried out as far as it could be, with records a legal hold keeps: it
+        # stays open (staff see it) and returns to the queue when the hold is lifted. The
+        # requester is never told of the hold: their pages say "Answered".
+        HELD = "held", "Held: records under a legal hold remain"
         FULFILLED = "fulfilled", "Fulfilled"
         REFUSED = "refused", "Refused"
         WITHDRAWN = "withdrawn", "Withdrawn"
@@ -450,6 +454,14 @@ class DataSubjectRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} request #{self.pk}"
+
+    @property
+    def status_for_requester(self) -> str:
+        """The state the requester sees: a held erasure has been answered, and they are
+        never told of a legal hold."""
+        if self.status == self.Status.HELD:
+            return "Answered"
+        return self.get_status_display()
 
 
 @personal_data(

@@ -41,10 +41,10 @@ from privacy.services import holds
 
 WHILE_ACCOUNT_OPEN = "while the account is open"
 SHARED_REASON = "These records also belong to another customer account, which this erasure does not cover."
-HOLD_NOTICE_REASON = (
-    "They are needed for a legal claim or a legal obligation (a legal hold); "
-    "we will deal with them as above once that ends."
-)
+# What the person is told about records a legal hold keeps: the lawful reason in general
+# terms (Art 17(3)(b),(e)), never that there is a hold (it may follow an order the
+# customer must not learn of), nor anything that identifies one or says when it ends.
+HELD_NOTICE_REASON = "we need them to establish, exercise or defend legal claims, or to comply with a legal obligation."
 
 
 class ErasureFailed(Exception):
@@ -553,17 +553,22 @@ def _when(item: dict[str, Any]) -> str:
 
 
 def erasure_notice(run: ErasureRun) -> str:
-    """Plain-language text telling the person what was erased, what was kept and why.
+    """Plain-language text telling the person, item by item, what was erased, what was
+    kept, why, and until when.
 
-    Legal-hold reasons are staff's (a court order may forbid telling the customer about
-    it), so the notice says only that a legal claim or obligation requires the records.
+    Records a legal hold keeps are listed with the lawful reason in general terms only
+    (Art 17(3)(b),(e)): the notice never says there is a hold, nor gives its reason or
+    its end, since a hold may follow an order the customer must not learn of.
     """
     erased = [item for item in run.plan if item["action"] in ("delete", "anonymise")]
     kept = [item for item in run.plan if item["action"] == "keep"]
     when = date_format(timezone.localtime(run.ran_at).date(), "j F Y")
-    lines = [f"We have completed the erasure of your personal data on {when}."]
+    lines = [f"We have erased your personal data on {when}, except what the law lets us keep, listed below."]
     if run.request_id:
-        lines[0] = f"We have completed your erasure request (reference {run.request_id}) on {when}."
+        lines[0] = (
+            f"We have carried out your erasure request (reference {run.request_id}) on {when}: each kind of "
+            "record we had about you is listed below with what we did, and what we kept and why."
+        )
     if run.dry_run:
         lines = ["This is a preview of what erasure would do; nothing has been changed yet."]
     lines.append("")
@@ -583,7 +588,7 @@ def erasure_notice(run: ErasureRun) -> str:
         lines.append("- Nothing.")
     for item in kept:
         if item["held"]:
-            reason = HOLD_NOTICE_REASON
+            reason = HELD_NOTICE_REASON
             when_text = ""
         else:
             reason = item["reason"]

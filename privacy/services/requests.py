@@ -882,16 +882,79 @@ def _fulfil_erasure(dsr: DataSubjectRequest, *, actor, note: str) -> DataSubject
         add_note(dsr, text=f"Erasure failed, nothing changed: {exc}", actor=actor)
         raise RequestError(f"The erasure failed and changed nothing: {exc}") from exc
     notice = erasure_notice(run)
+    held = [item for item in run.plan if item.get("held")]
     with transaction.atomic():
         locked = _lock(dsr)
         _note(locked, actor, f"Erasure run #{run.pk} done.{f' {note.strip()}' if note.strip() else ''}")
-        locked.status = Status.FULFILLED
         locked.response = notice
-        locked.closed_at = timezone.now()
         locked.fulfilment_started_at = None
+        if held:
+            # Answered, but not finished: what the hold keeps is erased once it is lifted.
+            locked.status = Status.HELD
+            kept = ", ".join(f"{item['model']} ({item['count']})" for item in held)
+            _note(locked, actor, f"Held: a legal hold keeps {kept}; the request returns to the queue when lifted.")
+        else:
+            locked.status = Status.FULFILLED
+            locked.closed_at = timezone.now()
         locked.save()
-        _mail(locked, "privacy_request_response", "response", to=addresses, context={"response": notice}, actor=actor)
+        # One answer per run: a held erasure finished later sends its second notice.
+        _mail(
+            locked,
+            "privacy_request_response",
+            f"response:erasure-run-{run.pk}",
+            to=addresses,
+            context={"response": notice},
+            actor=actor,
+        )
     return _sync(dsr, locked)
+
+
+def release_held_erasures(*, lifted_on: dt.date | None = None) -> list[DataSubjectRequest]:
+    """After a legal hold is lifted: put back in the queue each held erasure no hold keeps now.
+
+    The request becomes open again, due the day the hold was lifted (what remains must be
+    erased without undue delay), and its assignee (else the provider's privacy address)
+    is reminded at once; the daily digest then lists it until it is fulfilled. A request
+    that another hold still keeps stays held.
+    """
+    from privacy.services.erasure import erasure_plan
+
+    lifted_on = lifted_on or timezone.localdate()
+    released = []
+    for pk in DataSubjectRequest.objects.filter(status=Status.HELD).values_list("pk", flat=True):
+        with transaction.atomic():
+            locked = DataSubjectRequest.objects.select_for_update().filter(pk=pk, status=Status.HELD).first()
+            if locked is None or any(item["held"] for item in erasure_plan(**_scope(locked))):
+                continue
+            locked.status = Status.EXTENDED if locked.extended else Status.OPEN
+            locked.due_on = lifted_on
+            _note(locked, None, "The legal hold was lifted: back in the queue to erase what it kept.")
+            locked.save()
+            _mail_staff(
+                "privacy_request_released",
+                f"privacy-request:{locked.pk}:released:{lifted_on.isoformat()}",
+                locked.assignee,
+                {"privacy_request": locked, "lifted_on": lifted_on},
+            )
+            released.append(locked)
+    return released
+
+
+def _staff_address(assignee) -> str:
+    """An assignee's address, or the provider's privacy address for unassigned requests."""
+    from accounts.models import ProviderDetails
+
+    if assignee is not None and assignee.is_active:
+        return assignee.email
+    provider = ProviderDetails.current()
+    return provider.privacy_email if provider else getattr(settings, "DEFAULT_FROM_EMAIL", "")
+
+
+def _mail_staff(template: str, key: str, assignee, context: dict) -> None:
+    """Internal mail to staff: stored with no customer, like the reminder digest."""
+    address = _staff_address(assignee)
+    if address:
+        gateway.send_mail(kind=MailKind.PRIVACY, template=template, context=context, idempotency_key=key, to=[address])
 
 
 @transaction.atomic

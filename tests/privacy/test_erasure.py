@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 
 import pytest
@@ -18,6 +19,13 @@ from privacy.services.erasure import ErasureFailed, erasure_notice, erasure_plan
 from tests.accounts.factories import CustomerFactory, MembershipFactory, ServiceFactory, StaffFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
+
+_HOLD_WORDS = re.compile(r"legal hold|\bheld\b|\b(a|the|on|under) hold\b|\bholds\b|lifted", re.IGNORECASE)
+
+
+def mentions_a_hold(text: str) -> bool:
+    """Whether ``text`` gives away a legal hold ("we hold your data" is not one)."""
+    return bool(_HOLD_WORDS.search(text))
 
 
 def make_message(customer: Customer | None = None, *, person: User | None = None, **extra) -> Message:
@@ -153,9 +161,25 @@ def test_held_rows_are_kept_and_reported_with_the_holds_reason(subject, officer)
     run = execute_erasure(customer=customer, actor=officer)
     assert Membership.objects.filter(pk=membership.pk).exists()
     assert not Invitation.objects.filter(customer=customer).exists()
-    # The person is told a hold keeps them, not the (possibly confidential) reason.
+    # The person is told the lawful reason in general terms, item by item: never that a
+    # hold exists (it may follow an order they must not learn of), nor its reason or end.
     notice = erasure_notice(run)
-    assert "legal hold" in notice and "INV-2026-000123" not in notice
+    assert "INV-2026-000123" not in notice and not mentions_a_hold(notice)
+    _erased, kept = notice.split("What we kept, and why")
+    assert (
+        "Which people act for the customer, and in which role. (1 record): we need them to establish, exercise or "
+        "defend legal claims, or to comply with a legal obligation." in kept
+    )
+    assert "once that ends" not in notice and "as above" not in notice
+
+
+def test_a_notice_under_a_whole_customer_hold_lists_every_kept_item_and_no_hold(subject, officer):
+    holds.place_hold(subject["customer"], reason="Court order 2026/77: do not tell the customer", actor=officer)
+    notice = erasure_notice(execute_erasure(customer=subject["customer"], actor=officer))
+    assert not mentions_a_hold(notice) and "2026/77" not in notice
+    _erased, kept = notice.split("What we kept, and why")
+    for description in ("The customer account", "Every email we sent you", "Which people act for the customer"):
+        assert f"- {description}" in kept
 
 
 def test_a_whole_customer_hold_keeps_everything(subject, officer):

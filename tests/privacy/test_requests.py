@@ -26,6 +26,7 @@ from privacy.models import (
 from privacy.services import requests as services
 from privacy.tasks import send_deadline_reminders
 from tests.accounts.factories import CustomerFactory, MembershipFactory, UserFactory, enable_totp
+from tests.privacy.test_erasure import mentions_a_hold
 
 Status = DataSubjectRequest.Status
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
@@ -649,3 +650,73 @@ def test_a_paused_request_shows_since_when_and_is_left_out_of_reminders(owner_cl
     services.resume(dsr, actor=staff)
     DataSubjectRequest.objects.filter(pk=dsr.pk).update(due_on=timezone.localdate() + dt.timedelta(days=1))
     assert send_deadline_reminders() == 1
+
+
+# ---------------------------------------------------------------------------------------
+# An erasure a legal hold keeps back
+# ---------------------------------------------------------------------------------------
+
+
+def test_a_held_erasure_stays_open_and_returns_to_the_queue_when_the_hold_is_lifted(
+    owner_client, staff_client, membership, owner, provider, staff
+):
+    from accounts.models import Invitation, Membership
+    from privacy.models import LegalHold
+    from privacy.services.holds import place_hold
+
+    customer = membership.customer
+    Invitation.objects.create(
+        customer=customer, email="x@y.example", role="billing", token_hash="h", expires_at=timezone.now()
+    )
+    owner_client.post(
+        reverse("privacy:request_new"), {"about": "customer", "kind": "erasure", "regime": "uk_gdpr", "details": ""}
+    )
+    dsr = DataSubjectRequest.objects.get()
+    place_hold(customer, reason="Order of 1 May: say nothing to the customer", actor=staff, target=membership)
+    requests_admin = reverse("admin:privacy_datasubjectrequest_changelist")
+    fulfil = {"action": "fulfil", "_selected_action": [dsr.pk], "confirm": "yes", "note": ""}
+
+    staff_client.post(requests_admin, fulfil)
+    dsr.refresh_from_db()
+    assert dsr.status == Status.HELD and dsr.closed_at is None  # not "Fulfilled" with something left
+    assert not Invitation.objects.filter(customer=customer).exists()  # what could go went
+    assert Membership.objects.filter(pk=membership.pk).exists()  # what the hold keeps stays
+    [first] = mails("response")
+    assert not mentions_a_hold(first.body_text) and "1 May" not in first.body_text
+    assert "we need them to establish, exercise or defend legal claims" in first.body_text
+    assert f"#{dsr.pk}" in staff_client.get(requests_admin + "?status__exact=held").content.decode()  # staff see it
+    assert send_deadline_reminders() == 0  # answered in time; nothing to remind of while held
+
+    staff_client.post(
+        reverse("admin:privacy_legalhold_changelist"),
+        {"action": "lift_selected", "_selected_action": [LegalHold.objects.get().pk]},
+    )
+    dsr.refresh_from_db()
+    assert dsr.status == Status.OPEN and dsr.due_on == timezone.localdate()
+    [released] = mails("released")
+    assert released.to_addresses == [provider.privacy_email] and f"#{dsr.pk}" in released.subject
+    assert send_deadline_reminders() == 1
+
+    staff_client.post(requests_admin, fulfil)
+    dsr.refresh_from_db()
+    assert dsr.status == Status.FULFILLED and dsr.closed_at is not None
+    assert not Membership.objects.filter(pk=membership.pk).exists()
+    assert len(mails("response")) == 2  # the second run's answer is sent too
+
+
+def test_a_request_another_hold_still_keeps_stays_held_and_the_requester_never_sees_a_hold(
+    owner_client, membership, staff
+):
+    from privacy.services.holds import lift_hold, place_hold
+
+    dsr = services.open_request_from_portal(membership, "erasure", "", "uk_gdpr")
+    first = place_hold(membership.customer, reason="One", actor=staff)
+    place_hold(membership.customer, reason="Two", actor=staff, target=membership.user)
+    services.fulfil(dsr, actor=staff)
+    for page in (reverse("privacy:request_detail", args=[dsr.pk]), reverse("privacy:requests")):
+        text = owner_client.get(page).content.decode()
+        assert "Answered" in text and not mentions_a_hold(text)
+
+    lift_hold(first, actor=staff)
+    dsr.refresh_from_db()
+    assert dsr.status == Status.HELD and mails("released") == []
