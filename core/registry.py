@@ -184,6 +184,15 @@ class PersonalData:
     # Fields holding data the person gave us or that was observed about them:
     # included in portability exports (UK GDPR Art 20). Defaults to ``fields``.
     portable_fields: tuple[str, ...] | None = None
+    # Staff's internal working notes, each with why: personal data (retention and erasure
+    # treat them with their row), but never shown to the person: left out of the export,
+    # the "what we hold" page and the privacy centre, whatever ``fields`` lists.
+    internal: Mapping[str, str] = field(default_factory=dict)
+
+    def shown_fields(self) -> tuple[str, ...]:
+        """The fields the person is shown or sent: portable fields (or fields), less internal ones."""
+        names = self.portable_fields if self.portable_fields is not None else self.fields
+        return tuple(name for name in names if name not in self.internal)
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,12 @@ def check_declaration(model: type[models.Model], declaration: registry.PersonalD
     label = model._meta.label
     errors: list = []
     field_names = {f.name for f in model._meta.get_fields()}
-    for name in (*declaration.fields, *declaration.not_personal, *(declaration.portable_fields or ())):
+    for name in (
+        *declaration.fields,
+        *declaration.not_personal,
+        *declaration.internal,
+        *(declaration.portable_fields or ()),
+    ):
         if name not in field_names:
             errors.append(
                 checks.Error(f"{label}: the declaration names field {name!r}, which does not exist.", id="privacy.E002")
@@ -108,7 +113,7 @@ def check_personal_data_declared(app_configs=None, **kwargs) -> list:
         declaration = registry.declaration_for(model)
         covered = set()
         if declaration:
-            covered = set(declaration.fields) | set(declaration.not_personal)
+            covered = set(declaration.fields) | set(declaration.not_personal) | set(declaration.internal)
         for field in meta.get_fields():
             if not getattr(field, "concrete", False) or not looks_personal(field) or field.name in covered:
                 continue

@@ -350,6 +350,10 @@ class DataSubjectRequestQuerySet(models.QuerySet):
         "response",
     ],
     not_personal={},
+    internal={
+        "notes": "Staff's working notes on handling the request (who did what, and their assessment): "
+        "they may record matters the requester must not be told, such as a legal hold.",
+    },
     purpose="Handle your data-protection rights and show that we did (UK GDPR Art 12; CCPA records).",
     lawful_basis=LawfulBasis.LEGAL_OBLIGATION,
     customer_path="customer",

@@ -228,9 +228,10 @@ def _set_progress(export_id: int, percent: int) -> None:
 
 
 def exported_fields(model: type[models.Model], declaration: PersonalData) -> list[models.Field]:
-    """The primary key, then the declaration's portable fields (or fields), minus secrets."""
-    names = declaration.portable_fields if declaration.portable_fields is not None else declaration.fields
-    excluded = NEVER_EXPORTED | set(declaration.not_personal)
+    """The primary key, then the declaration's portable fields (or fields), minus secrets and
+    staff's internal notes (``internal``)."""
+    names = declaration.shown_fields()
+    excluded = NEVER_EXPORTED | set(declaration.not_personal) | set(declaration.internal)
     pk = model._meta.pk
     chosen = [pk]
     for name in names:

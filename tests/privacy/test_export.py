@@ -466,3 +466,58 @@ def test_privacy_staff_start_an_export_and_only_they_download_it(
     colleague.groups.add(Group.objects.get(name=roles.PRIVACY_GROUP))
     enable_totp(colleague)
     assert _client_for(colleague).get(download).status_code == 404
+
+
+# ---------------------------------------------------------------------------------------
+# Staff's internal notes
+# ---------------------------------------------------------------------------------------
+
+
+def test_staffs_internal_notes_never_reach_the_person(
+    owner_client, owner, customer, provider, django_capture_on_commit_callbacks
+):
+    marker = "MARKER-possibly vexatious; legal hold in place, say nothing about it"
+    membership = owner.memberships.get(customer=customer)
+    about_customer = request_services.open_request_from_portal(membership, "access", "All", about_customer=True)
+    about_owner = request_services.open_request_from_portal(membership, "access", "Mine")
+    staff = StaffFactory(is_superuser=True, email="officer@hosting.example")
+    enable_totp(staff)
+    staff_client = _client_for(staff)
+    for dsr in (about_customer, about_owner):
+        change = reverse("admin:privacy_datasubjectrequest_change", args=[dsr.pk])
+        assert staff_client.post(change, {"add_note": marker}).status_code == 302
+        dsr.refresh_from_db()
+        assert marker in dsr.notes  # staff keep their note
+
+    with django_capture_on_commit_callbacks(execute=True):
+        owner_client.post(reverse("privacy:exports"))
+    customer_export = DataExport.objects.get(customer=customer)
+    personal_export = _build(owner, person=owner)
+    for export in (customer_export, personal_export):
+        blob = _all_member_bytes(export)
+        assert b"MARKER" not in blob and b"officer@hosting.example" not in blob
+        members = _zip_members(_export_bytes(export))
+        requests = json.loads(members["privacy/privacy.datasubjectrequest.json"])
+        assert "notes" not in requests["fields"] and requests["rows"]
+
+    for page in (
+        reverse("privacy:centre"),
+        reverse("privacy:what_we_hold"),
+        reverse("privacy:requests"),
+        reverse("privacy:request_detail", args=[about_customer.pk]),
+        reverse("privacy:request_detail", args=[about_owner.pk]),
+    ):
+        response = owner_client.get(page)
+        assert response.status_code == 200 and b"MARKER" not in response.content, page
+
+
+def test_a_declaration_naming_an_internal_field_that_does_not_exist_fails_the_check():
+    from dataclasses import replace
+
+    from core.registry import declaration_for
+    from privacy.checks import check_declaration
+    from privacy.models import DataSubjectRequest
+
+    declaration = replace(declaration_for(DataSubjectRequest), internal={"staff_only_memo": "made up"})
+    [error] = check_declaration(DataSubjectRequest, declaration)
+    assert error.id == "privacy.E002" and "staff_only_memo" in error.msg
