@@ -118,6 +118,7 @@ class ModelSection:
     files: int = 0
     missing_files: int = 0
     erasure: str = ""
+    personal: bool = False  # about the requester alone, not the customer ("About you personally")
 
     @property
     def basis(self) -> str:
@@ -352,15 +353,27 @@ def _write_model(archive: zipfile.ZipFile, model, declaration: PersonalData, row
     return section
 
 
+def export_sources(export: DataExport) -> list[what_we_hold.Source]:
+    """What an export covers: the same list as the "what we hold" page shows its requester.
+
+    A customer export made by someone who acts for the customer also holds their own
+    records about them personally; one staff make for a customer holds the customer's.
+    """
+    if not export.customer_id:
+        return what_we_hold.sources(person=export.person)
+    acts_for_customer = export.requested_by.memberships.filter(customer_id=export.customer_id).exists()
+    return what_we_hold.sources(customer=export.customer, person=export.requested_by if acts_for_customer else None)
+
+
 def _write_archive(export: DataExport, handle) -> list[CategorySection]:
-    whose = {"customer": export.customer} if export.customer_id else {"person": export.person}
-    plan = what_we_hold.declarations_for(customer=export.customer_id is not None, person=export.person_id is not None)
+    plan = export_sources(export)
     by_category = {category: CategorySection(category) for category in Category}
     with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
-        for done, (model, declaration) in enumerate(plan, start=1):
-            category = what_we_hold.primary_category(declaration)
-            rows = what_we_hold.rows_of(model, declaration, **whose)
-            by_category[category].models.append(_write_model(archive, model, declaration, rows, category))
+        for done, source in enumerate(plan, start=1):
+            category = what_we_hold.primary_category(source.declaration)
+            section = _write_model(archive, source.model, source.declaration, source.rows(), category)
+            section.personal = source.personal and export.customer_id is not None
+            by_category[category].models.append(section)
             _set_progress(export.pk, 100 * done // (len(plan) + 1))
         sections = [s for s in by_category.values() if s.models]
         disclosures = _disclosures(export, sections)
@@ -406,6 +419,7 @@ def _manifest(export: DataExport, sections: list[CategorySection], disclosures: 
                 "models": [
                     {
                         "model": m.label,
+                        "about": "you personally" if m.personal else ("the customer" if export.customer_id else "you"),
                         "description": m.declaration.description,
                         "purpose": m.declaration.purpose,
                         "lawful_basis": m.basis,

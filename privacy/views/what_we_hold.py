@@ -25,7 +25,7 @@ def what_we_hold_page(request: HttpRequest, membership: Membership) -> HttpRespo
         {
             "customer": membership.customer,
             "sections": what_we_hold.what_we_hold(membership.customer),
-            "personal_sections": what_we_hold.what_we_hold_about_person_only(request.user),
+            "personal_sections": what_we_hold.what_we_hold_about_person_only(request.user, membership.customer),
             "can_export": membership.can(roles.Action.USE_PRIVACY_CENTRE),
         },
     )

@@ -147,7 +147,10 @@ def test_export_holds_every_declared_category_of_the_customer_and_nothing_of_any
             manifest = json.loads(members["manifest.json"])
             exported = {m["model"] for c in manifest["categories"] for m in c["models"]}
             covered = {c for _, d in what_we_hold.declarations_for(customer=True) for c in d.categories}
-            assert exported == {d.model for _, d in what_we_hold.declarations_for(customer=True)}
+            # Every declaration that reaches the customer, and the owner's own records about
+            # them personally (those that belong to no customer).
+            personal = {d.model for _, d in what_we_hold.declarations_for(person=True) if d.customer_path is None}
+            assert exported == {d.model for _, d in what_we_hold.declarations_for(customer=True)} | personal
             index = members["index.html"].decode()
             for category in covered:
                 assert category.description in index
@@ -316,7 +319,7 @@ def test_progress_is_recorded_per_declaration_and_reaches_100(customer, owner, p
 
     with connection.execute_wrapper(read_progress_after_each_progress_update):
         export = export_service.build_export(export.pk)
-    assert len(seen) == len(what_we_hold.declarations_for(customer=True))
+    assert len(seen) == len(export_service.export_sources(export))
     assert seen == sorted(seen) and seen[-1] < 100
     assert export.progress == 100
 
@@ -521,3 +524,43 @@ def test_a_declaration_naming_an_internal_field_that_does_not_exist_fails_the_ch
     declaration = replace(declaration_for(DataSubjectRequest), internal={"staff_only_memo": "made up"})
     [error] = check_declaration(DataSubjectRequest, declaration)
     assert error.id == "privacy.E002" and "staff_only_memo" in error.msg
+
+
+# ---------------------------------------------------------------------------------------
+# The page and the export come from the same declarations
+# ---------------------------------------------------------------------------------------
+
+
+def test_the_portal_export_lists_what_the_what_we_hold_page_lists_about_you_personally_included(
+    owner_client, owner, customer, provider, django_capture_on_commit_callbacks
+):
+    from privacy.services.consent import give_consent, record_post_mortem_instructions
+
+    give_consent(owner, "analytics_cookies", "Allow analytics", "v1", "cookie banner on /")
+    record_post_mortem_instructions(owner, "Delete everything.")
+    page = owner_client.get(reverse("privacy:what_we_hold")).content.decode()
+    on_page = set(re.findall(r'data-model="([^"]+)"', page))
+    personal_on_page = set(re.findall(r'data-model="([^"]+)"', page.split('id="about-you-personally"')[1]))
+    assert {"privacy.ConsentRecord", "privacy.PostMortemInstruction", "privacy.PolicyAcknowledgement"} <= (
+        personal_on_page
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        owner_client.post(reverse("privacy:exports"))
+    export = DataExport.objects.get()
+    members = _zip_members(_export_bytes(export))
+    manifest = json.loads(members["manifest.json"])
+    in_export = {m["model"] for c in manifest["categories"] for m in c["models"]}
+    personal_in_export = {
+        m["model"] for c in manifest["categories"] for m in c["models"] if m["about"] == "you personally"
+    }
+    assert in_export == on_page and personal_in_export == personal_on_page
+    consents = json.loads(members["privacy/privacy.consentrecord.json"])["rows"]
+    assert [c["wording"] for c in consents] == ["Allow analytics"]
+    assert "(about you personally)" in members["index.html"].decode()
+
+
+def test_a_customer_export_staff_make_holds_no_one_personally(customer, owner, provider):
+    ConsentRecord.objects.create(person=owner, purpose="analytics", wording="Allow analytics", method="banner")
+    members = _zip_members(_export_bytes(_build(StaffFactory(), customer=customer)))
+    assert "privacy/privacy.consentrecord.json" not in members
