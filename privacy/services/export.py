@@ -32,6 +32,7 @@ import hashlib
 import io
 import json
 import logging
+import re
 import shutil
 import tempfile
 import uuid
@@ -61,9 +62,13 @@ NEVER_EXPORTED = frozenset({"password"})
 FILES_NOT_COPIED = frozenset({"privacy.DataExport"})
 CHUNK_SIZE = 500
 COPY_BUFFER = 1024 * 1024
-# Spreadsheets run a cell that starts with one of these as a formula (CSV injection);
-# text from outside (an email subject) could. The CSV prefixes it with ' ; JSON is exact.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# Spreadsheets run a text cell that starts with one of these as a formula (CSV
+# injection); text from outside (an email subject) could. In the CSV such a cell starts
+# with an apostrophe, which spreadsheets read as "this is text" and do not display; the
+# JSON has every value exactly. A cell that is only a number or a telephone number
+# ("-12.50", "+44 113 496 0000") runs nothing and is left as it is.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER_LIKE = re.compile(r"[+-][0-9 ().,/+-]*")
 
 LEDGER_PURPOSE = "Data-subject access/portability export"
 LEDGER_BASIS = "UK GDPR Art 15/20"
@@ -259,17 +264,19 @@ def _plain(value):
     return str(value)
 
 
-def _csv_cell(value) -> str:
+def csv_cell(value, *, text: bool = True) -> str:
+    """A value as a CSV cell. ``text``: it came from a text field (not a number or a date),
+    so a spreadsheet could take it for a formula."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dict | list):
         return json.dumps(value, ensure_ascii=False)
-    text = str(value)
-    if isinstance(value, str) and text.startswith(_FORMULA_START):
-        return "'" + text
-    return text
+    cell = str(value)
+    if text and cell.startswith(FORMULA_START) and not _NUMBER_LIKE.fullmatch(cell):
+        return "'" + cell
+    return cell
 
 
 def _model_slug(model: type[models.Model]) -> str:
@@ -296,6 +303,11 @@ def _write_model(archive: zipfile.ZipFile, model, declaration: PersonalData, row
         erasure=what_we_hold.erasure_in_words(model, declaration),
     )
     many = [f.name for f in chosen if f.many_to_many]
+    numeric = {
+        f.name
+        for f in chosen
+        if f.is_relation or isinstance(f, models.DecimalField | models.IntegerField | models.FloatField)
+    }
     copy_files = declaration.model not in FILES_NOT_COPIED
     pending_files: list[tuple[str, str]] = []  # (stored name, path in the ZIP)
     if many:
@@ -327,14 +339,20 @@ def _write_model(archive: zipfile.ZipFile, model, declaration: PersonalData, row
                         stored = getattr(obj, f.attname)
                         value = ""
                         if stored and stored.name:
-                            value = stored.name if not copy_files else _file_path(model, obj.pk, f.name, stored.name)
+                            # Never our storage path: the file's place in the ZIP, or, for a
+                            # file not copied in (an earlier export), its name alone.
+                            value = (
+                                _file_path(model, obj.pk, f.name, stored.name)
+                                if copy_files
+                                else PurePosixPath(stored.name).name
+                            )
                             if copy_files:
                                 pending_files.append((stored.name, value))
                     else:
                         value = f.value_from_object(obj)
                     record[f.name] = _plain(value)
                 out.write(("," if section.rows else "") + "\n  " + json.dumps(record, ensure_ascii=False))
-                writer.writerow([_csv_cell(record[name]) for name in section.columns])
+                writer.writerow([csv_cell(record[f.name], text=f.name not in numeric) for f in chosen])
                 section.rows += 1
             out.write("\n ]\n}\n")
         csv_text.flush()

@@ -212,6 +212,44 @@ def test_csv_cells_that_look_like_formulas_are_defused_and_json_is_exact(custome
     assert json.loads(members["account/accounts.user.json"])["rows"][0]["full_name"] == owner.full_name
 
 
+@pytest.mark.parametrize(
+    ("value", "cell"),
+    [
+        ("+44 113 496 0000", "+44 113 496 0000"),  # a telephone number runs nothing: unchanged
+        ("-12.50", "-12.50"),
+        ("+44 (0)113 496-0000", "+44 (0)113 496-0000"),
+        ("=1+1", "'=1+1"),  # = and @ always start a formula
+        ("@SUM(A1:A9)", "'@SUM(A1:A9)"),
+        ("-2+3+cmd|' /C calc'!A0", "'-2+3+cmd|' /C calc'!A0"),
+        ("+A1*2", "'+A1*2"),
+        ("\tTabbed", "'\tTabbed"),
+        ("Plain text", "Plain text"),
+    ],
+)
+def test_csv_protects_against_formulas_without_altering_numbers(value, cell):
+    assert export_service.csv_cell(value) == cell
+    assert export_service.csv_cell(value, text=False) == value  # numbers and dates are never changed
+
+
+def test_phone_numbers_stay_as_they_are_the_index_says_how_cells_are_protected_and_no_storage_path_leaks(
+    customer, owner, provider
+):
+    customer.phone = "+44 113 496 0000"
+    customer.save()
+    first = _build(owner, customer=customer)
+    second = _build(owner, customer=customer)
+    members = _zip_members(_export_bytes(second))
+    [row] = list(csv.DictReader(io.StringIO(members["identity/accounts.customer.csv"].decode())))
+    assert row["phone"] == "+44 113 496 0000"
+    assert json.loads(members["identity/accounts.customer.json"])["rows"][0]["phone"] == "+44 113 496 0000"
+    index = members["index.html"].decode()
+    assert "starts with an apostrophe" in index and "+44 113 496 0000</code> cannot run anything" in index
+    blob = _all_member_bytes(second)
+    assert first.file.name.encode() not in blob and b"privacy/exports/" not in blob
+    earlier = json.loads(members["privacy/privacy.dataexport.json"])["rows"]
+    assert [r["file"] for r in earlier if r["id"] == first.pk] == [first.file.name.rsplit("/", 1)[1]]
+
+
 def test_index_names_recipients_but_not_disclosures_still_withheld(customer, owner, provider):
     record_disclosure(
         recipient_kind="accountant",
