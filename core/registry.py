@@ -188,6 +188,11 @@ class PersonalData:
     # treat them with their row), but never shown to the person: left out of the export,
     # the "what we hold" page and the privacy centre, whatever ``fields`` lists.
     internal: Mapping[str, str] = field(default_factory=dict)
+    # What a person needs to understand each row beyond its personal fields: numbers,
+    # dates, amounts, states, and names of related things, as ORM paths that follow
+    # one-to-one or many-to-one links ("plan__name"). The export adds them to every row
+    # (column "plan.name"), after the personal fields, and says which columns are which.
+    context: tuple[str, ...] = ()
 
     def shown_fields(self) -> tuple[str, ...]:
         """The fields the person is shown or sent: portable fields (or fields), less internal ones."""
@@ -222,6 +227,8 @@ def declare(model: type | str, **kwargs: Any) -> PersonalData:
     kwargs["fields"] = tuple(kwargs["fields"])
     if kwargs.get("portable_fields") is not None:
         kwargs["portable_fields"] = tuple(kwargs["portable_fields"])
+    if "context" in kwargs:
+        kwargs["context"] = tuple(kwargs["context"])
     declaration = PersonalData(model=label, **kwargs)
     _declarations[label] = declaration
     return declaration

@@ -249,6 +249,53 @@ def exported_fields(model: type[models.Model], declaration: PersonalData) -> lis
     return chosen
 
 
+@dataclass(frozen=True)
+class ContextColumn:
+    """A column that explains a row (``PersonalData.context``): ``plan.name`` for ``plan__name``."""
+
+    path: str
+    field: models.Field
+
+    @property
+    def name(self) -> str:
+        return self.path.replace("__", ".")
+
+    @property
+    def text(self) -> bool:
+        return not _is_number(self.field)
+
+    def value_of(self, obj: models.Model):
+        parts = self.path.split("__")
+        for part in parts[:-1]:
+            obj = getattr(obj, part)
+            if obj is None:
+                return None
+        return getattr(obj, self.field.attname)
+
+
+def context_columns(model: type[models.Model], declaration: PersonalData, chosen: list[models.Field]) -> list:
+    """The declaration's context paths not already among ``chosen``, never a secret."""
+    taken = {f.name for f in chosen}
+    excluded = NEVER_EXPORTED | set(declaration.not_personal) | set(declaration.internal)
+    columns = []
+    for path in declaration.context:
+        if path in taken or path in excluded:
+            continue
+        current, found = model, None
+        for part in path.split("__"):
+            found = current._meta.get_field(part)
+            if found.is_relation:
+                current = found.related_model
+        if found.name in NEVER_EXPORTED:
+            continue
+        columns.append(ContextColumn(path, found))
+    return columns
+
+
+def _is_number(f: models.Field) -> bool:
+    return f.is_relation or isinstance(f, models.DecimalField | models.IntegerField | models.FloatField)
+
+
 def _plain(value):
     """A value as JSON has it: text, numbers, booleans, lists and objects."""
     if value is None or isinstance(value, bool | int | float | str):
@@ -291,6 +338,7 @@ def _file_path(model: type[models.Model], pk, field_name: str, stored_name: str)
 
 def _write_model(archive: zipfile.ZipFile, model, declaration: PersonalData, rows, category: Category) -> ModelSection:
     chosen = exported_fields(model, declaration)
+    context = context_columns(model, declaration, chosen)
     folder = f"{category.value}/{_model_slug(model)}"
     section = ModelSection(
         label=declaration.model,
@@ -299,15 +347,14 @@ def _write_model(archive: zipfile.ZipFile, model, declaration: PersonalData, row
         category=category,
         json_path=f"{folder}.json",
         csv_path=f"{folder}.csv",
-        columns=[f.name for f in chosen],
+        columns=[f.name for f in chosen] + [c.name for c in context],
         erasure=what_we_hold.erasure_in_words(model, declaration),
     )
     many = [f.name for f in chosen if f.many_to_many]
-    numeric = {
-        f.name
-        for f in chosen
-        if f.is_relation or isinstance(f, models.DecimalField | models.IntegerField | models.FloatField)
-    }
+    text_columns = [not _is_number(f) for f in chosen] + [c.text for c in context]
+    related = sorted({c.path.rsplit("__", 1)[0] for c in context if "__" in c.path})
+    if related:
+        rows = rows.select_related(*related)
     copy_files = declaration.model not in FILES_NOT_COPIED
     pending_files: list[tuple[str, str]] = []  # (stored name, path in the ZIP)
     if many:
@@ -321,6 +368,10 @@ def _write_model(archive: zipfile.ZipFile, model, declaration: PersonalData, row
         "lawful_basis": section.basis,
         "retention": declaration.retention.description,
         "fields": section.columns,
+        # Data the person gave us or that was observed about them (portability, Art 20) ...
+        "portable_fields": [f.name for f in chosen if not f.primary_key],
+        # ... and what explains each row: amounts, numbers, dates, names of related things.
+        "context_fields": [c.name for c in context],
     }
     with tempfile.TemporaryFile() as csv_raw:
         csv_text = io.TextIOWrapper(csv_raw, encoding="utf-8", newline="")
@@ -351,8 +402,15 @@ def _write_model(archive: zipfile.ZipFile, model, declaration: PersonalData, row
                     else:
                         value = f.value_from_object(obj)
                     record[f.name] = _plain(value)
+                for column in context:
+                    record[column.name] = _plain(column.value_of(obj))
                 out.write(("," if section.rows else "") + "\n  " + json.dumps(record, ensure_ascii=False))
-                writer.writerow([csv_cell(record[f.name], text=f.name not in numeric) for f in chosen])
+                writer.writerow(
+                    [
+                        csv_cell(record[name], text=text)
+                        for name, text in zip(section.columns, text_columns, strict=True)
+                    ]
+                )
                 section.rows += 1
             out.write("\n ]\n}\n")
         csv_text.flush()

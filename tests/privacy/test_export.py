@@ -602,3 +602,77 @@ def test_a_customer_export_staff_make_holds_no_one_personally(customer, owner, p
     ConsentRecord.objects.create(person=owner, purpose="analytics", wording="Allow analytics", method="banner")
     members = _zip_members(_export_bytes(_build(StaffFactory(), customer=customer)))
     assert "privacy/privacy.consentrecord.json" not in members
+
+
+# ---------------------------------------------------------------------------------------
+# Self-describing rows
+# ---------------------------------------------------------------------------------------
+
+
+def test_every_exported_row_carries_what_a_person_needs_to_understand_it(customer, owner, provider):
+    from decimal import Decimal
+
+    from billing.models import Payment
+    from billing.workflows.settlement import receive_payment
+    from tests.billing.factories import PlanFactory, SubscriptionFactory, issued_invoice
+
+    service = ServiceFactory(customer=customer, name="web-01")
+    IPAssignmentFactory(service=service, network="192.0.2.8/29")
+    SubscriptionFactory(service=service, plan=PlanFactory(name="VPS Large", price=Decimal("42.00")))
+    invoice = issued_invoice(customer, lines=(("Hosting", 1, "100.00"),))
+    receive_payment(customer, amount=Decimal("120.00"), received_on=dt.date(2026, 7, 1), method="bank_transfer")
+    gateway.send_mail(
+        kind=MailKind.SERVICE,
+        template="staff_reply",
+        customer=customer,
+        context={"subject": "Your server", "body": "It is ready."},
+        idempotency_key="self-describing-1",
+    )
+
+    members = _zip_members(_export_bytes(_build(owner, customer=customer)))
+
+    def rows(path):
+        return json.loads(members[path])["rows"]
+
+    [payment] = rows("financial/billing.payment.json")
+    assert (payment["amount"], payment["currency"], payment["method"]) == (
+        "120.00",
+        "GBP",
+        Payment.Method.BANK_TRANSFER,
+    )
+    [document] = rows("financial/billing.invoice.json")
+    assert (document["number"], document["total_gross"], document["issued_on"]) == (
+        invoice.number,
+        str(invoice.total_gross),
+        invoice.issued_on.isoformat(),
+    )
+    [subscription] = rows("financial/billing.subscription.json")
+    assert (subscription["plan.name"], subscription["plan.price"], subscription["service.name"]) == (
+        "VPS Large",
+        "42.00",
+        "web-01",
+    )
+    [membership] = rows("account/accounts.membership.json")
+    assert (membership["user.email"], membership["user.full_name"]) == (owner.email, owner.full_name)
+    [assignment] = rows("service/accounts.ipassignment.json")
+    assert assignment["service.name"] == "web-01"
+    [message] = rows("correspondence/accounts.message.json")
+    assert message["body_html"] and "headers" in message and message["status"]
+
+    header = json.loads(members["financial/billing.subscription.json"])
+    assert header["portable_fields"] == ["started_on", "ended_on"]  # what the person gave us, machine-readable
+    assert "plan.price" in header["context_fields"] and "plan.price" in header["fields"]
+    table = list(csv.DictReader(io.StringIO(members["financial/billing.payment.csv"].decode())))
+    assert table[0]["amount"] == "120.00"
+
+
+def test_a_context_path_with_many_values_per_row_fails_the_check():
+    from dataclasses import replace
+
+    from accounts.models import Service
+    from core.registry import declaration_for
+    from privacy.checks import check_declaration
+
+    declaration = replace(declaration_for(Service), context=("ip_assignments__network",))
+    [error] = check_declaration(Service, declaration)
+    assert error.id == "privacy.E005" and "many values" in error.msg
