@@ -152,20 +152,45 @@ def requester_addresses(dsr: DataSubjectRequest) -> list[str]:
     return sorted({a for a in addresses if a})
 
 
-def _mail(dsr: DataSubjectRequest, template: str, key: str, *, to=None, context=None, secrets_=(), actor=None):
+def requester_login(dsr: DataSubjectRequest):
+    """The login of whoever asked for a request about a whole customer (an owner), if any."""
+    from accounts.models import User
+
+    if dsr.person_id is not None or dsr.customer_id is None or not dsr.requester_email:
+        return None
+    return (
+        User.objects.filter(email__iexact=dsr.requester_email, memberships__customer_id=dsr.customer_id)
+        .order_by("pk")
+        .first()
+    )
+
+
+def _mail(
+    dsr: DataSubjectRequest,
+    template: str,
+    key: str,
+    *,
+    to=None,
+    context=None,
+    secrets_=(),
+    actor=None,
+    requester=None,
+):
     """Send mail about ``dsr`` through the gateway (kind privacy).
 
-    Mail about one person's own request is filed with that person, not with the customer:
-    the customer's other contacts see the customer's privacy mail, and a contact's own
-    access or erasure request is none of their business.
+    Mail about a request is the requester's alone: about one person's own request it is
+    filed with that person, not with the customer; about a whole customer it is filed
+    with the customer *and* the login that asked (``requester``, else found by address),
+    so it appears in that person's correspondence and in no other contact's.
     """
+    person = dsr.person if dsr.person_id is not None else (requester or requester_login(dsr))
     return gateway.send_mail(
         kind=MailKind.PRIVACY,
         template=template,
         context={"privacy_request": dsr, **(context or {})},
         idempotency_key=f"privacy-request:{dsr.pk}:{key}",
         customer=dsr.customer if dsr.person_id is None else None,
-        person=dsr.person,
+        person=person,
         to=to if to is not None else requester_addresses(dsr),
         related=dsr,
         created_by=actor,
@@ -191,23 +216,33 @@ def _start_clock(dsr: DataSubjectRequest, *, at: dt.datetime, actor=None) -> Non
 
 @transaction.atomic
 def open_request_from_portal(
-    membership, kind: str, details: str, regime: str = Regime.UK_GDPR, *, about_customer: bool = False
+    membership,
+    kind: str,
+    details: str,
+    regime: str = Regime.UK_GDPR,
+    *,
+    about_customer: bool = False,
+    person=None,
 ) -> DataSubjectRequest:
     """A logged-in person asks. The login is the identity, so the clock starts at once.
 
     ``about_customer``: the request covers the whole customer account, which only an owner
     may ask for (roles.Action.USE_PRIVACY_CENTRE); otherwise it covers the person's own data.
+    ``membership`` is None for a person who acts for no customer any more (``person``
+    then says who): they may still ask about their own data.
     """
     check_kind_for_regime(kind, regime)
-    person = membership.user
-    if about_customer and not membership.can(roles.Action.USE_PRIVACY_CENTRE):
+    person = membership.user if membership is not None else person
+    if person is None:
+        raise ValueError("Say who is asking: a membership, or the person.")
+    if about_customer and (membership is None or not membership.can(roles.Action.USE_PRIVACY_CENTRE)):
         raise ValidationError("Only an owner may make a request about the whole customer account.")
     now = timezone.now()
     dsr = DataSubjectRequest(
         kind=kind,
         regime=regime,
         channel=Channel.PORTAL,
-        customer=membership.customer,
+        customer=membership.customer if membership is not None else None,
         person=None if about_customer else person,
         requester_name=person.full_name,
         requester_email=person.email,
@@ -875,6 +910,7 @@ def _fulfil_erasure(dsr: DataSubjectRequest, *, actor, note: str) -> DataSubject
     dsr.refresh_from_db()
     # Taken before the engine runs: erasing a login anonymises its address.
     addresses = requester_addresses(dsr)
+    requester = requester_login(dsr)
     try:
         run = execute_erasure(request=dsr, actor=actor, **_scope(dsr))
     except ErasureFailed as exc:
@@ -905,6 +941,7 @@ def _fulfil_erasure(dsr: DataSubjectRequest, *, actor, note: str) -> DataSubject
             to=addresses,
             context={"response": notice},
             actor=actor,
+            requester=requester,
         )
     return _sync(dsr, locked)
 

@@ -53,7 +53,10 @@ def test_centre_shows_a_non_owner_only_their_own_choices(customer, provider):
     html = response.content.decode()
     assert reverse("privacy:consents") in html and reverse("privacy:death_instructions") in html
     assert reverse("privacy:disclosures") not in html
-    assert "Only an owner" in html
+    # Their own rights are offered to them: what we hold about them, their export, requests.
+    for own in ("privacy:what_we_hold", "privacy:exports", "privacy:requests", "privacy:request_new"):
+        assert reverse(own) in html
+    assert "are for its owners" in html
     assert "Customer-wide restriction" not in html
 
 
@@ -154,3 +157,23 @@ def test_staff_see_instructions_in_the_admin_read_only(owner):
     client.post(reverse("admin:privacy_postmorteminstruction_change", args=[record.pk]), {"instructions": "Altered"})
     record.refresh_from_db()
     assert record.instructions == "Delete everything."
+
+
+def test_mail_about_an_owners_request_for_the_customer_is_the_owners_alone(owner_client, owner, customer):
+    from accounts.correspondence.models import Message
+
+    billing = MembershipFactory(customer=customer, role=roles.Role.BILLING).user
+    technical = MembershipFactory(customer=customer, role=roles.Role.TECHNICAL).user
+    owner_client.post(
+        reverse("privacy:request_new"), {"about": "customer", "kind": "access", "regime": "uk_gdpr", "details": ""}
+    )
+    receipt = Message.objects.get(template="privacy_request_received")
+    assert (receipt.customer, receipt.person) == (customer, owner)
+    detail = reverse("correspondence:detail", args=[receipt.pk])
+    assert owner_client.get(detail).status_code == 200
+    assert detail.encode() in owner_client.get(reverse("correspondence:list")).content
+    for contact in (billing, technical):
+        client = Client()
+        client.force_login(contact)
+        assert client.get(detail).status_code == 404
+        assert detail.encode() not in client.get(reverse("correspondence:list")).content
