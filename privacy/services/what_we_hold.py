@@ -216,5 +216,10 @@ def what_we_hold_about_person_only(
     return _group([_holding(s) for s in chosen])
 
 
+def what_we_hold_about_person(person: models.Model) -> list[CategoryHoldings]:
+    """Everything we hold about one person (what their own export holds), by category."""
+    return _group([_holding(s) for s in sources(person=person)])
+
+
 def _holding(source: Source) -> Holding:
     return Holding(source.model, source.declaration, source.rows().count())

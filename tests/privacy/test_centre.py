@@ -159,6 +159,46 @@ def test_staff_see_instructions_in_the_admin_read_only(owner):
     assert record.instructions == "Delete everything."
 
 
+# ---------------------------------------------------------------------------------------
+# Every person keeps their own rights, whatever their role and after their last customer
+# ---------------------------------------------------------------------------------------
+
+
+def test_a_person_removed_from_their_last_customer_keeps_their_privacy_pages(
+    customer, provider, django_capture_on_commit_callbacks
+):
+    from accounts.models import Membership
+    from privacy.models import ConsentRecord, DataExport, DataSubjectRequest
+
+    membership = MembershipFactory(customer=customer, role=roles.Role.TECHNICAL)
+    person = membership.user
+    ConsentRecord.objects.create(person=person, purpose="analytics", wording="Allow analytics", method="banner")
+    client = Client()
+    client.force_login(person)
+    client.post(reverse("privacy:request_new"), {"kind": "access", "regime": "uk_gdpr", "details": "Before"})
+    Membership.objects.filter(pk=membership.pk).delete()  # removed from their last customer
+
+    for name in ("centre", "requests", "request_new", "exports", "what_we_hold", "consents"):
+        response = client.get(reverse(f"privacy:{name}"))
+        assert response.status_code == 200, name
+    before = DataSubjectRequest.objects.get()
+    assert client.get(reverse("privacy:request_detail", args=[before.pk])).status_code == 200
+    assert b"Allow analytics" in client.get(reverse("privacy:consents")).content
+
+    response = client.post(reverse("privacy:request_new"), {"kind": "erasure", "regime": "uk_gdpr", "details": "After"})
+    after = DataSubjectRequest.objects.get(details="After")
+    assert response["Location"] == reverse("privacy:request_detail", args=[after.pk])
+    assert (after.person, after.customer) == (person, None)
+    listing = client.get(reverse("privacy:requests")).content
+    assert reverse("privacy:request_detail", args=[after.pk]).encode() in listing
+
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("privacy:exports"))
+    export = DataExport.objects.get()
+    assert export.person == person and export.status == DataExport.Status.READY
+    assert client.get(reverse("privacy:export_download", args=[export.pk])).status_code == 200
+
+
 def test_mail_about_an_owners_request_for_the_customer_is_the_owners_alone(owner_client, owner, customer):
     from accounts.correspondence.models import Message
 
