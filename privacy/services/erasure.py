@@ -37,7 +37,7 @@ from django.utils.formats import date_format
 from accounts.models import Customer
 from core.registry import ErasureAction, PersonalData, declarations
 from privacy.models import ErasureRun
-from privacy.services import holds
+from privacy.services import closure, holds
 
 WHILE_ACCOUNT_OPEN = "while the account is open"
 SHARED_REASON = "These records also belong to another customer account, which this erasure does not cover."
@@ -306,6 +306,7 @@ class PlanItem:
     held: bool = False  # kept because of a legal hold
     hold_reasons: list[str] = field(default_factory=list)
     shared: bool = False  # kept because it belongs to another customer too
+    owed: list[str] = field(default_factory=list)  # for staff: the amounts still owed
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -491,7 +492,16 @@ def execute_erasure(
     step = None
     try:
         with transaction.atomic():
+            ended = None
+            if customer is not None:
+                # First end the relationship (subscriptions, services, the account), so that
+                # nothing stays open and billed, and what is kept counts from the closure.
+                step = "ending the customer's relationship"
+                ended = closure.end_relationship(customer, actor=actor)
+                step = None
             run.plan = erasure_plan(customer=customer, person=person)
+            if ended is not None and ended.owed:
+                run.plan.append(_owed_item(ended.owed))
             steps = [
                 (declaration, _actionable_pks(declaration, customer=customer, person=person))
                 for declaration in processing_order()
@@ -503,6 +513,8 @@ def execute_erasure(
                     continue
                 step = declaration.model
                 result.append(_apply(declaration, pks))
+            if ended is not None and (ended.done or ended.owed):
+                result.insert(0, {"model": "relationship", "action": "ended", "done": ended.done, "owed": ended.owed})
             run.result = result
             run.ran_at = timezone.now()
             run.save()
@@ -521,7 +533,26 @@ def execute_erasure(
     return run
 
 
+OWED_NOTICE_REASON = "money is still owed on the account, so we keep what we need to recover it (legal claims)."
+
+
+def _owed_item(owed: list[str]) -> dict[str, Any]:
+    """A plan line for the person: money owed keeps what is needed to recover it (staff see which)."""
+    return PlanItem(
+        model="relationship",
+        description="What is owed on the account",
+        count=len(owed),
+        action="keep",
+        reason=OWED_NOTICE_REASON,
+        keep_while="until it is paid",
+        owed=list(owed),
+    ).as_dict()
+
+
 def _describe_failure(step: str | None, exc: Exception) -> str:
+    if step and step.startswith("ending"):
+        messages = getattr(exc, "messages", None) or [str(exc)]
+        return f"Erasure refused while {step}: {'; '.join(messages)} Nothing was changed."
     where = f"while erasing {step}" if step else "while planning"
     if isinstance(exc, ProtectedError | RestrictedError):
         blockers = sorted({obj._meta.label for obj in exc.args[1]}) if len(exc.args) > 1 else []
