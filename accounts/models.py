@@ -69,7 +69,13 @@ class UserManager(BaseUserManager):
         description="Kept while you can log in; removed a month after your login is closed.",
     ),
     erasure=Erasure.anonymise(
-        {"email": lambda user: f"erased-{user.pk}@invalid", "full_name": "", "is_active": False},
+        {
+            "email": lambda user: f"erased-{user.pk}@invalid",
+            "full_name": "",
+            "is_active": False,
+            "password": "!",  # an unusable password: nobody can log in with it
+            "deactivated_at": lambda user: user.deactivated_at or timezone.now(),
+        },
         reason="The login is closed; the row stays only so that past actions keep an author.",
     ),
 )

@@ -36,7 +36,7 @@ from django.utils.formats import date_format
 
 from accounts.models import Customer
 from core.registry import ErasureAction, PersonalData, declarations
-from privacy.models import ErasureRun
+from privacy.models import ConsentRecord, ErasureRun
 from privacy.services import closure, holds
 
 WHILE_ACCOUNT_OPEN = "while the account is open"
@@ -138,6 +138,43 @@ def subject_rows(declaration: PersonalData, *, customer: Customer | None = None,
         rows = manager.filter(**{path: person})
     if path_is_multi_valued(model, path):
         rows = manager.filter(pk__in=rows.values("pk"))
+    return rows
+
+
+def people_erased_with(customer: Customer) -> list[Any]:
+    """The primary keys of the people who act for ``customer`` and for no other customer.
+
+    They are erased with it: their login and their own records (consents, instructions
+    for after death, acknowledgements) go as a person's erasure would take them. A person
+    who also acts for another customer keeps their login and own records for that
+    relationship, and loses only what belonged to this customer (their membership of it).
+    """
+    from accounts.models import Membership
+
+    members = Membership.objects.filter(customer=customer).values("user_id")
+    elsewhere = Membership.objects.exclude(customer=customer).values("user_id")
+    return list(
+        Membership.objects.filter(user_id__in=members)
+        .exclude(user_id__in=elsewhere)
+        .order_by("user_id")
+        .values_list("user_id", flat=True)
+        .distinct()
+    )
+
+
+def rows_of_people(declaration: PersonalData, people: list[Any]) -> models.QuerySet | None:
+    """The rows of a declaration that records only people (no customer path) for ``people``."""
+    if not people or declaration.customer_path is not None or declaration.person_path is None:
+        return None
+    manager = model_of(declaration)._default_manager
+    path = declaration.person_path
+    return manager.filter(pk__in=people) if path == "" else manager.filter(**{f"{path}__in": people})
+
+
+def _rows_for(declaration: PersonalData, *, customer, person, people) -> models.QuerySet | None:
+    rows = subject_rows(declaration, customer=customer, person=person)
+    if rows is None and customer is not None:
+        rows = rows_of_people(declaration, people)
     return rows
 
 
@@ -378,12 +415,18 @@ def _subject(customer: Customer | None, person) -> None:
         raise ValueError("Erase either a customer or a person, exactly one.")
 
 
-def erasure_plan(*, customer: Customer | None = None, person=None) -> list[dict[str, Any]]:
-    """Per declaration with rows for the subject: what erasure will do and why."""
+def erasure_plan(*, customer: Customer | None = None, person=None, people: list | None = None) -> list[dict[str, Any]]:
+    """Per declaration with rows for the subject: what erasure will do and why.
+
+    For a customer, the records of the people erased with it (``people_erased_with``) are
+    included; ``people`` gives them when they were found before anything changed.
+    """
     _subject(customer, person)
+    if customer is not None and people is None:
+        people = people_erased_with(customer)
     plan: list[PlanItem] = []
     for declaration in processing_order():
-        rows = subject_rows(declaration, customer=customer, person=person)
+        rows = _rows_for(declaration, customer=customer, person=person, people=people)
         if rows is None:
             continue
         model = model_of(declaration)
@@ -438,13 +481,13 @@ def erasure_plan(*, customer: Customer | None = None, person=None) -> list[dict[
 # ---------------------------------------------------------------------------------------
 
 
-def _actionable_pks(declaration: PersonalData, *, customer: Customer | None, person) -> list[Any]:
+def _actionable_pks(declaration: PersonalData, *, customer: Customer | None, person, people=None) -> list[Any]:
     """The subject's rows this erasure may change: not held, not shared with another customer.
 
     Taken for every declaration before any step runs: later steps must not lose rows that
     are found through rows an earlier step deleted (a login is found through its memberships).
     """
-    rows = subject_rows(declaration, customer=customer, person=person)
+    rows = _rows_for(declaration, customer=customer, person=person, people=people)
     if rows is None:
         return []
     rows = holds.held_filter(model_of(declaration), rows)
@@ -499,20 +542,27 @@ def execute_erasure(
                 step = "ending the customer's relationship"
                 ended = closure.end_relationship(customer, actor=actor)
                 step = None
-            run.plan = erasure_plan(customer=customer, person=person)
+            people = people_erased_with(customer) if customer is not None else [person.pk]
+            run.plan = erasure_plan(customer=customer, person=person, people=people)
             if ended is not None and ended.owed:
                 run.plan.append(_owed_item(ended.owed))
             steps = [
-                (declaration, _actionable_pks(declaration, customer=customer, person=person))
+                (declaration, _actionable_pks(declaration, customer=customer, person=person, people=people))
                 for declaration in processing_order()
                 if declaration.erasure.action != ErasureAction.KEEP
             ]
+            # Their consents end: kept as proof (their retention runs from withdrawal), never in force.
+            withdrawn = ConsentRecord.objects.filter(person__in=people, withdrawn_at__isnull=True).update(
+                withdrawn_at=timezone.now()
+            )
             result = []
             for declaration, pks in steps:
                 if not pks:
                     continue
                 step = declaration.model
                 result.append(_apply(declaration, pks))
+            if withdrawn:
+                result.append({"model": "privacy.ConsentRecord", "action": "withdrawn", "affected": withdrawn})
             if ended is not None and (ended.done or ended.owed):
                 result.insert(0, {"model": "relationship", "action": "ended", "done": ended.done, "owed": ended.owed})
             run.result = result

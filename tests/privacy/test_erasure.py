@@ -88,7 +88,7 @@ def test_plan_keeps_what_the_law_requires_and_erases_the_rest(subject):
     assert plan["accounts.Invitation"][0]["action"] == "delete"
     assert plan["account.EmailAddress"][0]["action"] == "delete"
     assert plan["accounts.User"][0]["action"] == "anonymise"
-    assert set(plan["accounts.User"][0]["fields"]) == {"email", "full_name", "is_active"}
+    assert set(plan["accounts.User"][0]["fields"]) == {"email", "full_name", "is_active", "password", "deactivated_at"}
     assert plan["accounts.Message"][0] | {"count": 1, "action": "anonymise"} == plan["accounts.Message"][0]
 
 
@@ -294,3 +294,42 @@ def test_erasure_deletes_the_stored_raw_email_too(provider):
     message.refresh_from_db()
     assert (message.subject, message.body_text, message.raw.name) == ("(erased)", "", "")
     assert not default_storage.exists(raw_name)
+
+
+def test_each_person_of_an_erased_customer_is_erased_with_it_unless_another_customer_needs_them(customer, officer):
+    from privacy.models import ConsentRecord, PolicyAcknowledgement, PolicyVersion, PostMortemInstruction
+    from privacy.services import consent
+
+    alice = MembershipFactory(customer=customer, role=roles.Role.OWNER).user  # this customer only
+    bob = MembershipFactory(customer=customer, role=roles.Role.TECHNICAL).user  # shared with another
+    other = CustomerFactory()
+    MembershipFactory(customer=other, user=bob, role=roles.Role.OWNER)
+    version = PolicyVersion.objects.create(
+        document="privacy", version=1, effective_from=dt.date(2026, 1, 1), body="Text", published_at=timezone.now()
+    )
+    for person in (alice, bob):
+        consent.give_consent(person, "analytics_cookies", "Allow analytics", "v1", "cookie banner on /")
+        consent.record_post_mortem_instructions(person, f"Delete everything of {person.pk}.")
+        PolicyAcknowledgement.objects.create(person=person, version=version)
+
+    run = execute_erasure(customer=customer, actor=officer)
+
+    alice.refresh_from_db()
+    assert alice.email == f"erased-{alice.pk}@invalid" and not alice.is_active
+    assert not alice.has_usable_password() and alice.deactivated_at is not None  # so the sweep's clock runs
+    assert not PostMortemInstruction.objects.filter(person=alice).exists()
+    assert not PolicyAcknowledgement.objects.filter(person=alice).exists()
+    # Proof of consent is kept (its declaration), but the consent is no longer in force.
+    assert ConsentRecord.objects.filter(person=alice).exclude(withdrawn_at=None).count() == 1
+    assert not ConsentRecord.objects.filter(person=alice, withdrawn_at=None).exists()
+
+    bob.refresh_from_db()
+    assert bob.is_active and bob.has_usable_password() and bob.deactivated_at is None
+    assert not Membership.objects.filter(user=bob, customer=customer).exists()
+    assert Membership.objects.filter(user=bob, customer=other).exists()
+    assert PostMortemInstruction.objects.filter(person=bob).exists()
+    assert ConsentRecord.objects.filter(person=bob, withdrawn_at=None).exists()
+    assert PolicyAcknowledgement.objects.filter(person=bob).exists()
+
+    notice = erasure_notice(run)
+    assert "Instructions you left for your data after your death." in notice.split("What we kept")[0]

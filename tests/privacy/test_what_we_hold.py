@@ -78,7 +78,7 @@ def test_the_page_explains_each_declaration_in_plain_words(owner_client):
     assert Category.CORRESPONDENCE.description in page
     assert "Kept even if you ask us to erase your data" in page
     assert "Deleted if you ask us to erase your data." in page
-    assert "we remove the email address, full name and is active" in page.replace("\n", " ")
+    assert "we remove the email address, full name, is active, password and deactivated at" in page.replace("\n", " ")
 
 
 def test_withheld_disclosures_are_not_counted(owner_client, customer):
