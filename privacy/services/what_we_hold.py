@@ -88,32 +88,48 @@ class Source:
     @property
     def personal(self) -> bool:
         """About the person alone ("About you personally"), not about a customer."""
-        return self.person is not None and self.declaration.customer_path is None
+        return self.person is not None and (self.declaration.customer_path is None or through_people(self.declaration))
 
     def rows(self) -> models.QuerySet:
         return rows_of(self.model, self.declaration, customer=self.customer, person=self.person)
+
+
+def through_people(declaration: PersonalData) -> bool:
+    """Whether a declaration reaches customers only through the people who act for them
+    (a login, its email addresses, its two-factor devices): each person's own data, which
+    a customer's export leaves to that person's own export."""
+    person = declaration.person_path
+    if person is None or declaration.customer_path is None:
+        return False
+    return declaration.customer_path == (f"{person}__memberships__customer" if person else "memberships__customer")
 
 
 def sources(*, customer: models.Model | None = None, person: models.Model | None = None) -> list[Source]:
     """What "what we hold" covers, for the page and the export alike (one list, so the two
     cannot differ).
 
-    - A customer, seen by ``person`` who acts for it: every declaration that reaches the
-      customer, and the person's own records that belong to no customer (consents, policy
-      acknowledgements, instructions for after death: "About you personally").
-    - A customer alone (staff's export): the customer's declarations.
+    - A customer, seen by ``person`` who acts for it: the customer's records — for each
+      contact only what relates to the customer (their membership, naming them), not their
+      own login, addresses or devices — and the person's own records ("About you
+      personally": their login, addresses and devices, consents, policy acknowledgements,
+      instructions for after death).
+    - A customer alone (staff's export): the customer's records.
     - A person alone: every declaration that reaches the person.
     """
     if customer is None and person is None:
         raise ValueError("Give a customer, a person, or both.")
     if customer is None:
         return [Source(model, declaration, person=person) for model, declaration in declarations_for(person=True)]
-    found = [Source(model, declaration, customer=customer) for model, declaration in declarations_for(customer=True)]
+    found = [
+        Source(model, declaration, customer=customer)
+        for model, declaration in declarations_for(customer=True)
+        if not through_people(declaration)
+    ]
     if person is not None:
         found += [
             Source(model, declaration, person=person)
             for model, declaration in declarations_for(person=True)
-            if declaration.customer_path is None
+            if declaration.customer_path is None or through_people(declaration)
         ]
     return found
 

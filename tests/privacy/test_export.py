@@ -682,3 +682,38 @@ def test_a_context_path_with_many_values_per_row_fails_the_check():
     declaration = replace(declaration_for(Service), context=("ip_assignments__network",))
     [error] = check_declaration(Service, declaration)
     assert error.id == "privacy.E005" and "many values" in error.msg
+
+
+# ---------------------------------------------------------------------------------------
+# Each person's own data goes in their own export
+# ---------------------------------------------------------------------------------------
+
+
+def test_a_customer_export_holds_for_each_contact_only_what_relates_to_the_customer(
+    customer, owner, provider, django_capture_on_commit_callbacks
+):
+    from allauth.account.models import EmailAddress
+
+    other = CustomerFactory()
+    shared = MembershipFactory(customer=customer, role=roles.Role.TECHNICAL, user=UserFactory(full_name="Sam Shared"))
+    MembershipFactory(customer=other, user=shared.user, role=roles.Role.OWNER)
+    EmailAddress.objects.create(user=shared.user, email="sam.private@home.example", verified=True)
+    enable_totp(shared.user)
+    enable_totp(owner)
+
+    owner_export = _build(owner, customer=customer)
+    members = _zip_members(_export_bytes(owner_export))
+    blob = _all_member_bytes(owner_export)
+    assert b"sam.private@home.example" not in blob
+    devices = json.loads(members["account/mfa.authenticator.json"])["rows"]
+    assert len(devices) == 1  # the owner's own device, about them personally; not Sam's
+    logins = json.loads(members["account/accounts.user.json"])["rows"]
+    assert [login["email"] for login in logins] == [owner.email]
+    memberships = json.loads(members["account/accounts.membership.json"])["rows"]
+    assert {m["user.full_name"] for m in memberships} == {owner.full_name, "Sam Shared"}  # who acts for it
+    manifest = json.loads(members["manifest.json"])
+    about = {m["model"]: m["about"] for c in manifest["categories"] for m in c["models"]}
+    assert about["mfa.Authenticator"] == about["accounts.User"] == "you personally"
+
+    own = _all_member_bytes(_build(shared.user, person=shared.user))
+    assert b"sam.private@home.example" in own  # Sam's own export has it
