@@ -24,7 +24,7 @@ from django_countries.fields import CountryField
 
 from accounts import roles
 from accounts.vat import normalise_vat_number
-from core.registry import Category, Erasure, LawfulBasis, Retention, no_personal_data, personal_data
+from core.registry import TAX_RECORDS_RULE, Category, Erasure, LawfulBasis, Retention, no_personal_data, personal_data
 
 ACCOUNT_LIFETIME = {
     # Contract records: kept 6 years after the account closes, the limitation period
@@ -184,7 +184,7 @@ def validate_currency(code: str) -> None:
     ),
     erasure=Erasure.keep(
         "Issued invoices must show the customer's name and address for 6 years "
-        "(VAT Notice 700/21; Companies Act 2006 s.388). The rest is anonymised when retention ends."
+        f"({TAX_RECORDS_RULE}). The rest is anonymised when retention ends."
     ),
 )
 class Customer(models.Model):
@@ -409,7 +409,7 @@ class ServiceQuerySet(models.QuerySet):
         description="Records of services are accounting records: 6 years from the end "
         "of the financial year in which the service ended.",
     ),
-    erasure=Erasure.keep("Records of services supplied are accounting records (Companies Act 2006 s.388)."),
+    erasure=Erasure.keep(f"Records of services supplied are business records kept for 6 years ({TAX_RECORDS_RULE})."),
 )
 class Service(models.Model):
     """What a customer holds: a virtual or physical server, colocation, or other.

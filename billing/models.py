@@ -24,14 +24,22 @@ from accounts.correspondence.models import Message
 from accounts.models import validate_currency
 from billing.money import to_money
 from billing.vat import VatCategory
-from core.registry import Category, Erasure, LawfulBasis, Retention, no_personal_data, personal_data
+from core.registry import (
+    TAX_RECORDS_RULE,
+    Category,
+    Erasure,
+    LawfulBasis,
+    Retention,
+    no_personal_data,
+    personal_data,
+)
 
 
 # An account's money records go together. Deleting an old invoice but not the payment that
 # settled it (or the reverse) would change the balance and conjure credit the next run
 # spends, so each is kept while the account is open and for 6 years from the end of the
 # financial year in which it closed: never less than the law's 6 years from the end of the
-# record's own year (VAT Notice 700/21; Companies Act 2006 s.388), since an account closes
+# record's own year (the VAT and HMRC record-keeping rules, TAX_RECORDS_RULE), since an account closes
 # after its last record.
 def accounting_retention(customer: str = "customer") -> Retention:
     return Retention(
@@ -39,7 +47,7 @@ def accounting_retention(customer: str = "customer") -> Retention:
         years=6,
         from_financial_year_end=True,
         description="Kept while the account is open, then 6 years from the end of the financial year in which "
-        "it closed (VAT Notice 700/21; Companies Act 2006 s.388).",
+        f"it closed (VAT and HMRC record-keeping rules: {TAX_RECORDS_RULE}).",
     )
 
 
@@ -188,7 +196,7 @@ class Plan(models.Model):
     lawful_basis=LawfulBasis.CONTRACT,
     customer_path="service__customer",
     retention=accounting_retention("service__customer"),
-    erasure=Erasure.keep("Records of services billed are accounting records (Companies Act 2006 s.388)."),
+    erasure=Erasure.keep(f"Records of services billed are business records kept for 6 years ({TAX_RECORDS_RULE})."),
 )
 class Subscription(models.Model):
     """A customer's service billed on a plan from a start date (prorated when it starts or ends mid-period)."""
@@ -216,7 +224,7 @@ class Subscription(models.Model):
     lawful_basis=LawfulBasis.CONTRACT,
     customer_path="customer",
     retention=accounting_retention(),
-    erasure=Erasure.keep("Accounting records (Companies Act 2006 s.388)."),
+    erasure=Erasure.keep(f"Business records kept for 6 years ({TAX_RECORDS_RULE})."),
 )
 class OneOffCharge(models.Model):
     customer = models.ForeignKey("accounts.Customer", on_delete=models.PROTECT, related_name="one_off_charges")
@@ -332,7 +340,7 @@ class InvoiceQuerySet(models.QuerySet):
     lawful_basis=LawfulBasis.LEGAL_OBLIGATION,
     customer_path="customer",
     retention=accounting_retention(),
-    erasure=Erasure.keep("VAT invoices and credit notes must be kept for 6 years (VAT Notice 700/21)."),
+    erasure=Erasure.keep(f"VAT invoices and credit notes must be kept for 6 years ({TAX_RECORDS_RULE})."),
 )
 class Invoice(models.Model):
     """A VAT invoice, a credit note, or a pro-forma payment request. Immutable once issued.
@@ -556,7 +564,7 @@ class InvoiceLine(models.Model):
     lawful_basis=LawfulBasis.LEGAL_OBLIGATION,
     customer_path="customer",
     retention=accounting_retention(),
-    erasure=Erasure.keep("Accounting records (Companies Act 2006 s.388)."),
+    erasure=Erasure.keep(f"Business records kept for 6 years ({TAX_RECORDS_RULE})."),
 )
 class Payment(models.Model):
     class Method(models.TextChoices):
@@ -615,7 +623,7 @@ class PaymentAllocation(models.Model):
     lawful_basis=LawfulBasis.LEGAL_OBLIGATION,
     customer_path="customer",
     retention=accounting_retention(),
-    erasure=Erasure.keep("Accounting records (Companies Act 2006 s.388)."),
+    erasure=Erasure.keep(f"Business records kept for 6 years ({TAX_RECORDS_RULE})."),
 )
 class Refund(models.Model):
     """Money paid back to a customer out of their account credit (``billing.payments.record_refund``).

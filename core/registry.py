@@ -82,8 +82,8 @@ class Retention:
     claimed): without it such a row's clock would never start, and every record needs
     a retention end.
     With ``from_financial_year_end`` the period runs from the end of the
-    provider's financial year containing that date (Companies Act records:
-    "6 years from the end of the financial year they relate to"; docs/privacy-retention.md).
+    provider's financial year containing that date (VAT and HMRC records: "6 years from
+    the end of the financial year they relate to", ``TAX_RECORDS_RULE``; docs/privacy-retention.md).
     """
 
     counted_from: str
@@ -116,6 +116,12 @@ def financial_year_end_after(day: dt.date, year_end: tuple[int, int]) -> dt.date
     month, dom = year_end
     candidate = dt.date(day.year, month, dom)
     return candidate if day <= candidate else dt.date(day.year + 1, month, dom)
+
+
+# The legal reference for keeping business and VAT records six years, for declarations to
+# cite: the VAT rules and HMRC's record-keeping rules for company tax. (The Companies Act
+# 2006 s.388 asks a private company for three years only: it is not the six years' source.)
+TAX_RECORDS_RULE = "VAT Act 1994 Sch 11 para 6 and VAT Notice 700/21; Finance Act 1998 Sch 18 para 21"
 
 
 class ErasureAction(enum.StrEnum):

@@ -83,7 +83,8 @@ def test_plan_keeps_what_the_law_requires_and_erases_the_rest(subject):
     [service_item] = plan["accounts.Service"]
     # Ended 2019-06-30, in the financial year ending 2020-03-31: kept 6 years from then.
     assert service_item["action"] == "keep" and service_item["keep_until"] == "2026-03-31"
-    assert "Companies Act" in service_item["reason"]
+    # Six years is the VAT and HMRC rule (the Companies Act asks a private company for three).
+    assert "VAT Notice 700/21" in service_item["reason"] and "Companies Act" not in service_item["reason"]
     assert plan["accounts.Membership"][0]["action"] == "delete"
     assert plan["accounts.Invitation"][0]["action"] == "delete"
     assert plan["account.EmailAddress"][0]["action"] == "delete"
@@ -130,7 +131,8 @@ def test_the_notice_says_what_was_erased_and_what_was_kept_and_why(subject, offi
     assert "Which people act for the customer, and in which role. (1 record): deleted." in erased
     assert "Every email we sent you and every email you sent us. (1 record): we erased the" in erased
     assert "subject" in erased and "The record that a message was sent stays" in erased
-    assert "The services you hold with us. (1 record): Records of services supplied are accounting records" in kept
+    assert "The services you hold with us. (1 record): Records of services supplied are business records" in kept
+    assert "Finance Act 1998 Sch 18 para 21" in kept and "Companies Act" not in notice
     assert "on or after 31 March 2026" in kept
     # The account was closed before the erasure, so what is kept has a date to go by.
     assert "The customer account" in kept and "while the account is open" not in kept
