@@ -397,7 +397,7 @@ class DataSubjectRequestAdmin(admin.ModelAdmin):
             "emailed and the request closed.",
             step=lambda dsr, data: services.fulfil(dsr, actor=request.user, note=data["note"]),
             done="Fulfilled",
-            # Staff see what an erasure will do before it runs (issue 5).
+            # Staff see what an erasure will do before it runs.
             extra_context={
                 "erasure_plans": [
                     (dsr, services.erasure_plan_for(dsr))
