@@ -115,3 +115,26 @@ def test_an_erasure_that_cannot_end_the_relationship_is_refused_and_changes_noth
     assert Service.objects.get(pk=service.pk).status == Service.Status.ACTIVE
     owner.refresh_from_db()
     assert owner.is_active and not owner.email.startswith("erased-")
+
+
+def test_what_is_due_and_not_yet_invoiced_is_billed_before_the_account_closes(customer, provider, staff_client):
+    from billing.models import OneOffCharge
+
+    owner = MembershipFactory(customer=customer, role=roles.Role.OWNER).user
+    charge = OneOffCharge.objects.create(customer=customer, description="Manual OS reinstall", unit_price="25.00")
+    dsr = request_services.open_request_from_portal(
+        owner.memberships.get(customer=customer), "erasure", "", about_customer=True
+    )
+
+    _fulfil(staff_client, dsr)
+
+    charge.refresh_from_db()
+    assert charge.invoice_line is not None  # on the final invoice, by the billing run's rule
+    final = charge.invoice_line.invoice
+    assert final.customer == customer and final.status != Invoice.Status.DRAFT
+    customer.refresh_from_db()
+    assert customer.status == Customer.Status.CLOSED
+    [ended] = [step for step in dsr.erasure_runs.get().result if step["model"] == "relationship"]
+    assert f"Final document {final.number} issued." in ended["done"]
+    notice = Message.objects.get(template="privacy_request_response")
+    assert "money is still owed on the account" in notice.body_text
