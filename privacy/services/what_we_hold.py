@@ -216,15 +216,17 @@ def _group(holdings: list[Holding]) -> list[CategoryHoldings]:
 
 
 def what_we_hold(customer: models.Model) -> list[CategoryHoldings]:
-    """Every declaration that reaches a customer, with live counts, grouped by category."""
+    """The customer's records, with live counts, grouped by category: every declaration
+    that reaches the customer, except each person's own (``through_people``)."""
     return _group([_holding(s) for s in sources(customer=customer) if not s.personal])
 
 
 def what_we_hold_about_person_only(
     person: models.Model, customer: models.Model | None = None
 ) -> list[CategoryHoldings]:
-    """Declarations about a person that belong to no customer (consents, acknowledgements):
-    the customer's page does not cover them, so each person sees their own."""
+    """A person's own records: those that belong to no customer (consents,
+    acknowledgements) and, beside a customer, their login, addresses and devices. The
+    customer's part of the page does not cover them, so each person sees their own."""
     if customer is None:
         chosen = [s for s in sources(person=person) if s.declaration.customer_path is None]
     else:
