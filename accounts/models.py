@@ -24,7 +24,7 @@ from django_countries.fields import CountryField
 
 from accounts import roles
 from accounts.vat import normalise_vat_number
-from core.registry import Category, Erasure, LawfulBasis, Retention, no_personal_data, personal_data
+from core.registry import TAX_RECORDS_RULE, Category, Erasure, LawfulBasis, Retention, no_personal_data, personal_data
 
 ACCOUNT_LIFETIME = {
     # Contract records: kept 6 years after the account closes, the limitation period
@@ -69,7 +69,13 @@ class UserManager(BaseUserManager):
         description="Kept while you can log in; removed a month after your login is closed.",
     ),
     erasure=Erasure.anonymise(
-        {"email": lambda user: f"erased-{user.pk}@invalid", "full_name": "", "is_active": False},
+        {
+            "email": lambda user: f"erased-{user.pk}@invalid",
+            "full_name": "",
+            "is_active": False,
+            "password": "!",  # an unusable password: nobody can log in with it
+            "deactivated_at": lambda user: user.deactivated_at or timezone.now(),
+        },
         reason="The login is closed; the row stays only so that past actions keep an author.",
     ),
 )
@@ -166,6 +172,7 @@ def validate_currency(code: str) -> None:
         "country",
         "phone",
     ],
+    context=["legal_form", "currency", "status", "created_at", "closed_at"],
     purpose="Know whom we contract with, address invoices to them (VAT Regulations 1995 reg 14).",
     lawful_basis=LawfulBasis.CONTRACT,
     customer_path="",
@@ -177,7 +184,7 @@ def validate_currency(code: str) -> None:
     ),
     erasure=Erasure.keep(
         "Issued invoices must show the customer's name and address for 6 years "
-        "(VAT Notice 700/21; Companies Act 2006 s.388). The rest is anonymised when retention ends."
+        f"({TAX_RECORDS_RULE}). The rest is anonymised when retention ends."
     ),
 )
 class Customer(models.Model):
@@ -285,6 +292,7 @@ class MembershipQuerySet(models.QuerySet):
     description="Which people act for the customer, and in which role.",
     categories=[Category.ACCOUNT],
     fields=["role", "created_at"],
+    context=["user__full_name", "user__email"],
     purpose="Decide what each person may see and do for the customer.",
     lawful_basis=LawfulBasis.CONTRACT,
     customer_path="customer",
@@ -326,6 +334,7 @@ def _hash_token(token: str) -> str:
     description="Invitations sent to people to become contacts.",
     categories=[Category.CONTACT],
     fields=["email"],
+    context=["role", "created_at", "expires_at", "accepted_at", "revoked_at"],
     purpose="Let an owner add a contact to the account.",
     lawful_basis=LawfulBasis.LEGITIMATE_INTERESTS,
     customer_path="customer",
@@ -389,6 +398,7 @@ class ServiceQuerySet(models.QuerySet):
     categories=[Category.SERVICE],
     fields=["customer", "started_on", "ended_on"],
     not_personal={"name": "A host name chosen for the server, such as web-01."},
+    context=["name", "kind", "status"],
     purpose="Provide and bill the services you ordered.",
     lawful_basis=LawfulBasis.CONTRACT,
     customer_path="customer",
@@ -399,7 +409,7 @@ class ServiceQuerySet(models.QuerySet):
         description="Records of services are accounting records: 6 years from the end "
         "of the financial year in which the service ended.",
     ),
-    erasure=Erasure.keep("Records of services supplied are accounting records (Companies Act 2006 s.388)."),
+    erasure=Erasure.keep(f"Records of services supplied are business records kept for 6 years ({TAX_RECORDS_RULE})."),
 )
 class Service(models.Model):
     """What a customer holds: a virtual or physical server, colocation, or other.
@@ -477,6 +487,7 @@ class IPAssignmentQuerySet(models.QuerySet):
     description="IP addresses and prefixes assigned to your services.",
     categories=[Category.SERVICE, Category.NETWORK],
     fields=["network", "assigned_on", "released_on"],
+    context=["version", "service__name"],
     purpose="Route traffic to your services, bill usage and match abuse reports to services.",
     lawful_basis=LawfulBasis.CONTRACT,
     customer_path="service__customer",

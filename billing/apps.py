@@ -11,6 +11,10 @@ class BillingConfig(AppConfig):
         from billing import checks  # noqa: F401  (registers the start-up checks)
         from billing.issuing import document_issued
         from billing.tasks import queue_document_delivery
+        from billing.workflows.closure import end_billing
+        from privacy.services.closure import on_end_relationship
 
         # Issuing announces; delivery (a layer above it) answers.
         document_issued.connect(queue_document_delivery, dispatch_uid="billing.queue_document_delivery")
+        # Erasing a whole customer first ends their subscriptions (privacy's hook).
+        on_end_relationship("billing", end_billing)

@@ -24,14 +24,22 @@ from accounts.correspondence.models import Message
 from accounts.models import validate_currency
 from billing.money import to_money
 from billing.vat import VatCategory
-from core.registry import Category, Erasure, LawfulBasis, Retention, no_personal_data, personal_data
+from core.registry import (
+    TAX_RECORDS_RULE,
+    Category,
+    Erasure,
+    LawfulBasis,
+    Retention,
+    no_personal_data,
+    personal_data,
+)
 
 
 # An account's money records go together. Deleting an old invoice but not the payment that
 # settled it (or the reverse) would change the balance and conjure credit the next run
 # spends, so each is kept while the account is open and for 6 years from the end of the
 # financial year in which it closed: never less than the law's 6 years from the end of the
-# record's own year (VAT Notice 700/21; Companies Act 2006 s.388), since an account closes
+# record's own year (the VAT and HMRC record-keeping rules, TAX_RECORDS_RULE), since an account closes
 # after its last record.
 def accounting_retention(customer: str = "customer") -> Retention:
     return Retention(
@@ -39,7 +47,7 @@ def accounting_retention(customer: str = "customer") -> Retention:
         years=6,
         from_financial_year_end=True,
         description="Kept while the account is open, then 6 years from the end of the financial year in which "
-        "it closed (VAT Notice 700/21; Companies Act 2006 s.388).",
+        f"it closed (VAT and HMRC record-keeping rules: {TAX_RECORDS_RULE}).",
     )
 
 
@@ -183,11 +191,12 @@ class Plan(models.Model):
     description="What you are subscribed to, from when and at what price.",
     categories=[Category.FINANCIAL, Category.SERVICE],
     fields=["started_on", "ended_on"],
+    context=["service__name", "plan__name", "plan__period", "plan__currency", "plan__price", "billed_until"],
     purpose="Bill the services you ordered.",
     lawful_basis=LawfulBasis.CONTRACT,
     customer_path="service__customer",
     retention=accounting_retention("service__customer"),
-    erasure=Erasure.keep("Records of services billed are accounting records (Companies Act 2006 s.388)."),
+    erasure=Erasure.keep(f"Records of services billed are business records kept for 6 years ({TAX_RECORDS_RULE})."),
 )
 class Subscription(models.Model):
     """A customer's service billed on a plan from a start date (prorated when it starts or ends mid-period)."""
@@ -210,11 +219,12 @@ class Subscription(models.Model):
     description="One-off charges added to your account by our staff.",
     categories=[Category.FINANCIAL],
     fields=["description", "created_at"],
+    context=["quantity", "unit_price", "vat_category"],
     purpose="Bill one-off work you asked for.",
     lawful_basis=LawfulBasis.CONTRACT,
     customer_path="customer",
     retention=accounting_retention(),
-    erasure=Erasure.keep("Accounting records (Companies Act 2006 s.388)."),
+    erasure=Erasure.keep(f"Business records kept for 6 years ({TAX_RECORDS_RULE})."),
 )
 class OneOffCharge(models.Model):
     customer = models.ForeignKey("accounts.Customer", on_delete=models.PROTECT, related_name="one_off_charges")
@@ -311,11 +321,26 @@ class InvoiceQuerySet(models.QuerySet):
     description="Invoices, credit notes and payment requests, with the name and address they were issued to.",
     categories=[Category.FINANCIAL, Category.IDENTITY, Category.CONTACT],
     fields=["buyer", "pdf", "reason"],
+    context=[
+        "kind",
+        "number",
+        "status",
+        "issued_on",
+        "tax_point",
+        "due_on",
+        "period_start",
+        "period_end",
+        "currency",
+        "total_net",
+        "total_vat",
+        "total_gross",
+        "corrects__number",
+    ],
     purpose="Bill you and keep the VAT records the law requires.",
     lawful_basis=LawfulBasis.LEGAL_OBLIGATION,
     customer_path="customer",
     retention=accounting_retention(),
-    erasure=Erasure.keep("VAT invoices and credit notes must be kept for 6 years (VAT Notice 700/21)."),
+    erasure=Erasure.keep(f"VAT invoices and credit notes must be kept for 6 years ({TAX_RECORDS_RULE})."),
 )
 class Invoice(models.Model):
     """A VAT invoice, a credit note, or a pro-forma payment request. Immutable once issued.
@@ -534,11 +559,12 @@ class InvoiceLine(models.Model):
     description="Payments you made to us and how they were allocated.",
     categories=[Category.FINANCIAL],
     fields=["reference", "received_on"],
+    context=["method", "currency", "amount"],
     purpose="Record what you paid.",
     lawful_basis=LawfulBasis.LEGAL_OBLIGATION,
     customer_path="customer",
     retention=accounting_retention(),
-    erasure=Erasure.keep("Accounting records (Companies Act 2006 s.388)."),
+    erasure=Erasure.keep(f"Business records kept for 6 years ({TAX_RECORDS_RULE})."),
 )
 class Payment(models.Model):
     class Method(models.TextChoices):
@@ -592,11 +618,12 @@ class PaymentAllocation(models.Model):
     description="Money we paid back to you, and the credit note it refunds.",
     categories=[Category.FINANCIAL],
     fields=["reference", "paid_on"],
+    context=["method", "currency", "amount", "credit_note__number"],
     purpose="Record what we paid back to you.",
     lawful_basis=LawfulBasis.LEGAL_OBLIGATION,
     customer_path="customer",
     retention=accounting_retention(),
-    erasure=Erasure.keep("Accounting records (Companies Act 2006 s.388)."),
+    erasure=Erasure.keep(f"Business records kept for 6 years ({TAX_RECORDS_RULE})."),
 )
 class Refund(models.Model):
     """Money paid back to a customer out of their account credit (``billing.payments.record_refund``).

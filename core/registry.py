@@ -77,9 +77,13 @@ class Retention:
     ``counted_from`` is an ORM path to a date or datetime on the row
     (``"closed_at"``, ``"customer__closed_at"``). While that date is empty the
     clock has not started (e.g. the account is still open), so the row is kept.
+    ``counted_from_without_customer`` is the path used instead for rows that belong to
+    no customer (their ``customer_path`` is empty, e.g. a quarantined email nobody
+    claimed): without it such a row's clock would never start, and every record needs
+    a retention end.
     With ``from_financial_year_end`` the period runs from the end of the
-    provider's financial year containing that date (Companies Act records:
-    "6 years from the end of the financial year they relate to"; docs/privacy-retention.md).
+    provider's financial year containing that date (VAT and HMRC records: "6 years from
+    the end of the financial year they relate to", ``TAX_RECORDS_RULE``; docs/privacy-retention.md).
     """
 
     counted_from: str
@@ -88,6 +92,7 @@ class Retention:
     months: int = 0
     days: int = 0
     from_financial_year_end: bool = False
+    counted_from_without_customer: str | None = None
     # False for records the retention sweep must never prune, e.g. the hash-chained
     # disclosure ledger, where removing the oldest entries would break the chain.
     swept: bool = True
@@ -113,6 +118,12 @@ def financial_year_end_after(day: dt.date, year_end: tuple[int, int]) -> dt.date
     return candidate if day <= candidate else dt.date(day.year + 1, month, dom)
 
 
+# The legal reference for keeping business and VAT records six years, for declarations to
+# cite: the VAT rules and HMRC's record-keeping rules for company tax. (The Companies Act
+# 2006 s.388 asks a private company for three years only: it is not the six years' source.)
+TAX_RECORDS_RULE = "VAT Act 1994 Sch 11 para 6 and VAT Notice 700/21; Finance Act 1998 Sch 18 para 21"
+
+
 class ErasureAction(enum.StrEnum):
     DELETE = "delete"
     ANONYMISE = "anonymise"
@@ -128,15 +139,21 @@ class Erasure:
       result of calling them with the row); the row stays, e.g. for accounting.
     - ``keep``: the law requires the rows as they are until retention ends;
       ``reason`` is told to the person (UK GDPR Art 17(3)(b),(e)).
+
+    ``keep_copies_in`` names file fields of this model: a row whose file there is also
+    the stored file of a record another declaration *keeps* (an email attachment that is
+    our own issued invoice's PDF) is kept with that record, for that record's reason;
+    the other rows get ``action`` (an ID document someone emailed us follows its message).
     """
 
     action: ErasureAction
     replacements: Mapping[str, Any] = field(default_factory=dict)
     reason: str = ""
+    keep_copies_in: tuple[str, ...] = ()
 
     @classmethod
-    def delete(cls) -> Erasure:
-        return cls(ErasureAction.DELETE)
+    def delete(cls, *, keep_copies_in: Iterable[str] = ()) -> Erasure:
+        return cls(ErasureAction.DELETE, keep_copies_in=tuple(keep_copies_in))
 
     @classmethod
     def anonymise(cls, replacements: Mapping[str, Any], *, reason: str = "") -> Erasure:
@@ -173,6 +190,20 @@ class PersonalData:
     # Fields holding data the person gave us or that was observed about them:
     # included in portability exports (UK GDPR Art 20). Defaults to ``fields``.
     portable_fields: tuple[str, ...] | None = None
+    # Staff's internal working notes, each with why: personal data (retention and erasure
+    # treat them with their row), but never shown to the person: left out of the export,
+    # the "what we hold" page and the privacy centre, whatever ``fields`` lists.
+    internal: Mapping[str, str] = field(default_factory=dict)
+    # What a person needs to understand each row beyond its personal fields: numbers,
+    # dates, amounts, states, and names of related things, as ORM paths that follow
+    # one-to-one or many-to-one links ("plan__name"). The export adds them to every row
+    # (column "plan.name"), after the personal fields, and says which columns are which.
+    context: tuple[str, ...] = ()
+
+    def shown_fields(self) -> tuple[str, ...]:
+        """The fields the person is shown or sent: portable fields (or fields), less internal ones."""
+        names = self.portable_fields if self.portable_fields is not None else self.fields
+        return tuple(name for name in names if name not in self.internal)
 
 
 @dataclass(frozen=True)
@@ -202,6 +233,8 @@ def declare(model: type | str, **kwargs: Any) -> PersonalData:
     kwargs["fields"] = tuple(kwargs["fields"])
     if kwargs.get("portable_fields") is not None:
         kwargs["portable_fields"] = tuple(kwargs["portable_fields"])
+    if "context" in kwargs:
+        kwargs["context"] = tuple(kwargs["context"])
     declaration = PersonalData(model=label, **kwargs)
     _declarations[label] = declaration
     return declaration

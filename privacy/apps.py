@@ -14,8 +14,10 @@ class PrivacyConfig(AppConfig):
             tasks,
         )
         from privacy.services.export import export_requested
+        from privacy.services.holds import hold_lifted
         from privacy.services.requests import public_request_submitted
 
         # Services announce; the tasks module (a layer above them) queues the work.
         export_requested.connect(tasks.queue_export_build, dispatch_uid="privacy.queue_export_build")
         public_request_submitted.connect(tasks.queue_public_request, dispatch_uid="privacy.queue_public_request")
+        hold_lifted.connect(tasks.queue_held_erasure_release, dispatch_uid="privacy.queue_held_erasure_release")

@@ -54,15 +54,44 @@ def _check_path(model: type[models.Model], path: str, what: str, label: str, tar
     return []
 
 
+def _check_context(model: type[models.Model], path: str, label: str) -> list:
+    """A context path must follow single-valued links to a field (one value per row)."""
+    current = model
+    parts = path.split("__")
+    for index, part in enumerate(parts):
+        try:
+            field = current._meta.get_field(part)
+        except FieldDoesNotExist:
+            return [
+                checks.Error(
+                    f"{label}: context {path!r}: {current._meta.label} has no field {part!r}.", id="privacy.E005"
+                )
+            ]
+        if field.many_to_many or field.one_to_many or not getattr(field, "concrete", False):
+            return [checks.Error(f"{label}: context {path!r}: {part!r} has many values per row.", id="privacy.E005")]
+        if index < len(parts) - 1:
+            if not field.is_relation:
+                return [checks.Error(f"{label}: context {path!r}: {part!r} is not a relation.", id="privacy.E005")]
+            current = field.related_model
+    return []
+
+
 def check_declaration(model: type[models.Model], declaration: registry.PersonalData) -> list:
     label = model._meta.label
     errors: list = []
     field_names = {f.name for f in model._meta.get_fields()}
-    for name in (*declaration.fields, *declaration.not_personal, *(declaration.portable_fields or ())):
+    for name in (
+        *declaration.fields,
+        *declaration.not_personal,
+        *declaration.internal,
+        *(declaration.portable_fields or ()),
+    ):
         if name not in field_names:
             errors.append(
                 checks.Error(f"{label}: the declaration names field {name!r}, which does not exist.", id="privacy.E002")
             )
+    for path in declaration.context:
+        errors += _check_context(model, path, label)
     for name in declaration.erasure.replacements:
         if name not in field_names:
             errors.append(
@@ -108,7 +137,7 @@ def check_personal_data_declared(app_configs=None, **kwargs) -> list:
         declaration = registry.declaration_for(model)
         covered = set()
         if declaration:
-            covered = set(declaration.fields) | set(declaration.not_personal)
+            covered = set(declaration.fields) | set(declaration.not_personal) | set(declaration.internal)
         for field in meta.get_fields():
             if not getattr(field, "concrete", False) or not looks_personal(field) or field.name in covered:
                 continue

@@ -1,4 +1,4 @@
-"""Deadlines for data-subject requests, per regime (DOMAIN.md §6; docs/privacy-requests.md).
+"""Deadlines for data-subject requests, per regime (docs/privacy-requests.md).
 
 UK GDPR and EU GDPR (Art 12(3); ICO "Time limits for responding"): one calendar month
 from the day the clock starts — the same date next month; if the next month has no such
@@ -6,10 +6,14 @@ date, its last day; if that day is a weekend or a bank holiday in England and Wa
 next working day. The clock starts when the request, any identity confirmation asked
 for, or a fee is received. It stands still while we wait for clarification: the days
 paused are added. An extension (complex or numerous requests) adds two further months,
-counted the same way from the original deadline.
+counted from the same start: three months from the day the clock started (the same date,
+else that month's last day), plus the days paused, and only then moved to a working day.
+Bank holidays come from the ``holidays`` library (England), so any year works.
 
 CCPA (Cal. Code Regs. tit. 11 §7021): confirm receipt within 10 business days and
-respond within 45 calendar days of receipt, extendable once by 45 more with notice. The
+respond within 45 calendar days of receipt, extendable once by 45 more with notice. A
+request to limit the use of sensitive personal information must be complied with within
+15 business days of receipt (§7027(g)), with no extension. The
 CCPA periods run from receipt, not from verification, and have no clarification pause.
 "Business days" here are Monday to Friday; US federal holidays are *not* skipped, which
 makes our confirmation deadline the same or earlier than the law's, never later.
@@ -22,63 +26,37 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import functools
 from typing import TYPE_CHECKING
 
+import holidays
 from django.utils import timezone
 
 if TYPE_CHECKING:
     from privacy.models import DataSubjectRequest
 
 
-class BankHolidaysUnknown(LookupError):
-    """A date outside the bank-holiday table: the deadline cannot be computed safely."""
-
-
-def _days(year: int, *month_days: tuple[int, int]) -> set[dt.date]:
-    return {dt.date(year, month, day) for month, day in month_days}
-
-
-# Bank holidays in England and Wales, from gov.uk/bank-holidays (2020–2027 published there;
-# 2028–2030 by the statutory and customary rules, with substitute days for weekends).
-# Special days included: 8 May 2020 (VE Day, moved from 4 May), 2 and 3 June 2022 (Platinum
-# Jubilee, spring bank holiday moved from 30 May), 19 September 2022 (the Queen's state
-# funeral), 8 May 2023 (the King's coronation). Extend the table each year from gov.uk.
-BANK_HOLIDAYS_FIRST_YEAR = 2020
-BANK_HOLIDAYS_LAST_YEAR = 2030
-BANK_HOLIDAYS: frozenset[dt.date] = frozenset(
-    _days(2020, (1, 1), (4, 10), (4, 13), (5, 8), (5, 25), (8, 31), (12, 25), (12, 28))
-    | _days(2021, (1, 1), (4, 2), (4, 5), (5, 3), (5, 31), (8, 30), (12, 27), (12, 28))
-    | _days(2022, (1, 3), (4, 15), (4, 18), (5, 2), (6, 2), (6, 3), (8, 29), (9, 19), (12, 26), (12, 27))
-    | _days(2023, (1, 2), (4, 7), (4, 10), (5, 1), (5, 8), (5, 29), (8, 28), (12, 25), (12, 26))
-    | _days(2024, (1, 1), (3, 29), (4, 1), (5, 6), (5, 27), (8, 26), (12, 25), (12, 26))
-    | _days(2025, (1, 1), (4, 18), (4, 21), (5, 5), (5, 26), (8, 25), (12, 25), (12, 26))
-    | _days(2026, (1, 1), (4, 3), (4, 6), (5, 4), (5, 25), (8, 31), (12, 25), (12, 28))
-    | _days(2027, (1, 1), (3, 26), (3, 29), (5, 3), (5, 31), (8, 30), (12, 27), (12, 28))
-    | _days(2028, (1, 3), (4, 14), (4, 17), (5, 1), (5, 29), (8, 28), (12, 25), (12, 26))
-    | _days(2029, (1, 1), (3, 30), (4, 2), (5, 7), (5, 28), (8, 27), (12, 25), (12, 26))
-    | _days(2030, (1, 1), (4, 19), (4, 22), (5, 6), (5, 27), (8, 26), (12, 25), (12, 26))
-)
-
 GDPR_MONTHS = 1
 GDPR_EXTENSION_MONTHS = 2
 CCPA_CONFIRM_BUSINESS_DAYS = 10
 CCPA_RESPONSE_DAYS = 45
 CCPA_EXTENSION_DAYS = 45
+CCPA_LIMIT_SENSITIVE_BUSINESS_DAYS = 15
 
 
-def _check_year(day: dt.date) -> None:
-    if not BANK_HOLIDAYS_FIRST_YEAR <= day.year <= BANK_HOLIDAYS_LAST_YEAR:
-        raise BankHolidaysUnknown(
-            f"No bank holidays for England and Wales are recorded for {day.year}: the table in "
-            f"privacy/deadlines.py covers {BANK_HOLIDAYS_FIRST_YEAR}–{BANK_HOLIDAYS_LAST_YEAR}. "
-            "Add that year's dates from gov.uk/bank-holidays."
-        )
+@functools.lru_cache(maxsize=64)
+def _bank_holidays(year: int) -> frozenset[dt.date]:
+    """Bank holidays in England and Wales for ``year``, from the ``holidays`` library.
+
+    It follows gov.uk/bank-holidays, special days (jubilees, state funerals, the
+    coronation) and substitute days included, for any year: there is no end to the table.
+    """
+    return frozenset(holidays.country_holidays("GB", subdiv="ENG", years=year))
 
 
 def is_working_day(day: dt.date) -> bool:
     """Monday to Friday and not a bank holiday in England and Wales."""
-    _check_year(day)
-    return day.weekday() < 5 and day not in BANK_HOLIDAYS
+    return day.weekday() < 5 and day not in _bank_holidays(day.year)
 
 
 def next_working_day(day: dt.date) -> dt.date:
@@ -97,14 +75,15 @@ def add_calendar_months(day: dt.date, months: int) -> dt.date:
 
 
 def gdpr_deadline(clock_start: dt.date, *, paused_days: int = 0, extended: bool = False) -> dt.date:
-    """One calendar month from ``clock_start``, plus the days paused, onto a working day.
+    """One calendar month from ``clock_start`` (three with an extension), plus the days
+    paused, then onto a working day.
 
-    With an extension, two further months counted the same way from that deadline.
+    The months are always counted from the day the clock started, and the result is
+    rolled to a working day once, at the end (the ICO's counting): an extended deadline is
+    *not* two months from a deadline that was already moved past a weekend or bank holiday.
     """
-    deadline = next_working_day(add_calendar_months(clock_start, GDPR_MONTHS) + dt.timedelta(days=paused_days))
-    if extended:
-        deadline = next_working_day(add_calendar_months(deadline, GDPR_EXTENSION_MONTHS))
-    return deadline
+    months = GDPR_MONTHS + (GDPR_EXTENSION_MONTHS if extended else 0)
+    return next_working_day(add_calendar_months(clock_start, months) + dt.timedelta(days=paused_days))
 
 
 def add_business_days(day: dt.date, count: int) -> dt.date:
@@ -123,6 +102,40 @@ def ccpa_confirm_deadline(received: dt.date) -> dt.date:
 def ccpa_deadline(received: dt.date, *, extended: bool = False) -> dt.date:
     days = CCPA_RESPONSE_DAYS + (CCPA_EXTENSION_DAYS if extended else 0)
     return received + dt.timedelta(days=days)
+
+
+def ccpa_limit_sensitive_deadline(received: dt.date) -> dt.date:
+    """A request to limit the use of sensitive personal information: 15 business days from
+    receipt (§7027(g)), with no extension."""
+    return add_business_days(received, CCPA_LIMIT_SENSITIVE_BUSINESS_DAYS)
+
+
+def can_be_extended(regime: str, kind: str) -> bool:
+    """Every deadline may be extended once, except the CCPA's for limiting sensitive information."""
+    return not (regime == "ccpa" and kind == "limit_sensitive")
+
+
+def _ccpa_due(request: DataSubjectRequest, start: dt.date, *, extended: bool) -> dt.date:
+    if request.kind == request.Kind.LIMIT_SENSITIVE:
+        return ccpa_limit_sensitive_deadline(start)
+    return ccpa_deadline(start, extended=extended)
+
+
+def deadline_phrase(regime: str, kind: str, received: dt.date | None = None) -> str:
+    """The deadline that applies, in words for the requester (and, once known, its date).
+
+    Under the GDPR the month starts when identity is confirmed; under the CCPA the period
+    runs from receipt, so its date is known as soon as the request arrives.
+    """
+    if regime != "ccpa":
+        return "one calendar month from the day the request is confirmed (two more months if it is complex)"
+    if kind == "limit_sensitive":
+        phrase = "15 business days from the day we received the request"
+        due = ccpa_limit_sensitive_deadline(received) if received else None
+    else:
+        phrase = "45 days from the day we received the request (45 more if it is complex)"
+        due = ccpa_deadline(received) if received else None
+    return f"{phrase}, that is by {due:%-d %B %Y}" if due else phrase
 
 
 # ---------------------------------------------------------------------------------------
@@ -147,7 +160,7 @@ def original_due_date(request: DataSubjectRequest) -> dt.date | None:
     if start is None:
         return None
     if request.regime == request.Regime.CCPA:
-        return ccpa_deadline(start)
+        return _ccpa_due(request, start, extended=False)
     return gdpr_deadline(start, paused_days=request.paused_days)
 
 
@@ -157,7 +170,7 @@ def due_date(request: DataSubjectRequest) -> dt.date | None:
     if start is None:
         return None
     if request.regime == request.Regime.CCPA:
-        return ccpa_deadline(start, extended=request.extended)
+        return _ccpa_due(request, start, extended=request.extended)
     return gdpr_deadline(start, paused_days=request.paused_days, extended=request.extended)
 
 
@@ -168,8 +181,18 @@ def confirm_due_date(request: DataSubjectRequest) -> dt.date | None:
     return ccpa_confirm_deadline(_local(request.received_at))
 
 
+def paused_since(request: DataSubjectRequest) -> dt.date | None:
+    """The day a paused request's clock stopped, or None when it runs."""
+    if request.status != request.Status.PAUSED or request.paused_at is None:
+        return None
+    return _local(request.paused_at)
+
+
 def days_left(request: DataSubjectRequest, today: dt.date | None = None) -> int | None:
-    """Calendar days until the due date (negative when overdue); None if the clock has not started."""
+    """Calendar days until the due date (negative when overdue); None if the clock has not
+    started or stands still (a paused request's due date moves when it resumes)."""
+    if paused_since(request) is not None:
+        return None
     due = request.due_on or due_date(request)
     if due is None:
         return None

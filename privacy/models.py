@@ -47,6 +47,7 @@ class DisclosureQuerySet(models.QuerySet):
         "recipient_address": "The recipient's address (an accountant, a court, another network).",
         "withheld_reason": "The legal instrument that forbids telling the customer.",
     },
+    context=["created_at", "recipient_kind", "legal_basis", "categories"],
     purpose="Account for every disclosure (UK GDPR Art 5(2), 15(1)(c), 19).",
     lawful_basis=LawfulBasis.LEGAL_OBLIGATION,
     customer_path="customers",
@@ -242,6 +243,7 @@ class LegalHold(models.Model):
     description="Consents you gave or withdrew, with the exact wording you saw.",
     categories=[Category.PRIVACY],
     fields=["wording", "method", "given_at", "withdrawn_at"],
+    context=["purpose", "wording_version"],
     purpose="Prove consent and honour its withdrawal (UK GDPR Art 7(1)).",
     lawful_basis=LawfulBasis.LEGAL_OBLIGATION,
     person_path="person",
@@ -304,6 +306,7 @@ class PolicyVersion(models.Model):
     description="When you acknowledged a new version of a policy.",
     categories=[Category.PRIVACY],
     fields=["acknowledged_at"],
+    context=["version__document", "version__version", "version__effective_from"],
     purpose="Show that you were told of material changes.",
     lawful_basis=LawfulBasis.LEGAL_OBLIGATION,
     person_path="person",
@@ -350,6 +353,11 @@ class DataSubjectRequestQuerySet(models.QuerySet):
         "response",
     ],
     not_personal={},
+    internal={
+        "notes": "Staff's working notes on handling the request (who did what, and their assessment): "
+        "they may record matters the requester must not be told, such as a legal hold.",
+    },
+    context=["kind", "regime", "received_at", "due_on", "closed_at"],
     purpose="Handle your data-protection rights and show that we did (UK GDPR Art 12; CCPA records).",
     lawful_basis=LawfulBasis.LEGAL_OBLIGATION,
     customer_path="customer",
@@ -391,6 +399,10 @@ class DataSubjectRequest(models.Model):
         OPEN = "open", "Open"
         PAUSED = "paused", "Paused for clarification"
         EXTENDED = "extended", "Extended"
+        # An erasure carried out as far as it could be, with records a legal hold keeps: it
+        # stays open (staff see it) and returns to the queue when the hold is lifted. The
+        # requester is never told of the hold: their pages say "Answered".
+        HELD = "held", "Held: records under a legal hold remain"
         FULFILLED = "fulfilled", "Fulfilled"
         REFUSED = "refused", "Refused"
         WITHDRAWN = "withdrawn", "Withdrawn"
@@ -451,6 +463,14 @@ class DataSubjectRequest(models.Model):
     def __str__(self) -> str:
         return f"{self.get_kind_display()} request #{self.pk}"
 
+    @property
+    def status_for_requester(self) -> str:
+        """The state the requester sees: a held erasure has been answered, and they are
+        never told of a legal hold."""
+        if self.status == self.Status.HELD:
+            return "Answered"
+        return self.get_status_display()
+
 
 @personal_data(
     description="A request sent on the public form, for the moments it takes to look up its address.",
@@ -496,6 +516,7 @@ class ProcessingRestrictionQuerySet(models.QuerySet):
     description="Restrictions of and objections to processing that you asked for.",
     categories=[Category.PRIVACY],
     fields=["scope"],
+    context=["kind", "started_at", "lifted_at"],
     purpose="Honour restriction (UK GDPR Art 18) and objection (Art 21).",
     lawful_basis=LawfulBasis.LEGAL_OBLIGATION,
     customer_path="customer",
@@ -538,6 +559,7 @@ class ProcessingRestriction(models.Model):
     description="Instructions you left for your data after your death.",
     categories=[Category.PRIVACY],
     fields=["instructions"],
+    context=["updated_at"],
     purpose="Follow your wishes for your data after death (French law, Loi Informatique et Libertés art. 85).",
     lawful_basis=LawfulBasis.CONSENT,
     person_path="person",
@@ -563,6 +585,7 @@ class PostMortemInstruction(models.Model):
     categories=[Category.PRIVACY],
     fields=["file"],
     not_personal={"error": "Why building the export failed (a technical message)."},
+    context=["created_at", "finished_at", "expires_at"],
     purpose="Give you your data (UK GDPR Art 15, 20).",
     lawful_basis=LawfulBasis.LEGAL_OBLIGATION,
     customer_path="customer",

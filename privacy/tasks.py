@@ -11,8 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from celery import shared_task
+from django.utils import timezone
 
-from privacy.models import PublicRequestSubmission
+from privacy.models import LegalHold, PublicRequestSubmission
 from privacy.services import export, policies, requests, retention
 
 
@@ -47,6 +48,14 @@ def process_public_request(submission_id: int) -> bool:
 
 
 @shared_task
+def release_held_erasures(hold_id: int) -> int:
+    """A legal hold was lifted: put back in the queue the erasure requests no hold keeps now."""
+    hold = LegalHold.objects.filter(pk=hold_id).first()
+    lifted_on = timezone.localdate(hold.lifted_at) if hold is not None and hold.lifted_at else None
+    return len(requests.release_held_erasures(lifted_on=lifted_on))
+
+
+@shared_task
 def send_deadline_reminders() -> int:
     """Daily: email each assignee the data-subject requests due soon or overdue."""
     return requests.send_deadline_reminders()
@@ -61,6 +70,11 @@ def send_policy_change_notices() -> int:
 def queue_export_build(sender, *, export_pk: int, **kwargs) -> None:
     """``export_requested`` receiver: build the export in the background, after commit."""
     build_export.delay(export_pk)
+
+
+def queue_held_erasure_release(sender, *, hold_pk: int, **kwargs) -> None:
+    """``hold_lifted`` receiver: release the erasures it held, in the background, after commit."""
+    release_held_erasures.delay(hold_pk)
 
 
 def queue_public_request(sender, *, submission_pk: int, **kwargs) -> None:

@@ -79,15 +79,18 @@ class MessageQuerySet(models.QuerySet):
         "parse_error": "Why a received message could not be read.",
         "in_reply_to_header": "A message identifier from the email's headers.",
     },
+    context=["status", "sent_at", "headers", "body_html"],
     purpose="Correspondence about your service and billing; evidence of what was said.",
     lawful_basis=LawfulBasis.CONTRACT,
     customer_path="customer",
     person_path="person",
     retention=Retention(
         counted_from="customer__closed_at",
+        counted_from_without_customer="created_at",
         years=CORRESPONDENCE_RETENTION_YEARS,
         description=f"Kept while the account is open and {CORRESPONDENCE_RETENTION_YEARS} years after it "
-        "closes, as a record of what was said (limitation period for contract claims).",
+        "closes, as a record of what was said (limitation period for contract claims); an email that "
+        f"belongs to no customer account, {CORRESPONDENCE_RETENTION_YEARS} years after it was sent or received.",
     ),
     erasure=Erasure.anonymise(
         {
@@ -229,15 +232,20 @@ class Message(models.Model):
     categories=[Category.CORRESPONDENCE],
     fields=["file", "filename"],
     not_personal={"content_type": "A MIME type such as application/pdf."},
+    context=["message", "content_type", "size", "message__subject"],
     purpose="Correspondence about your service and billing.",
     lawful_basis=LawfulBasis.CONTRACT,
     customer_path="message__customer",
+    person_path="message__person",
     retention=Retention(
         counted_from="message__customer__closed_at",
+        counted_from_without_customer="message__created_at",
         years=CORRESPONDENCE_RETENTION_YEARS,
         description="Kept as long as the message it belongs to.",
     ),
-    erasure=Erasure.keep("Invoices and credit notes attached to emails are VAT records kept for 6 years."),
+    # An attachment follows its message, except a copy of one of our issued documents (the
+    # invoice's or credit note's stored PDF), which is kept with that document as a VAT record.
+    erasure=Erasure.delete(keep_copies_in=["file"]),
 )
 class MessageAttachment(models.Model):
     """A file attached to a message, stored privately once, with its SHA-256."""

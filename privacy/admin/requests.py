@@ -41,11 +41,12 @@ class DueFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         today = timezone.localdate()
         active = queryset.filter(status__in=services.ACTIVE_STATUSES)
+        running = queryset.filter(status__in=services.RUNNING_STATUSES)  # a paused clock is not due
         match self.value():
             case "overdue":
-                return active.filter(due_on__lt=today)
+                return running.filter(due_on__lt=today)
             case "week":
-                return active.filter(due_on__gte=today, due_on__lte=today + dt.timedelta(days=7))
+                return running.filter(due_on__gte=today, due_on__lte=today + dt.timedelta(days=7))
             case "open":
                 return active
         return queryset
@@ -238,6 +239,9 @@ class DataSubjectRequestAdmin(admin.ModelAdmin):
     def days_left(self, obj: DataSubjectRequest) -> str:
         if obj.closed_at:
             return "—"
+        paused = deadlines.paused_since(obj)
+        if paused is not None:
+            return f"paused since {paused:%-d %b %Y}"
         left = deadlines.days_left(obj)
         if left is None:
             return "not started"
@@ -393,7 +397,7 @@ class DataSubjectRequestAdmin(admin.ModelAdmin):
             "emailed and the request closed.",
             step=lambda dsr, data: services.fulfil(dsr, actor=request.user, note=data["note"]),
             done="Fulfilled",
-            # Staff see what an erasure will do before it runs (issue 5).
+            # Staff see what an erasure will do before it runs.
             extra_context={
                 "erasure_plans": [
                     (dsr, services.erasure_plan_for(dsr))

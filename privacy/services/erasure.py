@@ -36,15 +36,15 @@ from django.utils.formats import date_format
 
 from accounts.models import Customer
 from core.registry import ErasureAction, PersonalData, declarations
-from privacy.models import ErasureRun
-from privacy.services import holds
+from privacy.models import ConsentRecord, ErasureRun
+from privacy.services import closure, holds
 
 WHILE_ACCOUNT_OPEN = "while the account is open"
 SHARED_REASON = "These records also belong to another customer account, which this erasure does not cover."
-HOLD_NOTICE_REASON = (
-    "They are needed for a legal claim or a legal obligation (a legal hold); "
-    "we will deal with them as above once that ends."
-)
+# What the person is told about records a legal hold keeps: the lawful reason in general
+# terms (Art 17(3)(b),(e)), never that there is a hold (it may follow an order the
+# customer must not learn of), nor anything that identifies one or says when it ends.
+HELD_NOTICE_REASON = "we need them to establish, exercise or defend legal claims, or to comply with a legal obligation."
 
 
 class ErasureFailed(Exception):
@@ -138,6 +138,43 @@ def subject_rows(declaration: PersonalData, *, customer: Customer | None = None,
         rows = manager.filter(**{path: person})
     if path_is_multi_valued(model, path):
         rows = manager.filter(pk__in=rows.values("pk"))
+    return rows
+
+
+def people_erased_with(customer: Customer) -> list[Any]:
+    """The primary keys of the people who act for ``customer`` and for no other customer.
+
+    They are erased with it: their login and their own records (consents, instructions
+    for after death, acknowledgements) go as a person's erasure would take them. A person
+    who also acts for another customer keeps their login and own records for that
+    relationship, and loses only what belonged to this customer (their membership of it).
+    """
+    from accounts.models import Membership
+
+    members = Membership.objects.filter(customer=customer).values("user_id")
+    elsewhere = Membership.objects.exclude(customer=customer).values("user_id")
+    return list(
+        Membership.objects.filter(user_id__in=members)
+        .exclude(user_id__in=elsewhere)
+        .order_by("user_id")
+        .values_list("user_id", flat=True)
+        .distinct()
+    )
+
+
+def rows_of_people(declaration: PersonalData, people: list[Any]) -> models.QuerySet | None:
+    """The rows of a declaration that records only people (no customer path) for ``people``."""
+    if not people or declaration.customer_path is not None or declaration.person_path is None:
+        return None
+    manager = model_of(declaration)._default_manager
+    path = declaration.person_path
+    return manager.filter(pk__in=people) if path == "" else manager.filter(**{f"{path}__in": people})
+
+
+def _rows_for(declaration: PersonalData, *, customer, person, people) -> models.QuerySet | None:
+    rows = subject_rows(declaration, customer=customer, person=person)
+    if rows is None and customer is not None:
+        rows = rows_of_people(declaration, people)
     return rows
 
 
@@ -306,20 +343,35 @@ class PlanItem:
     held: bool = False  # kept because of a legal hold
     hold_reasons: list[str] = field(default_factory=list)
     shared: bool = False  # kept because it belongs to another customer too
+    owed: list[str] = field(default_factory=list)  # for staff: the amounts still owed
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
+def without_customer(declaration: PersonalData, rows: models.QuerySet) -> models.QuerySet:
+    """The rows that belong to no customer, when the declaration counts their retention
+    from a date of their own (``Retention.counted_from_without_customer``)."""
+    if not declaration.retention.counted_from_without_customer or not declaration.customer_path:
+        return rows.none()
+    return rows.filter(**{f"{declaration.customer_path}__isnull": True})
+
+
 def _keep_dates(declaration: PersonalData, rows: models.QuerySet) -> tuple[str | None, str]:
     """When kept rows may go: the latest expiry over them, or why it is not known yet."""
     path = declaration.retention.counted_from
-    if rows.filter(**{f"{path}__isnull": True}).exists():
+    unowned = without_customer(declaration, rows)
+    owned = rows.exclude(pk__in=unowned.values("pk"))
+    if owned.filter(**{f"{path}__isnull": True}).exists():
         if path_fields(model_of(declaration), path)[-1].model is Customer:
             return None, WHILE_ACCOUNT_OPEN
         return None, f"until its retention period starts ({declaration.retention.description})"
-    latest = rows.aggregate(latest=Max(path))["latest"]
-    until = expires_on(declaration, latest)
+    ends = [expires_on(declaration, owned.aggregate(latest=Max(path))["latest"])]
+    if unowned.exists():
+        fallback = declaration.retention.counted_from_without_customer
+        ends.append(expires_on(declaration, unowned.aggregate(latest=Max(fallback))["latest"]))
+    known = [end for end in ends if end is not None]
+    until = max(known) if known else None
     return (until.isoformat() if until else None), ""
 
 
@@ -333,17 +385,48 @@ def _field_labels(model: type[models.Model], names: Iterable[str]) -> list[str]:
     return labels
 
 
+def kept_copies(declaration: PersonalData, rows: models.QuerySet) -> list[tuple[PersonalData, models.QuerySet]]:
+    """The rows that are copies of a record another declaration keeps, per that declaration.
+
+    Declared with ``Erasure.keep_copies_in``: an attachment whose stored file is also the
+    file of a kept record (an issued invoice's PDF) is kept with that record.
+    """
+    names = declaration.erasure.keep_copies_in
+    if not names:
+        return []
+    found = []
+    for other in declarations():
+        if other.model == declaration.model or other.erasure.action != ErasureAction.KEEP:
+            continue
+        other_model = model_of(other)
+        condition = models.Q(pk__in=[])
+        for other_field in _file_fields(other_model):
+            stored = other_model._default_manager.exclude(**{other_field: ""}).values(other_field)
+            for name in names:
+                condition |= models.Q(**{f"{name}__in": stored})
+        copies = rows.filter(condition)
+        if len(condition) > 1 and copies.exists():
+            found.append((other, copies))
+    return found
+
+
 def _subject(customer: Customer | None, person) -> None:
     if (customer is None) == (person is None):
         raise ValueError("Erase either a customer or a person, exactly one.")
 
 
-def erasure_plan(*, customer: Customer | None = None, person=None) -> list[dict[str, Any]]:
-    """Per declaration with rows for the subject: what erasure will do and why."""
+def erasure_plan(*, customer: Customer | None = None, person=None, people: list | None = None) -> list[dict[str, Any]]:
+    """Per declaration with rows for the subject: what erasure will do and why.
+
+    For a customer, the records of the people erased with it (``people_erased_with``) are
+    included; ``people`` gives them when they were found before anything changed.
+    """
     _subject(customer, person)
+    if customer is not None and people is None:
+        people = people_erased_with(customer)
     plan: list[PlanItem] = []
     for declaration in processing_order():
-        rows = subject_rows(declaration, customer=customer, person=person)
+        rows = _rows_for(declaration, customer=customer, person=person, people=people)
         if rows is None:
             continue
         model = model_of(declaration)
@@ -354,6 +437,16 @@ def erasure_plan(*, customer: Customer | None = None, person=None) -> list[dict[
         held = holds.held_rows(model, rows)
         shared = shared_rows(declaration, actionable, customer)
         actionable = actionable.exclude(pk__in=shared.values("pk"))
+        for kept_with, copies in kept_copies(declaration, actionable):
+            item = PlanItem(
+                **{**base, "description": f"{declaration.description} Copies of: {kept_with.description}"},
+                count=copies.count(),
+                action="keep",
+                reason=kept_with.erasure.reason,
+            )
+            item.keep_until, item.keep_while = _keep_dates(declaration, copies)
+            plan.append(item)
+            actionable = actionable.exclude(pk__in=copies.values("pk"))
         count = actionable.count()
         if count:
             item = PlanItem(**base, count=count, action=str(erasure.action), reason=erasure.reason)
@@ -388,17 +481,19 @@ def erasure_plan(*, customer: Customer | None = None, person=None) -> list[dict[
 # ---------------------------------------------------------------------------------------
 
 
-def _actionable_pks(declaration: PersonalData, *, customer: Customer | None, person) -> list[Any]:
+def _actionable_pks(declaration: PersonalData, *, customer: Customer | None, person, people=None) -> list[Any]:
     """The subject's rows this erasure may change: not held, not shared with another customer.
 
     Taken for every declaration before any step runs: later steps must not lose rows that
     are found through rows an earlier step deleted (a login is found through its memberships).
     """
-    rows = subject_rows(declaration, customer=customer, person=person)
+    rows = _rows_for(declaration, customer=customer, person=person, people=people)
     if rows is None:
         return []
     rows = holds.held_filter(model_of(declaration), rows)
     rows = rows.exclude(pk__in=shared_rows(declaration, rows, customer).values("pk"))
+    for _kept_with, copies in kept_copies(declaration, rows):
+        rows = rows.exclude(pk__in=copies.values("pk"))
     return list(rows.order_by("pk").values_list("pk", flat=True))
 
 
@@ -440,18 +535,36 @@ def execute_erasure(
     step = None
     try:
         with transaction.atomic():
-            run.plan = erasure_plan(customer=customer, person=person)
+            ended = None
+            if customer is not None:
+                # First end the relationship (subscriptions, services, the account), so that
+                # nothing stays open and billed, and what is kept counts from the closure.
+                step = "ending the customer's relationship"
+                ended = closure.end_relationship(customer, actor=actor)
+                step = None
+            people = people_erased_with(customer) if customer is not None else [person.pk]
+            run.plan = erasure_plan(customer=customer, person=person, people=people)
+            if ended is not None and ended.owed:
+                run.plan.append(_owed_item(ended.owed))
             steps = [
-                (declaration, _actionable_pks(declaration, customer=customer, person=person))
+                (declaration, _actionable_pks(declaration, customer=customer, person=person, people=people))
                 for declaration in processing_order()
                 if declaration.erasure.action != ErasureAction.KEEP
             ]
+            # Their consents end: kept as proof (their retention runs from withdrawal), never in force.
+            withdrawn = ConsentRecord.objects.filter(person__in=people, withdrawn_at__isnull=True).update(
+                withdrawn_at=timezone.now()
+            )
             result = []
             for declaration, pks in steps:
                 if not pks:
                     continue
                 step = declaration.model
                 result.append(_apply(declaration, pks))
+            if withdrawn:
+                result.append({"model": "privacy.ConsentRecord", "action": "withdrawn", "affected": withdrawn})
+            if ended is not None and (ended.done or ended.owed):
+                result.insert(0, {"model": "relationship", "action": "ended", "done": ended.done, "owed": ended.owed})
             run.result = result
             run.ran_at = timezone.now()
             run.save()
@@ -470,7 +583,26 @@ def execute_erasure(
     return run
 
 
+OWED_NOTICE_REASON = "money is still owed on the account, so we keep what we need to recover it (legal claims)."
+
+
+def _owed_item(owed: list[str]) -> dict[str, Any]:
+    """A plan line for the person: money owed keeps what is needed to recover it (staff see which)."""
+    return PlanItem(
+        model="relationship",
+        description="What is owed on the account",
+        count=len(owed),
+        action="keep",
+        reason=OWED_NOTICE_REASON,
+        keep_while="until it is paid",
+        owed=list(owed),
+    ).as_dict()
+
+
 def _describe_failure(step: str | None, exc: Exception) -> str:
+    if step and step.startswith("ending"):
+        messages = getattr(exc, "messages", None) or [str(exc)]
+        return f"Erasure refused while {step}: {'; '.join(messages)} Nothing was changed."
     where = f"while erasing {step}" if step else "while planning"
     if isinstance(exc, ProtectedError | RestrictedError):
         blockers = sorted({obj._meta.label for obj in exc.args[1]}) if len(exc.args) > 1 else []
@@ -502,17 +634,22 @@ def _when(item: dict[str, Any]) -> str:
 
 
 def erasure_notice(run: ErasureRun) -> str:
-    """Plain-language text telling the person what was erased, what was kept and why.
+    """Plain-language text telling the person, item by item, what was erased, what was
+    kept, why, and until when.
 
-    Legal-hold reasons are staff's (a court order may forbid telling the customer about
-    it), so the notice says only that a legal claim or obligation requires the records.
+    Records a legal hold keeps are listed with the lawful reason in general terms only
+    (Art 17(3)(b),(e)): the notice never says there is a hold, nor gives its reason or
+    its end, since a hold may follow an order the customer must not learn of.
     """
     erased = [item for item in run.plan if item["action"] in ("delete", "anonymise")]
     kept = [item for item in run.plan if item["action"] == "keep"]
     when = date_format(timezone.localtime(run.ran_at).date(), "j F Y")
-    lines = [f"We have completed the erasure of your personal data on {when}."]
+    lines = [f"We have erased your personal data on {when}, except what the law lets us keep, listed below."]
     if run.request_id:
-        lines[0] = f"We have completed your erasure request (reference {run.request_id}) on {when}."
+        lines[0] = (
+            f"We have carried out your erasure request (reference {run.request_id}) on {when}: each kind of "
+            "record we had about you is listed below with what we did, and what we kept and why."
+        )
     if run.dry_run:
         lines = ["This is a preview of what erasure would do; nothing has been changed yet."]
     lines.append("")
@@ -532,7 +669,7 @@ def erasure_notice(run: ErasureRun) -> str:
         lines.append("- Nothing.")
     for item in kept:
         if item["held"]:
-            reason = HOLD_NOTICE_REASON
+            reason = HELD_NOTICE_REASON
             when_text = ""
         else:
             reason = item["reason"]

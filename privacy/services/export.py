@@ -32,6 +32,7 @@ import hashlib
 import io
 import json
 import logging
+import re
 import shutil
 import tempfile
 import uuid
@@ -61,9 +62,13 @@ NEVER_EXPORTED = frozenset({"password"})
 FILES_NOT_COPIED = frozenset({"privacy.DataExport"})
 CHUNK_SIZE = 500
 COPY_BUFFER = 1024 * 1024
-# Spreadsheets run a cell that starts with one of these as a formula (CSV injection);
-# text from outside (an email subject) could. The CSV prefixes it with ' ; JSON is exact.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# Spreadsheets run a text cell that starts with one of these as a formula (CSV
+# injection); text from outside (an email subject) could. In the CSV such a cell starts
+# with an apostrophe, which spreadsheets read as "this is text" and do not display; the
+# JSON has every value exactly. A cell that is only a number or a telephone number
+# ("-12.50", "+44 113 496 0000") runs nothing and is left as it is.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER_LIKE = re.compile(r"[+-][0-9 ().,/+-]*")
 
 LEDGER_PURPOSE = "Data-subject access/portability export"
 LEDGER_BASIS = "UK GDPR Art 15/20"
@@ -118,6 +123,7 @@ class ModelSection:
     files: int = 0
     missing_files: int = 0
     erasure: str = ""
+    personal: bool = False  # about the requester alone, not the customer ("About you personally")
 
     @property
     def basis(self) -> str:
@@ -228,9 +234,10 @@ def _set_progress(export_id: int, percent: int) -> None:
 
 
 def exported_fields(model: type[models.Model], declaration: PersonalData) -> list[models.Field]:
-    """The primary key, then the declaration's portable fields (or fields), minus secrets."""
-    names = declaration.portable_fields if declaration.portable_fields is not None else declaration.fields
-    excluded = NEVER_EXPORTED | set(declaration.not_personal)
+    """The primary key, then the declaration's portable fields (or fields), minus secrets and
+    staff's internal notes (``internal``)."""
+    names = declaration.shown_fields()
+    excluded = NEVER_EXPORTED | set(declaration.not_personal) | set(declaration.internal)
     pk = model._meta.pk
     chosen = [pk]
     for name in names:
@@ -240,6 +247,53 @@ def exported_fields(model: type[models.Model], declaration: PersonalData) -> lis
         if getattr(candidate, "concrete", False) or candidate.many_to_many:
             chosen.append(candidate)
     return chosen
+
+
+@dataclass(frozen=True)
+class ContextColumn:
+    """A column that explains a row (``PersonalData.context``): ``plan.name`` for ``plan__name``."""
+
+    path: str
+    field: models.Field
+
+    @property
+    def name(self) -> str:
+        return self.path.replace("__", ".")
+
+    @property
+    def text(self) -> bool:
+        return not _is_number(self.field)
+
+    def value_of(self, obj: models.Model):
+        parts = self.path.split("__")
+        for part in parts[:-1]:
+            obj = getattr(obj, part)
+            if obj is None:
+                return None
+        return getattr(obj, self.field.attname)
+
+
+def context_columns(model: type[models.Model], declaration: PersonalData, chosen: list[models.Field]) -> list:
+    """The declaration's context paths not already among ``chosen``, never a secret."""
+    taken = {f.name for f in chosen}
+    excluded = NEVER_EXPORTED | set(declaration.not_personal) | set(declaration.internal)
+    columns = []
+    for path in declaration.context:
+        if path in taken or path in excluded:
+            continue
+        current, found = model, None
+        for part in path.split("__"):
+            found = current._meta.get_field(part)
+            if found.is_relation:
+                current = found.related_model
+        if found.name in NEVER_EXPORTED:
+            continue
+        columns.append(ContextColumn(path, found))
+    return columns
+
+
+def _is_number(f: models.Field) -> bool:
+    return f.is_relation or isinstance(f, models.DecimalField | models.IntegerField | models.FloatField)
 
 
 def _plain(value):
@@ -257,17 +311,19 @@ def _plain(value):
     return str(value)
 
 
-def _csv_cell(value) -> str:
+def csv_cell(value, *, text: bool = True) -> str:
+    """A value as a CSV cell. ``text``: it came from a text field (not a number or a date),
+    so a spreadsheet could take it for a formula."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dict | list):
         return json.dumps(value, ensure_ascii=False)
-    text = str(value)
-    if isinstance(value, str) and text.startswith(_FORMULA_START):
-        return "'" + text
-    return text
+    cell = str(value)
+    if text and cell.startswith(FORMULA_START) and not _NUMBER_LIKE.fullmatch(cell):
+        return "'" + cell
+    return cell
 
 
 def _model_slug(model: type[models.Model]) -> str:
@@ -282,6 +338,7 @@ def _file_path(model: type[models.Model], pk, field_name: str, stored_name: str)
 
 def _write_model(archive: zipfile.ZipFile, model, declaration: PersonalData, rows, category: Category) -> ModelSection:
     chosen = exported_fields(model, declaration)
+    context = context_columns(model, declaration, chosen)
     folder = f"{category.value}/{_model_slug(model)}"
     section = ModelSection(
         label=declaration.model,
@@ -290,10 +347,14 @@ def _write_model(archive: zipfile.ZipFile, model, declaration: PersonalData, row
         category=category,
         json_path=f"{folder}.json",
         csv_path=f"{folder}.csv",
-        columns=[f.name for f in chosen],
+        columns=[f.name for f in chosen] + [c.name for c in context],
         erasure=what_we_hold.erasure_in_words(model, declaration),
     )
     many = [f.name for f in chosen if f.many_to_many]
+    text_columns = [not _is_number(f) for f in chosen] + [c.text for c in context]
+    related = sorted({c.path.rsplit("__", 1)[0] for c in context if "__" in c.path})
+    if related:
+        rows = rows.select_related(*related)
     copy_files = declaration.model not in FILES_NOT_COPIED
     pending_files: list[tuple[str, str]] = []  # (stored name, path in the ZIP)
     if many:
@@ -307,6 +368,10 @@ def _write_model(archive: zipfile.ZipFile, model, declaration: PersonalData, row
         "lawful_basis": section.basis,
         "retention": declaration.retention.description,
         "fields": section.columns,
+        # Data the person gave us or that was observed about them (portability, Art 20) ...
+        "portable_fields": [f.name for f in chosen if not f.primary_key],
+        # ... and what explains each row: amounts, numbers, dates, names of related things.
+        "context_fields": [c.name for c in context],
     }
     with tempfile.TemporaryFile() as csv_raw:
         csv_text = io.TextIOWrapper(csv_raw, encoding="utf-8", newline="")
@@ -325,14 +390,27 @@ def _write_model(archive: zipfile.ZipFile, model, declaration: PersonalData, row
                         stored = getattr(obj, f.attname)
                         value = ""
                         if stored and stored.name:
-                            value = stored.name if not copy_files else _file_path(model, obj.pk, f.name, stored.name)
+                            # Never our storage path: the file's place in the ZIP, or, for a
+                            # file not copied in (an earlier export), its name alone.
+                            value = (
+                                _file_path(model, obj.pk, f.name, stored.name)
+                                if copy_files
+                                else PurePosixPath(stored.name).name
+                            )
                             if copy_files:
                                 pending_files.append((stored.name, value))
                     else:
                         value = f.value_from_object(obj)
                     record[f.name] = _plain(value)
+                for column in context:
+                    record[column.name] = _plain(column.value_of(obj))
                 out.write(("," if section.rows else "") + "\n  " + json.dumps(record, ensure_ascii=False))
-                writer.writerow([_csv_cell(record[name]) for name in section.columns])
+                writer.writerow(
+                    [
+                        csv_cell(record[name], text=text)
+                        for name, text in zip(section.columns, text_columns, strict=True)
+                    ]
+                )
                 section.rows += 1
             out.write("\n ]\n}\n")
         csv_text.flush()
@@ -351,15 +429,27 @@ def _write_model(archive: zipfile.ZipFile, model, declaration: PersonalData, row
     return section
 
 
+def export_sources(export: DataExport) -> list[what_we_hold.Source]:
+    """What an export covers: the same list as the "what we hold" page shows its requester.
+
+    A customer export made by someone who acts for the customer also holds their own
+    records about them personally; one staff make for a customer holds the customer's.
+    """
+    if not export.customer_id:
+        return what_we_hold.sources(person=export.person)
+    acts_for_customer = export.requested_by.memberships.filter(customer_id=export.customer_id).exists()
+    return what_we_hold.sources(customer=export.customer, person=export.requested_by if acts_for_customer else None)
+
+
 def _write_archive(export: DataExport, handle) -> list[CategorySection]:
-    whose = {"customer": export.customer} if export.customer_id else {"person": export.person}
-    plan = what_we_hold.declarations_for(customer=export.customer_id is not None, person=export.person_id is not None)
+    plan = export_sources(export)
     by_category = {category: CategorySection(category) for category in Category}
     with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
-        for done, (model, declaration) in enumerate(plan, start=1):
-            category = what_we_hold.primary_category(declaration)
-            rows = what_we_hold.rows_of(model, declaration, **whose)
-            by_category[category].models.append(_write_model(archive, model, declaration, rows, category))
+        for done, source in enumerate(plan, start=1):
+            category = what_we_hold.primary_category(source.declaration)
+            section = _write_model(archive, source.model, source.declaration, source.rows(), category)
+            section.personal = source.personal and export.customer_id is not None
+            by_category[category].models.append(section)
             _set_progress(export.pk, 100 * done // (len(plan) + 1))
         sections = [s for s in by_category.values() if s.models]
         disclosures = _disclosures(export, sections)
@@ -405,6 +495,7 @@ def _manifest(export: DataExport, sections: list[CategorySection], disclosures: 
                 "models": [
                     {
                         "model": m.label,
+                        "about": "you personally" if m.personal else ("the customer" if export.customer_id else "you"),
                         "description": m.declaration.description,
                         "purpose": m.declaration.purpose,
                         "lawful_basis": m.basis,

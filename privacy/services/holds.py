@@ -19,6 +19,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.db.models import Q
+from django.dispatch import Signal
 from django.utils import timezone
 
 from accounts.models import Customer
@@ -87,6 +88,11 @@ def place_hold(customer: Customer, *, reason: str, actor, target: models.Model |
     return hold
 
 
+# Sent with ``hold_pk`` once a hold is lifted: privacy's tasks put the erasure requests it
+# held back in the queue (``privacy.apps``).
+hold_lifted = Signal()
+
+
 def lift_hold(hold: LegalHold, *, actor) -> LegalHold:
     """Lift an active hold. Lifting twice is refused, so the first lifter stays on record."""
     now = timezone.now()
@@ -95,6 +101,7 @@ def lift_hold(hold: LegalHold, *, actor) -> LegalHold:
     if not lifted:
         raise ValidationError("This hold has already been lifted.")
     hold.lifted_at, hold.lifted_by = now, actor
+    hold_lifted.send(sender=LegalHold, hold_pk=hold.pk)
     return hold
 
 

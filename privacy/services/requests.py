@@ -59,6 +59,8 @@ PUBLIC_SENDS_PER_HOUR = 3
 REMINDER_WINDOW_DAYS = 7
 
 ACTIVE_STATUSES = (Status.OPEN, Status.PAUSED, Status.EXTENDED)
+# Active requests whose clock runs (a paused one waits for the requester).
+RUNNING_STATUSES = (Status.OPEN, Status.EXTENDED)
 CLOSED_STATUSES = (Status.FULFILLED, Status.REFUSED, Status.WITHDRAWN)
 # Rights that exist only under the CCPA.
 CCPA_ONLY_KINDS = frozenset({Kind.KNOW, Kind.LIMIT_SENSITIVE})
@@ -122,6 +124,10 @@ def _note(dsr: DataSubjectRequest, actor, text: str) -> None:
     dsr.notes = f"{dsr.notes}\n{line}".strip() if dsr.notes else line
 
 
+def _deadline_phrase(dsr: DataSubjectRequest) -> str:
+    return deadlines.deadline_phrase(dsr.regime, dsr.kind, timezone.localdate(dsr.received_at))
+
+
 def _refresh_deadlines(dsr: DataSubjectRequest) -> None:
     dsr.due_on = deadlines.due_date(dsr)
     dsr.confirm_due_on = deadlines.confirm_due_date(dsr)
@@ -146,20 +152,45 @@ def requester_addresses(dsr: DataSubjectRequest) -> list[str]:
     return sorted({a for a in addresses if a})
 
 
-def _mail(dsr: DataSubjectRequest, template: str, key: str, *, to=None, context=None, secrets_=(), actor=None):
+def requester_login(dsr: DataSubjectRequest):
+    """The login of whoever asked for a request about a whole customer (an owner), if any."""
+    from accounts.models import User
+
+    if dsr.person_id is not None or dsr.customer_id is None or not dsr.requester_email:
+        return None
+    return (
+        User.objects.filter(email__iexact=dsr.requester_email, memberships__customer_id=dsr.customer_id)
+        .order_by("pk")
+        .first()
+    )
+
+
+def _mail(
+    dsr: DataSubjectRequest,
+    template: str,
+    key: str,
+    *,
+    to=None,
+    context=None,
+    secrets_=(),
+    actor=None,
+    requester=None,
+):
     """Send mail about ``dsr`` through the gateway (kind privacy).
 
-    Mail about one person's own request is filed with that person, not with the customer:
-    the customer's other contacts see the customer's privacy mail, and a contact's own
-    access or erasure request is none of their business.
+    Mail about a request is the requester's alone: about one person's own request it is
+    filed with that person, not with the customer; about a whole customer it is filed
+    with the customer *and* the login that asked (``requester``, else found by address),
+    so it appears in that person's correspondence and in no other contact's.
     """
+    person = dsr.person if dsr.person_id is not None else (requester or requester_login(dsr))
     return gateway.send_mail(
         kind=MailKind.PRIVACY,
         template=template,
         context={"privacy_request": dsr, **(context or {})},
         idempotency_key=f"privacy-request:{dsr.pk}:{key}",
         customer=dsr.customer if dsr.person_id is None else None,
-        person=dsr.person,
+        person=person,
         to=to if to is not None else requester_addresses(dsr),
         related=dsr,
         created_by=actor,
@@ -185,23 +216,33 @@ def _start_clock(dsr: DataSubjectRequest, *, at: dt.datetime, actor=None) -> Non
 
 @transaction.atomic
 def open_request_from_portal(
-    membership, kind: str, details: str, regime: str = Regime.UK_GDPR, *, about_customer: bool = False
+    membership,
+    kind: str,
+    details: str,
+    regime: str = Regime.UK_GDPR,
+    *,
+    about_customer: bool = False,
+    person=None,
 ) -> DataSubjectRequest:
     """A logged-in person asks. The login is the identity, so the clock starts at once.
 
     ``about_customer``: the request covers the whole customer account, which only an owner
     may ask for (roles.Action.USE_PRIVACY_CENTRE); otherwise it covers the person's own data.
+    ``membership`` is None for a person who acts for no customer any more (``person``
+    then says who): they may still ask about their own data.
     """
     check_kind_for_regime(kind, regime)
-    person = membership.user
-    if about_customer and not membership.can(roles.Action.USE_PRIVACY_CENTRE):
+    person = membership.user if membership is not None else person
+    if person is None:
+        raise ValueError("Say who is asking: a membership, or the person.")
+    if about_customer and (membership is None or not membership.can(roles.Action.USE_PRIVACY_CENTRE)):
         raise ValidationError("Only an owner may make a request about the whole customer account.")
     now = timezone.now()
     dsr = DataSubjectRequest(
         kind=kind,
         regime=regime,
         channel=Channel.PORTAL,
-        customer=membership.customer,
+        customer=membership.customer if membership is not None else None,
         person=None if about_customer else person,
         requester_name=person.full_name,
         requester_email=person.email,
@@ -262,7 +303,14 @@ def process_public_request(submission: PublicRequestSubmission) -> DataSubjectRe
     confirm_url = _confirm_url(submission.link_base, token)
     if person is None or throttled:
         # Same rendering work as the real path; the result is thrown away.
-        _render_for_timing("privacy_request_confirm", {"confirm_url": confirm_url, "kind_label": Kind(kind).label})
+        _render_for_timing(
+            "privacy_request_confirm",
+            {
+                "confirm_url": confirm_url,
+                "kind_label": Kind(kind).label,
+                "deadline": deadlines.deadline_phrase(regime, kind, timezone.localdate(submission.submitted_at)),
+            },
+        )
         return None
     dsr = DataSubjectRequest.objects.create(
         kind=kind,
@@ -285,7 +333,12 @@ def process_public_request(submission: PublicRequestSubmission) -> DataSubjectRe
         "privacy_request_confirm",
         "confirm",
         to=[dsr.requester_email],
-        context={"confirm_url": confirm_url, "kind_label": dsr.get_kind_display(), "expires_days": 14},
+        context={
+            "confirm_url": confirm_url,
+            "kind_label": dsr.get_kind_display(),
+            "expires_days": 14,
+            "deadline": _deadline_phrase(dsr),
+        },
         secrets_=[confirm_url],
     )
     return dsr
@@ -322,6 +375,8 @@ def open_agent_request(
     check_kind_for_regime(kind, regime)
     if not authority_file:
         raise ValidationError({"authority": "Attach the written authority to act for the person."})
+    received_at = timezone.now()
+    deadline = deadlines.deadline_phrase(regime, kind, timezone.localdate(received_at))
     if person is None:
         throttled = _public_throttled(person_email)
         person = _person_for_address(person_email)
@@ -330,6 +385,8 @@ def open_agent_request(
                 "privacy_request_agent_confirm",
                 {"confirm_url": link_base, "kind_label": Kind(kind).label, "agent_name": agent_name},
             )
+            # The agent's receipt says the same whoever the person is.
+            _agent_receipt(None, agent_name, agent_email, kind, deadline, received_at)
             return None
     token, token_hash = _new_token()
     confirm_url = _confirm_url(link_base, token)
@@ -345,7 +402,7 @@ def open_agent_request(
         agent_name=agent_name.strip(),
         agent_email=agent_email.strip().lower(),
         details=details.strip(),
-        received_at=timezone.now(),
+        received_at=received_at,
         confirmation_token_hash=token_hash,
     )
     dsr.agent_authority.save(authority_file.name, authority_file, save=False)
@@ -362,10 +419,43 @@ def open_agent_request(
             "agent_name": dsr.agent_name,
             "agent_email": dsr.agent_email,
             "expires_days": 14,
+            "deadline": deadline,
         },
         secrets_=[confirm_url],
     )
+    _agent_receipt(dsr, dsr.agent_name, dsr.agent_email, kind, deadline, received_at)
     return dsr
+
+
+def _agent_receipt(dsr, agent_name: str, agent_email: str, kind: str, deadline: str, received_at) -> None:
+    """Confirm receipt to the agent at once (CCPA §7021: within 10 business days).
+
+    The text is the same whether or not we hold data about the person, so it reveals
+    nothing; it is throttled per agent address like the links, so the form cannot be
+    used to flood someone's mailbox. Stored with no customer and no person: it goes to the
+    agent, and until the person confirms we do not know the agent acts for them.
+    """
+    agent_email = agent_email.strip().lower()
+    if not agent_email or _public_throttled(f"agent:{agent_email}"):
+        return
+    key = (
+        f"privacy-request:{dsr.pk}:agent-receipt"
+        if dsr is not None
+        else f"privacy-agent-receipt:{secrets.token_hex(16)}"
+    )
+    gateway.send_mail(
+        kind=MailKind.PRIVACY,
+        template="privacy_request_agent_receipt",
+        context={
+            "privacy_request": None,
+            "agent_name": agent_name.strip(),
+            "kind_label": Kind(kind).label,
+            "received_on": timezone.localdate(received_at),
+            "deadline": deadline,
+        },
+        idempotency_key=key,
+        to=[agent_email],
+    )
 
 
 def find_awaiting_confirmation(token: str) -> DataSubjectRequest | None:
@@ -460,7 +550,12 @@ def open_staff_request(
         "privacy_request_confirm",
         "confirm",
         to=[requester_email],
-        context={"confirm_url": confirm_url, "kind_label": dsr.get_kind_display(), "expires_days": 14},
+        context={
+            "confirm_url": confirm_url,
+            "kind_label": dsr.get_kind_display(),
+            "expires_days": 14,
+            "deadline": _deadline_phrase(dsr),
+        },
         secrets_=[confirm_url],
         actor=actor,
     )
@@ -555,6 +650,11 @@ def extend(dsr: DataSubjectRequest, *, reason: str, actor, today: dt.date | None
         raise RequestError("Give the reasons for the extension: the requester is told them.")
     if locked.extended:
         raise RequestError(f"{dsr} has already been extended; the law allows one extension.")
+    if not deadlines.can_be_extended(locked.regime, locked.kind):
+        raise RequestError(
+            f"{dsr} cannot be extended: the CCPA gives 15 business days to limit the use of sensitive "
+            "personal information, with no extension."
+        )
     today = today or timezone.localdate()
     original = deadlines.original_due_date(locked)
     if original is None or today > original:
@@ -810,6 +910,7 @@ def _fulfil_erasure(dsr: DataSubjectRequest, *, actor, note: str) -> DataSubject
     dsr.refresh_from_db()
     # Taken before the engine runs: erasing a login anonymises its address.
     addresses = requester_addresses(dsr)
+    requester = requester_login(dsr)
     try:
         run = execute_erasure(request=dsr, actor=actor, **_scope(dsr))
     except ErasureFailed as exc:
@@ -817,16 +918,80 @@ def _fulfil_erasure(dsr: DataSubjectRequest, *, actor, note: str) -> DataSubject
         add_note(dsr, text=f"Erasure failed, nothing changed: {exc}", actor=actor)
         raise RequestError(f"The erasure failed and changed nothing: {exc}") from exc
     notice = erasure_notice(run)
+    held = [item for item in run.plan if item.get("held")]
     with transaction.atomic():
         locked = _lock(dsr)
         _note(locked, actor, f"Erasure run #{run.pk} done.{f' {note.strip()}' if note.strip() else ''}")
-        locked.status = Status.FULFILLED
         locked.response = notice
-        locked.closed_at = timezone.now()
         locked.fulfilment_started_at = None
+        if held:
+            # Answered, but not finished: what the hold keeps is erased once it is lifted.
+            locked.status = Status.HELD
+            kept = ", ".join(f"{item['model']} ({item['count']})" for item in held)
+            _note(locked, actor, f"Held: a legal hold keeps {kept}; the request returns to the queue when lifted.")
+        else:
+            locked.status = Status.FULFILLED
+            locked.closed_at = timezone.now()
         locked.save()
-        _mail(locked, "privacy_request_response", "response", to=addresses, context={"response": notice}, actor=actor)
+        # One answer per run: a held erasure finished later sends its second notice.
+        _mail(
+            locked,
+            "privacy_request_response",
+            f"response:erasure-run-{run.pk}",
+            to=addresses,
+            context={"response": notice},
+            actor=actor,
+            requester=requester,
+        )
     return _sync(dsr, locked)
+
+
+def release_held_erasures(*, lifted_on: dt.date | None = None) -> list[DataSubjectRequest]:
+    """After a legal hold is lifted: put back in the queue each held erasure no hold keeps now.
+
+    The request becomes open again, due the day the hold was lifted (what remains must be
+    erased without undue delay), and its assignee (else the provider's privacy address)
+    is reminded at once; the daily digest then lists it until it is fulfilled. A request
+    that another hold still keeps stays held.
+    """
+    from privacy.services.erasure import erasure_plan
+
+    lifted_on = lifted_on or timezone.localdate()
+    released = []
+    for pk in DataSubjectRequest.objects.filter(status=Status.HELD).values_list("pk", flat=True):
+        with transaction.atomic():
+            locked = DataSubjectRequest.objects.select_for_update().filter(pk=pk, status=Status.HELD).first()
+            if locked is None or any(item["held"] for item in erasure_plan(**_scope(locked))):
+                continue
+            locked.status = Status.EXTENDED if locked.extended else Status.OPEN
+            locked.due_on = lifted_on
+            _note(locked, None, "The legal hold was lifted: back in the queue to erase what it kept.")
+            locked.save()
+            _mail_staff(
+                "privacy_request_released",
+                f"privacy-request:{locked.pk}:released:{lifted_on.isoformat()}",
+                locked.assignee,
+                {"privacy_request": locked, "lifted_on": lifted_on},
+            )
+            released.append(locked)
+    return released
+
+
+def _staff_address(assignee) -> str:
+    """An assignee's address, or the provider's privacy address for unassigned requests."""
+    from accounts.models import ProviderDetails
+
+    if assignee is not None and assignee.is_active:
+        return assignee.email
+    provider = ProviderDetails.current()
+    return provider.privacy_email if provider else getattr(settings, "DEFAULT_FROM_EMAIL", "")
+
+
+def _mail_staff(template: str, key: str, assignee, context: dict) -> None:
+    """Internal mail to staff: stored with no customer, like the reminder digest."""
+    address = _staff_address(assignee)
+    if address:
+        gateway.send_mail(kind=MailKind.PRIVACY, template=template, context=context, idempotency_key=key, to=[address])
 
 
 @transaction.atomic
@@ -847,10 +1012,14 @@ def lift_restriction(restriction: ProcessingRestriction, *, actor) -> bool:
 
 
 def requests_needing_attention(today: dt.date):
-    """Active requests due within REMINDER_WINDOW_DAYS days, or overdue."""
+    """Running requests due within REMINDER_WINDOW_DAYS days, or overdue.
+
+    A paused request is left out: its clock stands still and its due date moves when it
+    resumes, so until then there is no deadline to remind anyone of.
+    """
     return (
         DataSubjectRequest.objects.filter(
-            status__in=ACTIVE_STATUSES,
+            status__in=RUNNING_STATUSES,
             due_on__isnull=False,
             due_on__lte=today + dt.timedelta(days=REMINDER_WINDOW_DAYS),
         )

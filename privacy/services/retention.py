@@ -93,19 +93,33 @@ def latest_expired_start(declaration: PersonalData, today: dt.date) -> dt.date:
     return low
 
 
-def expired_rows(declaration: PersonalData, today: dt.date) -> models.QuerySet:
-    """Rows whose retention has ended by ``today``, held or not."""
-    model = model_of(declaration)
-    path = declaration.retention.counted_from
-    cutoff = latest_expired_start(declaration, today)
+def _started_by(model: type[models.Model], path: str, cutoff: dt.date) -> Q:
+    """Rows whose clock, the date at ``path``, started on or before ``cutoff``."""
     if isinstance(path_fields(model, path)[-1], models.DateTimeField):
         # Clocks start on the local (UK) calendar date of the timestamp.
         next_day = dt.datetime.combine(cutoff + dt.timedelta(days=1), dt.time.min)
-        condition = Q(**{f"{path}__lt": timezone.make_aware(next_day)})
-    else:
-        condition = Q(**{f"{path}__lte": cutoff})
+        return Q(**{f"{path}__lt": timezone.make_aware(next_day)})
+    return Q(**{f"{path}__lte": cutoff})
+
+
+def expired_rows(declaration: PersonalData, today: dt.date) -> models.QuerySet:
+    """Rows whose retention has ended by ``today``, held or not.
+
+    A row that belongs to no customer counts from ``counted_from_without_customer`` when
+    the declaration gives it, so that it too has a retention end.
+    """
+    model = model_of(declaration)
+    retention = declaration.retention
+    path = retention.counted_from
+    cutoff = latest_expired_start(declaration, today)
+    condition = _started_by(model, path, cutoff)
+    fallback = retention.counted_from_without_customer
+    crosses_relations = "__" in path
+    if fallback and declaration.customer_path:
+        condition |= Q(**{f"{declaration.customer_path}__isnull": True}) & _started_by(model, fallback, cutoff)
+        crosses_relations = True
     manager = model._default_manager
-    if "__" in path:
+    if crosses_relations:
         # A path across a to-many relation would repeat rows; select by primary key.
         return manager.filter(pk__in=manager.filter(condition).values("pk"))
     return manager.filter(condition)

@@ -76,6 +76,64 @@ def declarations_for(*, customer: bool = False, person: bool = False) -> list[tu
     return found
 
 
+@dataclass(frozen=True)
+class Source:
+    """One declared model a page or an export covers, and whose rows of it it takes."""
+
+    model: type[models.Model]
+    declaration: PersonalData
+    customer: models.Model | None = None
+    person: models.Model | None = None
+
+    @property
+    def personal(self) -> bool:
+        """About the person alone ("About you personally"), not about a customer."""
+        return self.person is not None and (self.declaration.customer_path is None or through_people(self.declaration))
+
+    def rows(self) -> models.QuerySet:
+        return rows_of(self.model, self.declaration, customer=self.customer, person=self.person)
+
+
+def through_people(declaration: PersonalData) -> bool:
+    """Whether a declaration reaches customers only through the people who act for them
+    (a login, its email addresses, its two-factor devices): each person's own data, which
+    a customer's export leaves to that person's own export."""
+    person = declaration.person_path
+    if person is None or declaration.customer_path is None:
+        return False
+    return declaration.customer_path == (f"{person}__memberships__customer" if person else "memberships__customer")
+
+
+def sources(*, customer: models.Model | None = None, person: models.Model | None = None) -> list[Source]:
+    """What "what we hold" covers, for the page and the export alike (one list, so the two
+    cannot differ).
+
+    - A customer, seen by ``person`` who acts for it: the customer's records — for each
+      contact only what relates to the customer (their membership, naming them), not their
+      own login, addresses or devices — and the person's own records ("About you
+      personally": their login, addresses and devices, consents, policy acknowledgements,
+      instructions for after death).
+    - A customer alone (staff's export): the customer's records.
+    - A person alone: every declaration that reaches the person.
+    """
+    if customer is None and person is None:
+        raise ValueError("Give a customer, a person, or both.")
+    if customer is None:
+        return [Source(model, declaration, person=person) for model, declaration in declarations_for(person=True)]
+    found = [
+        Source(model, declaration, customer=customer)
+        for model, declaration in declarations_for(customer=True)
+        if not through_people(declaration)
+    ]
+    if person is not None:
+        found += [
+            Source(model, declaration, person=person)
+            for model, declaration in declarations_for(person=True)
+            if declaration.customer_path is None or through_people(declaration)
+        ]
+    return found
+
+
 def primary_category(declaration: PersonalData) -> Category:
     """The category a model is filed under (its first); the others are shown alongside."""
     return declaration.categories[0]
@@ -158,20 +216,28 @@ def _group(holdings: list[Holding]) -> list[CategoryHoldings]:
 
 
 def what_we_hold(customer: models.Model) -> list[CategoryHoldings]:
-    """Every declaration that reaches a customer, with live counts, grouped by category."""
-    holdings = [
-        Holding(model, declaration, rows_of(model, declaration, customer=customer).count())
-        for model, declaration in declarations_for(customer=True)
-    ]
-    return _group(holdings)
+    """The customer's records, with live counts, grouped by category: every declaration
+    that reaches the customer, except each person's own (``through_people``)."""
+    return _group([_holding(s) for s in sources(customer=customer) if not s.personal])
 
 
-def what_we_hold_about_person_only(person: models.Model) -> list[CategoryHoldings]:
-    """Declarations about a person that belong to no customer (consents, acknowledgements):
-    the customer's page does not cover them, so each person sees their own."""
-    holdings = [
-        Holding(model, declaration, rows_of(model, declaration, person=person).count())
-        for model, declaration in declarations_for(person=True)
-        if declaration.customer_path is None
-    ]
-    return _group(holdings)
+def what_we_hold_about_person_only(
+    person: models.Model, customer: models.Model | None = None
+) -> list[CategoryHoldings]:
+    """A person's own records: those that belong to no customer (consents,
+    acknowledgements) and, beside a customer, their login, addresses and devices. The
+    customer's part of the page does not cover them, so each person sees their own."""
+    if customer is None:
+        chosen = [s for s in sources(person=person) if s.declaration.customer_path is None]
+    else:
+        chosen = [s for s in sources(customer=customer, person=person) if s.personal]
+    return _group([_holding(s) for s in chosen])
+
+
+def what_we_hold_about_person(person: models.Model) -> list[CategoryHoldings]:
+    """Everything we hold about one person (what their own export holds), by category."""
+    return _group([_holding(s) for s in sources(person=person)])
+
+
+def _holding(source: Source) -> Holding:
+    return Holding(source.model, source.declaration, source.rows().count())

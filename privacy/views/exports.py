@@ -1,8 +1,9 @@
 """Data-subject exports in the portal: request one, watch it being prepared, download it.
 
-An export is the customer's whole record, so only an owner (USE_PRIVACY_CENTRE) asks for
-one, and only the person who asked may download it, for the customer they act for now,
-until it expires. Anyone else's export answers 404 (DESIGN.md "Access rules").
+An owner (USE_PRIVACY_CENTRE) exports the customer's whole record (with their own records
+about them personally). Every other person, including one who acts for no customer any
+more, exports their own data. Only the person who asked may download an export (a
+customer's, while they act for that customer), until it expires; anyone else's answers 404.
 """
 
 from __future__ import annotations
@@ -15,31 +16,33 @@ from django.urls import path
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from accounts import roles
-from accounts.access import customer_view, require_permission
 from accounts.models import Membership
 from privacy.models import DataExport
 from privacy.services import export as export_service
+from privacy.views.people import acts_for_customer, person_view
 
 RECENT = 20
 
 
-def _own_exports(request: HttpRequest, membership: Membership):
-    """The customer exports this person asked for, and any export of this person's own data
-    (prepared by staff for their access request), which is theirs whatever their role."""
-    own_customer_exports = Q(requested_by=request.user, customer=membership.customer)
+def _own_exports(request: HttpRequest, membership: Membership | None):
+    """The customer exports this person asked for (an owner, for the customer they act for
+    now), and any export of this person's own data (theirs whatever their role)."""
     own_person_exports = Q(person=request.user, customer__isnull=True)
-    if not membership.can(roles.Action.USE_PRIVACY_CENTRE):
+    if not acts_for_customer(membership):
         return DataExport.objects.filter(own_person_exports)
+    own_customer_exports = Q(requested_by=request.user, customer=membership.customer)
     return DataExport.objects.filter(own_customer_exports | own_person_exports)
 
 
-@customer_view
+@person_view
 @require_http_methods(["GET", "POST"])
-def exports(request: HttpRequest, membership: Membership) -> HttpResponse:
+def exports(request: HttpRequest, membership: Membership | None) -> HttpResponse:
+    whole_customer = acts_for_customer(membership)
     if request.method == "POST":
-        require_permission(membership, roles.Action.USE_PRIVACY_CENTRE)
-        export_service.request_export(requested_by=request.user, customer=membership.customer)
+        if whole_customer:
+            export_service.request_export(requested_by=request.user, customer=membership.customer)
+        else:
+            export_service.request_export(requested_by=request.user, person=request.user)
         messages.success(
             request,
             "We are preparing your export. This page shows its progress; you can leave it and come back.",
@@ -51,7 +54,8 @@ def exports(request: HttpRequest, membership: Membership) -> HttpResponse:
         request,
         "privacy/exports.html",
         {
-            "customer": membership.customer,
+            "customer": membership.customer if membership else None,
+            "whole_customer": whole_customer,
             "exports": rows,
             "now": now,
             "in_progress": any(e.status in (DataExport.Status.QUEUED, DataExport.Status.RUNNING) for e in rows),
@@ -60,15 +64,18 @@ def exports(request: HttpRequest, membership: Membership) -> HttpResponse:
     )
 
 
-@customer_view
-def export_download(request: HttpRequest, membership: Membership, export_id: int) -> HttpResponse:
+@person_view
+def export_download(request: HttpRequest, membership: Membership | None, export_id: int) -> HttpResponse:
     export = get_object_or_404(_own_exports(request, membership), pk=export_id)
     expired = export.status == DataExport.Status.EXPIRED or (
         export.expires_at is not None and export.expires_at <= timezone.now()
     )
     if expired:
         return render(
-            request, "privacy/export_expired.html", {"export": export, "customer": membership.customer}, status=410
+            request,
+            "privacy/export_expired.html",
+            {"export": export, "customer": membership.customer if membership else None},
+            status=410,
         )
     if export.status != DataExport.Status.READY or not export.file:
         messages.info(request, "That export is not ready to download yet.")

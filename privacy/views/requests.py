@@ -19,51 +19,54 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
 from django.views.decorators.http import require_http_methods
 
-from accounts import roles
-from accounts.access import customer_view
 from accounts.models import Membership
 from privacy import deadlines
 from privacy.forms import AgentRequestForm, PortalRequestForm, PublicRequestForm
 from privacy.models import DataSubjectRequest
 from privacy.services import requests as services
+from privacy.views.people import acts_for_customer, person_view
 
 
-def _visible_requests(membership: Membership):
-    """Requests about the person (for this customer or for no customer), and for an owner, about the customer."""
-    about_person = Q(person=membership.user) & (Q(customer=membership.customer) | Q(customer__isnull=True))
-    visible = about_person
-    if membership.can(roles.Action.USE_PRIVACY_CENTRE):
+def _visible_requests(user, membership: Membership | None):
+    """Requests about the person (whatever customer they were made under), and for an
+    owner, those about the customer."""
+    visible = Q(person=user)
+    if acts_for_customer(membership):
         visible |= Q(customer=membership.customer, person__isnull=True)
     return DataSubjectRequest.objects.filter(visible).exclude(status=DataSubjectRequest.Status.AWAITING_CONFIRMATION)
 
 
-@customer_view
-def request_list(request: HttpRequest, membership: Membership) -> HttpResponse:
+def _customer(membership: Membership | None):
+    return membership.customer if membership is not None else None
+
+
+@person_view
+def request_list(request: HttpRequest, membership: Membership | None) -> HttpResponse:
     rows = [
         {"request": dsr, "days_left": deadlines.days_left(dsr)}
-        for dsr in _visible_requests(membership).order_by("-received_at")
+        for dsr in _visible_requests(request.user, membership).order_by("-received_at")
     ]
-    return render(request, "privacy/request_list.html", {"customer": membership.customer, "rows": rows})
+    return render(request, "privacy/request_list.html", {"customer": _customer(membership), "rows": rows})
 
 
-@customer_view
-def request_detail(request: HttpRequest, membership: Membership, request_id: int) -> HttpResponse:
-    dsr = get_object_or_404(_visible_requests(membership), pk=request_id)
+@person_view
+def request_detail(request: HttpRequest, membership: Membership | None, request_id: int) -> HttpResponse:
+    dsr = get_object_or_404(_visible_requests(request.user, membership).select_related("customer"), pk=request_id)
     return render(
         request,
         "privacy/request_detail.html",
-        {"customer": membership.customer, "dsr": dsr, "days_left": deadlines.days_left(dsr)},
+        {"customer": _customer(membership), "dsr": dsr, "days_left": deadlines.days_left(dsr)},
     )
 
 
-@customer_view
+@person_view
 @require_http_methods(["GET", "POST"])
-def request_new(request: HttpRequest, membership: Membership) -> HttpResponse:
-    can_ask_for_customer = membership.can(roles.Action.USE_PRIVACY_CENTRE)
+def request_new(request: HttpRequest, membership: Membership | None) -> HttpResponse:
+    can_ask_for_customer = acts_for_customer(membership)
     form = PortalRequestForm(
         request.POST or None,
         can_ask_for_customer=can_ask_for_customer,
-        customer_name=membership.customer.display_name,
+        customer_name=membership.customer.display_name if membership else "",
     )
     if request.method == "POST" and form.is_valid():
         try:
@@ -73,6 +76,7 @@ def request_new(request: HttpRequest, membership: Membership) -> HttpResponse:
                 form.cleaned_data["details"],
                 form.cleaned_data["regime"],
                 about_customer=form.cleaned_data.get("about") == "customer",
+                person=request.user,
             )
         except ValidationError as exc:
             form.add_error(None, exc)
@@ -86,7 +90,7 @@ def request_new(request: HttpRequest, membership: Membership) -> HttpResponse:
     return render(
         request,
         "privacy/request_new.html",
-        {"customer": membership.customer, "form": form, "can_ask_for_customer": can_ask_for_customer},
+        {"customer": _customer(membership), "form": form, "can_ask_for_customer": can_ask_for_customer},
     )
 
 

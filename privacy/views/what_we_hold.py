@@ -1,7 +1,9 @@
 """What we hold about you: generated from the registry's declarations and live counts.
 
-Every contact may see it, whatever their role: the customer's record is about them too,
-and it shows counts and reasons, not the records themselves.
+An owner sees the customer's record (every contact's part of it) and their own records
+about them personally; every other person, including one who acts for no customer any
+more, sees what we hold about them: the customer-wide counts (invoices, payments) are
+the owner's to see.
 """
 
 from __future__ import annotations
@@ -10,23 +12,30 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import path
 
-from accounts import roles
-from accounts.access import customer_view, require_permission
 from accounts.models import Membership
 from privacy.services import what_we_hold
+from privacy.views.people import acts_for_customer, person_view
 
 
-@customer_view
-def what_we_hold_page(request: HttpRequest, membership: Membership) -> HttpResponse:
-    require_permission(membership, roles.Action.VIEW_DASHBOARD)
+@person_view
+def what_we_hold_page(request: HttpRequest, membership: Membership | None) -> HttpResponse:
+    if not acts_for_customer(membership):
+        return render(
+            request,
+            "privacy/what_we_hold_person.html",
+            {
+                "customer": membership.customer if membership else None,
+                "sections": what_we_hold.what_we_hold_about_person(request.user),
+            },
+        )
     return render(
         request,
         "privacy/what_we_hold.html",
         {
             "customer": membership.customer,
             "sections": what_we_hold.what_we_hold(membership.customer),
-            "personal_sections": what_we_hold.what_we_hold_about_person_only(request.user),
-            "can_export": membership.can(roles.Action.USE_PRIVACY_CENTRE),
+            "personal_sections": what_we_hold.what_we_hold_about_person_only(request.user, membership.customer),
+            "can_export": True,
         },
     )
 

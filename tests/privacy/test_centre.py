@@ -53,7 +53,10 @@ def test_centre_shows_a_non_owner_only_their_own_choices(customer, provider):
     html = response.content.decode()
     assert reverse("privacy:consents") in html and reverse("privacy:death_instructions") in html
     assert reverse("privacy:disclosures") not in html
-    assert "Only an owner" in html
+    # Their own rights are offered to them: what we hold about them, their export, requests.
+    for own in ("privacy:what_we_hold", "privacy:exports", "privacy:requests", "privacy:request_new"):
+        assert reverse(own) in html
+    assert "are for its owners" in html
     assert "Customer-wide restriction" not in html
 
 
@@ -154,3 +157,63 @@ def test_staff_see_instructions_in_the_admin_read_only(owner):
     client.post(reverse("admin:privacy_postmorteminstruction_change", args=[record.pk]), {"instructions": "Altered"})
     record.refresh_from_db()
     assert record.instructions == "Delete everything."
+
+
+# ---------------------------------------------------------------------------------------
+# Every person keeps their own rights, whatever their role and after their last customer
+# ---------------------------------------------------------------------------------------
+
+
+def test_a_person_removed_from_their_last_customer_keeps_their_privacy_pages(
+    customer, provider, django_capture_on_commit_callbacks
+):
+    from accounts.models import Membership
+    from privacy.models import ConsentRecord, DataExport, DataSubjectRequest
+
+    membership = MembershipFactory(customer=customer, role=roles.Role.TECHNICAL)
+    person = membership.user
+    ConsentRecord.objects.create(person=person, purpose="analytics", wording="Allow analytics", method="banner")
+    client = Client()
+    client.force_login(person)
+    client.post(reverse("privacy:request_new"), {"kind": "access", "regime": "uk_gdpr", "details": "Before"})
+    Membership.objects.filter(pk=membership.pk).delete()  # removed from their last customer
+
+    for name in ("centre", "requests", "request_new", "exports", "what_we_hold", "consents"):
+        response = client.get(reverse(f"privacy:{name}"))
+        assert response.status_code == 200, name
+    before = DataSubjectRequest.objects.get()
+    assert client.get(reverse("privacy:request_detail", args=[before.pk])).status_code == 200
+    assert b"Allow analytics" in client.get(reverse("privacy:consents")).content
+
+    response = client.post(reverse("privacy:request_new"), {"kind": "erasure", "regime": "uk_gdpr", "details": "After"})
+    after = DataSubjectRequest.objects.get(details="After")
+    assert response["Location"] == reverse("privacy:request_detail", args=[after.pk])
+    assert (after.person, after.customer) == (person, None)
+    listing = client.get(reverse("privacy:requests")).content
+    assert reverse("privacy:request_detail", args=[after.pk]).encode() in listing
+
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("privacy:exports"))
+    export = DataExport.objects.get()
+    assert export.person == person and export.status == DataExport.Status.READY
+    assert client.get(reverse("privacy:export_download", args=[export.pk])).status_code == 200
+
+
+def test_mail_about_an_owners_request_for_the_customer_is_the_owners_alone(owner_client, owner, customer):
+    from accounts.correspondence.models import Message
+
+    billing = MembershipFactory(customer=customer, role=roles.Role.BILLING).user
+    technical = MembershipFactory(customer=customer, role=roles.Role.TECHNICAL).user
+    owner_client.post(
+        reverse("privacy:request_new"), {"about": "customer", "kind": "access", "regime": "uk_gdpr", "details": ""}
+    )
+    receipt = Message.objects.get(template="privacy_request_received")
+    assert (receipt.customer, receipt.person) == (customer, owner)
+    detail = reverse("correspondence:detail", args=[receipt.pk])
+    assert owner_client.get(detail).status_code == 200
+    assert detail.encode() in owner_client.get(reverse("correspondence:list")).content
+    for contact in (billing, technical):
+        client = Client()
+        client.force_login(contact)
+        assert client.get(detail).status_code == 404
+        assert detail.encode() not in client.get(reverse("correspondence:list")).content

@@ -1,9 +1,11 @@
 """Deadline arithmetic on edge dates (privacy/deadlines.py).
 
 UK GDPR: one calendar month from the day the clock starts (the month's last day when it has no
-such date), moved to the next working day in England and Wales; days paused are added, and an
-extension adds two months to the original deadline. CCPA: confirm within 10 business days and
-answer within 45 days of receipt, 45 more when extended.
+such date), plus the days paused, then moved to the next working day in England and Wales; an
+extended deadline is three months from the same start, counted the same way and rolled once at
+the end (the ICO's counting). CCPA: confirm within 10 business days and answer within 45 days of
+receipt, 45 more when extended; a request to limit the use of sensitive personal information
+within 15 business days, with no extension.
 """
 
 from __future__ import annotations
@@ -38,26 +40,58 @@ def test_one_calendar_month_lands_on_a_working_day(start, due):
     assert deadlines.gdpr_deadline(start) == due
 
 
-def test_special_bank_holidays_are_in_the_table():
+def test_special_bank_holidays_are_known():
     for day in [D(2020, 5, 8), D(2022, 6, 2), D(2022, 6, 3), D(2022, 9, 19), D(2023, 5, 8), D(2026, 12, 28)]:
         assert not deadlines.is_working_day(day)
     assert deadlines.is_working_day(D(2020, 5, 4))  # the usual early May holiday moved that year
     assert deadlines.is_working_day(D(2022, 5, 30))  # spring bank holiday moved to 2 June
 
 
-def test_a_date_outside_the_bank_holiday_table_is_refused_clearly():
-    with pytest.raises(deadlines.BankHolidaysUnknown, match="2031"):
-        deadlines.gdpr_deadline(D(2030, 12, 15))
-    with pytest.raises(deadlines.BankHolidaysUnknown, match=r"gov\.uk/bank-holidays"):
-        deadlines.is_working_day(D(2019, 12, 25))
+@pytest.mark.parametrize(
+    "day",
+    [
+        # Known bank holidays in England and Wales, from gov.uk/bank-holidays and the rules
+        # behind it, before, inside and after the years the old hand-kept table covered.
+        D(2019, 12, 25),
+        D(2019, 5, 6),
+        D(2027, 3, 26),  # Good Friday 2027
+        D(2027, 12, 28),  # Boxing Day substitute (26th is a Sunday, 27th takes Christmas)
+        D(2031, 4, 14),  # Easter Monday 2031
+        D(2031, 12, 26),
+        D(2032, 12, 27),  # Christmas 2032 is a Saturday: substitute Monday
+        D(2040, 4, 2),  # Easter Monday 2040
+    ],
+)
+def test_bank_holidays_come_from_a_maintained_calendar_with_no_last_year(day):
+    assert not deadlines.is_working_day(day)
 
 
-def test_extension_adds_two_months_to_the_original_deadline():
-    assert deadlines.gdpr_deadline(D(2026, 3, 31)) == D(2026, 4, 30)
-    assert deadlines.gdpr_deadline(D(2026, 3, 31), extended=True) == D(2026, 6, 30)
-    # From a deadline rolled forward past a weekend: 2 March → 2 May (Saturday) → 4 May is a
-    # bank holiday → 5 May.
-    assert deadlines.gdpr_deadline(D(2026, 1, 31), extended=True) == D(2026, 5, 5)
+def test_a_request_after_2030_gets_a_deadline():
+    # 15 December 2030 + one month = Wednesday 15 January 2031 (the old table raised an error).
+    assert deadlines.gdpr_deadline(D(2030, 12, 15)) == D(2031, 1, 15)
+    # 25 November 2031 + one month = Thursday 25 December, then Boxing Day, a weekend → 29 December.
+    assert deadlines.gdpr_deadline(D(2031, 11, 25)) == D(2031, 12, 29)
+
+
+@pytest.mark.parametrize(
+    ("start", "due", "extended_due"),
+    [
+        # 3 October 2026 is a Saturday, so the first deadline moves to Monday 5 October; the
+        # extended one is three months from 3 September, Thursday 3 December (not 7 December,
+        # which adding two months to the rolled date gives).
+        (D(2026, 9, 3), D(2026, 10, 5), D(2026, 12, 3)),
+        (D(2026, 3, 31), D(2026, 4, 30), D(2026, 6, 30)),
+        # 28 February 2026 (Saturday) → 2 March; extended: 30 April, a Thursday (not 5 May).
+        (D(2026, 1, 31), D(2026, 3, 2), D(2026, 4, 30)),
+        # Three months from 30 November is 28 February 2027 (a Sunday, no 30th) → 1 March.
+        (D(2026, 11, 30), D(2026, 12, 30), D(2027, 3, 1)),
+        # Three months from 27 September is Sunday 27 December, the 28th a bank holiday → 29th.
+        (D(2026, 9, 27), D(2026, 10, 27), D(2026, 12, 29)),
+    ],
+)
+def test_extension_is_three_months_from_the_clock_start_rolled_once(start, due, extended_due):
+    assert deadlines.gdpr_deadline(start) == due
+    assert deadlines.gdpr_deadline(start, extended=True) == extended_due
 
 
 def test_days_paused_are_added():
@@ -65,8 +99,9 @@ def test_days_paused_are_added():
     assert deadlines.gdpr_deadline(D(2026, 3, 2), paused_days=5) == D(2026, 4, 7)
     # 2 April + 3 = Sunday 5 April → Easter Monday → Tuesday 7 April
     assert deadlines.gdpr_deadline(D(2026, 3, 2), paused_days=3) == D(2026, 4, 7)
-    # 2 April + 10 = Sunday 12 April → Monday 13 April; two months on is Saturday 13 June → Monday 15 June
-    assert deadlines.gdpr_deadline(D(2026, 3, 2), paused_days=10, extended=True) == D(2026, 6, 15)
+    # Extended: three months from 2 March is 2 June, + 10 days paused = Friday 12 June. (The
+    # old counting rolled 12 April to Monday 13 April first and gave Monday 15 June.)
+    assert deadlines.gdpr_deadline(D(2026, 3, 2), paused_days=10, extended=True) == D(2026, 6, 12)
 
 
 def test_ccpa_confirms_in_ten_business_days_and_answers_in_45_plus_45():
@@ -74,6 +109,16 @@ def test_ccpa_confirms_in_ten_business_days_and_answers_in_45_plus_45():
     assert deadlines.ccpa_confirm_deadline(D(2026, 3, 6)) == D(2026, 3, 20)  # from a Friday
     assert deadlines.ccpa_deadline(D(2026, 3, 2)) == D(2026, 4, 16)
     assert deadlines.ccpa_deadline(D(2026, 3, 2), extended=True) == D(2026, 5, 31)
+
+
+def test_ccpa_limit_on_sensitive_information_is_answered_in_15_business_days():
+    assert deadlines.ccpa_limit_sensitive_deadline(D(2026, 3, 2)) == D(2026, 3, 23)  # Monday → three weeks on
+    assert deadlines.ccpa_limit_sensitive_deadline(D(2026, 3, 6)) == D(2026, 3, 27)  # from a Friday
+    request = DataSubjectRequest(kind="limit_sensitive", regime="ccpa", received_at=_at(D(2026, 3, 2)))
+    assert deadlines.due_date(request) == D(2026, 3, 23)
+    assert not deadlines.can_be_extended("ccpa", "limit_sensitive")
+    request.extended = True  # the law has no extension for it, whatever the flag says
+    assert deadlines.due_date(request) == D(2026, 3, 23)
 
 
 def _at(day: dt.date) -> dt.datetime:
@@ -90,7 +135,7 @@ def test_due_date_of_a_request_waits_for_confirmation_under_gdpr():
     assert deadlines.days_left(request, D(2026, 2, 27)) == 3
     assert deadlines.days_left(request, D(2026, 3, 4)) == -2
     request.extended = True
-    assert deadlines.due_date(request) == D(2026, 5, 5)
+    assert deadlines.due_date(request) == D(2026, 4, 30)
     assert deadlines.original_due_date(request) == D(2026, 3, 2)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 
 import pytest
@@ -18,6 +19,13 @@ from privacy.services.erasure import ErasureFailed, erasure_notice, erasure_plan
 from tests.accounts.factories import CustomerFactory, MembershipFactory, ServiceFactory, StaffFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
+
+_HOLD_WORDS = re.compile(r"legal hold|\bheld\b|\b(a|the|on|under) hold\b|\bholds\b|lifted", re.IGNORECASE)
+
+
+def mentions_a_hold(text: str) -> bool:
+    """Whether ``text`` gives away a legal hold ("we hold your data" is not one)."""
+    return bool(_HOLD_WORDS.search(text))
 
 
 def make_message(customer: Customer | None = None, *, person: User | None = None, **extra) -> Message:
@@ -75,12 +83,13 @@ def test_plan_keeps_what_the_law_requires_and_erases_the_rest(subject):
     [service_item] = plan["accounts.Service"]
     # Ended 2019-06-30, in the financial year ending 2020-03-31: kept 6 years from then.
     assert service_item["action"] == "keep" and service_item["keep_until"] == "2026-03-31"
-    assert "Companies Act" in service_item["reason"]
+    # Six years is the VAT and HMRC rule (the Companies Act asks a private company for three).
+    assert "VAT Notice 700/21" in service_item["reason"] and "Companies Act" not in service_item["reason"]
     assert plan["accounts.Membership"][0]["action"] == "delete"
     assert plan["accounts.Invitation"][0]["action"] == "delete"
     assert plan["account.EmailAddress"][0]["action"] == "delete"
     assert plan["accounts.User"][0]["action"] == "anonymise"
-    assert set(plan["accounts.User"][0]["fields"]) == {"email", "full_name", "is_active"}
+    assert set(plan["accounts.User"][0]["fields"]) == {"email", "full_name", "is_active", "password", "deactivated_at"}
     assert plan["accounts.Message"][0] | {"count": 1, "action": "anonymise"} == plan["accounts.Message"][0]
 
 
@@ -90,7 +99,10 @@ def test_erasure_deletes_and_anonymises_and_keeps_as_declared(subject, officer):
 
     run = execute_erasure(customer=customer, actor=officer)
 
-    assert Customer.objects.values().get(pk=customer.pk) == before  # kept as it is
+    after = Customer.objects.values().get(pk=customer.pk)
+    # Kept as it is, except that the relationship ended first: the account is closed.
+    assert after["status"] == "closed" and after["closed_at"] is not None
+    assert {**after, "status": before["status"], "closed_at": before["closed_at"]} == before
     assert Service.objects.filter(pk=subject["service"].pk).exists()
     assert not Membership.objects.filter(customer=customer).exists()
     assert not Invitation.objects.filter(customer=customer).exists()
@@ -119,9 +131,11 @@ def test_the_notice_says_what_was_erased_and_what_was_kept_and_why(subject, offi
     assert "Which people act for the customer, and in which role. (1 record): deleted." in erased
     assert "Every email we sent you and every email you sent us. (1 record): we erased the" in erased
     assert "subject" in erased and "The record that a message was sent stays" in erased
-    assert "The services you hold with us. (1 record): Records of services supplied are accounting records" in kept
+    assert "The services you hold with us. (1 record): Records of services supplied are business records" in kept
+    assert "Finance Act 1998 Sch 18 para 21" in kept and "Companies Act" not in notice
     assert "on or after 31 March 2026" in kept
-    assert "The customer account" in kept and "while the account is open" in kept
+    # The account was closed before the erasure, so what is kept has a date to go by.
+    assert "The customer account" in kept and "while the account is open" not in kept
     assert "Article 17(3)" in notice
 
 
@@ -153,9 +167,25 @@ def test_held_rows_are_kept_and_reported_with_the_holds_reason(subject, officer)
     run = execute_erasure(customer=customer, actor=officer)
     assert Membership.objects.filter(pk=membership.pk).exists()
     assert not Invitation.objects.filter(customer=customer).exists()
-    # The person is told a hold keeps them, not the (possibly confidential) reason.
+    # The person is told the lawful reason in general terms, item by item: never that a
+    # hold exists (it may follow an order they must not learn of), nor its reason or end.
     notice = erasure_notice(run)
-    assert "legal hold" in notice and "INV-2026-000123" not in notice
+    assert "INV-2026-000123" not in notice and not mentions_a_hold(notice)
+    _erased, kept = notice.split("What we kept, and why")
+    assert (
+        "Which people act for the customer, and in which role. (1 record): we need them to establish, exercise or "
+        "defend legal claims, or to comply with a legal obligation." in kept
+    )
+    assert "once that ends" not in notice and "as above" not in notice
+
+
+def test_a_notice_under_a_whole_customer_hold_lists_every_kept_item_and_no_hold(subject, officer):
+    holds.place_hold(subject["customer"], reason="Court order 2026/77: do not tell the customer", actor=officer)
+    notice = erasure_notice(execute_erasure(customer=subject["customer"], actor=officer))
+    assert not mentions_a_hold(notice) and "2026/77" not in notice
+    _erased, kept = notice.split("What we kept, and why")
+    for description in ("The customer account", "Every email we sent you", "Which people act for the customer"):
+        assert f"- {description}" in kept
 
 
 def test_a_whole_customer_hold_keeps_everything(subject, officer):
@@ -266,3 +296,42 @@ def test_erasure_deletes_the_stored_raw_email_too(provider):
     message.refresh_from_db()
     assert (message.subject, message.body_text, message.raw.name) == ("(erased)", "", "")
     assert not default_storage.exists(raw_name)
+
+
+def test_each_person_of_an_erased_customer_is_erased_with_it_unless_another_customer_needs_them(customer, officer):
+    from privacy.models import ConsentRecord, PolicyAcknowledgement, PolicyVersion, PostMortemInstruction
+    from privacy.services import consent
+
+    alice = MembershipFactory(customer=customer, role=roles.Role.OWNER).user  # this customer only
+    bob = MembershipFactory(customer=customer, role=roles.Role.TECHNICAL).user  # shared with another
+    other = CustomerFactory()
+    MembershipFactory(customer=other, user=bob, role=roles.Role.OWNER)
+    version = PolicyVersion.objects.create(
+        document="privacy", version=1, effective_from=dt.date(2026, 1, 1), body="Text", published_at=timezone.now()
+    )
+    for person in (alice, bob):
+        consent.give_consent(person, "analytics_cookies", "Allow analytics", "v1", "cookie banner on /")
+        consent.record_post_mortem_instructions(person, f"Delete everything of {person.pk}.")
+        PolicyAcknowledgement.objects.create(person=person, version=version)
+
+    run = execute_erasure(customer=customer, actor=officer)
+
+    alice.refresh_from_db()
+    assert alice.email == f"erased-{alice.pk}@invalid" and not alice.is_active
+    assert not alice.has_usable_password() and alice.deactivated_at is not None  # so the sweep's clock runs
+    assert not PostMortemInstruction.objects.filter(person=alice).exists()
+    assert not PolicyAcknowledgement.objects.filter(person=alice).exists()
+    # Proof of consent is kept (its declaration), but the consent is no longer in force.
+    assert ConsentRecord.objects.filter(person=alice).exclude(withdrawn_at=None).count() == 1
+    assert not ConsentRecord.objects.filter(person=alice, withdrawn_at=None).exists()
+
+    bob.refresh_from_db()
+    assert bob.is_active and bob.has_usable_password() and bob.deactivated_at is None
+    assert not Membership.objects.filter(user=bob, customer=customer).exists()
+    assert Membership.objects.filter(user=bob, customer=other).exists()
+    assert PostMortemInstruction.objects.filter(person=bob).exists()
+    assert ConsentRecord.objects.filter(person=bob, withdrawn_at=None).exists()
+    assert PolicyAcknowledgement.objects.filter(person=bob).exists()
+
+    notice = erasure_notice(run)
+    assert "Instructions you left for your data after your death." in notice.split("What we kept")[0]

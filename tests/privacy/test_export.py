@@ -147,7 +147,10 @@ def test_export_holds_every_declared_category_of_the_customer_and_nothing_of_any
             manifest = json.loads(members["manifest.json"])
             exported = {m["model"] for c in manifest["categories"] for m in c["models"]}
             covered = {c for _, d in what_we_hold.declarations_for(customer=True) for c in d.categories}
-            assert exported == {d.model for _, d in what_we_hold.declarations_for(customer=True)}
+            # Every declaration that reaches the customer, and the owner's own records about
+            # them personally (those that belong to no customer).
+            personal = {d.model for _, d in what_we_hold.declarations_for(person=True) if d.customer_path is None}
+            assert exported == {d.model for _, d in what_we_hold.declarations_for(customer=True)} | personal
             index = members["index.html"].decode()
             for category in covered:
                 assert category.description in index
@@ -207,6 +210,44 @@ def test_csv_cells_that_look_like_formulas_are_defused_and_json_is_exact(custome
     table = list(csv.DictReader(io.StringIO(members["account/accounts.user.csv"].decode())))
     assert table[0]["full_name"] == "'" + owner.full_name
     assert json.loads(members["account/accounts.user.json"])["rows"][0]["full_name"] == owner.full_name
+
+
+@pytest.mark.parametrize(
+    ("value", "cell"),
+    [
+        ("+44 113 496 0000", "+44 113 496 0000"),  # a telephone number runs nothing: unchanged
+        ("-12.50", "-12.50"),
+        ("+44 (0)113 496-0000", "+44 (0)113 496-0000"),
+        ("=1+1", "'=1+1"),  # = and @ always start a formula
+        ("@SUM(A1:A9)", "'@SUM(A1:A9)"),
+        ("-2+3+cmd|' /C calc'!A0", "'-2+3+cmd|' /C calc'!A0"),
+        ("+A1*2", "'+A1*2"),
+        ("\tTabbed", "'\tTabbed"),
+        ("Plain text", "Plain text"),
+    ],
+)
+def test_csv_protects_against_formulas_without_altering_numbers(value, cell):
+    assert export_service.csv_cell(value) == cell
+    assert export_service.csv_cell(value, text=False) == value  # numbers and dates are never changed
+
+
+def test_phone_numbers_stay_as_they_are_the_index_says_how_cells_are_protected_and_no_storage_path_leaks(
+    customer, owner, provider
+):
+    customer.phone = "+44 113 496 0000"
+    customer.save()
+    first = _build(owner, customer=customer)
+    second = _build(owner, customer=customer)
+    members = _zip_members(_export_bytes(second))
+    [row] = list(csv.DictReader(io.StringIO(members["identity/accounts.customer.csv"].decode())))
+    assert row["phone"] == "+44 113 496 0000"
+    assert json.loads(members["identity/accounts.customer.json"])["rows"][0]["phone"] == "+44 113 496 0000"
+    index = members["index.html"].decode()
+    assert "starts with an apostrophe" in index and "+44 113 496 0000</code> cannot run anything" in index
+    blob = _all_member_bytes(second)
+    assert first.file.name.encode() not in blob and b"privacy/exports/" not in blob
+    earlier = json.loads(members["privacy/privacy.dataexport.json"])["rows"]
+    assert [r["file"] for r in earlier if r["id"] == first.pk] == [first.file.name.rsplit("/", 1)[1]]
 
 
 def test_index_names_recipients_but_not_disclosures_still_withheld(customer, owner, provider):
@@ -316,7 +357,7 @@ def test_progress_is_recorded_per_declaration_and_reaches_100(customer, owner, p
 
     with connection.execute_wrapper(read_progress_after_each_progress_update):
         export = export_service.build_export(export.pk)
-    assert len(seen) == len(what_we_hold.declarations_for(customer=True))
+    assert len(seen) == len(export_service.export_sources(export))
     assert seen == sorted(seen) and seen[-1] < 100
     assert export.progress == 100
 
@@ -383,13 +424,19 @@ def test_the_list_refreshes_itself_while_an_export_is_prepared(owner_client, own
     assert b'value="40"' in page.content
 
 
-def test_only_owners_may_request_exports(customer, provider):
+def test_a_contact_who_is_not_an_owner_exports_their_own_data_and_not_the_customers(
+    customer, provider, django_capture_on_commit_callbacks
+):
     technical = MembershipFactory(customer=customer, role=roles.Role.TECHNICAL).user
     client = _client_for(technical)
-    assert client.post(reverse("privacy:exports")).status_code == 403
-    assert not DataExport.objects.exists()
-    # They may still open the page: it lists exports of their own data prepared for them.
-    assert client.get(reverse("privacy:exports")).status_code == 200
+    page = client.get(reverse("privacy:exports")).content.decode()
+    assert "Prepare an export of your data" in page and "Prepare a new export" not in page
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post(reverse("privacy:exports")).status_code == 302
+    export = DataExport.objects.get()
+    assert (export.customer, export.person, export.requested_by) == (None, technical, technical)
+    assert export.status == DataExport.Status.READY
+    assert client.get(reverse("privacy:export_download", args=[export.pk])).status_code == 200
 
 
 def test_a_persons_own_export_is_theirs_to_download_whatever_their_role(customer, provider):
@@ -466,3 +513,207 @@ def test_privacy_staff_start_an_export_and_only_they_download_it(
     colleague.groups.add(Group.objects.get(name=roles.PRIVACY_GROUP))
     enable_totp(colleague)
     assert _client_for(colleague).get(download).status_code == 404
+
+
+# ---------------------------------------------------------------------------------------
+# Staff's internal notes
+# ---------------------------------------------------------------------------------------
+
+
+def test_staffs_internal_notes_never_reach_the_person(
+    owner_client, owner, customer, provider, django_capture_on_commit_callbacks
+):
+    marker = "MARKER-possibly vexatious; legal hold in place, say nothing about it"
+    membership = owner.memberships.get(customer=customer)
+    about_customer = request_services.open_request_from_portal(membership, "access", "All", about_customer=True)
+    about_owner = request_services.open_request_from_portal(membership, "access", "Mine")
+    staff = StaffFactory(is_superuser=True, email="officer@hosting.example")
+    enable_totp(staff)
+    staff_client = _client_for(staff)
+    for dsr in (about_customer, about_owner):
+        change = reverse("admin:privacy_datasubjectrequest_change", args=[dsr.pk])
+        assert staff_client.post(change, {"add_note": marker}).status_code == 302
+        dsr.refresh_from_db()
+        assert marker in dsr.notes  # staff keep their note
+
+    with django_capture_on_commit_callbacks(execute=True):
+        owner_client.post(reverse("privacy:exports"))
+    customer_export = DataExport.objects.get(customer=customer)
+    personal_export = _build(owner, person=owner)
+    for export in (customer_export, personal_export):
+        blob = _all_member_bytes(export)
+        assert b"MARKER" not in blob and b"officer@hosting.example" not in blob
+        members = _zip_members(_export_bytes(export))
+        requests = json.loads(members["privacy/privacy.datasubjectrequest.json"])
+        assert "notes" not in requests["fields"] and requests["rows"]
+
+    for page in (
+        reverse("privacy:centre"),
+        reverse("privacy:what_we_hold"),
+        reverse("privacy:requests"),
+        reverse("privacy:request_detail", args=[about_customer.pk]),
+        reverse("privacy:request_detail", args=[about_owner.pk]),
+    ):
+        response = owner_client.get(page)
+        assert response.status_code == 200 and b"MARKER" not in response.content, page
+
+
+def test_a_declaration_naming_an_internal_field_that_does_not_exist_fails_the_check():
+    from dataclasses import replace
+
+    from core.registry import declaration_for
+    from privacy.checks import check_declaration
+    from privacy.models import DataSubjectRequest
+
+    declaration = replace(declaration_for(DataSubjectRequest), internal={"staff_only_memo": "made up"})
+    [error] = check_declaration(DataSubjectRequest, declaration)
+    assert error.id == "privacy.E002" and "staff_only_memo" in error.msg
+
+
+# ---------------------------------------------------------------------------------------
+# The page and the export come from the same declarations
+# ---------------------------------------------------------------------------------------
+
+
+def test_the_portal_export_lists_what_the_what_we_hold_page_lists_about_you_personally_included(
+    owner_client, owner, customer, provider, django_capture_on_commit_callbacks
+):
+    from privacy.services.consent import give_consent, record_post_mortem_instructions
+
+    give_consent(owner, "analytics_cookies", "Allow analytics", "v1", "cookie banner on /")
+    record_post_mortem_instructions(owner, "Delete everything.")
+    page = owner_client.get(reverse("privacy:what_we_hold")).content.decode()
+    on_page = set(re.findall(r'data-model="([^"]+)"', page))
+    personal_on_page = set(re.findall(r'data-model="([^"]+)"', page.split('id="about-you-personally"')[1]))
+    assert {"privacy.ConsentRecord", "privacy.PostMortemInstruction", "privacy.PolicyAcknowledgement"} <= (
+        personal_on_page
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        owner_client.post(reverse("privacy:exports"))
+    export = DataExport.objects.get()
+    members = _zip_members(_export_bytes(export))
+    manifest = json.loads(members["manifest.json"])
+    in_export = {m["model"] for c in manifest["categories"] for m in c["models"]}
+    personal_in_export = {
+        m["model"] for c in manifest["categories"] for m in c["models"] if m["about"] == "you personally"
+    }
+    assert in_export == on_page and personal_in_export == personal_on_page
+    consents = json.loads(members["privacy/privacy.consentrecord.json"])["rows"]
+    assert [c["wording"] for c in consents] == ["Allow analytics"]
+    assert "(about you personally)" in members["index.html"].decode()
+
+
+def test_a_customer_export_staff_make_holds_no_one_personally(customer, owner, provider):
+    ConsentRecord.objects.create(person=owner, purpose="analytics", wording="Allow analytics", method="banner")
+    members = _zip_members(_export_bytes(_build(StaffFactory(), customer=customer)))
+    assert "privacy/privacy.consentrecord.json" not in members
+
+
+# ---------------------------------------------------------------------------------------
+# Self-describing rows
+# ---------------------------------------------------------------------------------------
+
+
+def test_every_exported_row_carries_what_a_person_needs_to_understand_it(customer, owner, provider):
+    from decimal import Decimal
+
+    from billing.models import Payment
+    from billing.workflows.settlement import receive_payment
+    from tests.billing.factories import PlanFactory, SubscriptionFactory, issued_invoice
+
+    service = ServiceFactory(customer=customer, name="web-01")
+    IPAssignmentFactory(service=service, network="192.0.2.8/29")
+    SubscriptionFactory(service=service, plan=PlanFactory(name="VPS Large", price=Decimal("42.00")))
+    invoice = issued_invoice(customer, lines=(("Hosting", 1, "100.00"),))
+    receive_payment(customer, amount=Decimal("120.00"), received_on=dt.date(2026, 7, 1), method="bank_transfer")
+    gateway.send_mail(
+        kind=MailKind.SERVICE,
+        template="staff_reply",
+        customer=customer,
+        context={"subject": "Your server", "body": "It is ready."},
+        idempotency_key="self-describing-1",
+    )
+
+    members = _zip_members(_export_bytes(_build(owner, customer=customer)))
+
+    def rows(path):
+        return json.loads(members[path])["rows"]
+
+    [payment] = rows("financial/billing.payment.json")
+    assert (payment["amount"], payment["currency"], payment["method"]) == (
+        "120.00",
+        "GBP",
+        Payment.Method.BANK_TRANSFER,
+    )
+    [document] = rows("financial/billing.invoice.json")
+    assert (document["number"], document["total_gross"], document["issued_on"]) == (
+        invoice.number,
+        str(invoice.total_gross),
+        invoice.issued_on.isoformat(),
+    )
+    [subscription] = rows("financial/billing.subscription.json")
+    assert (subscription["plan.name"], subscription["plan.price"], subscription["service.name"]) == (
+        "VPS Large",
+        "42.00",
+        "web-01",
+    )
+    [membership] = rows("account/accounts.membership.json")
+    assert (membership["user.email"], membership["user.full_name"]) == (owner.email, owner.full_name)
+    [assignment] = rows("service/accounts.ipassignment.json")
+    assert assignment["service.name"] == "web-01"
+    [message] = rows("correspondence/accounts.message.json")
+    assert message["body_html"] and "headers" in message and message["status"]
+
+    header = json.loads(members["financial/billing.subscription.json"])
+    assert header["portable_fields"] == ["started_on", "ended_on"]  # what the person gave us, machine-readable
+    assert "plan.price" in header["context_fields"] and "plan.price" in header["fields"]
+    table = list(csv.DictReader(io.StringIO(members["financial/billing.payment.csv"].decode())))
+    assert table[0]["amount"] == "120.00"
+
+
+def test_a_context_path_with_many_values_per_row_fails_the_check():
+    from dataclasses import replace
+
+    from accounts.models import Service
+    from core.registry import declaration_for
+    from privacy.checks import check_declaration
+
+    declaration = replace(declaration_for(Service), context=("ip_assignments__network",))
+    [error] = check_declaration(Service, declaration)
+    assert error.id == "privacy.E005" and "many values" in error.msg
+
+
+# ---------------------------------------------------------------------------------------
+# Each person's own data goes in their own export
+# ---------------------------------------------------------------------------------------
+
+
+def test_a_customer_export_holds_for_each_contact_only_what_relates_to_the_customer(
+    customer, owner, provider, django_capture_on_commit_callbacks
+):
+    from allauth.account.models import EmailAddress
+
+    other = CustomerFactory()
+    shared = MembershipFactory(customer=customer, role=roles.Role.TECHNICAL, user=UserFactory(full_name="Sam Shared"))
+    MembershipFactory(customer=other, user=shared.user, role=roles.Role.OWNER)
+    EmailAddress.objects.create(user=shared.user, email="sam.private@home.example", verified=True)
+    enable_totp(shared.user)
+    enable_totp(owner)
+
+    owner_export = _build(owner, customer=customer)
+    members = _zip_members(_export_bytes(owner_export))
+    blob = _all_member_bytes(owner_export)
+    assert b"sam.private@home.example" not in blob
+    devices = json.loads(members["account/mfa.authenticator.json"])["rows"]
+    assert len(devices) == 1  # the owner's own device, about them personally; not Sam's
+    logins = json.loads(members["account/accounts.user.json"])["rows"]
+    assert [login["email"] for login in logins] == [owner.email]
+    memberships = json.loads(members["account/accounts.membership.json"])["rows"]
+    assert {m["user.full_name"] for m in memberships} == {owner.full_name, "Sam Shared"}  # who acts for it
+    manifest = json.loads(members["manifest.json"])
+    about = {m["model"]: m["about"] for c in manifest["categories"] for m in c["models"]}
+    assert about["mfa.Authenticator"] == about["accounts.User"] == "you personally"
+
+    own = _all_member_bytes(_build(shared.user, person=shared.user))
+    assert b"sam.private@home.example" in own  # Sam's own export has it

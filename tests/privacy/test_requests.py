@@ -26,6 +26,7 @@ from privacy.models import (
 from privacy.services import requests as services
 from privacy.tasks import send_deadline_reminders
 from tests.accounts.factories import CustomerFactory, MembershipFactory, UserFactory, enable_totp
+from tests.privacy.test_erasure import mentions_a_hold
 
 Status = DataSubjectRequest.Status
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
@@ -574,3 +575,148 @@ def test_the_public_form_does_the_same_work_for_known_and_unknown_addresses(prov
     assert queries_for(owner.email) == queries_for("nobody-here@example.net")
     assert not DataSubjectRequest.objects.exists()  # the work waits for the commit, in a task
     assert PublicRequestSubmission.objects.count() == 2  # both stored alike, for their task
+
+
+# ---------------------------------------------------------------------------------------
+# The deadline that applies, in every message and on every page
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_confirmation_email_names_the_deadline_of_the_regime(provider, owner):
+    Client().post(reverse("privacy:public_request"), public_form(owner.email))
+    Client().post(reverse("privacy:public_request"), {**public_form(owner.email, "know"), "regime": "ccpa"})
+    gdpr, ccpa = mails("confirm")
+    assert "one calendar month from the day the request is confirmed" in gdpr.body_text
+    received = DataSubjectRequest.objects.get(regime="ccpa").received_at
+    due = deadlines.ccpa_deadline(timezone.localdate(received))
+    assert "one-month" not in ccpa.body_text and "calendar month" not in ccpa.body_text
+    assert f"45 days from the day we received the request (45 more if it is complex), that is by {due:%-d %B %Y}" in (
+        ccpa.body_text
+    )
+
+
+def test_a_ccpa_limit_on_sensitive_information_is_due_in_15_business_days_without_extension(
+    owner_client, membership, staff
+):
+    owner_client.post(
+        reverse("privacy:request_new"), {"about": "me", "kind": "limit_sensitive", "regime": "ccpa", "details": ""}
+    )
+    dsr = DataSubjectRequest.objects.get()
+    assert dsr.due_on == deadlines.add_business_days(timezone.localdate(dsr.received_at), 15)
+    [receipt] = mails("received")
+    assert "15 business days" in receipt.body_text and "45 more days" not in receipt.body_text
+    with pytest.raises(services.RequestError, match="no extension"):
+        services.extend(dsr, reason="Complex", actor=staff)
+    dsr.refresh_from_db()
+    assert not dsr.extended and mails("extended") == []
+
+
+def test_an_agent_gets_a_receipt_that_reveals_nothing(provider, owner):
+    url = reverse("privacy:agent_request")
+    pdf = lambda: SimpleUploadedFile("a.pdf", PDF, content_type="application/pdf")  # noqa: E731
+    Client().post(url, {**agent_form(owner.email, pdf()), "regime": "ccpa", "kind": "know"})
+    Client().post(url, {**agent_form("stranger@example.net", pdf()), "regime": "ccpa", "kind": "know"})
+    known, unknown = mails("agent_receipt")
+    assert known.to_addresses == unknown.to_addresses == ["clerk@smith.example"]
+    assert known.body_text == unknown.body_text
+    assert known.customer_id is None and known.person_id is None
+    due = deadlines.ccpa_deadline(timezone.localdate())
+    assert f"that is by {due:%-d %B %Y}" in known.body_text
+    assert owner.email not in known.body_text and "stranger" not in unknown.body_text
+    [ask] = mails("agent_confirm")  # the person's own email names the same deadline
+    assert f"that is by {due:%-d %B %Y}" in ask.body_text
+
+
+def test_a_paused_request_shows_since_when_and_is_left_out_of_reminders(owner_client, membership, provider, staff):
+    dsr = services.open_request_from_portal(membership, "rectification", "My name is wrong.", "uk_gdpr")
+    services.pause_for_clarification(dsr, question="Which name?", actor=staff)
+    DataSubjectRequest.objects.filter(pk=dsr.pk).update(due_on=timezone.localdate() - dt.timedelta(days=3))
+    since = f"{timezone.localtime(dsr.paused_at):%-d %b %Y}"
+
+    listing = owner_client.get(reverse("privacy:requests")).content.decode()
+    assert f'Paused since <time datetime="{timezone.localtime(dsr.paused_at):%Y-%m-%d}">{since}' in listing
+    detail = owner_client.get(reverse("privacy:request_detail", args=[dsr.pk])).content.decode()
+    assert "Paused since" in detail and "days left" not in detail
+    assert send_deadline_reminders() == 0
+
+    staff_client = Client()
+    staff_client.force_login(staff)
+    changelist = staff_client.get(reverse("admin:privacy_datasubjectrequest_changelist")).content.decode()
+    assert f"paused since {since}" in changelist
+    overdue = staff_client.get(reverse("admin:privacy_datasubjectrequest_changelist") + "?due=overdue")
+    assert f"paused since {since}" not in overdue.content.decode()
+
+    services.resume(dsr, actor=staff)
+    DataSubjectRequest.objects.filter(pk=dsr.pk).update(due_on=timezone.localdate() + dt.timedelta(days=1))
+    assert send_deadline_reminders() == 1
+
+
+# ---------------------------------------------------------------------------------------
+# An erasure a legal hold keeps back
+# ---------------------------------------------------------------------------------------
+
+
+def test_a_held_erasure_stays_open_and_returns_to_the_queue_when_the_hold_is_lifted(
+    owner_client, staff_client, membership, owner, provider, staff
+):
+    from accounts.models import Invitation, Membership
+    from privacy.models import LegalHold
+    from privacy.services.holds import place_hold
+
+    customer = membership.customer
+    Invitation.objects.create(
+        customer=customer, email="x@y.example", role="billing", token_hash="h", expires_at=timezone.now()
+    )
+    owner_client.post(
+        reverse("privacy:request_new"), {"about": "customer", "kind": "erasure", "regime": "uk_gdpr", "details": ""}
+    )
+    dsr = DataSubjectRequest.objects.get()
+    place_hold(customer, reason="Order of 1 May: say nothing to the customer", actor=staff, target=membership)
+    requests_admin = reverse("admin:privacy_datasubjectrequest_changelist")
+    fulfil = {"action": "fulfil", "_selected_action": [dsr.pk], "confirm": "yes", "note": ""}
+
+    staff_client.post(requests_admin, fulfil)
+    dsr.refresh_from_db()
+    assert dsr.status == Status.HELD and dsr.closed_at is None  # not "Fulfilled" with something left
+    assert not Invitation.objects.filter(customer=customer).exists()  # what could go went
+    assert Membership.objects.filter(pk=membership.pk).exists()  # what the hold keeps stays
+    [first] = mails("response")
+    assert not mentions_a_hold(first.body_text) and "1 May" not in first.body_text
+    assert "we need them to establish, exercise or defend legal claims" in first.body_text
+    assert f"#{dsr.pk}" in staff_client.get(requests_admin + "?status__exact=held").content.decode()  # staff see it
+    assert send_deadline_reminders() == 0  # answered in time; nothing to remind of while held
+
+    staff_client.post(
+        reverse("admin:privacy_legalhold_changelist"),
+        {"action": "lift_selected", "_selected_action": [LegalHold.objects.get().pk]},
+    )
+    dsr.refresh_from_db()
+    assert dsr.status == Status.OPEN and dsr.due_on == timezone.localdate()
+    [released] = mails("released")
+    assert released.to_addresses == [provider.privacy_email] and f"#{dsr.pk}" in released.subject
+    assert send_deadline_reminders() == 1
+
+    staff_client.post(requests_admin, fulfil)
+    dsr.refresh_from_db()
+    assert dsr.status == Status.FULFILLED and dsr.closed_at is not None
+    assert not Membership.objects.filter(pk=membership.pk).exists()
+    assert len(mails("response")) == 2  # the second run's answer is sent too
+
+
+def test_a_request_another_hold_still_keeps_stays_held_and_the_requester_never_sees_a_hold(
+    owner_client, membership, staff
+):
+    from privacy.services.holds import lift_hold, place_hold
+
+    dsr = services.open_request_from_portal(membership, "erasure", "", "uk_gdpr")
+    first = place_hold(membership.customer, reason="One", actor=staff)
+    place_hold(membership.customer, reason="Two", actor=staff, target=membership.user)
+    services.fulfil(dsr, actor=staff)
+    for page in (reverse("privacy:request_detail", args=[dsr.pk]), reverse("privacy:requests")):
+        text = owner_client.get(page).content.decode()
+        assert "Answered" in text and not mentions_a_hold(text)
+
+    lift_hold(first, actor=staff)
+    dsr.refresh_from_db()
+    assert dsr.status == Status.HELD and mails("released") == []

@@ -380,3 +380,52 @@ def test_the_report_is_forbidden_to_support_staff(provider):
     client = _staff_client(roles.SUPPORT_GROUP)
     response = client.get(reverse("admin:privacy_legalhold_retention_report"))
     assert response.status_code == 403
+
+
+# ---------------------------------------------------------------------------------------
+# Records that belong to no customer
+# ---------------------------------------------------------------------------------------
+
+
+def test_every_declared_record_reaching_its_customer_through_an_optional_link_has_a_retention_end():
+    """A row whose customer link is empty would never start a clock counted from the
+    customer: such declarations must say what the clock counts from instead."""
+    from core.registry import declarations
+    from privacy.services.erasure import model_of, path_fields
+
+    for declaration in declarations():
+        customer_path = declaration.customer_path
+        if not customer_path or not declaration.retention.counted_from.startswith(f"{customer_path}__"):
+            continue
+        if any(getattr(f, "null", False) for f in path_fields(model_of(declaration), customer_path)):
+            assert declaration.retention.counted_from_without_customer, declaration.model
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_quarantined_message_nobody_claimed_is_erased_when_its_retention_ends(provider):
+    from email.message import EmailMessage
+
+    from accounts.correspondence import inbound
+    from accounts.correspondence.models import MessageAttachment
+    from privacy.tasks import retention_sweep
+
+    email = EmailMessage()
+    email["From"], email["To"], email["Subject"] = "angry@stranger.example", "abuse@hosting.example", "Complaint"
+    email.set_content("Your customer's server at 192.0.2.7 attacked mine. Call me on 07700 900123.")
+    email.add_attachment(b"%PDF-1.4 logs", maintype="application", subtype="pdf", filename="logs.pdf")
+    message = inbound.receive(email.as_bytes())
+    recent = inbound.receive(email.as_bytes().replace(b"Complaint", b"Complaint again"))
+    assert message.customer is None and message.status == Message.Status.QUARANTINED
+    old = timezone.now() - dt.timedelta(days=365 * 6 + 10)
+    Message.objects.filter(pk=message.pk).update(created_at=old)
+    report = sweep(dry_run=True)
+    assert _entry(report, "accounts.Message").due == 1
+    assert _entry(report, "accounts.MessageAttachment").due == 1
+
+    retention_sweep.delay()
+
+    message.refresh_from_db()
+    assert (message.subject, message.body_text, message.from_address) == ("(erased)", "", "erased@invalid")
+    assert not MessageAttachment.objects.filter(message=message).exists()
+    recent.refresh_from_db()
+    assert recent.body_text and MessageAttachment.objects.filter(message=recent).exists()
