@@ -25,6 +25,8 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from portal.celery import app
+
 logger = logging.getLogger(__name__)
 
 LIVENESS_PATH = "/healthz"
@@ -56,7 +58,6 @@ def _cache() -> None:
 def _broker() -> None:
     if settings.CELERY_TASK_ALWAYS_EAGER:
         return  # the embedded default: tasks run in-process, there is no broker to reach
-    from portal.celery import app
 
     with app.connection_for_write() as connection:
         connection.ensure_connection(max_retries=1, timeout=BROKER_TIMEOUT)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.http import HttpRequest
 from django.utils.safestring import mark_safe
 
+from privacy.services import consent
+
 
 def cookie_consent(request: HttpRequest) -> dict:
     """``show_cookie_banner`` and ``analytics_snippet`` ("" unless this person consented).
@@ -12,7 +14,6 @@ def cookie_consent(request: HttpRequest) -> dict:
     With no ``PORTAL_ANALYTICS_SNIPPET`` configured this costs nothing and shows nothing:
     the portal then sets only strictly necessary cookies.
     """
-    from privacy.services import consent
 
     snippet = consent.analytics_snippet()
     if not snippet:

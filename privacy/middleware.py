@@ -8,6 +8,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.http import urlencode
 
+from privacy.services.policies import pending_acknowledgements
+
 # Whether the logged-in person has material policy changes to acknowledge, decided once
 # at login (the issue asks for the acknowledgement "at their next login"), so that
 # ordinary pages cost no query. Absent for a session that began before this existed.
@@ -24,7 +26,6 @@ def _asks(user) -> bool:
 
 
 def remember_pending(request: HttpRequest, user) -> bool:
-    from privacy.services.policies import pending_acknowledgements
 
     pending = _asks(user) and pending_acknowledgements(user).exists()
     request.session[SESSION_PENDING_KEY] = pending

@@ -34,7 +34,7 @@ from django.db.models.deletion import Collector, ProtectedError, RestrictedError
 from django.utils import timezone
 from django.utils.formats import date_format
 
-from accounts.models import Customer
+from accounts.models import Customer, Membership
 from core.registry import ErasureAction, PersonalData, declarations
 from privacy.models import ConsentRecord, ErasureRun
 from privacy.services import closure, holds
@@ -149,7 +149,6 @@ def people_erased_with(customer: Customer) -> list[Any]:
     who also acts for another customer keeps their login and own records for that
     relationship, and loses only what belonged to this customer (their membership of it).
     """
-    from accounts.models import Membership
 
     members = Membership.objects.filter(customer=customer).values("user_id")
     elsewhere = Membership.objects.exclude(customer=customer).values("user_id")

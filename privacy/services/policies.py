@@ -20,6 +20,9 @@ from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.correspondence.gateway import NoRecipients, send_mail
+from accounts.correspondence.models import MailKind
+from accounts.models import Customer
 from privacy.models import PolicyAcknowledgement, PolicyVersion
 
 logger = logging.getLogger(__name__)
@@ -129,9 +132,6 @@ def notify_customers_of(version: PolicyVersion) -> int:
     Each email's idempotency key names the version and the customer, so a run that
     stopped half-way, or two runs at once, still send each customer one email.
     """
-    from accounts.correspondence.gateway import NoRecipients, send_mail
-    from accounts.correspondence.models import MailKind
-    from accounts.models import Customer
 
     sent = 0
     context = {"version": version, "policy_url": _policy_url(version), "notice_days": notice_days()}

@@ -41,8 +41,12 @@ from django.utils import timezone
 from accounts import roles
 from accounts.correspondence import gateway
 from accounts.correspondence.models import MailKind
+from accounts.models import ProviderDetails, User
 from privacy import deadlines
 from privacy.models import ConsentRecord, DataSubjectRequest, ProcessingRestriction, PublicRequestSubmission
+from privacy.services import erasure
+from privacy.services.consent import withdraw_consent
+from privacy.services.export import request_export
 
 logger = logging.getLogger(__name__)
 
@@ -154,7 +158,6 @@ def requester_addresses(dsr: DataSubjectRequest) -> list[str]:
 
 def requester_login(dsr: DataSubjectRequest):
     """The login of whoever asked for a request about a whole customer (an owner), if any."""
-    from accounts.models import User
 
     if dsr.person_id is not None or dsr.customer_id is None or not dsr.requester_email:
         return None
@@ -766,7 +769,6 @@ def respond(dsr: DataSubjectRequest, *, text: str, actor) -> DataSubjectRequest:
 
 def _export_recipient(dsr: DataSubjectRequest):
     """The login the export is prepared for (its download link works for that login only)."""
-    from accounts.models import User
 
     if dsr.person_id:
         return dsr.person
@@ -780,9 +782,8 @@ def _export_recipient(dsr: DataSubjectRequest):
 
 def erasure_plan_for(dsr: DataSubjectRequest) -> list[dict]:
     """What fulfilling an erasure request will do, for staff to read before they confirm."""
-    from privacy.services.erasure import erasure_plan
 
-    return erasure_plan(**_scope(dsr))
+    return erasure.erasure_plan(**_scope(dsr))
 
 
 def _scope(dsr: DataSubjectRequest) -> dict:
@@ -856,8 +857,6 @@ def _check_fulfillable(locked: DataSubjectRequest, note: str) -> None:
 def _carry_out(locked: DataSubjectRequest, *, actor, note: str) -> None:
     kind = locked.kind
     if kind in EXPORT_KINDS:
-        from privacy.services.export import request_export
-
         requested_by = _export_recipient(locked)
         if requested_by is None:
             raise RequestError(
@@ -875,7 +874,6 @@ def _carry_out(locked: DataSubjectRequest, *, actor, note: str) -> None:
         _note(locked, actor, f"{restriction.get_kind_display().split(':')[0]} #{restriction.pk} in force.")
     elif kind == Kind.WITHDRAW_CONSENT:
         people = [locked.person] if locked.person_id else [m.user for m in locked.customer.memberships.all()]
-        from privacy.services.consent import withdraw_consent  # the one write path for consents
 
         live = ConsentRecord.objects.filter(person__in=people, withdrawn_at__isnull=True)
         count = sum(withdraw_consent(record.person, record.purpose) for record in live.select_related("person"))
@@ -892,7 +890,6 @@ ERASURE_CLAIM_EXPIRES = dt.timedelta(minutes=30)
 def _fulfil_erasure(dsr: DataSubjectRequest, *, actor, note: str) -> DataSubjectRequest:
     """Erasure runs in its own transaction, outside ours, so that the engine's record of a
     failed attempt survives the failure; the request is closed only after a successful run."""
-    from privacy.services.erasure import ErasureFailed, erasure_notice, execute_erasure
 
     with transaction.atomic():
         # Claimed under the row lock: a second "Fulfil" (a double click, two officers)
@@ -912,12 +909,12 @@ def _fulfil_erasure(dsr: DataSubjectRequest, *, actor, note: str) -> DataSubject
     addresses = requester_addresses(dsr)
     requester = requester_login(dsr)
     try:
-        run = execute_erasure(request=dsr, actor=actor, **_scope(dsr))
-    except ErasureFailed as exc:
+        run = erasure.execute_erasure(request=dsr, actor=actor, **_scope(dsr))
+    except erasure.ErasureFailed as exc:
         DataSubjectRequest.objects.filter(pk=dsr.pk).update(fulfilment_started_at=None)  # may be tried again
         add_note(dsr, text=f"Erasure failed, nothing changed: {exc}", actor=actor)
         raise RequestError(f"The erasure failed and changed nothing: {exc}") from exc
-    notice = erasure_notice(run)
+    notice = erasure.erasure_notice(run)
     held = [item for item in run.plan if item.get("held")]
     with transaction.atomic():
         locked = _lock(dsr)
@@ -954,14 +951,13 @@ def release_held_erasures(*, lifted_on: dt.date | None = None) -> list[DataSubje
     is reminded at once; the daily digest then lists it until it is fulfilled. A request
     that another hold still keeps stays held.
     """
-    from privacy.services.erasure import erasure_plan
 
     lifted_on = lifted_on or timezone.localdate()
     released = []
     for pk in DataSubjectRequest.objects.filter(status=Status.HELD).values_list("pk", flat=True):
         with transaction.atomic():
             locked = DataSubjectRequest.objects.select_for_update().filter(pk=pk, status=Status.HELD).first()
-            if locked is None or any(item["held"] for item in erasure_plan(**_scope(locked))):
+            if locked is None or any(item["held"] for item in erasure.erasure_plan(**_scope(locked))):
                 continue
             locked.status = Status.EXTENDED if locked.extended else Status.OPEN
             locked.due_on = lifted_on
@@ -979,7 +975,6 @@ def release_held_erasures(*, lifted_on: dt.date | None = None) -> list[DataSubje
 
 def _staff_address(assignee) -> str:
     """An assignee's address, or the provider's privacy address for unassigned requests."""
-    from accounts.models import ProviderDetails
 
     if assignee is not None and assignee.is_active:
         return assignee.email
@@ -1034,7 +1029,6 @@ def send_deadline_reminders(today: dt.date | None = None) -> int:
     Internal mail: it goes to staff, not to a customer, so it is stored with no customer.
     Running twice in a day sends nothing new (one idempotency key per address and day).
     """
-    from accounts.models import ProviderDetails
 
     today = today or timezone.localdate()
     provider = ProviderDetails.current()
