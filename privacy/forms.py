@@ -4,19 +4,12 @@ from __future__ import annotations
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.template.defaultfilters import filesizeformat
 
+from privacy.authority import check_authority
 from privacy.models import DataSubjectRequest
 from privacy.services.requests import check_kind_for_regime
 
 MAX_DETAILS = 5000
-MAX_AUTHORITY_BYTES = 10 * 1024 * 1024
-# What a written authority may be, recognised by its first bytes rather than by its name.
-AUTHORITY_SIGNATURES = {
-    b"%PDF-": "PDF",
-    b"\x89PNG\r\n\x1a\n": "PNG",
-    b"\xff\xd8\xff": "JPEG",
-}
 
 KIND_HELP = (
     "Access gives you a copy of your data; portability a machine-readable export; rectification corrects it; "
@@ -82,18 +75,6 @@ class PublicRequestForm(_RequestFields):
     field_order = ["email", "kind", "regime", "details"]
 
 
-def _check_authority(upload) -> None:
-    if upload.size > MAX_AUTHORITY_BYTES:
-        raise ValidationError(
-            f"The file is {filesizeformat(upload.size)}; the limit is {filesizeformat(MAX_AUTHORITY_BYTES)}. "
-            "Scan it at a lower resolution or send a PDF."
-        )
-    head = upload.read(16)
-    upload.seek(0)
-    if not any(head.startswith(signature) for signature in AUTHORITY_SIGNATURES):
-        raise ValidationError("The written authority must be a PDF, PNG or JPEG file; this file is none of them.")
-
-
 class AgentRequestForm(_RequestFields):
     agent_name = forms.CharField(label="Your name (or your firm's)", max_length=200)
     agent_email = forms.EmailField(label="Your email address")
@@ -111,7 +92,7 @@ class AgentRequestForm(_RequestFields):
 
     def clean_authority(self):
         upload = self.cleaned_data["authority"]
-        _check_authority(upload)
+        check_authority(upload)
         return upload
 
     def clean(self) -> dict:

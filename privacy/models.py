@@ -422,7 +422,7 @@ class DataSubjectRequest(models.Model):
     agent_name = models.CharField(max_length=200, blank=True)
     agent_email = models.EmailField(blank=True)
     agent_authority = models.FileField(
-        upload_to="privacy/authorities/%Y/",
+        upload_to="privacy/authorities/%Y/",  # under a random name: privacy.authority
         max_length=255,
         blank=True,
         help_text="The written authority to act for the person.",

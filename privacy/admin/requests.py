@@ -11,15 +11,16 @@ import datetime as dt
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.urls import NoReverseMatch, reverse
+from django.urls import NoReverseMatch, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
 from privacy import deadlines
+from privacy.authority import CONTENT_TYPES
 from privacy.forms import ExtendForm, FeeForm, FulfilForm, PauseForm, RefuseForm, RespondForm
 from privacy.models import DataSubjectRequest, ProcessingRestriction
 from privacy.services import requests as services
@@ -98,6 +99,42 @@ class DataSubjectRequestAdmin(admin.ModelAdmin):
     )
     date_hierarchy = "received_at"
     autocomplete_fields = ("customer", "person")
+
+    def get_urls(self):
+        own = [
+            path(
+                "<path:object_id>/authority/",
+                self.admin_site.admin_view(self.authority_view),
+                name="privacy_datasubjectrequest_authority",
+            )
+        ]
+        return own + super().get_urls()
+
+    def authority_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The agent's written authority, to staff who may see the request; never cached."""
+        dsr = self.get_object(request, object_id)
+        if dsr is None or not dsr.agent_authority:
+            raise Http404("No written authority on this request.")
+        if not self.has_view_permission(request, dsr):
+            raise PermissionDenied
+        kind = dsr.agent_authority.name.rsplit(".", 1)[-1].lower()
+        response = FileResponse(
+            dsr.agent_authority.open("rb"),
+            as_attachment=True,
+            filename=f"authority-request-{dsr.pk}.{kind}",
+            content_type=CONTENT_TYPES.get(kind, "application/octet-stream"),
+        )
+        response["Cache-Control"] = "private, no-store"
+        response["X-Content-Type-Options"] = "nosniff"
+        return response
+
+    @admin.display(description="Written authority")
+    def authority(self, obj: DataSubjectRequest):
+        if not obj.agent_authority:
+            return "—"
+        url = reverse("admin:privacy_datasubjectrequest_authority", args=[obj.pk])
+        return format_html('<a href="{}">Open the written authority</a>', url)
+
     actions = ["assign_to_me", "pause", "resume", "extend", "charge_fee", "fulfil", "respond", "refuse"]
     readonly_fields = (
         "kind",
@@ -110,7 +147,7 @@ class DataSubjectRequestAdmin(admin.ModelAdmin):
         "requester_email",
         "agent_name",
         "agent_email",
-        "agent_authority",
+        "authority",
         "agent_confirmed_at",
         "details",
         "received_at",
@@ -138,7 +175,7 @@ class DataSubjectRequestAdmin(admin.ModelAdmin):
         (
             "Agent",
             {
-                "fields": ("agent_name", "agent_email", "agent_authority", "agent_confirmed_at"),
+                "fields": ("agent_name", "agent_email", "authority", "agent_confirmed_at"),
                 "classes": ("collapse",),
             },
         ),

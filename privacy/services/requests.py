@@ -43,6 +43,7 @@ from accounts.correspondence import gateway
 from accounts.correspondence.models import MailKind
 from accounts.models import ProviderDetails, User
 from privacy import deadlines
+from privacy.authority import check_authority, stored_name
 from privacy.models import ConsentRecord, DataSubjectRequest, ProcessingRestriction, PublicRequestSubmission
 from privacy.services import erasure
 from privacy.services.consent import withdraw_consent
@@ -408,7 +409,8 @@ def open_agent_request(
         received_at=received_at,
         confirmation_token_hash=token_hash,
     )
-    dsr.agent_authority.save(authority_file.name, authority_file, save=False)
+    # Checked again here, the one write path: a random name with the extension of what it is.
+    dsr.agent_authority.save(stored_name(check_authority(authority_file)), authority_file, save=False)
     dsr.confirm_due_on = deadlines.confirm_due_date(dsr)
     dsr.save()
     _mail(

@@ -29,7 +29,20 @@ from tests.accounts.factories import CustomerFactory, MembershipFactory, UserFac
 from tests.privacy.test_erasure import mentions_a_hold
 
 Status = DataSubjectRequest.Status
-PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+def _one_page_pdf() -> bytes:
+    from io import BytesIO
+
+    from pypdf import PdfWriter
+
+    writer, out = PdfWriter(), BytesIO()
+    writer.add_blank_page(width=595, height=842)
+    writer.write(out)
+    return out.getvalue()
+
+
+PDF = _one_page_pdf()
 
 
 def mails(template: str) -> list[Message]:
@@ -210,11 +223,45 @@ def test_agent_authority_must_be_a_small_pdf_or_image(provider, owner, monkeypat
     response = Client().post(reverse("privacy:agent_request"), agent_form(owner.email, text_file))
     assert "must be a PDF, PNG or JPEG" in response.content.decode()
 
-    monkeypatch.setattr("privacy.forms.MAX_AUTHORITY_BYTES", 20)
+    monkeypatch.setattr("privacy.authority.MAX_AUTHORITY_BYTES", 20)
     big = SimpleUploadedFile("authority.pdf", PDF, content_type="application/pdf")
     response = Client().post(reverse("privacy:agent_request"), agent_form(owner.email, big))
     assert "the limit is 20" in response.content.decode()
     assert not DataSubjectRequest.objects.exists()
+
+
+def test_an_authority_that_only_looks_like_a_pdf_is_refused(provider, owner):
+    fake = SimpleUploadedFile("authority.pdf", b"%PDF-1.4 then anything at all", content_type="application/pdf")
+    response = Client().post(reverse("privacy:agent_request"), agent_form(owner.email, fake))
+    assert "starts like a PDF but does not open as one" in response.content.decode()
+    assert not DataSubjectRequest.objects.exists()
+
+
+def test_an_authority_is_stored_under_a_random_name_and_staff_open_it_in_the_admin(provider, owner, staff):
+    from django.contrib.auth.models import Permission
+
+    from tests.accounts.factories import StaffFactory, enable_totp
+
+    upload = SimpleUploadedFile("passport-jane-smith.pdf", PDF, content_type="application/pdf")
+    Client().post(reverse("privacy:agent_request"), agent_form(owner.email, upload))
+    dsr = DataSubjectRequest.objects.get()
+    stored = dsr.agent_authority.name.rsplit("/", 1)[-1]
+    assert "jane" not in dsr.agent_authority.name and stored.endswith(".pdf") and len(stored) == 36
+
+    url = reverse("admin:privacy_datasubjectrequest_authority", args=[dsr.pk])
+    officer = Client()
+    officer.force_login(staff)
+    response = officer.get(url)
+    assert response.status_code == 200 and b"".join(response.streaming_content) == PDF
+    assert "no-store" in response["Cache-Control"]
+    assert url in officer.get(reverse("admin:privacy_datasubjectrequest_change", args=[dsr.pk])).content.decode()
+
+    stranger = StaffFactory()  # staff without the permission to see requests
+    stranger.user_permissions.add(Permission.objects.get(codename="view_customer"))
+    enable_totp(stranger)
+    outsider = Client()
+    outsider.force_login(stranger)
+    assert outsider.get(url).status_code in (302, 403)
 
 
 def test_agent_request_starts_only_when_the_person_confirms(provider, owner):
