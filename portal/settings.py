@@ -202,6 +202,9 @@ ACCOUNT_RATE_LIMITS = {
     "login": "30/m/ip",
     "reset_password": "20/m/ip,5/m/key",
     "signup": "20/m/ip",
+    # The privacy request forms anyone may post (privacy.views.requests): per address.
+    "privacy_public_request": "10/h/ip",
+    "privacy_agent_request": "10/h/ip",
 }
 ACCOUNT_PREVENT_ENUMERATION = True
 # allauth's default answers a reset request for an unknown address with an email

@@ -11,6 +11,7 @@ same page, so the forms cannot tell anyone whether an address has an account.
 
 from __future__ import annotations
 
+from allauth.core.ratelimit import consume_or_429
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import Q
@@ -96,6 +97,8 @@ def request_new(request: HttpRequest, membership: Membership | None) -> HttpResp
 
 @require_http_methods(["GET", "POST"])
 def public_request(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST" and (refused := consume_or_429(request, action="privacy_public_request")):
+        return refused  # anyone may post this form: a limit per address stops it being used to spam people
     form = PublicRequestForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -120,6 +123,8 @@ def public_request_sent(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def agent_request(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST" and (refused := consume_or_429(request, action="privacy_agent_request")):
+        return refused
     form = AgentRequestForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data

@@ -767,3 +767,15 @@ def test_a_request_another_hold_still_keeps_stays_held_and_the_requester_never_s
     lift_hold(first, actor=staff)
     dsr.refresh_from_db()
     assert dsr.status == Status.HELD and mails("released") == []
+
+
+@pytest.mark.parametrize("form", ["privacy:public_request", "privacy:agent_request"])
+def test_the_public_forms_are_limited_per_address(provider, form):
+    from django.core.cache import cache
+
+    cache.clear()
+    client = Client(REMOTE_ADDR="203.0.113.9")
+    answers = [client.post(reverse(form), {"email": "x"}).status_code for _ in range(11)]
+    assert answers[:10] == [200] * 10 and answers[10] == 429  # the eleventh in the hour is refused
+    assert Client(REMOTE_ADDR="198.51.100.1").post(reverse(form), {"email": "x"}).status_code == 200
+    cache.clear()
