@@ -59,6 +59,7 @@ class MessageAdmin(admin.ModelAdmin):
         "subject",
         "body_text",
         "message_id",
+        "reused_message_id",
         "thread",
         "in_reply_to",
         "created_at",
@@ -89,7 +90,18 @@ class MessageAdmin(admin.ModelAdmin):
         ),
         (
             "Message",
-            {"fields": ("from_address", "recipients", "subject", "body_text", "message_id", "thread", "in_reply_to")},
+            {
+                "fields": (
+                    "from_address",
+                    "recipients",
+                    "subject",
+                    "body_text",
+                    "message_id",
+                    "reused_message_id",
+                    "thread",
+                    "in_reply_to",
+                )
+            },
         ),
         (
             "Delivery and triage",

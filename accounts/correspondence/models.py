@@ -75,6 +75,7 @@ class MessageQuerySet(models.QuerySet):
     portable_fields=["direction", "kind", "from_address", "to_addresses", "subject", "body_text", "created_at"],
     not_personal={
         "message_id": "A random identifier we generate for threading.",
+        "reused_message_id": "A message identifier from the email's headers.",
         "last_error": "The mail server's reply when delivery failed.",
         "parse_error": "Why a received message could not be read.",
         "in_reply_to_header": "A message identifier from the email's headers.",
@@ -138,6 +139,11 @@ class Message(models.Model):
     kind = models.CharField(max_length=20, choices=MailKind.choices)
     status = models.CharField(max_length=20, choices=Status.choices)
     message_id = models.CharField(max_length=255, unique=True, help_text="RFC 5322 Message-ID, without <>.")
+    # A received message whose Message-ID another stored message already had is stored
+    # under a new one; the identifier it came with is kept here, and flags it for staff.
+    reused_message_id = models.CharField(
+        max_length=255, blank=True, help_text="The Message-ID it arrived with, already used by another message."
+    )
     idempotency_key = models.CharField(max_length=200, unique=True, null=True, blank=True)
     thread = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     in_reply_to = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replies")

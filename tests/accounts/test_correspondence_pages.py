@@ -188,6 +188,16 @@ def test_staff_assign_a_quarantined_message_in_the_admin(customer, people, suppo
     assert held.customer == customer and held.triaged_by == staff
 
 
+def test_staff_see_a_message_that_reused_another_ones_message_id(customer, people, support_client):
+    client, _ = support_client
+    first = inbound.receive(b"From: owner@c.example\r\nSubject: One\r\nMessage-ID: <same@c.example>\r\n\r\nOne")
+    other = inbound.receive(b"From: owner@c.example\r\nSubject: Two\r\nMessage-ID: <same@c.example>\r\n\r\nTwo")
+    assert other.pk != first.pk
+    page = client.get(reverse("admin:accounts_message_change", args=[other.pk])).content.decode()
+    assert "same@c.example" in page
+    assert "reuses the Message-ID &lt;same@c.example&gt; of another stored message" in page
+
+
 def test_staff_see_failures_and_retry_delivery(customer, people, support_client, smtp_server):
     client, _ = support_client
     smtp_server.fail_next("550 5.1.1 mailbox unavailable")
