@@ -260,3 +260,57 @@ class MessageAttachment(models.Model):
 
     def __str__(self) -> str:
         return self.filename
+
+
+@personal_data(
+    description="Each address an email we sent went to, and what its mail server answered.",
+    categories=[Category.CONTACT, Category.CORRESPONDENCE],
+    fields=["address", "reply"],
+    not_personal={
+        "status": "Whether the mail server accepted the message for this address.",
+        "attempts": "How many times delivery to this address was tried.",
+        "updated_at": "When the mail server last answered for this address.",
+    },
+    purpose="Correspondence about your service and billing; a record of whether it reached you.",
+    lawful_basis=LawfulBasis.CONTRACT,
+    customer_path="message__customer",
+    person_path="message__person",
+    retention=Retention(
+        counted_from="message__customer__closed_at",
+        years=CORRESPONDENCE_RETENTION_YEARS,
+        description="Kept as long as the message it belongs to.",
+    ),
+    erasure=Erasure.anonymise(
+        {"address": "erased@invalid", "reply": ""},
+        reason="The record that a message was delivered stays; to whom is erased.",
+    ),
+)
+class MessageRecipient(models.Model):
+    """Delivery of one outbound message to one address, as the mail server answered it.
+
+    A message is *sent* only when every recipient was accepted; a recipient refused for a
+    while is retried with the message's back-off, one refused for good is shown to staff
+    with the server's answer, and one already accepted is never sent the message again.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Not tried yet"
+        ACCEPTED = "accepted", "Accepted by the mail server"
+        DEFERRED = "deferred", "Refused for now; will be retried"
+        REFUSED = "refused", "Refused for good"
+
+    message = models.ForeignKey(Message, on_delete=models.PROTECT, related_name="recipients")
+    address = models.CharField(max_length=320)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    reply = models.TextField(blank=True, help_text="The mail server's answer for this address.")
+    attempts = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["message", "address"], name="message_recipient_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.address}: {self.get_status_display()}"

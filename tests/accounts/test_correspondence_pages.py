@@ -212,3 +212,26 @@ def test_staff_see_failures_and_retry_delivery(customer, people, support_client,
     failed.refresh_from_db()
     assert failed.status == Message.Status.SENT
     assert len(smtp_server.received) == 1
+
+
+def test_staff_see_each_refused_recipient_with_the_servers_answer_and_retry_only_them(
+    customer, people, support_client, smtp_server
+):
+    client, _ = support_client
+    smtp_server.refuse("ops@c.example", "550 5.1.1 <ops@c.example>: Recipient address rejected", None)
+    message = send(customer, MailKind.SERVICE, "Reboot tonight", "r2")  # the owner and ops
+    message.refresh_from_db()
+    assert message.status == Message.Status.FAILED
+    failed = client.get(reverse("admin:accounts_message_changelist"), {"status__exact": "failed"}).content.decode()
+    assert "Reboot tonight" in failed
+    page = client.get(reverse("admin:accounts_message_change", args=[message.pk])).content.decode()
+    assert "Delivery to each recipient" in page
+    assert "550 5.1.1 &lt;ops@c.example&gt;: Recipient address rejected" in page
+    assert "Refused for good" in page and "Accepted by the mail server" in page
+    client.post(
+        reverse("admin:accounts_message_changelist"), {"action": "retry_delivery", "_selected_action": [message.pk]}
+    )
+    message.refresh_from_db()
+    assert message.status == Message.Status.SENT
+    assert smtp_server.delivered_to("owner@c.example") == 1  # not sent the message twice
+    assert smtp_server.delivered_to("ops@c.example") == 1
