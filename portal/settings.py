@@ -220,6 +220,9 @@ if EMAIL_USE_TLS and EMAIL_USE_SSL:
     raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL are exclusive: set only one to true.")
 EMAIL_PORT = env.int("EMAIL_PORT", 465 if EMAIL_USE_SSL else 587, minimum=1, maximum=65535)
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", 30, minimum=1)
+# Without a broker, mail is delivered in the process that stored it (often a web request):
+# one connection attempt, given up after this many seconds; the sweep retries later.
+PORTAL_EMAIL_INLINE_TIMEOUT = env.int("PORTAL_EMAIL_INLINE_TIMEOUT", 3, minimum=1)
 if EMAIL_HOST:
     EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
 else:

@@ -66,6 +66,15 @@ def _tasks_in_process_unless_marked_broker(request):
 
 
 @pytest.fixture(autouse=True)
+def _mail_server_not_paused(monkeypatch):
+    """In-process delivery pauses for a while after the mail server could not be reached
+    (accounts.tasks); each test starts with a mail server not known to be down."""
+    from accounts import tasks
+
+    monkeypatch.setattr(tasks, "_eager_paused_until", 0.0)
+
+
+@pytest.fixture(autouse=True)
 def _staff_groups(request):
     """The staff groups come from a data migration; a transactional test's flush removes them."""
     marker = request.node.get_closest_marker("django_db")

@@ -40,6 +40,9 @@ class Outcome:
     status: str  # sent, retry, failed, skipped
     retry_in: timedelta | None = None
     error: str = ""
+    # The server could not be reached (no connection, a timeout, 421): the next delivery
+    # would most likely wait for nothing too.
+    server_trouble: bool = False
 
 
 def backoff(attempt: int) -> timedelta:
@@ -153,6 +156,16 @@ def _classify(exc: Exception) -> tuple[bool, str]:
     return False, f"{exc.__class__.__name__}: {exc}"
 
 
+def _unreachable(exc: Exception) -> bool:
+    """Whether the server could not be talked to at all (refused or dropped connection, a
+    timeout, 421 "service not available"), as opposed to answering with a refusal."""
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return exc.smtp_code == 421
+    if isinstance(exc, smtplib.SMTPServerDisconnected):
+        return True
+    return isinstance(exc, OSError) and not isinstance(exc, smtplib.SMTPException)
+
+
 def _reply_text(code: int, text: bytes | str) -> str:
     return f"{code} {text.decode(errors='replace') if isinstance(text, bytes) else text}".strip()
 
@@ -219,11 +232,12 @@ def deliver(message_id: int, *, timeout: float | None = None) -> Outcome:
     waiting = [r for r in recipients if r.status in WAITING]
     answers: dict[str, tuple[bool, str]] = {}
     whole: tuple[bool, str] | None = None
+    unreachable = False
     if waiting:
         try:
             answers = _send(message, [r.address for r in waiting], timeout=timeout)
         except Exception as exc:  # classified below; nothing may escape without being recorded
-            whole = _classify(exc)
+            whole, unreachable = _classify(exc), _unreachable(exc)
     now = timezone.now()
     gave_up = message.attempts >= MAX_ATTEMPTS
     with transaction.atomic():
@@ -239,10 +253,12 @@ def deliver(message_id: int, *, timeout: float | None = None) -> Outcome:
                     reply = f"{reply} (still refused after {message.attempts} tries: given up)"
             recipient.reply, recipient.attempts, recipient.updated_at = reply, recipient.attempts + 1, now
             recipient.save(update_fields=["status", "reply", "attempts", "updated_at"])
-        return _record(message, recipients, whole)
+        return _record(message, recipients, whole, unreachable=unreachable)
 
 
-def _record(message: Message, recipients: list[MessageRecipient], whole: tuple[bool, str] | None) -> Outcome:
+def _record(
+    message: Message, recipients: list[MessageRecipient], whole: tuple[bool, str] | None, *, unreachable: bool
+) -> Outcome:
     """The message's state from its recipients': sent only when every one accepted it."""
     deferred = [r for r in recipients if r.status == MessageRecipient.Status.DEFERRED]
     refused = [r for r in recipients if r.status == MessageRecipient.Status.REFUSED]
@@ -258,7 +274,7 @@ def _record(message: Message, recipients: list[MessageRecipient], whole: tuple[b
         delay = backoff(message.attempts)
         current.update(status=Message.Status.QUEUED, next_attempt_at=timezone.now() + delay, last_error=error)
         logger.warning("Message %s: transient failure (%s); retry in %s", message.pk, error, delay)
-        return Outcome("retry", delay, error)
+        return Outcome("retry", delay, error, server_trouble=unreachable)
     if refused or not accepted:
         current.update(status=Message.Status.FAILED, last_error=error or "no recipients", pending_secrets={})
         logger.error("Message %s: delivery failed for good: %s", message.pk, error)

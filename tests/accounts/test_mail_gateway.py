@@ -419,3 +419,50 @@ def test_every_recipient_refused_is_recorded_for_each(customer, contacts, smtp_s
     assert message.status == Message.Status.QUEUED  # one of them may yet accept it
     assert _recipients(message) == {"owner@customer.example": "refused", "accounts@customer.example": "deferred"}
     assert smtp_server.received == []
+
+
+@pytest.fixture
+def hung_mail_server(settings):
+    """A mail server that takes the connection and then never says a word."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(50)  # connections complete in the kernel's backlog; nothing ever answers
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", listener.getsockname()[1]
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    settings.EMAIL_TIMEOUT = 10  # what a worker would wait
+    settings.PORTAL_EMAIL_INLINE_TIMEOUT = 1  # what a web request waits, at most, once
+    yield listener
+    listener.close()
+
+
+def test_without_a_broker_a_hung_mail_server_holds_a_request_for_one_short_attempt_at_most(
+    client, customer, contacts, hung_mail_server, monkeypatch
+):
+    import time
+
+    from django.urls import reverse
+
+    from accounts import tasks
+
+    monkeypatch.setattr(tasks, "_eager_paused_until", float("inf"))
+    for key in ("due-1", "due-2", "due-3"):  # stored earlier, retries now due: a sweep would try each
+        reply(customer, key=key)
+    Message.objects.update(next_attempt_at=timezone.now() - dt.timedelta(minutes=5))
+    monkeypatch.setattr(tasks, "_eager_paused_until", 0.0)
+    monkeypatch.setattr(tasks, "_last_eager_sweep", -1e9)  # and the in-process sweep is due
+    started = time.monotonic()
+    response = client.post(reverse("account_reset_password"), {"email": "ops@customer.example"})
+    first = time.monotonic() - started
+    assert response.status_code == 302
+    assert first < 2.5  # one attempt of PORTAL_EMAIL_INLINE_TIMEOUT, not EMAIL_TIMEOUT, not one per message
+    reset = Message.objects.get(kind=MailKind.SECURITY)
+    assert reset.status == Message.Status.QUEUED and "timed out" in reset.last_error  # kept for the sweep
+    # The next request does not wait on the same server again straight away.
+    started = time.monotonic()
+    client.post(reverse("account_reset_password"), {"email": "owner@customer.example"})
+    assert time.monotonic() - started < 1
+    assert Message.objects.filter(kind=MailKind.SECURITY, status=Message.Status.QUEUED).count() == 2
+    assert not Message.objects.exclude(status=Message.Status.QUEUED).exists()  # nothing lost, nothing failed
