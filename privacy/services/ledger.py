@@ -136,11 +136,29 @@ class ChainReport:
         return self.problem is None
 
 
+def _malformed(entry: DisclosureEntry) -> str:
+    """What makes ``entry`` unreadable as a ledger entry (a value no code of ours writes),
+    or an empty string. A row altered to hold such a value is reported, not crashed on."""
+    if not isinstance(entry.categories, list) or not all(isinstance(c, str) for c in entry.categories):
+        return f"its content is malformed: categories is {entry.categories!r}, not a list of category names"
+    ids = entry.customer_ids
+    if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+        return f"its content is malformed: customer_ids is {ids!r}, not a list of customer numbers"
+    if entry.created_at is None:
+        return "its content is malformed: it has no date"
+    try:
+        entry.compute_hash()
+    except (TypeError, ValueError, AttributeError) as exc:
+        return f"its content is malformed: {exc}"
+    return ""
+
+
 def check_chain(*, expect_head: tuple[int, str] | None = None, batch_size: int = 2000) -> ChainReport:
     """Walk the whole chain in sequence order and report the first broken link.
 
-    Detects an altered entry (its hash no longer matches its content), an inserted or
-    deleted entry (sequence gap or previous-hash mismatch), and altered customer links.
+    Detects an altered entry (its hash no longer matches its content, or a value in it is
+    malformed), an inserted or deleted entry (sequence gap or previous-hash mismatch), and
+    altered customer links.
     ``expect_head`` is a (sequence, hash) pair recorded earlier: the check also fails if
     that entry is gone or differs, which is how a deleted tail shows.
     """
@@ -161,6 +179,9 @@ def check_chain(*, expect_head: tuple[int, str] | None = None, batch_size: int =
             return report(ChainProblem(entry.sequence, "is out of place: it was inserted before the first entry"))
         if entry.previous_hash != expected_previous:
             return report(ChainProblem(entry.sequence, "does not follow the entry before it (inserted or reordered)"))
+        malformed = _malformed(entry)
+        if malformed:
+            return report(ChainProblem(entry.sequence, malformed))
         if entry.compute_hash() != entry.entry_hash:
             return report(ChainProblem(entry.sequence, "its content was altered after it was recorded"))
         if sorted(c.pk for c in entry.customers.all()) != sorted(entry.customer_ids):

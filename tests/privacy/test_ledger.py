@@ -241,6 +241,31 @@ def test_verify_ledger_exits_1_naming_the_first_broken_entry(customer, capsys):
     assert "#4" not in err
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "named"),
+    [
+        ("categories", 5, "categories is 5"),
+        ("categories", [Category.CONTACT, 7], "categories is ['contact', 7]"),
+        ("categories", {"a": 1}, "categories is {'a': 1}"),
+        ("customer_ids", [1, "x"], "customer_ids is [1, 'x']"),
+        ("customer_ids", "1,2", "customer_ids is '1,2'"),
+        ("customer_ids", 3, "customer_ids is 3"),
+    ],
+)
+def test_verify_ledger_reports_a_malformed_entry_as_broken_instead_of_crashing(customer, capsys, field, value, named):
+    chain_of(3, customer)
+    DisclosureEntry.objects.filter(sequence=2).update(**{field: value})
+    assert check_chain().problem.sequence == 2  # what the admin's "Verify the chain" shows
+
+    with pytest.raises(SystemExit) as exit_:
+        ManagementUtility(["manage.py", "verify_ledger"]).execute()
+
+    assert exit_.value.code == 1
+    err = capsys.readouterr().err
+    assert f"Ledger broken at entry #2: its content is malformed: {named}" in err
+    assert "Traceback" not in err
+
+
 def test_verify_ledger_with_a_recorded_head_notices_a_cut_short_ledger(customer):
     entries = chain_of(4, customer)
     head = f"{entries[-1].sequence}:{entries[-1].entry_hash}"
