@@ -236,3 +236,24 @@ def test_production_without_secret_key_stops_manage_py_naming_it(tmp_path):
     assert result.returncode != 0
     assert "DJANGO_SECRET_KEY" in result.stderr
     assert not (tmp_path / "secret_key").exists()
+
+
+def test_ledger_keys_come_from_the_environment_last_one_signing(load_settings):
+    old, new = "a" * 64, "b" * 64
+    assert load_settings(PORTAL_LEDGER_KEYS=f"2025:{old}, 2026:{new}")["PORTAL_LEDGER_KEYS"] == [
+        ("2025", old),
+        ("2026", new),
+    ]
+
+
+def test_ledger_keys_come_from_a_file(load_settings, tmp_path):
+    old, new = "a" * 64, "b" * 64
+    keys = tmp_path / "ledger-keys"
+    keys.write_text(f"2025:{old}\n2026:{new}\n")
+    assert load_settings(PORTAL_LEDGER_KEYS_FILE=str(keys))["PORTAL_LEDGER_KEYS"][-1] == ("2026", new)
+
+
+@pytest.mark.parametrize("value", ["nokey", "k1:short", f"bad id:{'c' * 40}", f"k1:{'c' * 40},k1:{'d' * 40}"])
+def test_a_bad_ledger_key_is_refused_naming_the_variable(load_settings, value):
+    with pytest.raises(ImproperlyConfigured, match="PORTAL_LEDGER_KEYS"):
+        load_settings(PORTAL_LEDGER_KEYS=value)
