@@ -274,8 +274,8 @@ def test_the_runs_queries_grow_with_the_customers_billed_and_nothing_else(django
 
 @pytest.mark.django_db
 def test_staff_see_the_run_progress_while_it_goes(monkeypatch):
-    """The run's row moves as groups of customers are billed (at most once a second,
-    PROGRESS_EVERY), not only at the end."""
+    """The run's row moves as each group of customers commits, not only at the end: its
+    counts are written in the group's transaction."""
     import billing.workflows.run
 
     ProviderDetailsFactory()
@@ -287,22 +287,92 @@ def test_staff_see_the_run_progress_while_it_goes(monkeypatch):
         seen.append(BillingRun.objects.order_by("-pk").values_list("done", "created").first())
 
     monkeypatch.setattr(billing.workflows.run, "GROUP_SIZE", 1)
-    monkeypatch.setattr(billing.workflows.run, "PROGRESS_EVERY", 0)
     with on_statement(r'^INSERT INTO "billing_invoice"', look_at_the_run):
         run_billing(MAY, run=run)
     assert seen == [(0, 0), (1, 1), (2, 2)]
     run.refresh_from_db()
     assert (run.status, run.total, run.done, run.created) == (BillingRun.Status.DONE, 3, 3, 3)
 
-    # Throttled: a fast run writes its counts once, at the end, and they are the same.
     _subscribed(3)
     seen.clear()
     monkeypatch.setattr(billing.workflows.run, "GROUP_SIZE", 2)
-    monkeypatch.setattr(billing.workflows.run, "PROGRESS_EVERY", 3600)
     with on_statement(r'^INSERT INTO "billing_invoice"', look_at_the_run):
         again = run_billing(dt.date(2026, 6, 1))
-    assert seen == [(0, 0)] * 3  # groups of 2, 2 and 2
-    assert (again.done, again.created) == (6, 6)
+    assert seen == [(0, 0), (2, 2), (4, 4)]  # groups of 2, 2 and 2
+    assert (again.total, again.done, again.created) == (6, 6, 6)
+
+
+class _Killed(BaseException):
+    """The worker's process ending mid-run (a deploy, the OOM killer): nothing of ours runs after it."""
+
+
+@pytest.mark.django_db
+def test_a_run_killed_mid_way_and_resumed_by_staff_ends_with_true_counters(
+    monkeypatch, billing_staff_client, django_capture_on_commit_callbacks
+):
+    from django.urls import reverse
+    from django.utils import timezone
+
+    import billing.workflows.run
+
+    ProviderDetailsFactory()
+    _subscribed(7)
+    monkeypatch.setattr(billing.workflows.run, "GROUP_SIZE", 2)
+    real, groups = billing.workflows.run._bill_customers, []
+
+    def killed_during_the_third_group(customers, *args, **kwargs):
+        groups.append(customers)
+        if len(groups) == 3:
+            raise _Killed
+        return real(customers, *args, **kwargs)
+
+    run = BillingRun.objects.create(period_start=MAY)
+    monkeypatch.setattr(billing.workflows.run, "_bill_customers", killed_during_the_third_group)
+    with pytest.raises(_Killed):
+        run_billing(MAY, run=run)
+    monkeypatch.setattr(billing.workflows.run, "_bill_customers", real)
+    run.refresh_from_db()
+    assert (run.status, run.total, run.done, run.created) == (BillingRun.Status.RUNNING, 7, 4, 4)
+    BillingRun.objects.filter(pk=run.pk).update(progressed_at=timezone.now() - dt.timedelta(hours=1))  # stalled
+
+    with django_capture_on_commit_callbacks(execute=True):
+        billing_staff_client.post(
+            reverse("admin:billing_billingrun_changelist"), {"action": "resume_runs", "_selected_action": [run.pk]}
+        )
+
+    run.refresh_from_db()
+    assert Invoice.objects.filter(period_start=MAY).count() == 7
+    assert (run.status, run.total, run.done, run.created) == (BillingRun.Status.DONE, 7, 7, 7)
+    # Resumed once more, nothing left: still true.
+    with django_capture_on_commit_callbacks(execute=True):
+        billing_staff_client.post(
+            reverse("admin:billing_billingrun_changelist"), {"action": "resume_runs", "_selected_action": [run.pk]}
+        )
+    run.refresh_from_db()
+    assert (run.status, run.total, run.done, run.created) == (BillingRun.Status.DONE, 7, 7, 7)
+
+
+@pytest.mark.django_db
+def test_a_resumed_run_counts_a_customer_in_error_once(monkeypatch):
+    """A customer refused in the first life is tried again by the resumed run and counted once."""
+    import billing.workflows.run
+    from billing.documents.totals import InvoiceError
+
+    ProviderDetailsFactory()
+    _good, bad = _subscribed(2)
+    real = billing.workflows.run._build_invoice
+
+    def refuse_bad(customer, *args, **kwargs):
+        if customer.pk == bad.pk:
+            raise InvoiceError("no VAT rate")
+        return real(customer, *args, **kwargs)
+
+    monkeypatch.setattr(billing.workflows.run, "_build_invoice", refuse_bad)
+    run = run_billing(MAY)
+    assert (run.status, run.total, run.done, run.created) == (BillingRun.Status.FAILED, 2, 2, 1)
+    monkeypatch.setattr(billing.workflows.run, "_build_invoice", real)
+    run = run_billing(MAY, run=run)
+    assert (run.status, run.total, run.done, run.created) == (BillingRun.Status.DONE, 2, 2, 2)
 
 
 def test_billing_refuses_to_start_on_an_sqlite_without_returning():
