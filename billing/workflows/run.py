@@ -26,7 +26,7 @@ import logging
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, Q
 from django.utils import timezone
 
 from accounts.models import Customer, ProviderDetails
@@ -43,6 +43,7 @@ from billing.models import (
     OneOffCharge,
     Payment,
     Subscription,
+    document_emails,
 )
 from billing.receivables.payments import apply_credit
 from billing.workflows.proforma import settle_paid_requests, use_payment_request_if_pro_forma_mode
@@ -418,6 +419,24 @@ def run_billing(
     )
     run.refresh_from_db()
     return run
+
+
+def undelivered_documents(run: BillingRun) -> list[int]:
+    """Documents ``run`` issued so far that have no stored PDF or no email.
+
+    A document's delivery is queued when its group commits; a run killed between the
+    commit and the queuing leaves that group's documents without either. Resuming the run
+    delivers them again (``billing.tasks.run_billing_task``): delivery is safe to repeat,
+    and one to a customer with nobody receiving billing mail stores the PDF only.
+    """
+    documents = (
+        Invoice.objects.filter(period_start=run.period_start, created_at__gte=run.created_at)
+        .exclude(status=Invoice.Status.DRAFT)
+        .exclude(kind=Invoice.Kind.PRO_FORMA, status=Invoice.Status.CANCELLED)
+    )
+    if run.customer_id:
+        documents = documents.filter(customer_id=run.customer_id)
+    return list(documents.filter(Q(pdf="") | ~Exists(document_emails())).values_list("pk", flat=True))
 
 
 def _error(customer: Customer, exc: Exception) -> str:

@@ -502,3 +502,51 @@ def test_a_pdf_that_fails_to_render_stops_no_other_document_of_its_group(monkeyp
     assert [bool(invoice.pdf) for invoice in invoices] == [False, True, True]
     assert sorted(message.attachments[0][0] for message in mailoutbox) == [f"{i.number}.pdf" for i in invoices[1:]]
     assert "disk full" in caplog.text
+
+
+@pytest.mark.django_db
+def test_resuming_a_killed_run_renders_and_sends_what_it_issued_before_the_kill(
+    monkeypatch, billing_staff_client, django_capture_on_commit_callbacks
+):
+    """The run was killed after its groups committed and before their documents' delivery,
+    queued on commit, went: resuming it delivers them, and everything issued since."""
+    from django.db.models import Exists
+    from django.urls import reverse
+    from django.utils import timezone
+
+    import billing.workflows.run
+    from accounts.correspondence.models import Message
+    from billing.models import document_emails
+
+    ProviderDetailsFactory()
+    customers = _subscribed(5)
+    for customer in customers:
+        MembershipFactory(customer=customer, role=Role.BILLING)
+    monkeypatch.setattr(billing.workflows.run, "GROUP_SIZE", 2)
+    real, groups = billing.workflows.run._bill_customers, []
+
+    def killed_during_the_third_group(group, *args, **kwargs):
+        groups.append(group)
+        if len(groups) == 3:
+            raise _Killed
+        return real(group, *args, **kwargs)
+
+    run = BillingRun.objects.create(period_start=MAY)
+    monkeypatch.setattr(billing.workflows.run, "_bill_customers", killed_during_the_third_group)
+    with pytest.raises(_Killed):  # and the callbacks queued on commit die with the process
+        run_billing(MAY, run=run)
+    monkeypatch.setattr(billing.workflows.run, "_bill_customers", real)
+    assert Invoice.objects.filter(period_start=MAY, pdf="").count() == 4
+    assert not Message.objects.exists()
+    BillingRun.objects.filter(pk=run.pk).update(progressed_at=timezone.now() - dt.timedelta(hours=1))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        billing_staff_client.post(
+            reverse("admin:billing_billingrun_changelist"), {"action": "resume_runs", "_selected_action": [run.pk]}
+        )
+
+    invoices = Invoice.objects.filter(period_start=MAY)
+    assert invoices.count() == 5
+    assert not invoices.filter(pdf="").exists()
+    assert invoices.filter(Exists(document_emails())).count() == 5
+    assert Message.objects.filter(template="invoice").count() == 5  # each emailed once
