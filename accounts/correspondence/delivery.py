@@ -180,12 +180,13 @@ def _send(message: Message, addresses: list[str], *, timeout: float | None) -> d
     Another backend (the outbox, an email service's API) takes the message whole.
     """
     outgoing = build_email(message)
-    options = {} if timeout is None else {"timeout": timeout}
-    backend = mail.get_connection(fail_silently=False, **options)
+    backend = mail.get_connection(fail_silently=False)
     if not isinstance(backend, SMTPBackend):
         if not backend.send_messages([outgoing]):
             raise smtplib.SMTPException("the mail backend sent nothing")
         return {}
+    if timeout is not None:
+        backend.timeout = timeout  # the connection attempt and every reply wait at most this
     by_envelope = {backend.prep_address(address): address for address in addresses}
     try:
         with backend:
