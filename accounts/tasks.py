@@ -10,6 +10,7 @@ sweep (``privacy.tasks.retention_sweep``), like every other declared record.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 from celery import shared_task
 from django.conf import settings
@@ -23,9 +24,28 @@ _last_eager_sweep = -EAGER_SWEEP_EVERY
 # In-process delivery runs in whatever stored the message, often a web request, so it
 # never waits long for the mail server: one connection attempt with a short timeout
 # (PORTAL_EMAIL_INLINE_TIMEOUT), and after the server could not be reached no further
-# attempt in this process for EAGER_SWEEP_EVERY seconds; the messages stay queued for
-# the sweep. Monotonic time until which in-process delivery is paused:
-_eager_paused_until = 0.0
+# attempt in this process for this many seconds; the messages stay queued for the sweep.
+PAUSE_AFTER_UNREACHABLE = 60.0
+
+
+@dataclass
+class InProcessDelivery:
+    """Whether this process is holding back in-process delivery (the embedded default)."""
+
+    paused_until: float = 0.0  # time.monotonic() until which no delivery is attempted
+
+    @property
+    def paused(self) -> bool:
+        return time.monotonic() < self.paused_until
+
+    def pause(self) -> None:
+        self.paused_until = time.monotonic() + PAUSE_AFTER_UNREACHABLE
+
+    def resume(self) -> None:
+        self.paused_until = 0.0
+
+
+in_process = InProcessDelivery()
 
 
 @shared_task(bind=True, acks_late=True, max_retries=delivery.MAX_ATTEMPTS)
@@ -41,12 +61,11 @@ def deliver_message(self, message_id: int) -> str:
 
 def _deliver_in_process(message_id: int) -> str:
     """Without a broker there is no worker to retry on schedule: the sweep retries."""
-    global _eager_paused_until
-    if time.monotonic() < _eager_paused_until:
+    if in_process.paused:
         return "paused"  # the server was just unreachable; the message waits, queued, for the sweep
     outcome = delivery.deliver(message_id, timeout=settings.PORTAL_EMAIL_INLINE_TIMEOUT)
     if outcome.server_trouble:
-        _eager_paused_until = time.monotonic() + EAGER_SWEEP_EVERY
+        in_process.pause()
         return outcome.status
     _sweep_in_process()
     return outcome.status
@@ -67,8 +86,7 @@ def requeue_due_messages() -> int:
 
     In-process, each sweep tries the mail server again, once: if it cannot be reached,
     the rest of the due messages wait for the next sweep."""
-    global _eager_paused_until
-    _eager_paused_until = 0.0
+    in_process.resume()
     ids = delivery.due_message_ids()
     for message_id in ids:
         deliver_message.delay(message_id)

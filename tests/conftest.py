@@ -66,12 +66,14 @@ def _tasks_in_process_unless_marked_broker(request):
 
 
 @pytest.fixture(autouse=True)
-def _mail_server_not_paused(monkeypatch):
+def _mail_server_not_paused():
     """In-process delivery pauses for a while after the mail server could not be reached
-    (accounts.tasks); each test starts with a mail server not known to be down."""
+    (accounts.tasks.in_process); each test starts with a mail server not known to be down."""
     from accounts import tasks
 
-    monkeypatch.setattr(tasks, "_eager_paused_until", 0.0)
+    tasks.in_process.resume()
+    yield
+    tasks.in_process.resume()
 
 
 @pytest.fixture(autouse=True)

@@ -307,7 +307,7 @@ def _receive_parsed(raw: bytes, fields: dict) -> Message:
     notes = [problem, *parsed.notes]
     if parsed.needs_review:
         notes.insert(0, "Quarantined for staff to check: parts of this message had to be changed to be stored.")
-    reused = parsed.message_id if _message_id_taken(parsed.message_id) else ""
+    reused = parsed.message_id if message_id_taken(parsed.message_id) else ""
     if reused:
         notes.append(_reuse_note(reused))
     matched = bool(customer or (parent and parent.person_id))
@@ -332,7 +332,8 @@ def _receive_parsed(raw: bytes, fields: dict) -> Message:
     return _store(fields, parsed.attachments, claimed_message_id=parsed.message_id)
 
 
-def _message_id_taken(message_id: str) -> bool:
+def message_id_taken(message_id: str) -> bool:
+    """Whether a stored message, in either direction, already has ``message_id``."""
     return bool(message_id) and Message.objects.filter(message_id=message_id).exists()
 
 
@@ -366,7 +367,7 @@ def _store(fields: dict, attachments: list[tuple[str, str, bytes]], *, claimed_m
             same_bytes = Message.objects.filter(raw_sha256=fields["raw_sha256"]).first()
             if same_bytes is not None:
                 return same_bytes
-            if not _message_id_taken(fields.get("message_id", "")):
+            if not message_id_taken(fields.get("message_id", "")):
                 raise
             reused = claimed_message_id or fields["message_id"]
             fields = {

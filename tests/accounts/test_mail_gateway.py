@@ -447,12 +447,12 @@ def test_without_a_broker_a_hung_mail_server_holds_a_request_for_one_short_attem
 
     from accounts import tasks
 
-    monkeypatch.setattr(tasks, "_eager_paused_until", float("inf"))
+    monkeypatch.setattr(tasks.in_process, "paused_until", float("inf"))  # stored, not delivered
     for key in ("due-1", "due-2", "due-3"):  # stored earlier, retries now due: a sweep would try each
         reply(customer, key=key)
     Message.objects.update(next_attempt_at=timezone.now() - dt.timedelta(minutes=5))
-    monkeypatch.setattr(tasks, "_eager_paused_until", 0.0)
-    monkeypatch.setattr(tasks, "_last_eager_sweep", -1e9)  # and the in-process sweep is due
+    tasks.in_process.resume()
+    monkeypatch.setattr(tasks, "EAGER_SWEEP_EVERY", 0.0)  # and the in-process sweep is due
     started = time.monotonic()
     response = client.post(reverse("account_reset_password"), {"email": "ops@customer.example"})
     first = time.monotonic() - started

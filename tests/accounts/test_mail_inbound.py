@@ -356,9 +356,9 @@ def test_fetch_email_stores_messages_sharing_a_message_id_and_empties_the_maildi
 def test_two_messages_with_one_message_id_arriving_at_once_are_both_stored(contact, monkeypatch):
     first = inbound.receive(PLAIN)
     # The second arrival looked before the first was committed: it saw the Message-ID free.
-    real = inbound._message_id_taken
+    real = inbound.message_id_taken
     calls = iter([False])
-    monkeypatch.setattr(inbound, "_message_id_taken", lambda mid: next(calls, None) or real(mid))
+    monkeypatch.setattr(inbound, "message_id_taken", lambda mid: next(calls, None) or real(mid))
     second = inbound.receive(REUSED_ID)
     assert second.pk != first.pk
     assert second.reused_message_id == "abc123@customer.example"

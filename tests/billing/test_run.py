@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import threading
@@ -306,6 +307,27 @@ class _Killed(BaseException):
     """The worker's process ending mid-run (a deploy, the OOM killer): nothing of ours runs after it."""
 
 
+@contextlib.contextmanager
+def killed_while_issuing(monkeypatch, *, invoice_number: int):
+    """The run's process dies as it issues its ``invoice_number``-th invoice: that group's
+    transaction never commits, the groups before it did."""
+    import billing.workflows.run
+
+    real, issued = billing.workflows.run.issue_locked, []
+
+    def issue_or_die(*args, **kwargs):
+        issued.append(1)
+        if len(issued) == invoice_number:
+            raise _Killed
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(billing.workflows.run, "issue_locked", issue_or_die)
+    try:
+        yield
+    finally:
+        monkeypatch.setattr(billing.workflows.run, "issue_locked", real)
+
+
 @pytest.mark.django_db
 def test_a_run_killed_mid_way_and_resumed_by_staff_ends_with_true_counters(
     monkeypatch, billing_staff_client, django_capture_on_commit_callbacks
@@ -318,19 +340,9 @@ def test_a_run_killed_mid_way_and_resumed_by_staff_ends_with_true_counters(
     ProviderDetailsFactory()
     _subscribed(7)
     monkeypatch.setattr(billing.workflows.run, "GROUP_SIZE", 2)
-    real, groups = billing.workflows.run._bill_customers, []
-
-    def killed_during_the_third_group(customers, *args, **kwargs):
-        groups.append(customers)
-        if len(groups) == 3:
-            raise _Killed
-        return real(customers, *args, **kwargs)
-
     run = BillingRun.objects.create(period_start=MAY)
-    monkeypatch.setattr(billing.workflows.run, "_bill_customers", killed_during_the_third_group)
-    with pytest.raises(_Killed):
+    with pytest.raises(_Killed), killed_while_issuing(monkeypatch, invoice_number=5):  # in the third group
         run_billing(MAY, run=run)
-    monkeypatch.setattr(billing.workflows.run, "_bill_customers", real)
     run.refresh_from_db()
     assert (run.status, run.total, run.done, run.created) == (BillingRun.Status.RUNNING, 7, 4, 4)
     BillingRun.objects.filter(pk=run.pk).update(progressed_at=timezone.now() - dt.timedelta(hours=1))  # stalled
@@ -353,24 +365,17 @@ def test_a_run_killed_mid_way_and_resumed_by_staff_ends_with_true_counters(
 
 
 @pytest.mark.django_db
-def test_a_resumed_run_counts_a_customer_in_error_once(monkeypatch):
-    """A customer refused in the first life is tried again by the resumed run and counted once."""
-    import billing.workflows.run
-    from billing.documents.totals import InvoiceError
+def test_a_resumed_run_counts_a_customer_in_error_once():
+    """A customer refused in the first life (staff left a draft for the period) is tried
+    again by the resumed run, once the draft is gone, and counted once."""
+    from tests.billing.factories import InvoiceFactory
 
     ProviderDetailsFactory()
-    _good, bad = _subscribed(2)
-    real = billing.workflows.run._build_invoice
-
-    def refuse_bad(customer, *args, **kwargs):
-        if customer.pk == bad.pk:
-            raise InvoiceError("no VAT rate")
-        return real(customer, *args, **kwargs)
-
-    monkeypatch.setattr(billing.workflows.run, "_build_invoice", refuse_bad)
+    _good, troubled = _subscribed(2)
+    draft = InvoiceFactory(customer=troubled, period_start=MAY, period_end=dt.date(2026, 5, 31))
     run = run_billing(MAY)
     assert (run.status, run.total, run.done, run.created) == (BillingRun.Status.FAILED, 2, 2, 1)
-    monkeypatch.setattr(billing.workflows.run, "_build_invoice", real)
+    draft.delete()
     run = run_billing(MAY, run=run)
     assert (run.status, run.total, run.done, run.created) == (BillingRun.Status.DONE, 2, 2, 2)
 
@@ -523,19 +528,10 @@ def test_resuming_a_killed_run_renders_and_sends_what_it_issued_before_the_kill(
     for customer in customers:
         MembershipFactory(customer=customer, role=Role.BILLING)
     monkeypatch.setattr(billing.workflows.run, "GROUP_SIZE", 2)
-    real, groups = billing.workflows.run._bill_customers, []
-
-    def killed_during_the_third_group(group, *args, **kwargs):
-        groups.append(group)
-        if len(groups) == 3:
-            raise _Killed
-        return real(group, *args, **kwargs)
-
     run = BillingRun.objects.create(period_start=MAY)
-    monkeypatch.setattr(billing.workflows.run, "_bill_customers", killed_during_the_third_group)
-    with pytest.raises(_Killed):  # and the callbacks queued on commit die with the process
+    # Killed in the third group; the deliveries queued on the first two groups' commits die with it.
+    with pytest.raises(_Killed), killed_while_issuing(monkeypatch, invoice_number=5):
         run_billing(MAY, run=run)
-    monkeypatch.setattr(billing.workflows.run, "_bill_customers", real)
     assert Invoice.objects.filter(period_start=MAY, pdf="").count() == 4
     assert not Message.objects.exists()
     BillingRun.objects.filter(pk=run.pk).update(progressed_at=timezone.now() - dt.timedelta(hours=1))
