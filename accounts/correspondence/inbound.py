@@ -270,7 +270,10 @@ def receive(raw: bytes, *, source: str = "pipe") -> Message:
         "headers": {"X-Portal-Source": _storable(source)},
     }
     try:
-        return _receive_parsed(raw, fields)
+        # A savepoint: a database error on the way (PostgreSQL then refuses every statement
+        # until a rollback) leaves the caller's transaction usable for the quarantine below.
+        with transaction.atomic():
+            return _receive_parsed(raw, fields)
     except Exception as exc:  # the raw bytes are safe: whatever else fails ends in quarantine
         logger.exception("Inbound message %s could not be stored as read; quarantined raw", digest[:12])
         return _store(

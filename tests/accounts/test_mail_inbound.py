@@ -455,6 +455,24 @@ def test_a_failure_after_the_raw_bytes_are_safe_ends_in_quarantine_not_a_retry(c
     assert not message.attachments.exists()
 
 
+@pytest.mark.postgres
+def test_a_database_error_while_reading_ends_in_quarantine_inside_a_transaction_too(contact, monkeypatch):
+    """On PostgreSQL a failed statement aborts the transaction it is in: the quarantine
+    still gets stored, in a caller's transaction as much as in the command's."""
+    from django.db import connection, transaction
+
+    def broken(to_addresses):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT * FROM no_such_table")
+
+    monkeypatch.setattr(inbound, "kind_for", broken)
+    with transaction.atomic():
+        message = inbound.receive(PLAIN)
+        assert Message.objects.get(pk=message.pk).status == Message.Status.QUARANTINED
+    assert "no_such_table" in message.parse_error
+    assert message.raw.read() == PLAIN
+
+
 def test_receive_email_asks_the_mta_to_retry_only_when_nothing_could_be_stored(contact, monkeypatch):
     from django.db import OperationalError
 
