@@ -65,8 +65,11 @@ setup-dev: $(VENV)/.installed-dev check-system
 demo: setup
 	$(PY) manage.py load_demo
 
+# Without a broker there is no beat: run_due_tasks runs the due schedules, once a minute,
+# next to the server, and stops with it.
 run: demo
-	@echo "Serving on http://$(HOST):$(PORT)/  (tasks in-process; emails in var/outbox/)"
+	@echo "Serving on http://$(HOST):$(PORT)/  (tasks in-process, schedules every minute; emails in var/outbox/)"
+	@$(PY) manage.py run_due_tasks --every 60 & due=$$!; trap 'kill $$due 2>/dev/null' EXIT; \
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
 test: setup-dev

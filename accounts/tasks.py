@@ -10,8 +10,10 @@ sweep (``privacy.tasks.retention_sweep``), like every other declared record.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 from celery import shared_task
+from django.conf import settings
 
 from accounts.correspondence import delivery
 
@@ -19,17 +21,53 @@ from accounts.correspondence import delivery
 # often: as often as beat runs it in production, not once per email of a billing run.
 EAGER_SWEEP_EVERY = 60.0
 _last_eager_sweep = -EAGER_SWEEP_EVERY
+# In-process delivery runs in whatever stored the message, often a web request, so it
+# never waits long for the mail server: one connection attempt with a short timeout
+# (PORTAL_EMAIL_INLINE_TIMEOUT), and after the server could not be reached no further
+# attempt in this process for this many seconds; the messages stay queued for the sweep.
+PAUSE_AFTER_UNREACHABLE = 60.0
+
+
+@dataclass
+class InProcessDelivery:
+    """Whether this process is holding back in-process delivery (the embedded default)."""
+
+    paused_until: float = 0.0  # time.monotonic() until which no delivery is attempted
+
+    @property
+    def paused(self) -> bool:
+        return time.monotonic() < self.paused_until
+
+    def pause(self) -> None:
+        self.paused_until = time.monotonic() + PAUSE_AFTER_UNREACHABLE
+
+    def resume(self) -> None:
+        self.paused_until = 0.0
+
+
+in_process = InProcessDelivery()
 
 
 @shared_task(bind=True, acks_late=True, max_retries=delivery.MAX_ATTEMPTS)
 def deliver_message(self, message_id: int) -> str:
     """Hand one stored outbound message to the mail server (accounts.correspondence.delivery)."""
-    outcome = delivery.deliver(message_id)
     if self.request.is_eager:
-        # In-process there is no broker to retry on schedule: the sweep retries.
-        _sweep_in_process()
-    elif outcome.status == "retry":
+        return _deliver_in_process(message_id)
+    outcome = delivery.deliver(message_id)
+    if outcome.status == "retry":
         raise self.retry(countdown=outcome.retry_in.total_seconds())
+    return outcome.status
+
+
+def _deliver_in_process(message_id: int) -> str:
+    """Without a broker there is no worker to retry on schedule: the sweep retries."""
+    if in_process.paused:
+        return "paused"  # the server was just unreachable; the message waits, queued, for the sweep
+    outcome = delivery.deliver(message_id, timeout=settings.PORTAL_EMAIL_INLINE_TIMEOUT)
+    if outcome.server_trouble:
+        in_process.pause()
+        return outcome.status
+    _sweep_in_process()
     return outcome.status
 
 
@@ -44,7 +82,11 @@ def _sweep_in_process() -> None:
 @shared_task
 def requeue_due_messages() -> int:
     """Every minute, the mail gateway's safety net: queue messages whose enqueue failed,
-    retries that are due, and sends that got stuck."""
+    retries that are due, and sends that got stuck.
+
+    In-process, each sweep tries the mail server again, once: if it cannot be reached,
+    the rest of the due messages wait for the next sweep."""
+    in_process.resume()
     ids = delivery.due_message_ids()
     for message_id in ids:
         deliver_message.delay(message_id)

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from billing.delivery.email import send_document, unsent_documents
 from billing.models import BillingRun, Invoice
-from billing.workflows.run import run_billing, run_on_billing_day
+from billing.workflows.run import run_billing, run_on_billing_day, undelivered_documents
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +47,13 @@ def billing_run_task() -> int | None:
 
 @shared_task
 def run_billing_task(run_pk: int) -> int:
-    """Carry out (or resume) a billing run that staff started in the admin."""
+    """Carry out (or resume) a billing run that staff started in the admin. A resumed run
+    first delivers what its earlier life issued and did not deliver (it was killed between
+    a group's commit and the queuing of the group's documents)."""
     run = BillingRun.objects.get(pk=run_pk)
+    if run.progressed_at is not None:  # it ran before: resumed
+        for invoice_pk in undelivered_documents(run):
+            render_and_send_invoice.delay(invoice_pk)
     return run_billing(run.period_start, run=run).pk
 
 

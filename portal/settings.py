@@ -11,6 +11,7 @@ Two profiles:
 from __future__ import annotations
 
 import base64
+import re
 import secrets
 from pathlib import Path
 
@@ -308,6 +309,9 @@ if EMAIL_USE_TLS and EMAIL_USE_SSL:
     raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL are exclusive: set only one to true.")
 EMAIL_PORT = env.int("EMAIL_PORT", 465 if EMAIL_USE_SSL else 587, minimum=1, maximum=65535)
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", 30, minimum=1)
+# Without a broker, mail is delivered in the process that stored it (often a web request):
+# one connection attempt, given up after this many seconds; the sweep retries later.
+PORTAL_EMAIL_INLINE_TIMEOUT = env.int("PORTAL_EMAIL_INLINE_TIMEOUT", 3, minimum=1)
 if EMAIL_HOST:
     EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
 else:
@@ -446,6 +450,30 @@ PORTAL_ANALYTICS_SNIPPET = env.str("PORTAL_ANALYTICS_SNIPPET", "")
 PORTAL_ANALYTICS_WORDING = env.str("PORTAL_ANALYTICS_WORDING", "")
 # Material policy changes are emailed this many days before they take effect (docs/privacy.md).
 PORTAL_POLICY_NOTICE_DAYS = env.int("PORTAL_POLICY_NOTICE_DAYS", 30, minimum=1)
+
+# The disclosure ledger's keys and checkpoints (docs/privacy-ledger.md), kept outside the
+# database so that someone who can write the database cannot forge entries that verify.
+# PORTAL_LEDGER_KEYS (or PORTAL_LEDGER_KEYS_FILE): "id:secret" pairs, separated by commas
+# or new lines; the last one signs new entries, the earlier ones verify older entries.
+PORTAL_LEDGER_KEYS: list[tuple[str, str]] = []
+for _pair in filter(
+    None, (p.strip() for p in (env.str("PORTAL_LEDGER_KEYS", "") or "").replace(",", "\n").split("\n"))
+):
+    _key_id, _, _secret = _pair.partition(":")
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,32}", _key_id) or len(_secret) < 32:
+        raise ImproperlyConfigured(
+            "PORTAL_LEDGER_KEYS takes id:secret pairs: an id of letters, digits, '.', '_' or '-' "
+            "(at most 32) and a secret of at least 32 characters, e.g. 2026a:$(openssl rand -hex 32)."
+        )
+    if _key_id in dict(PORTAL_LEDGER_KEYS):
+        raise ImproperlyConfigured(f"PORTAL_LEDGER_KEYS names the key {_key_id!r} twice.")
+    PORTAL_LEDGER_KEYS.append((_key_id, _secret))
+# With keys set, entries from this sequence number on must be signed (entries recorded
+# before the keys were set have no signature).
+PORTAL_LEDGER_SIGNED_FROM = env.int("PORTAL_LEDGER_SIGNED_FROM", 1, minimum=1)
+# Where checkpoints of the chain's head are written: a directory the database's users
+# cannot write (another host's mount, append-only storage). Empty: no checkpoints.
+PORTAL_LEDGER_CHECKPOINT_DIR = env.str("PORTAL_LEDGER_CHECKPOINT_DIR", "")
 # The portal's public address, for absolute links in emails sent by background tasks.
 PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", "")
 

@@ -8,6 +8,7 @@ in ``privacy/services/``: one write path per model.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 
 from django.conf import settings
@@ -101,6 +102,10 @@ class DisclosureEntry(models.Model):
     withheld_reason = models.CharField(max_length=300, blank=True)
     previous_hash = models.CharField(max_length=64, editable=False)
     entry_hash = models.CharField(max_length=64, unique=True, editable=False)
+    # HMAC-SHA256 of the entry's hash with a key kept outside the database
+    # (PORTAL_LEDGER_KEYS), and which key: without the key, no entry can be made to verify.
+    key_id = models.CharField(max_length=32, blank=True, editable=False)
+    signature = models.CharField(max_length=64, blank=True, editable=False)
 
     objects = DisclosureQuerySet.as_manager()
 
@@ -145,6 +150,10 @@ class DisclosureEntry(models.Model):
 
     def compute_hash(self) -> str:
         return hashlib.sha256(self.canonical()).hexdigest()
+
+    def compute_signature(self, secret: str) -> str:
+        """The entry's hash and key id, signed with ``secret`` (the key named by ``key_id``)."""
+        return hmac.new(secret.encode(), f"{self.key_id}:{self.entry_hash}".encode(), hashlib.sha256).hexdigest()
 
 
 @no_personal_data("Records when a non-disclosure duty on a ledger entry ended; written by privacy staff.")

@@ -11,10 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from celery import shared_task
+from django.conf import settings
 from django.utils import timezone
 
 from privacy.models import LegalHold, PublicRequestSubmission
-from privacy.services import export, policies, requests, retention
+from privacy.services import export, ledger, policies, requests, retention
 
 
 @shared_task
@@ -80,3 +81,14 @@ def queue_held_erasure_release(sender, *, hold_pk: int, **kwargs) -> None:
 def queue_public_request(sender, *, submission_pk: int, **kwargs) -> None:
     """``public_request_submitted`` receiver: process it in the background, after commit."""
     process_public_request.delay(submission_pk)
+
+
+@shared_task
+def checkpoint_ledger() -> str:
+    """Daily: record the disclosure ledger's head outside the database, where
+    verify_ledger checks it; nothing without PORTAL_LEDGER_CHECKPOINT_DIR. A broken
+    chain is never checkpointed: the task fails naming the broken entry."""
+    if not settings.PORTAL_LEDGER_CHECKPOINT_DIR:
+        return "no checkpoint directory"
+    path = ledger.write_checkpoint()
+    return str(path) if path else "empty ledger"

@@ -71,6 +71,17 @@ def _tasks_in_process_unless_marked_broker(request):
 
 
 @pytest.fixture(autouse=True)
+def _mail_server_not_paused():
+    """In-process delivery pauses for a while after the mail server could not be reached
+    (accounts.tasks.in_process); each test starts with a mail server not known to be down."""
+    from accounts import tasks
+
+    tasks.in_process.resume()
+    yield
+    tasks.in_process.resume()
+
+
+@pytest.fixture(autouse=True)
 def _staff_groups(request):
     """The staff groups come from a data migration; a transactional test's flush removes them."""
     marker = request.node.get_closest_marker("django_db")

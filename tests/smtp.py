@@ -1,4 +1,5 @@
-"""A real SMTP server on loopback for delivery tests (aiosmtpd), with scripted failures."""
+"""A real SMTP server on loopback for delivery tests (aiosmtpd), with scripted failures:
+replies to DATA (``fail_next``) and to RCPT for chosen addresses (``refuse``)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,17 @@ class Recorder:
     received: list = field(default_factory=list)
     # Replies to give to the next DATA commands instead of accepting, e.g. "451 4.3.0 try later".
     scripted: list[str] = field(default_factory=list)
+    # Replies to RCPT TO for an address, one per attempt; the last one stays for good.
+    refusals: dict[str, list[str]] = field(default_factory=dict)
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        replies = self.refusals.get(address.lower())
+        if replies:
+            reply = replies.pop(0) if len(replies) > 1 else replies[0]
+            if reply is not None:
+                return reply
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
 
     async def handle_DATA(self, server, session, envelope):
         if self.scripted:
@@ -46,3 +58,12 @@ class SMTPServer:
 
     def fail_next(self, *replies: str) -> None:
         self.recorder.scripted.extend(replies)
+
+    def refuse(self, address: str, *replies: str | None) -> None:
+        """Answer RCPT TO:<address> with each reply in turn, then keep answering the last
+        (``None`` accepts): ``refuse(a, "451 4.2.2 full", None)`` defers once, then accepts."""
+        self.recorder.refusals[address.lower()] = list(replies)
+
+    def delivered_to(self, address: str) -> int:
+        """How many copies the server accepted for ``address``."""
+        return sum(address.lower() in (r.lower() for r in envelope.rcpt_tos) for envelope in self.received)

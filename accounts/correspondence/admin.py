@@ -12,7 +12,7 @@ from django.utils.html import format_html_join
 
 from accounts.correspondence import gateway, inbound, services
 from accounts.correspondence.display import inert_links
-from accounts.correspondence.models import Message, MessageAttachment
+from accounts.correspondence.models import Message, MessageAttachment, MessageRecipient
 from accounts.models import Customer
 
 
@@ -25,6 +25,24 @@ class AttachmentInline(admin.TabularInline):
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
+
+
+class RecipientInline(admin.TabularInline):
+    """What the mail server answered for each recipient of a message we sent."""
+
+    model = MessageRecipient
+    fields = ("address", "status", "reply", "attempts", "updated_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    verbose_name_plural = "Delivery to each recipient"
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        # Part of the message: whoever may see the message sees how its delivery went.
+        return request.user.has_perm("accounts.view_message")
 
 
 class ReplyForm(forms.Form):
@@ -47,7 +65,7 @@ class MessageAdmin(admin.ModelAdmin):
     search_fields = ("subject", "from_address", "customer__registered_name", "customer__trading_name", "message_id")
     list_select_related = ("customer",)
     date_hierarchy = "created_at"
-    inlines = [AttachmentInline]
+    inlines = [RecipientInline, AttachmentInline]
     actions = ["retry_delivery", "reject_messages"]
     readonly_fields = (
         "direction",
@@ -61,6 +79,7 @@ class MessageAdmin(admin.ModelAdmin):
         "body_text",
         "html_body",
         "message_id",
+        "reused_message_id",
         "thread",
         "in_reply_to",
         "created_at",
@@ -99,6 +118,7 @@ class MessageAdmin(admin.ModelAdmin):
                     "body_text",
                     "html_body",
                     "message_id",
+                    "reused_message_id",
                     "thread",
                     "in_reply_to",
                 )

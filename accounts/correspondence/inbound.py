@@ -2,8 +2,16 @@
 
 ``receive(raw)`` stores the raw RFC 5322 bytes first, then parses them. A message
 that cannot be parsed, or whose sender cannot be matched to one customer, waits in
-quarantine for staff. Nothing is dropped; the same message delivered twice (same
-bytes, or same Message-ID) is stored once.
+quarantine for staff. Nothing is dropped:
+
+- the same bytes delivered twice are stored once; a different message that reuses a
+  stored message's Message-ID is stored as its own message, flagged
+  (``reused_message_id``) and threaded by its other headers;
+- what the database cannot hold is made storable with a note: NUL characters in parsed
+  fields are replaced by U+FFFD, lone surrogates too, over-long values are cut;
+- anything that still fails once the raw bytes are safe ends in quarantine with the
+  reason, so a message is never retried for ever. Only a failure to store anything at
+  all (the database is down) reaches the caller.
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.correspondence.gateway import Attachment, store_attachments, store_file
-from accounts.correspondence.models import MailKind, Message
+from accounts.correspondence.models import MailKind, Message, MessageAttachment
 from accounts.models import Membership, ProviderDetails
 
 logger = logging.getLogger(__name__)
@@ -32,6 +40,20 @@ logger = logging.getLogger(__name__)
 MAX_MESSAGE_BYTES = 50 * 1024 * 1024  # larger messages are kept raw, unparsed, in quarantine
 MAX_BODY_CHARS = 1_000_000  # the stored text and HTML; the raw message keeps the rest
 _MSGID = re.compile(r"<([^<>\s]+)>")
+REPLACEMENT = "\ufffd"  # what a NUL or a lone surrogate in a parsed field becomes
+
+
+def _limit(model, name: str) -> int:
+    return model._meta.get_field(name).max_length
+
+
+FROM_MAX = _limit(Message, "from_address")
+SUBJECT_MAX = _limit(Message, "subject")
+MESSAGE_ID_MAX = _limit(Message, "message_id")
+IN_REPLY_TO_MAX = _limit(Message, "in_reply_to_header")
+FILENAME_MAX = _limit(MessageAttachment, "filename")
+CONTENT_TYPE_MAX = _limit(MessageAttachment, "content_type")
+HEADER_VALUE_MAX = 2000
 
 
 @dataclass
@@ -47,6 +69,9 @@ class Parsed:
     references: list[str]
     attachments: list[tuple[str, str, bytes]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # Characters had to be replaced, or the From address cut, to store it (make_storable):
+    # staff check it before the customer sees a copy that differs from what was sent.
+    needs_review: bool = False
 
 
 def _header(msg: EmailMessage, name: str) -> str:
@@ -96,18 +121,83 @@ def parse(raw: bytes) -> Parsed:
         notes.append("The body is longer than can be shown: the full text is in the raw message.")
     message_id = _MSGID.search(_header(msg, "Message-ID"))
     return Parsed(
-        message_id=message_id.group(1)[:250] if message_id else "",
+        message_id=message_id.group(1) if message_id else "",
         from_address=parseaddr(_header(msg, "From"))[1].lower(),
         to_addresses=[addr.lower() for _, addr in getaddresses([_header(msg, "To"), _header(msg, "Cc")]) if addr],
-        subject=" ".join(_header(msg, "Subject").split())[:998],
+        subject=" ".join(_header(msg, "Subject").split()),
         text=body_text[:MAX_BODY_CHARS],
         html=body_html[:MAX_BODY_CHARS],
-        headers={k: str(v)[:2000] for k, v in list(msg.items())[:100]},
+        headers={k: str(v) for k, v in list(msg.items())[:100]},
         in_reply_to=" ".join(_MSGID.findall(_header(msg, "In-Reply-To"))),
         references=_MSGID.findall(_header(msg, "References")),
         attachments=attachments,
         notes=notes,
     )
+
+
+def _storable(value: str) -> str:
+    """``value`` without what a database cannot hold in text: NULs (PostgreSQL refuses
+    them) and lone surrogates (not UTF-8), each replaced by U+FFFD."""
+    if "\x00" in value:
+        value = value.replace("\x00", REPLACEMENT)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        value = value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return value
+
+
+def make_storable(parsed: Parsed) -> Parsed:
+    """Parsed fields the database can hold, with a note for each one changed on the way.
+
+    The raw message is kept as it came; only the parsed copy shown to staff and customers
+    loses NUL characters (replaced by U+FFFD) and what is longer than its column.
+    """
+    altered: list[str] = []
+    cut: list[str] = []
+
+    def clean(value: str, what: str, limit: int | None = None) -> str:
+        storable = _storable(value)
+        if storable != value:
+            altered.append(what)
+        if limit is not None and len(storable) > limit:
+            cut.append(f"{what} ({len(storable)} characters, kept {limit})")
+            storable = storable[:limit]
+        return storable
+
+    headers: dict[str, str] = {}
+    for name, value in parsed.headers.items():
+        headers[clean(name, f"the {name!r} header name")] = clean(value, f"the {name!r} header", HEADER_VALUE_MAX)
+    result = Parsed(
+        message_id=clean(parsed.message_id, "the Message-ID", MESSAGE_ID_MAX),
+        from_address=clean(parsed.from_address, "the From address", FROM_MAX),
+        to_addresses=[clean(address, "a To or Cc address", FROM_MAX) for address in parsed.to_addresses],
+        subject=clean(parsed.subject, "the Subject", SUBJECT_MAX),
+        text=clean(parsed.text, "the text body"),
+        html=clean(parsed.html, "the HTML body"),
+        headers=headers,
+        in_reply_to=clean(parsed.in_reply_to, "the In-Reply-To header", IN_REPLY_TO_MAX),
+        references=[clean(ref, "the References header", MESSAGE_ID_MAX) for ref in parsed.references],
+        attachments=[
+            (
+                clean(name, f"the attachment name {name!r}", FILENAME_MAX),
+                clean(content_type, "an attachment's content type", CONTENT_TYPE_MAX),
+                payload,
+            )
+            for name, content_type, payload in parsed.attachments
+        ],
+        notes=[_storable(note) for note in parsed.notes],
+    )
+    if altered:
+        result.notes.append(
+            "NUL characters or invalid Unicode replaced by \ufffd in "
+            + ", ".join(dict.fromkeys(altered))
+            + ": the raw message keeps the original."
+        )
+    if cut:
+        result.notes.append("Cut to fit: " + "; ".join(dict.fromkeys(cut)) + ". The raw message keeps the whole value.")
+    result.needs_review = bool(altered) or len(result.from_address) < len(_storable(parsed.from_address))
+    return result
 
 
 def sanitise_html(html: str) -> str:
@@ -161,7 +251,11 @@ def kind_for(to_addresses: list[str]) -> str:
 
 
 def receive(raw: bytes, *, source: str = "pipe") -> Message:
-    """Store one raw message; return the stored (or previously stored) row."""
+    """Store one raw message; return the stored (or previously stored, same bytes) row.
+
+    Raises only if nothing could be stored (the database or the storage is unavailable):
+    the caller then keeps the message and tries again later.
+    """
     digest = hashlib.sha256(raw).hexdigest()
     duplicate = Message.objects.filter(direction=Message.Direction.INBOUND, raw_sha256=digest).first()
     if duplicate:
@@ -173,36 +267,60 @@ def receive(raw: bytes, *, source: str = "pipe") -> Message:
         "raw": raw_name,
         "raw_sha256": digest,
         "created_at": timezone.now(),
-        "headers": {"X-Portal-Source": source},
+        "headers": {"X-Portal-Source": _storable(source)},
     }
+    try:
+        # A savepoint: a database error on the way (PostgreSQL then refuses every statement
+        # until a rollback) leaves the caller's transaction usable for the quarantine below.
+        with transaction.atomic():
+            return _receive_parsed(raw, fields)
+    except Exception as exc:  # the raw bytes are safe: whatever else fails ends in quarantine
+        logger.exception("Inbound message %s could not be stored as read; quarantined raw", digest[:12])
+        return _store(
+            {
+                **fields,
+                "status": Message.Status.QUARANTINED,
+                "message_id": make_msgid(domain="unstored.invalid")[1:-1],
+                "parse_error": _storable(
+                    f"Could not store this message as read ({exc.__class__.__name__}: {exc}); the raw message is kept."
+                ),
+            },
+            [],
+        )
+
+
+def _receive_parsed(raw: bytes, fields: dict) -> Message:
+    fields = dict(fields)  # the caller's copy stays as it was, for the quarantine of last resort
     try:
         if len(raw) > MAX_MESSAGE_BYTES:
             raise ValueError(f"the message is {len(raw)} bytes, over the {MAX_MESSAGE_BYTES}-byte limit")
-        parsed = parse(raw)
+        parsed = make_storable(parse(raw))
     except Exception as exc:  # anything the parser chokes on is kept raw for staff
-        logger.warning("Inbound message %s could not be parsed: %s", digest[:12], exc)
+        logger.warning("Inbound message %s could not be parsed: %s", fields["raw_sha256"][:12], exc)
         return _store(
             {
                 **fields,
                 "status": Message.Status.QUARANTINED,
                 "message_id": make_msgid(domain="unparsed.invalid")[1:-1],
-                "parse_error": f"Could not read this message: {exc}",
+                "parse_error": _storable(f"Could not read this message: {exc}"),
             },
             [],
         )
-    if parsed.message_id:
-        same = Message.objects.filter(message_id=parsed.message_id).first()
-        if same and same.direction == Message.Direction.INBOUND:
-            return same  # the same message delivered twice (e.g. fetched and piped)
     customer, parent, problem = _match(parsed)
+    notes = [problem, *parsed.notes]
+    if parsed.needs_review:
+        notes.insert(0, "Quarantined for staff to check: parts of this message had to be changed to be stored.")
+    reused = parsed.message_id if message_id_taken(parsed.message_id) else ""
+    if reused:
+        notes.append(_reuse_note(reused))
+    matched = bool(customer or (parent and parent.person_id))
     fields.update(
         customer=customer,
         person=parent.person if parent else None,
         kind=parent.kind if parent else kind_for(parsed.to_addresses),
-        status=Message.Status.RECEIVED if (customer or (parent and parent.person_id)) else Message.Status.QUARANTINED,
-        message_id=parsed.message_id
-        if parsed.message_id and not Message.objects.filter(message_id=parsed.message_id).exists()
-        else make_msgid(domain="inbound.invalid")[1:-1],
+        status=Message.Status.RECEIVED if matched and not parsed.needs_review else Message.Status.QUARANTINED,
+        message_id=parsed.message_id if parsed.message_id and not reused else _local_message_id(),
+        reused_message_id=reused,
         from_address=parsed.from_address,
         to_addresses=parsed.to_addresses,
         subject=parsed.subject,
@@ -210,30 +328,60 @@ def receive(raw: bytes, *, source: str = "pipe") -> Message:
         body_html=sanitise_html(parsed.html) if parsed.html else "",
         headers={**parsed.headers, **fields["headers"]},
         in_reply_to=parent,
-        in_reply_to_header=parsed.in_reply_to[:998],
+        in_reply_to_header=parsed.in_reply_to,
         thread=parent.thread_root if parent else None,
-        parse_error="\n".join([problem, *parsed.notes]).strip(),
+        parse_error="\n".join(filter(None, notes)).strip(),
     )
-    return _store(fields, parsed.attachments)
+    return _store(fields, parsed.attachments, claimed_message_id=parsed.message_id)
 
 
-def _store(fields: dict, attachments: list[tuple[str, str, bytes]]) -> Message:
-    try:
-        with transaction.atomic():
-            message = Message.objects.create(**fields)
-            store_attachments(
-                message, [Attachment(name, payload, content_type) for name, content_type, payload in attachments]
-            )
-    except IntegrityError:
-        # The same message arriving twice at once: the other copy was stored.
-        existing = (
-            Message.objects.filter(raw_sha256=fields["raw_sha256"]).first()
-            or Message.objects.filter(message_id=fields.get("message_id")).first()
-        )
-        if existing is None:
-            raise
-        return existing
-    return message
+def message_id_taken(message_id: str) -> bool:
+    """Whether a stored message, in either direction, already has ``message_id``."""
+    return bool(message_id) and Message.objects.filter(message_id=message_id).exists()
+
+
+def _local_message_id() -> str:
+    return make_msgid(domain="inbound.invalid")[1:-1]
+
+
+def _reuse_note(message_id: str) -> str:
+    return (
+        f"This message reuses the Message-ID <{message_id}> of another stored message with different "
+        "content: it is stored as its own message under a new identifier."
+    )
+
+
+def _store(fields: dict, attachments: list[tuple[str, str, bytes]], *, claimed_message_id: str = "") -> Message:
+    """Create the row and its attachments in one transaction.
+
+    Two arrivals at once can collide: the same bytes (the other copy is the message), or
+    two different messages with the same Message-ID (the second is stored under a new
+    identifier, flagged, like any reuse found before storing).
+    """
+    for _attempt in range(3):
+        try:
+            with transaction.atomic():
+                message = Message.objects.create(**fields)
+                store_attachments(
+                    message,
+                    [Attachment(name, payload, content_type) for name, content_type, payload in attachments],
+                )
+        except IntegrityError:
+            same_bytes = Message.objects.filter(raw_sha256=fields["raw_sha256"]).first()
+            if same_bytes is not None:
+                return same_bytes
+            if not message_id_taken(fields.get("message_id", "")):
+                raise
+            reused = claimed_message_id or fields["message_id"]
+            fields = {
+                **fields,
+                "message_id": _local_message_id(),
+                "reused_message_id": reused,
+                "parse_error": "\n".join(filter(None, [fields.get("parse_error", ""), _reuse_note(reused)])),
+            }
+            continue
+        return message
+    raise IntegrityError("could not give the message an unused Message-ID")
 
 
 def assign(message: Message, customer, *, actor) -> Message:

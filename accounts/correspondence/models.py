@@ -75,6 +75,7 @@ class MessageQuerySet(models.QuerySet):
     portable_fields=["direction", "kind", "from_address", "to_addresses", "subject", "body_text", "created_at"],
     not_personal={
         "message_id": "A random identifier we generate for threading.",
+        "reused_message_id": "A message identifier from the email's headers.",
         "last_error": "The mail server's reply when delivery failed.",
         "parse_error": "Why a received message could not be read.",
         "in_reply_to_header": "A message identifier from the email's headers.",
@@ -141,6 +142,11 @@ class Message(models.Model):
     kind = models.CharField(max_length=20, choices=MailKind.choices)
     status = models.CharField(max_length=20, choices=Status.choices)
     message_id = models.CharField(max_length=255, unique=True, help_text="RFC 5322 Message-ID, without <>.")
+    # A received message whose Message-ID another stored message already had is stored
+    # under a new one; the identifier it came with is kept here, and flags it for staff.
+    reused_message_id = models.CharField(
+        max_length=255, blank=True, help_text="The Message-ID it arrived with, already used by another message."
+    )
     idempotency_key = models.CharField(max_length=200, unique=True, null=True, blank=True)
     thread = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     in_reply_to = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replies")
@@ -262,3 +268,57 @@ class MessageAttachment(models.Model):
 
     def __str__(self) -> str:
         return self.filename
+
+
+@personal_data(
+    description="Each address an email we sent went to, and what its mail server answered.",
+    categories=[Category.CONTACT, Category.CORRESPONDENCE],
+    fields=["address", "reply"],
+    not_personal={
+        "status": "Whether the mail server accepted the message for this address.",
+        "attempts": "How many times delivery to this address was tried.",
+        "updated_at": "When the mail server last answered for this address.",
+    },
+    purpose="Correspondence about your service and billing; a record of whether it reached you.",
+    lawful_basis=LawfulBasis.CONTRACT,
+    customer_path="message__customer",
+    person_path="message__person",
+    retention=Retention(
+        counted_from="message__customer__closed_at",
+        counted_from_without_customer="message__created_at",
+        years=CORRESPONDENCE_RETENTION_YEARS,
+        description="Kept as long as the message it belongs to.",
+    ),
+    # Deleted, not anonymised: one row per address of a message, so several erased
+    # addresses would collide; the message keeps its own delivery status.
+    erasure=Erasure.delete(),
+)
+class MessageRecipient(models.Model):
+    """Delivery of one outbound message to one address, as the mail server answered it.
+
+    A message is *sent* only when every recipient was accepted; a recipient refused for a
+    while is retried with the message's back-off, one refused for good is shown to staff
+    with the server's answer, and one already accepted is never sent the message again.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Not tried yet"
+        ACCEPTED = "accepted", "Accepted by the mail server"
+        DEFERRED = "deferred", "Refused for now; will be retried"
+        REFUSED = "refused", "Refused for good"
+
+    message = models.ForeignKey(Message, on_delete=models.PROTECT, related_name="recipients")
+    address = models.CharField(max_length=320)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    reply = models.TextField(blank=True, help_text="The mail server's answer for this address.")
+    attempts = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["message", "address"], name="message_recipient_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.address}: {self.get_status_display()}"

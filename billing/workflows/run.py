@@ -12,19 +12,21 @@ run going at the same time waits on the customers' locks (taken in primary-key o
 until the first commits, then finds their invoices (or, failing that, the unique index
 refuses its own) and moves on: nothing is created twice.
 
-Progress (total, done, created) is written to the ``BillingRun`` row outside the
-billing transactions, so staff see it move in the admin.
+Progress (total, done, created) is written to the ``BillingRun`` row in the transaction
+of each group (or customer) it counts, so staff see it move in the admin as groups commit
+and the counters are always exactly the committed work: a run killed mid-way and resumed
+ends with its counters true for the whole run (``total`` every customer it billed or
+tried, ``created`` every invoice it made, in its first life and since).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import time
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, Q
 from django.utils import timezone
 
 from accounts.models import Customer, ProviderDetails
@@ -41,6 +43,7 @@ from billing.models import (
     OneOffCharge,
     Payment,
     Subscription,
+    document_emails,
 )
 from billing.receivables.payments import apply_credit
 from billing.workflows.proforma import settle_paid_requests, use_payment_request_if_pro_forma_mode
@@ -89,10 +92,13 @@ class _Seller:
     policy: BillingSettings
 
 
-def _bill_customer(customer: Customer, period_start: dt.date, seller: _Seller) -> bool:
-    """Invoice ``customer`` for the period; False when an invoice for it already exists."""
+def _bill_customer(customer: Customer, period_start: dt.date, seller: _Seller, run_pk: int | None = None) -> bool:
+    """Invoice ``customer`` for the period; False when an invoice for it already exists.
+
+    Counted on the run ``run_pk``; a customer refused or in error is not (the caller
+    counts it)."""
     try:
-        created, refused = _bill_customers([customer], period_start, seller)
+        created, refused = _bill_customers([customer], period_start, seller, run_pk=run_pk, count_refused=False)
     except _Taken as taken:
         # Another run inserted it between our look-up and our insert: it is theirs. Any
         # other refused insert is an error, reported with the customer.
@@ -101,6 +107,7 @@ def _bill_customer(customer: Customer, period_start: dt.date, seller: _Seller) -
         )
         if not theirs.exists():
             raise taken.__cause__ from None
+        _progress(run_pk, 1, 0)  # done, by the other run
         return False
     if refused:
         (_customer, reason), *_others = refused
@@ -118,7 +125,12 @@ def _waiting_charges():
 
 
 def _bill_customers(
-    customers: list[Customer], period_start: dt.date, seller: _Seller
+    customers: list[Customer],
+    period_start: dt.date,
+    seller: _Seller,
+    *,
+    run_pk: int | None = None,
+    count_refused: bool = True,
 ) -> tuple[int, list[tuple[Customer, Exception]]]:
     """Invoice ``customers`` for the period in one transaction; returns how many were
     invoiced, and the customers refused with the reason.
@@ -130,7 +142,8 @@ def _bill_customers(
     second look-up). A customer whose invoice is refused while it is being built is left
     out and returned; an error once the group is being written rolls back the whole group,
     and ``run_billing`` then bills its customers one by one, to invoice the others and
-    name the one in error.
+    name the one in error. The customers and invoices are counted on the run ``run_pk``
+    in the same transaction (without the refused ones unless ``count_refused``).
     """
     with transaction.atomic():
         issued_on = max(timezone.localdate(), period_start)
@@ -171,7 +184,9 @@ def _bill_customers(
                 # Refused before anything is written (a staff draft, a plan in another
                 # currency, no VAT rate): the others go ahead; the run names this one.
                 refused.append((customer, exc))
+        handled = len(locked) if count_refused else len(locked) - len(refused)
         if not bills:
+            _progress(run_pk, handled, 0)
             return 0, refused
         try:
             Invoice.objects.bulk_create([bill.invoice for bill in bills])
@@ -201,6 +216,7 @@ def _bill_customers(
                 # (and a payment request so paid gets its VAT invoice).
                 apply_credit(bill.invoice.customer, has_payments=True)
                 settle_paid_requests(bill.invoice.customer)
+        _progress(run_pk, handled, len(bills))
         return len(bills), refused
 
 
@@ -363,10 +379,13 @@ def run_billing(
         by_customer.setdefault(customer_id, [])
     customers = Customer.objects.in_bulk(list(by_customer))
 
+    # A resumed run keeps what it committed before (its invoices, counted with them) and
+    # counts again everyone left, including those refused or in error last time.
+    already = BillingRun.objects.filter(pk=run.pk).values_list("created", flat=True).get()
     BillingRun.objects.filter(pk=run.pk).update(
         status=BillingRun.Status.RUNNING,
-        total=len(by_customer),
-        done=0,
+        total=already + len(by_customer),
+        done=already,
         error="",
         finished_at=None,
         progressed_at=timezone.now(),
@@ -374,32 +393,25 @@ def run_billing(
     # The seller's details as the run starts go on all its invoices (a resumed run reads them again).
     seller = _Seller(ProviderDetails.current(), BillingSettings.current())
     errors = []
-    done = created = 0  # not yet written to the run's row
-    written_at = time.monotonic()
     ids = list(by_customer)
     for group in (ids[start : start + GROUP_SIZE] for start in range(0, len(ids), GROUP_SIZE)):
         try:
-            billed, refused = _bill_customers([customers[pk] for pk in group], period_start, seller)
-            created += billed
+            _billed, refused = _bill_customers([customers[pk] for pk in group], period_start, seller, run_pk=run.pk)
             for customer, reason in refused:
                 logger.warning("Billing run %s: customer %s refused: %s", run.pk, customer.pk, reason)
                 errors.append(_error(customer, reason))
         except Exception:
             # An error while the group was written (a database refusal, another run's
-            # invoice) rolled it back: bill its customers one by one, so that the others are
-            # invoiced and the problem is reported with its customer. It must not stop the run.
+            # invoice) rolled it back, its count with it: bill its customers one by one, so
+            # that the others are invoiced and the problem is reported with its customer.
+            # It must not stop the run.
             for customer_id in group:
                 try:
-                    created += _bill_customer(customers[customer_id], period_start, seller)
+                    _bill_customer(customers[customer_id], period_start, seller, run_pk=run.pk)
                 except Exception as exc:
                     logger.exception("Billing run %s: customer %s failed", run.pk, customer_id)
                     errors.append(_error(customers[customer_id], exc))
-        done += len(group)
-        if time.monotonic() - written_at >= PROGRESS_EVERY:
-            _progress(run, done, created)
-            done = created = 0
-            written_at = time.monotonic()
-    _progress(run, done, created)
+                    _progress(run.pk, 1, 0)
     BillingRun.objects.filter(pk=run.pk).update(
         status=BillingRun.Status.FAILED if errors else BillingRun.Status.DONE,
         error="\n".join(errors),
@@ -409,23 +421,42 @@ def run_billing(
     return run
 
 
+def undelivered_documents(run: BillingRun) -> list[int]:
+    """Documents ``run`` issued so far that have no stored PDF or no email.
+
+    A document's delivery is queued when its group commits; a run killed between the
+    commit and the queuing leaves that group's documents without either. Resuming the run
+    delivers them again (``billing.tasks.run_billing_task``): delivery is safe to repeat,
+    and one to a customer with nobody receiving billing mail stores the PDF only.
+    """
+    documents = (
+        Invoice.objects.filter(period_start=run.period_start, created_at__gte=run.created_at)
+        .exclude(status=Invoice.Status.DRAFT)
+        .exclude(kind=Invoice.Kind.PRO_FORMA, status=Invoice.Status.CANCELLED)
+    )
+    if run.customer_id:
+        documents = documents.filter(customer_id=run.customer_id)
+    return list(documents.filter(Q(pdf="") | ~Exists(document_emails())).values_list("pk", flat=True))
+
+
 def _error(customer: Customer, exc: Exception) -> str:
     """A line of the run's error for staff: a ValidationError's messages, not its list's repr."""
     return f"{customer}: {'; '.join(getattr(exc, 'messages', None) or [str(exc)])}"
 
 
-# Progress goes to the run's row (what staff see in the admin) at most this often, in seconds.
-PROGRESS_EVERY = 1.0
 # Customers billed in one transaction. Larger groups save statements per invoice; a
 # crash or an error costs the group's work (redone customer by customer after an error),
 # and staff issuing or recording a payment for one of them wait for the group to commit.
 GROUP_SIZE = 50
 
 
-def _progress(run: BillingRun, done: int, created: int) -> None:
-    BillingRun.objects.filter(pk=run.pk).update(
-        done=F("done") + done, created=F("created") + created, progressed_at=timezone.now()
-    )
+def _progress(run_pk: int | None, done: int, created: int) -> None:
+    """Count ``done`` customers and ``created`` invoices on the run, in the caller's
+    transaction: the count commits, or rolls back, with the work it counts."""
+    if run_pk is not None:
+        BillingRun.objects.filter(pk=run_pk).update(
+            done=F("done") + done, created=F("created") + created, progressed_at=timezone.now()
+        )
 
 
 def run_on_billing_day(today: dt.date) -> BillingRun | None:

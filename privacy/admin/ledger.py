@@ -35,11 +35,7 @@ def _verify_and_tell(model_admin: admin.ModelAdmin, request: HttpRequest) -> Non
             messages.SUCCESS,
         )
     else:
-        model_admin.message_user(
-            request,
-            f"Ledger broken at entry #{report.problem.sequence}: {report.problem.problem}.",
-            messages.ERROR,
-        )
+        model_admin.message_user(request, report.problem.message, messages.ERROR)
 
 
 class WithheldFilter(admin.SimpleListFilter):

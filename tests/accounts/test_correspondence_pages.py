@@ -189,6 +189,16 @@ def test_staff_assign_a_quarantined_message_in_the_admin(customer, people, suppo
     assert held.customer == customer and held.triaged_by == staff
 
 
+def test_staff_see_a_message_that_reused_another_ones_message_id(customer, people, support_client):
+    client, _ = support_client
+    first = inbound.receive(b"From: owner@c.example\r\nSubject: One\r\nMessage-ID: <same@c.example>\r\n\r\nOne")
+    other = inbound.receive(b"From: owner@c.example\r\nSubject: Two\r\nMessage-ID: <same@c.example>\r\n\r\nTwo")
+    assert other.pk != first.pk
+    page = client.get(reverse("admin:accounts_message_change", args=[other.pk])).content.decode()
+    assert "same@c.example" in page
+    assert "reuses the Message-ID &lt;same@c.example&gt; of another stored message" in page
+
+
 def test_staff_see_failures_and_retry_delivery(customer, people, support_client, smtp_server):
     client, _ = support_client
     smtp_server.fail_next("550 5.1.1 mailbox unavailable")
@@ -257,3 +267,26 @@ def test_private_downloads_are_never_cached(customer, people):
         response = client.get(url)
         assert response.status_code == 200, url
         assert response["Cache-Control"] == "private, no-store", url
+
+
+def test_staff_see_each_refused_recipient_with_the_servers_answer_and_retry_only_them(
+    customer, people, support_client, smtp_server
+):
+    client, _ = support_client
+    smtp_server.refuse("ops@c.example", "550 5.1.1 <ops@c.example>: Recipient address rejected", None)
+    message = send(customer, MailKind.SERVICE, "Reboot tonight", "r2")  # the owner and ops
+    message.refresh_from_db()
+    assert message.status == Message.Status.FAILED
+    failed = client.get(reverse("admin:accounts_message_changelist"), {"status__exact": "failed"}).content.decode()
+    assert "Reboot tonight" in failed
+    page = client.get(reverse("admin:accounts_message_change", args=[message.pk])).content.decode()
+    assert "Delivery to each recipient" in page
+    assert "550 5.1.1 &lt;ops@c.example&gt;: Recipient address rejected" in page
+    assert "Refused for good" in page and "Accepted by the mail server" in page
+    client.post(
+        reverse("admin:accounts_message_changelist"), {"action": "retry_delivery", "_selected_action": [message.pk]}
+    )
+    message.refresh_from_db()
+    assert message.status == Message.Status.SENT
+    assert smtp_server.delivered_to("owner@c.example") == 1  # not sent the message twice
+    assert smtp_server.delivered_to("ops@c.example") == 1

@@ -349,3 +349,120 @@ def test_delivery_builds_portal_emails(provider, customer):
 
     assert isinstance(built, delivery.PortalEmail)
     assert built.message(policy=email.policy.SMTP)["Message-ID"] == f"<{message.message_id}>"
+
+
+# Delivery is recorded per recipient: the server's answer to each RCPT TO decides.
+
+
+def _recipients(message) -> dict[str, str]:
+    return dict(message.recipients.values_list("address", "status"))
+
+
+def _due_now(message) -> None:
+    Message.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now() - dt.timedelta(hours=3))
+
+
+def test_a_recipient_refused_for_good_fails_the_message_with_the_servers_answer(customer, contacts, smtp_server):
+    smtp_server.refuse("accounts@customer.example", "550 5.1.1 No such user here")
+    message = reply(customer)  # billing: the owner and the billing contact
+    message.refresh_from_db()
+    assert message.status == Message.Status.FAILED  # not "sent": one recipient never got it
+    assert "accounts@customer.example: 550 5.1.1 No such user here" in message.last_error
+    assert _recipients(message) == {"owner@customer.example": "accepted", "accounts@customer.example": "refused"}
+    assert message.recipients.get(address="accounts@customer.example").reply == "550 5.1.1 No such user here"
+    assert smtp_server.delivered_to("owner@customer.example") == 1
+    assert smtp_server.delivered_to("accounts@customer.example") == 0
+    assert requeue_due_messages() == 0  # nothing to retry
+
+
+def test_a_recipient_refused_for_now_is_retried_with_backoff_and_only_they_get_it_again(
+    customer, contacts, smtp_server
+):
+    smtp_server.refuse("accounts@customer.example", "451 4.2.2 Mailbox full", None)
+    message = reply(customer)
+    message.refresh_from_db()
+    assert message.status == Message.Status.QUEUED
+    assert message.next_attempt_at > timezone.now() + dt.timedelta(seconds=30)  # backed off
+    assert "accounts@customer.example: 451 4.2.2 Mailbox full" in message.last_error
+    assert _recipients(message) == {"owner@customer.example": "accepted", "accounts@customer.example": "deferred"}
+    assert requeue_due_messages() == 0  # not due yet
+    _due_now(message)
+    assert requeue_due_messages() == 1
+    message.refresh_from_db()
+    assert message.status == Message.Status.SENT and message.last_error == ""
+    assert _recipients(message) == {"owner@customer.example": "accepted", "accounts@customer.example": "accepted"}
+    assert smtp_server.delivered_to("owner@customer.example") == 1  # never a second copy
+    assert smtp_server.delivered_to("accounts@customer.example") == 1
+    # The second envelope named only the recipient still waiting; the To header names both.
+    assert smtp_server.received[1].rcpt_tos == ["accounts@customer.example"]
+    assert "owner@customer.example" in parsed(smtp_server.received[1])["To"]
+
+
+def test_a_recipient_refused_for_now_every_time_is_given_up_after_max_attempts(customer, contacts, smtp_server):
+    smtp_server.refuse("accounts@customer.example", "452 4.2.2 Over quota")
+    message = reply(customer)
+    for _ in range(delivery.MAX_ATTEMPTS - 1):
+        _due_now(message)
+        requeue_due_messages()
+    message.refresh_from_db()
+    assert message.status == Message.Status.FAILED and message.attempts == delivery.MAX_ATTEMPTS
+    refused = message.recipients.get(address="accounts@customer.example")
+    assert refused.status == "refused" and "452 4.2.2 Over quota" in refused.reply and "given up" in refused.reply
+    assert smtp_server.delivered_to("owner@customer.example") == 1
+
+
+def test_every_recipient_refused_is_recorded_for_each(customer, contacts, smtp_server):
+    smtp_server.refuse("owner@customer.example", "550 5.1.1 Unknown")
+    smtp_server.refuse("accounts@customer.example", "451 4.3.0 Later")
+    message = reply(customer)
+    message.refresh_from_db()
+    assert message.status == Message.Status.QUEUED  # one of them may yet accept it
+    assert _recipients(message) == {"owner@customer.example": "refused", "accounts@customer.example": "deferred"}
+    assert smtp_server.received == []
+
+
+@pytest.fixture
+def hung_mail_server(settings):
+    """A mail server that takes the connection and then never says a word."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(50)  # connections complete in the kernel's backlog; nothing ever answers
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", listener.getsockname()[1]
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    settings.EMAIL_TIMEOUT = 10  # what a worker would wait
+    settings.PORTAL_EMAIL_INLINE_TIMEOUT = 1  # what a web request waits, at most, once
+    yield listener
+    listener.close()
+
+
+def test_without_a_broker_a_hung_mail_server_holds_a_request_for_one_short_attempt_at_most(
+    client, customer, contacts, hung_mail_server, monkeypatch
+):
+    import time
+
+    from django.urls import reverse
+
+    from accounts import tasks
+
+    monkeypatch.setattr(tasks.in_process, "paused_until", float("inf"))  # stored, not delivered
+    for key in ("due-1", "due-2", "due-3"):  # stored earlier, retries now due: a sweep would try each
+        reply(customer, key=key)
+    Message.objects.update(next_attempt_at=timezone.now() - dt.timedelta(minutes=5))
+    tasks.in_process.resume()
+    monkeypatch.setattr(tasks, "EAGER_SWEEP_EVERY", 0.0)  # and the in-process sweep is due
+    started = time.monotonic()
+    response = client.post(reverse("account_reset_password"), {"email": "ops@customer.example"})
+    first = time.monotonic() - started
+    assert response.status_code == 302
+    assert first < 2.5  # one attempt of PORTAL_EMAIL_INLINE_TIMEOUT, not EMAIL_TIMEOUT, not one per message
+    reset = Message.objects.get(kind=MailKind.SECURITY)
+    assert reset.status == Message.Status.QUEUED and "timed out" in reset.last_error  # kept for the sweep
+    # The next request does not wait on the same server again straight away.
+    started = time.monotonic()
+    client.post(reverse("account_reset_password"), {"email": "owner@customer.example"})
+    assert time.monotonic() - started < 1
+    assert Message.objects.filter(kind=MailKind.SECURITY, status=Message.Status.QUEUED).count() == 2
+    assert not Message.objects.exclude(status=Message.Status.QUEUED).exists()  # nothing lost, nothing failed

@@ -219,11 +219,10 @@ def test_reply_to_our_message_joins_its_thread_even_from_another_address(contact
     assert message.kind == MailKind.ABUSE
 
 
-def test_same_message_delivered_twice_is_stored_once(contact):
+def test_same_bytes_delivered_twice_are_stored_once(contact):
     first = inbound.receive(PLAIN)
     again = inbound.receive(PLAIN)
-    relayed = inbound.receive(b"Received: from relay\r\n" + PLAIN)  # same Message-ID, other bytes
-    assert first.pk == again.pk == relayed.pk
+    assert first.pk == again.pk
     assert Message.objects.filter(direction=Message.Direction.INBOUND).count() == 1
 
 
@@ -280,3 +279,207 @@ def test_receive_email_as_an_mta_pipe(tmp_path):
     assert result.returncode == 0, result.stderr
     assert b"(Quarantined) for quarantine" in result.stdout
     assert list((tmp_path / "private" / "mail" / "raw").rglob("*.eml"))
+
+
+# Deduplication is on identical bytes only. A different message that reuses a stored
+# message's Message-ID (a relay adding a header, a broken client, a forger) is its own
+# message: stored, flagged, threaded by its other headers, and the first one untouched.
+
+REUSED_ID = raw(
+    "From: Jo Bloggs <jo@customer.example>",
+    "To: support@hosting.example",
+    "Subject: Something else entirely",
+    "Message-ID: <abc123@customer.example>",
+    "",
+    "A different message with the same Message-ID.",
+)
+
+
+def _receive_email(data: bytes) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    old, sys.stdin = sys.stdin, io.TextIOWrapper(io.BytesIO(data))
+    try:
+        call_command("receive_email", stdout=out, stderr=err)
+        code = 0
+    except SystemExit as exit:
+        code = exit.code
+    finally:
+        sys.stdin = old
+    return code, out.getvalue(), err.getvalue()
+
+
+def _raw_files(settings) -> set[str]:
+    root = settings.PRIVATE_STORAGE_DIR
+    return {str(path.relative_to(root)) for path in (root / "mail" / "raw").rglob("*.eml")}
+
+
+def test_receive_email_stores_a_different_message_that_reuses_a_message_id(contact, settings):
+    assert _receive_email(PLAIN)[0] == 0
+    code, out, _ = _receive_email(REUSED_ID)
+    assert code == 0
+    first, second = Message.objects.filter(direction=Message.Direction.INBOUND).order_by("pk")
+    assert f"Stored message {second.pk}" in out
+    assert first.message_id == "abc123@customer.example" and first.reused_message_id == ""
+    assert first.raw.read() == PLAIN and first.subject == "Server down?"
+    assert second.raw.read() == REUSED_ID and second.subject == "Something else entirely"
+    assert second.reused_message_id == "abc123@customer.example"
+    assert second.message_id != first.message_id
+    assert "reuses the Message-ID <abc123@customer.example>" in second.parse_error
+    # Threaded by other evidence (here the sender's address), not by the reused identifier.
+    assert second.customer == contact.customer and second.status == Message.Status.RECEIVED
+    assert second.thread is None and second.in_reply_to is None
+    assert _raw_files(settings) == {first.raw.name, second.raw.name}  # every raw file is referenced
+
+
+def test_a_relayed_copy_with_an_extra_header_is_its_own_flagged_message(contact):
+    first = inbound.receive(PLAIN)
+    relayed = inbound.receive(b"Received: from relay\r\n" + PLAIN)
+    assert relayed.pk != first.pk
+    assert relayed.reused_message_id == first.message_id
+
+
+def test_fetch_email_stores_messages_sharing_a_message_id_and_empties_the_maildir(contact, tmp_path, settings):
+    box = mailbox.Maildir(tmp_path / "Maildir", create=True)
+    for data in (PLAIN, REUSED_ID, PLAIN):  # the third is the first again, byte for byte
+        box.add(data)
+    out = io.StringIO()
+    call_command("fetch_email", str(tmp_path / "Maildir"), stdout=out)
+    assert "Stored 3 message(s); 0 left" in out.getvalue()
+    assert len(box) == 0
+    stored = Message.objects.filter(direction=Message.Direction.INBOUND)
+    assert stored.count() == 2
+    assert {m.raw.read() for m in stored} == {PLAIN, REUSED_ID}
+    assert stored.exclude(reused_message_id="").count() == 1
+    assert _raw_files(settings) == {m.raw.name for m in stored}
+
+
+def test_two_messages_with_one_message_id_arriving_at_once_are_both_stored(contact, monkeypatch):
+    first = inbound.receive(PLAIN)
+    # The second arrival looked before the first was committed: it saw the Message-ID free.
+    real = inbound.message_id_taken
+    calls = iter([False])
+    monkeypatch.setattr(inbound, "message_id_taken", lambda mid: next(calls, None) or real(mid))
+    second = inbound.receive(REUSED_ID)
+    assert second.pk != first.pk
+    assert second.reused_message_id == "abc123@customer.example"
+    assert "reuses the Message-ID" in second.parse_error
+    assert second.raw.read() == REUSED_ID
+
+
+# What PostgreSQL cannot store (NUL characters in text, values longer than a column)
+# is made storable with a note and quarantined for staff; the raw bytes stay exact.
+# These run on whichever database the suite runs on: CI runs them on PostgreSQL.
+
+LONG_FROM = "x" * 400 + "@customer.example"
+UNSTORABLE = {
+    "nul_in_body": raw("From: jo@customer.example", "Subject: nul", "Message-ID: <n1@c.example>", "", "a\x00b"),
+    "nul_in_subject": raw("From: jo@customer.example", "Subject: a\x00b", "Message-ID: <n2@c.example>", "", "x"),
+    "nul_in_a_header": raw("From: jo@customer.example", "X-Mailer: a\x00b", "Message-ID: <n3@c.example>", "", "x"),
+    "nul_in_attachment_filename": raw(
+        "From: jo@customer.example",
+        "Message-ID: <n4@c.example>",
+        "MIME-Version: 1.0",
+        'Content-Type: multipart/mixed; boundary="b"',
+        "",
+        "--b",
+        "Content-Type: text/plain",
+        "",
+        "see attached",
+        "--b",
+        "Content-Type: application/octet-stream",
+        'Content-Disposition: attachment; filename="a\x00b.txt"',
+        "",
+        "data",
+        "--b--",
+    ),
+    "from_longer_than_its_column": raw(f"From: {LONG_FROM}", "Message-ID: <n5@c.example>", "", "x"),
+}
+
+
+def _stored_fields(message: Message) -> str:
+    attachments = [(a.filename, a.content_type) for a in message.attachments.all()]
+    return repr((message.subject, message.body_text, message.from_address, message.headers, attachments))
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("name", sorted(UNSTORABLE))
+def test_receive_email_quarantines_what_the_database_cannot_hold(name, contact):
+    code, _out, err = _receive_email(UNSTORABLE[name])
+    assert code == 0, err  # never a temporary failure the MTA retries until it bounces
+    message = Message.objects.get(direction=Message.Direction.INBOUND)
+    assert message.status == Message.Status.QUARANTINED
+    assert "Quarantined for staff to check" in message.parse_error
+    assert message.raw.read() == UNSTORABLE[name]  # the original, exactly
+    assert "\x00" not in _stored_fields(message)
+    assert len(message.from_address) <= Message._meta.get_field("from_address").max_length
+    if name == "from_longer_than_its_column":
+        assert "Cut to fit: the From address" in message.parse_error
+        assert message.from_address == LONG_FROM[:320]
+    else:
+        assert "NUL characters" in message.parse_error
+        assert "\ufffd" in _stored_fields(message)
+
+
+@pytest.mark.postgres
+def test_fetch_email_stores_unstorable_messages_and_is_done_with_them(contact, tmp_path):
+    box = mailbox.Maildir(tmp_path / "Maildir", create=True)
+    for data in UNSTORABLE.values():
+        box.add(data)
+    out = io.StringIO()
+    call_command("fetch_email", str(tmp_path / "Maildir"), stdout=out)
+    assert f"Stored {len(UNSTORABLE)} message(s); 0 left" in out.getvalue()
+    assert len(box) == 0
+    assert Message.objects.filter(status=Message.Status.QUARANTINED).count() == len(UNSTORABLE)
+
+
+@pytest.mark.postgres
+def test_staff_assign_a_cleaned_message_to_its_customer(contact, customer):
+    message = inbound.receive(UNSTORABLE["nul_in_body"])
+    assert message.customer == contact.customer  # matched, held for a look
+    inbound.assign(message, customer, actor=UserFactory(is_staff=True))
+    assert Message.objects.get(pk=message.pk).status == Message.Status.RECEIVED
+
+
+def test_a_failure_after_the_raw_bytes_are_safe_ends_in_quarantine_not_a_retry(contact, monkeypatch):
+    def broken(message, attachments):
+        if attachments:
+            raise RuntimeError("the attachment table refused a value")
+
+    monkeypatch.setattr(inbound, "store_attachments", broken)
+    code, _out, err = _receive_email(CORPUS["attachment_base64"])
+    assert code == 0, err
+    message = Message.objects.get(direction=Message.Direction.INBOUND)
+    assert message.status == Message.Status.QUARANTINED
+    assert "RuntimeError: the attachment table refused a value" in message.parse_error
+    assert message.raw.read() == CORPUS["attachment_base64"]
+    assert not message.attachments.exists()
+
+
+@pytest.mark.postgres
+def test_a_database_error_while_reading_ends_in_quarantine_inside_a_transaction_too(contact, monkeypatch):
+    """On PostgreSQL a failed statement aborts the transaction it is in: the quarantine
+    still gets stored, in a caller's transaction as much as in the command's."""
+    from django.db import connection, transaction
+
+    def broken(to_addresses):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT * FROM no_such_table")
+
+    monkeypatch.setattr(inbound, "kind_for", broken)
+    with transaction.atomic():
+        message = inbound.receive(PLAIN)
+        assert Message.objects.get(pk=message.pk).status == Message.Status.QUARANTINED
+    assert "no_such_table" in message.parse_error
+    assert message.raw.read() == PLAIN
+
+
+def test_receive_email_asks_the_mta_to_retry_only_when_nothing_could_be_stored(contact, monkeypatch):
+    from django.db import OperationalError
+
+    def down(**fields):
+        raise OperationalError("the database is down")
+
+    monkeypatch.setattr(Message.objects, "create", down)
+    code, _, err = _receive_email(PLAIN)
+    assert code == 75
+    assert "the database is down" in err

@@ -566,7 +566,7 @@ def test_the_migration_encrypts_secrets_stored_in_the_clear(staff):
     from allauth.mfa.models import Authenticator
     from django.apps import apps
 
-    migration = importlib.import_module("accounts.migrations.0014_encrypt_authenticator_secrets")
+    migration = importlib.import_module("accounts.migrations.0016_encrypt_authenticator_secrets")
     secret = enable_totp(staff)
     Authenticator.objects.filter(user=staff, type=Authenticator.Type.TOTP).update(data={"secret": secret})
     migration.encrypt_secrets(apps, None)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import threading
@@ -274,8 +275,8 @@ def test_the_runs_queries_grow_with_the_customers_billed_and_nothing_else(django
 
 @pytest.mark.django_db
 def test_staff_see_the_run_progress_while_it_goes(monkeypatch):
-    """The run's row moves as groups of customers are billed (at most once a second,
-    PROGRESS_EVERY), not only at the end."""
+    """The run's row moves as each group of customers commits, not only at the end: its
+    counts are written in the group's transaction."""
     import billing.workflows.run
 
     ProviderDetailsFactory()
@@ -287,22 +288,96 @@ def test_staff_see_the_run_progress_while_it_goes(monkeypatch):
         seen.append(BillingRun.objects.order_by("-pk").values_list("done", "created").first())
 
     monkeypatch.setattr(billing.workflows.run, "GROUP_SIZE", 1)
-    monkeypatch.setattr(billing.workflows.run, "PROGRESS_EVERY", 0)
     with on_statement(r'^INSERT INTO "billing_invoice"', look_at_the_run):
         run_billing(MAY, run=run)
     assert seen == [(0, 0), (1, 1), (2, 2)]
     run.refresh_from_db()
     assert (run.status, run.total, run.done, run.created) == (BillingRun.Status.DONE, 3, 3, 3)
 
-    # Throttled: a fast run writes its counts once, at the end, and they are the same.
     _subscribed(3)
     seen.clear()
     monkeypatch.setattr(billing.workflows.run, "GROUP_SIZE", 2)
-    monkeypatch.setattr(billing.workflows.run, "PROGRESS_EVERY", 3600)
     with on_statement(r'^INSERT INTO "billing_invoice"', look_at_the_run):
         again = run_billing(dt.date(2026, 6, 1))
-    assert seen == [(0, 0)] * 3  # groups of 2, 2 and 2
-    assert (again.done, again.created) == (6, 6)
+    assert seen == [(0, 0), (2, 2), (4, 4)]  # groups of 2, 2 and 2
+    assert (again.total, again.done, again.created) == (6, 6, 6)
+
+
+class _Killed(BaseException):
+    """The worker's process ending mid-run (a deploy, the OOM killer): nothing of ours runs after it."""
+
+
+@contextlib.contextmanager
+def killed_while_issuing(monkeypatch, *, invoice_number: int):
+    """The run's process dies as it issues its ``invoice_number``-th invoice: that group's
+    transaction never commits, the groups before it did."""
+    import billing.workflows.run
+
+    real, issued = billing.workflows.run.issue_locked, []
+
+    def issue_or_die(*args, **kwargs):
+        issued.append(1)
+        if len(issued) == invoice_number:
+            raise _Killed
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(billing.workflows.run, "issue_locked", issue_or_die)
+    try:
+        yield
+    finally:
+        monkeypatch.setattr(billing.workflows.run, "issue_locked", real)
+
+
+@pytest.mark.django_db
+def test_a_run_killed_mid_way_and_resumed_by_staff_ends_with_true_counters(
+    monkeypatch, billing_staff_client, django_capture_on_commit_callbacks
+):
+    from django.urls import reverse
+    from django.utils import timezone
+
+    import billing.workflows.run
+
+    ProviderDetailsFactory()
+    _subscribed(7)
+    monkeypatch.setattr(billing.workflows.run, "GROUP_SIZE", 2)
+    run = BillingRun.objects.create(period_start=MAY)
+    with pytest.raises(_Killed), killed_while_issuing(monkeypatch, invoice_number=5):  # in the third group
+        run_billing(MAY, run=run)
+    run.refresh_from_db()
+    assert (run.status, run.total, run.done, run.created) == (BillingRun.Status.RUNNING, 7, 4, 4)
+    BillingRun.objects.filter(pk=run.pk).update(progressed_at=timezone.now() - dt.timedelta(hours=1))  # stalled
+
+    with django_capture_on_commit_callbacks(execute=True):
+        billing_staff_client.post(
+            reverse("admin:billing_billingrun_changelist"), {"action": "resume_runs", "_selected_action": [run.pk]}
+        )
+
+    run.refresh_from_db()
+    assert Invoice.objects.filter(period_start=MAY).count() == 7
+    assert (run.status, run.total, run.done, run.created) == (BillingRun.Status.DONE, 7, 7, 7)
+    # Resumed once more, nothing left: still true.
+    with django_capture_on_commit_callbacks(execute=True):
+        billing_staff_client.post(
+            reverse("admin:billing_billingrun_changelist"), {"action": "resume_runs", "_selected_action": [run.pk]}
+        )
+    run.refresh_from_db()
+    assert (run.status, run.total, run.done, run.created) == (BillingRun.Status.DONE, 7, 7, 7)
+
+
+@pytest.mark.django_db
+def test_a_resumed_run_counts_a_customer_in_error_once():
+    """A customer refused in the first life (staff left a draft for the period) is tried
+    again by the resumed run, once the draft is gone, and counted once."""
+    from tests.billing.factories import InvoiceFactory
+
+    ProviderDetailsFactory()
+    _good, troubled = _subscribed(2)
+    draft = InvoiceFactory(customer=troubled, period_start=MAY, period_end=dt.date(2026, 5, 31))
+    run = run_billing(MAY)
+    assert (run.status, run.total, run.done, run.created) == (BillingRun.Status.FAILED, 2, 2, 1)
+    draft.delete()
+    run = run_billing(MAY, run=run)
+    assert (run.status, run.total, run.done, run.created) == (BillingRun.Status.DONE, 2, 2, 2)
 
 
 def test_billing_refuses_to_start_on_an_sqlite_without_returning():
@@ -432,3 +507,42 @@ def test_a_pdf_that_fails_to_render_stops_no_other_document_of_its_group(monkeyp
     assert [bool(invoice.pdf) for invoice in invoices] == [False, True, True]
     assert sorted(message.attachments[0][0] for message in mailoutbox) == [f"{i.number}.pdf" for i in invoices[1:]]
     assert "disk full" in caplog.text
+
+
+@pytest.mark.django_db
+def test_resuming_a_killed_run_renders_and_sends_what_it_issued_before_the_kill(
+    monkeypatch, billing_staff_client, django_capture_on_commit_callbacks
+):
+    """The run was killed after its groups committed and before their documents' delivery,
+    queued on commit, went: resuming it delivers them, and everything issued since."""
+    from django.db.models import Exists
+    from django.urls import reverse
+    from django.utils import timezone
+
+    import billing.workflows.run
+    from accounts.correspondence.models import Message
+    from billing.models import document_emails
+
+    ProviderDetailsFactory()
+    customers = _subscribed(5)
+    for customer in customers:
+        MembershipFactory(customer=customer, role=Role.BILLING)
+    monkeypatch.setattr(billing.workflows.run, "GROUP_SIZE", 2)
+    run = BillingRun.objects.create(period_start=MAY)
+    # Killed in the third group; the deliveries queued on the first two groups' commits die with it.
+    with pytest.raises(_Killed), killed_while_issuing(monkeypatch, invoice_number=5):
+        run_billing(MAY, run=run)
+    assert Invoice.objects.filter(period_start=MAY, pdf="").count() == 4
+    assert not Message.objects.exists()
+    BillingRun.objects.filter(pk=run.pk).update(progressed_at=timezone.now() - dt.timedelta(hours=1))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        billing_staff_client.post(
+            reverse("admin:billing_billingrun_changelist"), {"action": "resume_runs", "_selected_action": [run.pk]}
+        )
+
+    invoices = Invoice.objects.filter(period_start=MAY)
+    assert invoices.count() == 5
+    assert not invoices.filter(pdf="").exists()
+    assert invoices.filter(Exists(document_emails())).count() == 5
+    assert Message.objects.filter(template="invoice").count() == 5  # each emailed once

@@ -305,3 +305,24 @@ def test_the_outbox_keeps_mail_readable_by_the_portals_user_only(tmp_path):
     (written,) = outbox.iterdir()
     assert stat.S_IMODE(written.stat().st_mode) == 0o600
     assert stat.S_IMODE(outbox.stat().st_mode) == 0o700
+
+
+def test_ledger_keys_come_from_the_environment_last_one_signing(load_settings):
+    old, new = "a" * 64, "b" * 64
+    assert load_settings(PORTAL_LEDGER_KEYS=f"2025:{old}, 2026:{new}")["PORTAL_LEDGER_KEYS"] == [
+        ("2025", old),
+        ("2026", new),
+    ]
+
+
+def test_ledger_keys_come_from_a_file(load_settings, tmp_path):
+    old, new = "a" * 64, "b" * 64
+    keys = tmp_path / "ledger-keys"
+    keys.write_text(f"2025:{old}\n2026:{new}\n")
+    assert load_settings(PORTAL_LEDGER_KEYS_FILE=str(keys))["PORTAL_LEDGER_KEYS"][-1] == ("2026", new)
+
+
+@pytest.mark.parametrize("value", ["nokey", "k1:short", f"bad id:{'c' * 40}", f"k1:{'c' * 40},k1:{'d' * 40}"])
+def test_a_bad_ledger_key_is_refused_naming_the_variable(load_settings, value):
+    with pytest.raises(ImproperlyConfigured, match="PORTAL_LEDGER_KEYS"):
+        load_settings(PORTAL_LEDGER_KEYS=value)

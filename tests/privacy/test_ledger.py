@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -239,6 +240,31 @@ def test_verify_ledger_exits_1_naming_the_first_broken_entry(customer, capsys):
     err = capsys.readouterr().err
     assert "Ledger broken at entry #2: its content was altered after it was recorded." in err
     assert "#4" not in err
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "named"),
+    [
+        ("categories", 5, "categories is 5"),
+        ("categories", [Category.CONTACT, 7], "categories is ['contact', 7]"),
+        ("categories", {"a": 1}, "categories is {'a': 1}"),
+        ("customer_ids", [1, "x"], "customer_ids is [1, 'x']"),
+        ("customer_ids", "1,2", "customer_ids is '1,2'"),
+        ("customer_ids", 3, "customer_ids is 3"),
+    ],
+)
+def test_verify_ledger_reports_a_malformed_entry_as_broken_instead_of_crashing(customer, capsys, field, value, named):
+    chain_of(3, customer)
+    DisclosureEntry.objects.filter(sequence=2).update(**{field: value})
+    assert check_chain().problem.sequence == 2  # what the admin's "Verify the chain" shows
+
+    with pytest.raises(SystemExit) as exit_:
+        ManagementUtility(["manage.py", "verify_ledger"]).execute()
+
+    assert exit_.value.code == 1
+    err = capsys.readouterr().err
+    assert f"Ledger broken at entry #2: its content is malformed: {named}" in err
+    assert "Traceback" not in err
 
 
 def test_verify_ledger_with_a_recorded_head_notices_a_cut_short_ledger(customer):
@@ -593,3 +619,157 @@ def test_privacy_officer_records_the_end_of_a_duty_in_the_admin(customer):
     assert "End of a non-disclosure duty" in client.post(changelist, selected).content.decode()
     client.post(changelist, {**selected, "confirm": "yes", "ends_on": "2020-01-01", "reason": "Order discharged"})
     assert DisclosureEntry.objects.visible_to_customer(customer).get() == secret
+
+
+# ---------------------------------------------------------------------------------------
+# Forgery: a key and checkpoints kept outside the database
+# ---------------------------------------------------------------------------------------
+
+KEY_2025 = ("2025", "k" * 64)
+KEY_2026 = ("2026", "n" * 64)
+
+
+def append_forgery(**fields) -> DisclosureEntry:
+    """What someone who can write the database does with the project's own code: a new
+    entry on the head, with a correct sequence, link and hash."""
+    last = DisclosureEntry.objects.order_by("-sequence").first()
+    entry = forged(sequence=last.sequence + 1, previous_hash=last.entry_hash, **fields)
+    entry.save(force_insert=True)
+    return entry
+
+
+def verify_ledger(*args) -> tuple[int, str, str]:
+    out, err = StringIO(), StringIO()
+    try:
+        call_command("verify_ledger", *args, stdout=out, stderr=err)
+    except CommandError as exc:
+        return 1, out.getvalue(), str(exc)
+    return 0, out.getvalue(), err.getvalue()
+
+
+def test_without_a_key_a_forged_entry_passes_and_verify_ledger_says_so(customer):
+    chain_of(2, customer)
+    append_forgery()
+    code, out, err = verify_ledger()
+    assert code == 0 and "Ledger intact: 3 entries." in out
+    assert "PORTAL_LEDGER_KEYS is not set" in err  # the operator is told what was not checked
+
+
+def test_with_a_key_a_forged_entry_is_found_even_when_the_head_passed_back_matches(customer, settings):
+    settings.PORTAL_LEDGER_KEYS = [KEY_2026]
+    entries = chain_of(3, customer)
+    assert all(e.key_id == "2026" and len(e.signature) == 64 for e in entries)
+    head = f"{entries[-1].sequence}:{entries[-1].entry_hash}"
+    assert verify_ledger("--expect", head)[0] == 0
+
+    append_forgery()  # unsigned
+    code, _, error = verify_ledger("--expect", head)
+    assert code == 1
+    assert error.startswith("Ledger broken at entry #4: it is not signed with the ledger key")
+
+
+def test_with_a_key_an_entry_signed_with_another_key_is_found(customer, settings):
+    settings.PORTAL_LEDGER_KEYS = [KEY_2026]
+    chain_of(2, customer)
+    forgery = forged(sequence=3, previous_hash=DisclosureEntry.objects.get(sequence=2).entry_hash)
+    forgery.key_id = "2026"
+    forgery.signature = forgery.compute_signature("a guess at the key, of some length")
+    forgery.save(force_insert=True)
+    code, _, error = verify_ledger()
+    assert code == 1
+    assert error == "Ledger broken at entry #3: its signature does not match: it was not recorded with the ledger key."
+
+
+def test_a_signed_entry_altered_and_rehashed_is_found(customer, settings):
+    settings.PORTAL_LEDGER_KEYS = [KEY_2026]
+    only = chain_of(1, customer)[0]
+    only.purpose = "Something else"
+    DisclosureEntry.objects.filter(pk=only.pk).update(purpose=only.purpose, entry_hash=only.compute_hash())
+    assert verify_ledger()[2].startswith("Ledger broken at entry #1: its signature does not match")
+
+
+def test_keys_rotate_old_entries_verify_with_the_old_key_new_ones_are_signed_with_the_new(customer, settings):
+    settings.PORTAL_LEDGER_KEYS = [KEY_2025]
+    chain_of(2, customer)
+    settings.PORTAL_LEDGER_KEYS = [KEY_2025, KEY_2026]
+    chain_of(2, customer)
+    assert list(DisclosureEntry.objects.values_list("key_id", flat=True)) == ["2025", "2025", "2026", "2026"]
+    code, out, _ = verify_ledger()
+    assert code == 0 and "Signatures checked: 4." in out
+    settings.PORTAL_LEDGER_KEYS = [KEY_2026]  # the old key dropped too early
+    code, _, error = verify_ledger()
+    assert code == 1
+    assert (
+        error == "Ledger broken at entry #1: it is signed with the key '2025', which PORTAL_LEDGER_KEYS does not hold."
+    )
+
+
+def test_entries_recorded_before_the_key_was_set_are_accepted_only_below_the_configured_number(customer, settings):
+    chain_of(2, customer)  # no key yet
+    settings.PORTAL_LEDGER_KEYS = [KEY_2026]
+    chain_of(1, customer)
+    assert "#1: it is not signed" in verify_ledger()[2]
+    settings.PORTAL_LEDGER_SIGNED_FROM = 3
+    assert verify_ledger()[0] == 0
+    append_forgery()
+    assert "#4: it is not signed" in verify_ledger()[2]
+
+
+def test_checkpoints_written_outside_the_database_catch_a_rewritten_or_cut_short_chain(customer, settings, tmp_path):
+    settings.PORTAL_LEDGER_CHECKPOINT_DIR = str(tmp_path / "checkpoints")
+    (tmp_path / "checkpoints").mkdir()
+    entries = chain_of(3, customer)
+    out = StringIO()
+    call_command("checkpoint_ledger", stdout=out)
+    (written,) = (tmp_path / "checkpoints").iterdir()
+    assert f"Checkpoint written: {written}" in out.getvalue()
+    assert f"sequence: 3\nhash: {entries[-1].entry_hash}\n" in written.read_text()
+    code, out_text, _ = verify_ledger()
+    assert code == 0 and "Checkpoints checked: 1." in out_text
+
+    # Someone with the database rewrites the newest entry's content and re-hashes it: a
+    # valid chain, but not the one the checkpoint recorded.
+    raw_delete(entries[-1])
+    append_forgery()
+    assert verify_chain(batch_size=100) is not None  # checked against the checkpoint by default
+    code, _, error = verify_ledger()
+    assert code == 1
+    assert error == (f"Ledger broken at entry #3: its hash differs from the one recorded earlier ({written.name}).")
+    # Or cuts it short.
+    raw_delete(DisclosureEntry.objects.get(sequence=3))
+    code, _, error = verify_ledger()
+    assert "entry #3 recorded earlier (" in error and "is gone (the ledger was cut short)" in error
+
+
+def test_a_broken_chain_is_never_checkpointed(customer, tmp_path):
+    entries = chain_of(2, customer)
+    DisclosureEntry.objects.filter(pk=entries[0].pk).update(purpose="Marketing")
+    with pytest.raises(CommandError, match="Not checkpointed: Ledger broken at entry #1"):
+        call_command("checkpoint_ledger", "--dir", str(tmp_path), stdout=StringIO())
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_checkpoints_are_new_files_never_overwritten(customer, tmp_path):
+    chain_of(1, customer)
+    call_command("checkpoint_ledger", "--dir", str(tmp_path), stdout=StringIO())
+    call_command("checkpoint_ledger", "--dir", str(tmp_path), stdout=StringIO())
+    assert len(list(tmp_path.iterdir())) == 2
+
+
+def test_an_unreadable_checkpoint_is_reported_not_ignored(customer, settings, tmp_path):
+    settings.PORTAL_LEDGER_CHECKPOINT_DIR = str(tmp_path)
+    chain_of(1, customer)
+    (tmp_path / "ledger-checkpoint-000000000001-20261206T000000Z.txt").write_text("sequence: one\n")
+    code, _, error = verify_ledger()
+    assert code == 1
+    assert error.startswith("Ledger cannot be verified: the checkpoint ledger-checkpoint-000000000001")
+
+
+def test_the_daily_task_writes_a_checkpoint(customer, settings, tmp_path):
+    from privacy.tasks import checkpoint_ledger
+
+    assert checkpoint_ledger.delay().get() == "no checkpoint directory"
+    settings.PORTAL_LEDGER_CHECKPOINT_DIR = str(tmp_path)
+    chain_of(2, customer)
+    written = checkpoint_ledger.delay().get()
+    assert written.startswith(str(tmp_path)) and "sequence: 2" in Path(written).read_text()

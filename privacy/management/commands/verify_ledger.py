@@ -1,4 +1,6 @@
-"""Check the disclosure ledger's hash chain from the first entry to the last."""
+"""Check the disclosure ledger's hash chain from the first entry to the last, its
+signatures against the keys in PORTAL_LEDGER_KEYS, and its head against the checkpoints
+in PORTAL_LEDGER_CHECKPOINT_DIR (docs/privacy-ledger.md)."""
 
 from __future__ import annotations
 
@@ -32,7 +34,13 @@ class Command(BaseCommand):
     def handle(self, *args, expect: str | None = None, **options) -> None:
         report = check_chain(expect_head=_head(expect) if expect else None)
         if report.problem is not None:
-            raise CommandError(f"Ledger broken at entry #{report.problem.sequence}: {report.problem.problem}.")
+            raise CommandError(report.problem.message)
         self.stdout.write(f"Ledger intact: {report.entries} entries.")
         if report.entries:
             self.stdout.write(f"Head: {report.head_sequence}:{report.head_hash}")
+        if report.signed:
+            self.stdout.write(f"Signatures checked: {report.signed}.")
+        if report.checkpoints:
+            self.stdout.write(f"Checkpoints checked: {report.checkpoints}.")
+        for warning in report.warnings:
+            self.stderr.write(f"Warning: {warning}.")

@@ -52,7 +52,7 @@ def decrypt_secrets(apps, schema_editor) -> None:
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("accounts", "0013_billing_policy_moves_to_billing"),
+        ("accounts", "0015_message_recipients"),
         ("mfa", "0003_authenticator_type_uniq"),
     ]
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('privacy', '0011_tasks_in_privacy_tasks'),
+        ('privacy', '0012_ledger_signatures'),
     ]
 
     operations = [
