@@ -14,6 +14,7 @@ from django.urls import path
 from accounts import roles
 from accounts.models import Membership
 from accounts.views import customer_view, require_permission
+from billing.delivery.document import document_data
 from billing.delivery.pdf import pdf_filename, stored_pdf_bytes
 from billing.models import Invoice
 from billing.money import format_money
@@ -50,7 +51,7 @@ def invoice_detail(request: HttpRequest, membership: Membership, invoice_id: int
     return render(
         request,
         "billing/invoice_detail.html",
-        {"customer": membership.customer, "invoice": invoice, "refunds": refunds},
+        {"customer": membership.customer, "invoice": invoice, "refunds": refunds, **document_data(invoice)},
     )
 
 
