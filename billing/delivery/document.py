@@ -108,6 +108,16 @@ def _payment_state(invoice: Invoice, money) -> dict[str, Any]:
             for payment in state.payments
         ],
         "settled_by": state.settled_by,
+        # What was paid back of a credit note.
+        "refunds": [
+            {
+                "amount": money(refund.amount),
+                "paid_on": refund.paid_on,
+                "reference": refund.reference,
+                "method": refund.get_method_display().lower(),
+            }
+            for refund in invoice.refunds.all()
+        ],
     }
 
 
