@@ -169,3 +169,12 @@ def test_every_amount_on_the_page_equals_the_pdfs(owner_client, customer, provid
         pdf = _amounts(pdf_text(render_invoice_pdf(document)))
         assert len(pdf) >= 3
         assert page == pdf, f"{document}: only on the page {page - pdf}, only in the PDF {pdf - page}"
+
+
+def test_a_technical_contact_refused_billing_is_told_which_roles_may_see_it(customer, invoice):
+    client = client_for(customer, roles.Role.TECHNICAL)
+
+    for url in (reverse("billing:invoices"), reverse("billing:invoice_detail", args=[invoice.pk])):
+        page = " ".join(client.get(url).content.decode().split())
+        assert "only owners and billing contacts may see invoices, payments and statements" in page
+        assert "only an owner may" not in page
