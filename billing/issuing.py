@@ -140,6 +140,14 @@ def issue_locked(
         raise InvoiceError(f"{draft} has no lines: nothing to issue.")
     if provider is None:
         raise InvoiceError("Provider details are not configured: the seller's details go on every invoice.")
+    # A document that asks to be paid says how; a credit note asks for nothing, nor does the
+    # VAT invoice for a payment request already paid.
+    if (
+        draft.kind != Invoice.Kind.CREDIT_NOTE
+        and draft.settles_id is None
+        and (missing := policy.missing_payment_method())
+    ):
+        raise InvoiceError(missing)
 
     if tax_point is not None and draft.kind != Invoice.Kind.INVOICE:
         raise InvoiceError("Only a VAT invoice can have a tax point other than its date of issue.")

@@ -180,6 +180,13 @@ class BillingRunForm(forms.ModelForm):
         fields = ["period_start", "customer"]
         help_texts = {"period_start": "Any day of the month to bill; the run bills that calendar month."}
 
+    def clean(self) -> dict:
+        data = super().clean()
+        missing = BillingSettings.current().missing_payment_method()
+        if missing:
+            raise forms.ValidationError(missing)
+        return data
+
 
 @admin.register(BillingRun)
 class BillingRunAdmin(admin.ModelAdmin):

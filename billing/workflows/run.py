@@ -340,6 +340,14 @@ def run_billing(
     period_start = period_start.replace(day=1)
     if run is None:
         run = BillingRun.objects.create(period_start=period_start, customer=customer, started_by=actor)
+    missing = BillingSettings.current().missing_payment_method()
+    if missing:
+        # Every invoice would be refused for it: say so once, for the whole run.
+        BillingRun.objects.filter(pk=run.pk).update(
+            status=BillingRun.Status.FAILED, error=missing, finished_at=timezone.now()
+        )
+        run.refresh_from_db()
+        return run
     customer = customer or run.customer
     subscriptions = due_subscriptions(period_start)
     if customer is not None:

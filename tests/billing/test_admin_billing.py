@@ -11,8 +11,8 @@ from django.utils import timezone
 
 from billing.models import Invoice, InvoiceLine, OneOffCharge, Subscription
 from billing.workflows.run import run_billing
-from tests.accounts.factories import CustomerFactory, ProviderDetailsFactory, ServiceFactory
-from tests.billing.factories import PlanFactory, SubscriptionFactory, issued_invoice
+from tests.accounts.factories import CustomerFactory, ServiceFactory
+from tests.billing.factories import PlanFactory, SubscriptionFactory, configured_provider, issued_invoice
 
 pytestmark = pytest.mark.django_db
 
@@ -21,7 +21,7 @@ DECEMBER = dt.date(2026, 12, 1)
 
 @pytest.fixture(autouse=True)
 def _provider():
-    ProviderDetailsFactory()
+    configured_provider()
 
 
 def _billed_subscription(price="31.00"):

@@ -10,8 +10,8 @@ from django.core.exceptions import ValidationError
 
 from billing.models import BillingRun, ExchangeRate, Invoice
 from billing.workflows.run import run_billing
-from tests.accounts.factories import CustomerFactory, ProviderDetailsFactory, ServiceFactory
-from tests.billing.factories import PlanFactory, SubscriptionFactory
+from tests.accounts.factories import CustomerFactory, ServiceFactory
+from tests.billing.factories import PlanFactory, SubscriptionFactory, configured_provider
 
 pytestmark = pytest.mark.django_db
 
@@ -20,7 +20,7 @@ DECEMBER = dt.date(2026, 12, 1)
 
 @pytest.fixture(autouse=True)
 def _provider():
-    ProviderDetailsFactory()
+    configured_provider()
 
 
 def _subscribed(customer, currency="EUR", price="100.00"):
