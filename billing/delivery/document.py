@@ -22,6 +22,7 @@ from billing.documents.totals import sterling_summary, vat_summary
 from billing.models import Invoice
 from billing.money import format_money
 from billing.receivables.settlement import settlement_of
+from billing.vat import EU_COUNTRIES, OUTSIDE_SCOPE_RULES, UK_COUNTRIES
 
 
 def _legal_form_label(value: str) -> str:
@@ -134,6 +135,16 @@ def document_data(invoice: Invoice) -> dict[str, Any]:
         return "" if amount is None else format_money(amount, cur)
 
     summary = _vat_summary(invoice, lines)
+    buyer_country = BuyerSnapshot.from_json(invoice.buyer).country
+    # A supply outside the scope of UK VAT has no rate: it says so instead of "0%".
+    no_rate = OUTSIDE_SCOPE_RULES.get(invoice.vat_rule)
+
+    def rate(value: Decimal) -> str:
+        return no_rate or f"{value.normalize():f}%"
+
+    buyer["tax_id_label"] = (
+        "VAT number" if not buyer_country or buyer_country in UK_COUNTRIES | EU_COUNTRIES else "tax number"
+    )
     return {
         "invoice": invoice,
         "title": _title(invoice),
@@ -147,7 +158,7 @@ def document_data(invoice: Invoice) -> dict[str, Any]:
                 "description": line.description,
                 "quantity": f"{line.quantity.normalize():f}",
                 "unit_price": money(line.unit_price),
-                "vat_rate": f"{line.vat_rate.normalize():f}%",
+                "vat_rate": rate(line.vat_rate),
                 "net": money(line.net),
                 "period_start": line.period_start,
                 "period_end": line.period_end,
@@ -156,7 +167,7 @@ def document_data(invoice: Invoice) -> dict[str, Any]:
         ],
         "vat_summary": [
             {
-                "rate": f"{row['rate'].normalize():f}%",
+                "rate": rate(row["rate"]),
                 "net": money(row["net"]),
                 "vat": money(row["vat"]),
                 "net_gbp": money(row.get("net_gbp"), "GBP"),
