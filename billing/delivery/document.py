@@ -14,6 +14,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from django_countries.fields import Country
 from stdnum import iban
 
 from accounts.models import LegalForm
@@ -136,6 +137,11 @@ def document_data(invoice: Invoice) -> dict[str, Any]:
 
     summary = _vat_summary(invoice, lines)
     buyer_country = BuyerSnapshot.from_json(invoice.buyer).country
+    # Sterling VAT figures are what UK VAT requires; VAT charged under a consumer's own
+    # country's rules is that country's VAT, labelled so, in the invoice currency only.
+    uk_vat = invoice.vat_rule == "uk_rate"
+    foreign_vat = invoice.vat_rule == "consumer_country_rate"
+    vat_label = f"VAT ({Country(buyer_country).name})" if foreign_vat and buyer_country else "VAT"
     # A supply outside the scope of UK VAT has no rate: it says so instead of "0%".
     no_rate = OUTSIDE_SCOPE_RULES.get(invoice.vat_rule)
 
@@ -179,7 +185,9 @@ def document_data(invoice: Invoice) -> dict[str, Any]:
         "total_vat": money(invoice.total_vat),
         "total_gross": money(invoice.total_gross),
         "foreign_currency": currency != "GBP",
-        "has_sterling_totals": currency != "GBP" and invoice.total_vat_gbp is not None,
+        "uk_vat": uk_vat,
+        "vat_label": vat_label,
+        "has_sterling_totals": uk_vat and currency != "GBP" and invoice.total_vat_gbp is not None,
         # The total VAT in sterling, and for other currencies the sterling net and VAT at
         # the stored rate with its source and date (HMRC: VAT on an invoice in another
         # currency is shown in sterling too).

@@ -1,5 +1,5 @@
 """Business customers outside the UK are outside the scope of UK VAT, by their recorded
-business status (a business legal form or a business tax identifier)."""
+business status; foreign VAT charged to a consumer is labelled as that country's VAT."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def test_a_us_company_without_a_tax_number_is_outside_the_scope_and_the_invoice_
     text = pdf_text(render_invoice_pdf(invoice))
     assert "Outside the scope of UK VAT: services supplied to a business customer belonging outside the UK" in text
     assert "Dedicated server 1 £100.00 Outside the scope £100.00" in text
-    assert "0%" not in text
+    assert "0%" not in text and "Total VAT in sterling" not in text
 
 
 def test_an_eu_business_without_a_vat_number_is_reverse_charged_by_its_legal_form(provider):
@@ -84,3 +84,22 @@ def test_a_wrong_foreign_tax_identifier_is_refused_naming_what_was_expected(owne
     assert "'CHE-116.281.711' is not a valid" in _page_text(response) and "UID for CH" in _page_text(response)
     customer.refresh_from_db()
     assert (customer.country, customer.vat_number) == (before.country, before.vat_number)
+
+
+def test_an_irish_consumers_vat_is_labelled_as_irish_vat_not_sterling_vat(provider, settings, owner_client, customer):
+    settings.PORTAL_CONSUMER_VAT_RATES = {"IE": "23"}
+    Customer.objects.filter(pk=customer.pk).update(
+        country="IE", legal_form=LegalForm.INDIVIDUAL, company_number="", vat_number=""
+    )
+    customer.refresh_from_db()
+
+    invoice = issued_invoice(customer, lines=[("VPS hosting", 1, "10.00")], issued_on=ISSUED)
+
+    assert invoice.vat_rule == "consumer_country_rate" and invoice.total_vat == Decimal("2.30")
+    for text in (
+        pdf_text(render_invoice_pdf(invoice)),
+        _page_text(owner_client.get(reverse("billing:invoice_detail", args=[invoice.pk]))),
+    ):
+        assert "VAT rate Net VAT (Ireland) 23% £10.00 £2.30" in text
+        assert "Total VAT (Ireland) £2.30" in text
+        assert "sterling" not in text
