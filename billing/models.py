@@ -59,6 +59,13 @@ class NumberSeries(models.Model):
         help_text="Python format with {code}, {year} and {number}, e.g. INV-{year}-{number:06d}.",
     )
     next_number = models.PositiveBigIntegerField(default=1)
+    last_issued_on = models.DateField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Date of issue of the latest document numbered in this series: a later number is never "
+        "dated before it.",
+    )
 
     class Meta:
         verbose_name_plural = "number series"
@@ -761,6 +768,12 @@ class BillingSettings(models.Model):
         default=1,
         validators=[MinValueValidator(1), MaxValueValidator(31)],
         help_text="Day of the month the billing run issues invoices (the last day in shorter months).",
+    )
+    bill_in_advance = models.BooleanField(
+        "allow billing in advance",
+        default=False,
+        help_text="Allow a billing run for a month that has not started yet. Its documents are dated the day "
+        "they are issued and state the period they bill.",
     )
 
     class Meta:

@@ -19,6 +19,7 @@ from billing.admin.base import RecordedThroughService
 from billing.models import BillingRun, BillingSettings, ExchangeRate, Invoice, Payment, PaymentAllocation, Refund
 from billing.receivables.payments import balance_of, check_refund, record_refund, refundable
 from billing.tasks import run_billing_task
+from billing.workflows.run import refuse_future_period
 from billing.workflows.settlement import receive_payment
 
 
@@ -185,6 +186,8 @@ class BillingRunForm(forms.ModelForm):
         missing = BillingSettings.current().missing_payment_method()
         if missing:
             raise forms.ValidationError(missing)
+        if data.get("period_start") and (ahead := refuse_future_period(data["period_start"])):
+            raise forms.ValidationError({"period_start": ahead})
         return data
 
 
@@ -268,7 +271,7 @@ class BillingSettingsAdmin(admin.ModelAdmin):
             "Payment instructions (printed on invoices)",
             {"fields": ("bank_account_name", "bank_sort_code", "bank_account_number", "bank_iban", "bank_bic")},
         ),
-        ("Billing", {"fields": ("payment_terms_days", "billing_day", "pro_forma_mode")}),
+        ("Billing", {"fields": ("payment_terms_days", "billing_day", "pro_forma_mode", "bill_in_advance")}),
     )
 
     # No "only while none exists" on adding: the row is always pk 1 (``BillingSettings.save``),

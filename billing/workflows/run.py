@@ -133,7 +133,7 @@ def _bill_customers(
     name the one in error.
     """
     with transaction.atomic():
-        issued_on = max(timezone.localdate(), period_start)
+        issued_on = timezone.localdate()  # the day it is issued, whatever period it bills
         # As they are now: name, address, country and VAT number go on the invoice and
         # decide the VAT. Locked in primary-key order, as every group is.
         locked = list(
@@ -329,6 +329,20 @@ def _build_invoice(
     return _Bill(invoice, lines, subscriptions, charges, charge_lines)
 
 
+def refuse_future_period(period_start: dt.date, policy: BillingSettings | None = None) -> str:
+    """Why a run for the month of ``period_start`` may not start yet, or "": a month that
+    has not begun is billed only when Billing settings allow billing in advance (and then
+    its documents are dated today, stating the period)."""
+    today = timezone.localdate()
+    if period_start.replace(day=1) <= today or (policy or BillingSettings.current()).bill_in_advance:
+        return ""
+    return (
+        f"{period_start:%B %Y} has not started: a billing run for it would bill in advance. Tick "
+        "'Allow billing in advance' in Billing → Billing settings to do that (its invoices are dated "
+        "today and state the period), or run it once the month has begun."
+    )
+
+
 def run_billing(
     period_start: dt.date, *, customer: Customer | None = None, run: BillingRun | None = None, actor=None
 ) -> BillingRun:
@@ -340,7 +354,7 @@ def run_billing(
     period_start = period_start.replace(day=1)
     if run is None:
         run = BillingRun.objects.create(period_start=period_start, customer=customer, started_by=actor)
-    missing = BillingSettings.current().missing_payment_method()
+    missing = BillingSettings.current().missing_payment_method() or refuse_future_period(period_start)
     if missing:
         # Every invoice would be refused for it: say so once, for the whole run.
         BillingRun.objects.filter(pk=run.pk).update(

@@ -91,10 +91,11 @@ def test_the_sweep_removes_a_closed_accounts_money_records_together_with_their_p
     from billing.receivables.payments import unallocated_credit
 
     old = _paid_invoice(customer, dt.date(2018, 6, 1))
+    # Numbers follow dates: the other customer's invoice of the same day is issued next.
+    still_open = _paid_invoice(MembershipFactory(role=roles.Role.OWNER).customer, dt.date(2018, 6, 1))
     later = issued_invoice(customer, issued_on=dt.date(2018, 8, 1))
     receive_payment(customer, amount="30.00", received_on=dt.date(2018, 8, 2), method=Payment.Method.BANK_TRANSFER)
     _close(customer, dt.date(2018, 9, 1))  # year ending 31 March 2019: kept until 31 March 2025
-    still_open = _paid_invoice(MembershipFactory(role=roles.Role.OWNER).customer, dt.date(2018, 6, 1))
     pdf = old.pdf.name
     assert unallocated_credit(customer) == Decimal("18.00")
 

@@ -111,13 +111,14 @@ def test_unpaid_invoices_past_their_due_date_show_as_overdue(owner_client, custo
     from billing.workflows.settlement import receive_payment
 
     today = timezone.localdate()
+    # Issued in date order, as numbers must follow dates.
+    paid_late = issued_invoice(
+        customer, issued_on=today - dt.timedelta(days=BillingSettings.current().payment_terms_days + 5)
+    )
     late = issued_invoice(
         customer, issued_on=today - dt.timedelta(days=BillingSettings.current().payment_terms_days + 1)
     )
     current = issued_invoice(customer, issued_on=today)
-    paid_late = issued_invoice(
-        customer, issued_on=today - dt.timedelta(days=BillingSettings.current().payment_terms_days + 5)
-    )
     receive_payment(customer, amount=paid_late.total_gross, received_on=today, method="card",
                    allocate_to=[(paid_late, paid_late.total_gross)])  # fmt: skip
 

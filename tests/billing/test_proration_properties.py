@@ -34,7 +34,7 @@ from billing.models import BillingPeriod, Invoice, InvoiceLine, Subscription
 from billing.workflows.run import run_billing
 from billing.workflows.subscriptions import SubscriptionError, change_plan, end_subscription, start_subscription
 from tests.accounts.factories import CustomerFactory, ServiceFactory
-from tests.billing.factories import PlanFactory, configured_provider
+from tests.billing.factories import BillingSettingsFactory, PlanFactory, configured_provider
 
 pytestmark = pytest.mark.django_db
 
@@ -48,6 +48,7 @@ PROPERTY = settings(deadline=None, suppress_health_check=[HealthCheck.function_s
 @pytest.fixture(autouse=True)
 def _provider():
     configured_provider()
+    BillingSettingsFactory(bill_in_advance=True)  # the periods here are after today
 
 
 @contextmanager

@@ -24,6 +24,7 @@ JANUARY = dt.date(2027, 1, 1)
 @pytest.fixture(autouse=True)
 def _provider():
     configured_provider()
+    BillingSettingsFactory(bill_in_advance=True)  # January may not have started yet
 
 
 def _vps(customer, price="31.00", **plan_fields):
