@@ -288,3 +288,20 @@ def test_the_postal_address_and_nothing_else_shows_through_a_dl_envelope_window(
     assert in_window == ["Acme Widgets Ltd", "10 Downing Lane", "Leeds", "LS1 4AP"]
     # Nothing overlaps the window's edges either.
     assert [text for x, baseline, text in positions if near(x, baseline)] == in_window
+
+
+def test_the_payment_instructions_are_never_split_across_pages(provider):
+    """A USD invoice whose lines end near the foot of a page: "How to pay" and every bank
+    detail down to the BIC go on the same page."""
+    BillingSettingsFactory(bank_iban="GB29NWBK60161331926819", bank_bic="NWBKGB2L")
+    customer = CustomerFactory(country="US", currency="USD", town="Wilmington", postcode="19801")
+    for count in (34, 36, 38):
+        invoice = issued_invoice(
+            customer, lines=[(f"Server {i}", 1, "10.00") for i in range(count)], currency="USD", issued_on=ISSUED
+        )
+        pages = [page.extract_text() for page in PdfReader(BytesIO(render_invoice_pdf(invoice))).pages]
+
+        [where] = {
+            i for i, text in enumerate(pages) for label in ("How to pay", "Sort code", "IBAN", "BIC") if label in text
+        }
+        assert "Please pay US$" in pages[where]
