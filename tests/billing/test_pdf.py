@@ -305,3 +305,35 @@ def test_the_payment_instructions_are_never_split_across_pages(provider):
             i for i, text in enumerate(pages) for label in ("How to pay", "Sort code", "IBAN", "BIC") if label in text
         }
         assert "Please pay US$" in pages[where]
+
+
+def _glyphs_drawn(content: bytes) -> list[int]:
+    """The glyph of every character drawn on the PDF's pages (WeasyPrint writes text as
+    two-byte glyph ids); glyph 0 is a font's .notdef, the empty box of a missing character."""
+    from pypdf.generic import ContentStream
+
+    reader = PdfReader(BytesIO(content))
+    glyphs = []
+    for page in reader.pages:
+        for operands, operator in ContentStream(page.get_contents(), reader).operations:
+            if operator not in (b"Tj", b"TJ"):
+                continue
+            for item in operands[0] if operator == b"TJ" else [operands[0]]:
+                raw = getattr(item, "original_bytes", None)
+                if raw is not None:
+                    glyphs += [int.from_bytes(raw[i : i + 2], "big") for i in range(0, len(raw), 2)]
+    return glyphs
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["Ζωή Παπαδοπούλου", "Łukasz Żółć-Gęślą", "شركة النور للتقنية", "Rocket Hosting 🚀🦄 Ltd"],
+)
+def test_names_in_any_script_or_with_an_emoji_print_without_empty_boxes(provider, name):
+    customer = CustomerFactory(registered_name=name, legal_form="individual", company_number="")
+    invoice = issued_invoice(customer, issued_on=ISSUED)
+
+    content = render_invoice_pdf(invoice)
+
+    assert 0 not in _glyphs_drawn(content)
+    assert all(word in pdf_text(content) for word in name.replace("🚀🦄", "").split())
