@@ -48,6 +48,10 @@ def seller_block(snapshot: SellerSnapshot) -> dict[str, Any]:
         "bank_account_number": snapshot.bank_account_number,
         "bank_iban": iban.format(snapshot.bank_iban) if snapshot.bank_iban else "",
         "bank_bic": snapshot.bank_bic,
+        # The return address over the window: the name, then the office's last two lines (town, postcode).
+        "return_address": " · ".join(
+            [snapshot.trading_name or snapshot.registered_name, *snapshot.registered_office[-2:]]
+        ),
     }
 
 
@@ -60,6 +64,7 @@ def buyer_block(snapshot: BuyerSnapshot) -> dict[str, Any]:
         "vat_number": snapshot.vat_number,
         "company_number": snapshot.company_number,
         "legal_form": _legal_form_label(snapshot.legal_form),
+        "window_lines": snapshot.addressee_lines(),
     }
 
 
