@@ -23,6 +23,7 @@ from django.utils import timezone
 from django_countries.fields import CountryField
 
 from accounts import roles
+from accounts.postal import normalise_phone, normalise_postcode
 from accounts.vat import normalise_vat_number
 from core.registry import Category, Erasure, LawfulBasis, Retention, no_personal_data, personal_data
 
@@ -253,6 +254,17 @@ class Customer(models.Model):
                 self.vat_number = normalise_vat_number(self.vat_number, country=self.country.code or "GB")
             except ValidationError as exc:
                 errors.setdefault("vat_number", []).extend(exc.messages)
+        country = self.country.code or "GB"
+        try:
+            self.postcode = normalise_postcode(
+                self.postcode, country=country, town=self.town, area=self.county, street=self.address_line1
+            )
+        except ValidationError as exc:
+            errors.setdefault("postcode", []).extend(exc.messages)
+        try:
+            self.phone = normalise_phone(self.phone, country=country)
+        except ValidationError as exc:
+            errors.setdefault("phone", []).extend(exc.messages)
         if self.status == self.Status.CLOSED and not self.closed_at:
             self.closed_at = timezone.now()
         if self.pk and self._billed_in_another_currency():

@@ -58,9 +58,10 @@ def test_an_eu_business_without_a_vat_number_is_reverse_charged_by_its_legal_for
 def test_owners_give_their_countrys_business_tax_identifier_and_it_is_printed_as_such(
     owner_client, customer, provider, country, given, stored
 ):
+    postcode = {"CH": "8001", "US": "19801", "NO": "0150"}[country]
     form = {"registered_name": "Alpen Hosting AG", "trading_name": "", "company_number": "01234567",
             "address_line1": "Bahnhofstrasse 1", "address_line2": "", "town": "Zürich", "county": "",
-            "postcode": "8001", "country": country, "phone": ""}  # fmt: skip
+            "postcode": postcode, "country": country, "phone": ""}  # fmt: skip
 
     response = owner_client.post(reverse("accounts:profile_edit"), {**form, "vat_number": given})
 
