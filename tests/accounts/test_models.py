@@ -77,7 +77,7 @@ def test_sole_trader_needs_no_company_number_and_address_lines_skip_blanks():
         country="FR",
     )
     customer.full_clean()
-    assert customer.postal_address_lines() == ["2 High St", "Lyon", "69002", "France"]
+    assert customer.postal_address_lines() == ["2 High St", "69002 Lyon", "France"]  # as the French post writes it
     assert customer.is_business
     assert not CustomerFactory.build(legal_form=LegalForm.INDIVIDUAL).is_business
 

@@ -91,3 +91,40 @@ def test_customers_saved_before_are_reported_and_left_as_they_are(capsys):
     assert "phone 'call me maybe' is not a phone number" in report
     assert f"customer {good.pk} " not in report
     assert Customer.objects.filter(pk=bad.pk, postcode="NOT A POSTCODE!!", phone="call me maybe").exists()
+
+
+@pytest.mark.parametrize(
+    ("address", "printed"),
+    [
+        ({"country": "DE", "address_line1": "Hauptstraße 1", "town": "Berlin", "postcode": "10115"},
+         ["Hauptstraße 1", "10115 Berlin", "Germany"]),
+        ({"country": "US", "address_line1": "1000 N West St", "town": "Wilmington", "county": "Delaware",
+          "postcode": "19801"},
+         ["1000 N West St", "Wilmington, DE 19801", "United States of America"]),
+        ({"country": "GB", "address_line1": "2 New Road", "town": "Leeds", "postcode": "LS1 1AA"},
+         ["2 New Road", "Leeds", "LS1 1AA"]),
+    ],
+)  # fmt: skip
+def test_addresses_are_laid_out_as_the_countrys_post_expects_on_the_invoice_and_in_the_portal(
+    owner_client, customer, provider, address, printed
+):
+    from billing.delivery.pdf import render_invoice_pdf
+    from tests.billing.factories import issued_invoice
+    from tests.billing.test_pdf import pdf_text
+
+    assert owner_client.post(reverse("accounts:profile_edit"), {**FORM, **address}).status_code == 302
+    customer.refresh_from_db()
+
+    assert customer.postal_address_lines() == printed
+    assert " ".join(printed) in pdf_text(render_invoice_pdf(issued_invoice(customer)))
+    assert "<br>".join(printed) in owner_client.get(reverse("accounts:profile")).content.decode()
+
+
+def test_a_us_address_without_its_state_is_refused_naming_it(owner_client, customer):
+    us = {"country": "US", "address_line1": "1000 N West St", "town": "Wilmington", "postcode": "19801"}
+
+    response = owner_client.post(reverse("accounts:profile_edit"), {**FORM, **us})
+
+    assert response.status_code == 200
+    assert "A state is required for an address in United States of America." in _page_text(response)
+    assert Customer.objects.get(pk=customer.pk).country == "GB"

@@ -298,14 +298,14 @@ def _lines_in(boxes, area) -> list[str]:
             {"trading_name": "Acme Widgets", "address_line2": "Unit 7, Riverside Industrial Estate",
              "county": "West Yorkshire", "town": "Leeds"},
             ["Acme Widgets Ltd", "Trading as Acme Widgets", "10 Downing Lane", "Unit 7, Riverside Industrial Estate",
-             "Leeds", "West Yorkshire", "LS1 4AP"],
+             "Leeds", "LS1 4AP"],  # Royal Mail's format has no county
         ),
         (
             {"registered_name": "Société Générale d'Hébergement SARL", "address_line1": "12 rue de la République",
              "address_line2": "Bâtiment B, 3e étage", "town": "Lyon", "postcode": "69002", "country": "FR",
              "vat_number": ""},
-            ["Société Générale d'Hébergement SARL", "12 rue de la République", "Bâtiment B, 3e étage", "Lyon",
-             "69002", "France"],
+            ["Société Générale d'Hébergement SARL", "12 rue de la République", "Bâtiment B, 3e étage",
+             "69002 Lyon", "France"],
         ),
     ],
 )  # fmt: skip

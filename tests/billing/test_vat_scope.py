@@ -59,8 +59,9 @@ def test_owners_give_their_countrys_business_tax_identifier_and_it_is_printed_as
     owner_client, customer, provider, country, given, stored
 ):
     postcode = {"CH": "8001", "US": "19801", "NO": "0150"}[country]
+    county = "DE" if country == "US" else ""  # a US address needs its state
     form = {"registered_name": "Alpen Hosting AG", "trading_name": "", "company_number": "01234567",
-            "address_line1": "Bahnhofstrasse 1", "address_line2": "", "town": "Zürich", "county": "",
+            "address_line1": "Bahnhofstrasse 1", "address_line2": "", "town": "Zürich", "county": county,
             "postcode": postcode, "country": country, "phone": ""}  # fmt: skip
 
     response = owner_client.post(reverse("accounts:profile_edit"), {**form, "vat_number": given})
