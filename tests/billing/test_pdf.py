@@ -379,3 +379,36 @@ def test_names_in_any_script_or_with_an_emoji_print_without_empty_boxes(provider
 
     assert 0 not in _glyphs_drawn(content)
     assert all(word in pdf_text(content) for word in name.replace("🚀🦄", "").split())
+
+
+@pytest.mark.parametrize(
+    ("customer_fields", "invoice_fields", "expected"),
+    [
+        ({}, {}, ["VAT invoice", "20% £10.00 £2.00", "Total due £12.00", "Total VAT in sterling £2.00"]),
+        ({"legal_form": "individual", "company_number": "", "registered_name": "Jane Smith"}, {},
+         ["Jane Smith", "Total due £12.00", "Total VAT in sterling £2.00"]),
+        ({"country": "DE", "town": "Berlin", "postcode": "10115", "vat_number": "DE136695976"}, {},
+         ["Customer VAT number: DE136695976", "Reverse charge £10.00", "Total VAT £0.00",
+          "Reverse charge: the customer"]),
+        ({"country": "IE", "town": "Dublin", "postcode": "D02 X285", "legal_form": "individual", "company_number": ""},
+         {}, ["VAT (Ireland)", "23% £10.00 £2.30", "Total VAT (Ireland) £2.30"]),
+        ({"country": "US", "town": "Wilmington", "county": "DE", "postcode": "19801"}, {},
+         ["Outside the scope £10.00", "Outside the scope of UK VAT"]),
+        ({"country": "US", "town": "Wilmington", "county": "DE", "postcode": "19801", "currency": "USD"},
+         {"currency": "USD"}, ["US$10.00", "Total due US$10.00", "Please pay US$10.00"]),
+    ],
+)  # fmt: skip
+def test_every_kind_of_customer_gets_a_complete_document(provider, settings, customer_fields, invoice_fields, expected):
+    """The fields of a full VAT invoice for each kind of customer the audit billed, with what
+    its VAT rule must say; the credit note and the paid pro-forma pair have tests of their own."""
+    settings.PORTAL_CONSUMER_VAT_RATES = {"IE": "23"}
+    customer = CustomerFactory(address_line1="1 Main Street", **customer_fields)
+    invoice = issued_invoice(customer, issued_on=ISSUED, **invoice_fields)
+
+    text = pdf_text(render_invoice_pdf(invoice))
+
+    for required in (invoice.number, "Date of issue 2 March 2026", "Tax point 2 March 2026", "Example Hosting Ltd",
+                     "GB980780684", customer.registered_name, "1 Main Street", "Hosting 1"):  # fmt: skip
+        assert required in text
+    for wanted in expected:
+        assert wanted in text
