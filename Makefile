@@ -8,9 +8,12 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 # WeasyPrint's Debian libraries (libharfbuzz-subset0 makes PDF fonts ~1.6x faster),
-# and the names ctypes looks them up by.
-SYSTEM_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
+# and the names ctypes looks them up by; the fonts billing PDFs are set in (DejaVu Sans,
+# with Noto Color Emoji for what it lacks), and the family names fontconfig knows them by.
+# poppler-utils gives the tests pdftotext, to measure where words fall on a PDF.
+SYSTEM_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core fonts-noto-color-emoji poppler-utils
 SYSTEM_LIBRARIES := pango-1.0 pangoft2-1.0 harfbuzz-subset
+SYSTEM_FONTS := "DejaVu Sans" "Noto Color Emoji"
 
 # Django 6.0 needs Python 3.12 or newer. Look on PATH, then in pyenv's versions,
 # and run each candidate: a pyenv shim can exist for a version that is not active,
@@ -55,6 +58,14 @@ check-system: | $(PY)
 	if [ -n "$$missing" ]; then \
 	  echo "error: WeasyPrint (invoice PDFs) needs system libraries that are missing: $$missing" >&2; \
 	  echo "       On Debian or Ubuntu: sudo apt-get install $(SYSTEM_PACKAGES)" >&2; exit 1; fi
+	@command -v pdftotext >/dev/null || { \
+	  echo "error: the tests need pdftotext (Debian: poppler-utils), which is missing." >&2; \
+	  echo "       On Debian or Ubuntu: sudo apt-get install $(SYSTEM_PACKAGES)" >&2; exit 1; }
+	@for font in $(SYSTEM_FONTS); do \
+	  if ! fc-list "$$font" 2>/dev/null | grep -q .; then \
+	    echo "error: billing PDFs need the font '$$font', which is missing (characters it covers would print as empty boxes)." >&2; \
+	    echo "       On Debian or Ubuntu: sudo apt-get install $(SYSTEM_PACKAGES)" >&2; exit 1; fi; \
+	done
 
 setup: $(VENV)/.installed-run check-system
 	@mkdir -p var

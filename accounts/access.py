@@ -51,10 +51,11 @@ def private_download(view: Callable[..., HttpResponse]) -> Callable[..., HttpRes
 
 
 def require_permission(membership: Membership, action: roles.Action) -> None:
-    """Refuse, with a reason the person can act on, what their role does not allow."""
+    """Refuse, with a reason the person can act on, what their role does not allow: the
+    message names the roles that may (from ``roles.PERMISSIONS``, the one table)."""
     if not membership.can(action):
         raise PermissionDenied(
             f"You are a {membership.get_role_display().lower()} of {membership.customer.display_name}, "
-            f"and only an owner may {action.label[0].lower()}{action.label[1:]}. Ask an owner to do it "
-            "or to change your role."
+            f"and only {roles.who_may(action)} may {action.label[0].lower()}{action.label[1:]}. Ask an owner "
+            "to do it or to change your role."
         )

@@ -21,7 +21,9 @@ class CustomerDetailsForm(forms.ModelForm):
         model = Customer
         fields = CUSTOMER_EDITABLE_FIELDS
         help_texts = {
-            "vat_number": "With or without the country prefix, e.g. GB980780684. Leave empty if not registered.",
+            "vat_number": "In the UK or the EU, the VAT number, with or without the country prefix, e.g. "
+            "GB980780684. Elsewhere, the business's tax identifier, e.g. CHE-116.281.710 or a US EIN. "
+            "Leave empty if there is none.",
             "company_number": "Required for a limited company or LLP.",
         }
         widgets = {

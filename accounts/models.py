@@ -23,6 +23,7 @@ from django.utils import timezone
 from django_countries.fields import CountryField
 
 from accounts import roles
+from accounts.postal import address_lines, normalise_area, normalise_phone, normalise_postcode
 from accounts.vat import normalise_vat_number
 from core.registry import TAX_RECORDS_RULE, Category, Erasure, LawfulBasis, Retention, no_personal_data, personal_data
 
@@ -246,10 +247,18 @@ class Customer(models.Model):
         return self.legal_form in LegalForm.business()
 
     def postal_address_lines(self) -> list[str]:
-        lines = [self.address_line1, self.address_line2, self.town, self.county, self.postcode]
+        """The address as the post of its country writes it (``accounts.postal.address_lines``),
+        with the country's name last when it is not the UK."""
+        lines = address_lines(
+            country=self.country.code or "GB",
+            street=[self.address_line1, self.address_line2],
+            town=self.town,
+            area=self.county,
+            postcode=self.postcode,
+        )
         if self.country and self.country.code != "GB":
             lines.append(self.country.name)
-        return [line for line in lines if line]
+        return lines
 
     def clean(self) -> None:
         errors: dict[str, list[str]] = {}
@@ -260,6 +269,23 @@ class Customer(models.Model):
                 self.vat_number = normalise_vat_number(self.vat_number, country=self.country.code or "GB")
             except ValidationError as exc:
                 errors.setdefault("vat_number", []).extend(exc.messages)
+        country = self.country.code or "GB"
+        try:
+            self.postcode = normalise_postcode(
+                self.postcode, country=country, town=self.town, area=self.county, street=self.address_line1
+            )
+        except ValidationError as exc:
+            errors.setdefault("postcode", []).extend(exc.messages)
+        try:
+            self.county = normalise_area(
+                self.county, country=country, town=self.town, postcode=self.postcode, street=self.address_line1
+            )
+        except ValidationError as exc:
+            errors.setdefault("county", []).extend(exc.messages)
+        try:
+            self.phone = normalise_phone(self.phone, country=country)
+        except ValidationError as exc:
+            errors.setdefault("phone", []).extend(exc.messages)
         if self.status == self.Status.CLOSED and not self.closed_at:
             self.closed_at = timezone.now()
         if self.pk and self._billed_in_another_currency():

@@ -46,6 +46,16 @@ PRIVACY_GROUP = "Privacy officer"
 ACCOUNTANT_GROUP = "Accountant"
 
 
+def who_may(action: str) -> str:
+    """The roles allowed ``action``, as a sentence says them: "an owner", "owners and billing contacts"."""
+    allowed = [role for role in Role if role in PERMISSIONS[Action(action)]]
+    if len(allowed) == 1:
+        label = allowed[0].label.lower()
+        return f"{'an' if label[0] in 'aeiou' else 'a'} {label}"
+    names = [f"{role.label.lower()}s" for role in allowed]
+    return ", ".join(names[:-1]) + f" and {names[-1]}"
+
+
 def allows(role: str, action: str) -> bool:
     return Role(role) in PERMISSIONS[Action(action)]
 

@@ -148,7 +148,8 @@ def run() -> dict:
 
     from accounts.models import Customer
     from bench.mail_backend import CountingBackend
-    from billing.delivery.pdf import document_context, url_fetcher
+    from billing.delivery.document import document_data
+    from billing.delivery.pdf import url_fetcher
     from billing.models import BillingRun, Invoice
     from billing.tasks import render_and_send_invoice
     from billing.workflows.run import run_billing
@@ -197,7 +198,7 @@ def run() -> dict:
         side[0] = "hook"
         hook_wall, hook_cpu = time.perf_counter(), time.process_time()
         invoices = Invoice.objects.select_related("customer", "corrects").filter(pk__in=pending).order_by("pk")
-        htmls = [render_to_string("billing/invoice_pdf.html", document_context(invoice)) for invoice in invoices]
+        htmls = [render_to_string("billing/invoice_pdf.html", document_data(invoice)) for invoice in invoices]
         side[0] = "floor"
         wall, cpu = time.perf_counter(), time.process_time()
         for html in htmls:

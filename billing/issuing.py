@@ -38,6 +38,7 @@ from billing.documents.locking import lock_customer
 from billing.documents.numbering import next_number
 from billing.documents.snapshots import BuyerSnapshot, SellerSnapshot
 from billing.documents.totals import InvoiceError, build_line, compute_totals, credited_to
+from billing.documents.window import address_problem
 from billing.models import SERIES, BillingSettings, Invoice, InvoiceLine
 from billing.vat import decide_vat
 
@@ -140,6 +141,14 @@ def issue_locked(
         raise InvoiceError(f"{draft} has no lines: nothing to issue.")
     if provider is None:
         raise InvoiceError("Provider details are not configured: the seller's details go on every invoice.")
+    # A document that asks to be paid says how; a credit note asks for nothing, nor does the
+    # VAT invoice for a payment request already paid.
+    if (
+        draft.kind != Invoice.Kind.CREDIT_NOTE
+        and draft.settles_id is None
+        and (missing := policy.missing_payment_method())
+    ):
+        raise InvoiceError(missing)
 
     if tax_point is not None and draft.kind != Invoice.Kind.INVOICE:
         raise InvoiceError("Only a VAT invoice can have a tax point other than its date of issue.")
@@ -194,13 +203,17 @@ def issue_locked(
                 f"{draft.currency}) before issuing."
             )
 
+    buyer = BuyerSnapshot.of(draft.customer)
+    if problem := address_problem(buyer.addressee_lines()):
+        raise InvoiceError(f"{draft.customer}'s address would not show whole through a window envelope: {problem}.")
+
     draft.number = next_number(SERIES[draft.kind], issued_on=issued_on)
     draft.issued_on = issued_on
     draft.tax_point = tax_point
     if draft.kind != Invoice.Kind.CREDIT_NOTE:
         draft.due_on = issued_on + dt.timedelta(days=policy.payment_terms_days)
     draft.seller = SellerSnapshot.of(provider, policy).as_json()
-    draft.buyer = BuyerSnapshot.of(draft.customer).as_json()
+    draft.buyer = buyer.as_json()
     draft.status = Invoice.Status.ISSUED
     # One UPDATE, and only of a draft: what Invoice.save() would check with a query first.
     issued = Invoice.objects.filter(pk=draft.pk, status=Invoice.Status.DRAFT).update(

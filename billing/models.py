@@ -67,6 +67,13 @@ class NumberSeries(models.Model):
         help_text="Python format with {code}, {year} and {number}, e.g. INV-{year}-{number:06d}.",
     )
     next_number = models.PositiveBigIntegerField(default=1)
+    last_issued_on = models.DateField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Date of issue of the latest document numbered in this series: a later number is never "
+        "dated before it.",
+    )
 
     class Meta:
         verbose_name_plural = "number series"
@@ -789,6 +796,12 @@ class BillingSettings(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(31)],
         help_text="Day of the month the billing run issues invoices (the last day in shorter months).",
     )
+    bill_in_advance = models.BooleanField(
+        "allow billing in advance",
+        default=False,
+        help_text="Allow a billing run for a month that has not started yet. Its documents are dated the day "
+        "they are issued and state the period they bill.",
+    )
 
     class Meta:
         verbose_name = "billing settings"
@@ -821,8 +834,32 @@ class BillingSettings(models.Model):
                     setattr(self, field, scheme.validate(value))
                 except NumberError as exc:
                     errors[field] = [f"{value!r} is not a valid {field.removeprefix('bank_').upper()}: {exc.message}"]
+        # A sort code and an account number only work together.
+        if sort_code and not self.bank_account_number and "bank_sort_code" not in errors:
+            errors["bank_account_number"] = ["Give the account number that goes with the sort code."]
+        if self.bank_account_number and not sort_code and "bank_account_number" not in errors:
+            errors["bank_sort_code"] = ["Give the sort code that goes with the account number."]
+        if self.bank_bic and not self.bank_iban and "bank_bic" not in errors:
+            errors["bank_iban"] = ["Give the IBAN that goes with the BIC."]
         if errors:
             raise ValidationError(errors)
+
+    # What an invoice's "How to pay" needs: the account's name, and a UK account (sort code
+    # and account number) or an IBAN.
+    PAYMENT_METHOD = "the account name, and a sort code and account number or an IBAN"
+
+    def missing_payment_method(self) -> str:
+        """Why customers could not be told how to pay (naming the settings to fill in), or
+        "" when they can."""
+        has_account = bool(self.bank_account_name.strip()) and (
+            bool(self.bank_sort_code and self.bank_account_number) or bool(self.bank_iban)
+        )
+        if has_account:
+            return ""
+        return (
+            "No payment method is configured, so an invoice could not tell the customer how to pay: "
+            f"give {self.PAYMENT_METHOD} in Billing → Billing settings."
+        )
 
     @classmethod
     def current(cls) -> BillingSettings:

@@ -6,10 +6,14 @@ The seller is a UK VAT-registered hosting provider; hosting and related services
 Rules (docs/billing.md, "Which VAT applies"):
 - UK customer (GB, and Northern Ireland which is GB for services): UK VAT at the rate in
   force on the tax point for the supply's VAT category (dated table, UK_RATES).
-- Customer outside the UK in business, with a valid VAT number: outside the scope of UK
-  VAT; the customer accounts for VAT under the reverse charge (place of supply is where
-  the business customer belongs, VAT Notice 741A s.6). The invoice carries REVERSE_CHARGE_WORDING.
-- Customer outside the UK as a consumer (or without a valid VAT number): the VAT of their
+- Customer outside the UK in business: outside the scope of UK VAT (the general B2B rule:
+  the place of supply is where the business customer belongs, VAT Notice 741A s.6), so
+  no UK VAT. Being in business is a recorded fact: a business legal form, or a business
+  tax identifier on the customer (validated on entry, ``accounts.vat``), never inferred
+  from an EU VAT number alone. In the EU the customer accounts for the VAT under the
+  reverse charge, and the invoice carries REVERSE_CHARGE_WORDING; anywhere else it
+  carries OUTSIDE_SCOPE_WORDING.
+- Customer outside the UK as a consumer (no business form, no tax identifier): the VAT of their
   country from the configurable table ``PORTAL_CONSUMER_VAT_RATES`` (e.g. EU rates under
   the One Stop Shop): ``DE`` is Germany's standard rate, ``DE:reduced`` its rate for
   supplies in our reduced category, and so on. A country, or a non-standard category of
@@ -47,7 +51,16 @@ UK_RATES: tuple[tuple[str, dt.date, Decimal], ...] = (
 )
 
 UK_COUNTRIES = {"GB", "IM"}  # the Isle of Man is in the UK VAT area
+# The EU member states, where a business customer accounts for our VAT by the reverse charge.
+EU_COUNTRIES = {
+    "AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU", "IE", "IT", "LT", "LU",
+    "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK",
+}  # fmt: skip
 REVERSE_CHARGE_WORDING = "Reverse charge: the customer must account for any VAT due in their country."
+OUTSIDE_SCOPE_WORDING = (
+    "Outside the scope of UK VAT: services supplied to a business customer belonging outside the UK "
+    "(place of supply where the customer belongs, VAT Notice 741A section 6)."
+)
 
 
 class VatRuleError(ValueError):
@@ -57,13 +70,17 @@ class VatRuleError(ValueError):
 @dataclass(frozen=True)
 class VatDecision:
     rate: Decimal  # percent, e.g. Decimal("20")
-    rule: str  # uk_rate | reverse_charge | consumer_country_rate
+    rule: str  # uk_rate | reverse_charge | outside_scope | consumer_country_rate
     country: str
     wording: str = ""  # printed on the invoice when the rule needs it
 
     @property
     def is_reverse_charge(self) -> bool:
         return self.rule == "reverse_charge"
+
+
+# The rules under which no UK VAT is charged because the supply is outside its scope.
+OUTSIDE_SCOPE_RULES = {"reverse_charge": "Reverse charge", "outside_scope": "Outside the scope"}
 
 
 def uk_rate(category: str, on: dt.date) -> Decimal:
@@ -77,9 +94,11 @@ def decide_vat(customer: Customer, *, tax_point: dt.date, category: str = VatCat
     country = (customer.country.code or "GB").upper()
     if country in UK_COUNTRIES:
         return VatDecision(uk_rate(category, tax_point), "uk_rate", country)
-    if customer.is_business and customer.vat_number:
-        # The number was validated on entry (accounts.vat); a business outside the UK.
-        return VatDecision(Decimal("0"), "reverse_charge", country, REVERSE_CHARGE_WORDING)
+    if customer.is_business or customer.vat_number:
+        # In business by its legal form or its tax identifier (validated on entry, accounts.vat).
+        if country in EU_COUNTRIES:
+            return VatDecision(Decimal("0"), "reverse_charge", country, REVERSE_CHARGE_WORDING)
+        return VatDecision(Decimal("0"), "outside_scope", country, OUTSIDE_SCOPE_WORDING)
     rates: dict = getattr(settings, "PORTAL_CONSUMER_VAT_RATES", {})
     key = country if category == VatCategory.STANDARD else f"{country}:{category}"
     if key not in rates:

@@ -10,7 +10,6 @@ from accounts import roles
 from tests.accounts.factories import (
     CustomerFactory,
     MembershipFactory,
-    ProviderDetailsFactory,
     UserFactory,
 )
 
@@ -112,7 +111,10 @@ def freshly_migrated(tmp_path_factory) -> dict:
 
 @pytest.fixture
 def provider(db):
-    return ProviderDetailsFactory()
+    """The provider's details, and billing settings with a payment method (issuing refuses without one)."""
+    from tests.billing.factories import configured_provider
+
+    return configured_provider()
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from billing.admin.base import RecordedThroughService
 from billing.models import BillingRun, BillingSettings, ExchangeRate, Invoice, Payment, PaymentAllocation, Refund
 from billing.receivables.payments import balance_of, check_refund, record_refund, refundable
 from billing.tasks import run_billing_task
+from billing.workflows.run import refuse_future_period
 from billing.workflows.settlement import receive_payment
 
 
@@ -180,6 +181,15 @@ class BillingRunForm(forms.ModelForm):
         fields = ["period_start", "customer"]
         help_texts = {"period_start": "Any day of the month to bill; the run bills that calendar month."}
 
+    def clean(self) -> dict:
+        data = super().clean()
+        missing = BillingSettings.current().missing_payment_method()
+        if missing:
+            raise forms.ValidationError(missing)
+        if data.get("period_start") and (ahead := refuse_future_period(data["period_start"])):
+            raise forms.ValidationError({"period_start": ahead})
+        return data
+
 
 @admin.register(BillingRun)
 class BillingRunAdmin(admin.ModelAdmin):
@@ -261,7 +271,7 @@ class BillingSettingsAdmin(admin.ModelAdmin):
             "Payment instructions (printed on invoices)",
             {"fields": ("bank_account_name", "bank_sort_code", "bank_account_number", "bank_iban", "bank_bic")},
         ),
-        ("Billing", {"fields": ("payment_terms_days", "billing_day", "pro_forma_mode")}),
+        ("Billing", {"fields": ("payment_terms_days", "billing_day", "pro_forma_mode", "bill_in_advance")}),
     )
 
     # No "only while none exists" on adding: the row is always pk 1 (``BillingSettings.save``),

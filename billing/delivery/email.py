@@ -11,10 +11,9 @@ from django.utils import timezone
 from accounts.correspondence.gateway import Attachment, NoRecipients, send_mail
 from accounts.correspondence.models import MailKind, receives
 from accounts.models import Membership
-from billing.delivery.pdf import pdf_filename, seller_block, stored_pdf_bytes
-from billing.documents.snapshots import SellerSnapshot
+from billing.delivery.document import document_data
+from billing.delivery.pdf import pdf_filename, stored_pdf_bytes
 from billing.models import Invoice, document_emails
-from billing.money import format_money
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +32,7 @@ def send_document(invoice: Invoice) -> None:
     duplicate delivery from the broker stores and sends nothing new.
     """
     content = stored_pdf_bytes(invoice)
+    data = document_data(invoice)
     try:
         send_mail(
             kind=MailKind.BILLING,
@@ -40,9 +40,11 @@ def send_document(invoice: Invoice) -> None:
             customer=invoice.customer,
             context={
                 "invoice": invoice,
-                "total": format_money(invoice.total_gross, invoice.currency),
-                # Payment instructions as printed on the document, not today's settings.
-                "seller": seller_block(SellerSnapshot.from_json(invoice.seller)),
+                "total": data["total_gross"],
+                # Payment instructions as printed on the document, not today's settings,
+                # and what is paid and due as the document states it.
+                "seller": data["seller"],
+                "payment": data["payment"],
             },
             # The stored PDF itself is attached, not a copy: what the customer received is
             # the file every later download returns (and retention keeps it while either needs it).

@@ -1,10 +1,9 @@
 """The one renderer of billing PDFs: issued documents and statements of account.
 
-An issued document (VAT invoice, credit note, payment request) is drawn only from what
-it holds — the seller and buyer snapshots copied on at issue, its lines and its totals —
-never from the live customer or provider rows, so it renders the same in six years as on
-the day it was issued (VAT Regulations 1995 reg 14). It is stored once
-with its SHA-256, and the stored file is what every later download and email returns.
+An issued document (VAT invoice, credit note, payment request) is drawn from
+``billing.delivery.document.document_data``, as its page in the portal and its email are.
+It is stored once with its SHA-256, and the stored file is what every later download and
+email returns.
 
 A statement of account is not an issued document: it is derived from the account on the
 day it is asked for, so it is drawn from today's provider and customer details and
@@ -20,12 +19,11 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from django.template.loader import render_to_string
 from django.utils import timezone
-from stdnum import iban
 
 from accounts.correspondence.gateway import store_file
-from accounts.models import LegalForm, ProviderDetails
+from accounts.models import ProviderDetails
+from billing.delivery.document import buyer_block, document_data, seller_block
 from billing.documents.snapshots import BuyerSnapshot, SellerSnapshot
-from billing.documents.totals import sterling_summary, vat_summary
 from billing.models import BillingSettings, Invoice
 from billing.money import format_money
 from billing.receivables.statements import Statement
@@ -33,121 +31,8 @@ from billing.receivables.statements import Statement
 PDF_FOLDER = "billing/pdf"
 
 
-def _legal_form_label(value: str) -> str:
-    return LegalForm(value).label.lower() if value in LegalForm.values else ""
-
-
-def seller_block(snapshot: SellerSnapshot) -> dict[str, Any]:
-    """The seller as documents and their emails print it: its address is its registered
-    office, its IBAN in groups of four as banks print it (and people read it out)."""
-    return {
-        "name": snapshot.trading_name or snapshot.registered_name,
-        "registered_name": snapshot.registered_name,
-        "address_lines": snapshot.registered_office,
-        "registered_office": snapshot.registered_office,
-        "vat_number": snapshot.vat_number,
-        "company_number": snapshot.company_number,
-        "legal_form": _legal_form_label(snapshot.legal_form),
-        "registered_in": snapshot.registered_in,
-        "email": snapshot.billing_email,
-        "bank_account_name": snapshot.bank_account_name,
-        "bank_sort_code": snapshot.bank_sort_code,
-        "bank_account_number": snapshot.bank_account_number,
-        "bank_iban": iban.format(snapshot.bank_iban) if snapshot.bank_iban else "",
-        "bank_bic": snapshot.bank_bic,
-    }
-
-
-def buyer_block(snapshot: BuyerSnapshot) -> dict[str, Any]:
-    """The customer as documents print it: its legal name, with a different trading name added."""
-    return {
-        "name": snapshot.registered_name,
-        "trading_name": snapshot.trading_name if snapshot.trading_name != snapshot.registered_name else "",
-        "address_lines": snapshot.address,
-        "vat_number": snapshot.vat_number,
-        "company_number": snapshot.company_number,
-        "legal_form": _legal_form_label(snapshot.legal_form),
-    }
-
-
-def _title(invoice: Invoice) -> str:
-    if invoice.kind == Invoice.Kind.CREDIT_NOTE:
-        return "Credit note"
-    if invoice.kind == Invoice.Kind.PRO_FORMA:
-        # VAT reg 90 / HMRC VATTOS9165: a payment request creates no tax point.
-        return "Payment request — This is not a VAT invoice"
-    return "VAT invoice"
-
-
-def _vat_summary(invoice: Invoice, lines: list) -> list[dict[str, Any]]:
-    """Net and VAT per rate, highest rate first, exactly as issuing computed the totals
-    (``billing.documents.totals.vat_summary``). With a stored sterling rate, each rate's net
-    and VAT in sterling too."""
-    summary = vat_summary(invoice, lines)
-    rows = [{"rate": rate, "net": net, "vat": vat} for rate, net, vat in summary]
-    if invoice.currency != "GBP" and invoice.gbp_rate:
-        for row, (_, net_gbp, vat_gbp) in zip(rows, sterling_summary(invoice.gbp_rate, summary), strict=True):
-            row["net_gbp"], row["vat_gbp"] = net_gbp, vat_gbp
-    return rows
-
-
-def document_context(invoice: Invoice) -> dict[str, Any]:
-    """Everything the PDF template shows, from the document's own fields only."""
-    lines = list(invoice.lines.all())
-    currency = invoice.currency
-    seller = seller_block(SellerSnapshot.from_json(invoice.seller))
-    # The customer's name on a VAT invoice is its legal name; a trading name is added to it.
-    buyer = buyer_block(BuyerSnapshot.from_json(invoice.buyer))
-
-    def money(amount: Decimal | None, cur: str = currency) -> str:
-        return "" if amount is None else format_money(amount, cur)
-
-    summary = _vat_summary(invoice, lines)
-    return {
-        "invoice": invoice,
-        "title": _title(invoice),
-        "is_credit_note": invoice.kind == Invoice.Kind.CREDIT_NOTE,
-        "is_pro_forma": invoice.kind == Invoice.Kind.PRO_FORMA,
-        "original": invoice.corrects,
-        "seller": seller,
-        "buyer": buyer,
-        "lines": [
-            {
-                "description": line.description,
-                "quantity": f"{line.quantity.normalize():f}",
-                "unit_price": money(line.unit_price),
-                "vat_rate": f"{line.vat_rate.normalize():f}%",
-                "net": money(line.net),
-                "period_start": line.period_start,
-                "period_end": line.period_end,
-            }
-            for line in lines
-        ],
-        "vat_summary": [
-            {
-                "rate": f"{row['rate'].normalize():f}%",
-                "net": money(row["net"]),
-                "vat": money(row["vat"]),
-                "net_gbp": money(row.get("net_gbp"), "GBP"),
-                "vat_gbp": money(row.get("vat_gbp"), "GBP"),
-            }
-            for row in summary
-        ],
-        "total_net": money(invoice.total_net),
-        "total_vat": money(invoice.total_vat),
-        "total_gross": money(invoice.total_gross),
-        "foreign_currency": currency != "GBP",
-        "has_sterling_totals": currency != "GBP" and invoice.total_vat_gbp is not None,
-        # The total VAT in sterling, and for other currencies the sterling net and VAT at
-        # the stored rate with its source and date (HMRC: VAT on an invoice in another
-        # currency is shown in sterling too).
-        "total_vat_gbp": money(invoice.total_vat if currency == "GBP" else invoice.total_vat_gbp, "GBP"),
-        "total_net_gbp": money(invoice.total_net if currency == "GBP" else invoice.total_net_gbp, "GBP"),
-    }
-
-
 def render_invoice_html(invoice: Invoice) -> str:
-    return render_to_string("billing/invoice_pdf.html", document_context(invoice))
+    return render_to_string("billing/invoice_pdf.html", document_data(invoice))
 
 
 _fetcher = None

@@ -76,6 +76,16 @@ class BuyerSnapshot(_Snapshot):
     vat_number: str = ""
     company_number: str = ""
 
+    def addressee_lines(self) -> list[str]:
+        """The lines shown through the envelope window: the legal name, a different trading
+        name, then the postal address."""
+        trading = (
+            [f"Trading as {self.trading_name}"]
+            if self.trading_name and self.trading_name != self.registered_name
+            else []
+        )
+        return [self.registered_name, *trading, *self.address]
+
     @classmethod
     def of(cls, customer) -> BuyerSnapshot:
         return cls(

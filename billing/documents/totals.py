@@ -17,7 +17,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Sum
 
 from billing.models import Invoice, InvoiceLine, Subscription
-from billing.money import split_vat, to_money
+from billing.money import split_vat, to_money, vat_down
 from billing.vat import VatCategory
 
 VatRow = tuple[Decimal, Decimal, Decimal]  # (rate, net, VAT)
@@ -73,8 +73,13 @@ def vat_summary(invoice: Invoice, lines: Iterable[InvoiceLine] | None = None) ->
 
 
 def sterling_summary(gbp_rate: Decimal, summary: list[VatRow]) -> list[VatRow]:
-    """The VAT summary in pounds: each rate's net converted at ``gbp_rate``, VAT split on those."""
-    return split_vat([(rate, to_money(net * gbp_rate)) for rate, net, _ in summary], "GBP")
+    """The VAT summary in pounds: each rate's net and the VAT actually charged at it, each
+    converted at ``gbp_rate`` (VAT Notice 700 s.7.7: amounts in another currency are
+    converted into sterling), the net rounded half up to the penny and the VAT rounded down
+    as all VAT is (s.17.5). The VAT is never worked out again on the converted net, so the
+    sterling VAT is the charged VAT's value and a credit note, which credits the VAT
+    originally charged at the original's rate, converts to the same pennies."""
+    return [(rate, to_money(net * gbp_rate), vat_down(vat * gbp_rate)) for rate, net, vat in summary]
 
 
 def compute_totals(invoice: Invoice, lines: Iterable[InvoiceLine] | None = None) -> list[VatRow]:
@@ -86,7 +91,7 @@ def compute_totals(invoice: Invoice, lines: Iterable[InvoiceLine] | None = None)
     invoice.total_gross = invoice.total_net + invoice.total_vat
     if invoice.currency != "GBP" and invoice.gbp_rate:
         # Where UK VAT is due on a foreign-currency invoice, its net and VAT in sterling at
-        # the stored rate: each rate's net converted, then VAT split as in pounds.
+        # the stored rate: each rate's net and VAT converted (``sterling_summary``), summed.
         summary_gbp = sterling_summary(invoice.gbp_rate, summary)
         invoice.total_net_gbp = sum((net for _, net, _ in summary_gbp), Decimal("0.00"))
         invoice.total_vat_gbp = sum((vat for _, _, vat in summary_gbp), Decimal("0.00"))

@@ -14,6 +14,7 @@ from django.urls import path
 from accounts import roles
 from accounts.access import customer_view, private_download, require_permission
 from accounts.models import Membership
+from billing.delivery.document import document_data
 from billing.delivery.pdf import pdf_filename, stored_pdf_bytes
 from billing.models import Invoice
 from billing.money import format_money
@@ -42,16 +43,9 @@ def invoice_list(request: HttpRequest, membership: Membership) -> HttpResponse:
 def invoice_detail(request: HttpRequest, membership: Membership, invoice_id: int) -> HttpResponse:
     require_permission(membership, roles.Action.VIEW_BILLING)
     invoice = get_object_or_404(_documents(membership).prefetch_related("lines", "refunds"), pk=invoice_id)
-    _with_amounts(invoice)
-    refunds = [
-        (refund, format_money(refund.amount, refund.currency), refund.get_method_display().lower())
-        for refund in invoice.refunds.all()
-    ]
-    return render(
-        request,
-        "billing/invoice_detail.html",
-        {"customer": membership.customer, "invoice": invoice, "refunds": refunds},
-    )
+    # The same data the PDF is drawn from (lines, totals, VAT, what is paid and due), so
+    # the page and the PDF cannot disagree.
+    return render(request, "billing/invoice_detail.html", {"customer": membership.customer, **document_data(invoice)})
 
 
 @customer_view

@@ -146,7 +146,7 @@ def _bill_customers(
     in the same transaction (without the refused ones unless ``count_refused``).
     """
     with transaction.atomic():
-        issued_on = max(timezone.localdate(), period_start)
+        issued_on = timezone.localdate()  # the day it is issued, whatever period it bills
         # As they are now: name, address, country and VAT number go on the invoice and
         # decide the VAT. Locked in primary-key order, as every group is.
         locked = list(
@@ -345,6 +345,28 @@ def _build_invoice(
     return _Bill(invoice, lines, subscriptions, charges, charge_lines)
 
 
+def refuse_future_period(period_start: dt.date, policy: BillingSettings | None = None) -> str:
+    """Why a run for the month of ``period_start`` may not start yet, or "": a month that
+    has not begun is billed only when Billing settings allow billing in advance (and then
+    its documents are dated today, stating the period)."""
+    today = timezone.localdate()
+    if period_start.replace(day=1) <= today or (policy or BillingSettings.current()).bill_in_advance:
+        return ""
+    return (
+        f"{period_start:%B %Y} has not started: a billing run for it would bill in advance. Tick "
+        "'Allow billing in advance' in Billing → Billing settings to do that (its invoices are dated "
+        "today and state the period), or run it once the month has begun."
+    )
+
+
+def _refuse(run: BillingRun, reason: str) -> BillingRun:
+    BillingRun.objects.filter(pk=run.pk).update(
+        status=BillingRun.Status.FAILED, error=reason, finished_at=timezone.now()
+    )
+    run.refresh_from_db()
+    return run
+
+
 def run_billing(
     period_start: dt.date, *, customer: Customer | None = None, run: BillingRun | None = None, actor=None
 ) -> BillingRun:
@@ -356,6 +378,8 @@ def run_billing(
     period_start = period_start.replace(day=1)
     if run is None:
         run = BillingRun.objects.create(period_start=period_start, customer=customer, started_by=actor)
+    if missing := refuse_future_period(period_start):
+        return _refuse(run, missing)
     customer = customer or run.customer
     subscriptions = due_subscriptions(period_start)
     if customer is not None:
@@ -378,6 +402,10 @@ def run_billing(
     for customer_id in charges.values_list("customer_id", flat=True).distinct():
         by_customer.setdefault(customer_id, [])
     customers = Customer.objects.in_bulk(list(by_customer))
+    if by_customer and (missing := BillingSettings.current().missing_payment_method()):
+        # Every invoice would be refused for it: say so once, for the whole run. (With
+        # nothing to bill, as for a closing account's final run, nothing needs it.)
+        return _refuse(run, missing)
 
     # A resumed run keeps what it committed before (its invoices, counted with them) and
     # counts again everyone left, including those refused or in error last time.

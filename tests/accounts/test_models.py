@@ -72,12 +72,12 @@ def test_sole_trader_needs_no_company_number_and_address_lines_skip_blanks():
         company_number="",
         address_line1="2 High St",
         address_line2="",
-        town="Leeds",
-        postcode="LS1 1AA",
+        town="Lyon",
+        postcode="69002",  # a French postcode: a UK one in France is refused now
         country="FR",
     )
     customer.full_clean()
-    assert customer.postal_address_lines() == ["2 High St", "Leeds", "LS1 1AA", "France"]
+    assert customer.postal_address_lines() == ["2 High St", "69002 Lyon", "France"]  # as the French post writes it
     assert customer.is_business
     assert not CustomerFactory.build(legal_form=LegalForm.INDIVIDUAL).is_business
 

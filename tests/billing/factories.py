@@ -19,13 +19,29 @@ from tests.accounts.factories import CustomerFactory, ProviderDetailsFactory, Se
 
 
 class BillingSettingsFactory(factory.django.DjangoModelFactory):
-    """The provider's billing policy (one row): defaults unless a test says otherwise."""
+    """The provider's billing policy (one row): defaults and complete (fictional) bank
+    details, unless a test says otherwise. Calling it again sets what that call asks for."""
 
     class Meta:
         model = BillingSettings
-        django_get_or_create = ("id",)
 
     id = 1
+    bank_account_name = "Example Hosting Ltd"
+    bank_sort_code = "12-34-56"
+    bank_account_number = "12345678"
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        row, _ = model_class.objects.update_or_create(id=kwargs.pop("id"), defaults=kwargs)
+        return row
+
+
+def configured_provider():
+    """The provider's details, and billing settings with a payment method (issuing refuses
+    without one) unless a test has saved its own."""
+    if not BillingSettings.objects.exists():
+        BillingSettingsFactory()
+    return ProviderDetailsFactory()
 
 
 class PlanFactory(factory.django.DjangoModelFactory):
@@ -85,7 +101,7 @@ def issued_invoice(
     (description, quantity, unit price). Provider details are created if missing."""
     from billing.issuing import add_line, issue_invoice
 
-    ProviderDetailsFactory()
+    configured_provider()
     invoice = InvoiceFactory(customer=customer or CustomerFactory(), **invoice_fields)
     for description, quantity, unit_price in lines:
         add_line(

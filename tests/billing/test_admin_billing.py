@@ -11,8 +11,14 @@ from django.utils import timezone
 
 from billing.models import Invoice, InvoiceLine, OneOffCharge, Subscription
 from billing.workflows.run import run_billing
-from tests.accounts.factories import CustomerFactory, ProviderDetailsFactory, ServiceFactory
-from tests.billing.factories import PlanFactory, SubscriptionFactory, issued_invoice
+from tests.accounts.factories import CustomerFactory, ServiceFactory
+from tests.billing.factories import (
+    BillingSettingsFactory,
+    PlanFactory,
+    SubscriptionFactory,
+    configured_provider,
+    issued_invoice,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -21,7 +27,7 @@ DECEMBER = dt.date(2026, 12, 1)
 
 @pytest.fixture(autouse=True)
 def _provider():
-    ProviderDetailsFactory()
+    configured_provider()
 
 
 def _billed_subscription(price="31.00"):
@@ -49,6 +55,7 @@ def test_adding_a_subscription_after_the_run_bills_the_rest_of_the_month_next_ti
 
     assert response.status_code == 302
     new = Subscription.objects.get(service=service)
+    BillingSettingsFactory(bill_in_advance=True)  # January may not have started yet
     run_billing(dt.date(2027, 1, 1))
     assert new.invoice_lines.get(period_start=dt.date(2026, 12, 17)).net == Decimal("30.00")
 

@@ -91,10 +91,11 @@ def test_the_sweep_removes_a_closed_accounts_money_records_together_with_their_p
     from billing.receivables.payments import unallocated_credit
 
     old = _paid_invoice(customer, dt.date(2018, 6, 1))
+    # Numbers follow dates: the other customer's invoice of the same day is issued next.
+    still_open = _paid_invoice(MembershipFactory(role=roles.Role.OWNER).customer, dt.date(2018, 6, 1))
     later = issued_invoice(customer, issued_on=dt.date(2018, 8, 1))
     receive_payment(customer, amount="30.00", received_on=dt.date(2018, 8, 2), method=Payment.Method.BANK_TRANSFER)
     _close(customer, dt.date(2018, 9, 1))  # year ending 31 March 2019: kept until 31 March 2025
-    still_open = _paid_invoice(MembershipFactory(role=roles.Role.OWNER).customer, dt.date(2018, 6, 1))
     pdf = old.pdf.name
     assert unallocated_credit(customer) == Decimal("18.00")
 
@@ -118,11 +119,12 @@ def test_the_sweep_removes_a_closed_accounts_money_records_together_with_their_p
 def test_outside_the_sweep_an_expired_issued_invoice_still_cannot_be_deleted(customer, provider):
     if connection.vendor != "postgresql":
         pytest.skip("the database-level refusal is PostgreSQL's (migration 0012)")
-    old = _paid_invoice(customer, dt.date(2018, 6, 1))
-    _close(customer, dt.date(2018, 9, 1))  # kept until 31 March 2025
+    # Issued in date order, as numbers must follow dates.
     gone = MembershipFactory(role=roles.Role.OWNER).customer
     _paid_invoice(gone, dt.date(2017, 6, 1))
     _close(gone, dt.date(2017, 9, 1))  # until 31 March 2024
+    old = _paid_invoice(customer, dt.date(2018, 6, 1))
+    _close(customer, dt.date(2018, 9, 1))  # kept until 31 March 2025
     # A real sweep in this same (test) transaction deletes the other account's documents:
     # the setting that lets it through must not outlive its deletes.
     report = sweep(dry_run=False, today=dt.date(2025, 3, 30))

@@ -10,8 +10,8 @@ from django.core.exceptions import ValidationError
 
 from billing.models import BillingRun, ExchangeRate, Invoice
 from billing.workflows.run import run_billing
-from tests.accounts.factories import CustomerFactory, ProviderDetailsFactory, ServiceFactory
-from tests.billing.factories import PlanFactory, SubscriptionFactory
+from tests.accounts.factories import CustomerFactory, ServiceFactory
+from tests.billing.factories import PlanFactory, SubscriptionFactory, configured_provider
 
 pytestmark = pytest.mark.django_db
 
@@ -20,7 +20,7 @@ DECEMBER = dt.date(2026, 12, 1)
 
 @pytest.fixture(autouse=True)
 def _provider():
-    ProviderDetailsFactory()
+    configured_provider()
 
 
 def _subscribed(customer, currency="EUR", price="100.00"):
@@ -174,3 +174,28 @@ def test_staff_changing_a_billed_customers_currency_see_why_not(client):
     assert customer.currency == "GBP"
     assert response.status_code == 200
     assert "already has invoices or payments in another currency" in response.content.decode()
+
+
+def test_sterling_vat_is_the_vat_charged_converted_and_a_credit_note_gives_back_exactly_that():
+    """One rule (docs/billing.md, VAT Notice 700 s.7.7): the VAT charged in the invoice
+    currency is converted at the invoice's rate; it is not worked out again on the
+    converted net (€10.02 at 20% is €2.00 of VAT: £1.70 at 0.8531, where 20% of the
+    converted £8.55 would be £1.71, more VAT in sterling than was charged)."""
+    from billing.delivery.pdf import render_invoice_pdf
+    from billing.workflows.settlement import credit_invoice
+    from tests.billing.factories import issued_invoice
+    from tests.billing.test_pdf import pdf_text
+
+    configured_provider()
+    customer = CustomerFactory(currency="EUR")
+    rate = {"gbp_rate": Decimal("0.853100"), "gbp_rate_source": "HMRC", "gbp_rate_date": dt.date(2026, 3, 1)}
+    invoice = issued_invoice(customer, lines=[("VPS hosting", 1, "10.02")], currency="EUR", **rate)
+
+    assert (invoice.total_vat, invoice.total_net_gbp, invoice.total_vat_gbp) == (
+        Decimal("2.00"), Decimal("8.55"), Decimal("1.70")
+    )  # fmt: skip
+    note = credit_invoice(invoice, reason="Cancelled order")
+    assert (note.total_net_gbp, note.total_vat_gbp) == (invoice.total_net_gbp, invoice.total_vat_gbp)
+    for document in (invoice, note):
+        text = pdf_text(render_invoice_pdf(document))
+        assert "Total VAT in sterling £1.70" in text and "20% €10.02 €2.00 £8.55 £1.70" in text

@@ -215,9 +215,9 @@ def test_the_sweep_renders_and_emails_documents_whose_task_was_lost(provider):
     billed = CustomerFactory()
     MembershipFactory(customer=billed, role=roles.Role.BILLING)
     nobody = CustomerFactory()  # no billing contact or owner: the PDF is stored, nothing is sent
+    old = _issued_with_its_task_lost(billed, today - dt.timedelta(days=30))  # staff send those by hand
     lost = _issued_with_its_task_lost(billed, today - dt.timedelta(days=1))
     unreachable = _issued_with_its_task_lost(nobody, today - dt.timedelta(days=1))
-    old = _issued_with_its_task_lost(billed, today - dt.timedelta(days=30))  # staff send those by hand
     withdrawn = _issued_with_its_task_lost(billed, today - dt.timedelta(days=1), kind=Invoice.Kind.PRO_FORMA)
     Invoice.objects.filter(pk=withdrawn.pk).update(status=Invoice.Status.CANCELLED)  # never ask to pay it now
 

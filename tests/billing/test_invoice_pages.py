@@ -111,13 +111,14 @@ def test_unpaid_invoices_past_their_due_date_show_as_overdue(owner_client, custo
     from billing.workflows.settlement import receive_payment
 
     today = timezone.localdate()
+    # Issued in date order, as numbers must follow dates.
+    paid_late = issued_invoice(
+        customer, issued_on=today - dt.timedelta(days=BillingSettings.current().payment_terms_days + 5)
+    )
     late = issued_invoice(
         customer, issued_on=today - dt.timedelta(days=BillingSettings.current().payment_terms_days + 1)
     )
     current = issued_invoice(customer, issued_on=today)
-    paid_late = issued_invoice(
-        customer, issued_on=today - dt.timedelta(days=BillingSettings.current().payment_terms_days + 5)
-    )
     receive_payment(customer, amount=paid_late.total_gross, received_on=today, method="card",
                    allocate_to=[(paid_late, paid_late.total_gross)])  # fmt: skip
 
@@ -127,3 +128,54 @@ def test_unpaid_invoices_past_their_due_date_show_as_overdue(owner_client, custo
     assert "Overdue (issued)" in rows[late.number] and "status-overdue" in rows[late.number]
     assert "Overdue" not in rows[current.number] and "Overdue" not in rows[paid_late.number]
     assert list(Invoice.objects.overdue()) == [late]
+
+
+def _amounts(text: str) -> set[str]:
+    """Every amount of money in ``text``, as printed: "£1,234.50", "€20.00"."""
+    import re
+
+    return set(re.findall(r"(?:£|€|US\$)-?\d[\d,]*\.\d{2}", text))
+
+
+def _main(response) -> str:
+    page = response.content.decode()
+    return page.split("<main", 1)[1].split("</main>", 1)[0]
+
+
+@pytest.mark.parametrize("currency", ["GBP", "EUR"])
+def test_every_amount_on_the_page_equals_the_pdfs(owner_client, customer, provider, currency):
+    from billing.delivery.pdf import render_invoice_pdf
+    from billing.issuing import add_line, issue_invoice
+    from billing.workflows.settlement import credit_invoice, receive_payment
+    from tests.billing.factories import InvoiceFactory
+    from tests.billing.test_pdf import pdf_text
+
+    customer.currency = currency
+    customer.save()
+    rate = {"gbp_rate": Decimal("0.853100"), "gbp_rate_source": "HMRC", "gbp_rate_date": ISSUED}
+    draft = InvoiceFactory(customer=customer, currency=currency, **(rate if currency != "GBP" else {}))
+    add_line(draft, description="VPS hosting", quantity=3, unit_price="9.99")
+    add_line(draft, description="Backups", quantity=1, unit_price="4.17", vat_category="reduced")
+    add_line(draft, description="Printed manual", quantity=2, unit_price="12.50", vat_category="zero")
+    invoice = issue_invoice(draft, issued_on=ISSUED)
+    receive_payment(customer, amount="10.00", received_on=ISSUED, method="card", reference="CARD-1",
+                    allocate_to=[(invoice, "10.00")])  # fmt: skip
+    note = credit_invoice(
+        invoice, reason="Backups not run", lines=[{"description": "Backups", "quantity": 1,
+                                                   "unit_price": "4.17", "vat_category": "reduced"}]
+    )  # fmt: skip
+
+    for document in (Invoice.objects.get(pk=invoice.pk), note):
+        page = _amounts(_main(owner_client.get(reverse("billing:invoice_detail", args=[document.pk]))))
+        pdf = _amounts(pdf_text(render_invoice_pdf(document)))
+        assert len(pdf) >= 3
+        assert page == pdf, f"{document}: only on the page {page - pdf}, only in the PDF {pdf - page}"
+
+
+def test_a_technical_contact_refused_billing_is_told_which_roles_may_see_it(customer, invoice):
+    client = client_for(customer, roles.Role.TECHNICAL)
+
+    for url in (reverse("billing:invoices"), reverse("billing:invoice_detail", args=[invoice.pk])):
+        page = " ".join(client.get(url).content.decode().split())
+        assert "only owners and billing contacts may see invoices, payments and statements" in page
+        assert "only an owner may" not in page

@@ -77,9 +77,9 @@ def test_overseas_consumer_pays_their_countrys_configured_rate(settings):
 
 
 @pytest.mark.django_db
-def test_overseas_business_without_a_vat_number_is_treated_as_a_consumer(settings):
+def test_an_overseas_consumer_without_a_vat_number_pays_the_consumer_rate(settings):
     settings.PORTAL_CONSUMER_VAT_RATES = {"IE": "23"}
-    customer = CustomerFactory(country="IE", vat_number="")
+    customer = CustomerFactory(country="IE", vat_number="", legal_form=LegalForm.INDIVIDUAL, company_number="")
     assert decide_vat(customer, tax_point=dt.date(2026, 11, 1)).rule == "consumer_country_rate"
 
 

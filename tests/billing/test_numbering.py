@@ -112,10 +112,10 @@ def test_concurrent_issuing_through_the_service_numbers_every_document_once(tmp_
         pytest.skip("needs PostgreSQL (DATABASE_URL=postgres://...)")
     from billing.issuing import add_line
     from billing.models import Invoice
-    from tests.accounts.factories import CustomerFactory, ProviderDetailsFactory
-    from tests.billing.factories import InvoiceFactory
+    from tests.accounts.factories import CustomerFactory
+    from tests.billing.factories import InvoiceFactory, configured_provider
 
-    ProviderDetailsFactory()
+    configured_provider()
     customers = [CustomerFactory() for _ in range(5)]
     drafts = []
     for n in range(40):

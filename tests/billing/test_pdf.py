@@ -251,40 +251,164 @@ def test_staff_set_payment_instructions_and_legal_form_in_the_admin_and_invoices
     assert "Example Hosting Ltd is a limited liability partnership registered in England and Wales" in text
 
 
-# A DL window envelope's window (C5/6 and DL, left window): 20 mm from the left edge,
-# 45 mm from the top, 90 mm wide and 40 mm high. Measured on the sheet, in millimetres.
-WINDOW_LEFT, WINDOW_TOP, WINDOW_RIGHT, WINDOW_BOTTOM = 20, 45, 110, 85
+# The address field of DIN 5008 form B, which DL and C5/6 window envelopes show: 20 mm from
+# the left and 45 mm from the top of the sheet, 85 x 45 mm; text keeps 5 mm inside it.
+FIELD = (20, 45, 105, 90)
+CLEAR = (25, 50, 100, 85)
 
 
-def _text_positions(content: bytes) -> list[tuple[float, float, str]]:
-    """(x from the left, baseline from the top, text) in mm for each run of text on page 1."""
-    page = PdfReader(BytesIO(content)).pages[0]
-    height = float(page.mediabox.height)
-    found = []
+def _word_boxes(content: bytes) -> list[tuple[float, float, float, float, str]]:
+    """(left, top, right, bottom, word) in mm for every word on page 1, from pdftotext -bbox."""
+    import html as html_module
+    import re
+    import subprocess
+    import tempfile
 
-    def visit(text, cm, tm, font, size):
-        if text.strip():
-            x = cm[0] * tm[4] + cm[2] * tm[5] + cm[4]
-            y = cm[1] * tm[4] + cm[3] * tm[5] + cm[5]
-            found.append((x * 25.4 / 72, (height - y) * 25.4 / 72, text.strip()))
+    with tempfile.NamedTemporaryFile(suffix=".pdf") as pdf:
+        pdf.write(content)
+        pdf.flush()
+        out = subprocess.run(
+            ["pdftotext", "-bbox", "-f", "1", "-l", "1", pdf.name, "-"], capture_output=True, text=True, check=True
+        ).stdout
+    mm = 25.4 / 72
+    return [
+        (float(x0) * mm, float(y0) * mm, float(x1) * mm, float(y1) * mm, html_module.unescape(word))
+        for x0, y0, x1, y1, word in re.findall(
+            r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">(.*?)</word>', out
+        )
+    ]
 
-    page.extract_text(visitor_text=visit)
-    return found
+
+def _lines_in(boxes, area) -> list[str]:
+    """The words that overlap ``area`` (left, top, right, bottom), joined into lines."""
+    left, top, right, bottom = area
+    lines: dict[float, list[tuple[float, str]]] = {}
+    for x0, y0, x1, y1, word in boxes:
+        if x0 < right and x1 > left and y0 < bottom and y1 > top:
+            key = next((k for k in lines if abs(k - y1) < 0.8), y1)
+            lines.setdefault(key, []).append((x0, word))
+    return [" ".join(word for _, word in sorted(words)) for _, words in sorted(lines.items())]
 
 
-def test_the_postal_address_and_nothing_else_shows_through_a_dl_envelope_window(provider, uk_customer):
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({}, ["Acme Widgets Ltd", "10 Downing Lane", "Leeds", "LS1 4AP"]),
+        (  # the longest the field takes: eight lines
+            {"trading_name": "Acme Widgets", "address_line2": "Unit 7, Riverside Industrial Estate",
+             "county": "West Yorkshire", "town": "Leeds"},
+            ["Acme Widgets Ltd", "Trading as Acme Widgets", "10 Downing Lane", "Unit 7, Riverside Industrial Estate",
+             "Leeds", "LS1 4AP"],  # Royal Mail's format has no county
+        ),
+        (
+            {"registered_name": "Société Générale d'Hébergement SARL", "address_line1": "12 rue de la République",
+             "address_line2": "Bâtiment B, 3e étage", "town": "Lyon", "postcode": "69002", "country": "FR",
+             "vat_number": ""},
+            ["Société Générale d'Hébergement SARL", "12 rue de la République", "Bâtiment B, 3e étage",
+             "69002 Lyon", "France"],
+        ),
+    ],
+)  # fmt: skip
+def test_the_address_shows_whole_through_a_window_envelope_and_nothing_else_does(
+    provider, uk_customer, fields, expected
+):
+    for name, value in fields.items():
+        setattr(uk_customer, name, value)
+    uk_customer.save()
     invoice = issued_invoice(uk_customer, issued_on=ISSUED)
-    cap_height = 2.5  # mm above the baseline that 9.5 pt capitals reach (DejaVu Sans: 0.73 em)
 
-    positions = _text_positions(render_invoice_pdf(invoice))
+    boxes = _word_boxes(render_invoice_pdf(invoice))
 
-    def inside(x: float, baseline: float) -> bool:
-        return WINDOW_LEFT - 0.5 <= x < WINDOW_RIGHT and WINDOW_TOP + cap_height <= baseline <= WINDOW_BOTTOM
+    in_field = _lines_in(boxes, FIELD)
+    assert in_field[0] == "Example Hosting Ltd · Exampletown · EX1 1AA"  # the return address, small, at the top
+    assert in_field[1:] == expected  # the addressee, whole: nothing clipped, nothing else in the field
+    # At least 5 mm inside the field on every side, so a letter a little out of true still shows it all.
+    assert _lines_in(boxes, CLEAR) == in_field
+    inside = [
+        box for box in boxes if box[0] < FIELD[2] and box[2] > FIELD[0] and box[1] < FIELD[3] and box[3] > FIELD[1]
+    ]
+    assert all(CLEAR[0] <= x0 and x1 <= CLEAR[2] and CLEAR[1] <= y0 and y1 <= CLEAR[3] for x0, y0, x1, y1, _ in inside)
 
-    def near(x: float, baseline: float) -> bool:
-        return x < WINDOW_RIGHT and WINDOW_TOP - 5 < baseline < WINDOW_BOTTOM + 5
 
-    in_window = [text for x, baseline, text in positions if inside(x, baseline)]
-    assert in_window == ["Acme Widgets Ltd", "10 Downing Lane", "Leeds", "LS1 4AP"]
-    # Nothing overlaps the window's edges either.
-    assert [text for x, baseline, text in positions if near(x, baseline)] == in_window
+def test_an_address_that_would_not_fit_the_window_is_refused_at_issue_before_it_is_numbered(provider, uk_customer):
+    from billing.documents.totals import InvoiceError
+    from billing.issuing import add_line, issue_invoice
+    from tests.billing.factories import InvoiceFactory
+
+    uk_customer.trading_name = "Acme Widgets"
+    uk_customer.address_line2 = "Unit 7, Riverside Industrial Estate, Kirkstall Road West Entrance"
+    uk_customer.save()
+    draft = InvoiceFactory(customer=uk_customer)
+    add_line(draft, description="Hosting", quantity=1, unit_price="10.00")
+
+    with pytest.raises(InvoiceError, match="is wider than the envelope window's 75 mm: split it over two lines"):
+        issue_invoice(draft, issued_on=ISSUED)
+
+    draft.refresh_from_db()
+    assert draft.status == Invoice.Status.DRAFT and draft.number is None
+    assert not Invoice.objects.exclude(status=Invoice.Status.DRAFT).exists()
+
+
+def _glyphs_drawn(content: bytes) -> list[int]:
+    """The glyph of every character drawn on the PDF's pages (WeasyPrint writes text as
+    two-byte glyph ids); glyph 0 is a font's .notdef, the empty box of a missing character."""
+    from pypdf.generic import ContentStream
+
+    reader = PdfReader(BytesIO(content))
+    glyphs = []
+    for page in reader.pages:
+        for operands, operator in ContentStream(page.get_contents(), reader).operations:
+            if operator not in (b"Tj", b"TJ"):
+                continue
+            for item in operands[0] if operator == b"TJ" else [operands[0]]:
+                raw = getattr(item, "original_bytes", None)
+                if raw is not None:
+                    glyphs += [int.from_bytes(raw[i : i + 2], "big") for i in range(0, len(raw), 2)]
+    return glyphs
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["Ζωή Παπαδοπούλου", "Łukasz Żółć-Gęślą", "شركة النور للتقنية", "Rocket Hosting 🚀🦄 Ltd"],
+)
+def test_names_in_any_script_or_with_an_emoji_print_without_empty_boxes(provider, name):
+    customer = CustomerFactory(registered_name=name, legal_form="individual", company_number="")
+    invoice = issued_invoice(customer, issued_on=ISSUED)
+
+    content = render_invoice_pdf(invoice)
+
+    assert 0 not in _glyphs_drawn(content)
+    assert all(word in pdf_text(content) for word in name.replace("🚀🦄", "").split())
+
+
+@pytest.mark.parametrize(
+    ("customer_fields", "invoice_fields", "expected"),
+    [
+        ({}, {}, ["VAT invoice", "20% £10.00 £2.00", "Total due £12.00", "Total VAT in sterling £2.00"]),
+        ({"legal_form": "individual", "company_number": "", "registered_name": "Jane Smith"}, {},
+         ["Jane Smith", "Total due £12.00", "Total VAT in sterling £2.00"]),
+        ({"country": "DE", "town": "Berlin", "postcode": "10115", "vat_number": "DE136695976"}, {},
+         ["Customer VAT number: DE136695976", "Reverse charge £10.00", "Total VAT £0.00",
+          "Reverse charge: the customer"]),
+        ({"country": "IE", "town": "Dublin", "postcode": "D02 X285", "legal_form": "individual", "company_number": ""},
+         {}, ["VAT (Ireland)", "23% £10.00 £2.30", "Total VAT (Ireland) £2.30"]),
+        ({"country": "US", "town": "Wilmington", "county": "DE", "postcode": "19801"}, {},
+         ["Outside the scope £10.00", "Outside the scope of UK VAT"]),
+        ({"country": "US", "town": "Wilmington", "county": "DE", "postcode": "19801", "currency": "USD"},
+         {"currency": "USD"}, ["US$10.00", "Total due US$10.00", "Please pay US$10.00"]),
+    ],
+)  # fmt: skip
+def test_every_kind_of_customer_gets_a_complete_document(provider, settings, customer_fields, invoice_fields, expected):
+    """The fields of a full VAT invoice for each kind of customer the audit billed, with what
+    its VAT rule must say; the credit note and the paid pro-forma pair have tests of their own."""
+    settings.PORTAL_CONSUMER_VAT_RATES = {"IE": "23"}
+    customer = CustomerFactory(address_line1="1 Main Street", **customer_fields)
+    invoice = issued_invoice(customer, issued_on=ISSUED, **invoice_fields)
+
+    text = pdf_text(render_invoice_pdf(invoice))
+
+    for required in (invoice.number, "Date of issue 2 March 2026", "Tax point 2 March 2026", "Example Hosting Ltd",
+                     "GB980780684", customer.registered_name, "1 Main Street", "Hosting 1"):  # fmt: skip
+        assert required in text
+    for wanted in expected:
+        assert wanted in text

@@ -33,8 +33,8 @@ from hypothesis import strategies as st
 from billing.models import BillingPeriod, Invoice, InvoiceLine, Subscription
 from billing.workflows.run import run_billing
 from billing.workflows.subscriptions import SubscriptionError, change_plan, end_subscription, start_subscription
-from tests.accounts.factories import CustomerFactory, ProviderDetailsFactory, ServiceFactory
-from tests.billing.factories import PlanFactory
+from tests.accounts.factories import CustomerFactory, ServiceFactory
+from tests.billing.factories import BillingSettingsFactory, PlanFactory, configured_provider
 
 pytestmark = pytest.mark.django_db
 
@@ -47,7 +47,8 @@ PROPERTY = settings(deadline=None, suppress_health_check=[HealthCheck.function_s
 
 @pytest.fixture(autouse=True)
 def _provider():
-    ProviderDetailsFactory()
+    configured_provider()
+    BillingSettingsFactory(bill_in_advance=True)  # the periods here are after today
 
 
 @contextmanager

@@ -13,8 +13,8 @@ from accounts.roles import Role
 from billing.models import BillingRun, Invoice
 from billing.tasks import billing_run_task
 from billing.workflows.run import run_billing
-from tests.accounts.factories import CustomerFactory, MembershipFactory, ProviderDetailsFactory, ServiceFactory
-from tests.billing.factories import BillingSettingsFactory, PlanFactory, SubscriptionFactory
+from tests.accounts.factories import CustomerFactory, MembershipFactory, ServiceFactory
+from tests.billing.factories import BillingSettingsFactory, PlanFactory, SubscriptionFactory, configured_provider
 from tests.statements import on_statement
 
 NEVER = dt.date(1900, 1, 1)
@@ -32,7 +32,7 @@ def _subscribed(n=2, **sub_fields):
 
 @pytest.mark.django_db
 def test_billing_run_creates_one_issued_invoice_per_customer_and_reports_progress():
-    ProviderDetailsFactory()
+    configured_provider()
     customers = _subscribed(3)
     run = run_billing(MAY)
     assert (run.status, run.total, run.done, run.created) == (BillingRun.Status.DONE, 3, 3, 3)
@@ -44,7 +44,7 @@ def test_billing_run_creates_one_issued_invoice_per_customer_and_reports_progres
 
 @pytest.mark.django_db
 def test_running_twice_creates_nothing_new(django_assert_max_num_queries):
-    ProviderDetailsFactory()
+    configured_provider()
     _subscribed(2)
     run_billing(MAY)
     with django_assert_max_num_queries(10):
@@ -61,7 +61,7 @@ def test_an_invoice_inserted_by_another_run_meanwhile_leaves_the_customer_untouc
     counts as theirs, not as an error."""
     from billing.models import Subscription
 
-    ProviderDetailsFactory()
+    configured_provider()
     (customer,) = _subscribed(1)
     run_billing(MAY)
     theirs = Invoice.objects.get(customer=customer, period_start=MAY)
@@ -87,7 +87,7 @@ def test_an_invoice_inserted_by_another_run_meanwhile_leaves_the_customer_untouc
 
 @pytest.mark.django_db
 def test_resumed_run_skips_customers_already_invoiced():
-    ProviderDetailsFactory()
+    configured_provider()
     first, second = _subscribed(2)
     run_billing(MAY, customer=first)  # as if the run crashed after the first customer
     resumed = run_billing(MAY)
@@ -97,7 +97,7 @@ def test_resumed_run_skips_customers_already_invoiced():
 
 @pytest.mark.django_db
 def test_subscription_starting_mid_period_is_prorated_and_setup_fee_billed_once():
-    ProviderDetailsFactory()
+    configured_provider()
     customer = CustomerFactory()
     plan = PlanFactory(price=Decimal("31.00"), setup_fee=Decimal("5.00"))
     sub = SubscriptionFactory(service=ServiceFactory(customer=customer), plan=plan, started_on=dt.date(2026, 5, 22))
@@ -116,7 +116,7 @@ def test_overpayment_settles_the_invoice_the_run_issues():
     from billing.models import Payment
     from billing.workflows.settlement import receive_payment
 
-    ProviderDetailsFactory()
+    configured_provider()
     (customer,) = _subscribed(1)
     receive_payment(customer, amount=Decimal("50"), received_on=MAY, method=Payment.Method.CARD, actor=None)
     run_billing(MAY)
@@ -127,7 +127,7 @@ def test_overpayment_settles_the_invoice_the_run_issues():
 def test_task_runs_only_on_the_billing_day():
     from unittest import mock
 
-    ProviderDetailsFactory()
+    configured_provider()
     BillingSettingsFactory(billing_day=3)
     _subscribed(1)
     with mock.patch("billing.workflows.run.timezone.localdate", return_value=dt.date(2026, 5, 2)):
@@ -147,7 +147,7 @@ def test_two_concurrent_runs_create_nothing_twice(pro_forma_mode, group_size, mo
             pytest.fail("CI runs on PostgreSQL; this test must run there")
         pytest.skip("needs PostgreSQL")
     monkeypatch.setattr("billing.workflows.run.GROUP_SIZE", group_size)
-    ProviderDetailsFactory()
+    configured_provider()
     BillingSettingsFactory(pro_forma_mode=pro_forma_mode)
     kind = Invoice.Kind.PRO_FORMA if pro_forma_mode else Invoice.Kind.INVOICE
     _subscribed(6)
@@ -181,7 +181,7 @@ def test_two_concurrent_runs_create_nothing_twice(pro_forma_mode, group_size, mo
 def test_one_off_charges_go_on_the_next_invoice_once():
     from billing.models import OneOffCharge
 
-    ProviderDetailsFactory()
+    configured_provider()
     [customer] = _subscribed(1)
     charge = OneOffCharge.objects.create(customer=customer, description="Manual OS reinstall", unit_price="25.00")
     run_billing(MAY)
@@ -203,7 +203,7 @@ def test_one_off_charges_go_on_the_next_invoice_once():
 def test_billing_staff_start_a_run_and_follow_its_progress(billing_staff_client, django_capture_on_commit_callbacks):
     from django.urls import reverse
 
-    ProviderDetailsFactory()
+    configured_provider()
     _subscribed(3)
     add = reverse("admin:billing_billingrun_add")
 
@@ -225,7 +225,7 @@ def test_a_run_whose_worker_died_shows_stalled_and_resumes_without_billing_twice
     from django.urls import reverse
     from django.utils import timezone
 
-    ProviderDetailsFactory()
+    configured_provider()
     first, *_rest = _subscribed(3)
     run_billing(MAY, customer=first)  # what the dead worker got done
     an_hour_ago = timezone.now() - dt.timedelta(hours=1)
@@ -263,7 +263,7 @@ QUERIES_PER_CUSTOMER = 5
 
 @pytest.mark.django_db
 def test_the_runs_queries_grow_with_the_customers_billed_and_nothing_else(django_assert_max_num_queries):
-    ProviderDetailsFactory()
+    configured_provider()
     _subscribed(4)
     with django_assert_max_num_queries(16 + 4 * QUERIES_PER_CUSTOMER):
         run_billing(MAY)
@@ -279,7 +279,7 @@ def test_staff_see_the_run_progress_while_it_goes(monkeypatch):
     counts are written in the group's transaction."""
     import billing.workflows.run
 
-    ProviderDetailsFactory()
+    configured_provider()
     _subscribed(3)
     run = BillingRun.objects.create(period_start=MAY)
     seen = []
@@ -337,7 +337,7 @@ def test_a_run_killed_mid_way_and_resumed_by_staff_ends_with_true_counters(
 
     import billing.workflows.run
 
-    ProviderDetailsFactory()
+    configured_provider()
     _subscribed(7)
     monkeypatch.setattr(billing.workflows.run, "GROUP_SIZE", 2)
     run = BillingRun.objects.create(period_start=MAY)
@@ -370,7 +370,7 @@ def test_a_resumed_run_counts_a_customer_in_error_once():
     again by the resumed run, once the draft is gone, and counted once."""
     from tests.billing.factories import InvoiceFactory
 
-    ProviderDetailsFactory()
+    configured_provider()
     _good, troubled = _subscribed(2)
     draft = InvoiceFactory(customer=troubled, period_start=MAY, period_end=dt.date(2026, 5, 31))
     run = run_billing(MAY)
@@ -395,7 +395,7 @@ def test_the_run_bills_the_customer_as_staff_left_them_mid_run():
     """The run loaded its customers when it started; a change made since is what is invoiced."""
     from accounts.models import Customer
 
-    ProviderDetailsFactory()
+    configured_provider()
     (stale,) = _subscribed(1)
 
     def staff_edit_the_customer():
@@ -414,7 +414,7 @@ def test_the_run_bills_the_customer_as_staff_left_them_mid_run():
 def test_an_insert_refused_for_another_reason_is_reported_not_skipped(monkeypatch):
     from django.db import IntegrityError
 
-    ProviderDetailsFactory()
+    configured_provider()
     (customer,) = _subscribed(1)
 
     def refuse(*args, **kwargs):
@@ -435,7 +435,7 @@ def test_a_customer_refused_in_a_group_is_named_and_the_others_are_invoiced():
     without a gap."""
     from tests.billing.factories import InvoiceFactory
 
-    ProviderDetailsFactory()
+    configured_provider()
     first, troubled, last = _subscribed(3)
     draft = InvoiceFactory(customer=troubled, period_start=MAY, period_end=dt.date(2026, 5, 31))
 
@@ -459,7 +459,7 @@ def test_an_error_while_a_group_is_written_rolls_it_back_and_its_customers_are_b
     gap, each is rendered and emailed once, and the run names the customer in error."""
     from billing.models import OneOffCharge
 
-    ProviderDetailsFactory()
+    configured_provider()
     first, troubled, last = _subscribed(3)
     for customer in (first, last):
         MembershipFactory(customer=customer, role=Role.BILLING)
@@ -485,7 +485,7 @@ def test_a_pdf_that_fails_to_render_stops_no_other_document_of_its_group(monkeyp
     and emailed, and the run counts every invoice it issued."""
     import weasyprint
 
-    ProviderDetailsFactory()
+    configured_provider()
     customers = _subscribed(3)
     for customer in customers:
         MembershipFactory(customer=customer, role=Role.BILLING)
@@ -523,7 +523,7 @@ def test_resuming_a_killed_run_renders_and_sends_what_it_issued_before_the_kill(
     from accounts.correspondence.models import Message
     from billing.models import document_emails
 
-    ProviderDetailsFactory()
+    configured_provider()
     customers = _subscribed(5)
     for customer in customers:
         MembershipFactory(customer=customer, role=Role.BILLING)

@@ -12,8 +12,8 @@ from billing.receivables.payments import account_balance, unallocated_credit
 from billing.workflows.run import run_billing
 from billing.workflows.settlement import receive_payment
 from billing.workflows.subscriptions import SubscriptionError, change_plan, end_subscription, start_subscription
-from tests.accounts.factories import CustomerFactory, ProviderDetailsFactory, ServiceFactory
-from tests.billing.factories import BillingSettingsFactory, PlanFactory, SubscriptionFactory
+from tests.accounts.factories import CustomerFactory, ServiceFactory
+from tests.billing.factories import BillingSettingsFactory, PlanFactory, SubscriptionFactory, configured_provider
 
 pytestmark = pytest.mark.django_db
 
@@ -23,7 +23,8 @@ JANUARY = dt.date(2027, 1, 1)
 
 @pytest.fixture(autouse=True)
 def _provider():
-    ProviderDetailsFactory()
+    configured_provider()
+    BillingSettingsFactory(bill_in_advance=True)  # January may not have started yet
 
 
 def _vps(customer, price="31.00", **plan_fields):
@@ -239,7 +240,7 @@ def test_refusals_name_the_problem_and_change_nothing():
 
 
 def test_an_unpaid_payment_request_is_not_credited_and_the_error_names_it():
-    ProviderDetailsFactory()
+    configured_provider()
     BillingSettingsFactory(pro_forma_mode=True)
     customer = CustomerFactory()
     sub = _vps(customer)

@@ -188,3 +188,19 @@ def test_demo_customers_have_invoices_with_pdfs_and_differing_balances(client, d
     client.login(email="bob@blackthorn-analytics.example", password=DEMO_PASSWORD)  # the billing contact
     page = client.get(reverse("billing:invoices")).content.decode()
     assert "INV-" in page and "Paid" in page
+
+
+@pytest.mark.django_db
+def test_demo_invoices_say_how_to_pay_with_complete_and_obviously_fictional_bank_details():
+    from billing.delivery.pdf import render_invoice_pdf
+    from billing.models import BillingSettings, Invoice
+    from tests.billing.test_pdf import pdf_text
+
+    load_demo()
+
+    policy = BillingSettings.current()
+    assert policy.missing_payment_method() == ""
+    assert "demo" in policy.bank_account_name.lower() and "DEMO" in policy.bank_iban and "DEMO" in policy.bank_bic
+    unpaid = Invoice.objects.filter(status=Invoice.Status.ISSUED).first()
+    text = pdf_text(render_invoice_pdf(unpaid))
+    assert "Sort code 12-34-56" in text and "IBAN GB29 DEMO 1234 5612 3456 78" in text and "BIC DEMOGB22" in text

@@ -55,6 +55,17 @@ PROVIDER = {
     "phone": "+44 117 496 0000",  # Ofcom's range for drama (Bristol): never a real line
 }
 
+# How customers pay the demo provider: made up, and plainly so ("DEMO" is no bank's code;
+# 12-34-56 / 12345678 are the placeholder digits of every example), but complete and
+# valid in form, since issuing refuses while no payment method is configured.
+BANK_DETAILS = {
+    "bank_account_name": "Northwind Hosting Ltd (demo account)",
+    "bank_sort_code": "12-34-56",
+    "bank_account_number": "12345678",
+    "bank_iban": "GB29DEMO12345612345678",
+    "bank_bic": "DEMOGB22",
+}
+
 CUSTOMERS = [
     {
         "legal_form": LegalForm.LIMITED_COMPANY,
@@ -323,10 +334,17 @@ class Command(BaseCommand):
         from django.utils import timezone
 
         from billing.documents.periods import month_bounds
-        from billing.models import Invoice, Payment, Plan, Product, Subscription
+        from billing.models import BillingSettings, Invoice, Payment, Plan, Product, Subscription
         from billing.workflows.run import run_billing
         from billing.workflows.settlement import receive_payment as record_payment
 
+        policy = BillingSettings.current()
+        if not any(getattr(policy, field) for field in BANK_DETAILS):  # a tester's own details stay
+            for field, value in BANK_DETAILS.items():
+                setattr(policy, field, value)
+            policy.full_clean()
+            policy.save()
+            self.created += 1
         plans = {}
         for name, period, price, setup_fee in PLANS:
             product = Product.objects.filter(name=name).first()
