@@ -59,7 +59,7 @@ def _broker() -> None:
     if settings.CELERY_TASK_ALWAYS_EAGER:
         return  # the embedded default: tasks run in-process, there is no broker to reach
 
-    with app.connection_for_write() as connection:
+    with app.connection_for_write(url=settings.CELERY_BROKER_URL) as connection:
         connection.ensure_connection(max_retries=1, timeout=BROKER_TIMEOUT)
 
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from portal.celery import app
-
 pytestmark = pytest.mark.django_db
 
 
@@ -44,9 +42,9 @@ def test_readiness_fails_when_the_cache_is_down_and_says_no_more(client, setting
     assert "Readiness check cache failed" in caplog.text
 
 
-def test_readiness_fails_when_the_broker_is_unreachable(client, settings, monkeypatch):
+def test_readiness_fails_when_the_broker_is_unreachable(client, settings):
     settings.CELERY_TASK_ALWAYS_EAGER = False  # as in production, with a broker
-    monkeypatch.setattr(app.conf, "broker_url", "redis://127.0.0.1:1/0")
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
     response = client.get("/readyz")
     assert response.status_code == 503
     assert response.json()["checks"]["broker"] == "failing"
