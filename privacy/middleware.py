@@ -1,4 +1,4 @@
-"""Ask each person to acknowledge material policy changes at their next login (issue 5)."""
+"""Ask each person to acknowledge material policy changes at their next login."""
 
 from __future__ import annotations
 

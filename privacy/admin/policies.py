@@ -1,4 +1,4 @@
-"""Admin for policy versions, consents, acknowledgements and instructions for after death (issue 5).
+"""Admin for policy versions, consents, acknowledgements and instructions for after death.
 
 Policy versions are published through ``privacy.services.policies.publish_version`` and
 are read-only once published: the public history must show what was actually in force.

@@ -1,8 +1,9 @@
 """Consents (UK GDPR Art 7; PECR reg 6) and a person's instructions for after their death.
 
 A consent record keeps who, when, how (which page or form), the exact wording shown and
-its version, and withdrawal (DOMAIN.md §6). Records are never edited except to stamp
-the withdrawal; giving consent again creates a new record, so the history stays.
+its version, and withdrawal (UK GDPR Art 7: consent as easy to withdraw as to give).
+Records are never edited except to stamp the withdrawal; giving consent again creates a
+new record, so the history stays.
 
 Cookies: the portal sets only strictly necessary cookies (session, CSRF, the cookie
 choice itself) unless the provider configures optional analytics with

@@ -44,7 +44,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from core.registry import Category
-from privacy.models import DisclosureEntry
+from privacy.models import DisclosureEntry, DisclosureRelease
 
 # pg_advisory_xact_lock takes a bigint; this one is ours alone ("ledger" in ASCII).
 _LEDGER_LOCK_KEY = 0x6C6564676572
@@ -365,8 +365,6 @@ def verify_chain(*, batch_size: int = 2000) -> ChainProblem | None:
 @transaction.atomic
 def release_withheld(entry: DisclosureEntry, *, ends_on: dt.date, reason: str, actor):
     """Record that the non-disclosure duty on ``entry`` ends on ``ends_on`` (once, never changed)."""
-    from privacy.models import DisclosureRelease
-
     if not entry.withheld:
         raise ValueError(f"Disclosure #{entry.sequence} was never withheld from the customer.")
     if entry.withheld_until is not None:

@@ -43,7 +43,7 @@ def centre(request: HttpRequest) -> HttpResponse:
 
 
 def policy_history(request: HttpRequest) -> HttpResponse:
-    """Public: every published version of every policy, with its dates (DOMAIN.md §6)."""
+    """Public: every published version of every policy, with its dates."""
     versions = list(policies.published().order_by("document", "-version"))
     current = {v.pk for v in policies.current_of(versions)}
     today = timezone.localdate()

@@ -32,7 +32,13 @@ from django.db import transaction
 from django.db.models import Model
 
 from accounts import roles
+from accounts.correspondence import gateway, inbound
+from accounts.correspondence.models import MailKind, Message
 from accounts.models import Customer, IPAssignment, LegalForm, Membership, ProviderDetails, Service, User
+from billing.documents.periods import month_bounds
+from billing.models import BillingSettings, Invoice, Payment, Plan, Product, Subscription
+from billing.workflows.run import run_billing
+from billing.workflows.settlement import receive_payment
 
 # Published on purpose: demo logins are printed for anyone trying the portal.
 DEMO_PASSWORD = "northwind-demo-2026"  # noqa: S105
@@ -298,8 +304,6 @@ class Command(BaseCommand):
         Through the real gateway and inbound archive (idempotency keys and content
         hashes make a rerun store nothing twice). Delivery goes to the local outbox.
         """
-        from accounts.correspondence import gateway, inbound
-        from accounts.correspondence.models import MailKind, Message
 
         for customer in customers.values():
             key = f"demo:welcome:{customer.pk}"
@@ -333,11 +337,6 @@ class Command(BaseCommand):
 
         from django.utils import timezone
 
-        from billing.documents.periods import month_bounds
-        from billing.models import BillingSettings, Invoice, Payment, Plan, Product, Subscription
-        from billing.workflows.run import run_billing
-        from billing.workflows.settlement import receive_payment as record_payment
-
         policy = BillingSettings.current()
         if not any(getattr(policy, field) for field in BANK_DETAILS):  # a tester's own details stay
             for field, value in BANK_DETAILS.items():
@@ -370,7 +369,7 @@ class Command(BaseCommand):
             invoice = Invoice.objects.filter(customer=customers[name], period_start=last_month).first()
             reference = f"Demo bank transfer for {invoice.number}" if invoice else ""
             if invoice and not Payment.objects.filter(customer=invoice.customer, reference=reference).exists():
-                record_payment(
+                receive_payment(
                     invoice.customer,
                     amount=invoice.total_gross,
                     received_on=timezone.localdate(),
