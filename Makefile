@@ -10,8 +10,7 @@ PYTEST_ARGS ?=
 # WeasyPrint's Debian libraries (libharfbuzz-subset0 makes PDF fonts ~1.6x faster),
 # and the names ctypes looks them up by; the fonts billing PDFs are set in (DejaVu Sans,
 # with Noto Color Emoji for what it lacks), and the family names fontconfig knows them by.
-# poppler-utils gives the tests pdftotext, to measure where words fall on a PDF.
-SYSTEM_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core fonts-noto-color-emoji poppler-utils
+SYSTEM_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core fonts-noto-color-emoji
 SYSTEM_LIBRARIES := pango-1.0 pangoft2-1.0 harfbuzz-subset
 SYSTEM_FONTS := "DejaVu Sans" "Noto Color Emoji"
 
@@ -58,9 +57,6 @@ check-system: | $(PY)
 	if [ -n "$$missing" ]; then \
 	  echo "error: WeasyPrint (invoice PDFs) needs system libraries that are missing: $$missing" >&2; \
 	  echo "       On Debian or Ubuntu: sudo apt-get install $(SYSTEM_PACKAGES)" >&2; exit 1; fi
-	@command -v pdftotext >/dev/null || { \
-	  echo "error: the tests need pdftotext (Debian: poppler-utils), which is missing." >&2; \
-	  echo "       On Debian or Ubuntu: sudo apt-get install $(SYSTEM_PACKAGES)" >&2; exit 1; }
 	@for font in $(SYSTEM_FONTS); do \
 	  if ! fc-list "$$font" 2>/dev/null | grep -q .; then \
 	    echo "error: billing PDFs need the font '$$font', which is missing (characters it covers would print as empty boxes)." >&2; \
@@ -72,6 +68,9 @@ setup: $(VENV)/.installed-run check-system
 	$(PY) manage.py migrate --noinput
 
 setup-dev: $(VENV)/.installed-dev check-system
+	@command -v pdftotext >/dev/null || { \
+	  echo "error: the tests need pdftotext (Debian: poppler-utils), which is missing." >&2; \
+	  echo "       On Debian or Ubuntu: sudo apt-get install poppler-utils" >&2; exit 1; }
 
 demo: setup
 	$(PY) manage.py load_demo
