@@ -14,6 +14,7 @@ from django.shortcuts import redirect
 from accounts import roles
 from accounts.middleware import current_membership
 from accounts.models import Membership
+from core.files import StoredFileAltered
 
 CustomerView = Callable[..., HttpResponse]
 
@@ -37,11 +38,19 @@ def customer_view(view: CustomerView) -> CustomerView:
 
 def private_download(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """A customer's file (an invoice PDF, an attachment, an export): never kept by a browser
-    or a proxy cache, where the next person at a shared computer could find it."""
+    or a proxy cache, where the next person at a shared computer could find it; and never
+    served when it is no longer the file that was stored (``core.files``)."""
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        response = view(request, *args, **kwargs)
+        try:
+            response = view(request, *args, **kwargs)
+        except StoredFileAltered:
+            return HttpResponse(
+                "This file cannot be served: it is not the file we stored. Our staff have been alerted.",
+                status=503,
+                content_type="text/plain; charset=utf-8",
+            )
         if response.status_code == 200:
             response["Cache-Control"] = "private, no-store"
             response["X-Content-Type-Options"] = "nosniff"

@@ -458,6 +458,10 @@ class Invoice(models.Model):
                 raise ValidationError("An issued document cannot go back to draft: issue a credit note instead.")
             if update_fields is None or not set(update_fields) <= self.MUTABLE_AFTER_ISSUE:
                 raise ValidationError("An issued document cannot be changed: issue a credit note instead.")
+            stored_pdf = Invoice.objects.filter(pk=self.pk).values_list("pdf", "pdf_sha256").get()
+            if stored_pdf[0] and stored_pdf != (self.pdf.name or "", self.pdf_sha256):
+                # What the customer was sent is the file every later download returns.
+                raise ValidationError("An issued document's stored PDF is set once: it cannot be replaced or cleared.")
         super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):

@@ -18,6 +18,7 @@ from accounts.correspondence import gateway, services
 from accounts.correspondence.forms import WriteToUsForm
 from accounts.correspondence.models import RECIPIENT_ROLES, MailKind, Message
 from accounts.models import Membership
+from core.files import check_verified
 
 
 def _kinds_for(membership: Membership) -> list[MailKind]:
@@ -83,6 +84,7 @@ def attachment_download(
 ) -> FileResponse:
     message = get_object_or_404(Message.objects.visible_to(membership), pk=message_id)
     attachment = get_object_or_404(message.attachments.all(), pk=attachment_id)
+    check_verified(attachment.file.name, attachment.sha256)
     # Always a download, never rendered inline: the file may come from outside.
     return FileResponse(
         attachment.file.open("rb"),

@@ -16,7 +16,6 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.core.files.storage import default_storage
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -27,6 +26,7 @@ from billing.documents.snapshots import BuyerSnapshot, SellerSnapshot
 from billing.models import BillingSettings, Invoice
 from billing.money import format_money
 from billing.receivables.statements import Statement
+from core.files import read_verified
 
 PDF_FOLDER = "billing/pdf"
 
@@ -98,8 +98,7 @@ def stored_pdf_bytes(invoice: Invoice) -> bytes:
     content = _store(invoice)
     if content is not None:
         return content  # the bytes just written: the same as reading them back
-    with default_storage.open(invoice.pdf.name, "rb") as handle:
-        return handle.read()
+    return read_verified(invoice.pdf.name, invoice.pdf_sha256)  # refuses a swapped file
 
 
 def statement_context(stmt: Statement) -> dict[str, Any]:

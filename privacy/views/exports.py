@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from accounts.models import Membership
+from core.files import StoredFileAltered, check_verified
 from privacy.models import DataExport
 from privacy.services import export as export_service
 from privacy.views.people import acts_for_customer, person_view
@@ -80,6 +81,14 @@ def export_download(request: HttpRequest, membership: Membership | None, export_
     if export.status != DataExport.Status.READY or not export.file:
         messages.info(request, "That export is not ready to download yet.")
         return redirect("privacy:exports")
+    try:
+        check_verified(export.file.name, export.sha256)
+    except StoredFileAltered:
+        return HttpResponse(
+            "This export cannot be served: it is not the file we stored. Our staff have been alerted.",
+            status=503,
+            content_type="text/plain; charset=utf-8",
+        )
     response = FileResponse(
         export.file.open("rb"),
         as_attachment=True,

@@ -119,3 +119,16 @@ def test_the_line_trigger_plans_its_invoice_look_up_per_call():
         (config,) = cursor.fetchone()
 
     assert "plan_cache_mode=force_custom_plan" in config
+
+
+def test_a_stored_pdf_cannot_be_replaced_or_cleared_by_sql():
+    from billing.delivery.pdf import store_invoice_pdf
+    from tests.accounts.factories import CustomerFactory
+    from tests.billing.factories import configured_provider
+
+    configured_provider()
+    invoice = store_invoice_pdf(issued_invoice(CustomerFactory()))
+    for change in ({"pdf": "billing/pdf/other.pdf"}, {"pdf": "", "pdf_sha256": ""}, {"pdf_sha256": "0" * 64}):
+        with pytest.raises(DatabaseError, match="is set once"), transaction.atomic():
+            Invoice.objects.filter(pk=invoice.pk).update(**change)
+    assert Invoice.objects.values_list("pdf", flat=True).get(pk=invoice.pk) == invoice.pdf.name
