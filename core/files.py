@@ -28,9 +28,7 @@ def read_verified(name: str, sha256: str) -> bytes:
     """The file's bytes, after checking them against ``sha256`` (when one was recorded)."""
     with default_storage.open(name, "rb") as handle:
         content = handle.read()
-    if sha256 and hashlib.sha256(content).hexdigest() != sha256:
-        logger.error("Stored file %s does not match its recorded SHA-256: refused; restore it from a backup.", name)
-        raise StoredFileAltered(f"{name} has been altered since it was stored.")
+    _compare(name, hashlib.sha256(content).hexdigest(), sha256)
     return content
 
 
@@ -40,6 +38,10 @@ def check_verified(name: str, sha256: str) -> None:
     with default_storage.open(name, "rb") as handle:
         while chunk := handle.read(CHUNK):
             digest.update(chunk)
-    if sha256 and digest.hexdigest() != sha256:
+    _compare(name, digest.hexdigest(), sha256)
+
+
+def _compare(name: str, actual: str, recorded: str) -> None:
+    if recorded and actual != recorded:
         logger.error("Stored file %s does not match its recorded SHA-256: refused; restore it from a backup.", name)
         raise StoredFileAltered(f"{name} has been altered since it was stored.")

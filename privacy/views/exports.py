@@ -16,8 +16,9 @@ from django.urls import path
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
+from accounts.access import private_download
 from accounts.models import Membership
-from core.files import StoredFileAltered, check_verified
+from core.files import check_verified
 from privacy.models import DataExport
 from privacy.services import export as export_service
 from privacy.views.people import acts_for_customer, person_view
@@ -66,6 +67,7 @@ def exports(request: HttpRequest, membership: Membership | None) -> HttpResponse
 
 
 @person_view
+@private_download
 def export_download(request: HttpRequest, membership: Membership | None, export_id: int) -> HttpResponse:
     export = get_object_or_404(_own_exports(request, membership), pk=export_id)
     expired = export.status == DataExport.Status.EXPIRED or (
@@ -81,22 +83,13 @@ def export_download(request: HttpRequest, membership: Membership | None, export_
     if export.status != DataExport.Status.READY or not export.file:
         messages.info(request, "That export is not ready to download yet.")
         return redirect("privacy:exports")
-    try:
-        check_verified(export.file.name, export.sha256)
-    except StoredFileAltered:
-        return HttpResponse(
-            "This export cannot be served: it is not the file we stored. Our staff have been alerted.",
-            status=503,
-            content_type="text/plain; charset=utf-8",
-        )
-    response = FileResponse(
+    check_verified(export.file.name, export.sha256)  # a swapped file is refused (private_download)
+    return FileResponse(
         export.file.open("rb"),
         as_attachment=True,
         filename=export_service.download_filename(export),
         content_type="application/zip",
     )
-    response["Cache-Control"] = "private, no-store"
-    return response
 
 
 urlpatterns = [
