@@ -32,6 +32,13 @@ def _fast_password_hashing(settings):
 
 
 @pytest.fixture(autouse=True)
+def _no_timing_floor(settings):
+    """Forms padded to a uniform answer time (core.timing) answer at once in tests but where
+    the padding itself is tested (tests/core/test_timing.py)."""
+    settings.PORTAL_UNIFORM_TIMING_FLOOR = 0
+
+
+@pytest.fixture(autouse=True)
 def _local_cache(settings):
     """Each test gets an empty in-memory cache (production shares one: PORTAL_CACHE_URL)."""
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "tests"}}
