@@ -196,6 +196,30 @@ def record(
     )
 
 
+def record_many(action: str, *, actor: Actor, targets: list[models.Model], summary) -> list[AuditEvent]:
+    """One event per target in a single INSERT, for a batch job (the billing run issues a
+    group of documents in one transaction). ``summary(target)`` says what was done to it."""
+    if not isinstance(actor, System):
+        raise TypeError("record_many is for system actors; a person's action is recorded with record().")
+    now = timezone.now()
+    kept_until = timezone.localdate(now) + relativedelta(years=BUSINESS_EVENT_YEARS)
+    events = [
+        AuditEvent(
+            occurred_at=now,
+            actor_label=str(actor),
+            action=action,
+            summary=summary(target)[:300],
+            customer=_customer_of(target),
+            target_type=ContentType.objects.get_for_model(target),
+            target_id=str(target.pk),
+            target_label=str(target)[:200],
+            kept_until=kept_until,
+        )
+        for target in targets
+    ]
+    return AuditEvent.objects.bulk_create(events)
+
+
 def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
     """The fields that changed, as ``{field: [old, new]}``, for ``record(changes=...)``."""
     return {

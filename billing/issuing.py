@@ -136,7 +136,7 @@ def issue_locked(
     policy: BillingSettings,
     issued_on: dt.date,
     tax_point: dt.date | None = None,
-    actor: Actor,
+    actor: Actor | None,
 ) -> None:
     """Issue ``draft``, whose customer row the caller has locked in the current transaction
     and whose ``lines`` are all its lines as stored: ``issue_invoice`` after its look-ups,
@@ -225,14 +225,22 @@ def issue_locked(
     )
     if not issued:
         raise InvoiceError(f"{draft} was issued or deleted meanwhile: it cannot be issued again.")
-    audit.record(
-        "document.issued",
-        actor=actor,
-        target=draft,
-        customer=draft.customer,
-        summary=f"Issued {draft.get_kind_display().lower()} {draft.number} for {draft.total_gross} {draft.currency}",
-    )
+    if actor is not None:  # None: the caller records a batch at once (record_issued)
+        audit.record(
+            "document.issued", actor=actor, target=draft, customer=draft.customer, summary=issued_summary(draft)
+        )
     announce_issued(draft.pk)
+
+
+def issued_summary(document: Invoice) -> str:
+    return (
+        f"Issued {document.get_kind_display().lower()} {document.number} for {document.total_gross} {document.currency}"
+    )
+
+
+def record_issued(documents: list[Invoice], *, actor: System) -> None:
+    """The audit events of documents a batch issued with ``issue_locked(actor=None)``."""
+    audit.record_many("document.issued", actor=actor, targets=documents, summary=issued_summary)
 
 
 def _prepare_credit_note(draft: Invoice, lines: list[InvoiceLine]) -> None:

@@ -33,7 +33,7 @@ from accounts.audit import System
 from accounts.models import Customer, ProviderDetails
 from billing.documents.periods import add_months, day_in_month, period_bounds, prorate
 from billing.documents.totals import InvoiceError, build_line
-from billing.issuing import decide_line_rates, issue_locked
+from billing.issuing import decide_line_rates, issue_locked, record_issued
 from billing.models import (
     BillingPeriod,
     BillingRun,
@@ -215,13 +215,14 @@ def _bill_customers(
                 provider=seller.provider,
                 policy=seller.policy,
                 issued_on=issued_on,
-                actor=System("billing run"),
+                actor=None,  # recorded for the whole group below, in one statement
             )
             if bill.invoice.customer_id in with_payments:
                 # An overpayment or earlier credit settles the new document straight away
                 # (and a payment request so paid gets its VAT invoice).
                 apply_credit(bill.invoice.customer, has_payments=True)
                 settle_paid_requests(bill.invoice.customer)
+        record_issued([bill.invoice for bill in bills], actor=System("billing run"))
         _progress(run_pk, handled, len(bills))
         return len(bills), refused
 
