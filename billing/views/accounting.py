@@ -11,6 +11,7 @@ import datetime as dt
 
 from django import forms
 from django.contrib import messages
+from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
@@ -98,6 +99,7 @@ def _accountant(request: HttpRequest) -> Accountant:
     return accountant
 
 
+@login_required
 @require_http_methods(["GET", "POST"])
 def exports(request: HttpRequest) -> HttpResponse:
     accountant = _accountant(request)
@@ -141,12 +143,14 @@ def _firm_export(request: HttpRequest, export_id: int) -> AccountingExport:
     return get_object_or_404(AccountingExport.objects.select_related("made_by"), pk=export_id, firm=accountant.firm)
 
 
+@login_required
 def export_detail(request: HttpRequest, export_id: int) -> HttpResponse:
     export = _firm_export(request, export_id)
     working = export.status in (AccountingExport.Status.QUEUED, AccountingExport.Status.RUNNING)
     return render(request, "billing/accounting/export.html", {"export": export, "working": working})
 
 
+@login_required
 @private_download
 def export_download(request: HttpRequest, export_id: int) -> HttpResponse:
     export = _firm_export(request, export_id)
