@@ -909,7 +909,9 @@ class AccountingFirm(models.Model):
         return ", ".join(line.strip() for line in self.postal_address.splitlines() if line.strip())
 
 
-@no_personal_data("Links a login of the provider's accountants to their firm; the login is the firm's, not a customer's.")
+@no_personal_data(
+    "Links a login of the provider's accountants to their firm; the login is the firm's, not a customer's."
+)
 class Accountant(models.Model):
     """An accountant's login belongs to one firm (the user is in the Accountant group too)."""
 
@@ -935,10 +937,14 @@ class AccountingSettings(models.Model):
 
     vat_stagger = models.PositiveSmallIntegerField(choices=VatStagger.choices, default=VatStagger.MARCH)
     year_end_month = models.PositiveSmallIntegerField(
-        default=3, validators=[MinValueValidator(1), MaxValueValidator(12)], help_text="Financial year ends in this month."
+        default=3,
+        validators=[MinValueValidator(1), MaxValueValidator(12)],
+        help_text="Financial year ends in this month.",
     )
     year_end_day = models.PositiveSmallIntegerField(
-        default=31, validators=[MinValueValidator(1), MaxValueValidator(31)], help_text="…on this day (the month's last day if shorter)."
+        default=31,
+        validators=[MinValueValidator(1), MaxValueValidator(31)],
+        help_text="…on this day (the month's last day if shorter).",
     )
     cash_accounting = models.BooleanField(
         default=False,
@@ -957,7 +963,9 @@ class AccountingSettings(models.Model):
         default=20000, help_text="Exports with more rows than this are prepared in the background."
     )
     keep_files_days = models.PositiveSmallIntegerField(
-        default=7, validators=[MinValueValidator(1)], help_text="Prepared export files are deleted after this many days."
+        default=7,
+        validators=[MinValueValidator(1)],
+        help_text="Prepared export files are deleted after this many days.",
     )
 
     class Meta:
@@ -1034,7 +1042,9 @@ class CustomerAccountReference(models.Model):
         return self.reference
 
 
-@no_personal_data("A record of an accounting export: who made it, for whom, which period; the file is deleted when it expires.")
+@no_personal_data(
+    "A record of an accounting export: who made it, for whom, which period; the file is deleted when it expires."
+)
 class AccountingExport(models.Model):
     """One export for the accountants (or made by staff): its period, format, progress and
     file. Small ones are built while the person waits; large ones in the background."""
@@ -1104,6 +1114,4 @@ class AccountingExport(models.Model):
 
     @property
     def is_expired(self) -> bool:
-        return self.status == self.Status.EXPIRED or (
-            self.expires_at is not None and self.expires_at <= timezone.now()
-        )
+        return self.status == self.Status.EXPIRED or (self.expires_at is not None and self.expires_at <= timezone.now())

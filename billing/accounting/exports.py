@@ -144,7 +144,10 @@ class _Progress:
 def _write(export: AccountingExport, codes: Codes, handle) -> tuple[formats.Written, tuple[str, ...]]:
     period = _period(export)
     if export.format == Format.XERO_INVOICES:
-        return formats.write_xero(period, codes, handle, kind=Invoice.Kind.INVOICE), (Category.FINANCIAL, Category.IDENTITY)
+        return formats.write_xero(period, codes, handle, kind=Invoice.Kind.INVOICE), (
+            Category.FINANCIAL,
+            Category.IDENTITY,
+        )
     if export.format == Format.XERO_CREDIT_NOTES:
         written = formats.write_xero(period, codes, handle, kind=Invoice.Kind.CREDIT_NOTE)
         return written, (Category.FINANCIAL, Category.IDENTITY)
@@ -193,7 +196,9 @@ def build_export(export_id: int) -> AccountingExport:
             default_storage.delete(name)
         if not isinstance(exc, ExportError):
             logger.exception("Accounting export %s failed", export_id)
-        message = str(exc) if isinstance(exc, ExportError) else f"The export could not be made ({type(exc).__name__}: {exc})."
+        message = (
+            str(exc) if isinstance(exc, ExportError) else f"The export could not be made ({type(exc).__name__}: {exc})."
+        )
         AccountingExport.objects.filter(pk=export_id, status=AccountingExport.Status.RUNNING).update(
             status=AccountingExport.Status.FAILED, error=message[:2000], finished_at=timezone.now()
         )
@@ -214,7 +219,9 @@ def _finish(export, name: str, digest: str, written: formats.Written, categories
     now = timezone.now()
     note = written.note
     if not written.rows:
-        note = (f"The period has no {export.get_kind_display().lower()} data: the file is valid and empty. " + note).strip()
+        note = (
+            f"The period has no {export.get_kind_display().lower()} data: the file is valid and empty. " + note
+        ).strip()
     with transaction.atomic():
         entry = None
         if export.firm_id is not None and written.customer_ids:

@@ -58,7 +58,17 @@ SAGE_HEADER = [
 ]  # fmt: skip
 SAGE_REFERENCE_MAX = 30
 SAGE_DETAILS_MAX = 60
-MANIFEST_HEADER = ["number", "type", "issue_date", "customer_account", "customer_name", "currency", "gross", "sha256", "file"]
+MANIFEST_HEADER = [
+    "number",
+    "type",
+    "issue_date",
+    "customer_account",
+    "customer_name",
+    "currency",
+    "gross",
+    "sha256",
+    "file",
+]
 
 
 @dataclass
@@ -115,7 +125,9 @@ def write_xlsx(report: Report, stream) -> Written:
     """Typed cells: dates as dates, money as numbers in the row's currency format, rates
     and quantities as numbers, text as text (never a formula). Constant memory: each row
     is flushed to a temporary file as soon as the next one starts."""
-    workbook = xlsxwriter.Workbook(stream, {"constant_memory": True, "strings_to_formulas": False, "strings_to_urls": False})
+    workbook = xlsxwriter.Workbook(
+        stream, {"constant_memory": True, "strings_to_formulas": False, "strings_to_urls": False}
+    )
     sheet = workbook.add_worksheet(report.title[:31])
     bold = workbook.add_format({"bold": True})
     date_format = workbook.add_format({"num_format": "yyyy-mm-dd"})
@@ -283,10 +295,10 @@ def check_sage(period: Period, codes: Codes) -> None:
         codes.sage_tax_code(code, f"Document {number}")
     for nominal, field in ((codes.settings.sales_nominal_code, "sales"), (codes.settings.bank_nominal_code, "bank")):
         if not re.fullmatch(r"\d{1,8}", nominal or ""):
-            raise ExportError(f"Accounting settings: field {field} nominal code: {nominal!r} is not a Sage nominal code.")
-    customers = (
-        period_documents(period).values_list("customer_id", flat=True).distinct().order_by().iterator()
-    )
+            raise ExportError(
+                f"Accounting settings: field {field} nominal code: {nominal!r} is not a Sage nominal code."
+            )
+    customers = period_documents(period).values_list("customer_id", flat=True).distinct().order_by().iterator()
     for customer_id in customers:
         example = period_documents(period).filter(customer_id=customer_id).values_list("number", flat=True).first()
         codes.sage_reference(customer_id, f"Document {example}")
@@ -312,7 +324,9 @@ def write_sage(period: Period, codes: Codes, stream) -> Written:
     for doc in documents(period):
         record = f"{doc.type_label} {doc.number}"
         account = codes.sage_reference(doc.customer_id, record)
-        exchange = "" if doc.currency == "GBP" or not doc.gbp_rate else f"{(1 / doc.gbp_rate).quantize(Decimal('0.000001')):f}"
+        exchange = (
+            "" if doc.currency == "GBP" or not doc.gbp_rate else f"{(1 / doc.gbp_rate).quantize(Decimal('0.000001')):f}"
+        )
         by_code: dict[str, list[Decimal]] = {}
         for line in doc.lines:
             entry = by_code.setdefault(line.vat_code, [Decimal("0.00"), Decimal("0.00")])
@@ -393,7 +407,9 @@ def write_document_pack(period: Period, codes: Codes, stream) -> Written:
         period_documents(period)
         .select_related("customer")
         .order_by("issued_on", "kind", "number")
-        .only("number", "kind", "issued_on", "customer__registered_name", "currency", "total_gross", "pdf", "pdf_sha256")
+        .only(
+            "number", "kind", "issued_on", "customer__registered_name", "currency", "total_gross", "pdf", "pdf_sha256"
+        )
     )
     with zipfile.ZipFile(stream, "w", compression=zipfile.ZIP_DEFLATED) as archive, tempfile.TemporaryFile() as spool:
         # Each PDF goes in as it is read (one in memory at a time); the manifest's rows

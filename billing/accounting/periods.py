@@ -65,9 +65,7 @@ def vat_quarters(stagger: int, *, until: dt.date, count: int = 8) -> list[Period
 def financial_year(ending_year: int, end_month: int, end_day: int) -> Period:
     """The financial year ending on ``end_day``/``end_month`` of ``ending_year``."""
     end = dt.date(ending_year, end_month, min(end_day, calendar.monthrange(ending_year, end_month)[1]))
-    previous_end = dt.date(
-        ending_year - 1, end_month, min(end_day, calendar.monthrange(ending_year - 1, end_month)[1])
-    )
+    previous_end = dt.date(ending_year - 1, end_month, min(end_day, calendar.monthrange(ending_year - 1, end_month)[1]))
     return Period(previous_end + dt.timedelta(days=1), end, f"Year to {end:%-d %B %Y}")
 
 

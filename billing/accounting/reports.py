@@ -365,7 +365,9 @@ def _allocation_text(payment: Payment) -> str:
     parts = []
     for allocation in payment.allocations.all():
         if allocation.released_by_id:
-            parts.append(f"{allocation.invoice.number} {allocation.amount:.2f} (released by {allocation.released_by.number})")
+            parts.append(
+                f"{allocation.invoice.number} {allocation.amount:.2f} (released by {allocation.released_by.number})"
+            )
         else:
             parts.append(f"{allocation.invoice.number} {allocation.amount:.2f}")
     return "; ".join(parts)
@@ -556,9 +558,7 @@ class AgedDebtors(Report):
         )
         zero = Value(ZERO, output_field=_MONEY)
         return (
-            Invoice.objects.filter(
-                kind=Invoice.Kind.INVOICE, status__in=Invoice.POSTED_STATUSES, issued_on__lte=as_at
-            )
+            Invoice.objects.filter(kind=Invoice.Kind.INVOICE, status__in=Invoice.POSTED_STATUSES, issued_on__lte=as_at)
             .annotate(
                 paid_then=Coalesce(Subquery(allocated, output_field=_MONEY), zero),
                 credited_then=Coalesce(Subquery(credited, output_field=_MONEY), zero),
@@ -677,9 +677,7 @@ class LedgerControl(Report):
         documents_before = Q(issued_on__lt=start)
         documents_in = Q(issued_on__gte=start)
         add(
-            Invoice.objects.filter(
-                kind__in=DOCUMENT_KINDS, status__in=Invoice.POSTED_STATUSES, issued_on__lte=end
-            )
+            Invoice.objects.filter(kind__in=DOCUMENT_KINDS, status__in=Invoice.POSTED_STATUSES, issued_on__lte=end)
             .values_list("customer_id", "currency")
             .annotate(
                 invoiced_before=Sum("total_gross", filter=documents_before & Q(kind=Invoice.Kind.INVOICE)),
@@ -827,10 +825,9 @@ class VatReturn(Report):
     def rows(self) -> Iterator[tuple]:
         cash = self.codes.settings.cash_accounting
         box1 = box6 = Decimal(0)
-        detail = []
         # The boxes come first, so the documents behind them are read twice (a stream
         # cannot be rewound): once to add up, once to list.
-        for doc, _tax_point, code, net, vat in self._cash_basis() if cash else self._invoice_basis():
+        for _doc, _tax_point, code, net, vat in self._cash_basis() if cash else self._invoice_basis():
             if code == VatCode.CONSUMER_COUNTRY:
                 continue
             if code in UK_VAT_CODES:
@@ -841,14 +838,86 @@ class VatReturn(Report):
         box6_pounds = box6_exact.quantize(Decimal(1), rounding="ROUND_DOWN")
         basis = "cash accounting: VAT on payments received" if cash else "invoice basis: by tax point"
         yield ("box", "1", f"VAT due on sales ({basis})", box1, "", "", None, "", "", None, None)
-        yield ("box", "2", "VAT due on acquisitions of goods from the EU: none, we sell services", ZERO, "", "", None, "", "", None, None)
+        yield (
+            "box",
+            "2",
+            "VAT due on acquisitions of goods from the EU: none, we sell services",
+            ZERO,
+            "",
+            "",
+            None,
+            "",
+            "",
+            None,
+            None,
+        )
         yield ("box", "3", "Total VAT due (box 1 + box 2)", box1, "", "", None, "", "", None, None)
-        yield ("box", "4", "VAT reclaimed on purchases: not recorded here, add from your purchase records", ZERO, "", "", None, "", "", None, None)
+        yield (
+            "box",
+            "4",
+            "VAT reclaimed on purchases: not recorded here, add from your purchase records",
+            ZERO,
+            "",
+            "",
+            None,
+            "",
+            "",
+            None,
+            None,
+        )
         yield ("box", "5", "Net VAT (box 3 − box 4) before purchases", box1, "", "", None, "", "", None, None)
-        yield ("box", "6", f"Total value of sales excluding VAT, whole pounds (exact: {box6_exact:.2f})", box6_pounds, "", "", None, "", "", None, None)
-        yield ("box", "7", "Total value of purchases excluding VAT: not recorded here", ZERO, "", "", None, "", "", None, None)
-        yield ("box", "8", "Supplies of goods to the EU: none, we sell services", ZERO, "", "", None, "", "", None, None)
-        yield ("box", "9", "Acquisitions of goods from the EU: none, we sell services", ZERO, "", "", None, "", "", None, None)
+        yield (
+            "box",
+            "6",
+            f"Total value of sales excluding VAT, whole pounds (exact: {box6_exact:.2f})",
+            box6_pounds,
+            "",
+            "",
+            None,
+            "",
+            "",
+            None,
+            None,
+        )
+        yield (
+            "box",
+            "7",
+            "Total value of purchases excluding VAT: not recorded here",
+            ZERO,
+            "",
+            "",
+            None,
+            "",
+            "",
+            None,
+            None,
+        )
+        yield (
+            "box",
+            "8",
+            "Supplies of goods to the EU: none, we sell services",
+            ZERO,
+            "",
+            "",
+            None,
+            "",
+            "",
+            None,
+            None,
+        )
+        yield (
+            "box",
+            "9",
+            "Acquisitions of goods from the EU: none, we sell services",
+            ZERO,
+            "",
+            "",
+            None,
+            "",
+            "",
+            None,
+            None,
+        )
         for doc, tax_point, code, net, vat in self._cash_basis() if cash else self._invoice_basis():
             self._seen(doc.customer_id)
             if code == VatCode.CONSUMER_COUNTRY:

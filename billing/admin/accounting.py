@@ -135,7 +135,17 @@ class AccountingExportAdmin(admin.ModelAdmin):
     """Every export, who made it and for whom. "Produce an export" needs the permission
     "Can produce accounting exports"; rows are records and never changed here."""
 
-    list_display = ["__str__", "period_start", "period_end", "firm", "made_by", "state", "rows", "created_at", "file_link"]
+    list_display = [
+        "__str__",
+        "period_start",
+        "period_end",
+        "firm",
+        "made_by",
+        "state",
+        "rows",
+        "created_at",
+        "file_link",
+    ]
     list_filter = ["kind", "format", "status", "firm"]
     list_select_related = ["firm", "made_by"]
     date_hierarchy = "created_at"
@@ -176,12 +186,17 @@ class AccountingExportAdmin(admin.ModelAdmin):
         return urls + super().get_urls()
 
     def changelist_view(self, request, extra_context=None):
-        extra_context = {**(extra_context or {}), "may_produce": request.user.has_perm("billing.produce_accountingexport")}
+        extra_context = {
+            **(extra_context or {}),
+            "may_produce": request.user.has_perm("billing.produce_accountingexport"),
+        }
         return super().changelist_view(request, extra_context)
 
     def produce_view(self, request):
         if not request.user.has_perm("billing.produce_accountingexport"):
-            raise PermissionDenied("Producing accounting exports needs the permission “Can produce accounting exports”.")
+            raise PermissionDenied(
+                "Producing accounting exports needs the permission “Can produce accounting exports”."
+            )
         form = StaffExportForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data

@@ -46,7 +46,9 @@ class ExportForm(forms.Form):
     def __init__(self, *args, today: dt.date | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.choices = period_choices(today or timezone.localdate())
-        self.fields["period"].choices = [(key, period.label if period else label) for key, label, period in self.choices]
+        self.fields["period"].choices = [
+            (key, period.label if period else label) for key, label, period in self.choices
+        ]
 
     def clean(self):
         data = super().clean()

@@ -51,7 +51,11 @@ def worked_month() -> dict:
     )
     second = issued_invoice(beta, lines=(("Dedicated server", 1, "200.00"),), issued_on=dt.date(2026, 11, 15))
     receive_payment(
-        beta, amount=Decimal("300.00"), received_on=dt.date(2026, 11, 25), method=Payment.Method.CARD, reference="BETA-1"
+        beta,
+        amount=Decimal("300.00"),
+        received_on=dt.date(2026, 11, 25),
+        method=Payment.Method.CARD,
+        reference="BETA-1",
     )
     record_refund(
         beta, amount=Decimal("20.00"), paid_on=dt.date(2026, 11, 28), method=Payment.Method.BANK_TRANSFER,
@@ -61,9 +65,7 @@ def worked_month() -> dict:
 
 
 def export(kind: str, fmt: str = "csv", period: periods.Period = NOVEMBER, *, actor=None, firm=None, as_at=None):
-    return request_export(
-        kind=kind, fmt=fmt, period=period, actor=actor or StaffFactory(), firm=firm, as_at=as_at
-    )
+    return request_export(kind=kind, fmt=fmt, period=period, actor=actor or StaffFactory(), firm=firm, as_at=as_at)
 
 
 def file_bytes(made: AccountingExport) -> bytes:

@@ -94,7 +94,14 @@ def test_the_firms_accountant_reaches_every_accounting_url(made, name, kwargs):
 
 @pytest.mark.parametrize(
     "url_name",
-    ["portal:dashboard", "billing:invoices", "privacy:centre", "privacy:disclosures", "accounts:profile", "admin:index"],
+    [
+        "portal:dashboard",
+        "billing:invoices",
+        "privacy:centre",
+        "privacy:disclosures",
+        "accounts:profile",
+        "admin:index",
+    ],
 )
 def test_an_accountant_reaches_nothing_else(made, url_name):
     client, _ = accountant_of(made.firm)
@@ -125,7 +132,8 @@ def test_an_accountant_makes_and_downloads_an_export_recorded_as_a_disclosure(pr
 def test_a_bad_choice_is_explained_and_nothing_is_made(provider):
     client, _ = accountant_of(firm())
     response = client.post(
-        reverse("accounting:exports"), {"kind": "aged_debtors", "format": "sage", "period": "range", "start": "2026-11-30", "end": "2026-11-01"}
+        reverse("accounting:exports"),
+        {"kind": "aged_debtors", "format": "sage", "period": "range", "start": "2026-11-30", "end": "2026-11-01"},
     )
     assert response.status_code == 200
     assert b"comes as CSV, Excel (XLSX)" in response.content

@@ -26,7 +26,12 @@ DAYS = st.integers(min_value=0, max_value=89).map(lambda n: dt.date(2026, 10, 1)
 PRICES = st.decimals(min_value=Decimal("0.01"), max_value=Decimal("999.99"), places=2)
 
 operation = st.one_of(
-    st.tuples(st.just("invoice"), st.integers(0, 2), DAYS, st.lists(st.tuples(PRICES, st.sampled_from([20, 5, 0])), min_size=1, max_size=3)),
+    st.tuples(
+        st.just("invoice"),
+        st.integers(0, 2),
+        DAYS,
+        st.lists(st.tuples(PRICES, st.sampled_from([20, 5, 0])), min_size=1, max_size=3),
+    ),
     st.tuples(st.just("pay"), st.integers(0, 2), DAYS, PRICES),
     st.tuples(st.just("credit"), st.integers(0, 2), DAYS, st.booleans()),
     st.tuples(st.just("refund"), st.integers(0, 2), DAYS, st.just(None)),
@@ -38,7 +43,9 @@ def _play(customers, operations) -> None:
     for kind, who, day, detail in sorted(operations, key=lambda op: (op[2], op[0])):
         customer = customers[who]
         if kind == "invoice":
-            issued_invoice(customer, lines=[("Item", 1, price) for price, _ in detail], vat_rate=detail[0][1], issued_on=day)
+            issued_invoice(
+                customer, lines=[("Item", 1, price) for price, _ in detail], vat_rate=detail[0][1], issued_on=day
+            )
         elif kind == "pay":
             receive_payment(customer, amount=detail, received_on=day, method=Payment.Method.BANK_TRANSFER)
         elif kind == "credit":
@@ -50,7 +57,18 @@ def _play(customers, operations) -> None:
             )
             if invoice is None:
                 continue
-            lines = None if detail else [{"description": "Part credit", "quantity": 1, "unit_price": "0.50", "vat_rate": invoice.lines.first().vat_rate}]
+            lines = (
+                None
+                if detail
+                else [
+                    {
+                        "description": "Part credit",
+                        "quantity": 1,
+                        "unit_price": "0.50",
+                        "vat_rate": invoice.lines.first().vat_rate,
+                    }
+                ]
+            )
             credit_invoice(invoice, lines=lines, reason="Generated", issued_on=max(day, invoice.issued_on))
         else:
             available = refundable(customer, customer.currency)
@@ -63,7 +81,9 @@ def _sum(rows, index) -> Decimal:
 
 
 @pytest.mark.django_db
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(operations=st.lists(operation, min_size=1, max_size=10))
 def test_control_totals_reconcile_with_the_day_book_receipts_and_aged_debtors(operations):
     with transaction.atomic():

@@ -43,7 +43,11 @@ def test_xero_invoices_have_xeros_columns_and_one_row_per_line(month):
     assert hosting[col["*ContactName"]] == "Alpha Hosting Ltd"
     assert hosting[col["*InvoiceDate"]] == "03/11/2026"
     assert hosting[col["*DueDate"]] == first.due_on.strftime("%d/%m/%Y")
-    assert (hosting[col["*Description"]], hosting[col["*Quantity"]], hosting[col["*UnitAmount"]]) == ("Hosting", "1", "100.00")
+    assert (hosting[col["*Description"]], hosting[col["*Quantity"]], hosting[col["*UnitAmount"]]) == (
+        "Hosting",
+        "1",
+        "100.00",
+    )
     assert (backup[col["*Quantity"]], backup[col["*UnitAmount"]], backup[col["TaxAmount"]]) == ("2", "7.50", "3.00")
     assert hosting[col["*AccountCode"]] == "200"
     assert hosting[col["*TaxType"]] == "20% (VAT on Income)"
@@ -96,12 +100,18 @@ def test_sage_audit_trail_has_sages_columns_types_and_codes(month):
     assert invoice[col["Nominal A/C Ref"]] == "4000"
     assert invoice[col["Department Code"]] == "0"
     assert invoice[col["Date"]] == "03/11/2026"
-    assert (invoice[col["Net Amount"]], invoice[col["Tax Code"]], invoice[col["Tax Amount"]]) == ("115.00", "T1", "23.00")
+    assert (invoice[col["Net Amount"]], invoice[col["Tax Code"]], invoice[col["Tax Amount"]]) == (
+        "115.00",
+        "T1",
+        "23.00",
+    )
     note = by_reference[("SC", month["note"].number)]
     assert (note[col["Net Amount"]], note[col["Tax Amount"]]) == ("10.00", "2.00")
     assert month["first"].number in note[col["Details"]]
     receipts = [row for row in rows if row[col["Type"]] == "SA"]
-    assert [(r[col["Nominal A/C Ref"]], r[col["Net Amount"]], r[col["Tax Code"]], r[col["Details"]]) for r in receipts] == [
+    assert [
+        (r[col["Nominal A/C Ref"]], r[col["Net Amount"]], r[col["Tax Code"]], r[col["Details"]]) for r in receipts
+    ] == [
         ("1200", "100.00", "T9", "ALPHA-NOV"),
         ("1200", "300.00", "T9", "BETA-1"),
     ]
