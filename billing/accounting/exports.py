@@ -126,18 +126,23 @@ class _Progress:
 
     def __init__(self, export: AccountingExport) -> None:
         self.export = export
+        self.reported = 0
+
+    def tick(self, done: int) -> None:
+        if done - self.reported >= self.EVERY:
+            self.reported = done
+            _progress(self.export.pk, done, self.export.expected_rows)
 
     def wrap(self, report: Report) -> Report:
         rows = report.rows
-        expected = self.export.expected_rows
 
         def counted():
             for index, row in enumerate(rows(), start=1):
-                if index % self.EVERY == 0:
-                    _progress(self.export.pk, index, expected)
+                self.tick(index)
                 yield row
 
         report.rows = counted
+        report.tick = self.tick
         return report
 
 

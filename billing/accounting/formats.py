@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import xlsxwriter
+from django.db import connection, transaction
 
 from billing.accounting.codes import Codes, ExportError, vat_code
 from billing.accounting.periods import Period
@@ -92,7 +93,8 @@ def csv_cell(value, kind: str) -> str:
     if isinstance(value, float):
         raise TypeError("Accounting exports never hold floats.")
     if kind == "money":
-        return f"{Decimal(value).quantize(CENT):f}"
+        value = Decimal(value).quantize(CENT)
+        return f"{value.copy_abs() if value == 0 else value:f}"  # never "-0.00"
     if kind == "rate":
         value = Decimal(value)
         return f"{value.quantize(CENT):f}" if value == value.quantize(CENT) else f"{value.normalize():f}"
@@ -107,12 +109,31 @@ def csv_cell(value, kind: str) -> str:
 
 
 def write_csv(report: Report, stream) -> Written:
+    """Header, rows, totals. Where the report's rows are one PostgreSQL query
+    (``Report.copy_query``), PostgreSQL writes them itself (``COPY … TO STDOUT``) and the
+    blocks go straight to the file; the totals follow from the csv module."""
     text = _text(stream)
-    writer = csv.writer(text)
+    writer = csv.writer(text, lineterminator="\n")
     writer.writerow(report.header())
     kinds = [column.kind for column in report.columns]
-    for row in report.rows():
-        writer.writerow([csv_cell(value, kind) for value, kind in zip(row, kinds, strict=True)])
+    copy = report.copy_query()
+    if copy is not None:
+        text.flush()
+        sql, params = copy
+        connection.ensure_connection()
+        lines = 0
+        with transaction.atomic(), connection.connection.cursor() as cursor:
+            with cursor.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)", params) as out:
+                for block in out:
+                    stream.write(block)
+                    lines += bytes(block).count(b"\n")
+                    report.tick(lines)
+            rows = report.copied(max(cursor.rowcount, 0))
+        for row in rows:
+            writer.writerow([csv_cell(value, kind) for value, kind in zip(row, kinds, strict=True)])
+    else:
+        for row in report.rows():
+            writer.writerow([csv_cell(value, kind) for value, kind in zip(row, kinds, strict=True)])
     text.flush()
     text.detach()
     return Written(report.data_rows, "csv", customer_ids=frozenset(report.customer_ids))
