@@ -57,20 +57,36 @@ def _reference_sql(fmt: str) -> tuple[str, list] | None:
     return f"COALESCE(ar.reference, %s || {digits} || %s)", [prefix, suffix]
 
 
+# What a line's share of its rate's amount is, and which lines take the pennies left over
+# (``reports.apportion``), for one amount column: ``total`` shared by net.
+def _share(total: str, name: str) -> str:
+    return f"""CASE WHEN x.n = 0 THEN CASE WHEN x.id = x.first_id THEN {total} ELSE 0 END
+                    ELSE {total} * x.net / x.n END AS {name}"""
+
+
+def _settle(exact: str, total: str, name: str) -> str:
+    return f"""trunc({exact}, 2) + CASE WHEN row_number() OVER (
+                    PARTITION BY invoice_id, rate ORDER BY abs({exact} - trunc({exact}, 2)) DESC, id
+                ) <= abs(({total} - sum(trunc({exact}, 2)) OVER p) * 100)
+                THEN sign({total} - sum(trunc({exact}, 2)) OVER p) * 0.01 ELSE 0 END AS {name}"""
+
+
 def _ctes(period: Period) -> tuple[str, list]:
+    """Narrow rows (line id and amounts) until each line's VAT and sterling amounts are
+    known; the text columns are joined on at the end, so the sorts the windows need stay
+    small. A rate with one line takes the rate's amounts whole; sterling is shared out
+    separately only for documents in another currency."""
     statuses = ", ".join(["%s"] * len(Invoice.POSTED_STATUSES))
     sql = f"""
     l AS (
-        SELECT l.id, l.invoice_id, l.description, l.net, COALESCE(l.vat_rate, 0) AS rate, l.vat_category,
-               i.number, i.kind, i.issued_on, COALESCE(i.tax_point, i.issued_on) AS tax_point, i.customer_id,
-               i.currency, i.gbp_rate, i.vat_rule
+        SELECT l.id, l.invoice_id, l.net, COALESCE(l.vat_rate, 0) AS rate, i.currency, i.gbp_rate, i.kind
         FROM billing_invoiceline l JOIN billing_invoice i ON i.id = l.invoice_id
         WHERE i.kind IN ('invoice', 'credit_note') AND i.status IN ({statuses})
           AND i.issued_on BETWEEN %s AND %s
     ),
     r AS (
         SELECT invoice_id, rate, min(currency) AS currency, min(gbp_rate) AS gbp_rate, min(kind) AS kind,
-               sum(net) AS n, sum(net) * rate / 100 AS e
+               sum(net) AS n, sum(net) * rate / 100 AS e, count(*) AS lines, min(id) AS first_id
         FROM l GROUP BY invoice_id, rate
     ),
     r1 AS (
@@ -80,51 +96,55 @@ def _ctes(period: Period) -> tuple[str, list]:
         FROM r
     ),
     r2 AS (
-        SELECT *, row_number() OVER (
+        SELECT *, s0 + CASE WHEN row_number() OVER (
                    PARTITION BY invoice_id
                    ORDER BY CASE WHEN left_p > 0 THEN trunc(e, 2) - e ELSE e - trunc(e, 2) END, rate DESC
-               ) AS rk
+               ) <= abs(left_p) THEN sign(left_p) * 0.01 ELSE 0 END AS v
         FROM r1
     ),
     r3 AS (
-        SELECT invoice_id, rate, currency, kind, n,
-               s0 + CASE WHEN rk <= abs(left_p) THEN sign(left_p) * 0.01 ELSE 0 END AS v,
+        SELECT invoice_id, rate, currency, kind, n, v, lines, first_id,
                CASE WHEN currency = 'GBP' THEN n WHEN gbp_rate IS NOT NULL THEN round(n * gbp_rate, 2) END AS ng,
-               CASE WHEN currency = 'GBP' THEN s0 + CASE WHEN rk <= abs(left_p) THEN sign(left_p) * 0.01 ELSE 0 END
-                    WHEN gbp_rate IS NOT NULL
-                    THEN trunc((s0 + CASE WHEN rk <= abs(left_p) THEN sign(left_p) * 0.01 ELSE 0 END) * gbp_rate, 2)
-               END AS vg
+               CASE WHEN currency = 'GBP' THEN v WHEN gbp_rate IS NOT NULL THEN trunc(v * gbp_rate, 2) END AS vg
         FROM r2
     ),
     x AS (
-        SELECT l.*, r3.v AS rv, r3.ng AS rng, r3.vg AS rvg,
-               CASE WHEN r3.n = 0 THEN CASE WHEN row_number() OVER w = 1 THEN r3.v ELSE 0 END
-                    ELSE r3.v * l.net / r3.n END AS xv,
-               CASE WHEN r3.n = 0 THEN CASE WHEN row_number() OVER w = 1 THEN r3.ng ELSE 0 END
-                    ELSE r3.ng * l.net / r3.n END AS xn,
-               CASE WHEN r3.n = 0 THEN CASE WHEN row_number() OVER w = 1 THEN r3.vg ELSE 0 END
-                    ELSE r3.vg * l.net / r3.n END AS xg
+        SELECT l.id, l.invoice_id, l.rate, l.net, r3.currency, r3.n, r3.v, r3.ng, r3.vg, r3.lines, r3.first_id
         FROM l JOIN r3 ON r3.invoice_id = l.invoice_id AND r3.rate = l.rate
-        WINDOW w AS (PARTITION BY l.invoice_id, l.rate ORDER BY l.id)
     ),
-    y AS (
-        SELECT *,
-               (rv - sum(trunc(xv, 2)) OVER p) * 100 AS lv,
-               (rng - sum(trunc(xn, 2)) OVER p) * 100 AS ln,
-               (rvg - sum(trunc(xg, 2)) OVER p) * 100 AS lg,
-               row_number() OVER (PARTITION BY invoice_id, rate ORDER BY abs(xv - trunc(xv, 2)) DESC, id) AS kv,
-               row_number() OVER (PARTITION BY invoice_id, rate ORDER BY abs(xn - trunc(xn, 2)) DESC, id) AS kn,
-               row_number() OVER (PARTITION BY invoice_id, rate ORDER BY abs(xg - trunc(xg, 2)) DESC, id) AS kg
-        FROM x
+    single AS (
+        SELECT id, v AS vat, ng AS net_gbp, vg AS vat_gbp FROM x WHERE lines = 1
+    ),
+    shared_gbp AS (
+        SELECT id, vat, CASE WHEN currency = 'GBP' THEN net END AS net_gbp,
+               CASE WHEN currency = 'GBP' THEN vat END AS vat_gbp
+        FROM (
+            SELECT id, currency, net, {_settle("xv", "v", "vat")}
+            FROM (
+                SELECT x.*, {_share("x.v", "xv")} FROM x WHERE lines > 1 AND (currency = 'GBP' OR ng IS NULL)
+            ) AS x
+            WINDOW p AS (PARTITION BY invoice_id, rate)
+        ) AS settled
+    ),
+    shared_other AS (
+        SELECT id, {_settle("xv", "v", "vat")}, {_settle("xn", "ng", "net_gbp")}, {_settle("xg", "vg", "vat_gbp")}
+        FROM (
+            SELECT x.*, {_share("x.v", "xv")}, {_share("x.ng", "xn")}, {_share("x.vg", "xg")}
+            FROM x WHERE lines > 1 AND currency <> 'GBP' AND ng IS NOT NULL
+        ) AS x
         WINDOW p AS (PARTITION BY invoice_id, rate)
     ),
+    shares AS (
+        SELECT * FROM single UNION ALL SELECT * FROM shared_gbp UNION ALL SELECT * FROM shared_other
+    ),
     d AS (
-        SELECT y.*,
-               CASE WHEN kind = 'credit_note' THEN -1 ELSE 1 END AS sg,
-               trunc(xv, 2) + CASE WHEN kv <= abs(lv) THEN sign(lv) * 0.01 ELSE 0 END AS vat,
-               trunc(xn, 2) + CASE WHEN kn <= abs(ln) THEN sign(ln) * 0.01 ELSE 0 END AS net_gbp,
-               trunc(xg, 2) + CASE WHEN kg <= abs(lg) THEN sign(lg) * 0.01 ELSE 0 END AS vat_gbp
-        FROM y
+        SELECT l.id, l.description, l.net, COALESCE(l.vat_rate, 0) AS rate, l.vat_category,
+               i.number, i.kind, i.issued_on, COALESCE(i.tax_point, i.issued_on) AS tax_point, i.customer_id,
+               i.currency, i.gbp_rate, i.vat_rule, CASE WHEN i.kind = 'credit_note' THEN -1 ELSE 1 END AS sg,
+               s.vat, s.net_gbp, s.vat_gbp
+        FROM shares s
+        JOIN billing_invoiceline l ON l.id = s.id
+        JOIN billing_invoice i ON i.id = l.invoice_id
     )"""
     return sql, [*Invoice.POSTED_STATUSES, period.start, period.end]
 
