@@ -26,6 +26,7 @@ from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.text import slugify
 
+from accounts import audit
 from accounts.models import Customer
 from billing.accounting import formats
 from billing.accounting.codes import Codes, ExportError
@@ -102,6 +103,13 @@ def request_export(
         )
         export.expected_rows = expected_rows(export, codes)
         export.save(update_fields=["expected_rows"])
+        audit.record(
+            "accounting.export_requested",
+            actor=actor,
+            target=export,
+            summary=f"Asked for the {export.get_kind_display().lower()} for {period.label}, "
+            f"{export.get_format_display()}" + (f", for {firm}" if firm else ", for our own use"),
+        )
         background = export.expected_rows > codes.settings.background_above_rows
         if background:
             accounting_export_requested.send(sender=AccountingExport, export_pk=export.pk)
@@ -258,6 +266,14 @@ def _finish(export, name: str, digest: str, written: formats.Written, categories
         )
         if not finished:
             raise ExportError("The export was changed while it was being made.")
+        if entry is not None:
+            audit.record(
+                "accounting.export_disclosed",
+                actor=audit.System("accounting exports"),
+                target=export,
+                summary=f"Disclosed to {export.firm} as ledger entry #{entry.sequence}, "
+                f"covering {len(written.customer_ids)} customers",
+            )
 
 
 def expire_exports(*, now: dt.datetime | None = None) -> int:

@@ -310,3 +310,11 @@ def test_an_unmapped_vat_code_fails_before_writing_naming_the_document_and_field
     assert month["first"].number in message and "TaxType" in message and "VAT code S" in message
     failed = AccountingExport.objects.get()
     assert failed.status == AccountingExport.Status.FAILED and not failed.file
+
+
+def test_making_an_export_is_in_the_audit_trail(month):
+    from accounts.audit import AuditEvent
+
+    made = export(Kind.DAY_BOOK, firm=firm())
+    actions = dict(AuditEvent.objects.about(made).values_list("action", "actor_id"))
+    assert actions == {"accounting.export_requested": made.made_by_id, "accounting.export_disclosed": None}
