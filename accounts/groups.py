@@ -1,7 +1,7 @@
 """Staff groups and their permissions: what the data migrations add up to.
 
 Each migration that gives a group permissions writes them out itself (accounts 0002,
-0006 and 0019, privacy 0005 and 0008, billing 0008, 0010, 0014 and 0019), so that it does the same
+0006 and 0019, privacy 0005 and 0008, billing 0008, 0010, 0014, 0019 and 0025), so that it does the same
 whatever this module says later. This is the sum of them, in one place to read, and what
 ``sync_groups`` restores after a test empties the database. A change here needs a new
 migration that grants (or takes away) the same: tests/accounts/test_groups.py compares
@@ -57,6 +57,13 @@ GROUP_PERMISSIONS: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
             "numberseries": ("view", "add", "change"),
             "exchangerate": ("view", "add", "change"),
             "billingsettings": ("view", "add", "change"),
+            # The accountants: their firms and logins, the codes their books use, the exports.
+            "accountingfirm": ("view", "add", "change"),
+            "accountant": ("view", "add", "change", "delete"),
+            "accountingsettings": ("view", "add", "change"),
+            "accountingtaxcode": ("view", "change"),
+            "customeraccountreference": ("view", "add", "change"),
+            "accountingexport": ("view", "produce"),
         },
     },
     roles.ABUSE_GROUP: {
@@ -105,6 +112,7 @@ GROUP_PERMISSIONS: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
 CUSTOM_PERMISSIONS = {
     ("datasubjectrequest", "fulfil"): "fulfil_request",
     ("legalhold", "manage"): "manage_legal_hold",
+    ("accountingexport", "produce"): "produce_accountingexport",
 }
 
 

@@ -869,3 +869,249 @@ class BillingSettings(models.Model):
     def current(cls) -> BillingSettings:
         """The saved settings, or the defaults while none are saved."""
         return cls.objects.filter(pk=1).first() or cls()
+
+
+# ---------------------------------------------------------------------------------------
+# The accountants: firms, their people, the codes their books use, and the exports
+# (billing.accounting; docs/accounting.md)
+# ---------------------------------------------------------------------------------------
+
+
+@no_personal_data("The provider's firm of accountants: a business and its office details, kept by staff.")
+class AccountingFirm(models.Model):
+    """A firm of accountants the provider engages. Its accountants download the period
+    exports at /accounting/; each download is a disclosure to the firm in the ledger."""
+
+    name = models.CharField(max_length=200, unique=True)
+    postal_address = models.TextField(help_text="One line per row of the address.")
+    contact_email = models.EmailField()
+    engaged_from = models.DateField(help_text="The first day of the engagement.")
+    engaged_until = models.DateField(
+        null=True, blank=True, help_text="The last day of the engagement; empty while it continues."
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if self.engaged_until and self.engaged_from and self.engaged_until < self.engaged_from:
+            raise ValidationError({"engaged_until": "The engagement cannot end before it starts."})
+
+    def is_engaged(self, on: dt.date | None = None) -> bool:
+        on = on or timezone.localdate()
+        return self.engaged_from <= on and (self.engaged_until is None or on <= self.engaged_until)
+
+    @property
+    def address_line(self) -> str:
+        return ", ".join(line.strip() for line in self.postal_address.splitlines() if line.strip())
+
+
+@no_personal_data(
+    "Links a login of the provider's accountants to their firm; the login is the firm's, not a customer's."
+)
+class Accountant(models.Model):
+    """An accountant's login belongs to one firm (the user is in the Accountant group too)."""
+
+    user = models.OneToOneField("accounts.User", on_delete=models.CASCADE, related_name="accountant")
+    firm = models.ForeignKey(AccountingFirm, on_delete=models.PROTECT, related_name="accountants")
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.firm})"
+
+
+class VatStagger(models.IntegerChoices):
+    """HMRC's VAT quarter staggers: the month each quarter ends in."""
+
+    MARCH = 1, "Quarters ending March, June, September and December"
+    APRIL = 2, "Quarters ending April, July, October and January"
+    MAY = 3, "Quarters ending May, August, November and February"
+
+
+@no_personal_data("The provider's bookkeeping codes and export policy.")
+class AccountingSettings(models.Model):
+    """The codes the accountants' books use and how exports are made. One row, kept by
+    billing staff in the admin; with none saved yet the UK defaults below apply."""
+
+    vat_stagger = models.PositiveSmallIntegerField(choices=VatStagger.choices, default=VatStagger.MARCH)
+    year_end_month = models.PositiveSmallIntegerField(
+        default=3,
+        validators=[MinValueValidator(1), MaxValueValidator(12)],
+        help_text="Financial year ends in this month.",
+    )
+    year_end_day = models.PositiveSmallIntegerField(
+        default=31,
+        validators=[MinValueValidator(1), MaxValueValidator(31)],
+        help_text="…on this day (the month's last day if shorter).",
+    )
+    cash_accounting = models.BooleanField(
+        default=False,
+        help_text="VAT cash accounting scheme: the VAT return counts VAT on payments received, not on invoices issued.",
+    )
+    sales_nominal_code = models.CharField(max_length=8, default="4000", help_text="Sage: sales (turnover).")
+    bank_nominal_code = models.CharField(max_length=8, default="1200", help_text="Sage: bank current account.")
+    sage_department = models.CharField(max_length=3, default="0", help_text="Sage department code (0 for none).")
+    xero_sales_account = models.CharField(max_length=10, default="200", help_text="Xero account code for sales.")
+    account_reference_format = models.CharField(
+        max_length=30,
+        default="C{id:05d}",
+        help_text="Customer account reference when none is set on the customer: Python format with {id}.",
+    )
+    background_above_rows = models.PositiveIntegerField(
+        default=20000, help_text="Exports with more rows than this are prepared in the background."
+    )
+    keep_files_days = models.PositiveSmallIntegerField(
+        default=7,
+        validators=[MinValueValidator(1)],
+        help_text="Prepared export files are deleted after this many days.",
+    )
+
+    class Meta:
+        verbose_name = "accounting settings"
+        verbose_name_plural = "accounting settings"
+        constraints = [models.CheckConstraint(condition=Q(pk=1), name="accounting_settings_singleton")]
+
+    def __str__(self) -> str:
+        return "Accounting settings"
+
+    def save(self, *args, **kwargs) -> None:
+        self.pk = 1
+        super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        try:
+            reference = self.account_reference_format.format(id=1)
+        except (KeyError, ValueError, IndexError, AttributeError, TypeError) as exc:
+            raise ValidationError({"account_reference_format": f"Not a usable format: {exc}. Use {{id}}."}) from None
+        if reference == self.account_reference_format.format(id=2):
+            raise ValidationError({"account_reference_format": "Put {id} in the format, or every customer shares one."})
+
+    @classmethod
+    def current(cls) -> AccountingSettings:
+        return cls.objects.filter(pk=1).first() or cls()
+
+
+class VatCode(models.TextChoices):
+    """Our VAT codes: the treatment of a line, from the invoice's VAT rule and the line's category."""
+
+    STANDARD = "S", "UK VAT, standard rate"
+    REDUCED = "R", "UK VAT, reduced rate"
+    ZERO = "Z", "UK VAT, zero rate"
+    EXEMPT = "E", "Exempt from UK VAT"
+    REVERSE_CHARGE = "RC", "Outside the scope of UK VAT: EU business customer (reverse charge)"
+    OUTSIDE_SCOPE = "OS", "Outside the scope of UK VAT: business customer outside the UK and EU"
+    CONSUMER_COUNTRY = "OSS", "Another country's VAT on a consumer's services (One Stop Shop), not UK VAT"
+
+
+@no_personal_data("How our VAT codes map to Xero's tax rates and Sage's tax codes.")
+class AccountingTaxCode(models.Model):
+    """One VAT code's names in the accountants' software. Rows are created with UK
+    defaults by a migration; an empty name means "not mapped" and an export needing it
+    is refused, naming the document and the code."""
+
+    vat_code = models.CharField(max_length=3, choices=VatCode.choices, unique=True)
+    xero_tax_type = models.CharField(
+        max_length=50, blank=True, help_text="The tax rate's display name in Xero, e.g. 20% (VAT on Income)."
+    )
+    sage_tax_code = models.CharField(
+        max_length=3, blank=True, help_text="Sage 50 tax code T0–T99, e.g. T1 for standard rate."
+    )
+
+    class Meta:
+        ordering = ["vat_code"]
+
+    def __str__(self) -> str:
+        return f"{self.vat_code}: {self.get_vat_code_display()}"
+
+    def clean(self) -> None:
+        if self.sage_tax_code and not re.fullmatch(r"T\d{1,2}", self.sage_tax_code):
+            raise ValidationError({"sage_tax_code": f"{self.sage_tax_code!r} is not a Sage tax code: T0 to T99."})
+
+
+@no_personal_data("A customer's account reference in the accountants' books: a code, not personal data.")
+class CustomerAccountReference(models.Model):
+    """The customer's account reference in the books (Sage: at most 8 characters), when
+    staff set one; otherwise the settings' format gives one from the customer's number."""
+
+    customer = models.OneToOneField("accounts.Customer", on_delete=models.CASCADE, related_name="account_reference")
+    reference = models.CharField(max_length=30, unique=True)
+
+    def __str__(self) -> str:
+        return self.reference
+
+
+@no_personal_data(
+    "A record of an accounting export: who made it, for whom, which period; the file is deleted when it expires."
+)
+class AccountingExport(models.Model):
+    """One export for the accountants (or made by staff): its period, format, progress and
+    file. Small ones are built while the person waits; large ones in the background."""
+
+    class Kind(models.TextChoices):
+        DAY_BOOK = "day_book", "Sales day book"
+        RECEIPTS = "receipts", "Receipts and refunds"
+        AGED_DEBTORS = "aged_debtors", "Aged debtors"
+        LEDGER_CONTROL = "ledger_control", "Sales ledger control"
+        VAT_RETURN = "vat_return", "VAT return figures"
+        SERVICES = "services", "Services register"
+        DOCUMENT_PACK = "document_pack", "Document pack (PDFs)"
+
+    class Format(models.TextChoices):
+        CSV = "csv", "CSV"
+        XLSX = "xlsx", "Excel (XLSX)"
+        XERO_INVOICES = "xero_invoices", "Xero sales invoice import"
+        XERO_CREDIT_NOTES = "xero_credit_notes", "Xero credit note import"
+        SAGE = "sage", "Sage 50 audit trail import"
+        ZIP = "zip", "ZIP of PDFs with a manifest"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Being prepared"
+        READY = "ready", "Ready to download"
+        FAILED = "failed", "Failed"
+        EXPIRED = "expired", "Expired"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    format = models.CharField(max_length=20, choices=Format.choices)
+    period_start = models.DateField()
+    period_end = models.DateField()
+    as_at = models.DateField(null=True, blank=True, help_text="Balances as at this date (aged debtors).")
+    period_label = models.CharField(max_length=100, blank=True)
+    firm = models.ForeignKey(
+        AccountingFirm,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="exports",
+        help_text="The firm it was made for; empty when staff made it for themselves.",
+    )
+    made_by = models.ForeignKey("accounts.User", on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    progress = models.PositiveSmallIntegerField(default=0, help_text="Percent done.")
+    rows = models.PositiveIntegerField(default=0)
+    expected_rows = models.PositiveIntegerField(default=0)
+    file = models.FileField(upload_to="billing/accounting/%Y/%m/", max_length=255, blank=True)
+    filename = models.CharField(max_length=200, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    note = models.CharField(max_length=500, blank=True, help_text="e.g. the period has no data.")
+    error = models.TextField(blank=True)
+    customers = models.PositiveIntegerField(default=0, help_text="How many customers' data the file holds.")
+    disclosure_sequence = models.PositiveBigIntegerField(
+        null=True, blank=True, editable=False, help_text="The disclosure ledger's entry for it (exports for a firm)."
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        permissions = [("produce_accountingexport", "Can produce accounting exports")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.period_label or self.period_start} ({self.get_format_display()})"
+
+    @property
+    def is_expired(self) -> bool:
+        return self.status == self.Status.EXPIRED or (self.expires_at is not None and self.expires_at <= timezone.now())

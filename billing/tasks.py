@@ -12,6 +12,7 @@ import logging
 from celery import shared_task
 from django.utils import timezone
 
+from billing.accounting.exports import build_export, expire_exports, stale_export_ids
 from billing.delivery.email import send_document, unsent_documents
 from billing.models import BillingRun, Invoice
 from billing.workflows.run import run_billing, run_on_billing_day, undelivered_documents
@@ -61,3 +62,23 @@ def queue_document_delivery(sender, *, invoice_pk: int, **kwargs) -> None:
     """``document_issued`` receiver: render and email the document in the background,
     once the issuing transaction has committed."""
     render_and_send_invoice.delay(invoice_pk)
+
+
+@shared_task
+def build_accounting_export(export_pk: int) -> str:
+    """Build a large accounting export in the background (``billing.accounting.exports``)."""
+    return build_export(export_pk).status
+
+
+@shared_task
+def expire_accounting_exports() -> int:
+    """Hourly (django-celery-beat): delete the files of accounting exports past their time,
+    and queue again exports left queued while the broker was down. Returns how many expired."""
+    for pk in stale_export_ids():
+        build_accounting_export.delay(pk)
+    return expire_exports()
+
+
+def queue_accounting_export(sender, *, export_pk: int, **kwargs) -> None:
+    """``accounting_export_requested`` receiver: build the export once the request commits."""
+    build_accounting_export.delay(export_pk)

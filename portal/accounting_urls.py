@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from django.urls import path
 
+from billing.views import accounting
 from portal import views
 
 app_name = "accounting"
 
 urlpatterns = [
     path("", views.accounting_home, name="home"),
+    *accounting.urlpatterns,
 ]

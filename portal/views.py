@@ -91,7 +91,7 @@ def switch_customer(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def accounting_home(request: HttpRequest) -> HttpResponse:
-    """The accountants' area. Its exports come later; for now, whose data and whose login."""
+    """The accountants' area: whose books, the way to the exports, and the accountant's login."""
     if not request.user.is_accountant:
         raise Http404("Not an accountant.")
     authenticators = Authenticator.objects.filter(user=request.user).order_by("type")

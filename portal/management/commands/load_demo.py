@@ -17,6 +17,7 @@ what staff would otherwise create in the admin, and checks each new row with
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 import time
 from dataclasses import dataclass
@@ -36,7 +37,7 @@ from accounts.correspondence import gateway, inbound
 from accounts.correspondence.models import MailKind, Message
 from accounts.models import Customer, IPAssignment, LegalForm, Membership, ProviderDetails, Service, User
 from billing.documents.periods import month_bounds
-from billing.models import BillingSettings, Invoice, Payment, Plan, Product, Subscription
+from billing.models import Accountant, AccountingFirm, BillingSettings, Invoice, Payment, Plan, Product, Subscription
 from billing.workflows.run import run_billing
 from billing.workflows.settlement import receive_payment
 
@@ -287,6 +288,19 @@ class Command(BaseCommand):
         if group is None:
             raise CommandError(f"The {roles.ACCOUNTANT_GROUP!r} group is missing: run `manage.py migrate` first.")
         accountant.groups.add(group)
+        # The accountant works for the provider's demo firm of accountants.
+        firm, made = AccountingFirm.objects.get_or_create(
+            name="Ledgerline Accounts LLP",
+            defaults={
+                "postal_address": "4 Counting House Yard\nLeeds\nLS1 4AB",
+                "contact_email": "books@ledgerline-accounts.example",
+                "engaged_from": dt.date(2020, 4, 1),
+            },
+        )
+        self.created += made
+        if not Accountant.objects.filter(user=accountant).exists():
+            Accountant.objects.create(user=accountant, firm=firm)
+            self.created += 1
         # Staff and accountants must use MFA; give them an authenticator up front so a
         # tester can log in with the printed secret instead of enrolling first.
         for user in (admin, accountant):

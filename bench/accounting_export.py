@@ -1,0 +1,254 @@
+"""The sales day book of a large period as CSV and XLSX: rows per second and peak memory,
+against PostgreSQL's ``COPY (the same query) TO STDOUT`` as the floor.
+
+Small by default (20,000 invoice lines) so `make bench` stays quick; the issue's size is
+an option:
+
+    BENCH_ACCOUNTING_LINES=1000000 DATABASE_URL=postgres://... make bench BENCH=bench.accounting_export
+
+Targets (on PostgreSQL): the CSV at least 0.5× the floor's rows per second, and peak RSS
+at most 150 MB. Each export runs in a fresh Python process (``python -m
+bench.accounting_export --child ...``) so that its peak RSS is the export's own, not the
+data set-up's; the floor runs the same way. On SQLite there is no COPY: the floor is a
+plain iteration of the same query, written as CSV by the csv module.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+N_LINES = int(os.environ.get("BENCH_ACCOUNTING_LINES", "20000"))
+LINES_PER_INVOICE = 2
+N_CUSTOMERS = max(10, min(5000, N_LINES // 200))
+YEAR = 2026
+
+
+def _maxrss_mib() -> float:
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
+
+
+def _period():
+    from billing.accounting import periods
+
+    return periods.date_range(__import__("datetime").date(YEAR, 1, 1), __import__("datetime").date(YEAR, 12, 31))
+
+
+def _set_up() -> int:
+    """Customers, and N_LINES lines on issued invoices dated through the year; returns invoices."""
+    import datetime as dt
+
+    from django.db import connection
+
+    from billing.models import Invoice, InvoiceLine
+    from tests.accounts.factories import CustomerFactory, ProviderDetailsFactory
+
+    ProviderDetailsFactory()
+    customers = [CustomerFactory.build(registered_name=f"Bench Customer {i:05d} Ltd") for i in range(N_CUSTOMERS)]
+    type(customers[0]).objects.bulk_create(customers, batch_size=1000)
+    first_customer = type(customers[0]).objects.order_by("pk").values_list("pk", flat=True).first()
+    n_invoices = N_LINES // LINES_PER_INVOICE
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            # A scratch database: the triggers that guard issued documents are off while
+            # history is inserted in bulk.
+            cursor.execute("SET session_replication_role = replica")
+            cursor.execute(
+                """
+                INSERT INTO billing_invoice (kind, status, customer_id, number, reason, currency, tax_point,
+                    issued_on, due_on, seller, buyer, vat_rule, vat_wording, total_net, total_vat, total_gross,
+                    gbp_rate_source, pdf, pdf_sha256, created_at)
+                SELECT 'invoice', 'issued', %s + (g %% %s), 'INV-' || lpad(g::text, 8, '0'), '', 'GBP',
+                    d, d, d + 30, '{}', '{}', 'uk_rate', '', 15.50, 3.10, 18.60, '', '', '', now()
+                FROM generate_series(1, %s) AS g,
+                     LATERAL (SELECT DATE %s + ((g * 365) / (%s + 1)) AS d) AS day
+                """,
+                [first_customer, N_CUSTOMERS, n_invoices, f"{YEAR}-01-01", n_invoices],
+            )
+            cursor.execute(
+                """
+                INSERT INTO billing_invoiceline (invoice_id, description, quantity, unit_price, vat_category,
+                    vat_rate, net)
+                SELECT i.id, CASE k WHEN 1 THEN 'Hosting, VPS plan ' ELSE 'Backup storage ' END || i.number,
+                    1, CASE k WHEN 1 THEN 10.00 ELSE 5.50 END, 'standard', 20,
+                    CASE k WHEN 1 THEN 10.00 ELSE 5.50 END
+                FROM billing_invoice i CROSS JOIN generate_series(1, 2) AS k
+                """
+            )
+            cursor.execute("SET session_replication_role = DEFAULT")
+            cursor.execute("ANALYZE billing_invoice; ANALYZE billing_invoiceline")
+        return n_invoices
+    start = dt.date(YEAR, 1, 1)
+    customer_ids = list(type(customers[0]).objects.values_list("pk", flat=True))
+    for block in range(0, n_invoices, 2000):
+        invoices = [
+            Invoice(
+                kind="invoice",
+                status="issued",
+                customer_id=customer_ids[g % N_CUSTOMERS],
+                number=f"INV-{g:08d}",
+                currency="GBP",
+                issued_on=start + dt.timedelta(days=(g * 365) // (n_invoices + 1)),
+                tax_point=start + dt.timedelta(days=(g * 365) // (n_invoices + 1)),
+                vat_rule="uk_rate",
+                total_net=Decimal("15.50"),
+                total_vat=Decimal("3.10"),
+                total_gross=Decimal("18.60"),
+            )
+            for g in range(block + 1, min(block + 2000, n_invoices) + 1)
+        ]
+        Invoice.objects.bulk_create(invoices)
+    ids = Invoice.objects.order_by("pk").values_list("pk", "number")
+    lines = []
+    for pk, number in ids.iterator(chunk_size=5000):
+        for description, price in (("Hosting, VPS plan ", "10.00"), ("Backup storage ", "5.50")):
+            lines.append(
+                InvoiceLine(
+                    invoice_id=pk,
+                    description=description + number,
+                    unit_price=Decimal(price),
+                    net=Decimal(price),
+                    vat_rate=Decimal(20),
+                    vat_category="standard",
+                )
+            )
+        if len(lines) >= 5000:
+            InvoiceLine.objects.bulk_create(lines)
+            lines = []
+    InvoiceLine.objects.bulk_create(lines)
+    return n_invoices
+
+
+def _child(what: str, target: str) -> dict:
+    """Run in a fresh process: write the day book ``what`` (csv | xlsx | floor) to ``target``."""
+    from django.db import connection
+
+    from billing.accounting import daybook_sql, formats
+    from billing.accounting.codes import Codes
+    from billing.accounting.reports import DayBook, line_rows
+
+    period = _period()
+    rss_before = _maxrss_mib()
+    started = time.perf_counter()
+    with open(target, "wb") as handle:
+        if what in ("floor", "plain"):
+            if what == "floor" and connection.vendor == "postgresql":
+                sql, params = daybook_sql.lines_sql(period, Codes.load())  # the day book's own query
+            else:
+                sql, params = line_rows(period).query.sql_with_params()  # the lines and their documents, joined
+            if connection.vendor == "postgresql":
+                connection.ensure_connection()
+                with connection.connection.cursor() as cursor:
+                    with cursor.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv, HEADER true)", params) as copy:
+                        for block in copy:
+                            handle.write(block)
+                    rows = cursor.rowcount
+            else:
+                import csv
+                import io
+
+                text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
+                writer = csv.writer(text)
+                rows = 0
+                for rows, row in enumerate(line_rows(period).iterator(chunk_size=2000), start=1):  # noqa: B007
+                    writer.writerow(row)
+                text.flush()
+                text.detach()
+        else:
+            report = DayBook(period, codes=Codes.load())
+            written = (formats.write_xlsx if what == "xlsx" else formats.write_csv)(report, handle)
+            rows = written.rows
+    seconds = time.perf_counter() - started
+    return {
+        "seconds": seconds,
+        "rows": rows,
+        "bytes": Path(target).stat().st_size,
+        "rss": _maxrss_mib(),
+        "rss_before": rss_before,
+    }
+
+
+def _in_child(what: str, target: str) -> dict:
+    root = Path(__file__).resolve().parent.parent
+    output = subprocess.run(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "bench.accounting_export", "--child", what, target],
+        cwd=root,
+        env=os.environ.copy(),
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def run() -> dict:
+    import tempfile
+
+    from django.db import connection, connections
+
+    n_invoices = _set_up()
+    connections.close_all()
+    folder = Path(tempfile.mkdtemp(prefix="bench-accounting-"))
+    floor = _in_child("floor", str(folder / "floor.csv"))
+    plain = _in_child("plain", str(folder / "plain.csv"))
+    ours = _in_child("csv", str(folder / "day-book.csv"))
+    xlsx = _in_child("xlsx", str(folder / "day-book.xlsx"))
+    floor_rows = floor["rows"] or N_LINES
+    floor_rate = floor_rows / floor["seconds"]
+    csv_rate = ours["rows"] / ours["seconds"]
+    xlsx_rate = xlsx["rows"] / xlsx["seconds"]
+    ratio = csv_rate / floor_rate
+    engine = connection.vendor
+    if engine == "postgresql":
+        floor_what = "PostgreSQL COPY (the day book's query, VAT shares included) TO STDOUT, CSV"
+    else:
+        floor_what = "the lines query iterated and written by the csv module (SQLite has no COPY)"
+    plain_rate = (plain["rows"] or N_LINES) / plain["seconds"]
+    conditions = f"{N_LINES:,} invoice lines on {n_invoices:,} invoices, {N_CUSTOMERS:,} customers; one year"
+    met = "met" if ratio >= 0.5 else "NOT met"
+    rss_met = "met" if max(ours["rss"], xlsx["rss"]) <= 150 else "NOT met"
+    return {
+        "title": f"Accountants' sales day book: {N_LINES:,} lines on {engine}",
+        "rows": [
+            (
+                "Floor: " + floor_what,
+                f"{floor_rate:,.0f} rows/s ({floor['seconds']:.1f} s)",
+                f"{conditions}; peak RSS {floor['rss']:.0f} MiB",
+            ),
+            (
+                "Day book as CSV (billing.accounting, streamed, VAT shared per line)",
+                f"{csv_rate:,.0f} rows/s ({ours['seconds']:.1f} s)",
+                f"{ours['bytes'] / 1048576:.0f} MiB file; peak RSS {ours['rss']:.0f} MiB "
+                f"({ours['rss_before']:.0f} MiB after start-up)",
+            ),
+            ("CSV / floor", f"{ratio:.2f}×", f"target ≥ 0.5×; {met}"),
+            (
+                "For comparison: COPY of the bare lines query (join and sort, no VAT shares)",
+                f"{plain_rate:,.0f} rows/s ({plain['seconds']:.1f} s)",
+                f"what reading the lines costs; the day book's CSV is {csv_rate / plain_rate:.2f}× of it",
+            ),
+            (
+                "Day book as XLSX (XlsxWriter, constant memory)",
+                f"{xlsx_rate:,.0f} rows/s ({xlsx['seconds']:.1f} s)",
+                f"{xlsx['bytes'] / 1048576:.0f} MiB file; peak RSS {xlsx['rss']:.0f} MiB",
+            ),
+            ("Peak RSS of the exports", f"{max(ours['rss'], xlsx['rss']):.0f} MiB", f"target ≤ 150 MB; {rss_met}"),
+        ],
+    }
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["--child"]:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+    os.environ.setdefault("PORTAL_DEBUG", "false")
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    import django
+
+    django.setup()
+    print(json.dumps(_child(sys.argv[2], sys.argv[3])))
