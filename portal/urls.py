@@ -14,6 +14,8 @@ urlpatterns = [
     path("accounting/", include("portal.accounting_urls")),
     path("correspondence/", include("accounts.correspondence.urls")),
     path("privacy/", include("privacy.urls")),
+    path("storage-access/", include("privacy.storage.views")),
+    path("api/storage-access/", include("privacy.storage.api")),
     path("billing/", include("billing.urls")),
     path("", include("accounts.urls")),
     path("", include("portal.shell_urls")),

@@ -3,3 +3,4 @@
 from __future__ import annotations
 
 from privacy.admin import exports, holds, ledger, policies, requests  # noqa: F401
+from privacy.storage import admin as storage_admin  # noqa: F401
