@@ -1,7 +1,7 @@
 """Staff groups and their permissions: what the data migrations add up to.
 
 Each migration that gives a group permissions writes them out itself (accounts 0002 and
-0006, privacy 0005 and 0008, billing 0008, 0010, 0014 and 0019), so that it does the same
+0006, privacy 0005, 0008 and 0017, billing 0008, 0010, 0014 and 0019), so that it does the same
 whatever this module says later. This is the sum of them, in one place to read, and what
 ``sync_groups`` restores after a test empties the database. A change here needs a new
 migration that grants (or takes away) the same: tests/accounts/test_groups.py compares
@@ -25,8 +25,16 @@ GROUP_PERMISSIONS: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
             # change = assign quarantined mail, reply, retry delivery (accounts.correspondence.admin)
             "message": ("view", "change"),
         },
-        # Support takes privacy requests by letter or phone and passes them to the privacy officer.
-        "privacy": {"datasubjectrequest": ("view", "add")},
+        # Support takes privacy requests by letter or phone and passes them to the privacy officer;
+        # it asks customers for storage access, opens necessary access (a second member of
+        # support approves it) and records access sessions.
+        "privacy": {
+            "datasubjectrequest": ("view", "add"),
+            "storagegrant": ("view", "request", "necessary"),
+            "storageaccesssession": ("view", "add"),
+            "storageaccesscheck": ("view",),
+            "storageaccesstool": ("view",),
+        },
     },
     roles.BILLING_GROUP: {
         "accounts": {
@@ -86,6 +94,13 @@ GROUP_PERMISSIONS: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
             "postmorteminstruction": ("view",),
             "dataexport": ("view",),
             "erasurerun": ("view",),
+            "storagegrant": ("view",),
+            "storageaccesssession": ("view",),
+            "storageaccesscheck": ("view",),
+            "storageaccesstool": ("view", "add", "change"),
+            "lawfuldemand": ("view", "handle"),
+            "lawfuldisclosure": ("view",),
+            "transparencyreport": ("view", "publish"),
         },
     },
     # Accountants use /accounting/ only, never the admin; they need no model permissions.
@@ -97,6 +112,10 @@ GROUP_PERMISSIONS: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
 CUSTOM_PERMISSIONS = {
     ("datasubjectrequest", "fulfil"): "fulfil_request",
     ("legalhold", "manage"): "manage_legal_hold",
+    ("storagegrant", "request"): "request_storage_access",
+    ("storagegrant", "necessary"): "necessary_storage_access",
+    ("lawfuldemand", "handle"): "handle_lawful_demand",
+    ("transparencyreport", "publish"): "publish_transparency_report",
 }
 
 

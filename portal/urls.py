@@ -16,6 +16,7 @@ urlpatterns = [
     path("privacy/", include("privacy.urls")),
     path("storage-access/", include("privacy.storage.views")),
     path("api/storage-access/", include("privacy.storage.api")),
+    path("transparency/", include("privacy.lawful.views")),
     path("billing/", include("billing.urls")),
     path("", include("accounts.urls")),
     path("", include("portal.shell_urls")),
