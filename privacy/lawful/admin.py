@@ -73,7 +73,8 @@ class VerificationForm(forms.Form):
     necessity_assessment = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 4}),
-        help_text="Voluntary requests (no compulsion): is disclosure necessary and proportionate? Disclose the minimum.",
+        help_text="Voluntary requests (no compulsion): is disclosure necessary and proportionate? "
+        "Disclose the minimum.",
     )
 
 
@@ -81,7 +82,9 @@ class DecisionForm(forms.Form):
     outcome = forms.ChoiceField(choices=Outcome.choices)
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}))
     disclosed_scope = forms.CharField(
-        required=False, widget=forms.Textarea(attrs={"rows": 3}), help_text="Exactly what will be sent (not for a refusal)."
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Exactly what will be sent (not for a refusal).",
     )
 
 
@@ -137,7 +140,9 @@ class LawfulDemandAdmin(admin.ModelAdmin):
 
     @admin.display(description="next step")
     def step_link(self, demand: LawfulDemand) -> str:
-        return format_html('<a href="{}">Open the steps</a>', reverse("admin:privacy_lawfuldemand_step", args=[demand.pk]))
+        return format_html(
+            '<a href="{}">Open the steps</a>', reverse("admin:privacy_lawfuldemand_step", args=[demand.pk])
+        )
 
     def save_model(self, request: HttpRequest, obj: LawfulDemand, form: RecordDemandForm, change: bool) -> None:
         if change:

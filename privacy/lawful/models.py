@@ -101,7 +101,8 @@ class LawfulDemand(models.Model):
     # The verification checklist.
     authenticity_checked = models.BooleanField(default=False)
     authenticity_note = models.TextField(
-        blank=True, help_text="How it was confirmed, through a contact found independently (not the one on the request)."
+        blank=True,
+        help_text="How it was confirmed, through a contact found independently (not the one on the request).",
     )
     instrument_valid = models.BooleanField(default=False)
     instrument_note = models.TextField(blank=True)
@@ -185,7 +186,8 @@ class LawfulDisclosure(models.Model):
         ordering = ["-sent_at"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(duty="until", duty_ends_on__isnull=False) | (~Q(duty="until") & Q(duty_ends_on__isnull=True)),
+                condition=Q(duty="until", duty_ends_on__isnull=False)
+                | (~Q(duty="until") & Q(duty_ends_on__isnull=True)),
                 name="lawful_disclosure_duty_end",
             ),
         ]

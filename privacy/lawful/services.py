@@ -207,9 +207,7 @@ def sign_off_verification(
 
 
 @transaction.atomic
-def decide(
-    demand: LawfulDemand, *, actor, outcome: str, reason: str, disclosed_scope: str = ""
-) -> LawfulDemand:
+def decide(demand: LawfulDemand, *, actor, outcome: str, reason: str, disclosed_scope: str = "") -> LawfulDemand:
     """Comply, narrow or refuse, with reasons; a second person then approves."""
     _require(actor)
     if outcome not in Outcome.values:
@@ -378,7 +376,9 @@ def notify_customers(disclosure: LawfulDisclosure, *, actor=None, today: dt.date
 
 
 @transaction.atomic
-def lift_duty(disclosure: LawfulDisclosure, *, actor, evidence: str, ends_on: dt.date | None = None) -> LawfulDisclosure:
+def lift_duty(
+    disclosure: LawfulDisclosure, *, actor, evidence: str, ends_on: dt.date | None = None
+) -> LawfulDisclosure:
     """The authority lifted a duty of unknown end: record it with the evidence (the ledger's
     release, once) and tell the customer if it has ended today or before."""
     _require(actor)

@@ -17,7 +17,9 @@ def _render(request: HttpRequest, report: TransparencyReport | None) -> HttpResp
     rows = report_rows(report) if report else []
     totals = {outcome: sum(row[outcome] for row in rows) for outcome in Outcome.values}
     years = list(TransparencyReport.objects.values_list("year", flat=True))
-    return render(request, "transparency/report.html", {"report": report, "rows": rows, "totals": totals, "years": years})
+    return render(
+        request, "transparency/report.html", {"report": report, "rows": rows, "totals": totals, "years": years}
+    )
 
 
 def latest(request: HttpRequest) -> HttpResponse:

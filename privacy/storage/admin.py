@@ -208,7 +208,9 @@ class StorageGrantAdmin(admin.ModelAdmin):
 
     @admin.action(description="Name me on the selected customer requests", permissions=["request"])
     def name_me(self, request: HttpRequest, queryset) -> None:
-        self._each(request, queryset, "Named you", lambda g: services.assign_staff(g, staff=[request.user], actor=request.user))
+        self._each(
+            request, queryset, "Named you", lambda g: services.assign_staff(g, staff=[request.user], actor=request.user)
+        )
 
     @admin.action(description="End the selected grants now", permissions=["end"])
     def revoke_now(self, request: HttpRequest, queryset) -> None:

@@ -72,7 +72,7 @@ def check(request: HttpRequest, tool, body: dict) -> HttpResponse:
     """{"service": <id>, "staff": "<email>"} → {"allowed": bool, "grant": id|null, ...}."""
     service = Service.objects.filter(pk=body.get("service")).first() if str(body.get("service", "")).isdigit() else None
     if service is None or not body.get("staff"):
-        return _error("Give the service's number and the member of staff's email: {\"service\": 12, \"staff\": \"...\"}.")
+        return _error('Give the service\'s number and the member of staff\'s email: {"service": 12, "staff": "..."}.')
     answer = services.check_access(service=service, staff_email=str(body["staff"]), tool=tool)
     return JsonResponse(answer.as_dict())
 

@@ -200,7 +200,9 @@ class StorageAccessCheck(models.Model):
 
     customer = models.ForeignKey("accounts.Customer", on_delete=models.PROTECT, related_name="+")
     service = models.ForeignKey("accounts.Service", on_delete=models.PROTECT, related_name="storage_checks")
-    staff = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    staff = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     staff_email = models.CharField(max_length=254, help_text="As the tool gave it.")
     grant = models.ForeignKey(StorageGrant, null=True, blank=True, on_delete=models.PROTECT, related_name="checks")
     tool = models.ForeignKey(StorageAccessTool, null=True, blank=True, on_delete=models.PROTECT, related_name="+")

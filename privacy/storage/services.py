@@ -221,7 +221,9 @@ def _decide(grant: StorageGrant, *, route: str, status: str, **fields) -> Storag
     )
     if not changed:
         grant.refresh_from_db()
-        raise ValidationError(f"{grant} is no longer waiting for approval (it is {grant.get_status_display().lower()}).")
+        raise ValidationError(
+            f"{grant} is no longer waiting for approval (it is {grant.get_status_display().lower()})."
+        )
     grant.refresh_from_db()
     return grant
 

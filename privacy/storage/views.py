@@ -48,9 +48,11 @@ class RequestAccessForm(forms.Form):
 
     def __init__(self, *args, customer, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["service"].queryset = Service.objects.for_customer(customer).filter(
-            platform=Service.Platform.VIRTUAL
-        ).exclude(status=Service.Status.ENDED)
+        self.fields["service"].queryset = (
+            Service.objects.for_customer(customer)
+            .filter(platform=Service.Platform.VIRTUAL)
+            .exclude(status=Service.Status.ENDED)
+        )
         self.fields["hours"].help_text = f"At most {services.max_duration() // dt.timedelta(hours=1)} hours."
 
     def clean_hours(self) -> int:
@@ -92,7 +94,9 @@ def overview(request: HttpRequest, membership: Membership) -> HttpResponse:
             "customer": membership.customer,
             "services": list(services.services_of(membership.customer)),
             "rows": [{"grant": grant, "state": grant.state(now), "label": grant.state_label(now)} for grant in grants],
-            "waiting": [g for g in grants if g.status == StorageGrant.Status.PENDING and g.route == g.Route.STAFF_REQUEST],
+            "waiting": [
+                g for g in grants if g.status == StorageGrant.Status.PENDING and g.route == g.Route.STAFF_REQUEST
+            ],
             "sessions": sessions,
             "checks": checks,
             "max_hours": services.max_duration() // dt.timedelta(hours=1),

@@ -85,7 +85,7 @@ class Migration(migrations.Migration):
     the tools' tokens. Two daily schedules keep customers informed and staff reminded."""
 
     dependencies = [
-        ('privacy', '0016_lawful_access'),
+        ('privacy', '0014_storage_and_lawful_access'),
         ('django_celery_beat', '0019_alter_periodictasks_options'),
     ]
 
