@@ -24,6 +24,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from accounts.audit import System, record
 from accounts.correspondence import gateway
 from accounts.correspondence.models import MailKind
 from accounts.models import Customer, ProviderDetails
@@ -38,6 +39,12 @@ PERMISSION = "privacy.handle_lawful_demand"
 PUBLISH_PERMISSION = "privacy.publish_transparency_report"
 
 
+# The lawful-access register's events name no customer: the trail's customer events go
+# into the customer's export and Activity page, and a demand may carry a duty not to tell.
+def _audit(action: str, target, actor, summary: str, **changes) -> None:
+    record(action, actor=actor, target=target, changes=changes or None, summary=summary)
+
+
 class DutyInForce(ValueError):
     """The customer may not be told: a non-disclosure duty applies."""
 
@@ -47,12 +54,19 @@ def _require(actor, permission: str = PERMISSION) -> None:
         raise PermissionDenied(f"This needs the permission {permission}.")
 
 
-def _advance(demand: LawfulDemand, *, expected: str, **fields) -> LawfulDemand:
+def _advance(demand: LawfulDemand, *, expected: str, actor, action: str, **fields) -> LawfulDemand:
     # A conditional UPDATE: two people acting on one demand at once cannot both succeed.
     if not LawfulDemand.objects.filter(pk=demand.pk, status=expected).update(**fields):
         demand.refresh_from_db()
         raise ValidationError(f"{demand} is {demand.get_status_display().lower()}: that step is not open.")
     demand.refresh_from_db()
+    _audit(
+        f"lawful_demand.{action}",
+        demand,
+        actor,
+        f"{demand}: {demand.get_status_display()}",
+        status=[expected, demand.status],
+    )
     return demand
 
 
@@ -155,6 +169,12 @@ def record_demand(
             for customer in customers
         ]
         demand.holds.set(placed)
+    _audit(
+        "lawful_demand.recorded",
+        demand,
+        actor,
+        f"Recorded {demand}" + (" and placed a legal hold" if place_hold else ""),
+    )
     return demand
 
 
@@ -193,6 +213,8 @@ def sign_off_verification(
     return _advance(
         demand,
         expected=LawfulDemand.Status.RECEIVED,
+        actor=actor,
+        action="verified",
         status=LawfulDemand.Status.VERIFIED,
         authenticity_checked=True,
         authenticity_note=authenticity_note.strip(),
@@ -221,6 +243,8 @@ def decide(demand: LawfulDemand, *, actor, outcome: str, reason: str, disclosed_
     return _advance(
         demand,
         expected=LawfulDemand.Status.VERIFIED,
+        actor=actor,
+        action="decided",
         status=LawfulDemand.Status.DECIDED,
         outcome=outcome,
         decision_reason=reason.strip(),
@@ -242,6 +266,8 @@ def approve_decision(demand: LawfulDemand, *, actor) -> LawfulDemand:
     return _advance(
         demand,
         expected=LawfulDemand.Status.DECIDED,
+        actor=actor,
+        action="approved",
         status=status,
         approved_by=actor,
         approved_at=timezone.now(),
@@ -322,7 +348,13 @@ def disclose(
         duty_ends_on=duty_ends_on,
         duty_basis=duty_basis.strip(),
     )
-    _advance(demand, expected=LawfulDemand.Status.APPROVED, status=LawfulDemand.Status.DISCLOSED)
+    _advance(
+        demand,
+        expected=LawfulDemand.Status.APPROVED,
+        actor=actor,
+        action="disclosed",
+        status=LawfulDemand.Status.DISCLOSED,
+    )
     if not withheld:
         notify_customers(disclosure, actor=actor)
     return disclosure
@@ -372,6 +404,12 @@ def notify_customers(disclosure: LawfulDisclosure, *, actor=None, today: dt.date
             continue
         sent += 1
     LawfulDisclosure.objects.filter(pk=disclosure.pk).update(customers_told_at=timezone.now())
+    _audit(
+        "lawful_disclosure.customers_told",
+        disclosure,
+        actor if getattr(actor, "pk", None) else System("lawful access: end of non-disclosure duty"),
+        f"Told the customers of {disclosure} ({sent} email(s))",
+    )
     return sent
 
 
@@ -391,6 +429,7 @@ def lift_duty(
     except ValueError as exc:
         raise ValidationError(str(exc)) from None
     disclosure.entry.refresh_from_db()
+    _audit("lawful_disclosure.duty_lifted", disclosure, actor, f"Duty on {disclosure} ends {ends_on}: {evidence}"[:300])
     if ends_on <= today:
         notify_customers(disclosure, actor=actor, today=today)
     disclosure.refresh_from_db()
@@ -440,11 +479,13 @@ def send_review_reminders(*, today: dt.date | None = None) -> int:
     return len(due)
 
 
+@transaction.atomic
 def mark_reviewed(disclosure: LawfulDisclosure, *, actor) -> LawfulDisclosure:
     """Staff checked that the duty still applies: no reminder for another interval."""
     _require(actor)
     LawfulDisclosure.objects.filter(pk=disclosure.pk).update(last_reviewed_at=timezone.now(), last_reviewed_by=actor)
     disclosure.refresh_from_db()
+    _audit("lawful_disclosure.reviewed", disclosure, actor, f"The duty on {disclosure} still applies")
     return disclosure
 
 
@@ -472,6 +513,7 @@ def publish_transparency_report(year: int, *, actor) -> TransparencyReport:
         year=year,
         defaults={"counts": transparency_counts(year), "published_by": actor, "published_at": timezone.now()},
     )
+    _audit("transparency_report.published", report, actor, f"Published the transparency report for {year}")
     return report
 
 

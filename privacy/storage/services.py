@@ -24,6 +24,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts import roles
+from accounts.audit import System, record
 from accounts.correspondence import gateway
 from accounts.correspondence.models import MailKind
 from accounts.models import Customer, Membership, Service
@@ -112,6 +113,18 @@ def _grant_url(grant: StorageGrant, link_base: str | None) -> str:
     return base + reverse("storage_access:grant", kwargs={"grant_id": grant.pk})
 
 
+def _audit(action: str, grant: StorageGrant, actor, what: str, **changes) -> None:
+    """Every change to a grant is in the audit trail, and on the customer's Activity page."""
+    record(
+        action,
+        actor=actor,
+        target=grant,
+        changes=changes or None,
+        summary=f"{what} {grant.service} (storage access #{grant.pk})",
+        security=True,
+    )
+
+
 def _create(service: Service, *, route: str, purpose: str, starts_at, ends_at, actor, staff=(), **fields):
     validate_new_grant(service=service, purpose=purpose, starts_at=starts_at, ends_at=ends_at)
     grant = StorageGrant.objects.create(
@@ -138,7 +151,7 @@ def request_access(*, service: Service, purpose: str, starts_at, ends_at, actor)
     grant = StorageGrant(customer_id=service.customer_id)
     _require_contact(grant, actor)
     now = timezone.now()
-    return _create(
+    grant = _create(
         service,
         route=StorageGrant.Route.CUSTOMER_REQUEST,
         purpose=purpose,
@@ -149,6 +162,8 @@ def request_access(*, service: Service, purpose: str, starts_at, ends_at, actor)
         approved_by=actor,
         approved_at=now,
     )
+    _audit("storage_grant.requested_by_customer", grant, actor, "Asked us to access the storage of")
+    return grant
 
 
 @transaction.atomic
@@ -170,6 +185,7 @@ def ask_customer(
         actor=actor,
         staff=staff,
     )
+    _audit("storage_grant.asked", grant, actor, "Asked the customer for access to the storage of")
     gateway.send_mail(
         kind=MailKind.SERVICE,
         template="storage_access_asked",
@@ -201,7 +217,7 @@ def open_necessary_access(
     if not reason_detail.strip():
         raise ValidationError("Describe the circumstances that make the access necessary.")
     staff = validate_staff(staff)
-    return _create(
+    grant = _create(
         service,
         route=StorageGrant.Route.NECESSARY,
         purpose=purpose,
@@ -212,6 +228,8 @@ def open_necessary_access(
         necessity_reason=necessity_reason,
         reason_detail=reason_detail.strip(),
     )
+    _audit("storage_grant.necessary_opened", grant, actor, "Opened necessary access to the storage of")
+    return grant
 
 
 def _decide(grant: StorageGrant, *, route: str, status: str, **fields) -> StorageGrant:
@@ -245,6 +263,7 @@ def approve_necessary_access(grant: StorageGrant, *, actor, link_base: str | Non
         approved_at=now,
         customer_told_at=now,
     )
+    _audit("storage_grant.approved", grant, actor, "Approved (second member of staff) access to the storage of")
     gateway.send_mail(
         kind=MailKind.SERVICE,
         template="storage_access_necessary",
@@ -263,13 +282,15 @@ def approve(grant: StorageGrant, *, actor) -> StorageGrant:
     _require_contact(grant, actor)
     if grant.ends_at <= timezone.now():
         raise ValidationError("This request's time has passed; staff must ask again.")
-    return _decide(
+    grant = _decide(
         grant,
         route=StorageGrant.Route.STAFF_REQUEST,
         status=StorageGrant.Status.APPROVED,
         approved_by=actor,
         approved_at=timezone.now(),
     )
+    _audit("storage_grant.approved", grant, actor, "Approved access to the storage of")
+    return grant
 
 
 @transaction.atomic
@@ -280,7 +301,7 @@ def decline(grant: StorageGrant, *, actor, reason: str = "") -> StorageGrant:
         _require_perm(actor, NECESSARY_PERMISSION)
     else:
         _require_contact(grant, actor)
-    return _decide(
+    grant = _decide(
         grant,
         route=grant.route,
         status=StorageGrant.Status.DECLINED,
@@ -288,6 +309,8 @@ def decline(grant: StorageGrant, *, actor, reason: str = "") -> StorageGrant:
         declined_at=timezone.now(),
         decline_reason=reason.strip(),
     )
+    _audit("storage_grant.declined", grant, actor, "Declined access to the storage of")
+    return grant
 
 
 @transaction.atomic
@@ -306,7 +329,9 @@ def revoke(grant: StorageGrant, *, actor, reason: str = "") -> StorageGrant:
     )
     if not changed:
         raise ValidationError(f"{grant} has already ended; there is nothing to revoke.")
+    previous = grant.status
     grant.refresh_from_db()
+    _audit("storage_grant.revoked", grant, actor, "Revoked access to the storage of", status=[previous, grant.status])
     return grant
 
 
@@ -318,7 +343,10 @@ def assign_staff(grant: StorageGrant, *, staff: Iterable, actor) -> StorageGrant
         raise ValidationError("Only a customer's own request takes staff named later; the customer approved these.")
     if grant.state() not in ("scheduled", "active"):
         raise ValidationError(f"{grant} is {grant.state_label().lower()}: no one can be named on it.")
-    grant.staff.add(*validate_staff(staff))
+    staff = validate_staff(staff)
+    grant.staff.add(*staff)
+    names = ", ".join(person.email for person in staff)
+    _audit("storage_grant.staff_named", grant, actor, f"Named {names} on the customer's request for")
     return grant
 
 
@@ -440,12 +468,21 @@ def start_session(
     )
     session.disclosure = _record_in_ledger(session, actor=actor or staff)
     session.save(update_fields=["disclosure"])
+    who = System(f"storage access tool {tool.name}") if tool else (actor or staff)
+    record(
+        "storage_session.started",
+        actor=who,
+        target=session,
+        customer=grant.customer,
+        summary=f"{staff.email} opened the storage of {grant.service} (storage access #{grant.pk})",
+        security=True,
+    )
     return session
 
 
 @transaction.atomic
 def end_session(
-    session: StorageAccessSession, *, what_was_done: str, ended_at: dt.datetime | None = None
+    session: StorageAccessSession, *, what_was_done: str, ended_at: dt.datetime | None = None, actor=None
 ) -> StorageAccessSession:
     if not what_was_done.strip():
         raise ValidationError("Say what was done: the customer reads it.")
@@ -458,6 +495,15 @@ def end_session(
     if not changed:
         raise ValidationError(f"Session #{session.pk} has already ended.")
     session.refresh_from_db()
+    who = actor or (System(f"storage access tool {session.tool.name}") if session.tool_id else session.staff)
+    record(
+        "storage_session.ended",
+        actor=who,
+        target=session,
+        customer=session.grant.customer,
+        summary=f"Closed the session on {session.grant.service}: {session.what_was_done}",
+        security=True,
+    )
     return session
 
 
@@ -468,7 +514,7 @@ def record_session(
     """Staff enter a whole session afterwards (work done without a reporting tool)."""
     _require_perm(actor, REQUEST_PERMISSION)
     session = start_session(grant, staff=staff, actor=actor, started_at=started_at)
-    return end_session(session, what_was_done=what_was_done, ended_at=ended_at)
+    return end_session(session, what_was_done=what_was_done, ended_at=ended_at, actor=actor)
 
 
 # --------------------------------------------------------------------------------------
@@ -485,11 +531,14 @@ def create_tool(*, name: str, actor) -> tuple[StorageAccessTool, str]:
     tool = StorageAccessTool.objects.create(
         name=name.strip(), token_prefix=token[:12], token_sha256=StorageAccessTool.hash_token(token), created_by=actor
     )
+    record("storage_tool.created", actor=actor, target=tool, summary=f"Made a token for the tool {tool.name}")
     return tool, token
 
 
+@transaction.atomic
 def revoke_tool(tool: StorageAccessTool, *, actor) -> StorageAccessTool:
-    StorageAccessTool.objects.filter(pk=tool.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    if StorageAccessTool.objects.filter(pk=tool.pk, revoked_at__isnull=True).update(revoked_at=timezone.now()):
+        record("storage_tool.revoked", actor=actor, target=tool, summary=f"Revoked the token of the tool {tool.name}")
     tool.refresh_from_db()
     return tool
 

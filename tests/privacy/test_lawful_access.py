@@ -283,3 +283,22 @@ def test_the_transparency_report_counts_by_instrument_and_outcome(customer, offi
     with pytest.raises(ValidationError, match="not over yet"):
         services.publish_transparency_report(timezone.localdate().year, actor=publisher)
     assert TransparencyReport.objects.count() == 1
+
+
+def test_every_step_is_audited_without_naming_the_customer(customer, officers, provider):
+    from accounts.audit import AuditEvent
+
+    demand = _approved(customer, *officers, instrument=Instrument.IPA_COMMUNICATIONS_DATA)
+    _disclose(demand, officers[1], duty="indefinite", duty_basis="IPA 2016 s.82")
+
+    events = AuditEvent.objects.about(demand).order_by("pk")
+    assert [e.action for e in events] == [
+        "lawful_demand.recorded",
+        "lawful_demand.verified",
+        "lawful_demand.decided",
+        "lawful_demand.approved",
+        "lawful_demand.disclosed",
+    ]
+    assert events[3].actor == officers[1]
+    # Nothing of the register reaches the customer's export or Activity page.
+    assert not AuditEvent.objects.filter(customer=customer, action__startswith="lawful").exists()

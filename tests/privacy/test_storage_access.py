@@ -445,3 +445,17 @@ def test_the_overview_costs_the_same_for_many_grants(customer, owner_client, dja
 
     with django_assert_max_num_queries(20):
         owner_client.get(reverse("storage_access:overview"))
+
+
+def test_each_decision_is_in_the_audit_trail_and_on_the_customers_activity(customer, provider):
+    from accounts.audit import AuditEvent
+
+    grant = asked_grant(customer)
+    contact = customer.memberships.get(role=roles.Role.TECHNICAL).user
+    services.approve(grant, actor=contact)
+    services.revoke(grant, actor=contact)
+
+    events = AuditEvent.objects.about(grant).order_by("pk")
+    assert [e.action for e in events] == ["storage_grant.asked", "storage_grant.approved", "storage_grant.revoked"]
+    assert events[1].actor == contact and events[1].customer == customer and events[1].security
+    assert events[2].changes == {"status": ["approved", "revoked"]}
