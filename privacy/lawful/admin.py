@@ -20,6 +20,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from accounts.admin import AuditHistoryMixin
 from core.registry import Category
 from privacy.lawful import services
 from privacy.lawful.models import LawfulDemand, LawfulDisclosure, Outcome, TransparencyReport
@@ -110,7 +111,7 @@ STEP_FORMS = {
 
 
 @admin.register(LawfulDemand)
-class LawfulDemandAdmin(admin.ModelAdmin):
+class LawfulDemandAdmin(AuditHistoryMixin, admin.ModelAdmin):
     form = RecordDemandForm
     list_display = ("__str__", "instrument", "status", "outcome", "received_at", "deadline", "step_link")
     list_filter = ("status", "instrument", "outcome")
@@ -255,7 +256,7 @@ def _fields(data: dict) -> dict:
 
 
 @admin.register(LawfulDisclosure)
-class LawfulDisclosureAdmin(admin.ModelAdmin):
+class LawfulDisclosureAdmin(AuditHistoryMixin, admin.ModelAdmin):
     list_display = ("__str__", "sent_at", "duty", "duty_ends_on", "customers_told_at", "last_reviewed_at")
     list_filter = ("duty", ("customers_told_at", admin.EmptyFieldListFilter))
     list_select_related = ("demand",)
@@ -307,7 +308,7 @@ class PublishForm(forms.ModelForm):
 
 
 @admin.register(TransparencyReport)
-class TransparencyReportAdmin(admin.ModelAdmin):
+class TransparencyReportAdmin(AuditHistoryMixin, admin.ModelAdmin):
     form = PublishForm
     list_display = ("year", "published_at", "published_by")
     actions = ["republish"]

@@ -14,6 +14,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest
 
+from accounts.admin import AuditHistoryMixin
 from privacy.storage import services
 from privacy.storage.models import (
     StorageAccessCheck,
@@ -80,7 +81,7 @@ class RevokeForm(forms.Form):
 
 
 @admin.register(StorageGrant)
-class StorageGrantAdmin(admin.ModelAdmin):
+class StorageGrantAdmin(AuditHistoryMixin, admin.ModelAdmin):
     form = NewGrantForm
     list_display = ("__str__", "customer", "route", "status", "now", "starts_at", "ends_at", "requested_by")
     list_filter = ("route", "status", "necessity_reason")
@@ -236,7 +237,7 @@ class SessionForm(forms.ModelForm):
 
 
 @admin.register(StorageAccessSession)
-class StorageAccessSessionAdmin(admin.ModelAdmin):
+class StorageAccessSessionAdmin(AuditHistoryMixin, admin.ModelAdmin):
     form = SessionForm
     list_display = ("__str__", "staff", "started_at", "ended_at", "source", "tool")
     list_filter = ("source",)
@@ -312,7 +313,7 @@ class StorageAccessCheckAdmin(admin.ModelAdmin):
 
 
 @admin.register(StorageAccessTool)
-class StorageAccessToolAdmin(admin.ModelAdmin):
+class StorageAccessToolAdmin(AuditHistoryMixin, admin.ModelAdmin):
     list_display = ("name", "token_prefix", "created_by", "created_at", "last_used_at", "revoked_at")
     fields = ("name",)
     actions = ["revoke_tools"]

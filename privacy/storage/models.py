@@ -43,7 +43,7 @@ class StorageGrantQuerySet(models.QuerySet):
 
 
 @personal_data(
-    description="Requests and grants of access to your virtual servers' storage, and who decided them.",
+    description="Requests and grants of access to the storage of your virtual servers, and who decided them.",
     categories=[Category.SERVICE],
     fields=["purpose", "reason_detail", "decline_reason", "revoke_reason"],
     not_personal={"necessity_reason": "A reason from our fixed list, such as a restore."},
@@ -181,7 +181,7 @@ class StorageAccessTool(models.Model):
 
 
 @personal_data(
-    description="Each time our tooling asked whether staff may open your server's storage, and the answer.",
+    description="Each time our tooling asked whether staff may open the storage of your server, and the answer.",
     categories=[Category.SERVICE],
     fields=["staff_email"],
     context=["service__name", "checked_at", "allowed", "answer"],
@@ -222,7 +222,7 @@ class StorageAccessCheck(models.Model):
 
 
 @personal_data(
-    description="Each time our staff worked on your server's storage: when, who and what was done.",
+    description="Each time our staff worked on the storage of your server: when, who and what was done.",
     categories=[Category.SERVICE],
     fields=["what_was_done"],
     context=["grant__service__name", "started_at", "ended_at", "source"],

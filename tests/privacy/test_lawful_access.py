@@ -15,6 +15,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.audit import AuditEvent
 from accounts.correspondence.models import Message
 from privacy import tasks
 from privacy.lawful import services
@@ -286,8 +287,6 @@ def test_the_transparency_report_counts_by_instrument_and_outcome(customer, offi
 
 
 def test_every_step_is_audited_without_naming_the_customer(customer, officers, provider):
-    from accounts.audit import AuditEvent
-
     demand = _approved(customer, *officers, instrument=Instrument.IPA_COMMUNICATIONS_DATA)
     _disclose(demand, officers[1], duty="indefinite", duty_basis="IPA 2016 s.82")
 

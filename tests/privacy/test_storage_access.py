@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from urllib.parse import quote
 
 import pytest
 import time_machine
+from django.contrib.auth.models import Permission
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management import call_command
 from django.db import IntegrityError, transaction
@@ -16,6 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts import roles
+from accounts.audit import AuditEvent
 from accounts.correspondence.models import Message
 from accounts.models import Service
 from privacy.models import DisclosureEntry
@@ -448,8 +451,6 @@ def test_the_overview_costs_the_same_for_many_grants(customer, owner_client, dja
 
 
 def test_each_decision_is_in_the_audit_trail_and_on_the_customers_activity(customer, provider):
-    from accounts.audit import AuditEvent
-
     grant = asked_grant(customer)
     contact = customer.memberships.get(role=roles.Role.TECHNICAL).user
     services.approve(grant, actor=contact)
@@ -459,3 +460,31 @@ def test_each_decision_is_in_the_audit_trail_and_on_the_customers_activity(custo
     assert [e.action for e in events] == ["storage_grant.asked", "storage_grant.approved", "storage_grant.revoked"]
     assert events[1].actor == contact and events[1].customer == customer and events[1].security
     assert events[2].changes == {"status": ["approved", "revoked"]}
+
+
+def test_the_emailed_link_has_the_contact_log_in_first_then_answer(customer, provider):
+    grant = asked_grant(customer)
+    contact = customer.memberships.get(role=roles.Role.TECHNICAL).user
+    url = reverse("storage_access:grant", args=[grant.pk])
+    client = Client()
+
+    response = client.get(url)
+    assert response.status_code == 302
+    assert response["Location"] == f"{reverse('account_login')}?next={quote(url)}"
+
+    client.force_login(contact)
+    page = client.get(url).content.decode()
+    assert "Approve" in page and "Decline" in page
+
+
+def test_staff_see_a_grants_history_from_the_admin(customer, provider):
+    grant = asked_grant(customer)
+    viewer = staff_with("view_storagegrant", totp=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_auditevent"))
+    client = Client()
+    client.force_login(viewer)
+
+    history = client.get(reverse("admin:privacy_storagegrant_history", args=[grant.pk]), follow=True)
+
+    assert history.status_code == 200
+    assert "storage_grant.asked" in history.content.decode()
