@@ -21,6 +21,7 @@ from django.urls import path
 from django.views.decorators.http import require_http_methods
 
 from accounts.models import Membership
+from core.timing import uniform_post_timing
 from privacy import deadlines
 from privacy.forms import AgentRequestForm, PortalRequestForm, PublicRequestForm
 from privacy.models import DataSubjectRequest
@@ -96,6 +97,7 @@ def request_new(request: HttpRequest, membership: Membership | None) -> HttpResp
 
 
 @require_http_methods(["GET", "POST"])
+@uniform_post_timing()
 def public_request(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and (refused := consume_or_429(request, action="privacy_public_request")):
         return refused  # anyone may post this form: a limit per address stops it being used to spam people
@@ -122,6 +124,7 @@ def public_request_sent(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
+@uniform_post_timing()
 def agent_request(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and (refused := consume_or_429(request, action="privacy_agent_request")):
         return refused
