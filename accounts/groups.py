@@ -1,8 +1,7 @@
 """Staff groups and their permissions: what the data migrations add up to.
 
-Each migration that gives a group permissions writes them out itself (accounts 0002,
-0006 and 0019, privacy 0005 and 0008, billing 0008, 0010, 0014, 0019 and 0025), so that it does the same
-whatever this module says later. This is the sum of them, in one place to read, and what
+Each migration that gives a group permissions writes them out itself (every migration
+with a ``GRANTS`` table), so that it does the same whatever this module says later. This is the sum of them, in one place to read, and what
 ``sync_groups`` restores after a test empties the database. A change here needs a new
 migration that grants (or takes away) the same: tests/accounts/test_groups.py compares
 this definition with a freshly migrated database.
@@ -27,8 +26,16 @@ GROUP_PERMISSIONS: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
             # change = assign quarantined mail, reply, retry delivery (accounts.correspondence.admin)
             "message": ("view", "change"),
         },
-        # Support takes privacy requests by letter or phone and passes them to the privacy officer.
-        "privacy": {"datasubjectrequest": ("view", "add")},
+        # Support takes privacy requests by letter or phone and passes them to the privacy officer;
+        # it asks customers for storage access, opens necessary access (a second member of
+        # support approves it) and records access sessions.
+        "privacy": {
+            "datasubjectrequest": ("view", "add"),
+            "storagegrant": ("view", "request", "necessary"),
+            "storageaccesssession": ("view", "add"),
+            "storageaccesscheck": ("view",),
+            "storageaccesstool": ("view",),
+        },
     },
     roles.BILLING_GROUP: {
         "accounts": {
@@ -101,6 +108,13 @@ GROUP_PERMISSIONS: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
             "postmorteminstruction": ("view",),
             "dataexport": ("view",),
             "erasurerun": ("view",),
+            "storagegrant": ("view",),
+            "storageaccesssession": ("view",),
+            "storageaccesscheck": ("view",),
+            "storageaccesstool": ("view", "add", "change"),
+            "lawfuldemand": ("view", "handle"),
+            "lawfuldisclosure": ("view",),
+            "transparencyreport": ("view", "publish"),
         },
     },
     # Accountants use /accounting/ only, never the admin; they need no model permissions.
@@ -113,6 +127,10 @@ CUSTOM_PERMISSIONS = {
     ("datasubjectrequest", "fulfil"): "fulfil_request",
     ("legalhold", "manage"): "manage_legal_hold",
     ("accountingexport", "produce"): "produce_accountingexport",
+    ("storagegrant", "request"): "request_storage_access",
+    ("storagegrant", "necessary"): "necessary_storage_access",
+    ("lawfuldemand", "handle"): "handle_lawful_demand",
+    ("transparencyreport", "publish"): "publish_transparency_report",
 }
 
 

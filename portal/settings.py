@@ -479,6 +479,11 @@ PORTAL_LEDGER_SIGNED_FROM = env.int("PORTAL_LEDGER_SIGNED_FROM", 1, minimum=1)
 # Where checkpoints of the chain's head are written: a directory the database's users
 # cannot write (another host's mount, append-only storage). Empty: no checkpoints.
 PORTAL_LEDGER_CHECKPOINT_DIR = env.str("PORTAL_LEDGER_CHECKPOINT_DIR", "")
+# Storage access (docs/storage-access.md): the longest a grant may last, in hours.
+PORTAL_STORAGE_GRANT_MAX_HOURS = env.int("PORTAL_STORAGE_GRANT_MAX_HOURS", 72, minimum=1)
+# Lawful access (docs/lawful-access.md): staff are reminded of each disclosure still
+# withheld from its customer this many days after it was recorded or last reviewed.
+PORTAL_WITHHELD_REVIEW_DAYS = env.int("PORTAL_WITHHELD_REVIEW_DAYS", 30, minimum=1)
 # The portal's public address, for absolute links in emails sent by background tasks.
 PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", "")
 

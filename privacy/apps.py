@@ -13,9 +13,14 @@ class PrivacyConfig(AppConfig):
             middleware,  # noqa: F401  (connects the login receiver for policy acknowledgement)
             tasks,
         )
+        from privacy.lawful import models as lawful_models  # noqa: F401
         from privacy.services.export import export_requested
         from privacy.services.holds import hold_lifted
         from privacy.services.requests import public_request_submitted
+        from privacy.storage import models as storage_models  # noqa: F401
+
+        # Storage and lawful access's models belong to this app but live in their own package, so
+        # privacy.models never imports what builds on it (as accounts' correspondence).
 
         # Services announce; the tasks module (a layer above them) queues the work.
         export_requested.connect(tasks.queue_export_build, dispatch_uid="privacy.queue_export_build")

@@ -14,6 +14,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
+from privacy.lawful import services as lawful
 from privacy.models import LegalHold, PublicRequestSubmission
 from privacy.services import export, ledger, policies, requests, retention
 
@@ -92,3 +93,16 @@ def checkpoint_ledger() -> str:
         return "no checkpoint directory"
     path = ledger.write_checkpoint()
     return str(path) if path else "empty ledger"
+
+
+@shared_task
+def tell_customers_of_ended_duties() -> int:
+    """Daily: email the customers of each lawful disclosure whose non-disclosure duty has
+    ended (its known end date has come, or staff recorded it lifted); once each."""
+    return lawful.notify_ended_duties()
+
+
+@shared_task
+def send_withheld_review_reminders() -> int:
+    """Daily: remind the privacy address of disclosures still withheld and not reviewed lately."""
+    return lawful.send_review_reminders()

@@ -18,7 +18,7 @@ from accounts import roles, services
 from accounts.models import Customer, Invitation, Membership, Service
 from tests.accounts.factories import CustomerFactory, IPAssignmentFactory, MembershipFactory, ServiceFactory
 
-CUSTOMER_NAMESPACES = {"accounts", "portal", "correspondence"}
+CUSTOMER_NAMESPACES = {"accounts", "portal", "correspondence", "storage_access"}
 
 
 def _membership(customer: Customer) -> Membership:
@@ -60,6 +60,13 @@ def _attachment(customer: Customer):
     return _message(customer).attachments.get()
 
 
+def _storage_grant(customer: Customer):
+    """A request from staff waiting for the customer's answer (the page offers approve and decline)."""
+    from tests.privacy.storage_helpers import asked_grant
+
+    return asked_grant(customer)
+
+
 # URL keyword → how to make an object of that kind belonging to a given customer.
 OBJECT_FIXTURES: dict[str, Callable[[Customer], models.Model]] = {
     "membership_id": _membership,
@@ -67,6 +74,7 @@ OBJECT_FIXTURES: dict[str, Callable[[Customer], models.Model]] = {
     "invitation_id": _invitation,
     "message_id": _message,
     "attachment_id": _attachment,
+    "grant_id": _storage_grant,
 }
 
 # URLs whose arguments are not ids of a customer's objects, and why they are not swept.

@@ -31,6 +31,7 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.db.models import Model
+from django.utils import timezone
 
 from accounts import roles
 from accounts.correspondence import gateway, inbound
@@ -40,6 +41,8 @@ from billing.documents.periods import month_bounds
 from billing.models import Accountant, AccountingFirm, BillingSettings, Invoice, Payment, Plan, Product, Subscription
 from billing.workflows.run import run_billing
 from billing.workflows.settlement import receive_payment
+from privacy.storage import services as storage_access
+from privacy.storage.models import StorageGrant
 
 # Published on purpose: demo logins are printed for anyone trying the portal.
 DEMO_PASSWORD = "northwind-demo-2026"  # noqa: S105
@@ -221,6 +224,7 @@ class Command(BaseCommand):
             self._services(customers)
             logins += self._staff()
             self._correspondence(customers)
+            self._storage_access()
             self._billing(customers)
         self._report(logins)
 
@@ -342,6 +346,24 @@ class Command(BaseCommand):
             ).encode()
             inbound.receive(reply, source="demo")
             self.created += 2
+
+    def _storage_access(self) -> None:
+        """Our request to look at a virtual server, waiting for the customer's answer, so
+        the Storage access page has something to approve (through the real service)."""
+        service = Service.objects.filter(name="bt-web-01").first()
+        if service is None or StorageGrant.objects.filter(service=service).exists():
+            return
+        start = timezone.now().replace(second=0, microsecond=0) + dt.timedelta(hours=1)
+        staff = User.objects.get(email=STAFF_EMAIL)
+        storage_access.ask_customer(
+            service=service,
+            staff=[staff],
+            purpose="Check why the nightly backup of /var/lib/postgresql has failed three times this week.",
+            starts_at=start,
+            ends_at=start + dt.timedelta(hours=4),
+            actor=staff,
+        )
+        self.created += 1
 
     def _billing(self, customers: dict[str, Customer]) -> None:
         """Plans, a subscription per service from the start of last month, last month's and
