@@ -1,7 +1,7 @@
 """Staff groups and their permissions: what the data migrations add up to.
 
 Each migration that gives a group permissions writes them out itself (accounts 0002 and
-0006, privacy 0005 and 0008, billing 0008, 0010, 0014 and 0019), so that it does the same
+0006, privacy 0005 and 0008, billing 0008, 0010, 0014, 0019 and 0025), so that it does the same
 whatever this module says later. This is the sum of them, in one place to read, and what
 ``sync_groups`` restores after a test empties the database. A change here needs a new
 migration that grants (or takes away) the same: tests/accounts/test_groups.py compares
@@ -53,6 +53,10 @@ GROUP_PERMISSIONS: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
             "numberseries": ("view", "add", "change"),
             "exchangerate": ("view", "add", "change"),
             "billingsettings": ("view", "add", "change"),
+            # A plan's usage terms are edited with the plan; collector tokens are issued
+            # and revoked, never edited or deleted.
+            "usageterms": ("view", "add", "change", "delete"),
+            "collectortoken": ("view", "add", "revoke"),
         },
     },
     roles.ABUSE_GROUP: {
@@ -97,6 +101,7 @@ GROUP_PERMISSIONS: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
 CUSTOM_PERMISSIONS = {
     ("datasubjectrequest", "fulfil"): "fulfil_request",
     ("legalhold", "manage"): "manage_legal_hold",
+    ("collectortoken", "revoke"): "revoke_collectortoken",
 }
 
 
