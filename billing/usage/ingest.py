@@ -303,6 +303,9 @@ def _write_copy(rows: list[_Row], replace: bool, report: IngestReport) -> None:
         return
     table = UsageSample._meta.db_table
     with connection.cursor() as cursor:
+        # ON COMMIT DROP ends it with the batch's transaction; inside a longer one (the
+        # batch is then a savepoint) the previous batch's table is still there.
+        cursor.execute("DROP TABLE IF EXISTS usage_staging")
         cursor.execute(
             "CREATE TEMPORARY TABLE usage_staging (line integer, service_id bigint, interval_start timestamptz, "
             "bytes_in bigint, bytes_out bigint) ON COMMIT DROP"
