@@ -192,3 +192,31 @@ def usage_lines(invoice: Invoice, subscriptions: list[Subscription], month: dt.d
         )
         lines.append(UsageLine(sub, bill, line, month))
     return lines
+
+
+def month_to_date(services: list, now: dt.datetime) -> dict[int, dict]:
+    """This month's usage against the allowance or commit, per service with usage terms:
+    what the dashboard shows."""
+    month = now.astimezone(dt.UTC).date().replace(day=1)
+    subs = list(
+        Subscription.objects.filter(service__in=services, plan__usage_terms__isnull=False, started_on__lte=now.astimezone(dt.UTC).date())
+        .filter(Q(ended_on__isnull=True) | Q(ended_on__gte=month))
+        .select_related("plan__usage_terms", "service")
+        .order_by("service_id", "-started_on")
+    )
+    latest: dict[int, Subscription] = {}
+    for sub in subs:
+        latest.setdefault(sub.service_id, sub)
+    bills = usage_bills(list(latest.values()), month, until=now)
+    summary = {}
+    for service_id, sub in latest.items():
+        bill = bills.get(sub.pk)
+        if bill is None:
+            continue
+        share = (bill.measured / bill.allowance * 100) if bill.allowance else None
+        summary[service_id] = {
+            "bill": bill,
+            "percent": share.quantize(Decimal("1")) if share is not None else None,
+            "over": bill.overage > 0,
+        }
+    return summary
