@@ -4,6 +4,8 @@ from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
 from django.urls import include, path
 
+from billing.views.usage_ingest import receive_samples
+
 # The admin login goes through allauth, so its MFA stage applies to staff.
 admin.site.login = secure_admin_login(admin.site.login)
 admin.site.site_header = "Hosting portal administration"
@@ -15,6 +17,8 @@ urlpatterns = [
     path("correspondence/", include("accounts.correspondence.urls")),
     path("privacy/", include("privacy.urls")),
     path("billing/", include("billing.urls")),
+    # Usage collectors post samples here with their token (docs/usage.md).
+    path("api/usage/samples", receive_samples, name="usage_samples"),
     path("", include("accounts.urls")),
     path("", include("portal.shell_urls")),
 ]
