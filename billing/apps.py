@@ -9,9 +9,9 @@ class BillingConfig(AppConfig):
 
     def ready(self) -> None:
         from billing import checks  # noqa: F401  (registers the start-up checks)
-        from billing.usage import models as usage_models  # noqa: F401  (the usage records are billing's)
         from billing.issuing import document_issued
         from billing.tasks import queue_document_delivery
+        from billing.usage import models as usage_models  # noqa: F401  (the usage records are billing's)
         from billing.workflows.closure import end_billing
         from privacy.services.closure import on_end_relationship
 

@@ -24,8 +24,8 @@ from django.utils.html import format_html, format_html_join
 
 from accounts.correspondence.models import Message
 from accounts.models import Customer
-from billing.admin.usage import UsageTermsInline
 from billing.admin.base import RecordedThroughService
+from billing.admin.usage import UsageTermsInline
 from billing.delivery.email import billing_recipients
 from billing.models import (
     BillingPeriod,

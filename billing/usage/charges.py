@@ -97,15 +97,31 @@ def price(terms: UsageTerms, measured: Measured, first: dt.date, last: dt.date) 
         used, allowance = gigabytes(total), _prorated(terms.allowance_gb or ZERO, first, last)
         over = max(ZERO, used - allowance)
         return UsageBill(
-            terms, first, last, used, allowance, over, over, terms.price_per_gb or ZERO, measured,
+            terms,
+            first,
+            last,
+            used,
+            allowance,
+            over,
+            over,
+            terms.price_per_gb or ZERO,
+            measured,
             "in + out" if both else "out",
         )
     direction = "in" if measured.p95_in > measured.p95_out else "out"
     rate, commit = mbit_per_second(measured.p95), (terms.commit_mbps or ZERO).quantize(THOUSANDTH)
     over = max(ZERO, rate - commit)
     return UsageBill(
-        terms, first, last, rate, commit, over, _prorated(over, first, last), terms.price_per_mbps or ZERO,
-        measured, direction,
+        terms,
+        first,
+        last,
+        rate,
+        commit,
+        over,
+        _prorated(over, first, last),
+        terms.price_per_mbps or ZERO,
+        measured,
+        direction,
     )
 
 
@@ -199,7 +215,9 @@ def month_to_date(services: list, now: dt.datetime) -> dict[int, dict]:
     what the dashboard shows."""
     month = now.astimezone(dt.UTC).date().replace(day=1)
     subs = list(
-        Subscription.objects.filter(service__in=services, plan__usage_terms__isnull=False, started_on__lte=now.astimezone(dt.UTC).date())
+        Subscription.objects.filter(
+            service__in=services, plan__usage_terms__isnull=False, started_on__lte=now.astimezone(dt.UTC).date()
+        )
         .filter(Q(ended_on__isnull=True) | Q(ended_on__gte=month))
         .select_related("plan__usage_terms", "service")
         .order_by("service_id", "-started_on")

@@ -167,7 +167,9 @@ def resolve_address(address: str, day: dt.date) -> int | str:
     still = [a for a in held if a.released_on is None or a.released_on > day] or held
     still.sort(key=lambda a: (-a.parsed().prefixlen, a.released_on is not None))
     best = still[0]
-    rivals = [a for a in still[1:] if a.parsed().prefixlen == best.parsed().prefixlen and a.service_id != best.service_id]
+    rivals = [
+        a for a in still[1:] if a.parsed().prefixlen == best.parsed().prefixlen and a.service_id != best.service_id
+    ]
     if rivals:
         return f"IP address {address} was assigned to more than one service on {day}"
     return best.service_id
@@ -279,8 +281,11 @@ def _write_orm(rows: list[_Row], replace: bool, report: IngestReport) -> None:
     for row in rows:
         old = stored.get((row.service_id, row.start))
         if old is None:
-            new.append(UsageSample(service_id=row.service_id, interval_start=row.start, bytes_in=row.bytes_in,
-                                   bytes_out=row.bytes_out))
+            new.append(
+                UsageSample(
+                    service_id=row.service_id, interval_start=row.start, bytes_in=row.bytes_in, bytes_out=row.bytes_out
+                )
+            )
         elif old[1:] == (row.bytes_in, row.bytes_out):
             report.unchanged += 1
         elif replace:
@@ -317,7 +322,9 @@ def _write_copy(rows: list[_Row], replace: bool, report: IngestReport) -> None:
             if text is None:
                 text = texts[row.start] = row.start.strftime("%Y-%m-%d %H:%M:%S+00")
             out.append(f"{row.line}\t{row.service_id}\t{text}\t{row.bytes_in}\t{row.bytes_out}\n")
-        with cursor.copy("COPY usage_staging (line, service_id, interval_start, bytes_in, bytes_out) FROM STDIN") as copy:
+        with cursor.copy(
+            "COPY usage_staging (line, service_id, interval_start, bytes_in, bytes_out) FROM STDIN"
+        ) as copy:
             copy.write("".join(out).encode())
         cursor.execute(
             f"INSERT INTO {table} (service_id, interval_start, bytes_in, bytes_out) "  # noqa: S608 (our table name)

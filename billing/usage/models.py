@@ -92,8 +92,7 @@ class UsageSample(models.Model):
 
 
 @personal_data(
-    description="Daily bandwidth totals of your services (what remains of 5-minute samples after the "
-    "dispute window).",
+    description="Daily bandwidth totals of your services (what remains of 5-minute samples after the dispute window).",
     categories=[Category.USAGE],
     fields=["day", "bytes_in", "bytes_out"],
     context=["service__name", "samples"],
@@ -150,9 +149,7 @@ class UsageTerms(models.Model):
         blank=True,
         help_text="Total transfer: decimal gigabytes (10⁹ bytes) included per month.",
     )
-    price_per_gb = models.DecimalField(
-        "price per GB over", max_digits=12, decimal_places=2, null=True, blank=True
-    )
+    price_per_gb = models.DecimalField("price per GB over", max_digits=12, decimal_places=2, null=True, blank=True)
     commit_mbps = models.DecimalField(
         "commit (Mbit/s)",
         max_digits=12,
@@ -287,7 +284,9 @@ class CollectorToken(models.Model):
     def revoke(self, *, actor=None) -> bool:
         """Stop accepting the token; False when it was revoked already."""
         now = timezone.now()
-        done = CollectorToken.objects.filter(pk=self.pk, revoked_at__isnull=True).update(revoked_at=now, revoked_by=actor)
+        done = CollectorToken.objects.filter(pk=self.pk, revoked_at__isnull=True).update(
+            revoked_at=now, revoked_by=actor
+        )
         if done:
             self.revoked_at, self.revoked_by = now, actor
         return bool(done)

@@ -113,7 +113,9 @@ def usage_page(request: HttpRequest, membership: Membership, service_id: int) ->
     form = UsagePeriodForm(request.GET or None, service=service, today=now.astimezone(dt.UTC).date())
     if form.is_bound and not form.is_valid():
         return render(
-            request, "billing/usage.html", {"customer": membership.customer, "service": service, "form": form},
+            request,
+            "billing/usage.html",
+            {"customer": membership.customer, "service": service, "form": form},
             status=400,
         )
     month = form.chosen_month()
@@ -131,14 +133,23 @@ def usage_page(request: HttpRequest, membership: Membership, service_id: int) ->
     title = f"Bandwidth of {service.name}, {month:%B %Y}"
     if terms is not None and terms.method == UsageTerms.Method.TRANSFER:
         graph = transfer_graph(
-            samples, start, end, until, count_inbound=terms.directions == UsageTerms.Directions.IN_AND_OUT,
-            allowance_gb=bill.allowance if bill else terms.allowance_gb, title=title,
+            samples,
+            start,
+            end,
+            until,
+            count_inbound=terms.directions == UsageTerms.Directions.IN_AND_OUT,
+            allowance_gb=bill.allowance if bill else terms.allowance_gb,
+            title=title,
         )
     else:
         graph = rate_graph(
-            samples, start, end, until,
+            samples,
+            start,
+            end,
+            until,
             p95_mbps=bill.measured if bill else None,
-            commit_mbps=bill.allowance if bill else None, title=title,
+            commit_mbps=bill.allowance if bill else None,
+            title=title,
         )
     can_bill = membership.can(roles.Action.VIEW_BILLING)
     return render(
@@ -177,7 +188,8 @@ def usage_csv(request: HttpRequest, membership: Membership, service_id: int) -> 
     form = UsagePeriodForm(request.GET or None, service=service, today=timezone.now().astimezone(dt.UTC).date())
     if form.is_bound and not form.is_valid():
         return HttpResponse(
-            f"Not a month of this service: {request.GET.get('month', '')!r}.", status=400,
+            f"Not a month of this service: {request.GET.get('month', '')!r}.",
+            status=400,
             content_type="text/plain; charset=utf-8",
         )
     month = form.chosen_month()

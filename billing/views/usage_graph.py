@@ -61,14 +61,17 @@ class Graph:
     plot: dict = field(default_factory=lambda: {"x": LEFT, "y": TOP, "width": PLOT_WIDTH, "height": PLOT_HEIGHT})
 
 
+def _period(start: dt.datetime, end: dt.datetime) -> str:
+    return f"{start:%-d %B %Y} to {(end - dt.timedelta(seconds=1)):%-d %B %Y}"
+
+
 def _x(moment: dt.datetime, start: dt.datetime, end: dt.datetime) -> float:
     return round(LEFT + (moment - start).total_seconds() / (end - start).total_seconds() * PLOT_WIDTH, 2)
 
 
 def _axes(graph: Graph, start: dt.datetime, end: dt.datetime) -> None:
     graph.y_ticks = [
-        {"y": y_of(graph.top_value * i / 4, graph.top_value), "label": f"{graph.top_value * i / 4:g}"}
-        for i in range(5)
+        {"y": y_of(graph.top_value * i / 4, graph.top_value), "label": f"{graph.top_value * i / 4:g}"} for i in range(5)
     ]
     days = (end - start).days
     step = 7 if days > 10 else 1
@@ -110,8 +113,14 @@ def _points(values: list[float], columns: int, top_value: float) -> str:
 
 
 def rate_graph(
-    samples, start: dt.datetime, end: dt.datetime, until: dt.datetime, *, p95_mbps: Decimal | None,
-    commit_mbps: Decimal | None, title: str,
+    samples,
+    start: dt.datetime,
+    end: dt.datetime,
+    until: dt.datetime,
+    *,
+    p95_mbps: Decimal | None,
+    commit_mbps: Decimal | None,
+    title: str,
 ) -> Graph:
     columns, top_in, top_out = _columns(samples, start, end, until)
     to_mbps = 8 / SLOT_SECONDS / BITS_PER_MBIT
@@ -127,8 +136,8 @@ def rate_graph(
     graph = Graph(
         kind="rate",
         title=title,
-        description=f"Inbound and outbound rate in Mbit/s, {start:%-d %B %Y} to {(end - dt.timedelta(seconds=1)):%-d %B %Y} "
-        f"(UTC). Peak inbound {peak_in:.3f} Mbit/s, peak outbound {peak_out:.3f} Mbit/s"
+        description=f"Inbound and outbound rate in Mbit/s, {_period(start, end)} (UTC). "
+        f"Peak inbound {peak_in:.3f} Mbit/s, peak outbound {peak_out:.3f} Mbit/s"
         + (f"; 95th percentile {p95_mbps} Mbit/s" if p95_mbps is not None else "")
         + (f"; commit {commit_mbps} Mbit/s" if commit_mbps is not None else "")
         + ".",
@@ -145,8 +154,14 @@ def rate_graph(
 
 
 def transfer_graph(
-    samples, start: dt.datetime, end: dt.datetime, until: dt.datetime, *, count_inbound: bool,
-    allowance_gb: Decimal | None, title: str,
+    samples,
+    start: dt.datetime,
+    end: dt.datetime,
+    until: dt.datetime,
+    *,
+    count_inbound: bool,
+    allowance_gb: Decimal | None,
+    title: str,
 ) -> Graph:
     slot_count = max(1, int((end - start).total_seconds()) // SLOT_SECONDS)
     columns = min(PLOT_WIDTH, slot_count)
@@ -160,13 +175,15 @@ def transfer_graph(
     for value in per_column[:shown]:
         running += value
         cumulative.append(running / BYTES_PER_GB)
-    levels = [Level("allowance", f"Allowance {allowance_gb} GB", float(allowance_gb))] if allowance_gb is not None else []
+    levels = (
+        [Level("allowance", f"Allowance {allowance_gb} GB", float(allowance_gb))] if allowance_gb is not None else []
+    )
     top_value = nice_ceiling(max([*cumulative, *(level.value for level in levels), 0.0]))
     graph = Graph(
         kind="transfer",
         title=title,
         description=f"Cumulative transfer in GB ({'inbound and outbound' if count_inbound else 'outbound'}), "
-        f"{start:%-d %B %Y} to {(end - dt.timedelta(seconds=1)):%-d %B %Y} (UTC): "
+        f"{_period(start, end)} (UTC): "
         f"{(cumulative[-1] if cumulative else 0):.3f} GB"
         + (f" of the {allowance_gb} GB allowance" if allowance_gb is not None else "")
         + ".",

@@ -36,7 +36,9 @@ def receive_samples(request: HttpRequest) -> JsonResponse:
         return _refuse(401, "Send the collector's token as 'Authorization: Bearer <token>'.")
     token = CollectorToken.objects.find(secret.strip())
     if token is None:
-        revoked = CollectorToken.objects.filter(token_hash=hash_token(secret.strip()), revoked_at__isnull=False).exists()
+        revoked = CollectorToken.objects.filter(
+            token_hash=hash_token(secret.strip()), revoked_at__isnull=False
+        ).exists()
         return _refuse(401, "This token was revoked: ask for a new one." if revoked else "Unknown token.")
     content_type = request.content_type or ""
     if content_type not in ("text/csv", "text/plain"):

@@ -45,9 +45,9 @@ from billing.models import (
     Subscription,
     document_emails,
 )
-from billing.usage.models import UsageCharge
 from billing.receivables.payments import apply_credit
 from billing.usage.charges import UsageLine, usage_due, usage_lines
+from billing.usage.models import UsageCharge
 from billing.workflows.proforma import settle_paid_requests, use_payment_request_if_pro_forma_mode
 
 logger = logging.getLogger(__name__)
@@ -259,9 +259,7 @@ def _build_invoice(
     ``has_charges`` waiting, and the subscriptions whose ``usage`` in the month before is
     billed in arrears), not yet saved; None when there is nothing to bill."""
     _, period_end = period_bounds(period_start)
-    mispriced = sorted(
-        {str(sub.plan) for sub in [*subscriptions, *usage] if sub.plan.currency != customer.currency}
-    )
+    mispriced = sorted({str(sub.plan) for sub in [*subscriptions, *usage] if sub.plan.currency != customer.currency})
     if mispriced:
         raise InvoiceError(
             f"{customer} is billed in {customer.currency} but {', '.join(mispriced)} is priced in another "

@@ -83,8 +83,10 @@ def test_both_paths_bill_the_hand_made_month(path):
     outbound = [(8641 - i) * MB // 2 for i in range(1, 8641)]
     store(service, NOVEMBER, inbound, outbound)
     store(quiet, NOVEMBER, [0] * 100)  # mostly missing, all zero
-    spans = [day_span("busy", service.pk, NOVEMBER, dt.date(2026, 11, 30)),
-             day_span("quiet", quiet.pk, NOVEMBER, dt.date(2026, 11, 30))]
+    spans = [
+        day_span("busy", service.pk, NOVEMBER, dt.date(2026, 11, 30)),
+        day_span("quiet", quiet.pk, NOVEMBER, dt.date(2026, 11, 30)),
+    ]
     result = path(spans)
     busy = result["busy"]
     assert (busy.samples, busy.expected) == (8640, 8640)
@@ -105,9 +107,7 @@ def test_samples_outside_the_span_are_not_measured():
         assert path([span])["nov"].bytes_in == 288 * MB
 
 
-samples = st.lists(
-    st.tuples(st.integers(0, 600), st.integers(0, 10**12), st.integers(0, 10**12)), max_size=300
-)
+samples = st.lists(st.tuples(st.integers(0, 600), st.integers(0, 10**12), st.integers(0, 10**12)), max_size=300)
 
 
 @pytest.mark.django_db
