@@ -42,6 +42,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 SLOT = 300
+SNMPGET = os.environ.get("SNMPGET", "/usr/bin/snmpget")  # Net-SNMP's command
 OIDS = {
     64: ("1.3.6.1.2.1.31.1.1.1.6", "1.3.6.1.2.1.31.1.1.1.10"),  # ifHCInOctets, ifHCOutOctets
     32: ("1.3.6.1.2.1.2.2.1.10", "1.3.6.1.2.1.2.2.1.16"),  # ifInOctets, ifOutOctets
@@ -98,8 +99,8 @@ def as_csv(service: str, rows: Iterable[tuple[dt.datetime, int, int]]) -> str:
 
 def snmp_read(host: str, community: str, if_index: int, bits: int) -> tuple[int, int]:
     oid_in, oid_out = OIDS[bits]
-    output = subprocess.run(  # noqa: S603 (fixed command, configured arguments)
-        ["snmpget", "-v2c", "-c", community, "-Oqv", host, f"{oid_in}.{if_index}", f"{oid_out}.{if_index}"],
+    output = subprocess.run(  # noqa: S603 (a fixed command with configured arguments)
+        [SNMPGET, "-v2c", "-c", community, "-Oqv", host, f"{oid_in}.{if_index}", f"{oid_out}.{if_index}"],
         check=True,
         capture_output=True,
         text=True,
