@@ -19,7 +19,13 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHMARKS = ["bench.mail_gateway", "bench.privacy_export", "bench.billing_run"]
+BENCHMARKS = [
+    "bench.mail_gateway",
+    "bench.privacy_export",
+    "bench.billing_run",
+    "bench.usage_ingest",
+    "bench.usage_percentile",
+]
 
 
 def main() -> None:
