@@ -30,6 +30,7 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from accounts import audit
 from accounts.models import IPAssignment, Service
 from billing.usage.models import UsageSample
 from billing.usage.rates import SLOT_SECONDS, max_sample_bytes
@@ -241,8 +242,23 @@ def _deduplicated(rows: list[_Row], replace: bool, report: IngestReport) -> list
     return list(kept.values())
 
 
-def ingest(lines: Iterable[str], *, replace: bool = False, batch_size: int = BATCH_SIZE) -> IngestReport:
-    """Check and store the samples of a CSV (an iterable of lines); see the module docstring."""
+def ingest(
+    lines: Iterable[str], *, actor: audit.Actor, replace: bool = False, batch_size: int = BATCH_SIZE
+) -> IngestReport:
+    """Check and store the samples of a CSV (an iterable of lines); see the module docstring.
+
+    The audit trail gets one event per call, with what was stored, replaced and rejected."""
+    report = _ingest(lines, replace=replace, batch_size=batch_size)
+    if report.stored or report.replaced or report.rejected:
+        audit.record(
+            "usage.samples_replaced" if report.replaced else "usage.samples_imported",
+            actor=actor,
+            summary=f"Usage samples: {report.summary()}",
+        )
+    return report
+
+
+def _ingest(lines: Iterable[str], *, replace: bool, batch_size: int) -> IngestReport:
     report = IngestReport()
     batch: list[_Row] = []
     for row in _rows(lines, report):

@@ -14,11 +14,13 @@ import secrets
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from accounts import audit
+from accounts.models import User
 from billing.models import InvoiceLine, Plan, Subscription, accounting_retention
 from core.registry import TAX_RECORDS_RULE, Category, Erasure, LawfulBasis, Retention, no_personal_data, personal_data
 
@@ -275,18 +277,30 @@ class CollectorToken(models.Model):
         return f"{self.name} ({self.prefix}…)"
 
     @classmethod
-    def issue(cls, *, name: str, actor=None) -> tuple[CollectorToken, str]:
+    @transaction.atomic
+    def issue(cls, *, name: str, actor: audit.Actor) -> tuple[CollectorToken, str]:
         """A new token for ``name``: the row and the secret, which is never stored."""
         secret = "uc_" + secrets.token_urlsafe(32)
-        row = cls.objects.create(name=name, prefix=secret[:10], token_hash=hash_token(secret), created_by=actor)
+        row = cls.objects.create(
+            name=name,
+            prefix=secret[:10],
+            token_hash=hash_token(secret),
+            created_by=actor if isinstance(actor, User) else None,
+        )
+        audit.record("usage.collector_token_issued", actor=actor, target=row, summary=f"Issued a token for {name}")
         return row, secret
 
-    def revoke(self, *, actor=None) -> bool:
+    @transaction.atomic
+    def revoke(self, *, actor: audit.Actor) -> bool:
         """Stop accepting the token; False when it was revoked already."""
         now = timezone.now()
+        person = actor if isinstance(actor, User) else None
         done = CollectorToken.objects.filter(pk=self.pk, revoked_at__isnull=True).update(
-            revoked_at=now, revoked_by=actor
+            revoked_at=now, revoked_by=person
         )
         if done:
-            self.revoked_at, self.revoked_by = now, actor
+            self.revoked_at, self.revoked_by = now, person
+            audit.record(
+                "usage.collector_token_revoked", actor=actor, target=self, summary=f"Revoked the token of {self.name}"
+            )
         return bool(done)

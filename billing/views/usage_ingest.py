@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from accounts.audit import System
 from billing.usage.ingest import ingest
 from billing.usage.models import CollectorToken, hash_token
 
@@ -48,7 +49,7 @@ def receive_samples(request: HttpRequest) -> JsonResponse:
     # Read as a stream, batch by batch, however long the body is.
     lines = codecs.iterdecode(iter(request), "utf-8-sig")
     try:
-        report = ingest(lines, replace=replace)
+        report = ingest(lines, actor=System(f"usage collector {token.name}"), replace=replace)
     except UnicodeDecodeError as exc:
         return _refuse(400, f"The body is not UTF-8 text ({exc}); batches before that point were stored.")
     return JsonResponse({"ok": report.ok, **report.as_dict()}, status=200 if report.ok else 422)

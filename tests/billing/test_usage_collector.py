@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from accounts.audit import System
 from billing.usage.ingest import ingest
 from billing.usage.models import UsageSample
 from tests.accounts.factories import ServiceFactory
@@ -75,7 +76,7 @@ def test_what_the_collector_sends_is_what_the_portal_stores():
     module = collector()
     service = ServiceFactory()
     body = module.as_csv(str(service.pk), module.samples(trace("counter_trace_64bit.csv"), bits=64))
-    report = ingest(io.StringIO(body))
+    report = ingest(io.StringIO(body), actor=System("tests"))
     assert report.ok and report.stored == 5
     assert list(UsageSample.objects.order_by("interval_start").values_list("bytes_in", flat=True)) == [
         1_000_000_000,

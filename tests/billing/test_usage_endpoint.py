@@ -10,11 +10,13 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts import roles
+from accounts.audit import AuditEvent, System
 from billing.usage.models import CollectorToken, UsageSample
 from tests.accounts.factories import ServiceFactory, StaffFactory, enable_totp
 
 pytestmark = pytest.mark.django_db
 URL = "/api/usage/samples"
+STAFF = System("tests")
 
 
 def post(client, body: str, token: str | None, **extra):
@@ -24,7 +26,7 @@ def post(client, body: str, token: str | None, **extra):
 
 def test_a_collector_posts_samples_with_its_token(client):
     service = ServiceFactory()
-    token, secret = CollectorToken.issue(name="core-sw1")
+    token, secret = CollectorToken.issue(name="core-sw1", actor=STAFF)
     body = f"service,interval_start,bytes_in,bytes_out\n{service.pk},2026-11-01T00:00:00Z,10,20\n"
     response = post(client, body, secret)
     assert response.status_code == 200
@@ -32,13 +34,15 @@ def test_a_collector_posts_samples_with_its_token(client):
     assert UsageSample.objects.get().bytes_out == 20
     token.refresh_from_db()
     assert token.last_used_at is not None
+    event = AuditEvent.objects.get(action="usage.samples_imported")
+    assert event.actor_label == "System (usage collector core-sw1)" and "1 stored" in event.summary
     # Sending it again is safe.
     assert post(client, body, secret).json()["unchanged"] == 1
 
 
 def test_rejected_rows_are_named_and_the_good_ones_kept(client):
     service = ServiceFactory()
-    _, secret = CollectorToken.issue(name="core-sw1")
+    _, secret = CollectorToken.issue(name="core-sw1", actor=STAFF)
     response = post(client, f"{service.pk},2026-11-01T00:00:00Z,1,2\n{service.pk},2026-11-01T00:01:00Z,1,2\n", secret)
     assert response.status_code == 422
     data = response.json()
@@ -48,11 +52,11 @@ def test_rejected_rows_are_named_and_the_good_ones_kept(client):
 
 def test_a_wrong_missing_or_revoked_token_is_refused_and_nothing_stored(client):
     service = ServiceFactory()
-    token, secret = CollectorToken.issue(name="core-sw1")
+    token, secret = CollectorToken.issue(name="core-sw1", actor=STAFF)
     body = f"{service.pk},2026-11-01T00:00:00Z,1,2\n"
     assert post(client, body, "uc_wrong").status_code == 401
     assert post(client, body, None).status_code == 401
-    token.revoke()
+    token.revoke(actor=STAFF)
     response = post(client, body, secret)
     assert response.status_code == 401
     assert response["WWW-Authenticate"].startswith("Bearer")
@@ -61,7 +65,7 @@ def test_a_wrong_missing_or_revoked_token_is_refused_and_nothing_stored(client):
 
 
 def test_only_the_token_hash_is_stored():
-    token, secret = CollectorToken.issue(name="core-sw1")
+    token, secret = CollectorToken.issue(name="core-sw1", actor=STAFF)
     stored = CollectorToken.objects.filter(pk=token.pk).values().get()
     assert secret not in {str(value) for value in stored.values()}
     assert CollectorToken.objects.find(secret) == token
@@ -92,5 +96,11 @@ def test_staff_issue_a_token_in_the_admin_see_it_once_and_revoke_it(client):
     )
     token.refresh_from_db()
     assert token.revoked_at is not None and token.revoked_by == person
+    # Both are on the audit trail, with who did them.
+    events = AuditEvent.objects.about(token).order_by("occurred_at")
+    assert [(e.action, e.actor) for e in events] == [
+        ("usage.collector_token_issued", person),
+        ("usage.collector_token_revoked", person),
+    ]
     assert CollectorToken.objects.find(secret) is None
     assert post(Client(), f"{ServiceFactory().pk},{dt.date(2026, 11, 1)}T00:00:00Z,1,1\n", secret).status_code == 401

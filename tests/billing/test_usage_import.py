@@ -9,6 +9,7 @@ import pytest
 from django.core.management import call_command
 from django.db import DatabaseError
 
+from accounts.audit import AuditEvent, System
 from billing.usage import ingest as ingest_module
 from billing.usage.ingest import ingest
 from billing.usage.models import UsageSample
@@ -54,6 +55,10 @@ def test_a_file_is_imported_and_a_resent_file_changes_nothing(tmp_path):
     assert (status, err) == (0, "")
     assert "0 stored, 0 replaced, 3 already stored" in out
     assert stored(service) == first
+    # The import is on the audit trail; the re-send changed nothing and adds nothing.
+    assert [e.summary for e in AuditEvent.objects.filter(action="usage.samples_imported")] == [
+        "Usage samples: 3 stored, 0 replaced, 0 already stored, 0 rejected"
+    ]
 
 
 def test_a_corrected_value_replaces_the_stored_one_only_with_replace(tmp_path):
@@ -158,7 +163,7 @@ def test_a_batch_the_database_refuses_is_stored_not_at_all_and_the_others_are(mo
     monkeypatch.setattr(ingest_module, "_write_orm", failing_second_batch)
     monkeypatch.setattr(ingest_module.connection, "vendor", "sqlite")
     text = "".join(f"{service.pk},2026-11-01T00:{minute:02d}:00Z,{minute},0\n" for minute in range(0, 30, 5))
-    report = ingest(io.StringIO(text), batch_size=2)
+    report = ingest(io.StringIO(text), actor=System("tests"), batch_size=2)
     assert report.stored == 4
     assert [r.line for r in report.rejected] == [3, 4]
     assert all("disk full" in r.reason for r in report.rejected)

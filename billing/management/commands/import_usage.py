@@ -7,6 +7,7 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
+from accounts.audit import System
 from billing.usage.ingest import BATCH_SIZE, ingest
 
 
@@ -37,7 +38,7 @@ class Command(BaseCommand):
             except OSError as exc:
                 raise CommandError(f"Cannot read {file}: {exc.strerror}.") from None
         try:
-            report = ingest(stream, replace=replace, batch_size=batch_size)
+            report = ingest(stream, actor=System(f"import_usage {file}"), replace=replace, batch_size=batch_size)
         except UnicodeDecodeError as exc:
             raise CommandError(
                 f"{file} is not UTF-8 text ({exc}): batches written before that point are kept, the rest was not "
