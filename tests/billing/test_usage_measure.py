@@ -76,7 +76,9 @@ def test_rates_and_decimal_gigabytes():
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("path", [measure.in_python, measure.in_sql], ids=["python", "sql"])
+@pytest.mark.parametrize(
+    "path", [measure.in_python, measure.in_sql, measure._ranked], ids=["python", "sql", "window-functions"]
+)
 def test_both_paths_bill_the_hand_made_month(path):
     service, quiet = ServiceFactory(), ServiceFactory()
     inbound = [i * MB for i in range(1, 8641)]
