@@ -148,11 +148,28 @@ def usage_bills(subscriptions: list[Subscription], month: dt.date, *, until: dt.
     }
 
 
+def billed_charges():
+    """Usage charges that still stand: one on a payment request that was withdrawn gave
+    its month back, to be billed again (as the request's subscriptions do)."""
+    withdrawn = Q(invoice_line__invoice__kind=Invoice.Kind.PRO_FORMA) & Q(
+        invoice_line__invoice__status=Invoice.Status.CANCELLED
+    )
+    return UsageCharge.objects.exclude(withdrawn)
+
+
+def withdrawn_charges(subscriptions: list[Subscription], month: dt.date):
+    """The usage charges of ``subscriptions`` for ``month`` on withdrawn payment requests:
+    replaced when the month is billed again (one charge per subscription and month)."""
+    return UsageCharge.objects.filter(subscription__in=subscriptions, month=month.replace(day=1)).exclude(
+        pk__in=billed_charges().values("pk")
+    )
+
+
 def usage_due(month: dt.date):
     """Subscriptions with usage terms that ran in ``month`` and whose usage for it is not
     billed yet: billed in arrears by the run for the month after."""
     first, last = month_bounds(month)
-    billed = UsageCharge.objects.filter(subscription=OuterRef("pk"), month=first)
+    billed = billed_charges().filter(subscription=OuterRef("pk"), month=first)
     return (
         Subscription.objects.filter(plan__usage_terms__isnull=False, started_on__lte=last)
         .filter(Q(ended_on__isnull=True) | Q(ended_on__gte=first))

@@ -46,7 +46,7 @@ from billing.models import (
     document_emails,
 )
 from billing.receivables.payments import apply_credit
-from billing.usage.charges import UsageLine, usage_due, usage_lines
+from billing.usage.charges import UsageLine, usage_due, usage_lines, withdrawn_charges
 from billing.usage.models import UsageCharge
 from billing.workflows.proforma import settle_paid_requests, use_payment_request_if_pro_forma_mode
 
@@ -215,7 +215,10 @@ def _bill_customers(
             Subscription.objects.filter(pk__in=pks).update(
                 billed_until=billed_until, setup_fee_invoiced=setup_fee_invoiced
             )
-        UsageCharge.objects.bulk_create([usage.charge() for bill in bills for usage in bill.usage])
+        billed_usage = [usage for bill in bills for usage in bill.usage]
+        if billed_usage:
+            withdrawn_charges([usage.subscription for usage in billed_usage], add_months(period_start, -1)).delete()
+            UsageCharge.objects.bulk_create([usage.charge() for usage in billed_usage])
         for bill in bills:
             for charge, line in zip(bill.charges, bill.charge_lines, strict=True):
                 if line.pk is None:  # SQLite before 3.35 (refused at start-up by billing.checks)

@@ -126,3 +126,21 @@ def test_plans_without_usage_terms_get_no_usage_line():
     store(sub.service, OCTOBER, [GB] * 3)
     run_billing(NOVEMBER)
     assert not UsageCharge.objects.exists()
+
+
+def test_a_withdrawn_payment_request_gives_its_usage_back_to_be_billed_again():
+    from billing.workflows.proforma import cancel_payment_request
+    from tests.billing.factories import BillingSettingsFactory
+
+    configured_provider()
+    BillingSettingsFactory(pro_forma_mode=True)
+    sub = SubscriptionFactory(plan=transfer_plan(allowance=Decimal("0")), started_on=dt.date(2026, 1, 1))
+    store(sub.service, OCTOBER, [GB] * 2)
+    run_billing(NOVEMBER)
+    request = Invoice.objects.get(customer=sub.service.customer, kind=Invoice.Kind.PRO_FORMA)
+    assert usage_line(request).net == Decimal("0.20")  # 2 GB in and 2 GB out at 5p
+    cancel_payment_request(request, reason="Sent to the wrong department")
+    run_billing(NOVEMBER)
+    again = Invoice.objects.exclude(pk=request.pk).get(customer=sub.service.customer, kind=Invoice.Kind.PRO_FORMA)
+    assert usage_line(again).net == Decimal("0.20")
+    assert UsageCharge.objects.get().invoice_line.invoice == again
