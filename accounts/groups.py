@@ -1,10 +1,11 @@
 """Staff groups and their permissions: what the data migrations add up to.
 
 Each migration that gives a group permissions writes them out itself (every migration
-with a ``GRANTS`` table), so that it does the same whatever this module says later. This is the sum of them, in one place to read, and what
-``sync_groups`` restores after a test empties the database. A change here needs a new
-migration that grants (or takes away) the same: tests/accounts/test_groups.py compares
-this definition with a freshly migrated database.
+with a ``GRANTS`` table), so that it does the same whatever this module says later. This
+is the sum of them, in one place to read, and what ``sync_groups`` restores after a test
+empties the database. A change here needs a new migration that grants (or takes away) the
+same: tests/accounts/test_groups.py compares this definition with a freshly migrated
+database.
 """
 
 from __future__ import annotations
@@ -71,6 +72,10 @@ GROUP_PERMISSIONS: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
             "accountingtaxcode": ("view", "change"),
             "customeraccountreference": ("view", "add", "change"),
             "accountingexport": ("view", "produce"),
+            # A plan's usage terms are edited with the plan; collector tokens are issued
+            # and revoked, never edited or deleted.
+            "usageterms": ("view", "add", "change", "delete"),
+            "collectortoken": ("view", "add", "revoke"),
         },
     },
     roles.ABUSE_GROUP: {
@@ -131,6 +136,7 @@ CUSTOM_PERMISSIONS = {
     ("storagegrant", "necessary"): "necessary_storage_access",
     ("lawfuldemand", "handle"): "handle_lawful_demand",
     ("transparencyreport", "publish"): "publish_transparency_report",
+    ("collectortoken", "revoke"): "revoke_collectortoken",
 }
 
 

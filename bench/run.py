@@ -20,7 +20,14 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHMARKS = ["bench.mail_gateway", "bench.privacy_export", "bench.billing_run", "bench.accounting_export"]
+BENCHMARKS = [
+    "bench.mail_gateway",
+    "bench.privacy_export",
+    "bench.billing_run",
+    "bench.usage_ingest",
+    "bench.usage_percentile",
+    "bench.accounting_export",
+]
 
 
 def main() -> None:

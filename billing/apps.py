@@ -12,6 +12,7 @@ class BillingConfig(AppConfig):
         from billing.accounting.exports import accounting_export_requested
         from billing.issuing import document_issued
         from billing.tasks import queue_accounting_export, queue_document_delivery
+        from billing.usage import models as usage_models  # noqa: F401  (the usage records are billing's)
         from billing.workflows.closure import end_billing
         from privacy.services.closure import on_end_relationship
 

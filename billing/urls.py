@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from billing.views import invoices, statements
+from billing.views import invoices, statements, usage
 
 app_name = "billing"
 
-urlpatterns = [*invoices.urlpatterns, *statements.urlpatterns]
+urlpatterns = [*invoices.urlpatterns, *statements.urlpatterns, *usage.urlpatterns]

@@ -96,6 +96,10 @@ class Retention:
     # False for records the retention sweep must never prune, e.g. the hash-chained
     # disclosure ledger, where removing the oldest entries would break the chain.
     swept: bool = True
+    # Called by the retention sweep with the rows it is about to delete (a queryset), in
+    # the deletion's transaction, so that a coarser summary kept longer is written first:
+    # raw usage samples become daily totals. Not called on a dry run.
+    summarise: Callable[[Any], None] | None = None
 
     @property
     def period(self) -> relativedelta:

@@ -438,6 +438,12 @@ except ValueError:
     ) from None
 PORTAL_FINANCIAL_YEAR_END = (_fye_month, _fye_day)
 
+# Bandwidth usage (docs/usage.md): raw 5-minute samples are kept until the invoice for
+# their month is past the dispute window (in months from the invoice), then rolled up to
+# daily totals; a sample faster than the line rate (Gbit/s) is refused as absurd.
+PORTAL_USAGE_DISPUTE_MONTHS = env.int("PORTAL_USAGE_DISPUTE_MONTHS", 13, minimum=1)
+PORTAL_USAGE_MAX_GBPS = env.int("PORTAL_USAGE_MAX_GBPS", 100, minimum=1)
+
 # Correspondence (accounts.correspondence): the domain of our Message-IDs, limits on
 # what we accept inbound, and how long correspondence is kept after an account closes.
 PORTAL_MAIL_DOMAIN = env.str("PORTAL_MAIL_DOMAIN", DEFAULT_FROM_EMAIL.rpartition("@")[2] or "localhost")

@@ -5,6 +5,7 @@ from allauth.account.views import PasswordResetView
 from django.contrib import admin
 from django.urls import include, path
 
+from billing.views.usage_ingest import receive_samples
 from core.timing import uniform_post_timing
 
 # The admin login goes through allauth, so its MFA stage applies to staff.
@@ -24,6 +25,8 @@ urlpatterns = [
     path("api/storage-access/", include("privacy.storage.api")),
     path("transparency/", include("privacy.lawful.views")),
     path("billing/", include("billing.urls")),
+    # Usage collectors post samples here with their token (docs/usage.md).
+    path("api/usage/samples", receive_samples, name="usage_samples"),
     path("", include("accounts.urls")),
     path("", include("portal.shell_urls")),
 ]

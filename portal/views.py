@@ -9,6 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import F, Min, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts import roles
@@ -18,6 +19,7 @@ from accounts.middleware import SESSION_CUSTOMER_KEY, current_membership
 from accounts.models import Service
 from billing.money import format_money
 from billing.receivables.payments import account_balance
+from billing.usage.charges import month_to_date
 
 
 @login_required
@@ -41,6 +43,13 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     if membership.can(roles.Action.VIEW_BILLING):
         context["services"] = services = list(_with_next_billing(services))
         context.update(_billing_summary(customer, services))
+    if membership.can(roles.Action.VIEW_SERVICES):
+        # This month's bandwidth against each plan's allowance or commit.
+        context["services"] = services = list(services)
+        usage = month_to_date(services, timezone.now())
+        for service in services:
+            service.usage = usage.get(service.pk)
+        context["shows_usage"] = bool(usage)
     return render(request, "portal/dashboard.html", context)
 
 

@@ -25,6 +25,7 @@ from accounts.adminkit import action_form
 from accounts.correspondence.models import Message
 from accounts.models import Customer
 from billing.admin.base import RecordedThroughService
+from billing.admin.usage import UsageTermsInline
 from billing.delivery.email import billing_recipients
 from billing.models import (
     BillingPeriod,
@@ -141,6 +142,7 @@ class ProductAdmin(admin.ModelAdmin):
 @admin.register(Plan)
 class PlanAdmin(admin.ModelAdmin):
     list_display = ["name", "product", "period", "currency", "price", "setup_fee", "vat_category", "active"]
+    inlines = [UsageTermsInline]
     list_filter = ["period", "active", "currency", "product"]
     list_select_related = ["product"]
     search_fields = ["name", "product__name"]

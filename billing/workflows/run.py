@@ -47,6 +47,8 @@ from billing.models import (
     document_emails,
 )
 from billing.receivables.payments import apply_credit
+from billing.usage.charges import UsageLine, usage_due, usage_lines, withdrawn_charges
+from billing.usage.models import UsageCharge
 from billing.workflows.proforma import settle_paid_requests, use_payment_request_if_pro_forma_mode
 
 logger = logging.getLogger(__name__)
@@ -165,13 +167,23 @@ def _bill_customers(
         due: dict[int, list[Subscription]] = {customer.pk: [] for customer in locked}
         for sub in due_subscriptions(period_start).filter(service__customer__in=locked):
             due[sub.service.customer_id].append(sub)
+        # Usage of the month before, billed in arrears on the same invoice.
+        usage: dict[int, list[Subscription]] = {customer.pk: [] for customer in locked}
+        for sub in usage_due(add_months(period_start, -1)).filter(service__customer__in=locked):
+            usage[sub.service.customer_id].append(sub)
         bills, refused = [], []
         for customer in locked:
             invoiced = existing.get(customer.pk)
             try:
                 if invoiced is None:
                     bill = _build_invoice(
-                        customer, due[customer.pk], customer.pk in with_charges, period_start, seller.policy, issued_on
+                        customer,
+                        due[customer.pk],
+                        customer.pk in with_charges,
+                        period_start,
+                        seller.policy,
+                        issued_on,
+                        usage=usage[customer.pk],
                     )
                     if bill is not None:
                         bills.append(bill)
@@ -204,6 +216,10 @@ def _bill_customers(
             Subscription.objects.filter(pk__in=pks).update(
                 billed_until=billed_until, setup_fee_invoiced=setup_fee_invoiced
             )
+        billed_usage = [usage for bill in bills for usage in bill.usage]
+        if billed_usage:
+            withdrawn_charges([usage.subscription for usage in billed_usage], add_months(period_start, -1)).delete()
+            UsageCharge.objects.bulk_create([usage.charge() for usage in billed_usage])
         for bill in bills:
             for charge, line in zip(bill.charges, bill.charge_lines, strict=True):
                 if line.pk is None:  # SQLite before 3.35 (refused at start-up by billing.checks)
@@ -236,6 +252,7 @@ class _Bill:
     subscriptions: list[Subscription]
     charges: list[OneOffCharge]
     charge_lines: list[InvoiceLine]
+    usage: list[UsageLine]
 
 
 def _build_invoice(
@@ -245,11 +262,14 @@ def _build_invoice(
     period_start: dt.date,
     policy: BillingSettings,
     issued_on: dt.date,
+    *,
+    usage: list[Subscription] = (),
 ) -> _Bill | None:
-    """The invoice for ``customer`` (locked, with its due ``subscriptions`` and whether it
-    ``has_charges`` waiting), not yet saved; None when there is nothing to bill."""
+    """The invoice for ``customer`` (locked, with its due ``subscriptions``, whether it
+    ``has_charges`` waiting, and the subscriptions whose ``usage`` in the month before is
+    billed in arrears), not yet saved; None when there is nothing to bill."""
     _, period_end = period_bounds(period_start)
-    mispriced = sorted({str(sub.plan) for sub in subscriptions if sub.plan.currency != customer.currency})
+    mispriced = sorted({str(sub.plan) for sub in [*subscriptions, *usage] if sub.plan.currency != customer.currency})
     if mispriced:
         raise InvoiceError(
             f"{customer} is billed in {customer.currency} but {', '.join(mispriced)} is priced in another "
@@ -337,6 +357,8 @@ def _build_invoice(
         for charge in charges
     ]
     lines += charge_lines
+    usage_billed = usage_lines(invoice, list(usage), add_months(period_start, -1))
+    lines += [item.line for item in usage_billed]
     if not lines:
         # Everything due was taken by a concurrent change (e.g. the last service ended
         # before the period): nothing to invoice, nothing written.
@@ -349,7 +371,7 @@ def _build_invoice(
     # The rates as issuing decides them (a pro-forma's on its request date), so the lines
     # are written once, with them.
     decide_line_rates(invoice, lines, on=issued_on)
-    return _Bill(invoice, lines, subscriptions, charges, charge_lines)
+    return _Bill(invoice, lines, subscriptions, charges, charge_lines, usage_billed)
 
 
 def refuse_future_period(period_start: dt.date, policy: BillingSettings | None = None) -> str:
@@ -407,6 +429,13 @@ def run_billing(
     if customer is not None:
         charges = charges.filter(customer=customer)
     for customer_id in charges.values_list("customer_id", flat=True).distinct():
+        by_customer.setdefault(customer_id, [])
+    # And customers whose only due is last month's usage (a service that ended in it).
+    usage = usage_due(add_months(period_start, -1)).filter(service__customer__status=Customer.Status.ACTIVE)
+    usage = usage.exclude(service__customer__in=invoiced)
+    if customer is not None:
+        usage = usage.filter(service__customer=customer)
+    for customer_id in usage.values_list("service__customer_id", flat=True).distinct():
         by_customer.setdefault(customer_id, [])
     customers = Customer.objects.in_bulk(list(by_customer))
     if by_customer and (missing := BillingSettings.current().missing_payment_method()):

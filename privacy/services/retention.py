@@ -26,7 +26,7 @@ same sweep unblocks a parent row).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -166,7 +166,14 @@ def _batches(rows: models.QuerySet, batch_size: int) -> Iterator[list[Any]]:
         yield ids
 
 
-def _delete_batch(model: type[models.Model], ids: list[Any], entry: ModelSweep, *, dry_run: bool) -> None:
+def _delete_batch(
+    model: type[models.Model],
+    ids: list[Any],
+    entry: ModelSweep,
+    *,
+    dry_run: bool,
+    summarise: Callable[[models.QuerySet], None] | None = None,
+) -> None:
     manager = model._default_manager
     batch = holds.held_filter(model, manager.filter(pk__in=ids))
     entry.held += len(ids) - batch.count()
@@ -186,6 +193,9 @@ def _delete_batch(model: type[models.Model], ids: list[Any], entry: ModelSweep, 
                 entry.blocked += 1
     entry.due += len(deletable)
     if not dry_run and collectors:
+        if summarise is not None:
+            # The declaration keeps a summary of what goes (daily totals of usage samples).
+            summarise(manager.filter(pk__in=deletable))
         with _retention_has_ended():
             for collector in collectors:
                 entry.done += delete_collected(collector).get(model._meta.label, 0)
@@ -247,7 +257,7 @@ def sweep_declaration(declaration: PersonalData, *, today: dt.date, dry_run: boo
     for ids in _batches(rows, batch_size):
         with transaction.atomic():
             if action == DELETE:
-                _delete_batch(model, ids, entry, dry_run=dry_run)
+                _delete_batch(model, ids, entry, dry_run=dry_run, summarise=declaration.retention.summarise)
             else:
                 _anonymise_batch(model, ids, entry, replacements, dry_run=dry_run)
     if computed:

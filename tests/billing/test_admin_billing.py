@@ -205,7 +205,10 @@ def test_a_second_active_price_for_the_same_period_is_refused_on_the_plan_form(b
     PlanFactory(product=product, name="", period="monthly", price=Decimal("9.00"))
     add = reverse("admin:billing_plan_add")
     data = {"product": product.pk, "name": "", "period": "monthly", "currency": "GBP", "price": "8.00",
-            "setup_fee": "0", "vat_category": "standard", "active": "on"}  # fmt: skip
+            "setup_fee": "0", "vat_category": "standard", "active": "on",
+            # The plan's usage terms (an inline), left empty.
+            "usage_terms-TOTAL_FORMS": "0", "usage_terms-INITIAL_FORMS": "0",
+            "usage_terms-MIN_NUM_FORMS": "0", "usage_terms-MAX_NUM_FORMS": "1"}  # fmt: skip
 
     refused = billing_staff_client.post(add, data)
     assert refused.status_code == 200 and "already has an active plan for that period" in refused.content.decode()

@@ -204,3 +204,20 @@ def test_demo_invoices_say_how_to_pay_with_complete_and_obviously_fictional_bank
     unpaid = Invoice.objects.filter(status=Invoice.Status.ISSUED).first()
     text = pdf_text(render_invoice_pdf(unpaid))
     assert "Sort code 12-34-56" in text and "IBAN GB29 DEMO 1234 5612 3456 78" in text and "BIC DEMOGB22" in text
+
+
+@pytest.mark.django_db
+def test_demo_services_have_usage_billed_on_this_months_invoice(client):
+    from billing.usage.models import UsageCharge, UsageSample
+
+    load_demo()
+    assert UsageSample.objects.exists()
+    # Last month's bandwidth is on this month's invoices, with the method printed.
+    descriptions = [charge.invoice_line.description for charge in UsageCharge.objects.select_related("invoice_line")]
+    assert any("95th percentile" in text for text in descriptions)
+    assert any("total transfer" in text for text in descriptions)
+    owner = Membership.objects.filter(role=roles.Role.OWNER, customer__services__name="bt-db-01").first().user
+    client.force_login(owner)
+    service = Service.objects.get(name="bt-db-01")
+    page = client.get(reverse("billing:service_usage", args=[service.pk])).content.decode()
+    assert "<svg" in page and "95th percentile" in page

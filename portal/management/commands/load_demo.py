@@ -39,6 +39,7 @@ from accounts.correspondence.models import MailKind, Message
 from accounts.models import Customer, IPAssignment, LegalForm, Membership, ProviderDetails, Service, User
 from billing.documents.periods import month_bounds
 from billing.models import Accountant, AccountingFirm, BillingSettings, Invoice, Payment, Plan, Product, Subscription
+from billing.usage.models import UsageSample, UsageTerms
 from billing.workflows.run import run_billing
 from billing.workflows.settlement import receive_payment
 from privacy.storage import services as storage_access
@@ -171,6 +172,14 @@ SUBSCRIPTIONS = {
     "okafor-vps": "VPS Small",
     "okafor-backup": "Backup 100 GB",
 }
+# Plans that bill bandwidth (docs/usage.md): a transfer allowance on the VPS, the 95th
+# percentile on the dedicated server.
+USAGE_TERMS = {
+    "VPS Small": {"method": "transfer", "directions": "in_and_out", "allowance_gb": "1000", "price_per_gb": "0.05"},
+    "Dedicated Server": {"method": "percentile", "commit_mbps": "100", "price_per_mbps": "1.50"},
+}
+# Typical outbound rate of each demo service, Mbit/s (5 if not named).
+DEMO_USAGE_MBPS = {"bt-web-01": 4, "bt-db-01": 80, "marsh-vps-01": 1, "okafor-vps": 3}
 # Who has paid last month's invoice (the rest owe it, so balances differ).
 PAID_LAST_MONTH = ["Blackthorn Analytics Ltd", "Ellen Marsh"]
 
@@ -391,12 +400,17 @@ class Command(BaseCommand):
                 plan = _create(Plan, product=product, name=name, period=period, price=price, setup_fee=setup_fee)
                 self.created += 1
             plans.setdefault(name, plan)  # subscriptions are on the first (monthly or quarterly) price
+        for name, terms in USAGE_TERMS.items():
+            if not UsageTerms.objects.filter(plan=plans[name]).exists():
+                _create(UsageTerms, plan=plans[name], **terms)
+                self.created += 1
         this_month, _ = month_bounds(timezone.localdate())
         last_month, _ = month_bounds(this_month - dt.timedelta(days=1))
         for service in Service.objects.filter(customer__in=customers.values(), name__in=SUBSCRIPTIONS):
             if not service.subscriptions.exists():
                 _create(Subscription, service=service, plan=plans[SUBSCRIPTIONS[service.name]], started_on=last_month)
                 self.created += 1
+            self._usage(service, last_month)
         for period in (last_month, this_month):
             for customer in customers.values():
                 if not Invoice.objects.filter(customer=customer, period_start=period).exists():
@@ -414,6 +428,37 @@ class Command(BaseCommand):
                     allocate_to=[(invoice, invoice.total_gross)],
                 )
                 self.created += 1
+
+    def _usage(self, service: Service, first_day) -> None:
+        """Five-minute samples from ``first_day`` to the start of today (UTC) for a service on
+        a plan that bills bandwidth: a daily rhythm, busier by day, with a few bursts. Added
+        once: samples already there are kept (one per interval)."""
+        import datetime as dt
+        import math
+
+        from django.utils import timezone
+
+        if not service.subscriptions.filter(plan__usage_terms__isnull=False).exists():
+            return
+        base_mbps = DEMO_USAGE_MBPS.get(service.name, 5)
+        start = dt.datetime.combine(first_day, dt.time(), tzinfo=dt.UTC)
+        end = dt.datetime.combine(timezone.now().astimezone(dt.UTC).date(), dt.time(), tzinfo=dt.UTC)
+        samples = []
+        for slot in range(int((end - start).total_seconds()) // 300):
+            moment = start + dt.timedelta(minutes=5 * slot)
+            hours = moment.hour + moment.minute / 60
+            rhythm = 1 + 0.8 * math.sin(2 * math.pi * (hours - 9) / 24)
+            burst = 3 if (slot * 7919 + service.pk) % 211 == 0 else 1
+            out_mbps = base_mbps * rhythm * burst
+            samples.append(
+                UsageSample(
+                    service=service,
+                    interval_start=moment,
+                    bytes_in=int(out_mbps * 0.3 * 37_500_000),
+                    bytes_out=int(out_mbps * 37_500_000),
+                )
+            )
+        UsageSample.objects.bulk_create(samples, batch_size=2000, ignore_conflicts=True)
 
     # -- output ----------------------------------------------------------------
 
