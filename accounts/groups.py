@@ -1,7 +1,7 @@
 """Staff groups and their permissions: what the data migrations add up to.
 
 Each migration that gives a group permissions writes them out itself (accounts 0002 and
-0006, privacy 0005 and 0008, billing 0008, 0010, 0014 and 0019), so that it does the same
+0006, privacy 0005, 0008 and 0015, billing 0008, 0010, 0014 and 0019), so that it does the same
 whatever this module says later. This is the sum of them, in one place to read, and what
 ``sync_groups`` restores after a test empties the database. A change here needs a new
 migration that grants (or takes away) the same: tests/accounts/test_groups.py compares
@@ -62,6 +62,14 @@ GROUP_PERMISSIONS: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
             "ipassignment": ("view",),
             "message": ("view", "change"),
         },
+        # The abuse desk works reports and cases (privacy.abuse.admin); containment is its own permission.
+        "privacy": {
+            "abusereport": ("view", "add", "change"),
+            "abuseevidence": ("view", "change"),
+            "abusecase": ("view", "change", "contain"),
+            "caseentry": ("view",),
+            "caseentryfile": ("view",),
+        },
     },
     roles.PRIVACY_GROUP: {
         "accounts": {
@@ -97,6 +105,7 @@ GROUP_PERMISSIONS: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
 CUSTOM_PERMISSIONS = {
     ("datasubjectrequest", "fulfil"): "fulfil_request",
     ("legalhold", "manage"): "manage_legal_hold",
+    ("abusecase", "contain"): "contain_service",
 }
 
 

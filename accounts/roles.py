@@ -24,6 +24,7 @@ class Action(models.TextChoices):
     RECEIVE_BILLING_MAIL = "receive_billing_mail", "Receive billing emails"
     RECEIVE_TECHNICAL_MAIL = "receive_technical_mail", "Receive service, security and abuse emails"
     USE_PRIVACY_CENTRE = "use_privacy_centre", "Use the privacy centre for the customer"
+    ANSWER_ABUSE_REPORTS = "answer_abuse_reports", "See and answer abuse reports about the services"
 
 
 PERMISSIONS: dict[Action, frozenset[Role]] = {
@@ -36,6 +37,7 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.RECEIVE_BILLING_MAIL: frozenset({Role.OWNER, Role.BILLING}),
     Action.RECEIVE_TECHNICAL_MAIL: frozenset({Role.OWNER, Role.TECHNICAL}),
     Action.USE_PRIVACY_CENTRE: frozenset({Role.OWNER}),
+    Action.ANSWER_ABUSE_REPORTS: frozenset({Role.OWNER, Role.TECHNICAL}),
 }
 
 # Staff work in the admin in these groups (created by a data migration, accounts.groups).

@@ -115,6 +115,7 @@ def file_report(
         reporter_org=data.reporter_org[:200],
         reporter_contact=data.reporter_contact[:320],
         reporter_is_organisation=data.reporter_is_organisation,
+        reporter_may_be_named=data.reporter_may_be_named,
         category=data.category,
         type=data.type,
         source_ip=data.source_ip,

@@ -169,6 +169,7 @@ class AbuseCase(models.Model):
 
     class Meta:
         ordering = ["-last_report_at", "-pk"]
+        permissions = [("contain_service", "Suspend and restore a service over an abuse case")]
         indexes = [models.Index(fields=["service", "type", "status", "-last_report_at"])]
         constraints = [
             models.CheckConstraint(

@@ -53,6 +53,7 @@ class ReportData:
     reporter_org: str = ""
     reporter_contact: str = ""
     reporter_is_organisation: bool = True
+    reporter_may_be_named: bool = False
     category: str = ""
     type: str = ""
     source_ip: str | None = None

@@ -2,4 +2,5 @@
 
 from __future__ import annotations
 
+from privacy.abuse import admin as abuse_admin  # noqa: F401
 from privacy.admin import exports, holds, ledger, policies, requests  # noqa: F401

@@ -93,12 +93,12 @@ def xarf_email(report: dict, *, as_attachment=True, sender="abuse-reports@mailbo
     body = json.dumps(report, indent=2)
     if not as_attachment:
         return (
-            f"From: {sender}\r\nTo: abuse@provider.example\r\nSubject: XARF report\r\n"
+            f"From: {sender}\r\nTo: abuse@hosting.example\r\nSubject: XARF report\r\n"
             f"Message-ID: <{uuid.uuid4()}@mailbox.example>\r\nDate: Tue, 3 Mar 2026 10:20:00 +0000\r\n"
             f"Content-Type: application/json\r\n\r\n{body}\r\n"
         ).encode()
     return (
-        f"From: {sender}\r\nTo: abuse@provider.example\r\nSubject: Abuse report {report.get('report_id', '')}\r\n"
+        f"From: {sender}\r\nTo: abuse@hosting.example\r\nSubject: Abuse report {report.get('report_id', '')}\r\n"
         f"Message-ID: <{uuid.uuid4()}@mailbox.example>\r\nDate: Tue, 3 Mar 2026 10:20:00 +0000\r\n"
         'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b1"\r\n\r\n'
         "--b1\r\nContent-Type: text/plain\r\n\r\nPlease find our abuse report attached.\r\n"
@@ -110,7 +110,7 @@ def xarf_email(report: dict, *, as_attachment=True, sender="abuse-reports@mailbo
 def arf_email(*, source_ip="198.51.100.25", arrival="Tue, 3 Mar 2026 10:14:00 +0000", message_id=None) -> bytes:
     message_id = message_id or f"{uuid.uuid4()}@fbl.mailbox.example"
     return (
-        "From: fbl@mailbox.example\r\nTo: abuse@provider.example\r\nSubject: FW: Cheap watches\r\n"
+        "From: fbl@mailbox.example\r\nTo: abuse@hosting.example\r\nSubject: FW: Cheap watches\r\n"
         f"Message-ID: <{message_id}>\r\nDate: Tue, 3 Mar 2026 11:00:00 +0000\r\nMIME-Version: 1.0\r\n"
         'Content-Type: multipart/report; report-type=feedback-report; boundary="part"\r\n\r\n'
         "--part\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n"
@@ -146,7 +146,7 @@ def xarf_v3_email(*, source_ip="198.51.100.25") -> bytes:
         },
     }
     return (
-        "From: abuse@honeynet.example\r\nTo: abuse@provider.example\r\nSubject: [X-ARF] Login attack\r\n"
+        "From: abuse@honeynet.example\r\nTo: abuse@hosting.example\r\nSubject: [X-ARF] Login attack\r\n"
         f"Message-ID: <{uuid.uuid4()}@honeynet.example>\r\nDate: Tue, 3 Mar 2026 09:45:00 +0000\r\n"
         'X-XARF: PLAIN\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="x"\r\n\r\n'
         "--x\r\nContent-Type: text/plain\r\n\r\nAn SSH brute force from your network.\r\n"
@@ -157,6 +157,6 @@ def xarf_v3_email(*, source_ip="198.51.100.25") -> bytes:
 
 def text_email(body: str, *, sender="jo.bloggs@home.example", subject="Your server is attacking me") -> bytes:
     return (
-        f"From: Jo Bloggs <{sender}>\r\nTo: abuse@provider.example\r\nSubject: {subject}\r\n"
+        f"From: Jo Bloggs <{sender}>\r\nTo: abuse@hosting.example\r\nSubject: {subject}\r\n"
         f"Message-ID: <{uuid.uuid4()}@home.example>\r\nDate: Tue, 3 Mar 2026 12:00:00 +0000\r\n\r\n{body}\r\n"
     ).encode()
