@@ -45,9 +45,13 @@ def evidence(content: bytes, content_type="text/plain", description="Log excerpt
     }
 
 
+def _kind(category: str, kind: str, **defaults):
+    return lambda **overrides: xarf(category, kind, **{**defaults, **overrides})
+
+
 # One sample per XARF v4 category, each with the fields its type's schema requires.
 PER_CATEGORY = {
-    "messaging": lambda **kw: xarf(
+    "messaging": _kind(
         "messaging",
         "spam",
         source_port=25,
@@ -57,9 +61,8 @@ PER_CATEGORY = {
         subject="Cheap watches",
         evidence_source="spamtrap",
         evidence=[evidence(SPAM_COPY, "message/rfc822", "The spam as our trap received it")],
-        **kw,
     ),
-    "connection": lambda **kw: xarf(
+    "connection": _kind(
         "connection",
         "login_attack",
         source_port=51234,
@@ -67,25 +70,14 @@ PER_CATEGORY = {
         first_seen="2026-03-03T09:00:00Z",
         description="412 failed SSH logins against 203.0.113.9 in an hour",
         evidence=[evidence(b"Mar  3 09:00:01 sshd[1]: Failed password for root from 198.51.100.25\n")],
-        **kw,
     ),
-    "vulnerability": lambda **kw: xarf(
-        "vulnerability", "open_service", service="memcached", description="Open memcached on UDP 11211", **kw
+    "vulnerability": _kind("vulnerability", "open_service", service="memcached", description="Open memcached on UDP 11211"),
+    "content": _kind(
+        "content", "phishing", url="https://login-bank.web-01.example/verify", target_brand="Example Bank"
     ),
-    "content": lambda **kw: xarf(
-        "content",
-        "phishing",
-        url="https://login-bank.web-01.example/verify",
-        target_brand="Example Bank",
-        **kw,
-    ),
-    "infrastructure": lambda **kw: xarf(
-        "infrastructure", "botnet", compromise_evidence="Connections to a known Mirai command server", **kw
-    ),
-    "reputation": lambda **kw: xarf("reputation", "blocklist", threat_type="spam_source", **kw),
-    "copyright": lambda **kw: xarf(
-        "copyright", "copyright", infringing_url="https://files.web-01.example/film.mkv", **kw
-    ),
+    "infrastructure": _kind("infrastructure", "botnet", compromise_evidence="Connections to a known Mirai command server"),
+    "reputation": _kind("reputation", "blocklist", threat_type="spam_source"),
+    "copyright": _kind("copyright", "copyright", infringing_url="https://files.web-01.example/film.mkv"),
 }
 
 
