@@ -673,7 +673,10 @@ class ProviderDetails(models.Model):
                 self.security_contact = f"mailto:{contact}"
             else:
                 raise ValidationError(
-                    {"security_contact": "Give a mailto:, https: or tel: address (RFC 9116), e.g. mailto:security@example.net."}
+                    {
+                        "security_contact": "Give a mailto:, https: or tel: address (RFC 9116), "
+                        "e.g. mailto:security@example.net."
+                    }
                 )
         if self.security_txt_expires and self.security_txt_expires > timezone.now() + timezone.timedelta(days=366):
             raise ValidationError({"security_txt_expires": "RFC 9116 asks for an expiry less than a year ahead."})

@@ -8,6 +8,7 @@ class PrivacyConfig(AppConfig):
     verbose_name = "Privacy"
 
     def ready(self) -> None:
+        from accounts.correspondence.inbound import abuse_mail_received
         from privacy import (
             checks,  # noqa: F401  (registers the system check)
             middleware,  # noqa: F401  (connects the login receiver for policy acknowledgement)
@@ -15,7 +16,6 @@ class PrivacyConfig(AppConfig):
         )
         from privacy.abuse import intake
         from privacy.abuse import models as abuse_models  # noqa: F401  (the abuse desk's models are this app's)
-        from accounts.correspondence.inbound import abuse_mail_received
         from privacy.services.export import export_requested
         from privacy.services.holds import hold_lifted
         from privacy.services.requests import public_request_submitted

@@ -62,18 +62,14 @@ class StaffReportForm(forms.Form):
 
     reporter_org = forms.CharField(label="Reporter's organisation", max_length=200, required=False)
     reporter_contact = forms.CharField(label="Reporter's email or phone", max_length=320, required=False)
-    reporter_is_organisation = forms.BooleanField(
-        label="The reporter is an organisation", required=False, initial=True
-    )
+    reporter_is_organisation = forms.BooleanField(label="The reporter is an organisation", required=False, initial=True)
     reporter_may_be_named = forms.BooleanField(
         label="A person who reported agreed to be named to the customer", required=False
     )
     kind = forms.ChoiceField(label="Category and type", choices=TYPE_PAIRS)
     source_ip = forms.GenericIPAddressField(label="Source IP address", unpack_ipv4=True)
     source_port = forms.IntegerField(min_value=1, max_value=65535, required=False)
-    event_time = forms.DateTimeField(
-        label="When it happened", help_text="In the portal's time zone; stored in UTC."
-    )
+    event_time = forms.DateTimeField(label="When it happened", help_text="In the portal's time zone; stored in UTC.")
     summary = forms.CharField(label="What was reported", widget=forms.Textarea(attrs={"rows": 5}), max_length=1000)
     evidence = MultipleFileField(label="Evidence", required=False)
     share_evidence = forms.BooleanField(
@@ -101,9 +97,7 @@ class AbuseReportAdmin(admin.ModelAdmin):
     date_hierarchy = "received_at"
     inlines = [EvidenceInline]
     actions = ["dismiss_selected"]
-    readonly_fields = [
-        f.name for f in AbuseReport._meta.concrete_fields if f.name not in {"id"}
-    ]
+    readonly_fields = [f.name for f in AbuseReport._meta.concrete_fields if f.name not in {"id"}]
     fieldsets = (
         ("Where it stands", {"fields": ("status", "problem", "case", "service", "customer", "duplicate_of")}),
         (
@@ -122,7 +116,10 @@ class AbuseReportAdmin(admin.ModelAdmin):
                 )
             },
         ),
-        ("As it arrived", {"fields": ("format", "report_id", "content_sha256", "message", "received_at", "details", "entered_by")}),
+        (
+            "As it arrived",
+            {"fields": ("format", "report_id", "content_sha256", "message", "received_at", "details", "entered_by")},
+        ),
     )
 
     def has_delete_permission(self, request, obj=None) -> bool:
@@ -130,7 +127,9 @@ class AbuseReportAdmin(admin.ModelAdmin):
 
     def get_urls(self):
         return [
-            path("<int:report_id>/match/", self.admin_site.admin_view(self.match_view), name="privacy_abusereport_match"),
+            path(
+                "<int:report_id>/match/", self.admin_site.admin_view(self.match_view), name="privacy_abusereport_match"
+            ),
             *super().get_urls(),
         ]
 
@@ -262,7 +261,9 @@ class EntryInline(admin.TabularInline):
 
 class CaseForm(forms.ModelForm):
     note = forms.CharField(
-        required=False, widget=forms.Textarea(attrs={"rows": 2}), help_text="Why the status changes (kept in the history)."
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Why the status changes (kept in the history).",
     )
 
     class Meta:
@@ -347,7 +348,10 @@ class AbuseCaseAdmin(admin.ModelAdmin):
     )
     fieldsets = (
         (None, {"fields": ("customer", "service", "category", "type", "report_count", "opened_at", "last_report_at")}),
-        ("Working the case", {"fields": ("status", "note", "severity", "assignee", "customer_told_at", "deadline", "closed_at")}),
+        (
+            "Working the case",
+            {"fields": ("status", "note", "severity", "assignee", "customer_told_at", "deadline", "closed_at")},
+        ),
     )
     change_form_template = "admin/privacy/abusecase/change_form.html"
 
@@ -367,7 +371,9 @@ class AbuseCaseAdmin(admin.ModelAdmin):
     def save_model(self, request, obj: AbuseCase, form, change) -> None:
         saved = AbuseCase.objects.get(pk=obj.pk)
         if obj.severity != saved.severity or obj.assignee_id != saved.assignee_id or obj.deadline != saved.deadline:
-            cases.update_case(saved, actor=request.user, severity=obj.severity, assignee=obj.assignee, deadline=obj.deadline)
+            cases.update_case(
+                saved, actor=request.user, severity=obj.severity, assignee=obj.assignee, deadline=obj.deadline
+            )
         if obj.status != saved.status:
             cases.set_status(saved, status=obj.status, actor=request.user, note=form.cleaned_data.get("note", ""))
         elif form.cleaned_data.get("note"):
@@ -423,7 +429,9 @@ class AbuseCaseAdmin(admin.ModelAdmin):
                 case, report=data["report"], actor=actor, text=data["text"], identity_needed=data["identity_needed"]
             )
         elif action == "operators":
-            cases.notify_operators(case, actor=actor, operator=data["operator"], address=data["address"], text=data["text"])
+            cases.notify_operators(
+                case, actor=actor, operator=data["operator"], address=data["address"], text=data["text"]
+            )
         elif action == "suspend":
             cases.contain(case, actor=actor, reason=data["reason"])
         elif action == "restore":

@@ -284,7 +284,9 @@ def restore(case: AbuseCase, *, actor, reason: str) -> CaseEntry:
 
 
 @transaction.atomic
-def customer_answer(case: AbuseCase, *, membership, text: str, files: Sequence[tuple[str, str, bytes]] = ()) -> CaseEntry:
+def customer_answer(
+    case: AbuseCase, *, membership, text: str, files: Sequence[tuple[str, str, bytes]] = ()
+) -> CaseEntry:
     """A technical contact or owner answers a case from the portal, with attachments."""
     if case.customer_id != membership.customer_id:
         raise ValidationError("That case is not about this customer.")

@@ -79,7 +79,12 @@ def case_for(service: Service, *, category: str, abuse_type: str, now: dt.dateti
 def join_case(report: AbuseReport, service: Service, *, now: dt.datetime) -> AbuseCase:
     case = case_for(service, category=report.category or "other", abuse_type=report.type or "other", now=now)
     AbuseCase.objects.filter(pk=case.pk).update(report_count=F("report_count") + 1, last_report_at=now)
-    report.service, report.customer, report.case, report.status = service, service.customer, case, AbuseReport.Status.MATCHED
+    report.service, report.customer, report.case, report.status = (
+        service,
+        service.customer,
+        case,
+        AbuseReport.Status.MATCHED,
+    )
     report.problem = ""
     report.save(update_fields=["service", "customer", "case", "status", "problem"])
     case.refresh_from_db()

@@ -38,7 +38,8 @@ def held_on(address: str, day: dt.date):
 
 def _held(assignment: IPAssignment) -> str:
     until = f"to {assignment.released_on}" if assignment.released_on else "onwards"
-    return f"service {assignment.service} of {assignment.service.customer} ({assignment.network}, {assignment.assigned_on} {until})"
+    service = assignment.service
+    return f"service {service} of {service.customer} ({assignment.network}, {assignment.assigned_on} {until})"
 
 
 def match(address: str, when: dt.datetime) -> Match:

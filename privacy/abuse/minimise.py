@@ -74,9 +74,7 @@ class EventForOperator:
 def events_for_operator(case: AbuseCase, *, limit: int = 200) -> list[EventForOperator]:
     """Addresses, ports, times and the type: nothing about the customer."""
     reports = case.reports.exclude(status=AbuseReport.Status.DUPLICATE).order_by("event_time", "pk")[:limit]
-    return [
-        EventForOperator(r.source_ip or "", r.source_port, r.event_time, case.get_type_display()) for r in reports
-    ]
+    return [EventForOperator(r.source_ip or "", r.source_port, r.event_time, case.get_type_display()) for r in reports]
 
 
 def names_the_customer(text: str, case: AbuseCase) -> list[str]:

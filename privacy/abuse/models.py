@@ -34,7 +34,8 @@ RETENTION_REASON = (
     "needed to manage the network and fight abuse)."
 )
 UNMATCHED_REASON = (
-    f"A report we could not tie to any customer is kept {RETENTION_MONTHS} months after it arrived, for the same reasons."
+    f"A report we could not tie to any customer is kept {RETENTION_MONTHS} months after it arrived, "
+    "for the same reasons."
 )
 
 # The XARF v4 categories and their types: the vocabulary every report is put into.
@@ -377,10 +378,10 @@ class CaseEntry(models.Model):
     kind = models.CharField(max_length=30, choices=Kind.choices)
     text = models.TextField(blank=True)
     recipient = models.CharField(max_length=320, blank=True)
-    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    outbound = models.ForeignKey(
-        "accounts.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    outbound = models.ForeignKey("accounts.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     disclosure = models.ForeignKey(
         "privacy.DisclosureEntry", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )

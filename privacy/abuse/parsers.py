@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import datetime as dt
 import email
 import email.policy
@@ -158,15 +159,11 @@ def parse_xarf(raw: bytes | str) -> ReportData:
         report.details["source_identifier"] = str(data["source_identifier"])[:500]
     port = data.get("source_port")
     report.source_port = port if isinstance(port, int) and 0 < port < 65536 else None
-    try:
+    with contextlib.suppress(ValueError, IndexError):  # the schema's problem already says so
         report.event_time = _utc(xarf.parse_timestamp(str(data.get("timestamp", ""))))
-    except (ValueError, IndexError):
-        pass  # the schema's problem already says so
     report.summary = str(data.get("description", "") or data.get("subject", ""))[:SUMMARY_MAX]
     _decode_evidence(data.get("evidence"), keys=("content_type", "payload", "description", "hash"), report=report)
-    report.details.update(
-        {k: v for k, v in data.items() if k not in {"evidence", "reporter", "sender", "_internal"}}
-    )
+    report.details.update({k: v for k, v in data.items() if k not in {"evidence", "reporter", "sender", "_internal"}})
     return report
 
 
@@ -181,10 +178,8 @@ def _read_v3(data: dict, report: ReportData) -> ReportData:
     report.source_ip = _ip(body.get("SourceIp"))
     port = body.get("SourcePort")
     report.source_port = port if isinstance(port, int) and 0 < port < 65536 else None
-    try:
+    with contextlib.suppress(ValueError, IndexError):  # the schema's problem already says so
         report.event_time = _utc(xarf.parse_timestamp(str(body.get("Date", ""))))
-    except (ValueError, IndexError):
-        pass
     report.summary = str(body.get("AttackDescription", "") or body.get("SmtpMessageSubject", ""))[:SUMMARY_MAX]
     _decode_evidence(body.get("Samples"), keys=("ContentType", "Payload", "Description", "Hash"), report=report)
     report.details = {k: v for k, v in body.items() if k != "Samples"}

@@ -38,7 +38,11 @@ def case_list(request: HttpRequest, membership: Membership) -> HttpResponse:
     return render(
         request,
         "abuse/case_list.html",
-        {"customer": membership.customer, "open_cases": found.open(), "closed_cases": found.exclude(pk__in=found.open())},
+        {
+            "customer": membership.customer,
+            "open_cases": found.open(),
+            "closed_cases": found.exclude(pk__in=found.open()),
+        },
     )
 
 
@@ -93,8 +97,9 @@ def answer_file(request: HttpRequest, membership: Membership, case_id: int, file
     case = _case(membership, case_id)
     item = get_object_or_404(CaseEntryFile, pk=file_id, entry__case=case, entry__kind=CaseEntry.Kind.CUSTOMER_ANSWER)
     check_verified(item.file.name, item.sha256)
-    return FileResponse(item.file.open("rb"), as_attachment=True, filename=item.filename, content_type=item.content_type)
-
+    return FileResponse(
+        item.file.open("rb"), as_attachment=True, filename=item.filename, content_type=item.content_type
+    )
 
 
 def security_txt(request: HttpRequest) -> HttpResponse:

@@ -71,11 +71,15 @@ PER_CATEGORY = {
         description="412 failed SSH logins against 203.0.113.9 in an hour",
         evidence=[evidence(b"Mar  3 09:00:01 sshd[1]: Failed password for root from 198.51.100.25\n")],
     ),
-    "vulnerability": _kind("vulnerability", "open_service", service="memcached", description="Open memcached on UDP 11211"),
+    "vulnerability": _kind(
+        "vulnerability", "open_service", service="memcached", description="Open memcached on UDP 11211"
+    ),
     "content": _kind(
         "content", "phishing", url="https://login-bank.web-01.example/verify", target_brand="Example Bank"
     ),
-    "infrastructure": _kind("infrastructure", "botnet", compromise_evidence="Connections to a known Mirai command server"),
+    "infrastructure": _kind(
+        "infrastructure", "botnet", compromise_evidence="Connections to a known Mirai command server"
+    ),
     "reputation": _kind("reputation", "blocklist", threat_type="spam_source"),
     "copyright": _kind("copyright", "copyright", infringing_url="https://files.web-01.example/film.mkv"),
 }
@@ -132,9 +136,7 @@ def xarf_v3_email(*, source_ip="198.51.100.25") -> bytes:
             "SourcePort": 40222,
             "Protocol": "tcp",
             "AttackCount": 120,
-            "Samples": [
-                {"ContentType": "text/plain", "Payload": base64.b64encode(b"sshd: Failed password").decode()}
-            ],
+            "Samples": [{"ContentType": "text/plain", "Payload": base64.b64encode(b"sshd: Failed password").decode()}],
         },
     }
     return (

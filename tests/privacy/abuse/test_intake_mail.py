@@ -56,14 +56,18 @@ def test_the_same_email_delivered_twice_files_its_report_once(hosted):
 @pytest.mark.django_db
 def test_the_same_report_in_two_emails_is_a_duplicate(hosted):
     inbound.receive(samples.arf_email(message_id="same@fbl.mailbox.example"))
-    inbound.receive(samples.arf_email(message_id="same@fbl.mailbox.example").replace(b"Date: Tue", b"X-Relay: 2\r\nDate: Tue"))
+    inbound.receive(
+        samples.arf_email(message_id="same@fbl.mailbox.example").replace(b"Date: Tue", b"X-Relay: 2\r\nDate: Tue")
+    )
 
     assert sorted(AbuseReport.objects.values_list("status", flat=True)) == ["duplicate", "matched"]
 
 
 @pytest.mark.django_db
 def test_mail_to_the_abuse_address_from_a_customers_contact_still_goes_to_the_desk(hosted):
-    raw = samples.text_email("Our own server 198.51.100.25 was hacked at 2026-03-03 10:00Z", sender="owner@customer.example")
+    raw = samples.text_email(
+        "Our own server 198.51.100.25 was hacked at 2026-03-03 10:00Z", sender="owner@customer.example"
+    )
 
     message = inbound.receive(raw)
 

@@ -90,7 +90,9 @@ def test_an_unmatched_report_goes_twelve_months_after_it_arrived(db):
 @pytest.mark.django_db
 def test_the_customers_export_has_their_cases_without_the_reporters_details(closed_case):
     owner = closed_case.customer.memberships.get(role="owner").user
-    export = export_service.build_export(DataExport.objects.create(requested_by=owner, customer=closed_case.customer).pk)
+    export = export_service.build_export(
+        DataExport.objects.create(requested_by=owner, customer=closed_case.customer).pk
+    )
 
     with default_storage.open(export.file.name, "rb") as handle, zipfile.ZipFile(io.BytesIO(handle.read())) as archive:
         everything = b"".join(archive.read(name) for name in archive.namelist()).decode("utf-8", "replace")
