@@ -506,9 +506,11 @@ class IPAssignmentQuerySet(models.QuerySet):
         length: one indexed look-up per length instead of a range scan over the history."""
         parsed = ipaddress.ip_address(address)
         key = _address_key(parsed)
+        bits, value = parsed.max_prefixlen, int(parsed)
+        offset = int(ipaddress.IPv6Address("::ffff:0.0.0.0")) if parsed.version == 4 else 0
         starts = {
-            _address_key(ipaddress.ip_network(f"{parsed}/{length}", strict=False).network_address)
-            for length in range(parsed.max_prefixlen + 1)
+            f"{offset + (value >> (bits - length) << (bits - length) if length else 0):032x}"
+            for length in range(bits + 1)
         }
         return self.filter(first_key__in=sorted(starts), last_key__gte=key)
 
