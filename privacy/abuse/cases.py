@@ -16,6 +16,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts import audit
 from accounts import services as account_services
 from accounts.correspondence import gateway
 from accounts.correspondence.models import MailKind
@@ -52,6 +53,10 @@ def set_status(case: AbuseCase, *, status: str, actor, note: str = "") -> AbuseC
     locked.save(update_fields=["status", "closed_at"])
     text = f"{before} → {locked.get_status_display()}" + (f": {note.strip()}" if note.strip() else "")
     _entry(locked, CaseEntry.Kind.STATUS, actor=actor, text=text)
+    action = "abuse_case.resolved" if locked.is_closed else "abuse_case.status_changed"
+    audit.record(
+        action, actor=actor, target=locked, changes={"status": [before, locked.get_status_display()]}, summary=text
+    )
     return locked
 
 
@@ -74,6 +79,7 @@ def update_case(case: AbuseCase, *, actor, severity: str | None = None, assignee
     locked.save(update_fields=["severity", "assignee", "deadline"])
     if changed:
         _entry(locked, CaseEntry.Kind.NOTE, actor=actor, text="Changed: " + ", ".join(changed))
+        audit.record("abuse_case.updated", actor=actor, target=locked, summary="Changed: " + ", ".join(changed))
     return locked
 
 
@@ -128,6 +134,12 @@ def tell_customer(case: AbuseCase, *, actor, instructions: str, now: dt.datetime
     if locked.status == AbuseCase.Status.NEW:
         locked.status = AbuseCase.Status.WAITING
     locked.save(update_fields=["customer_told_at", "deadline", "status"])
+    audit.record(
+        "abuse_case.customer_told",
+        actor=actor,
+        target=locked,
+        summary=f"Customer told about abuse case #{locked.pk}; answer by {deadline:%Y-%m-%d %H:%M} UTC",
+    )
     return _entry(
         locked,
         CaseEntry.Kind.CUSTOMER_TOLD,
@@ -194,6 +206,12 @@ def answer_complainant(
         artefact_sha256=hashlib.sha256(message.body_text.encode()).hexdigest(),
         actor=actor,
     )
+    audit.record(
+        "abuse_case.complainant_answered",
+        actor=actor,
+        target=locked,
+        summary=f"Complainant answered on abuse case #{locked.pk} (ledger entry #{disclosure.sequence})",
+    )
     return _entry(
         locked,
         CaseEntry.Kind.COMPLAINANT_ANSWERED,
@@ -249,6 +267,12 @@ def notify_operators(case: AbuseCase, *, actor, operator: str, address: str, tex
         idempotency_key=f"abuse-operator-told:{locked.pk}:{address}:{stamp}",
         created_by=actor,
     )
+    audit.record(
+        "abuse_case.operator_notified",
+        actor=actor,
+        target=locked,
+        summary=f"{operator} told of abuse case #{locked.pk} (ledger entry #{disclosure.sequence})",
+    )
     return _entry(
         locked,
         CaseEntry.Kind.OPERATORS_NOTIFIED,
@@ -295,6 +319,12 @@ def customer_answer(
     if len(files) > MAX_ANSWER_FILES:
         raise ValidationError(f"Attach at most {MAX_ANSWER_FILES} files.")
     entry = _entry(case, CaseEntry.Kind.CUSTOMER_ANSWER, actor=membership.user, text=text.strip())
+    audit.record(
+        "abuse_case.customer_answered",
+        actor=membership.user,
+        target=case,
+        summary=f"Answered abuse case #{case.pk} with {len(files)} file(s)",
+    )
     for filename, content_type, content in files:
         name, digest = gateway.store_file("abuse/answers", filename, content)
         CaseEntryFile.objects.create(
@@ -317,6 +347,7 @@ def assign_report(report: AbuseReport, *, service: Service, actor) -> AbuseRepor
     note = f"Matched by {actor} to {service}; it was unmatched: {locked.problem}"
     intake.join_case(locked, service, now=timezone.now())
     _entry(locked.case, CaseEntry.Kind.NOTE, actor=actor, text=note)
+    audit.record("abuse_report.matched", actor=actor, target=locked.case, summary=note[:300])
     return locked
 
 
@@ -331,4 +362,5 @@ def dismiss_report(report: AbuseReport, *, actor, reason: str) -> AbuseReport:
     locked.status = AbuseReport.Status.DISMISSED
     locked.problem = f"{locked.problem}\nDismissed by {actor}: {reason.strip()}".strip()
     locked.save(update_fields=["status", "problem"])
+    audit.record("abuse_report.dismissed", actor=actor, target=locked, summary=f"Report #{locked.pk}: {reason.strip()}")
     return locked

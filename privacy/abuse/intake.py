@@ -20,6 +20,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from accounts import audit
 from accounts.correspondence import gateway
 from accounts.correspondence.models import MailKind, Message
 from accounts.models import Service
@@ -103,7 +104,27 @@ def file_report(
     shared_evidence: bool = False,
 ) -> AbuseReport:
     """Store one report and send it where it belongs: a case, or the queue with its reason."""
-    now = now or timezone.now()
+    report = _file(
+        data,
+        message=message,
+        entered_by=entered_by,
+        sender_verified=sender_verified,
+        now=now or timezone.now(),
+        extra_evidence=extra_evidence,
+        shared_evidence=shared_evidence,
+    )
+    audit.record(
+        "abuse_report.filed",
+        actor=entered_by or audit.System("abuse intake"),
+        target=report,
+        customer=report.customer,
+        summary=f"Abuse report #{report.pk} ({report.get_format_display()}): {report.get_status_display().lower()}"
+        + (f", case #{report.case_id}" if report.case_id else ""),
+    )
+    return report
+
+
+def _file(data, *, message, entered_by, sender_verified, now, extra_evidence, shared_evidence) -> AbuseReport:
     data.evidence = [*data.evidence, *extra_evidence]
     parsers.check_limits(data, now=now)
     duplicate = _duplicate_of(data)

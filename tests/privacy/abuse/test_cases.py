@@ -186,3 +186,41 @@ def test_a_dismissed_report_is_kept_with_the_reason(hosted, staff):
 
     report.refresh_from_db()
     assert report.status == AbuseReport.Status.DISMISSED and "A test message" in report.problem
+
+
+@pytest.mark.django_db
+def test_containment_suspends_and_restores_the_service_with_its_history_and_the_customer_told(case, staff):
+    from accounts.audit import AuditEvent
+    from accounts.models import Service, ServiceStatusChange
+
+    cases.contain(case, actor=staff, reason="Sending spam after the deadline passed")
+
+    service = Service.objects.get(pk=case.service_id)
+    assert service.status == Service.Status.SUSPENDED
+    change = ServiceStatusChange.objects.get(service=service)
+    assert (change.source, change.reason) == ("abuse", "Sending spam after the deadline passed")
+    assert Message.objects.filter(customer=case.customer, template="service_suspended").exists()
+    assert case.entries.filter(kind=CaseEntry.Kind.SUSPENDED).exists()
+
+    with pytest.raises(ValidationError):
+        cases.contain(case, actor=staff, reason="again")  # already suspended: nothing half-applied
+    assert case.entries.filter(kind=CaseEntry.Kind.SUSPENDED).count() == 1
+
+    cases.restore(case, actor=staff, reason="The customer removed the mailer")
+    assert Service.objects.get(pk=case.service_id).status == Service.Status.ACTIVE
+    assert Message.objects.filter(customer=case.customer, template="service_restored").exists()
+    assert case.entries.filter(kind=CaseEntry.Kind.RESTORED).exists()
+    assert AuditEvent.objects.filter(action="service.suspended").exists()
+
+
+@pytest.mark.django_db
+def test_case_work_is_in_the_audit_trail(case, staff):
+    from accounts.audit import AuditEvent
+
+    cases.tell_customer(case, actor=staff, instructions="Fix it.")
+    cases.set_status(case, status=AbuseCase.Status.RESOLVED, actor=staff)
+
+    actions = set(AuditEvent.objects.about(case).values_list("action", flat=True))
+    assert {"abuse_case.customer_told", "abuse_case.resolved"} <= actions
+    filed = AuditEvent.objects.filter(action="abuse_report.filed").first()
+    assert filed.actor_label == "System (abuse intake)" and filed.customer == case.customer

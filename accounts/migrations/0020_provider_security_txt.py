@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0017_report_postcodes_and_phones_to_check'),
+        ('accounts', '0019_audit_permissions_for_staff'),
     ]
 
     operations = [
