@@ -11,6 +11,7 @@ from tests.accounts.factories import (
     CustomerFactory,
     MembershipFactory,
     UserFactory,
+    enable_totp,
 )
 
 # Property tests take their example counts from a profile, never from the test itself:
@@ -140,6 +141,16 @@ def other_customer_client(db, provider) -> Client:
     stranger = MembershipFactory(role=roles.Role.OWNER).user
     client = Client()
     client.force_login(stranger)
+    return client
+
+
+@pytest.fixture
+def admin_client_mfa(db) -> Client:
+    """A superuser with TOTP: staff reach nothing in the admin without MFA."""
+    superuser = UserFactory(is_staff=True, is_superuser=True)
+    enable_totp(superuser)
+    client = Client()
+    client.force_login(superuser)
     return client
 
 
