@@ -184,8 +184,9 @@ def _jsonable(value):
 
 
 def sender_verified(message: Message) -> bool:
-    """Whether our mail server verified the sender (SPF/DKIM/DMARC); unknown counts as no."""
-    return bool(getattr(message, "sender_verified", False))
+    """Whether our receiving mail server vouched for the sender (accounts.correspondence.senders:
+    DMARC, or DKIM or SPF aligned with the From domain); unknown counts as no."""
+    return bool(message.sender_verified)
 
 
 def receive_message(message: Message) -> list[AbuseReport]:

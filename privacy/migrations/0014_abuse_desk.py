@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0020_provider_security_txt'),
+        ('accounts', '0021_provider_security_txt'),
         ('privacy', '0013_request_held_state'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

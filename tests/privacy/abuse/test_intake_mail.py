@@ -112,18 +112,36 @@ def test_the_pipe_command_files_abuse_reports(hosted, monkeypatch, capsys):
 
 
 @pytest.mark.django_db
-def test_no_automatic_reply_to_an_unverified_sender(hosted):
-    inbound.receive(samples.text_email("Attack from 198.51.100.25 at 2026-03-03 10:00Z"))
+def test_no_automatic_reply_to_an_unverified_sender(hosted, settings):
+    settings.PORTAL_MAIL_AUTHSERV_ID = "mx.hosting.example"
+    # A forger can write any header; only our own server's counts.
+    raw = b"Authentication-Results: mx.forger.example; dmarc=pass header.from=home.example\r\n" + samples.text_email(
+        "Attack from 198.51.100.25 at 2026-03-03 10:00Z"
+    )
+
+    message = inbound.receive(raw)
+
+    assert message.sender_verified is False
+    assert AbuseReport.objects.get().sender_verified is False
 
     assert not Message.objects.filter(direction=Message.Direction.OUTBOUND).exists()
 
 
-@pytest.mark.django_db
-def test_a_verified_person_is_told_their_report_arrived_machines_are_not(hosted, monkeypatch):
-    monkeypatch.setattr(intake, "sender_verified", lambda message: True)
+def _verified_by_our_server(raw: bytes, domain: str) -> bytes:
+    return f"Authentication-Results: mx.hosting.example; dmarc=pass header.from={domain}\r\n".encode() + raw
 
-    inbound.receive(samples.text_email("Attack from 198.51.100.25 at 2026-03-03 10:00Z"))
-    inbound.receive(samples.arf_email())
+
+@pytest.mark.django_db
+def test_a_verified_person_is_told_their_report_arrived_machines_are_not(hosted, settings):
+    settings.PORTAL_MAIL_AUTHSERV_ID = "mx.hosting.example"
+
+    person = inbound.receive(
+        _verified_by_our_server(samples.text_email("Attack from 198.51.100.25 at 2026-03-03 10:00Z"), "home.example")
+    )
+    inbound.receive(_verified_by_our_server(samples.arf_email(), "mailbox.example"))
+
+    assert person.sender_verified is True
+    assert AbuseReport.objects.filter(sender_verified=True).count() == 2
 
     [ack] = Message.objects.filter(direction=Message.Direction.OUTBOUND)
     assert ack.to_addresses == ["jo.bloggs@home.example"] and ack.kind == "abuse"

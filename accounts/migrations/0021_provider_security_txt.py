@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0019_audit_permissions_for_staff'),
+        ('accounts', '0020_inbound_sender_verification'),
     ]
 
     operations = [
