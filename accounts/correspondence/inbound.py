@@ -286,7 +286,7 @@ def kind_for(to_addresses: list[str]) -> str:
 
 # Sent once an inbound message to the abuse address is stored, with ``message``. The abuse
 # desk (privacy.abuse, above accounts) answers by filing the reports in it, and returns
-# True when it has: the message then leaves the quarantine of mail from no customer.
+# True when it has. The message itself stays where the archive put it.
 abuse_mail_received = Signal()
 
 
@@ -299,9 +299,6 @@ def route_to_abuse_desk(message: Message) -> bool:
     try:
         with transaction.atomic():
             handled = any(response for _, response in abuse_mail_received.send(sender=Message, message=message))
-            if handled and message.status == Message.Status.QUARANTINED and message.customer_id is None:
-                message.status, message.triaged_at = Message.Status.RECEIVED, timezone.now()
-                message.save(update_fields=["status", "triaged_at"])
     except Exception:
         logger.exception("The abuse desk could not take inbound message %s; it stays in quarantine", message.pk)
         return False
