@@ -466,6 +466,10 @@ class ProviderDetailsAdmin(admin.ModelAdmin):
         ("Addresses", {"fields": ("registered_office", "website", "phone")}),
         ("VAT", {"fields": ("vat_number",)}),
         ("Email addresses", {"fields": ("support_email", "billing_email", "abuse_email", "privacy_email")}),
+        (
+            "security.txt (RFC 9116)",
+            {"fields": ("security_contact", "security_txt_expires", "security_policy_url", "security_languages")},
+        ),
     )
 
     def has_add_permission(self, request: HttpRequest) -> bool:

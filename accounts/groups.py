@@ -87,6 +87,14 @@ GROUP_PERMISSIONS: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
             "ipassignment": ("view",),
             "message": ("view", "change"),
         },
+        # The abuse desk works reports and cases (privacy.abuse.admin); containment is its own permission.
+        "privacy": {
+            "abusereport": ("view", "add", "change"),
+            "abuseevidence": ("view", "change"),
+            "abusecase": ("view", "change", "contain"),
+            "caseentry": ("view",),
+            "caseentryfile": ("view",),
+        },
     },
     roles.PRIVACY_GROUP: {
         "accounts": {
@@ -137,6 +145,7 @@ CUSTOM_PERMISSIONS = {
     ("lawfuldemand", "handle"): "handle_lawful_demand",
     ("transparencyreport", "publish"): "publish_transparency_report",
     ("collectortoken", "revoke"): "revoke_collectortoken",
+    ("abusecase", "contain"): "contain_service",
 }
 
 

@@ -545,8 +545,18 @@ class IPAssignmentQuerySet(models.QuerySet):
         return self.filter(released_on__isnull=True)
 
     def containing(self, address: str) -> IPAssignmentQuerySet:
-        key = _address_key(ipaddress.ip_address(address))
-        return self.filter(first_key__lte=key, last_key__gte=key)
+        """Assignments whose network contains ``address``. Every stored network is a
+        CIDR prefix, so it starts at the address with its host bits cleared for one prefix
+        length: one indexed look-up per length instead of a range scan over the history."""
+        parsed = ipaddress.ip_address(address)
+        key = _address_key(parsed)
+        bits, value = parsed.max_prefixlen, int(parsed)
+        offset = int(ipaddress.IPv6Address("::ffff:0.0.0.0")) if parsed.version == 4 else 0
+        starts = {
+            f"{offset + (value >> (bits - length) << (bits - length) if length else 0):032x}"
+            for length in range(bits + 1)
+        }
+        return self.filter(first_key__in=sorted(starts), last_key__gte=key)
 
     def overlapping(self, network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> IPAssignmentQuerySet:
         first, last = _address_key(network.network_address), _address_key(network.broadcast_address)
@@ -662,9 +672,28 @@ class ProviderDetails(models.Model):
     website = models.URLField(blank=True)
     support_email = models.EmailField()
     billing_email = models.EmailField()
-    abuse_email = models.EmailField(help_text="RFC 2142: abuse@ your domain.")
+    abuse_email = models.EmailField(
+        help_text="RFC 2142: abuse@ your domain. Mail to it goes to the abuse desk, whichever customer it names."
+    )
     privacy_email = models.EmailField()
     phone = models.CharField(max_length=40, blank=True)
+    # /.well-known/security.txt (RFC 9116): served only while both Contact and Expires are known.
+    security_contact = models.CharField(
+        max_length=300,
+        blank=True,
+        help_text="security.txt Contact: a mailto: or https: address for reporting vulnerabilities "
+        "(empty: the abuse address).",
+    )
+    security_txt_expires = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="security.txt Expires: when the file stops being valid (at most a year ahead). "
+        "Staff are warned in the admin 30 days before.",
+    )
+    security_policy_url = models.URLField(blank=True, help_text="security.txt Policy: your disclosure policy.")
+    security_languages = models.CharField(
+        max_length=100, blank=True, default="en", help_text="security.txt Preferred-Languages, e.g. en, cy."
+    )
 
     class Meta:
         verbose_name = "provider details"
@@ -684,6 +713,23 @@ class ProviderDetails(models.Model):
                 self.vat_number = normalise_vat_number(self.vat_number, country="GB")
             except ValidationError as exc:
                 raise ValidationError({"vat_number": exc.messages}) from None
+        contact = self.security_contact.strip()
+        if contact and not contact.startswith(("mailto:", "https://", "tel:")):
+            if "@" in contact and " " not in contact:
+                self.security_contact = f"mailto:{contact}"
+            else:
+                raise ValidationError(
+                    {
+                        "security_contact": "Give a mailto:, https: or tel: address (RFC 9116), "
+                        "e.g. mailto:security@example.net."
+                    }
+                )
+        if self.security_txt_expires and self.security_txt_expires > timezone.now() + timezone.timedelta(days=366):
+            raise ValidationError({"security_txt_expires": "RFC 9116 asks for an expiry less than a year ahead."})
+
+    @property
+    def security_txt_contact(self) -> str:
+        return self.security_contact.strip() or (f"mailto:{self.abuse_email}" if self.abuse_email else "")
 
     @classmethod
     def current(cls) -> ProviderDetails | None:

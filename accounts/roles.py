@@ -28,6 +28,7 @@ class Action(models.TextChoices):
         "manage_storage_access",
         "See, request, approve, decline and revoke access to the servers' storage",
     )
+    ANSWER_ABUSE_REPORTS = "answer_abuse_reports", "See and answer abuse reports about the services"
 
 
 PERMISSIONS: dict[Action, frozenset[Role]] = {
@@ -41,6 +42,7 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.RECEIVE_TECHNICAL_MAIL: frozenset({Role.OWNER, Role.TECHNICAL}),
     Action.USE_PRIVACY_CENTRE: frozenset({Role.OWNER}),
     Action.MANAGE_STORAGE_ACCESS: frozenset({Role.OWNER, Role.TECHNICAL}),
+    Action.ANSWER_ABUSE_REPORTS: frozenset({Role.OWNER, Role.TECHNICAL}),
 }
 
 # Staff work in the admin in these groups (created by a data migration, accounts.groups).

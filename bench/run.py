@@ -27,6 +27,7 @@ BENCHMARKS = [
     "bench.usage_ingest",
     "bench.usage_percentile",
     "bench.accounting_export",
+    "bench.abuse_intake",
 ]
 
 

@@ -454,6 +454,13 @@ PORTAL_MAIL_AUTHSERV_ID = env.str("PORTAL_MAIL_AUTHSERV_ID", "")
 PORTAL_UNIFORM_TIMING_FLOOR = env.float("PORTAL_UNIFORM_TIMING_FLOOR", 0.6, minimum=0)
 PORTAL_INBOUND_MAX_ATTACHMENT_BYTES = env.int("PORTAL_INBOUND_MAX_ATTACHMENT_BYTES", 25 * 1024 * 1024, minimum=0)
 PORTAL_CORRESPONDENCE_RETENTION_YEARS = env.int("PORTAL_CORRESPONDENCE_RETENTION_YEARS", 6, minimum=1)
+# The abuse desk (docs/abuse.md): how long evidence and report details are kept after a
+# case closes, how long reports about one service and type keep joining one case, and
+# the limits on what a report may bring with it.
+PORTAL_ABUSE_RETENTION_MONTHS = env.int("PORTAL_ABUSE_RETENTION_MONTHS", 12, minimum=1)
+PORTAL_ABUSE_CASE_WINDOW_DAYS = env.int("PORTAL_ABUSE_CASE_WINDOW_DAYS", 7, minimum=1)
+PORTAL_ABUSE_MAX_EVIDENCE_BYTES = env.int("PORTAL_ABUSE_MAX_EVIDENCE_BYTES", 5 * 1024 * 1024, minimum=1)
+PORTAL_ABUSE_MAX_EVIDENCE_ITEMS = env.int("PORTAL_ABUSE_MAX_EVIDENCE_ITEMS", 20, minimum=1)
 
 # Privacy centre (privacy app).
 # Optional analytics (PECR reg 6): empty = strictly necessary cookies only, never a banner.

@@ -7,6 +7,7 @@ from django.urls import include, path
 
 from billing.views.usage_ingest import receive_samples
 from core.timing import uniform_post_timing
+from privacy.abuse import views as abuse_views
 
 # The admin login goes through allauth, so its MFA stage applies to staff.
 admin.site.login = secure_admin_login(admin.site.login)
@@ -24,6 +25,8 @@ urlpatterns = [
     path("storage-access/", include("privacy.storage.views")),
     path("api/storage-access/", include("privacy.storage.api")),
     path("transparency/", include("privacy.lawful.views")),
+    path("abuse/", include("privacy.abuse.urls")),
+    path(".well-known/security.txt", abuse_views.security_txt, name="security_txt"),
     path("billing/", include("billing.urls")),
     # Usage collectors post samples here with their token (docs/usage.md).
     path("api/usage/samples", receive_samples, name="usage_samples"),

@@ -8,11 +8,14 @@ class PrivacyConfig(AppConfig):
     verbose_name = "Privacy"
 
     def ready(self) -> None:
+        from accounts.correspondence.inbound import abuse_mail_received
         from privacy import (
             checks,  # noqa: F401  (registers the system check)
             middleware,  # noqa: F401  (connects the login receiver for policy acknowledgement)
             tasks,
         )
+        from privacy.abuse import intake
+        from privacy.abuse import models as abuse_models  # noqa: F401  (the abuse desk's models are this app's)
         from privacy.lawful import models as lawful_models  # noqa: F401
         from privacy.services.export import export_requested
         from privacy.services.holds import hold_lifted
@@ -25,4 +28,6 @@ class PrivacyConfig(AppConfig):
         # Services announce; the tasks module (a layer above them) queues the work.
         export_requested.connect(tasks.queue_export_build, dispatch_uid="privacy.queue_export_build")
         public_request_submitted.connect(tasks.queue_public_request, dispatch_uid="privacy.queue_public_request")
+        # The inbound archive (accounts) hands mail to the abuse address to the abuse desk.
+        abuse_mail_received.connect(intake.on_abuse_mail, dispatch_uid="privacy.abuse.on_abuse_mail")
         hold_lifted.connect(tasks.queue_held_erasure_release, dispatch_uid="privacy.queue_held_erasure_release")

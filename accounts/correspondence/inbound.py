@@ -29,6 +29,7 @@ import nh3
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
+from django.dispatch import Signal
 from django.utils import timezone
 
 from accounts.correspondence import senders
@@ -283,12 +284,40 @@ def kind_for(to_addresses: list[str]) -> str:
     return MailKind.SERVICE
 
 
+# Sent once an inbound message to the abuse address is stored, with ``message``. The abuse
+# desk (privacy.abuse, above accounts) answers by filing the reports in it, and returns
+# True when it has. The message itself stays where the archive put it.
+abuse_mail_received = Signal()
+
+
+def route_to_abuse_desk(message: Message) -> bool:
+    """Hand an inbound abuse message to the abuse desk; whether it took it.
+
+    Whatever goes wrong there, the message stays stored (in quarantine, for staff)."""
+    if message.direction != Message.Direction.INBOUND or message.kind != MailKind.ABUSE:
+        return False
+    try:
+        with transaction.atomic():
+            handled = any(response for _, response in abuse_mail_received.send(sender=Message, message=message))
+    except Exception:
+        logger.exception("The abuse desk could not take inbound message %s; it stays in quarantine", message.pk)
+        return False
+    return handled
+
+
 def receive(raw: bytes, *, source: str = "pipe") -> Message:
     """Store one raw message; return the stored (or previously stored, same bytes) row.
 
+    Mail to the abuse address then goes to the abuse desk (``abuse_mail_received``).
     Raises only if nothing could be stored (the database or the storage is unavailable):
     the caller then keeps the message and tries again later.
     """
+    message = _receive(raw, source=source)
+    route_to_abuse_desk(message)
+    return message
+
+
+def _receive(raw: bytes, *, source: str) -> Message:
     digest = hashlib.sha256(raw).hexdigest()
     duplicate = Message.objects.filter(direction=Message.Direction.INBOUND, raw_sha256=digest).first()
     if duplicate:

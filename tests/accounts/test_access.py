@@ -18,7 +18,7 @@ from accounts import roles, services
 from accounts.models import Customer, Invitation, Membership, Service
 from tests.accounts.factories import CustomerFactory, IPAssignmentFactory, MembershipFactory, ServiceFactory
 
-CUSTOMER_NAMESPACES = {"accounts", "portal", "correspondence", "storage_access"}
+CUSTOMER_NAMESPACES = {"accounts", "portal", "correspondence", "storage_access", "abuse"}
 
 
 def _membership(customer: Customer) -> Membership:
@@ -67,6 +67,37 @@ def _storage_grant(customer: Customer):
     return asked_grant(customer)
 
 
+def _abuse_case(customer: Customer):
+    """One abuse case per customer, with a report, evidence shared with the customer and an answer's file."""
+    from accounts.correspondence import gateway
+    from privacy.abuse import cases
+    from privacy.abuse.models import AbuseCase, AbuseEvidence, AbuseReport
+
+    existing = AbuseCase.objects.filter(customer=customer).first()
+    if existing:
+        return existing
+    service = _service(customer)
+    case = AbuseCase.objects.create(customer=customer, service=service, category="messaging", type="spam")
+    report = AbuseReport.objects.create(
+        format="staff", status="matched", content_sha256="0" * 64, case=case, customer=customer, service=service
+    )
+    name, digest = gateway.store_file("abuse/evidence", "log.txt", f"evidence about {customer}".encode())
+    AbuseEvidence.objects.create(
+        report=report, content_type="text/plain", file=name, size=10, sha256=digest, shared_with_customer=True
+    )
+    member = MembershipFactory(customer=customer, role=roles.Role.TECHNICAL)
+    cases.customer_answer(case, membership=member, text="Fixed", files=[("fix.txt", "text/plain", b"fixed")])
+    return case
+
+
+def _abuse_evidence(customer: Customer):
+    return _abuse_case(customer).reports.get().evidence.get()
+
+
+def _abuse_answer_file(customer: Customer):
+    return _abuse_case(customer).entries.get(kind="customer_answer").files.get()
+
+
 # URL keyword → how to make an object of that kind belonging to a given customer.
 OBJECT_FIXTURES: dict[str, Callable[[Customer], models.Model]] = {
     "membership_id": _membership,
@@ -75,6 +106,9 @@ OBJECT_FIXTURES: dict[str, Callable[[Customer], models.Model]] = {
     "message_id": _message,
     "attachment_id": _attachment,
     "grant_id": _storage_grant,
+    "case_id": _abuse_case,
+    "evidence_id": _abuse_evidence,
+    "file_id": _abuse_answer_file,
 }
 
 # URLs whose arguments are not ids of a customer's objects, and why they are not swept.
