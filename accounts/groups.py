@@ -1,7 +1,7 @@
 """Staff groups and their permissions: what the data migrations add up to.
 
 Each migration that gives a group permissions writes them out itself (accounts 0002 and
-0006, privacy 0005 and 0008, billing 0008, 0010, 0014 and 0019), so that it does the same
+0006, privacy 0005 and 0008, billing 0008, 0010, 0014, 0019 and 0025), so that it does the same
 whatever this module says later. This is the sum of them, in one place to read, and what
 ``sync_groups`` restores after a test empties the database. A change here needs a new
 migration that grants (or takes away) the same: tests/accounts/test_groups.py compares
@@ -53,6 +53,25 @@ GROUP_PERMISSIONS: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
             "numberseries": ("view", "add", "change"),
             "exchangerate": ("view", "add", "change"),
             "billingsettings": ("view", "add", "change"),
+            # Collections (billing.collections): the schedule, rates, agencies and settings they
+            # keep; pauses, disputes, letters, handoffs, waivers, write-offs and suspensions they
+            # work through the admin's actions; what the runs record they only read.
+            "dunningstep": ("view", "add", "change"),
+            "referencerate": ("view", "add", "change"),
+            "collectionagency": ("view", "add", "change"),
+            "collectionssettings": ("view", "add", "change"),
+            "collectionspause": ("view", "add", "change"),
+            "dispute": ("view", "add", "change"),
+            "letter": ("view", "add", "change"),
+            "letterreply": ("view", "add", "change"),
+            "handoff": ("view", "add", "change"),
+            "latepaymentwaiver": ("view", "add", "change"),
+            "writeoff": ("view", "add", "change"),
+            "suspensionnotice": ("view", "add", "change"),
+            "remindersent": ("view",),
+            "latepaymentcharge": ("view",),
+            "disputeattachment": ("view",),
+            "handoffevent": ("view", "add"),
         },
     },
     roles.ABUSE_GROUP: {

@@ -8,7 +8,10 @@ class BillingConfig(AppConfig):
     verbose_name = "Billing"
 
     def ready(self) -> None:
+        # Collections' models (billing.collections.models) belong to this app but live in
+        # their own module, so billing.models never imports the layer that uses them.
         from billing import checks  # noqa: F401  (registers the start-up checks)
+        from billing.collections import models as collections_models  # noqa: F401
         from billing.issuing import document_issued
         from billing.tasks import queue_document_delivery
         from billing.workflows.closure import end_billing

@@ -12,6 +12,7 @@ import logging
 from celery import shared_task
 from django.utils import timezone
 
+from billing.collections.reminders import run_reminders
 from billing.delivery.email import send_document, unsent_documents
 from billing.models import BillingRun, Invoice
 from billing.workflows.run import run_billing, run_on_billing_day, undelivered_documents
@@ -61,3 +62,11 @@ def queue_document_delivery(sender, *, invoice_pk: int, **kwargs) -> None:
     """``document_issued`` receiver: render and email the document in the background,
     once the issuing transaction has committed."""
     render_and_send_invoice.delay(invoice_pk)
+
+
+@shared_task
+def run_collections() -> int:
+    """Daily (django-celery-beat): the payment reminders due today
+    (``billing.collections.reminders.run_reminders``). Safe to run twice: each document
+    gets each step once. Returns how many emails were sent."""
+    return run_reminders(timezone.localdate()).emails
