@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from billing.views import invoices, statements
+from billing.views import collections, invoices, statements
 
 app_name = "billing"
 
-urlpatterns = [*invoices.urlpatterns, *statements.urlpatterns]
+urlpatterns = [*invoices.urlpatterns, *statements.urlpatterns, *collections.urlpatterns]

@@ -14,6 +14,7 @@ from django.urls import path
 from accounts import roles
 from accounts.access import customer_view, private_download, require_permission
 from accounts.models import Membership
+from billing.collections.status import document_collections
 from billing.delivery.document import document_data
 from billing.delivery.pdf import pdf_filename, stored_pdf_bytes
 from billing.models import Invoice
@@ -45,7 +46,11 @@ def invoice_detail(request: HttpRequest, membership: Membership, invoice_id: int
     invoice = get_object_or_404(_documents(membership).prefetch_related("lines", "refunds"), pk=invoice_id)
     # The same data the PDF is drawn from (lines, totals, VAT, what is paid and due), so
     # the page and the PDF cannot disagree.
-    return render(request, "billing/invoice_detail.html", {"customer": membership.customer, **document_data(invoice)})
+    return render(
+        request,
+        "billing/invoice_detail.html",
+        {"customer": membership.customer, **document_data(invoice), "collections": document_collections(invoice)},
+    )
 
 
 @customer_view

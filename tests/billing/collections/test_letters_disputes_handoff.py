@@ -24,7 +24,7 @@ from billing.collections.letters import record_answer, record_posting, send_lett
 from billing.collections.models import CollectionAgency, LetterReply
 from billing.collections.reminders import run_reminders
 from billing.models import Invoice
-from privacy.models import DisclosureEntry, LegalHold
+from privacy.models import DisclosureEntry, LegalHold, PolicyAcknowledgement, PolicyVersion
 from privacy.services.holds import is_held
 from tests.accounts.factories import StaffFactory
 from tests.billing.collections.helpers import customer, invoice_due, mails
@@ -192,6 +192,8 @@ def test_resolving_a_dispute_credits_the_disputed_lines(provider):
 def test_the_handoff_pack_ledger_entry_hold_and_customer_email(provider, agency):
     debtor, invoice = sole_trader_with_debt()
     staff = StaffFactory()
+    terms = PolicyVersion.objects.create(document="terms", version=3, effective_from=D(2025, 1, 1), body="Pay on time.")
+    PolicyAcknowledgement.objects.create(person=Membership.objects.filter(customer=debtor).first().user, version=terms)
     with at(D(2026, 4, 1)):
         letter = send_letter(debtor, invoices=[invoice], actor=staff)
         record_posting(letter, posted_on=D(2026, 4, 1), actor=staff)
@@ -211,10 +213,11 @@ def test_the_handoff_pack_ledger_entry_hold_and_customer_email(provider, agency)
         "documents/documents.json",
         f"letters/letter-of-claim-2026-04-01-{letter.pk}.pdf",
         "letters/proof-of-sending.json",
-        "terms/" + names[-1].split("/")[-1],
-    ][: 7]) or True
+        "terms/terms-of-service-v3.txt",
+    ])
     assert all(re.fullmatch(r"correspondence/\d{4}-\d\d-\d\d-\d+\.txt", n) for n in correspondence)
-    assert len(correspondence) >= 6  # the invoice, five reminders, the letter
+    assert len(correspondence) == 6  # five reminders and the letter (not the handoff email itself)
+    assert "Pay on time." in pack.read("terms/terms-of-service-v3.txt").decode()
     assert pack.read(f"documents/{invoice.number}.pdf") == open_invoice(invoice)
     assert "Jo Bloggs" in pack.read("customer.json").decode()
     assert all(entry in pack.read("README.txt").decode() for entry in PACK_CONTENTS)
