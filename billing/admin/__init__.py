@@ -2,4 +2,4 @@
 
 from __future__ import annotations
 
-from billing.admin import documents, home, payments  # noqa: F401
+from billing.admin import collections, documents, home, payments  # noqa: F401

@@ -124,7 +124,8 @@ def charge_late_payment(customer, *, actor, today: dt.date | None = None) -> Inv
                 add_line(
                     claim,
                     description=f"Statutory interest on {number} (due {item.invoice.due_on:%-d %B %Y}): "
-                    f"{worked.annual_rate.normalize():f}% a year (8% over Bank Rate {worked.reference_rate.normalize():f}% "
+                    f"{worked.annual_rate.normalize():f}% a year "
+                    f"(8% over Bank Rate {worked.reference_rate.normalize():f}% "
                     f"on {worked.reference_day:%-d %B %Y}), {worked.days} days",
                     quantity=1,
                     unit_price=worked.amount,

@@ -11,6 +11,7 @@ or reject it with reasons, which are emailed; either way its hold is lifted.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 
 from django.core.exceptions import ValidationError
@@ -151,7 +152,7 @@ def _decide(dispute: Dispute, status: str, decision: str, actor, credit_note=Non
 
 
 def _tell(dispute: Dispute, template: str) -> None:
-    try:
+    with contextlib.suppress(NoRecipients):  # the portal shows it all the same
         send_mail(
             kind=MailKind.BILLING,
             template=template,
@@ -160,5 +161,3 @@ def _tell(dispute: Dispute, template: str) -> None:
             idempotency_key=f"{template}:{dispute.pk}",
             related=dispute.invoice,
         )
-    except NoRecipients:
-        pass  # shown on the invoice's page all the same

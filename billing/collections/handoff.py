@@ -14,6 +14,7 @@ the customer's contact details. Nothing about services, privacy requests or othe
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import json
@@ -94,7 +95,7 @@ def check_handoff(customer, invoices, *, today: dt.date | None = None) -> list[s
         )
         if final_steps and max(s.days_after_due for s in final_steps) not in sent:
             problems.append(f"{invoice}: the final reminder has not been sent.")
-        letters = [letter for letter in Letter.objects.filter(invoices=invoice).order_by("-dated")]
+        letters = list(Letter.objects.filter(invoices=invoice).order_by("-dated"))
         if not letters:
             problems.append(
                 f"{invoice}: no {'Letter of Claim' if _protocol(customer) else 'letter before action'} has been sent."
@@ -155,18 +156,20 @@ def hand_off(customer, *, invoices, agency: CollectionAgency, actor, today: dt.d
             created_by=actor,
         )
         handoff.invoices.set(documents)
-        try:
+        with contextlib.suppress(NoRecipients):  # the portal shows it all the same
             send_mail(
                 kind=MailKind.LEGAL,
                 template="collections_handed_over",
                 customer=customer,
-                context={"handoff": handoff, "agency": agency, "amount": format_money(amount, customer.currency),
-                         "documents": documents},  # fmt: skip
+                context={
+                    "handoff": handoff,
+                    "agency": agency,
+                    "amount": format_money(amount, customer.currency),
+                    "documents": documents,
+                },
                 idempotency_key=f"collections-handoff:{handoff.pk}",
                 related=handoff,
             )
-        except NoRecipients:
-            pass  # the letters went by post; the portal shows it
     return handoff
 
 
@@ -184,15 +187,28 @@ def build_pack(customer, documents, *, agency, today: dt.date) -> bytes:
     with zipfile.ZipFile(buffer, "w") as archive:
         add("README.txt", _readme(customer, documents, agency, today))
         add("customer.json", json.dumps(_contact_details(customer), indent=2, ensure_ascii=False))
-        add("statement-of-account.pdf", render_statement_pdf(statement(customer, min(d.issued_on for d in documents), today)))
+        add(
+            "statement-of-account.pdf",
+            render_statement_pdf(statement(customer, min(d.issued_on for d in documents), today)),
+        )
         for doc in documents:
             add(f"documents/{pdf_filename(doc)}", stored_pdf_bytes(doc))
         add(
             "documents/documents.json",
             json.dumps(
-                [{"number": d.number, "kind": d.get_kind_display(), "issued_on": d.issued_on.isoformat(),
-                  "due_on": d.due_on.isoformat(), "total": str(d.total_gross), "owed": str(d.balance),
-                  "currency": d.currency, "pdf_sha256": d.pdf_sha256} for d in documents],  # fmt: skip
+                [
+                    {
+                        "number": d.number,
+                        "kind": d.get_kind_display(),
+                        "issued_on": d.issued_on.isoformat(),
+                        "due_on": d.due_on.isoformat(),
+                        "total": str(d.total_gross),
+                        "owed": str(d.balance),
+                        "currency": d.currency,
+                        "pdf_sha256": d.pdf_sha256,
+                    }
+                    for d in documents
+                ],
                 indent=2,
             ),
         )
@@ -210,9 +226,13 @@ def build_pack(customer, documents, *, agency, today: dt.date) -> bytes:
                     "email_status": letter.message.status if letter.message else None,
                     "posted_on": letter.posted_on.isoformat() if letter.posted_on else None,
                     "replies": [
-                        {"submitted_at": r.submitted_at.isoformat(), "response": r.get_response_display(),
-                         "wanted_documents": r.wants_documents, "seeking_advice": r.seeking_advice,
-                         "answered_on": r.answered_on.isoformat() if r.answered_on else None}  # fmt: skip
+                        {
+                            "submitted_at": r.submitted_at.isoformat(),
+                            "response": r.get_response_display(),
+                            "wanted_documents": r.wants_documents,
+                            "seeking_advice": r.seeking_advice,
+                            "answered_on": r.answered_on.isoformat() if r.answered_on else None,
+                        }
                         for r in letter.replies.all()
                     ],
                 }
@@ -223,7 +243,10 @@ def build_pack(customer, documents, *, agency, today: dt.date) -> bytes:
             .exclude(status__in=[Message.Status.QUARANTINED, Message.Status.REJECTED])
             .order_by("created_at", "pk")
         ):
-            add(f"correspondence/{timezone.localtime(message.created_at):%Y-%m-%d}-{message.pk}.txt", _message_text(message))
+            add(
+                f"correspondence/{timezone.localtime(message.created_at):%Y-%m-%d}-{message.pk}.txt",
+                _message_text(message),
+            )
         terms, accepted_at = accepted_terms(customer)
         if terms is not None:
             add(
@@ -249,8 +272,11 @@ def _contact_details(customer) -> dict:
         "postal_address": customer.postal_address_lines(),
         "phone": customer.phone,
         "billing_contacts": [
-            {"name": m.user.get_full_name() if hasattr(m.user, "get_full_name") else "", "email": m.user.email,
-             "role": m.get_role_display()}  # fmt: skip
+            {
+                "name": m.user.get_full_name() if hasattr(m.user, "get_full_name") else "",
+                "email": m.user.email,
+                "role": m.get_role_display(),
+            }
             for m in contacts
         ],
     }
@@ -269,7 +295,8 @@ def _readme(customer, documents, agency, today) -> str:
         f"Debt recovery pack for {customer.registered_name}, prepared {today:%-d %B %Y} for {agency.name} "
         f"(our reference with you: {agency.reference}).",
         "",
-        "Documents passed on: " + ", ".join(f"{d.number} ({format_money(d.balance, d.currency)} owed)" for d in documents),
+        "Documents passed on: "
+        + ", ".join(f"{d.number} ({format_money(d.balance, d.currency)} owed)" for d in documents),
         "",
         "Contents:",
         *(f"  {item}" for item in PACK_CONTENTS),
@@ -280,7 +307,9 @@ def _readme(customer, documents, agency, today) -> str:
     return "\n".join(lines) + "\n"
 
 
-def record_event(handoff: Handoff, *, kind: str, on: dt.date, actor, amount=None, note: str = "", payment=None) -> HandoffEvent:
+def record_event(
+    handoff: Handoff, *, kind: str, on: dt.date, actor, amount=None, note: str = "", payment=None
+) -> HandoffEvent:
     """A payment the agency collected, a recall or a settlement. A recall or a settlement
     ends the handoff and lifts its hold."""
     with transaction.atomic():

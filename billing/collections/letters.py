@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
@@ -111,7 +112,9 @@ def send_letter(customer, *, invoices, actor, today: dt.date | None = None) -> L
                 customer=customer,
                 context={"letter": letter, "amount": format_money(amount, letter.currency)},
                 attachments=[
-                    Attachment(letter_filename(letter), content, "application/pdf", stored=(letter.pdf, letter.pdf_sha256))
+                    Attachment(
+                        letter_filename(letter), content, "application/pdf", stored=(letter.pdf, letter.pdf_sha256)
+                    )
                 ],
                 idempotency_key=f"collections-letter:{letter.pk}",
                 related=letter,
@@ -145,7 +148,11 @@ def record_posting(letter: Letter, *, posted_on: dt.date, actor) -> Letter:
 
 def submit_reply(letter: Letter, *, membership, **answers) -> LetterReply:
     """The Reply Form, completed in the portal by a billing contact or owner."""
-    if membership is None or not membership.can(roles.Action.VIEW_BILLING) or letter.customer_id != membership.customer_id:
+    if (
+        membership is None
+        or not membership.can(roles.Action.VIEW_BILLING)
+        or letter.customer_id != membership.customer_id
+    ):
         raise ValidationError("Only the customer's billing contacts and owners can reply to this letter.")
     if letter.kind != Letter.Kind.LETTER_OF_CLAIM:
         raise ValidationError("This letter has no Reply Form: reply by email.")
@@ -154,7 +161,7 @@ def submit_reply(letter: Letter, *, membership, **answers) -> LetterReply:
     if answers.get("wants_documents") and not (answers.get("documents_wanted") or "").strip():
         raise ValidationError("Say which documents you would like.")
     reply = LetterReply.objects.create(letter=letter, submitted_by=membership.user, **answers)
-    try:
+    with contextlib.suppress(NoRecipients):  # the portal shows it all the same
         send_mail(
             kind=MailKind.LEGAL,
             template="collections_reply_received",
@@ -163,8 +170,6 @@ def submit_reply(letter: Letter, *, membership, **answers) -> LetterReply:
             idempotency_key=f"collections-reply:{reply.pk}",
             related=letter,
         )
-    except NoRecipients:
-        pass
     return reply
 
 
@@ -187,7 +192,9 @@ def handoff_wait(letter: Letter) -> Wait:
     """When the debt in ``letter`` may first be passed on, and why."""
     if letter.kind == Letter.Kind.BEFORE_ACTION:
         sent = letter.dated
-        return Wait(sent + dt.timedelta(days=BEFORE_ACTION_DAYS), f"{BEFORE_ACTION_DAYS} days after the letter before action")
+        return Wait(
+            sent + dt.timedelta(days=BEFORE_ACTION_DAYS), f"{BEFORE_ACTION_DAYS} days after the letter before action"
+        )
     if letter.posted_on is None:
         return Wait(None, "the Letter of Claim has not been recorded as posted")
     sent = max(letter.dated, letter.posted_on)
@@ -197,7 +204,9 @@ def handoff_wait(letter: Letter) -> Wait:
         if reply.wants_documents or reply.seeking_advice:
             if reply.answered_on is None and reply.wants_documents:
                 return Wait(None, "the customer asked for documents, which have not been recorded as sent")
-            later = max(timezone.localdate(reply.submitted_at), reply.answered_on or timezone.localdate(reply.submitted_at))
+            later = max(
+                timezone.localdate(reply.submitted_at), reply.answered_on or timezone.localdate(reply.submitted_at)
+            )
             if later + dt.timedelta(days=PROTOCOL_DAYS) > until:
                 until = later + dt.timedelta(days=PROTOCOL_DAYS)
                 reason = (
@@ -220,13 +229,31 @@ def letter_context(letter: Letter, *, documents) -> dict:
     rows, continuing = [], []
     for doc in documents:
         found = accrued(doc, today=letter.dated)
-        rows.append({"number": doc.number, "issued_on": doc.issued_on, "due_on": doc.due_on,
-                     "balance": money(doc.balance), "kind": doc.get_kind_display()})  # fmt: skip
+        rows.append(
+            {
+                "number": doc.number,
+                "issued_on": doc.issued_on,
+                "due_on": doc.due_on,
+                "balance": money(doc.balance),
+                "kind": doc.get_kind_display(),
+            }
+        )
         if not why_not_chargeable(doc) and found.interest is not None:
-            daily = interest(owed=doc.balance, due_on=doc.due_on, until=doc.due_on + dt.timedelta(days=1),
-                             reference_rate=found.interest.reference_rate).amount  # fmt: skip
-            continuing.append({"number": doc.number, "rate": found.interest.annual_rate, "daily": money(daily),
-                               "accrued": money(found.interest.amount), "compensation": money(found.compensation)})  # fmt: skip
+            daily = interest(
+                owed=doc.balance,
+                due_on=doc.due_on,
+                until=doc.due_on + dt.timedelta(days=1),
+                reference_rate=found.interest.reference_rate,
+            ).amount
+            continuing.append(
+                {
+                    "number": doc.number,
+                    "rate": found.interest.annual_rate,
+                    "daily": money(daily),
+                    "accrued": money(found.interest.amount),
+                    "compensation": money(found.compensation),
+                }
+            )
     terms, accepted_at = accepted_terms(customer)
     reply_by = letter.dated + dt.timedelta(days=letter.reply_days)
     context.update(

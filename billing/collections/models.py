@@ -106,9 +106,7 @@ class ReminderSent(models.Model):
     invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="reminders")
     step = models.ForeignKey(DunningStep, on_delete=models.PROTECT, related_name="+")
     sent_at = models.DateTimeField(default=timezone.now)
-    message = models.ForeignKey(
-        "accounts.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    message = models.ForeignKey("accounts.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     skipped = models.BooleanField(
         default=False, help_text="The step's day passed while a later step was due: it is never sent late."
     )
@@ -274,7 +272,9 @@ class Dispute(models.Model):
     class Meta:
         ordering = ["-raised_at"]
         constraints = [
-            models.UniqueConstraint(fields=["invoice"], condition=Q(status="open"), name="one_open_dispute_per_document")
+            models.UniqueConstraint(
+                fields=["invoice"], condition=Q(status="open"), name="one_open_dispute_per_document"
+            )
         ]
 
     def __str__(self) -> str:
@@ -349,8 +349,18 @@ class Letter(models.Model):
 @personal_data(
     description="Your replies to a letter of claim, with your financial statement.",
     categories=[Category.FINANCIAL, Category.CORRESPONDENCE],
-    fields=["submitted_at", "response", "wants_documents", "documents_wanted", "seeking_advice", "payment_offer", "notes",
-            "monthly_income", "monthly_outgoings", "answered_on"],  # fmt: skip
+    fields=[
+        "submitted_at",
+        "response",
+        "wants_documents",
+        "documents_wanted",
+        "seeking_advice",
+        "payment_offer",
+        "notes",
+        "monthly_income",
+        "monthly_outgoings",
+        "answered_on",
+    ],
     person_path="submitted_by",
     purpose="Hear your answer to a letter of claim before any recovery.",
     lawful_basis=LawfulBasis.LEGITIMATE_INTERESTS,

@@ -81,9 +81,7 @@ def _send_step(customer, step, invoices, steps, today, result: RunResult) -> Non
         with transaction.atomic():
             lock_customer(customer)
             # Under the lock: another run may have done it meanwhile.
-            invoices = [
-                inv for inv in invoices if not ReminderSent.objects.filter(invoice=inv, step=step).exists()
-            ]
+            invoices = [inv for inv in invoices if not ReminderSent.objects.filter(invoice=inv, step=step).exists()]
             if not invoices:
                 return
             message = send_mail(

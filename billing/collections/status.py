@@ -20,9 +20,7 @@ def document_collections(invoice: Invoice, *, today: dt.date | None = None) -> d
     overdue = invoice.is_overdue
     found = accrued(invoice, today=today) if overdue and invoice.kind == Invoice.Kind.INVOICE else None
     disputes = list(Dispute.objects.filter(invoice=invoice).select_related("credit_note").prefetch_related("lines"))
-    handoff = (
-        Handoff.objects.filter(invoices=invoice).select_related("agency").prefetch_related("events").first()
-    )
+    handoff = Handoff.objects.filter(invoices=invoice).select_related("agency").prefetch_related("events").first()
     claims = LatePaymentCharge.objects.filter(debt=invoice).select_related("claim").order_by("created_at")
     return {
         "days_overdue": (today - invoice.due_on).days if overdue else 0,
@@ -34,8 +32,13 @@ def document_collections(invoice: Invoice, *, today: dt.date | None = None) -> d
         "compensation": money(found.compensation) if found and found.compensation else "",
         "charges_note": found.why_not if found and found.why_not and invoice.customer.is_business else "",
         "claims": [
-            {"claim": c.claim, "interest": money(c.interest), "compensation": money(c.compensation),
-             "interest_from": c.interest_from, "interest_to": c.interest_to}  # fmt: skip
+            {
+                "claim": c.claim,
+                "interest": money(c.interest),
+                "compensation": money(c.compensation),
+                "interest_from": c.interest_from,
+                "interest_to": c.interest_to,
+            }
             for c in claims
         ],
         "letters": list(Letter.objects.filter(invoices=invoice).order_by("dated")),

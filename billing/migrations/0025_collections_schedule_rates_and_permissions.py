@@ -53,11 +53,25 @@ SCHEDULE = "Send payment reminders"
 # accounts.groups, so that it does the same whatever that module says later.
 GRANTS = {
     "Billing": [
-        *(f"billing.{a}_{m}" for m in ("dunningstep", "referencerate", "collectionagency", "collectionssettings")
-          for a in ("view", "add", "change")),
-        *(f"billing.{a}_{m}" for m in ("collectionspause", "dispute", "letter", "letterreply", "handoff",
-                                        "latepaymentwaiver", "writeoff", "suspensionnotice")
-          for a in ("view", "add", "change")),
+        *(
+            f"billing.{a}_{m}"
+            for m in ("dunningstep", "referencerate", "collectionagency", "collectionssettings")
+            for a in ("view", "add", "change")
+        ),
+        *(
+            f"billing.{a}_{m}"
+            for m in (
+                "collectionspause",
+                "dispute",
+                "letter",
+                "letterreply",
+                "handoff",
+                "latepaymentwaiver",
+                "writeoff",
+                "suspensionnotice",
+            )
+            for a in ("view", "add", "change")
+        ),
         *(f"billing.view_{m}" for m in ("remindersent", "latepaymentcharge", "disputeattachment", "handoffevent")),
         "billing.add_handoffevent",
     ],

@@ -109,11 +109,7 @@ def refresh_status(invoice: Invoice) -> str:
     returns the status. A payment request that becomes paid here is left for the caller's
     workflow to settle with its VAT invoice (``billing.workflows.proforma``)."""
     balance = balance_of(invoice)
-    if (
-        invoice.kind in Invoice.DEBIT_KINDS
-        and invoice.total_gross > 0
-        and credited_to(invoice) >= invoice.total_gross
-    ):
+    if invoice.kind in Invoice.DEBIT_KINDS and invoice.total_gross > 0 and credited_to(invoice) >= invoice.total_gross:
         status = Invoice.Status.CANCELLED  # credited in full, by one credit note or several
     elif balance <= 0:
         status = Invoice.Status.PAID

@@ -63,7 +63,18 @@ def statement(customer, start: dt.date, end: dt.date) -> Statement:
     for doc in documents:
         gross = abs(doc.total_gross)
         if doc.kind in Invoice.DEBIT_KINDS:
-            rows.append((doc.issued_on, 0, doc.pk, doc.kind, doc.number, "Invoice" if doc.kind == Invoice.Kind.INVOICE else doc.get_kind_display(), gross, Decimal("0.00")))
+            rows.append(
+                (
+                    doc.issued_on,
+                    0,
+                    doc.pk,
+                    doc.kind,
+                    doc.number,
+                    "Invoice" if doc.kind == Invoice.Kind.INVOICE else doc.get_kind_display(),
+                    gross,
+                    Decimal("0.00"),
+                )
+            )
         else:
             about = f"Credit note for {doc.corrects.number}" if doc.corrects_id else "Credit note"
             rows.append((doc.issued_on, 1, doc.pk, doc.kind, doc.number, about, Decimal("0.00"), gross))

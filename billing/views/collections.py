@@ -56,9 +56,13 @@ def dispute_new(request: HttpRequest, membership: Membership, invoice_id: int) -
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
-            messages.success(request, f"Your dispute of {invoice.number} is with us: reminders and charges on it are paused.")
+            messages.success(
+                request, f"Your dispute of {invoice.number} is with us: reminders and charges on it are paused."
+            )
             return redirect("billing:invoice_detail", invoice.pk)
-    return render(request, "billing/dispute_new.html", {"invoice": invoice, "form": form}, status=400 if form.errors else 200)
+    return render(
+        request, "billing/dispute_new.html", {"invoice": invoice, "form": form}, status=400 if form.errors else 200
+    )
 
 
 class ReplyForm(forms.ModelForm):

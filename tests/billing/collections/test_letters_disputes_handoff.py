@@ -56,7 +56,8 @@ def reminded(invoice, until: dt.date) -> None:
 def agency(db):
     return CollectionAgency.objects.create(
         name="Northern Recoveries LLP", kind=CollectionAgency.Kind.AGENCY, address="1 Quay St\nManchester\nM3 3JE",
-        email="accounts@northern-recoveries.example", reference="EXH-001", payment_instructions="Pay online at their site.",
+        email="accounts@northern-recoveries.example", reference="EXH-001",
+        payment_instructions="Pay online at their site.",
     )  # fmt: skip
 
 
@@ -205,16 +206,18 @@ def test_the_handoff_pack_ledger_entry_hold_and_customer_email(provider, agency)
     pack = zipfile.ZipFile(io.BytesIO(read_verified(handoff.pack, handoff.pack_sha256)))
     names = sorted(pack.namelist())
     correspondence = [n for n in names if n.startswith("correspondence/")]
-    assert sorted(set(names) - set(correspondence)) == sorted([
-        "README.txt",
-        "customer.json",
-        "statement-of-account.pdf",
-        f"documents/{invoice.number}.pdf",
-        "documents/documents.json",
-        f"letters/letter-of-claim-2026-04-01-{letter.pk}.pdf",
-        "letters/proof-of-sending.json",
-        "terms/terms-of-service-v3.txt",
-    ])
+    assert sorted(set(names) - set(correspondence)) == sorted(
+        [
+            "README.txt",
+            "customer.json",
+            "statement-of-account.pdf",
+            f"documents/{invoice.number}.pdf",
+            "documents/documents.json",
+            f"letters/letter-of-claim-2026-04-01-{letter.pk}.pdf",
+            "letters/proof-of-sending.json",
+            "terms/terms-of-service-v3.txt",
+        ]
+    )
     assert all(re.fullmatch(r"correspondence/\d{4}-\d\d-\d\d-\d+\.txt", n) for n in correspondence)
     assert len(correspondence) == 6  # five reminders and the letter (not the handoff email itself)
     assert "Pay on time." in pack.read("terms/terms-of-service-v3.txt").decode()

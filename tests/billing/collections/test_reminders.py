@@ -108,13 +108,15 @@ def test_no_charges_until_the_provider_turns_them_on(provider):
     assert accrued(invoice, today=D(2025, 9, 1)).total == 0
 
 
-def test_charging_issues_a_late_payment_claim_in_its_own_series_without_vat(provider, django_capture_on_commit_callbacks):
+def test_charging_issues_a_late_payment_claim_in_its_own_series_without_vat(
+    provider, django_capture_on_commit_callbacks
+):
     charges_on()
     buyer = customer()
     invoice = invoice_due(buyer, D(2025, 7, 1), amount="1000.00")  # £1,200 with VAT
 
     with (
-        time_machine.travel(dt.datetime(2025, 7, 31, 10), tick=False),
+        time_machine.travel(dt.datetime(2025, 7, 31, 10, tzinfo=dt.UTC), tick=False),
         django_capture_on_commit_callbacks(execute=True),
     ):
         found = accrued(invoice)
