@@ -69,7 +69,7 @@ GROUP_PERMISSIONS: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
             "writeoff": ("view", "add", "change"),
             "suspensionnotice": ("view", "add", "change"),
             "remindersent": ("view",),
-            "latepaymentcharge": ("view",),
+            "latepaymentcharge": ("view", "add"),  # add = charge a customer (issues a claim)
             "disputeattachment": ("view",),
             "handoffevent": ("view", "add"),
         },

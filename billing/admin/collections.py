@@ -8,7 +8,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.http import HttpResponseRedirect
+from django.http import HttpResponse, HttpResponseRedirect
 from django.utils import timezone
 
 from accounts.models import Customer
@@ -35,6 +35,7 @@ from billing.collections.models import (
     WriteOff,
 )
 from billing.models import Invoice
+from core.files import read_verified
 
 
 class OpenDocuments:
@@ -44,6 +45,19 @@ class OpenDocuments:
         if db_field.name == "invoices":
             kwargs["queryset"] = Invoice.objects.open().select_related("customer").order_by("customer", "due_on")
         return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+
+class Recorded(RecordedThroughService):
+    """``RecordedThroughService`` whose form object takes on everything the service set,
+    so the admin's log and messages name the record as it was made."""
+
+    def save_model(self, request, obj, form, change) -> None:
+        if change:
+            return
+        created = self.create(request, form.cleaned_data)
+        for field in created._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(created, field.attname))
+        obj._state.adding = False
 
 
 def _errors(exc: ValidationError) -> str:
@@ -107,7 +121,7 @@ class EndPauseForm(forms.Form):
 
 
 @admin.register(CollectionsPause)
-class CollectionsPauseAdmin(RecordedThroughService):
+class CollectionsPauseAdmin(Recorded):
     list_display = ["customer", "reason", "until", "created_by", "created_at", "ended_at"]
     list_filter = [("ended_at", admin.EmptyFieldListFilter)]
     raw_id_fields = ["customer"]
@@ -171,7 +185,8 @@ class LatePaymentChargeAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change) -> None:
         claim = charge_late_payment(form.cleaned_data["customer"], actor=request.user)
         created = claim.late_payment_charges.first()
-        obj.pk = created.pk
+        for field in created._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(created, field.attname))
         obj._state.adding = False
         messages.success(request, f"Issued late-payment claim {claim.number} for {claim.total_gross} {claim.currency}.")
 
@@ -180,7 +195,7 @@ class LatePaymentChargeAdmin(admin.ModelAdmin):
 
 
 @admin.register(LatePaymentWaiver)
-class LatePaymentWaiverAdmin(RecordedThroughService):
+class LatePaymentWaiverAdmin(Recorded):
     list_display = ["invoice", "reason", "waived_by", "created_at"]
     raw_id_fields = ["invoice"]
     fields = ["invoice", "reason"]
@@ -277,7 +292,7 @@ class PostedForm(forms.Form):
 
 
 @admin.register(Letter)
-class LetterAdmin(OpenDocuments, RecordedThroughService):
+class LetterAdmin(OpenDocuments, Recorded):
     """Adding a letter writes, stores and emails it: a Letter of Claim to an individual or
     sole trader, a letter before action to a business. Post it, then record the posting."""
 
@@ -370,7 +385,7 @@ class HandoffForm(forms.ModelForm):
 
 
 @admin.register(Handoff)
-class HandoffAdmin(OpenDocuments, RecordedThroughService):
+class HandoffAdmin(OpenDocuments, Recorded):
     """Passing a debt on checks the preconditions (letter period passed, no open dispute,
     final reminder sent) and refuses with the reasons; then builds the pack, records the
     disclosure, places the hold and tells the customer."""
@@ -383,7 +398,18 @@ class HandoffAdmin(OpenDocuments, RecordedThroughService):
     fields = ["customer", "agency", "invoices"]
     readonly_after_creation = ("amount", "currency", "status", "pack_sha256", "disclosure", "created_by",
                                "created_at", "recalled_at", "settled_at")  # fmt: skip
-    actions = ["recall", "settle"]
+    actions = ["download_pack", "recall", "settle"]
+
+    @admin.action(description="Download the handoff pack (one at a time)", permissions=["view"])
+    def download_pack(self, request, queryset):
+        if queryset.count() != 1:
+            messages.error(request, "Choose one handoff: its pack is one ZIP.")
+            return None
+        handoff = queryset.get()
+        response = HttpResponse(read_verified(handoff.pack, handoff.pack_sha256), content_type="application/zip")
+        response["Content-Disposition"] = f'attachment; filename="handoff-{handoff.pk}.zip"'
+        response["Cache-Control"] = "no-store"
+        return response
 
     def create(self, request, data) -> Handoff:
         return hand_off(data["customer"], invoices=data["invoices"], agency=data["agency"], actor=request.user)
@@ -410,7 +436,7 @@ class HandoffAdmin(OpenDocuments, RecordedThroughService):
 
 
 @admin.register(HandoffEvent)
-class HandoffEventAdmin(RecordedThroughService):
+class HandoffEventAdmin(Recorded):
     list_display = ["handoff", "kind", "on", "amount", "note", "recorded_by"]
     list_filter = ["kind"]
     raw_id_fields = ["handoff", "payment"]
@@ -422,7 +448,7 @@ class HandoffEventAdmin(RecordedThroughService):
 
 
 @admin.register(WriteOff)
-class WriteOffAdmin(RecordedThroughService):
+class WriteOffAdmin(Recorded):
     list_display = ["invoice", "amount", "reason", "written_off_on", "bad_debt_relief"]
     raw_id_fields = ["invoice"]
     fields = ["invoice", "reason", "written_off_on"]

@@ -50,5 +50,4 @@ def document_collections(invoice: Invoice, *, today: dt.date | None = None) -> d
             and (handoff is None or handoff.status != Handoff.Status.ACTIVE)
         ),
         "handoff": handoff,
-        "written_off": False,  # a write-off is our accounting, not a release of the debt
     }

@@ -74,6 +74,7 @@ GRANTS = {
         ),
         *(f"billing.view_{m}" for m in ("remindersent", "latepaymentcharge", "disputeattachment", "handoffevent")),
         "billing.add_handoffevent",
+        "billing.add_latepaymentcharge",
     ],
 }
 

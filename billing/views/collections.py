@@ -24,15 +24,27 @@ class MultipleFileInput(forms.ClearableFileInput):
     allow_multiple_selected = True
 
 
+class MultipleFileField(forms.FileField):
+    """Several files in one field (Django's documented pattern)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", MultipleFileInput())
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        single = super().clean
+        if isinstance(data, list | tuple):
+            return [single(item, initial) for item in data]
+        return [single(data, initial)] if data else []
+
+
 class DisputeForm(forms.Form):
     lines = forms.TypedMultipleChoiceField(
         coerce=int, required=False, widget=forms.CheckboxSelectMultiple,
         label="Which lines do you dispute?", help_text="Choose none to dispute the whole document.",
     )  # fmt: skip
     reason = forms.CharField(widget=forms.Textarea, label="Why", help_text="What is wrong, and what you expected.")
-    attachments = forms.FileField(
-        widget=MultipleFileInput, required=False, help_text=f"Up to {MAX_ATTACHMENTS} files of 10 MB each."
-    )
+    attachments = MultipleFileField(required=False, help_text=f"Up to {MAX_ATTACHMENTS} files of 10 MB each.")
 
     def __init__(self, *args, invoice: Invoice, **kwargs):
         super().__init__(*args, **kwargs)
@@ -41,8 +53,12 @@ class DisputeForm(forms.Form):
 
 @customer_view
 def dispute_new(request: HttpRequest, membership: Membership, invoice_id: int) -> HttpResponse:
+    # Looked up in the contact's own customer first: another customer's id answers 404
+    # whatever the role; then a role without billing access is refused with the reason.
+    invoice = get_object_or_404(
+        Invoice.objects.filter(customer=membership.customer).exclude(status=Invoice.Status.DRAFT), pk=invoice_id
+    )
     require_permission(membership, roles.Action.VIEW_BILLING)
-    invoice = get_object_or_404(Invoice.objects.visible_to(membership), pk=invoice_id)
     form = DisputeForm(request.POST or None, request.FILES or None, invoice=invoice)
     if request.method == "POST" and form.is_valid():
         try:
@@ -51,7 +67,7 @@ def dispute_new(request: HttpRequest, membership: Membership, invoice_id: int) -
                 membership=membership,
                 reason=form.cleaned_data["reason"],
                 line_ids=form.cleaned_data["lines"],
-                attachments=request.FILES.getlist("attachments"),
+                attachments=form.cleaned_data["attachments"],
             )
         except ValidationError as exc:
             form.add_error(None, exc)
@@ -93,8 +109,8 @@ def letter_list(request: HttpRequest, membership: Membership) -> HttpResponse:
 
 @customer_view
 def letter_reply(request: HttpRequest, membership: Membership, letter_id: int) -> HttpResponse:
-    require_permission(membership, roles.Action.VIEW_BILLING)
     letter = get_object_or_404(_letters(membership), pk=letter_id)
+    require_permission(membership, roles.Action.VIEW_BILLING)
     form = ReplyForm(request.POST or None)
     if letter.kind == Letter.Kind.LETTER_OF_CLAIM and request.method == "POST" and form.is_valid():
         try:
@@ -112,8 +128,8 @@ def letter_reply(request: HttpRequest, membership: Membership, letter_id: int) -
 @customer_view
 @private_download
 def letter_pdf(request: HttpRequest, membership: Membership, letter_id: int) -> HttpResponse:
-    require_permission(membership, roles.Action.VIEW_BILLING)
     letter = get_object_or_404(_letters(membership), pk=letter_id)
+    require_permission(membership, roles.Action.VIEW_BILLING)
     response = HttpResponse(letter_pdf_bytes(letter), content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="{letter_filename(letter)}"'
     response["X-Content-Type-Options"] = "nosniff"
