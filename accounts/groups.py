@@ -1,9 +1,8 @@
 """Staff groups and their permissions: what the data migrations add up to.
 
 Each migration that gives a group permissions writes them out itself (accounts 0002,
-0006 and 0019, privacy 0005 and 0008, billing 0008, 0010, 0014, 0019 and 0025), so that it does
-the same
-whatever this module says later. This is the sum of them, in one place to read, and what
+0006 and 0019, privacy 0005 and 0008, billing 0008, 0010, 0014, 0019 and 0025), so that it
+does the same whatever this module says later. This is the sum of them, in one place to read, and what
 ``sync_groups`` restores after a test empties the database. A change here needs a new
 migration that grants (or takes away) the same: tests/accounts/test_groups.py compares
 this definition with a freshly migrated database.

@@ -32,8 +32,11 @@ from billing.collections.models import (
     LetterReply,
     ReferenceRate,
     ReminderSent,
+    SuspensionNotice,
     WriteOff,
 )
+from billing.collections.reminders import end_pause, pause_reminders
+from billing.collections.suspension import give_notice
 from billing.models import Invoice
 from core.files import read_verified
 
@@ -130,14 +133,12 @@ class CollectionsPauseAdmin(Recorded):
     actions = ["end_pauses"]
 
     def create(self, request, data) -> CollectionsPause:
-        if not data["reason"].strip():
-            raise ValidationError("Say why reminders are paused.")
-        return CollectionsPause.objects.create(created_by=request.user, **data)
+        return pause_reminders(data["customer"], reason=data["reason"], until=data["until"], actor=request.user)
 
     @admin.action(description="End pauses", permissions=["change"])
     def end_pauses(self, request, queryset) -> None:
-        ended = queryset.filter(ended_at__isnull=True).update(ended_at=timezone.now(), ended_by=request.user)
-        messages.success(request, f"Ended {ended} pause(s).")
+        ended = sum(end_pause(pause, actor=request.user) for pause in queryset)
+        messages.success(request, f"Ended {ended} pause(s): reminders resume from the next run.")
 
 
 class ChargeForm(forms.ModelForm):
@@ -465,3 +466,23 @@ class WriteOffAdmin(Recorded):
 
     def create(self, request, data) -> WriteOff:
         return write_off(data["invoice"], reason=data["reason"], actor=request.user, on=data["written_off_on"])
+
+
+@admin.register(SuspensionNotice)
+class SuspensionNoticeAdmin(OpenDocuments, Recorded):
+    """Giving notice emails the customer the day their active services will be suspended
+    (Collections settings: the notice period) unless the chosen documents are paid; the
+    daily run suspends them then, and restores them once paid."""
+
+    list_display = ["__str__", "noticed_at", "suspend_on", "suspended_at", "restored_at", "cancelled_at"]
+    list_filter = [("suspended_at", admin.EmptyFieldListFilter), ("restored_at", admin.EmptyFieldListFilter)]
+    raw_id_fields = ["customer"]
+    filter_horizontal = ["invoices"]
+    fields = ["customer", "invoices"]
+    readonly_after_creation = ("noticed_at", "suspend_on", "created_by", "suspended_at", "restored_at", "cancelled_at")
+
+    def create(self, request, data) -> SuspensionNotice:
+        return give_notice(data["customer"], invoices=data["invoices"], actor=request.user)
+
+    def save_related(self, request, form, formsets, change) -> None:
+        return None

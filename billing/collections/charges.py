@@ -17,6 +17,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from accounts import audit
 from billing.collections.interest import Interest, compensation, interest, reference_day
 from billing.collections.models import CollectionsSettings, LatePaymentCharge, LatePaymentWaiver
 from billing.collections.state import collectable, exclusion, reference_rate
@@ -140,6 +141,13 @@ def charge_late_payment(customer, *, actor, today: dt.date | None = None) -> Inv
                     unit_price=item.compensation,
                 )
         issue_invoice(claim, actor=actor, issued_on=today)
+        audit.record(
+            "collections.late_payment_charged",
+            actor=actor,
+            target=claim,
+            summary=f"Late-payment claim {claim.number} for {claim.total_gross} {claim.currency} on "
+            f"{', '.join(item.invoice.number for item in items)}",
+        )
         for item in items:
             worked = item.interest
             LatePaymentCharge.objects.create(
@@ -165,4 +173,7 @@ def waive_charges(invoice: Invoice, *, reason: str, actor) -> LatePaymentWaiver:
         raise ValidationError("Say why the charges are waived.")
     if hasattr(invoice, "late_payment_waiver"):
         raise ValidationError(f"Charges on {invoice} are already waived.")
-    return LatePaymentWaiver.objects.create(invoice=invoice, reason=reason, waived_by=actor)
+    with transaction.atomic():
+        waiver = LatePaymentWaiver.objects.create(invoice=invoice, reason=reason, waived_by=actor)
+        audit.record("collections.charges_waived", actor=actor, target=invoice, summary=f"Charges waived: {reason}")
+    return waiver

@@ -18,7 +18,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from accounts import roles
+from accounts import audit, roles
 from accounts.correspondence.gateway import NoRecipients, send_mail, store_file
 from accounts.correspondence.models import MailKind
 from billing.collections.models import Dispute, DisputeAttachment
@@ -84,6 +84,12 @@ def raise_dispute(
             invoice.customer, reason=f"Dispute of {invoice.number} (dispute {dispute.pk})", actor=membership.user
         )
         dispute.save(update_fields=["hold"])
+        audit.record(
+            "collections.dispute_raised",
+            actor=membership.user,
+            target=invoice,
+            summary=f"Dispute of {invoice.number}: {reason}",
+        )
         _tell(dispute, "collections_dispute_received")
     return dispute
 
@@ -147,6 +153,12 @@ def _decide(dispute: Dispute, status: str, decision: str, actor, credit_note=Non
     dispute.decided_by = actor
     dispute.decided_at = timezone.now()
     dispute.save(update_fields=["status", "decision", "credit_note", "decided_by", "decided_at"])
+    audit.record(
+        f"collections.dispute_{status}",
+        actor=actor,
+        target=dispute.invoice,
+        summary=f"Dispute of {dispute.invoice.number} {dispute.get_status_display().lower()}: {decision}",
+    )
     if dispute.hold is not None and dispute.hold.lifted_at is None:
         lift_hold(dispute.hold, actor=actor)
 

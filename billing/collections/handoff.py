@@ -25,7 +25,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from accounts import roles
+from accounts import audit, roles
 from accounts.correspondence.gateway import NoRecipients, send_mail, store_file
 from accounts.correspondence.models import MailKind, Message
 from billing.collections.letters import (
@@ -156,6 +156,13 @@ def hand_off(customer, *, invoices, agency: CollectionAgency, actor, today: dt.d
             created_by=actor,
         )
         handoff.invoices.set(documents)
+        audit.record(
+            "collections.handed_over",
+            actor=actor,
+            target=handoff,
+            summary=f"{format_money(amount, customer.currency)} ({numbers}) passed to {agency.name}; "
+            f"pack SHA-256 {digest}",
+        )
         with contextlib.suppress(NoRecipients):  # the portal shows it all the same
             send_mail(
                 kind=MailKind.LEGAL,
@@ -321,6 +328,14 @@ def record_event(
         event = HandoffEvent.objects.create(
             handoff=handoff, kind=kind, on=on, amount=amount, note=note, payment=payment, recorded_by=actor
         )
+        audit.record(
+            f"collections.handoff_{kind}",
+            actor=actor,
+            target=handoff,
+            summary=f"{event.get_kind_display()} on {on:%-d %B %Y}"
+            + (f": {amount}" if amount else "")
+            + (f" ({note})" if note else ""),
+        )
         if kind in (HandoffEvent.Kind.RECALL, HandoffEvent.Kind.SETTLEMENT):
             handoff.status = Handoff.Status.RECALLED if kind == HandoffEvent.Kind.RECALL else Handoff.Status.SETTLED
             stamp = timezone.now()
@@ -345,10 +360,19 @@ def write_off(invoice: Invoice, *, reason: str, actor, on: dt.date | None = None
             raise ValidationError(f"{invoice}: nothing is owed on it to write off.")
         if WriteOff.objects.filter(invoice=invoice).exists():
             raise ValidationError(f"{invoice} is already written off.")
-        return WriteOff.objects.create(
+        written = WriteOff.objects.create(
             invoice=invoice,
-            amount=found.balance,
+            amount=found.balance.quantize(Decimal("0.01")),
             reason=reason,
             written_off_on=on or timezone.localdate(),
             written_off_by=actor,
         )
+        audit.record(
+            "invoice.written_off",
+            actor=actor,
+            target=invoice,
+            customer=invoice.customer,
+            changes={"written_off": [None, str(written.amount)]},
+            summary=f"{invoice.number}: {written.amount} {invoice.currency} written off: {reason}",
+        )
+    return written

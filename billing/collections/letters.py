@@ -25,7 +25,7 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from accounts import roles
+from accounts import audit, roles
 from accounts.correspondence.gateway import Attachment, NoRecipients, send_mail, store_file
 from accounts.correspondence.models import MailKind
 from accounts.models import LegalForm, ProviderDetails
@@ -122,6 +122,13 @@ def send_letter(customer, *, invoices, actor, today: dt.date | None = None) -> L
         except NoRecipients:
             letter.message = None  # the posted copy is the one that counts
         letter.save(update_fields=["pdf", "pdf_sha256", "message"])
+        audit.record(
+            "collections.letter_sent",
+            actor=actor,
+            target=letter,
+            summary=f"{letter.get_kind_display()} for {format_money(amount, letter.currency)} "
+            f"({', '.join(doc.number for doc in documents)})",
+        )
     return letter
 
 
@@ -141,7 +148,11 @@ def record_posting(letter: Letter, *, posted_on: dt.date, actor) -> Letter:
         raise ValidationError("Record the posting once it is done, not in advance.")
     if letter.posted_on is not None:
         raise ValidationError(f"This letter was recorded as posted on {letter.posted_on:%-d %B %Y}.")
-    Letter.objects.filter(pk=letter.pk).update(posted_on=posted_on, posted_by=actor)
+    with transaction.atomic():
+        Letter.objects.filter(pk=letter.pk).update(posted_on=posted_on, posted_by=actor)
+        audit.record(
+            "collections.letter_posted", actor=actor, target=letter, summary=f"Posted on {posted_on:%-d %B %Y}"
+        )
     letter.posted_on, letter.posted_by = posted_on, actor
     return letter
 
@@ -161,6 +172,14 @@ def submit_reply(letter: Letter, *, membership, **answers) -> LetterReply:
     if answers.get("wants_documents") and not (answers.get("documents_wanted") or "").strip():
         raise ValidationError("Say which documents you would like.")
     reply = LetterReply.objects.create(letter=letter, submitted_by=membership.user, **answers)
+    audit.record(
+        "collections.letter_replied",
+        actor=membership.user,
+        target=letter,
+        summary=f"Reply Form: {reply.get_response_display()}"
+        + ("; documents asked for" if reply.wants_documents else "")
+        + ("; seeking advice" if reply.seeking_advice else ""),
+    )
     with contextlib.suppress(NoRecipients):  # the portal shows it all the same
         send_mail(
             kind=MailKind.LEGAL,
@@ -177,7 +196,14 @@ def record_answer(reply: LetterReply, *, answered_on: dt.date, actor) -> LetterR
     """Staff sent the documents asked for (or answered the reply) on ``answered_on``."""
     if answered_on < timezone.localdate(reply.submitted_at):
         raise ValidationError("The answer cannot be before the reply.")
-    LetterReply.objects.filter(pk=reply.pk).update(answered_on=answered_on, answered_by=actor)
+    with transaction.atomic():
+        LetterReply.objects.filter(pk=reply.pk).update(answered_on=answered_on, answered_by=actor)
+        audit.record(
+            "collections.letter_reply_answered",
+            actor=actor,
+            target=reply.letter,
+            summary=f"Documents sent or reply answered on {answered_on:%-d %B %Y}",
+        )
     reply.answered_on, reply.answered_by = answered_on, actor
     return reply
 

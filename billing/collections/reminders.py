@@ -18,15 +18,18 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts import audit
+from accounts.audit import System
 from accounts.correspondence.gateway import NoRecipients, send_mail
 from accounts.correspondence.models import MailKind
 from accounts.models import Customer, ProviderDetails
 from billing.collections.charges import accrued
-from billing.collections.models import DunningStep, ReminderSent
+from billing.collections.models import CollectionsPause, DunningStep, ReminderSent
 from billing.collections.state import collectable, paused_customers
 from billing.delivery.document import seller_block
 from billing.documents.locking import lock_customer
@@ -35,6 +38,7 @@ from billing.models import BillingSettings, Invoice
 from billing.money import format_money
 
 logger = logging.getLogger(__name__)
+RUN = System("reminder run")
 
 
 @dataclass
@@ -94,6 +98,7 @@ def _send_step(customer, step, invoices, steps, today, result: RunResult) -> Non
             )
             for invoice in invoices:
                 ReminderSent.objects.create(invoice=invoice, step=step, message=message)
+                audit.record("collections.reminder_sent", actor=RUN, target=invoice, summary=f"{step.name} emailed")
                 for earlier in steps:
                     if earlier.days_after_due < step.days_after_due:
                         _, created = ReminderSent.objects.get_or_create(
@@ -107,6 +112,29 @@ def _send_step(customer, step, invoices, steps, today, result: RunResult) -> Non
         result.no_recipient.append(str(customer))
     except IntegrityError:
         logger.info("Reminder %s for %s was sent by a concurrent run", step, customer)
+
+
+def pause_reminders(customer, *, reason: str, actor, until: dt.date | None = None) -> CollectionsPause:
+    """Stop reminders to ``customer`` until ``until`` (or until staff end the pause)."""
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError("Say why reminders are paused.")
+    if until is not None and until < timezone.localdate():
+        raise ValidationError("A pause cannot end in the past.")
+    with transaction.atomic():
+        pause = CollectionsPause.objects.create(customer=customer, reason=reason, until=until, created_by=actor)
+        audit.record("collections.paused", actor=actor, target=customer, summary=f"Reminders paused: {reason}")
+    return pause
+
+
+def end_pause(pause: CollectionsPause, *, actor) -> bool:
+    with transaction.atomic():
+        ended = CollectionsPause.objects.filter(pk=pause.pk, ended_at__isnull=True).update(
+            ended_at=timezone.now(), ended_by=actor
+        )
+        if ended:
+            audit.record("collections.pause_ended", actor=actor, target=pause.customer, summary="Reminders resumed")
+    return bool(ended)
 
 
 def reminder_context(customer, step: DunningStep, invoices: list[Invoice], today: dt.date) -> dict:
