@@ -9,6 +9,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse, HttpResponseRedirect
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Customer
@@ -69,11 +70,17 @@ def _errors(exc: ValidationError) -> str:
 
 @admin.register(CollectionsSettings)
 class CollectionsSettingsAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request) -> bool:
-        return not CollectionsSettings.objects.exists() and super().has_add_permission(request)
+    """One row: the list opens it (or the form for it while none is saved)."""
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+    def changelist_view(self, request, extra_context=None):
+        if CollectionsSettings.objects.exists():
+            return HttpResponseRedirect(reverse("admin:billing_collectionssettings_change", args=[1]))
+        if self.has_add_permission(request):
+            return HttpResponseRedirect(reverse("admin:billing_collectionssettings_add"))
+        return super().changelist_view(request, extra_context)
 
 
 @admin.register(DunningStep)

@@ -9,7 +9,7 @@ import datetime as dt
 from django.utils import timezone
 
 from billing.collections.charges import accrued
-from billing.collections.models import Dispute, Handoff, LatePaymentCharge, Letter, ReminderSent
+from billing.collections.models import Dispute, Handoff, LatePaymentCharge, Letter, ReminderSent, SuspensionNotice
 from billing.models import Invoice
 from billing.money import format_money
 
@@ -50,4 +50,17 @@ def document_collections(invoice: Invoice, *, today: dt.date | None = None) -> d
             and (handoff is None or handoff.status != Handoff.Status.ACTIVE)
         ),
         "handoff": handoff,
+    }
+
+
+def account_collections(customer) -> dict:
+    """What the invoices list shows above the documents: a running notice of suspension
+    or a suspension for non-payment, and debts with an agency."""
+    return {
+        "suspension_notice": SuspensionNotice.objects.filter(
+            customer=customer, cancelled_at__isnull=True, restored_at__isnull=True
+        ).first(),
+        "handoffs": list(
+            Handoff.objects.filter(customer=customer, status=Handoff.Status.ACTIVE).select_related("agency")
+        ),
     }

@@ -4,6 +4,8 @@ issued on a chosen day, due 30 days later (the default payment terms)."""
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import tempfile
 from decimal import Decimal
 
 import time_machine
@@ -40,3 +42,12 @@ def mails(customer, template):
 
 
 ZERO = Decimal("0.00")
+
+
+def pdftotext(content: bytes) -> str:
+    """The PDF's text as pdftotext extracts it, whitespace collapsed."""
+    with tempfile.NamedTemporaryFile(suffix=".pdf") as pdf:
+        pdf.write(content)
+        pdf.flush()
+        out = subprocess.run(["pdftotext", "-layout", pdf.name, "-"], capture_output=True, text=True, check=True)
+    return " ".join(out.stdout.split())

@@ -253,3 +253,26 @@ def test_write_off_shows_when_vat_bad_debt_relief_can_be_claimed(provider):
     assert written.amount == Decimal("120.00") and written.bad_debt_relief_from == D(2026, 9, 10)
     with pytest.raises(ValidationError):
         write_off(invoice, reason="again", actor=StaffFactory())
+
+
+def test_the_letter_puts_the_customers_address_in_the_window(provider):
+    debtor, invoice = sole_trader_with_debt()
+    with at(D(2026, 4, 1)):
+        letter = send_letter(debtor, invoices=[invoice], actor=StaffFactory())
+    with tempfile.NamedTemporaryFile(suffix=".pdf") as pdf:
+        pdf.write(open_letter(letter))
+        pdf.flush()
+        out = subprocess.run(
+            ["pdftotext", "-bbox", "-f", "1", "-l", "1", pdf.name, "-"], capture_output=True, text=True, check=True
+        ).stdout
+    mm = 25.4 / 72
+    words = [
+        (float(x0) * mm, float(y0) * mm, float(x1) * mm, float(y1) * mm, word)
+        for x0, y0, x1, y1, word in re.findall(
+            r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">(.*?)</word>', out
+        )
+    ]
+    # The window of DIN 5008 form B: 20 mm from the left, 45 mm from the top, 85 × 45 mm.
+    in_window = [w for x0, y0, x1, y1, w in words if x0 >= 20 and x1 <= 105 and y0 >= 45 and y1 <= 90]
+    for part in ("Jo", "Bloggs", *debtor.postcode.split(), debtor.town.split()[0]):
+        assert part in in_window, part

@@ -15,10 +15,11 @@ from accounts.models import LegalForm
 from billing.collections.charges import accrued, charge_late_payment
 from billing.collections.models import CollectionsPause, DunningStep, LatePaymentCharge, ReminderSent
 from billing.collections.reminders import run_reminders
+from billing.delivery.pdf import stored_pdf_bytes
 from billing.models import Invoice
 from billing.workflows.settlement import receive_payment
 from tests.accounts.factories import StaffFactory
-from tests.billing.collections.helpers import charges_on, customer, invoice_due, mails
+from tests.billing.collections.helpers import charges_on, customer, invoice_due, mails, pdftotext
 
 D = dt.date
 pytestmark = pytest.mark.django_db
@@ -131,5 +132,17 @@ def test_charging_issues_a_late_payment_claim_in_its_own_series_without_vat(
     later = accrued(invoice, today=D(2025, 8, 30))
     assert later.interest.start == D(2025, 8, 1) and later.compensation == 0
     assert LatePaymentCharge.objects.get(claim=claim).compensation == Decimal("70.00")
-    # The claim is emailed with its PDF like any document.
+    # The claim is emailed with its PDF like any document, and says what it is.
     assert mails(buyer, "invoice")[-1].related_id == str(claim.pk)
+    claim.refresh_from_db()
+    text = pdftotext(stored_pdf_bytes(claim))
+    for element in (
+        "Late-payment claim — This is not a VAT invoice",
+        f"Claim number {claim.number}",
+        "outside the scope of VAT",
+        f"Statutory interest on {invoice.number}",
+        f"Fixed-sum compensation on {invoice.number}",
+        "£82.08",
+    ):
+        assert element in text, element
+    assert "Tax point" not in text

@@ -88,3 +88,16 @@ def test_reminders_and_write_offs_are_in_the_audit_trail(provider):
     written = events["invoice.written_off"]
     assert written.actor == staff and written.changes == {"written_off": [None, "120.00"]}
     assert "Customer dissolved" in written.summary
+
+
+def test_the_invoices_page_warns_of_the_suspension_and_shows_days_overdue(provider, client):
+    company = customer()
+    ServiceFactory(customer=company, status=Service.Status.ACTIVE)
+    invoice = invoice_due(company, D(2026, 3, 10))
+    with at(D(2026, 3, 20)):
+        give_notice(company, invoices=[invoice], actor=StaffFactory())
+        client.force_login(company.memberships.get().user)
+        page = client.get("/billing/invoices/").content.decode()
+
+    assert f"Unless {invoice.number} is paid, your services will be suspended on 27 March 2026." in page
+    assert "10 days</span>" in page
