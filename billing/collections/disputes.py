@@ -140,7 +140,9 @@ def reject_dispute(dispute: Dispute, *, reasons: str, actor) -> Dispute:
 
 def _open(dispute: Dispute) -> Dispute:
     lock_customer(dispute.invoice.customer)
-    fresh = Dispute.objects.select_for_update().select_related("invoice__customer", "hold").get(pk=dispute.pk)
+    fresh = (
+        Dispute.objects.select_for_update(of=("self",)).select_related("invoice__customer", "hold").get(pk=dispute.pk)
+    )
     if fresh.status != Dispute.Status.OPEN:
         raise ValidationError(f"This dispute was already {fresh.get_status_display().lower()}.")
     return fresh

@@ -137,7 +137,8 @@ def test_charging_issues_a_late_payment_claim_in_its_own_series_without_vat(
     claim.refresh_from_db()
     text = pdftotext(stored_pdf_bytes(claim))
     for element in (
-        "Late-payment claim — This is not a VAT invoice",
+        "Late-payment claim",
+        "This is not a VAT invoice",
         f"Claim number {claim.number}",
         "outside the scope of VAT",
         f"Statutory interest on {invoice.number}",
