@@ -76,6 +76,25 @@ GROUP_PERMISSIONS: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
             # and revoked, never edited or deleted.
             "usageterms": ("view", "add", "change", "delete"),
             "collectortoken": ("view", "add", "revoke"),
+            # Collections (billing.collections): the schedule, rates, agencies and settings they
+            # keep; pauses, disputes, letters, handoffs, waivers, write-offs and suspensions they
+            # work through the admin's actions; what the runs record they only read.
+            "dunningstep": ("view", "add", "change"),
+            "referencerate": ("view", "add", "change"),
+            "collectionagency": ("view", "add", "change"),
+            "collectionssettings": ("view", "add", "change"),
+            "collectionspause": ("view", "add", "change"),
+            "dispute": ("view", "add", "change"),
+            "letter": ("view", "add", "change"),
+            "letterreply": ("view", "add", "change"),
+            "handoff": ("view", "add", "change"),
+            "latepaymentwaiver": ("view", "add", "change"),
+            "writeoff": ("view", "add", "change"),
+            "suspensionnotice": ("view", "add", "change"),
+            "remindersent": ("view",),
+            "latepaymentcharge": ("view", "add"),  # add = charge a customer (issues a claim)
+            "disputeattachment": ("view",),
+            "handoffevent": ("view", "add"),
         },
     },
     roles.ABUSE_GROUP: {

@@ -42,7 +42,7 @@ from billing.documents.snapshots import BuyerSnapshot, SellerSnapshot
 from billing.documents.totals import InvoiceError, build_line, compute_totals, credited_to
 from billing.documents.window import address_problem
 from billing.models import SERIES, BillingSettings, Invoice, InvoiceLine
-from billing.vat import decide_vat
+from billing.vat import NOT_A_SUPPLY, NOT_A_SUPPLY_WORDING, decide_vat
 
 # Sent in the transaction that issued a document, with ``invoice_pk``.
 document_issued = Signal()
@@ -166,6 +166,13 @@ def issue_locked(
 
     if draft.kind == Invoice.Kind.CREDIT_NOTE:
         _prepare_credit_note(draft, lines)
+    elif draft.kind == Invoice.Kind.LATE_PAYMENT_CLAIM:
+        # Statutory interest and compensation are not consideration for a supply: no VAT.
+        tax_point = None
+        for line in lines:
+            line.vat_rate = Decimal("0")
+        InvoiceLine.objects.filter(pk__in=[line.pk for line in lines]).update(vat_rate=Decimal("0"))
+        draft.vat_rule, draft.vat_wording = NOT_A_SUPPLY, NOT_A_SUPPLY_WORDING
     else:
         save_line_rates(decide_line_rates(draft, lines, on=tax_point or issued_on))
 
@@ -251,8 +258,10 @@ def _prepare_credit_note(draft: Invoice, lines: list[InvoiceLine]) -> None:
     original = draft.corrects
     if original is None:
         raise InvoiceError("A credit note must refer to the invoice it corrects.")
-    if original.kind != Invoice.Kind.INVOICE or original.status in (Invoice.Status.DRAFT, Invoice.Status.CANCELLED):
-        raise InvoiceError(f"{original} cannot be credited: only issued, uncancelled VAT invoices can.")
+    if original.kind not in Invoice.DEBIT_KINDS or original.status in (Invoice.Status.DRAFT, Invoice.Status.CANCELLED):
+        raise InvoiceError(
+            f"{original} cannot be credited: only issued, uncancelled VAT invoices and late-payment claims can."
+        )
     if original.customer_id != draft.customer_id:
         raise InvoiceError(f"{original} is another customer's invoice.")
     if original.currency != draft.currency:
@@ -342,11 +351,13 @@ def issue_credit_note(
     with transaction.atomic():
         lock_customer(invoice.customer)
         original = Invoice.objects.select_for_update().get(pk=invoice.pk)
-        if original.kind != Invoice.Kind.INVOICE or original.status in (
+        if original.kind not in Invoice.DEBIT_KINDS or original.status in (
             Invoice.Status.DRAFT,
             Invoice.Status.CANCELLED,
         ):
-            raise InvoiceError(f"{original} cannot be credited: only issued, uncancelled VAT invoices can.")
+            raise InvoiceError(
+                f"{original} cannot be credited: only issued, uncancelled VAT invoices and late-payment claims can."
+            )
         note = Invoice.objects.create(
             kind=Invoice.Kind.CREDIT_NOTE,
             customer=original.customer,

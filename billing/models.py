@@ -268,7 +268,7 @@ class InvoiceQuerySet(models.QuerySet):
         """Issued or part-paid invoices and payment requests past their due date (see ``Invoice.is_overdue``)."""
         return self.filter(
             status__in=(Invoice.Status.ISSUED, Invoice.Status.PART_PAID),
-            kind__in=(Invoice.Kind.INVOICE, Invoice.Kind.PRO_FORMA),
+            kind__in=Invoice.PAYABLE_KINDS,
             due_on__lt=today or timezone.localdate(),
         )
 
@@ -279,7 +279,7 @@ class InvoiceQuerySet(models.QuerySet):
     def open(self) -> InvoiceQuerySet:
         """Documents still asking to be paid: issued or part-paid VAT invoices and payment requests."""
         return self.filter(
-            kind__in=(Invoice.Kind.INVOICE, Invoice.Kind.PRO_FORMA),
+            kind__in=Invoice.PAYABLE_KINDS,
             status__in=(Invoice.Status.ISSUED, Invoice.Status.PART_PAID),
         )
 
@@ -361,6 +361,9 @@ class Invoice(models.Model):
         INVOICE = "invoice", "VAT invoice"
         CREDIT_NOTE = "credit_note", "Credit note"
         PRO_FORMA = "pro_forma", "Payment request (not a VAT invoice)"
+        # Statutory interest and compensation on a business customer's late payment: not a
+        # supply, so not a VAT invoice and outside the scope of VAT (billing.collections).
+        LATE_PAYMENT_CLAIM = "late_claim", "Late-payment claim"
 
     class Status(models.TextChoices):
         DRAFT = "draft", "Draft"
@@ -424,6 +427,10 @@ class Invoice(models.Model):
     MUTABLE_AFTER_ISSUE = frozenset({"status", "pdf", "pdf_sha256"})
     # On the account's books: issued, whatever has been paid or credited since.
     POSTED_STATUSES = (Status.ISSUED, Status.PART_PAID, Status.PAID, Status.CANCELLED)
+    # Documents that ask to be paid.
+    PAYABLE_KINDS = (Kind.INVOICE, Kind.PRO_FORMA, Kind.LATE_PAYMENT_CLAIM)
+    # Documents that are debts on the account's books (a payment request is not).
+    DEBIT_KINDS = (Kind.INVOICE, Kind.LATE_PAYMENT_CLAIM)
 
     class Meta:
         ordering = ["-issued_on", "-pk"]
@@ -498,6 +505,7 @@ SERIES = {
     Invoice.Kind.INVOICE: "INV",
     Invoice.Kind.CREDIT_NOTE: "CN",
     Invoice.Kind.PRO_FORMA: "PR",
+    Invoice.Kind.LATE_PAYMENT_CLAIM: "LPC",
 }
 
 

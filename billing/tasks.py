@@ -12,7 +12,10 @@ import logging
 from celery import shared_task
 from django.utils import timezone
 
+from accounts.models import Customer
 from billing.accounting.exports import build_export, expire_exports, stale_export_ids
+from billing.collections.reminders import run_reminders
+from billing.collections.suspension import restore_paid, suspend_due
 from billing.delivery.email import send_document, unsent_documents
 from billing.models import BillingRun, Invoice
 from billing.workflows.run import run_billing, run_on_billing_day, undelivered_documents
@@ -82,3 +85,31 @@ def expire_accounting_exports() -> int:
 def queue_accounting_export(sender, *, export_pk: int, **kwargs) -> None:
     """``accounting_export_requested`` receiver: build the export once the request commits."""
     build_accounting_export.delay(export_pk)
+
+
+@shared_task
+def run_collections() -> int:
+    """Daily (django-celery-beat): the payment reminders due today
+    (``billing.collections.reminders.run_reminders``), then the suspensions whose notice
+    has run out and the services to restore after payment. Safe to run twice: each
+    document gets each step once, each notice is carried out once. Returns how many
+    reminder emails were sent."""
+    today = timezone.localdate()
+    sent = run_reminders(today).emails
+    suspend_due(today)
+    restore_paid()
+    return sent
+
+
+@shared_task
+def restore_after_payment(customer_pk: int) -> int:
+    """Bring back services suspended for non-payment once what the notice named is paid
+    (``billing.collections.suspension.restore_paid``)."""
+    return restore_paid(Customer.objects.get(pk=customer_pk))
+
+
+def queue_restore_after_payment(sender, *, instance, created: bool, **kwargs) -> None:
+    """``post_save`` receiver for payment allocations: look again, after commit, at the
+    customer's suspended services."""
+    if created and instance.amount > 0:
+        restore_after_payment.delay(instance.payment.customer_id)

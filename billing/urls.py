@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from billing.views import invoices, statements, usage
+from billing.views import collections, invoices, statements, usage
 
 app_name = "billing"
 
-urlpatterns = [*invoices.urlpatterns, *statements.urlpatterns, *usage.urlpatterns]
+urlpatterns = [*invoices.urlpatterns, *statements.urlpatterns, *usage.urlpatterns, *collections.urlpatterns]

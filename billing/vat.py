@@ -63,6 +63,15 @@ OUTSIDE_SCOPE_WORDING = (
 )
 
 
+# Late-payment interest and compensation (Late Payment of Commercial Debts (Interest) Act
+# 1998) are not consideration for a supply (VAT Notice 700/45): no VAT, and the claim says so.
+NOT_A_SUPPLY = "not_a_supply"
+NOT_A_SUPPLY_WORDING = (
+    "Statutory interest and fixed-sum compensation under the Late Payment of Commercial Debts (Interest) "
+    "Act 1998 are not payment for a supply: outside the scope of VAT, so no VAT is charged."
+)
+
+
 class VatRuleError(ValueError):
     """No rule gives a rate: the message names what is missing."""
 
@@ -80,7 +89,11 @@ class VatDecision:
 
 
 # The rules under which no UK VAT is charged because the supply is outside its scope.
-OUTSIDE_SCOPE_RULES = {"reverse_charge": "Reverse charge", "outside_scope": "Outside the scope"}
+OUTSIDE_SCOPE_RULES = {
+    "reverse_charge": "Reverse charge",
+    "outside_scope": "Outside the scope",
+    NOT_A_SUPPLY: "Outside the scope",
+}
 
 
 def uk_rate(category: str, on: dt.date) -> Decimal:

@@ -71,6 +71,8 @@ def buyer_block(snapshot: BuyerSnapshot) -> dict[str, Any]:
 def _title(invoice: Invoice) -> str:
     if invoice.kind == Invoice.Kind.CREDIT_NOTE:
         return "Credit note"
+    if invoice.kind == Invoice.Kind.LATE_PAYMENT_CLAIM:
+        return "Late-payment claim — This is not a VAT invoice"
     if invoice.kind == Invoice.Kind.PRO_FORMA:
         # VAT reg 90 / HMRC VATTOS9165: a payment request creates no tax point.
         return "Payment request — This is not a VAT invoice"
@@ -161,6 +163,7 @@ def document_data(invoice: Invoice) -> dict[str, Any]:
         "title": _title(invoice),
         "is_credit_note": invoice.kind == Invoice.Kind.CREDIT_NOTE,
         "is_pro_forma": invoice.kind == Invoice.Kind.PRO_FORMA,
+        "is_claim": invoice.kind == Invoice.Kind.LATE_PAYMENT_CLAIM,
         "original": invoice.corrects,
         "seller": seller,
         "buyer": buyer,

@@ -59,6 +59,11 @@ def _write_pdf(html: str) -> bytes:
     return HTML(string=html, base_url=base_url, url_fetcher=url_fetcher()).write_pdf()
 
 
+def render_html_pdf(html: str) -> bytes:
+    """Any billing letter or document rendered from ``html`` with the billing PDFs' fetcher."""
+    return _write_pdf(html)
+
+
 def render_invoice_pdf(invoice: Invoice) -> bytes:
     """The document as PDF bytes (WeasyPrint, from ``billing/invoice_pdf.html``)."""
     return _write_pdf(render_invoice_html(invoice))

@@ -84,7 +84,7 @@ def account_balance(customer, *, on: dt.date | None = None) -> Decimal:
         documents = documents.filter(issued_on__lte=on)
         payments = payments.filter(received_on__lte=on)
         refunds = refunds.filter(paid_on__lte=on)
-    invoiced = _sum(documents.filter(kind=Invoice.Kind.INVOICE), "total_gross")
+    invoiced = _sum(documents.filter(kind__in=Invoice.DEBIT_KINDS), "total_gross")
     credited = _sum(documents.filter(kind=Invoice.Kind.CREDIT_NOTE), "total_gross")
     return invoiced - credited - _sum(payments) + _sum(refunds)
 
@@ -111,7 +111,7 @@ def refresh_status(invoice: Invoice) -> str:
     returns the status. A payment request that becomes paid here is left for the caller's
     workflow to settle with its VAT invoice (``billing.workflows.proforma``)."""
     balance = balance_of(invoice)
-    if invoice.kind == Invoice.Kind.INVOICE and invoice.total_gross > 0 and credited_to(invoice) >= invoice.total_gross:
+    if invoice.kind in Invoice.DEBIT_KINDS and invoice.total_gross > 0 and credited_to(invoice) >= invoice.total_gross:
         status = Invoice.Status.CANCELLED  # credited in full, by one credit note or several
     elif balance <= 0:
         status = Invoice.Status.PAID

@@ -55,15 +55,26 @@ def statement(customer, start: dt.date, end: dt.date) -> Statement:
         Invoice.objects.posted()
         .filter(
             customer=customer,
-            kind__in=(Invoice.Kind.INVOICE, Invoice.Kind.CREDIT_NOTE),
+            kind__in=(*Invoice.DEBIT_KINDS, Invoice.Kind.CREDIT_NOTE),
             issued_on__range=(start, end),
         )
         .select_related("corrects")
     )
     for doc in documents:
         gross = abs(doc.total_gross)
-        if doc.kind == Invoice.Kind.INVOICE:
-            rows.append((doc.issued_on, 0, doc.pk, doc.kind, doc.number, "Invoice", gross, Decimal("0.00")))
+        if doc.kind in Invoice.DEBIT_KINDS:
+            rows.append(
+                (
+                    doc.issued_on,
+                    0,
+                    doc.pk,
+                    doc.kind,
+                    doc.number,
+                    "Invoice" if doc.kind == Invoice.Kind.INVOICE else doc.get_kind_display(),
+                    gross,
+                    Decimal("0.00"),
+                )
+            )
         else:
             about = f"Credit note for {doc.corrects.number}" if doc.corrects_id else "Credit note"
             rows.append((doc.issued_on, 1, doc.pk, doc.kind, doc.number, about, Decimal("0.00"), gross))

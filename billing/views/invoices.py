@@ -10,10 +10,12 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import path
+from django.utils import timezone
 
 from accounts import roles
 from accounts.access import customer_view, private_download, require_permission
 from accounts.models import Membership
+from billing.collections.status import account_collections, document_collections
 from billing.delivery.document import document_data
 from billing.delivery.pdf import pdf_filename, stored_pdf_bytes
 from billing.models import Invoice
@@ -28,6 +30,7 @@ def _documents(membership: Membership):
 
 def _with_amounts(invoice: Invoice) -> Invoice:
     invoice.balance_due = format_money(invoice.balance, invoice.currency)
+    invoice.days_overdue = (timezone.localdate() - invoice.due_on).days if invoice.is_overdue else 0
     invoice.total = format_money(invoice.total_gross, invoice.currency)
     return invoice
 
@@ -36,7 +39,16 @@ def _with_amounts(invoice: Invoice) -> Invoice:
 def invoice_list(request: HttpRequest, membership: Membership) -> HttpResponse:
     require_permission(membership, roles.Action.VIEW_BILLING)
     invoices = [_with_amounts(invoice) for invoice in _documents(membership)]
-    return render(request, "billing/invoice_list.html", {"customer": membership.customer, "invoices": invoices})
+    return render(
+        request,
+        "billing/invoice_list.html",
+        {
+            "customer": membership.customer,
+            "invoices": invoices,
+            # A suspension or a handoff is only ever about overdue documents.
+            **(account_collections(membership.customer) if any(i.days_overdue for i in invoices) else {}),
+        },
+    )
 
 
 @customer_view
@@ -45,7 +57,11 @@ def invoice_detail(request: HttpRequest, membership: Membership, invoice_id: int
     invoice = get_object_or_404(_documents(membership).prefetch_related("lines", "refunds"), pk=invoice_id)
     # The same data the PDF is drawn from (lines, totals, VAT, what is paid and due), so
     # the page and the PDF cannot disagree.
-    return render(request, "billing/invoice_detail.html", {"customer": membership.customer, **document_data(invoice)})
+    return render(
+        request,
+        "billing/invoice_detail.html",
+        {"customer": membership.customer, **document_data(invoice), "collections": document_collections(invoice)},
+    )
 
 
 @customer_view

@@ -19,6 +19,10 @@ from accounts.models import Customer, Invitation, Membership, Service
 from tests.accounts.factories import CustomerFactory, IPAssignmentFactory, MembershipFactory, ServiceFactory
 
 CUSTOMER_NAMESPACES = {"accounts", "portal", "correspondence", "storage_access", "abuse"}
+# Billing's pages answer a role without billing access 403 before looking anything up
+# (tests/billing cover them); these billing pages look the object up in the contact's own
+# customer first, so they are swept here too.
+SWEPT_BILLING_URLS = {"dispute_new", "letter_reply", "letter_pdf"}
 
 
 def _membership(customer: Customer) -> Membership:
@@ -98,6 +102,29 @@ def _abuse_answer_file(customer: Customer):
     return _abuse_case(customer).entries.get(kind="customer_answer").files.get()
 
 
+def _invoice(customer: Customer):
+    """One issued invoice per customer, its PDF stored."""
+    from billing.models import Invoice
+    from tests.billing.factories import issued_invoice
+
+    return Invoice.objects.filter(customer=customer).first() or issued_invoice(customer)
+
+
+def _letter(customer: Customer):
+    """A stored letter about the customer's invoice (its PDF is a stand-in: the pages only serve it)."""
+    from accounts.correspondence.gateway import store_file
+    from billing.collections.models import Letter
+
+    invoice = _invoice(customer)
+    name, digest = store_file("billing/letters", "letter.pdf", f"%PDF-1.4 letter to {customer.pk}".encode())
+    letter = Letter.objects.create(
+        customer=customer, kind=Letter.Kind.LETTER_OF_CLAIM, dated=invoice.issued_on, amount=invoice.total_gross,
+        currency=invoice.currency, pdf=name, pdf_sha256=digest, created_by=MembershipFactory(customer=customer).user,
+    )  # fmt: skip
+    letter.invoices.set([invoice])
+    return letter
+
+
 # URL keyword → how to make an object of that kind belonging to a given customer.
 OBJECT_FIXTURES: dict[str, Callable[[Customer], models.Model]] = {
     "membership_id": _membership,
@@ -109,6 +136,8 @@ OBJECT_FIXTURES: dict[str, Callable[[Customer], models.Model]] = {
     "case_id": _abuse_case,
     "evidence_id": _abuse_evidence,
     "file_id": _abuse_answer_file,
+    "invoice_id": _invoice,
+    "letter_id": _letter,
 }
 
 # URLs whose arguments are not ids of a customer's objects, and why they are not swept.
@@ -121,7 +150,9 @@ def _walk(resolver: URLResolver, namespace: str | None = None) -> Iterator[tuple
     for entry in resolver.url_patterns:
         if isinstance(entry, URLResolver):
             yield from _walk(entry, entry.namespace or namespace)
-        elif namespace in CUSTOMER_NAMESPACES and entry.name:
+        elif entry.name and (
+            namespace in CUSTOMER_NAMESPACES or (namespace == "billing" and entry.name in SWEPT_BILLING_URLS)
+        ):
             yield f"{namespace}:{entry.name}", entry
 
 
