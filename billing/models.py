@@ -202,6 +202,7 @@ class Plan(models.Model):
     purpose="Bill the services you ordered.",
     lawful_basis=LawfulBasis.CONTRACT,
     customer_path="service__customer",
+    belongs_to=["service"],
     retention=accounting_retention("service__customer"),
     erasure=Erasure.keep(f"Records of services billed are business records kept for 6 years ({TAX_RECORDS_RULE})."),
 )
@@ -230,6 +231,7 @@ class Subscription(models.Model):
     purpose="Bill one-off work you asked for.",
     lawful_basis=LawfulBasis.CONTRACT,
     customer_path="customer",
+    belongs_to=["invoice_line"],
     retention=accounting_retention(),
     erasure=Erasure.keep(f"Business records kept for 6 years ({TAX_RECORDS_RULE})."),
 )
@@ -515,7 +517,7 @@ def document_emails() -> models.QuerySet:
     ).order_by("created_at", "pk")
 
 
-@no_personal_data("Lines of invoices: descriptions of services supplied.")
+@no_personal_data("Lines of invoices: descriptions of services supplied.", belongs_to=["invoice"])
 class InvoiceLine(models.Model):
     invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
     description = models.CharField(max_length=300)
@@ -599,7 +601,7 @@ class Payment(models.Model):
         return f"{self.amount} {self.currency} on {self.received_on}"
 
 
-@no_personal_data("Links between payments and invoices.")
+@no_personal_data("Links between payments and invoices.", belongs_to=["invoice", "payment", "released_by"])
 class PaymentAllocation(models.Model):
     """Part of a payment settling an invoice. Append-only: when a credit note takes off an
     invoice more than was still due, a negative allocation (``released_by`` the credit note)
@@ -633,6 +635,7 @@ class PaymentAllocation(models.Model):
     purpose="Record what we paid back to you.",
     lawful_basis=LawfulBasis.LEGAL_OBLIGATION,
     customer_path="customer",
+    belongs_to=["credit_note"],
     retention=accounting_retention(),
     erasure=Erasure.keep(f"Business records kept for 6 years ({TAX_RECORDS_RULE})."),
 )

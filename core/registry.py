@@ -194,6 +194,12 @@ class PersonalData:
     # treat them with their row), but never shown to the person: left out of the export,
     # the "what we hold" page and the privacy centre, whatever ``fields`` lists.
     internal: Mapping[str, str] = field(default_factory=dict)
+    # ORM paths from this model to the records its rows belong to, beyond the customer and
+    # the person: an attachment belongs to its message ("message"), an IP assignment to its
+    # service. A legal hold on a record covers the rows that belong to it, through these
+    # paths and ``person_path`` (a held person's own records), transitively; the retention
+    # sweep and erasure leave them alone while the hold lasts (docs/privacy-retention.md).
+    belongs_to: tuple[str, ...] = ()
     # What a person needs to understand each row beyond its personal fields: numbers,
     # dates, amounts, states, and names of related things, as ORM paths that follow
     # one-to-one or many-to-one links ("plan__name"). The export adds them to every row
@@ -212,6 +218,9 @@ class NoPersonalData:
 
     model: str
     reason: str
+    # As ``PersonalData.belongs_to``: a hold on the record these paths lead to covers these
+    # rows too (an invoice's payment allocations belong to the invoice and the payment).
+    belongs_to: tuple[str, ...] = ()
 
 
 _declarations: dict[str, PersonalData] = {}
@@ -235,6 +244,8 @@ def declare(model: type | str, **kwargs: Any) -> PersonalData:
         kwargs["portable_fields"] = tuple(kwargs["portable_fields"])
     if "context" in kwargs:
         kwargs["context"] = tuple(kwargs["context"])
+    if "belongs_to" in kwargs:
+        kwargs["belongs_to"] = tuple(kwargs["belongs_to"])
     declaration = PersonalData(model=label, **kwargs)
     _declarations[label] = declaration
     return declaration
@@ -258,12 +269,13 @@ def personal_data(**kwargs: Any) -> Callable[[M], M]:
     return decorate
 
 
-def no_personal_data(reason: str) -> Callable[[M], M]:
-    """Mark a model whose personal-looking field names are not about people."""
+def no_personal_data(reason: str, *, belongs_to: Iterable[str] = ()) -> Callable[[M], M]:
+    """Mark a model whose personal-looking field names are not about people. ``belongs_to``
+    names the records its rows belong to, for legal holds (as on ``personal_data``)."""
 
     def decorate(model: M) -> M:
         label = _label(model)
-        _exemptions[label] = NoPersonalData(label, reason)
+        _exemptions[label] = NoPersonalData(label, reason, tuple(belongs_to))
         return model
 
     return decorate
@@ -279,6 +291,17 @@ def declaration_for(model: type | str) -> PersonalData | None:
 
 def exemption_for(model: type | str) -> NoPersonalData | None:
     return _exemptions.get(_label(model))
+
+
+def owner_paths(model: type | str) -> tuple[str, ...]:
+    """The ORM paths from ``model`` to the records (other than its customer) its rows belong
+    to: its person (``person_path``, when not the model itself) and ``belongs_to``."""
+    declaration = declaration_for(model)
+    if declaration is not None:
+        person = (declaration.person_path,) if declaration.person_path else ()
+        return person + declaration.belongs_to
+    exemption = exemption_for(model)
+    return exemption.belongs_to if exemption is not None else ()
 
 
 def declared_models(apps_registry: Any) -> Iterable[tuple[type, PersonalData]]:

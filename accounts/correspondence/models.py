@@ -243,6 +243,7 @@ class Message(models.Model):
     lawful_basis=LawfulBasis.CONTRACT,
     customer_path="message__customer",
     person_path="message__person",
+    belongs_to=["message"],
     retention=Retention(
         counted_from="message__customer__closed_at",
         counted_from_without_customer="message__created_at",
@@ -283,6 +284,7 @@ class MessageAttachment(models.Model):
     lawful_basis=LawfulBasis.CONTRACT,
     customer_path="message__customer",
     person_path="message__person",
+    belongs_to=["message"],
     retention=Retention(
         counted_from="message__customer__closed_at",
         counted_from_without_customer="message__created_at",
