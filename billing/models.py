@@ -35,20 +35,74 @@ from core.registry import (
 )
 
 
-# An account's money records go together. Deleting an old invoice but not the payment that
-# settled it (or the reverse) would change the balance and conjure credit the next run
-# spends, so each is kept while the account is open and for 6 years from the end of the
-# financial year in which it closed: never less than the law's 6 years from the end of the
-# record's own year (the VAT and HMRC record-keeping rules, TAX_RECORDS_RULE), since an account closes
-# after its last record.
-def accounting_retention(customer: str = "customer") -> Retention:
+# Money records are kept per record: 6 years from the end of the financial year each one
+# belongs to (its issue, payment or refund date), which is what the VAT and HMRC
+# record-keeping rules ask (TAX_RECORDS_RULE); the Companies Act 2006 s.388 minimum for a
+# private company's accounting records is 3 years, shorter, so not the rule that decides.
+# Records that settle each other go together (``kept_with``): deleting an old invoice but
+# not the payment that settled it (or the reverse) would change the balance and conjure
+# credit the next run spends. Money still on an open account (an invoice with something
+# due, a payment not wholly allocated, a refund, a charge not yet billed) is kept while
+# the account is open (``kept_while``): it is what the customer owes or has in credit.
+OPEN_ACCOUNT_REASON = "money still on an open account: what the customer owes or has in credit"
+
+
+def accounting_retention(
+    counted_from: str,
+    *,
+    record: str,
+    kept_with: tuple[str, ...] = (),
+    kept_while=None,
+    otherwise: str | None = None,
+) -> Retention:
+    together = " together with the records it settles or that settle it," if kept_with else ""
+    still = " Kept while the account is open if it is money still on the account." if kept_while else ""
     return Retention(
-        counted_from=f"{customer}__closed_at",
+        counted_from=counted_from,
+        counted_from_otherwise=otherwise,
         years=6,
         from_financial_year_end=True,
-        description="Kept while the account is open, then 6 years from the end of the financial year in which "
-        f"it closed (VAT and HMRC record-keeping rules: {TAX_RECORDS_RULE}).",
+        kept_with=kept_with,
+        kept_while=kept_while,
+        kept_while_reason=OPEN_ACCOUNT_REASON if kept_while else "",
+        description=f"Kept 6 years from the end of the financial year of its {record},{together} as the VAT and "
+        f"HMRC record-keeping rules require ({TAX_RECORDS_RULE}).{still}",
     )
+
+
+def _open_account(rows: models.QuerySet, customer: str = "customer") -> models.QuerySet:
+    return rows.filter(**{f"{customer}__closed_at__isnull": True})
+
+
+def documents_still_due(rows: models.QuerySet) -> models.QuerySet:
+    """Invoices and payment requests with money still due on an open account."""
+    return _open_account(rows).with_balance().exclude(balance=0)
+
+
+def payments_not_wholly_allocated(rows: models.QuerySet) -> models.QuerySet:
+    """Payments on an open account with money not allocated to any document (account credit)."""
+    allocated = (
+        PaymentAllocation.objects.filter(payment=OuterRef("pk"))
+        .order_by()
+        .values("payment")
+        .annotate(total=Sum("amount"))
+        .values("total")
+    )
+    return (
+        _open_account(rows)
+        .annotate(allocated_total=Coalesce(Subquery(allocated, output_field=_MONEY), _ZERO))
+        .exclude(amount=models.F("allocated_total"))
+    )
+
+
+def refunds_on_open_accounts(rows: models.QuerySet) -> models.QuerySet:
+    """Refunds on an open account: they count against the account's credit."""
+    return _open_account(rows)
+
+
+def charges_not_yet_billed(rows: models.QuerySet) -> models.QuerySet:
+    """One-off charges on an open account that no invoice has billed yet."""
+    return _open_account(rows).filter(invoice_line__isnull=True)
 
 
 @no_personal_data("Counters and formats of document numbers.")
@@ -203,7 +257,9 @@ class Plan(models.Model):
     lawful_basis=LawfulBasis.CONTRACT,
     customer_path="service__customer",
     belongs_to=["service"],
-    retention=accounting_retention("service__customer"),
+    retention=accounting_retention(
+        "ended_on", record="end", kept_with=("invoice_lines__invoice",), otherwise="service__customer__closed_at"
+    ),
     erasure=Erasure.keep(f"Records of services billed are business records kept for 6 years ({TAX_RECORDS_RULE})."),
 )
 class Subscription(models.Model):
@@ -232,7 +288,9 @@ class Subscription(models.Model):
     lawful_basis=LawfulBasis.CONTRACT,
     customer_path="customer",
     belongs_to=["invoice_line"],
-    retention=accounting_retention(),
+    retention=accounting_retention(
+        "created_at", record="date", kept_with=("invoice_line__invoice",), kept_while=charges_not_yet_billed
+    ),
     erasure=Erasure.keep(f"Business records kept for 6 years ({TAX_RECORDS_RULE})."),
 )
 class OneOffCharge(models.Model):
@@ -348,7 +406,21 @@ class InvoiceQuerySet(models.QuerySet):
     purpose="Bill you and keep the VAT records the law requires.",
     lawful_basis=LawfulBasis.LEGAL_OBLIGATION,
     customer_path="customer",
-    retention=accounting_retention(),
+    retention=accounting_retention(
+        "issued_on",
+        record="issue",
+        kept_with=(
+            "allocations__payment",
+            "released_allocations__payment",
+            "corrects",
+            "corrections",
+            "settles",
+            "settled_by",
+            "refunds",
+        ),
+        kept_while=documents_still_due,
+        otherwise="customer__closed_at",  # a draft, never issued: from the account's closure
+    ),
     erasure=Erasure.keep(f"VAT invoices and credit notes must be kept for 6 years ({TAX_RECORDS_RULE})."),
 )
 class Invoice(models.Model):
@@ -576,7 +648,12 @@ class InvoiceLine(models.Model):
     purpose="Record what you paid.",
     lawful_basis=LawfulBasis.LEGAL_OBLIGATION,
     customer_path="customer",
-    retention=accounting_retention(),
+    retention=accounting_retention(
+        "received_on",
+        record="receipt",
+        kept_with=("allocations__invoice", "allocations__released_by"),
+        kept_while=payments_not_wholly_allocated,
+    ),
     erasure=Erasure.keep(f"Business records kept for 6 years ({TAX_RECORDS_RULE})."),
 )
 class Payment(models.Model):
@@ -636,7 +713,9 @@ class PaymentAllocation(models.Model):
     lawful_basis=LawfulBasis.LEGAL_OBLIGATION,
     customer_path="customer",
     belongs_to=["credit_note"],
-    retention=accounting_retention(),
+    retention=accounting_retention(
+        "paid_on", record="payment", kept_with=("credit_note",), kept_while=refunds_on_open_accounts
+    ),
     erasure=Erasure.keep(f"Business records kept for 6 years ({TAX_RECORDS_RULE})."),
 )
 class Refund(models.Model):

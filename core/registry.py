@@ -80,7 +80,8 @@ class Retention:
     ``counted_from_without_customer`` is the path used instead for rows that belong to
     no customer (their ``customer_path`` is empty, e.g. a quarantined email nobody
     claimed): without it such a row's clock would never start, and every record needs
-    a retention end.
+    a retention end. ``counted_from_otherwise`` is used likewise for a row whose
+    ``counted_from`` date is empty.
     With ``from_financial_year_end`` the period runs from the end of the
     provider's financial year containing that date (VAT and HMRC records: "6 years from
     the end of the financial year they relate to", ``TAX_RECORDS_RULE``; docs/privacy-retention.md).
@@ -93,6 +94,18 @@ class Retention:
     days: int = 0
     from_financial_year_end: bool = False
     counted_from_without_customer: str | None = None
+    # The path counted from while ``counted_from`` is empty, e.g. a draft invoice, which has
+    # no issue date, counts from its account's closure.
+    counted_from_otherwise: str | None = None
+    # ORM paths to rows of other declarations (or of this one) that must go together with
+    # this row: a row is due only once every row these paths reach is due too, transitively
+    # (a payment and the invoices it settled; docs/privacy-retention.md).
+    kept_with: tuple[str, ...] = ()
+    # Rows still needed whatever their age, for ``kept_while_reason``: a callable given a
+    # queryset of the model, returning the rows among it that must stay (an invoice with
+    # money still due on an open account).
+    kept_while: Callable[[Any], Any] | None = None
+    kept_while_reason: str = ""
     # False for records the retention sweep must never prune, e.g. the hash-chained
     # disclosure ledger, where removing the oldest entries would break the chain.
     swept: bool = True

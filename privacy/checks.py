@@ -119,8 +119,23 @@ def check_declaration(model: type[models.Model], declaration: registry.PersonalD
             checks.Error(f"{label}: unattributed is for rows with no customer_path or person_path.", id="privacy.E004")
         )
     errors += _check_path(model, declaration.retention.counted_from, "retention.counted_from", label, None)
+    if declaration.retention.counted_from_otherwise:
+        otherwise = declaration.retention.counted_from_otherwise
+        errors += _check_path(model, otherwise, "retention.counted_from_otherwise", label, None)
+    for path in declaration.retention.kept_with:
+        errors += _check_path(model, path, "retention.kept_with", label, None)
+        if not errors and registry.declaration_for(_end_of(model, path)) is None:
+            errors.append(
+                checks.Error(f"{label}: retention.kept_with={path!r} must lead to a declared model.", id="privacy.E004")
+            )
     errors += check_belongs_to(model, declaration.belongs_to)
     return errors
+
+
+def _end_of(model: type[models.Model], path: str) -> type[models.Model]:
+    for part in path.split("__"):
+        model = model._meta.get_field(part).related_model
+    return model
 
 
 def check_belongs_to(model: type[models.Model], paths: tuple[str, ...]) -> list:
