@@ -13,7 +13,8 @@ functions. Rules implemented here:
   pro-forma marked "This is not a VAT invoice" creates no tax point (HMRC VATTOS9165), so
   its ``tax_point`` stays None.
 - VAT rates: each line has a VAT category; on issue ``billing.vat.decide_vat`` gives the
-  rate for every category on the document at the tax point (the request date for a
+  rate for every category on the document in force at the tax point (the dated table
+  ``billing.models.VatRate``; the request date for a
   pro-forma), so a draft's rates are provisional. Credit notes keep the original's rates.
 - Credit notes carry **positive** amounts; ``kind=credit_note`` says they are subtracted
   in balances and statements. They keep the original's VAT rates, rule, wording and
@@ -39,7 +40,7 @@ from billing.documents.numbering import next_number
 from billing.documents.snapshots import BuyerSnapshot, SellerSnapshot
 from billing.documents.totals import InvoiceError, build_line, compute_totals, credited_to
 from billing.documents.window import address_problem
-from billing.models import SERIES, BillingSettings, Invoice, InvoiceLine
+from billing.models import SERIES, BillingSettings, Invoice, InvoiceLine, VatRate
 from billing.vat import decide_vat
 
 # Sent in the transaction that issued a document, with ``invoice_pk``.
@@ -277,7 +278,9 @@ def decide_line_rates(draft: Invoice, lines: list[InvoiceLine], *, on: dt.date) 
     changed = []
     for line in lines:
         if line.vat_category not in decisions:
-            decisions[line.vat_category] = decide_vat(draft.customer, tax_point=on, category=line.vat_category)
+            decisions[line.vat_category] = decide_vat(
+                draft.customer, tax_point=on, category=line.vat_category, rates=VatRate.rate_on
+            )
         rate = decisions[line.vat_category].rate
         if line.vat_rate is None or line.vat_rate != rate:
             line.vat_rate = rate

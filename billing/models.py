@@ -34,7 +34,6 @@ from core.registry import (
     personal_data,
 )
 
-
 # Money records are kept per record: 6 years from the end of the financial year each one
 # belongs to (its issue, payment or refund date), which is what the VAT and HMRC
 # record-keeping rules ask (TAX_RECORDS_RULE); the Companies Act 2006 s.388 minimum for a
@@ -749,6 +748,84 @@ class Refund(models.Model):
 
     def __str__(self) -> str:
         return f"Refund of {self.amount} {self.currency} on {self.paid_on}"
+
+
+# ---------------------------------------------------------------------------------------
+# VAT rates
+# ---------------------------------------------------------------------------------------
+
+
+@no_personal_data("VAT rates by country, category and date.")
+class VatRate(models.Model):
+    """The VAT rate of one country for one VAT category, from a date until a later rate.
+
+    One dated table for every rate we charge: the UK's (country ``GB``, which covers the
+    Isle of Man) and, for consumers outside the UK, their country's (EU rates under the One
+    Stop Shop). A line's rate is the one in force on its document's tax point
+    (``billing.vat.decide_vat``). Rates change on a date, so a rate already in force is
+    never edited: staff add the new rate from the day it changes (the admin refuses edits
+    and deletions of rates in force), and issued lines keep the rate they were charged.
+    """
+
+    country = models.CharField(
+        max_length=2, help_text="ISO country code; GB for the UK VAT area (the Isle of Man included)."
+    )
+    category = models.CharField(max_length=10, choices=VatCategory.choices, default=VatCategory.STANDARD)
+    valid_from = models.DateField(help_text="The first tax point the rate applies to; it applies until a later rate.")
+    rate = models.DecimalField(
+        "rate (%)",
+        max_digits=5,
+        decimal_places=2,
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("100"))],
+    )
+    source = models.CharField(max_length=200, help_text="Where the rate comes from, e.g. gov.uk 'VAT rates'.")
+
+    class Meta:
+        ordering = ["country", "category", "-valid_from"]
+        verbose_name = "VAT rate"
+        constraints = [
+            models.UniqueConstraint(fields=["country", "category", "valid_from"], name="one_vat_rate_per_day"),
+            models.CheckConstraint(condition=Q(rate__gte=0) & Q(rate__lte=100), name="vat_rates_are_percentages"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.country} {self.get_category_display().lower()} {self.rate}% from {self.valid_from}"
+
+    def clean(self) -> None:
+        super().clean()
+        self.country = (self.country or "").strip().upper()
+        if len(self.country) != 2 or not self.country.isalpha():
+            raise ValidationError({"country": f"“{self.country}” is not a two-letter country code (e.g. FR)."})
+
+    def save(self, *args, **kwargs) -> None:
+        stored = VatRate.objects.filter(pk=self.pk).first() if self.pk else None
+        if stored is not None and stored.in_force:
+            raise ValidationError(
+                f"{stored} is in force and documents may have been issued at it: it cannot be changed. "
+                "Add a new rate from the day the change applies."
+            )
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        stored = VatRate.objects.filter(pk=self.pk).first()
+        if stored is not None and stored.in_force:
+            raise ValidationError(f"{stored} is in force: it is kept as the record of the rate charged.")
+        return super().delete(*args, **kwargs)
+
+    @property
+    def in_force(self) -> bool:
+        """Whether tax points on or after ``valid_from`` have begun (so the row is history)."""
+        return self.valid_from <= timezone.localdate()
+
+    @classmethod
+    def rate_on(cls, country: str, category: str, on: dt.date) -> Decimal | None:
+        """The rate for ``country`` and ``category`` in force on ``on``; None when none is."""
+        return (
+            cls.objects.filter(country=country, category=category, valid_from__lte=on)
+            .order_by("-valid_from")
+            .values_list("rate", flat=True)
+            .first()
+        )
 
 
 # ---------------------------------------------------------------------------------------

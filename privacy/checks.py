@@ -153,7 +153,9 @@ def check_belongs_to(model: type[models.Model], paths: tuple[str, ...]) -> list:
             current = field.related_model
         if not (field.many_to_one or field.one_to_one) or not getattr(field, "concrete", False):
             errors.append(
-                checks.Error(f"{label}: belongs_to={path!r} must follow a foreign key to one record.", id="privacy.E004")
+                checks.Error(
+                    f"{label}: belongs_to={path!r} must follow a foreign key to one record.", id="privacy.E004"
+                )
             )
     return errors
 

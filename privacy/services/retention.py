@@ -126,7 +126,11 @@ def expired_rows(declaration: PersonalData, today: dt.date) -> models.QuerySet:
         condition |= Q(**{f"{path}__isnull": True}) & _started_by(model, otherwise, cutoff)
         crosses_relations = crosses_relations or "__" in otherwise
     manager = model._default_manager
-    rows = manager.filter(pk__in=manager.filter(condition).values("pk")) if crosses_relations else manager.filter(condition)
+    rows = (
+        manager.filter(pk__in=manager.filter(condition).values("pk"))
+        if crosses_relations
+        else manager.filter(condition)
+    )
     # A path across a to-many relation would repeat rows; hence the selection by primary key.
     if retention.kept_while is not None:
         rows = rows.exclude(pk__in=retention.kept_while(manager.all()).values("pk"))

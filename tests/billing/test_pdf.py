@@ -401,7 +401,6 @@ def test_names_in_any_script_or_with_an_emoji_print_without_empty_boxes(provider
 def test_every_kind_of_customer_gets_a_complete_document(provider, settings, customer_fields, invoice_fields, expected):
     """The fields of a full VAT invoice for each kind of customer the audit billed, with what
     its VAT rule must say; the credit note and the paid pro-forma pair have tests of their own."""
-    settings.PORTAL_CONSUMER_VAT_RATES = {"IE": "23"}
     customer = CustomerFactory(address_line1="1 Main Street", **customer_fields)
     invoice = issued_invoice(customer, issued_on=ISSUED, **invoice_fields)
 

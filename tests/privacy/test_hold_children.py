@@ -196,7 +196,7 @@ def test_owner_paths_are_the_person_and_the_declared_records():
 def test_a_belongs_to_path_must_follow_a_foreign_key_to_one_record():
     @no_personal_data("Scratch", belongs_to=["nothing"])
     class _Scratch:
-        class _meta:  # noqa: N801
+        class _meta:
             label = "tests.Scratch"
 
     try:
