@@ -791,12 +791,6 @@ class VatRate(models.Model):
     def __str__(self) -> str:
         return f"{self.country} {self.get_category_display().lower()} {self.rate}% from {self.valid_from}"
 
-    def clean(self) -> None:
-        super().clean()
-        self.country = (self.country or "").strip().upper()
-        if len(self.country) != 2 or not self.country.isalpha():
-            raise ValidationError({"country": f"“{self.country}” is not a two-letter country code (e.g. FR)."})
-
     def save(self, *args, **kwargs) -> None:
         stored = VatRate.objects.filter(pk=self.pk).first() if self.pk else None
         if stored is not None and stored.in_force:
@@ -811,6 +805,12 @@ class VatRate(models.Model):
         if stored is not None and stored.in_force:
             raise ValidationError(f"{stored} is in force: it is kept as the record of the rate charged.")
         return super().delete(*args, **kwargs)
+
+    def clean(self) -> None:
+        super().clean()
+        self.country = (self.country or "").strip().upper()
+        if len(self.country) != 2 or not self.country.isalpha():
+            raise ValidationError({"country": f"“{self.country}” is not a two-letter country code (e.g. FR)."})
 
     @property
     def in_force(self) -> bool:
