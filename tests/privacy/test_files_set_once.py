@@ -64,9 +64,8 @@ def test_an_attachments_file_and_hash_cannot_be_changed_by_an_update(attachment,
 
 
 def test_an_attachments_file_cannot_be_changed_by_sql(attachment):
-    table = MessageAttachment._meta.db_table
     with _refused_by_the_database(), transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(f"UPDATE {table} SET file = %s WHERE id = %s", ["mail/x.txt", attachment.pk])
+        cursor.execute("UPDATE accounts_messageattachment SET file = %s WHERE id = %s", ["mail/x.txt", attachment.pk])
     assert MessageAttachment.objects.get(pk=attachment.pk).file.name == attachment.file.name
 
 
@@ -79,9 +78,8 @@ def test_an_exports_file_and_hash_are_set_once(export):
     for change in ({"file": "privacy/exports/someone-elses.zip"}, {"sha256": "0" * 64}, {"file": ""}):
         with _refused_by_the_database(), transaction.atomic():
             DataExport.objects.filter(pk=export.pk).update(**change)
-    table = DataExport._meta.db_table
     with _refused_by_the_database(), transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(f"UPDATE {table} SET sha256 = %s WHERE id = %s", ["f" * 64, export.pk])
+        cursor.execute("UPDATE privacy_dataexport SET sha256 = %s WHERE id = %s", ["f" * 64, export.pk])
     assert DataExport.objects.values_list("file", "sha256").get(pk=export.pk) == (export.file.name, export.sha256)
 
 
