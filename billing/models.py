@@ -1004,6 +1004,17 @@ class BillingSettings(models.Model):
             errors["bank_sort_code"] = ["Give the sort code that goes with the account number."]
         if self.bank_bic and not self.bank_iban and "bank_bic" not in errors:
             errors["bank_iban"] = ["Give the IBAN that goes with the BIC."]
+        # No well-kept library checks a sort code and account number beyond their format (the
+        # banks' modulus rules change with each clearing table); but a UK IBAN contains both
+        # under its own check digits, so when both are given they must be the same account.
+        account = self.bank_account_number.strip()
+        if not errors and self.bank_iban.startswith("GB") and sort_code and account:
+            in_iban = (self.bank_iban[8:14], self.bank_iban[14:22])
+            if in_iban != (sort_code, account):
+                errors["bank_iban"] = [
+                    f"The IBAN is for sort code {in_iban[0][:2]}-{in_iban[0][2:4]}-{in_iban[0][4:]}, account "
+                    f"{in_iban[1]}, not the sort code and account number given: correct whichever is wrong."
+                ]
         if errors:
             raise ValidationError(errors)
 

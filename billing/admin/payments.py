@@ -11,6 +11,7 @@ import re
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
@@ -26,7 +27,7 @@ from billing.models import (
     Refund,
     VatRate,
 )
-from billing.receivables.payments import balance_of, check_refund, record_refund, refundable
+from billing.receivables.payments import balance_of, check_refund, record_refund, refuse_future_receipt, refundable
 from billing.tasks import run_billing_task
 from billing.workflows.run import refuse_future_period
 from billing.workflows.settlement import receive_payment
@@ -61,6 +62,14 @@ class PaymentForm(forms.ModelForm):
         if amount <= 0:
             raise forms.ValidationError("A payment must be more than zero; to pay money back, record a refund.")
         return amount
+
+    def clean_received_on(self):
+        received_on = self.cleaned_data["received_on"]
+        try:
+            refuse_future_receipt(received_on)
+        except ValidationError as exc:
+            raise forms.ValidationError(exc.message_dict["received_on"]) from None
+        return received_on
 
     def clean(self) -> dict:
         data = super().clean()
