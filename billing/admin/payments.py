@@ -27,7 +27,7 @@ from billing.models import (
     Refund,
     VatRate,
 )
-from billing.receivables.payments import balance_of, check_refund, record_refund, refuse_future_receipt, refundable
+from billing.receivables.payments import balance_of, check_refund, record_refund, refundable, refuse_future_receipt
 from billing.tasks import run_billing_task
 from billing.workflows.run import refuse_future_period
 from billing.workflows.settlement import receive_payment
