@@ -134,6 +134,7 @@ def issue_locked(
     policy: BillingSettings,
     issued_on: dt.date,
     tax_point: dt.date | None = None,
+    rates=None,
 ) -> None:
     """Issue ``draft``, whose customer row the caller has locked in the current transaction
     and whose ``lines`` are all its lines as stored: ``issue_invoice`` after its look-ups,
@@ -164,7 +165,7 @@ def issue_locked(
     if draft.kind == Invoice.Kind.CREDIT_NOTE:
         _prepare_credit_note(draft, lines)
     else:
-        save_line_rates(decide_line_rates(draft, lines, on=tax_point or issued_on))
+        save_line_rates(decide_line_rates(draft, lines, on=tax_point or issued_on, rates=rates))
 
     compute_totals(draft, lines)
     if draft.kind == Invoice.Kind.CREDIT_NOTE:
@@ -270,16 +271,17 @@ def _prepare_credit_note(draft: Invoice, lines: list[InvoiceLine]) -> None:
     )
 
 
-def decide_line_rates(draft: Invoice, lines: list[InvoiceLine], *, on: dt.date) -> list[InvoiceLine]:
+def decide_line_rates(draft: Invoice, lines: list[InvoiceLine], *, on: dt.date, rates=None) -> list[InvoiceLine]:
     """Record the VAT rule on ``draft`` and set each line's rate from its category, as on ``on``
     (the tax point; a pro-forma has none, so its request date). In memory: returns the saved
-    lines whose rate changed, for ``save_line_rates``."""
+    lines whose rate changed, for ``save_line_rates``. ``rates`` is the VAT-rate look-up
+    (``VatRate.rate_on`` unless the caller read the table once: ``VatRate.table()``)."""
     decisions = {}
     changed = []
     for line in lines:
         if line.vat_category not in decisions:
             decisions[line.vat_category] = decide_vat(
-                draft.customer, tax_point=on, category=line.vat_category, rates=VatRate.rate_on
+                draft.customer, tax_point=on, category=line.vat_category, rates=rates or VatRate.rate_on
             )
         rate = decisions[line.vat_category].rate
         if line.vat_rate is None or line.vat_rate != rate:

@@ -43,6 +43,7 @@ from billing.models import (
     OneOffCharge,
     Payment,
     Subscription,
+    VatRate,
     document_emails,
 )
 from billing.receivables.payments import apply_credit
@@ -165,12 +166,19 @@ def _bill_customers(
         for sub in due_subscriptions(period_start).filter(service__customer__in=locked):
             due[sub.service.customer_id].append(sub)
         bills, refused = [], []
+        rates = VatRate.table()  # read once for the group
         for customer in locked:
             invoiced = existing.get(customer.pk)
             try:
                 if invoiced is None:
                     bill = _build_invoice(
-                        customer, due[customer.pk], customer.pk in with_charges, period_start, seller.policy, issued_on
+                        customer,
+                        due[customer.pk],
+                        customer.pk in with_charges,
+                        period_start,
+                        seller.policy,
+                        issued_on,
+                        rates,
                     )
                     if bill is not None:
                         bills.append(bill)
@@ -209,7 +217,12 @@ def _bill_customers(
                     raise RuntimeError("The database returned no ids from the bulk insert of the invoice's lines.")
                 OneOffCharge.objects.filter(pk=charge.pk).update(invoice_line=line)
             issue_locked(
-                bill.invoice, lines=bill.lines, provider=seller.provider, policy=seller.policy, issued_on=issued_on
+                bill.invoice,
+                lines=bill.lines,
+                provider=seller.provider,
+                policy=seller.policy,
+                issued_on=issued_on,
+                rates=rates,
             )
             if bill.invoice.customer_id in with_payments:
                 # An overpayment or earlier credit settles the new document straight away
@@ -238,6 +251,7 @@ def _build_invoice(
     period_start: dt.date,
     policy: BillingSettings,
     issued_on: dt.date,
+    rates=None,
 ) -> _Bill | None:
     """The invoice for ``customer`` (locked, with its due ``subscriptions`` and whether it
     ``has_charges`` waiting), not yet saved; None when there is nothing to bill."""
@@ -341,7 +355,7 @@ def _build_invoice(
         return None
     # The rates as issuing decides them (a pro-forma's on its request date), so the lines
     # are written once, with them.
-    decide_line_rates(invoice, lines, on=issued_on)
+    decide_line_rates(invoice, lines, on=issued_on, rates=rates)
     return _Bill(invoice, lines, subscriptions, charges, charge_lines)
 
 

@@ -234,11 +234,11 @@ def test_staff_set_payment_instructions_and_legal_form_in_the_admin_and_invoices
     assert "&#x27;12-34&#x27; is not a sort code" in page and "is not a valid IBAN" in page
     assert not BillingSettings.objects.exists()  # nothing half-saved
 
-    good = client.post(add, {**form, **payment, "bank_sort_code": "402716", "bank_iban": "GB29NWBK60161331926819",
+    good = client.post(add, {**form, **payment, "bank_sort_code": "402716", "bank_iban": "GB07NWBK40271687654321",
                              "pro_forma_mode": "on", "billing_day": "5"})  # fmt: skip
     assert good.status_code == 302
     policy = BillingSettings.current()
-    assert (policy.bank_sort_code, policy.bank_iban) == ("40-27-16", "GB29NWBK60161331926819")
+    assert (policy.bank_sort_code, policy.bank_iban) == ("40-27-16", "GB07NWBK40271687654321")
     assert policy.pro_forma_mode and policy.billing_day == 5
     assert client.get(reverse("admin:billing_billingsettings_changelist")).url == reverse(
         "admin:billing_billingsettings_change", args=[1]
@@ -247,7 +247,7 @@ def test_staff_set_payment_instructions_and_legal_form_in_the_admin_and_invoices
     BillingSettings.objects.filter(pk=1).update(pro_forma_mode=False)
     text = pdf_text(render_invoice_pdf(issued_invoice(uk_customer, issued_on=ISSUED)))
     assert "Sort code 40-27-16" in text and "Account number 87654321" in text
-    assert "IBAN GB29 NWBK 6016 1331 9268 19" in text
+    assert "IBAN GB07 NWBK 4027 1687 6543 21" in text
     assert "Example Hosting Ltd is a limited liability partnership registered in England and Wales" in text
 
 

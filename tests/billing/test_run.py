@@ -252,8 +252,8 @@ def test_a_run_whose_worker_died_shows_stalled_and_resumes_without_billing_twice
 
 
 # Customers are billed in groups (billing.workflows.run.GROUP_SIZE): the group's statements (lock,
-# look-ups for invoices, one-off charges and payments, subscriptions, the invoices, their
-# lines and the subscriptions written once each) are shared, and each customer with one
+# look-ups for invoices, one-off charges and payments, subscriptions, the VAT rates, the
+# invoices, their lines and the subscriptions written once each) are shared, and each customer with one
 # subscription and no billing contact adds 5 (numbering, issue, and the PDF: the
 # document, its lines, the stored file), on SQLite and PostgreSQL alike: one more per
 # customer, or one per earlier invoice, fails this. (Each email adds the gateway's:
@@ -265,11 +265,11 @@ QUERIES_PER_CUSTOMER = 5
 def test_the_runs_queries_grow_with_the_customers_billed_and_nothing_else(django_assert_max_num_queries):
     configured_provider()
     _subscribed(4)
-    with django_assert_max_num_queries(16 + 4 * QUERIES_PER_CUSTOMER):
+    with django_assert_max_num_queries(17 + 4 * QUERIES_PER_CUSTOMER):
         run_billing(MAY)
     # A month later, with a month of history each and twice the customers.
     _subscribed(4)
-    with django_assert_max_num_queries(16 + 8 * QUERIES_PER_CUSTOMER):
+    with django_assert_max_num_queries(17 + 8 * QUERIES_PER_CUSTOMER):
         assert run_billing(dt.date(2026, 6, 1)).created == 8
 
 
