@@ -64,6 +64,7 @@ GROUP_PERMISSIONS: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
             "billingrun": ("view", "add"),
             "numberseries": ("view", "add", "change"),
             "exchangerate": ("view", "add", "change"),
+            "vatrate": ("view", "add", "change", "delete"),
             "billingsettings": ("view", "add", "change"),
             # The accountants: their firms and logins, the codes their books use, the exports.
             "accountingfirm": ("view", "add", "change"),

@@ -571,6 +571,7 @@ class IPAssignmentQuerySet(models.QuerySet):
     purpose="Route traffic to your services, bill usage and match abuse reports to services.",
     lawful_basis=LawfulBasis.CONTRACT,
     customer_path="service__customer",
+    belongs_to=["service"],
     retention=Retention(
         counted_from="released_on",
         years=2,

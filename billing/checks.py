@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 
 from django.conf import settings
@@ -32,3 +33,22 @@ def sqlite_too_old(databases: dict, version: tuple[int, ...]) -> list[checks.Che
 @checks.register()
 def sqlite_supports_returning(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     return sqlite_too_old(settings.DATABASES, sqlite3.sqlite_version_info)
+
+
+def retired_vat_setting(environ) -> list[checks.CheckMessage]:
+    """A warning while the environment still sets the VAT rates the portal no longer reads."""
+    if not environ.get("PORTAL_CONSUMER_VAT_RATES"):
+        return []
+    return [
+        checks.Warning(
+            "PORTAL_CONSUMER_VAT_RATES is no longer read: VAT rates are a dated table kept in the admin.",
+            hint="Check the rates under Billing → VAT rates (add any missing, from the date they apply), "
+            "then remove the setting from the environment.",
+            id="billing.W001",
+        )
+    ]
+
+
+@checks.register()
+def vat_rates_are_kept_in_the_admin(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    return retired_vat_setting(os.environ)

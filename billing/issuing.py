@@ -13,7 +13,8 @@ functions. Rules implemented here:
   pro-forma marked "This is not a VAT invoice" creates no tax point (HMRC VATTOS9165), so
   its ``tax_point`` stays None.
 - VAT rates: each line has a VAT category; on issue ``billing.vat.decide_vat`` gives the
-  rate for every category on the document at the tax point (the request date for a
+  rate for every category on the document in force at the tax point (the dated table
+  ``billing.models.VatRate``; the request date for a
   pro-forma), so a draft's rates are provisional. Credit notes keep the original's rates.
 - Credit notes carry **positive** amounts; ``kind=credit_note`` says they are subtracted
   in balances and statements. They keep the original's VAT rates, rule, wording and
@@ -41,7 +42,7 @@ from billing.documents.numbering import next_number
 from billing.documents.snapshots import BuyerSnapshot, SellerSnapshot
 from billing.documents.totals import InvoiceError, build_line, compute_totals, credited_to
 from billing.documents.window import address_problem
-from billing.models import SERIES, BillingSettings, Invoice, InvoiceLine
+from billing.models import SERIES, BillingSettings, Invoice, InvoiceLine, VatRate
 from billing.vat import NOT_A_SUPPLY, NOT_A_SUPPLY_WORDING, decide_vat
 
 # Sent in the transaction that issued a document, with ``invoice_pk``.
@@ -137,6 +138,7 @@ def issue_locked(
     issued_on: dt.date,
     tax_point: dt.date | None = None,
     actor: Actor | None,
+    rates=None,
 ) -> None:
     """Issue ``draft``, whose customer row the caller has locked in the current transaction
     and whose ``lines`` are all its lines as stored: ``issue_invoice`` after its look-ups,
@@ -174,7 +176,7 @@ def issue_locked(
         InvoiceLine.objects.filter(pk__in=[line.pk for line in lines]).update(vat_rate=Decimal("0"))
         draft.vat_rule, draft.vat_wording = NOT_A_SUPPLY, NOT_A_SUPPLY_WORDING
     else:
-        save_line_rates(decide_line_rates(draft, lines, on=tax_point or issued_on))
+        save_line_rates(decide_line_rates(draft, lines, on=tax_point or issued_on, rates=rates))
 
     compute_totals(draft, lines)
     if draft.kind == Invoice.Kind.CREDIT_NOTE:
@@ -297,15 +299,18 @@ def _prepare_credit_note(draft: Invoice, lines: list[InvoiceLine]) -> None:
     )
 
 
-def decide_line_rates(draft: Invoice, lines: list[InvoiceLine], *, on: dt.date) -> list[InvoiceLine]:
+def decide_line_rates(draft: Invoice, lines: list[InvoiceLine], *, on: dt.date, rates=None) -> list[InvoiceLine]:
     """Record the VAT rule on ``draft`` and set each line's rate from its category, as on ``on``
     (the tax point; a pro-forma has none, so its request date). In memory: returns the saved
-    lines whose rate changed, for ``save_line_rates``."""
+    lines whose rate changed, for ``save_line_rates``. ``rates`` is the VAT-rate look-up
+    (``VatRate.rate_on`` unless the caller read the table once: ``VatRate.table()``)."""
     decisions = {}
     changed = []
     for line in lines:
         if line.vat_category not in decisions:
-            decisions[line.vat_category] = decide_vat(draft.customer, tax_point=on, category=line.vat_category)
+            decisions[line.vat_category] = decide_vat(
+                draft.customer, tax_point=on, category=line.vat_category, rates=rates or VatRate.rate_on
+            )
         rate = decisions[line.vat_category].rate
         if line.vat_rate is None or line.vat_rate != rate:
             line.vat_rate = rate

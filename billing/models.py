@@ -34,21 +34,87 @@ from core.registry import (
     personal_data,
 )
 
+# Money records are kept per record: 6 years from the end of the financial year each one
+# belongs to (its issue, payment or refund date), which is what the VAT and HMRC
+# record-keeping rules ask (TAX_RECORDS_RULE); the Companies Act 2006 s.388 minimum for a
+# private company's accounting records is 3 years, shorter, so not the rule that decides.
+# Records that settle each other go together (``kept_with``): deleting an old invoice but
+# not the payment that settled it (or the reverse) would change the balance and conjure
+# credit the next run spends. Money still on an open account (an invoice with something
+# due, a payment not wholly allocated, a refund, a charge not yet billed) is kept while
+# the account is open (``kept_while``): it is what the customer owes or has in credit.
+OPEN_ACCOUNT_REASON = "money still on an open account: what the customer owes or has in credit"
 
-# An account's money records go together. Deleting an old invoice but not the payment that
-# settled it (or the reverse) would change the balance and conjure credit the next run
-# spends, so each is kept while the account is open and for 6 years from the end of the
-# financial year in which it closed: never less than the law's 6 years from the end of the
-# record's own year (the VAT and HMRC record-keeping rules, TAX_RECORDS_RULE), since an account closes
-# after its last record.
-def accounting_retention(customer: str = "customer") -> Retention:
+
+def accounting_retention(
+    counted_from: str,
+    *,
+    record: str,
+    kept_with: tuple[str, ...] = (),
+    kept_while=None,
+    otherwise: str | None = None,
+) -> Retention:
+    together = " together with the records it settles or that settle it," if kept_with else ""
+    still = " Kept while the account is open if it is money still on the account." if kept_while else ""
+    return Retention(
+        counted_from=counted_from,
+        counted_from_otherwise=otherwise,
+        years=6,
+        from_financial_year_end=True,
+        kept_with=kept_with,
+        kept_while=kept_while,
+        kept_while_reason=OPEN_ACCOUNT_REASON if kept_while else "",
+        description=f"Kept 6 years from the end of the financial year of its {record},{together} as the VAT and "
+        f"HMRC record-keeping rules require ({TAX_RECORDS_RULE}).{still}",
+    )
+
+
+def account_retention(customer: str = "customer") -> Retention:
+    """For records that follow a customer's debts and usage rather than one document of
+    their own (reminders, disputes, letters, usage samples): kept while the account is
+    open, then 6 years from the end of the financial year in which it closed."""
     return Retention(
         counted_from=f"{customer}__closed_at",
         years=6,
         from_financial_year_end=True,
         description="Kept while the account is open, then 6 years from the end of the financial year in which "
-        f"it closed (VAT and HMRC record-keeping rules: {TAX_RECORDS_RULE}).",
+        f"it closed, with the billing records they explain (VAT and HMRC record-keeping rules: {TAX_RECORDS_RULE}).",
     )
+
+
+def _open_account(rows: models.QuerySet, customer: str = "customer") -> models.QuerySet:
+    return rows.filter(**{f"{customer}__closed_at__isnull": True})
+
+
+def documents_still_due(rows: models.QuerySet) -> models.QuerySet:
+    """Invoices and payment requests with money still due on an open account."""
+    return _open_account(rows).with_balance().exclude(balance=0)
+
+
+def payments_not_wholly_allocated(rows: models.QuerySet) -> models.QuerySet:
+    """Payments on an open account with money not allocated to any document (account credit)."""
+    allocated = (
+        PaymentAllocation.objects.filter(payment=OuterRef("pk"))
+        .order_by()
+        .values("payment")
+        .annotate(total=Sum("amount"))
+        .values("total")
+    )
+    return (
+        _open_account(rows)
+        .annotate(allocated_total=Coalesce(Subquery(allocated, output_field=_MONEY), _ZERO))
+        .exclude(amount=models.F("allocated_total"))
+    )
+
+
+def refunds_on_open_accounts(rows: models.QuerySet) -> models.QuerySet:
+    """Refunds on an open account: they count against the account's credit."""
+    return _open_account(rows)
+
+
+def charges_not_yet_billed(rows: models.QuerySet) -> models.QuerySet:
+    """One-off charges on an open account that no invoice has billed yet."""
+    return _open_account(rows).filter(invoice_line__isnull=True)
 
 
 @no_personal_data("Counters and formats of document numbers.")
@@ -202,7 +268,10 @@ class Plan(models.Model):
     purpose="Bill the services you ordered.",
     lawful_basis=LawfulBasis.CONTRACT,
     customer_path="service__customer",
-    retention=accounting_retention("service__customer"),
+    belongs_to=["service"],
+    retention=accounting_retention(
+        "ended_on", record="end", kept_with=("invoice_lines__invoice",), otherwise="service__customer__closed_at"
+    ),
     erasure=Erasure.keep(f"Records of services billed are business records kept for 6 years ({TAX_RECORDS_RULE})."),
 )
 class Subscription(models.Model):
@@ -230,7 +299,10 @@ class Subscription(models.Model):
     purpose="Bill one-off work you asked for.",
     lawful_basis=LawfulBasis.CONTRACT,
     customer_path="customer",
-    retention=accounting_retention(),
+    belongs_to=["invoice_line"],
+    retention=accounting_retention(
+        "created_at", record="date", kept_with=("invoice_line__invoice",), kept_while=charges_not_yet_billed
+    ),
     erasure=Erasure.keep(f"Business records kept for 6 years ({TAX_RECORDS_RULE})."),
 )
 class OneOffCharge(models.Model):
@@ -346,7 +418,21 @@ class InvoiceQuerySet(models.QuerySet):
     purpose="Bill you and keep the VAT records the law requires.",
     lawful_basis=LawfulBasis.LEGAL_OBLIGATION,
     customer_path="customer",
-    retention=accounting_retention(),
+    retention=accounting_retention(
+        "issued_on",
+        record="issue",
+        kept_with=(
+            "allocations__payment",
+            "released_allocations__payment",
+            "corrects",
+            "corrections",
+            "settles",
+            "settled_by",
+            "refunds",
+        ),
+        kept_while=documents_still_due,
+        otherwise="customer__closed_at",  # a draft, never issued: from the account's closure
+    ),
     erasure=Erasure.keep(f"VAT invoices and credit notes must be kept for 6 years ({TAX_RECORDS_RULE})."),
 )
 class Invoice(models.Model):
@@ -523,7 +609,7 @@ def document_emails() -> models.QuerySet:
     ).order_by("created_at", "pk")
 
 
-@no_personal_data("Lines of invoices: descriptions of services supplied.")
+@no_personal_data("Lines of invoices: descriptions of services supplied.", belongs_to=["invoice"])
 class InvoiceLine(models.Model):
     invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
     description = models.CharField(max_length=300)
@@ -582,7 +668,12 @@ class InvoiceLine(models.Model):
     purpose="Record what you paid.",
     lawful_basis=LawfulBasis.LEGAL_OBLIGATION,
     customer_path="customer",
-    retention=accounting_retention(),
+    retention=accounting_retention(
+        "received_on",
+        record="receipt",
+        kept_with=("allocations__invoice", "allocations__released_by"),
+        kept_while=payments_not_wholly_allocated,
+    ),
     erasure=Erasure.keep(f"Business records kept for 6 years ({TAX_RECORDS_RULE})."),
 )
 class Payment(models.Model):
@@ -607,7 +698,7 @@ class Payment(models.Model):
         return f"{self.amount} {self.currency} on {self.received_on}"
 
 
-@no_personal_data("Links between payments and invoices.")
+@no_personal_data("Links between payments and invoices.", belongs_to=["invoice", "payment", "released_by"])
 class PaymentAllocation(models.Model):
     """Part of a payment settling an invoice. Append-only: when a credit note takes off an
     invoice more than was still due, a negative allocation (``released_by`` the credit note)
@@ -641,7 +732,10 @@ class PaymentAllocation(models.Model):
     purpose="Record what we paid back to you.",
     lawful_basis=LawfulBasis.LEGAL_OBLIGATION,
     customer_path="customer",
-    retention=accounting_retention(),
+    belongs_to=["credit_note"],
+    retention=accounting_retention(
+        "paid_on", record="payment", kept_with=("credit_note",), kept_while=refunds_on_open_accounts
+    ),
     erasure=Erasure.keep(f"Business records kept for 6 years ({TAX_RECORDS_RULE})."),
 )
 class Refund(models.Model):
@@ -675,6 +769,97 @@ class Refund(models.Model):
 
     def __str__(self) -> str:
         return f"Refund of {self.amount} {self.currency} on {self.paid_on}"
+
+
+# ---------------------------------------------------------------------------------------
+# VAT rates
+# ---------------------------------------------------------------------------------------
+
+
+@no_personal_data("VAT rates by country, category and date.")
+class VatRate(models.Model):
+    """The VAT rate of one country for one VAT category, from a date until a later rate.
+
+    One dated table for every rate we charge: the UK's (country ``GB``, which covers the
+    Isle of Man) and, for consumers outside the UK, their country's (EU rates under the One
+    Stop Shop). A line's rate is the one in force on its document's tax point
+    (``billing.vat.decide_vat``). Rates change on a date, so a rate already in force is
+    never edited: staff add the new rate from the day it changes (the admin refuses edits
+    and deletions of rates in force), and issued lines keep the rate they were charged.
+    """
+
+    country = models.CharField(
+        max_length=2, help_text="ISO country code; GB for the UK VAT area (the Isle of Man included)."
+    )
+    category = models.CharField(max_length=10, choices=VatCategory.choices, default=VatCategory.STANDARD)
+    valid_from = models.DateField(help_text="The first tax point the rate applies to; it applies until a later rate.")
+    rate = models.DecimalField(
+        "rate (%)",
+        max_digits=5,
+        decimal_places=2,
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("100"))],
+    )
+    source = models.CharField(max_length=200, help_text="Where the rate comes from, e.g. gov.uk 'VAT rates'.")
+
+    class Meta:
+        ordering = ["country", "category", "-valid_from"]
+        verbose_name = "VAT rate"
+        constraints = [
+            models.UniqueConstraint(fields=["country", "category", "valid_from"], name="one_vat_rate_per_day"),
+            models.CheckConstraint(condition=Q(rate__gte=0) & Q(rate__lte=100), name="vat_rates_are_percentages"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.country} {self.get_category_display().lower()} {self.rate}% from {self.valid_from}"
+
+    def save(self, *args, **kwargs) -> None:
+        stored = VatRate.objects.filter(pk=self.pk).first() if self.pk else None
+        if stored is not None and stored.in_force:
+            raise ValidationError(
+                f"{stored} is in force and documents may have been issued at it: it cannot be changed. "
+                "Add a new rate from the day the change applies."
+            )
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        stored = VatRate.objects.filter(pk=self.pk).first()
+        if stored is not None and stored.in_force:
+            raise ValidationError(f"{stored} is in force: it is kept as the record of the rate charged.")
+        return super().delete(*args, **kwargs)
+
+    def clean(self) -> None:
+        super().clean()
+        self.country = (self.country or "").strip().upper()
+        if len(self.country) != 2 or not self.country.isalpha():
+            raise ValidationError({"country": f"“{self.country}” is not a two-letter country code (e.g. FR)."})
+
+    @property
+    def in_force(self) -> bool:
+        """Whether tax points on or after ``valid_from`` have begun (so the row is history)."""
+        return self.valid_from <= timezone.localdate()
+
+    @classmethod
+    def table(cls):
+        """``rate_on`` over the whole table read once (one query): for a billing run's group."""
+        rows = list(cls.objects.values_list("country", "category", "valid_from", "rate"))
+
+        def rate_on(country: str, category: str, on: dt.date) -> Decimal | None:
+            in_force = [
+                (start, rate) for c, cat, start, rate in rows if (c, cat) == (country, category) and start <= on
+            ]
+            return max(in_force)[1] if in_force else None
+
+        return rate_on
+
+    @classmethod
+    def rate_on(cls, country: str, category: str, on: dt.date) -> Decimal | None:
+        """The rate for ``country`` and ``category`` in force on ``on``; None when none is."""
+        return (
+            cls.objects.filter(country=country, category=category, valid_from__lte=on)
+            .order_by("-valid_from")
+            .values_list("rate", flat=True)
+            .first()
+        )
 
 
 # ---------------------------------------------------------------------------------------
@@ -853,6 +1038,17 @@ class BillingSettings(models.Model):
             errors["bank_sort_code"] = ["Give the sort code that goes with the account number."]
         if self.bank_bic and not self.bank_iban and "bank_bic" not in errors:
             errors["bank_iban"] = ["Give the IBAN that goes with the BIC."]
+        # No well-kept library checks a sort code and account number beyond their format (the
+        # banks' modulus rules change with each clearing table); but a UK IBAN contains both
+        # under its own check digits, so when both are given they must be the same account.
+        account = self.bank_account_number.strip()
+        if not errors and self.bank_iban.startswith("GB") and sort_code and account:
+            in_iban = (self.bank_iban[8:14], self.bank_iban[14:22])
+            if in_iban != (sort_code, account):
+                errors["bank_iban"] = [
+                    f"The IBAN is for sort code {in_iban[0][:2]}-{in_iban[0][2:4]}-{in_iban[0][4:]}, account "
+                    f"{in_iban[1]}, not the sort code and account number given: correct whichever is wrong."
+                ]
         if errors:
             raise ValidationError(errors)
 

@@ -5,7 +5,8 @@ The seller is a UK VAT-registered hosting provider; hosting and related services
 
 Rules (docs/billing.md, "Which VAT applies"):
 - UK customer (GB, and Northern Ireland which is GB for services): UK VAT at the rate in
-  force on the tax point for the supply's VAT category (dated table, UK_RATES).
+  force on the tax point for the supply's VAT category (the dated table of rates staff
+  keep in the admin, ``billing.models.VatRate``, country GB).
 - Customer outside the UK in business: outside the scope of UK VAT (the general B2B rule:
   the place of supply is where the business customer belongs, VAT Notice 741A s.6), so
   no UK VAT. Being in business is a recorded fact: a business legal form, or a business
@@ -14,19 +15,21 @@ Rules (docs/billing.md, "Which VAT applies"):
   reverse charge, and the invoice carries REVERSE_CHARGE_WORDING; anywhere else it
   carries OUTSIDE_SCOPE_WORDING.
 - Customer outside the UK as a consumer (no business form, no tax identifier): the VAT of their
-  country from the configurable table ``PORTAL_CONSUMER_VAT_RATES`` (e.g. EU rates under
-  the One Stop Shop): ``DE`` is Germany's standard rate, ``DE:reduced`` its rate for
-  supplies in our reduced category, and so on. A country, or a non-standard category of
-  it, with no entry raises, naming both, so no invoice is issued with a guessed rate.
+  country for the line's category in force on the tax point, from the same dated table
+  (e.g. EU rates under the One Stop Shop). A country, or a category of it, with no rate
+  in force raises, naming both, so no invoice is issued with a guessed rate.
+
+This module is below the models (docs/architecture.md), so the caller passes the table's
+look-up: ``rates(country, category, on)`` gives the rate in force or None.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.conf import settings
 from django.db import models
 
 from accounts.models import Customer
@@ -39,16 +42,9 @@ class VatCategory(models.TextChoices):
     EXEMPT = "exempt", "Exempt"
 
 
-# (category, from date inclusive, rate). The rate in force on a date is the latest
-# entry starting on or before it. Source: gov.uk "VAT rates" and HMRC history.
-UK_RATES: tuple[tuple[str, dt.date, Decimal], ...] = (
-    (VatCategory.STANDARD, dt.date(2008, 12, 1), Decimal("15")),
-    (VatCategory.STANDARD, dt.date(2010, 1, 1), Decimal("17.5")),
-    (VatCategory.STANDARD, dt.date(2011, 1, 4), Decimal("20")),
-    (VatCategory.REDUCED, dt.date(1997, 9, 1), Decimal("5")),
-    (VatCategory.ZERO, dt.date(1973, 4, 1), Decimal("0")),
-    (VatCategory.EXEMPT, dt.date(1973, 4, 1), Decimal("0")),
-)
+# The country whose rates apply to customers in the UK VAT area.
+UK_RATE_COUNTRY = "GB"
+RateLookup = Callable[[str, str, dt.date], Decimal | None]
 
 UK_COUNTRIES = {"GB", "IM"}  # the Isle of Man is in the UK VAT area
 # The EU member states, where a business customer accounts for our VAT by the reverse charge.
@@ -96,28 +92,30 @@ OUTSIDE_SCOPE_RULES = {
 }
 
 
-def uk_rate(category: str, on: dt.date) -> Decimal:
-    in_force = [(start, rate) for cat, start, rate in UK_RATES if cat == category and start <= on]
-    if not in_force:
-        raise VatRuleError(f"No UK {category} VAT rate is known for {on:%d %B %Y}.")
-    return max(in_force)[1]
+def _in_force(rates: RateLookup, country: str, category: str, on: dt.date, *, who: str) -> Decimal:
+    rate = rates(country, category, on)
+    if rate is None:
+        what = "" if category == VatCategory.STANDARD else f" for the {category} category"
+        raise VatRuleError(
+            f"No VAT rate{what} is in force on {on.day} {on:%B %Y} for {who}: add the rate for {country}"
+            f"{'' if category == VatCategory.STANDARD else ' (' + category + ')'} in the admin "
+            "(Billing → VAT rates) before invoicing this customer."
+        )
+    return Decimal(rate)
 
 
-def decide_vat(customer: Customer, *, tax_point: dt.date, category: str = VatCategory.STANDARD) -> VatDecision:
+def decide_vat(
+    customer: Customer, *, tax_point: dt.date, category: str = VatCategory.STANDARD, rates: RateLookup
+) -> VatDecision:
+    """The VAT for a supply of ``category`` to ``customer`` with tax point ``tax_point``."""
     country = (customer.country.code or "GB").upper()
     if country in UK_COUNTRIES:
-        return VatDecision(uk_rate(category, tax_point), "uk_rate", country)
+        rate = _in_force(rates, UK_RATE_COUNTRY, category, tax_point, who="customers in the UK")
+        return VatDecision(rate, "uk_rate", country)
     if customer.is_business or customer.vat_number:
         # In business by its legal form or its tax identifier (validated on entry, accounts.vat).
         if country in EU_COUNTRIES:
             return VatDecision(Decimal("0"), "reverse_charge", country, REVERSE_CHARGE_WORDING)
         return VatDecision(Decimal("0"), "outside_scope", country, OUTSIDE_SCOPE_WORDING)
-    rates: dict = getattr(settings, "PORTAL_CONSUMER_VAT_RATES", {})
-    key = country if category == VatCategory.STANDARD else f"{country}:{category}"
-    if key not in rates:
-        what = "" if category == VatCategory.STANDARD else f" for the {category} category"
-        raise VatRuleError(
-            f"No VAT rate{what} is configured for consumers in {customer.country.name} ({country}): "
-            f"add {key}=<percent> to PORTAL_CONSUMER_VAT_RATES before invoicing this customer."
-        )
-    return VatDecision(Decimal(str(rates[key])), "consumer_country_rate", country)
+    rate = _in_force(rates, country, category, tax_point, who=f"consumers in {customer.country.name} ({country})")
+    return VatDecision(rate, "consumer_country_rate", country)

@@ -80,7 +80,8 @@ class Retention:
     ``counted_from_without_customer`` is the path used instead for rows that belong to
     no customer (their ``customer_path`` is empty, e.g. a quarantined email nobody
     claimed): without it such a row's clock would never start, and every record needs
-    a retention end.
+    a retention end. ``counted_from_otherwise`` is used likewise for a row whose
+    ``counted_from`` date is empty.
     With ``from_financial_year_end`` the period runs from the end of the
     provider's financial year containing that date (VAT and HMRC records: "6 years from
     the end of the financial year they relate to", ``TAX_RECORDS_RULE``; docs/privacy-retention.md).
@@ -93,6 +94,18 @@ class Retention:
     days: int = 0
     from_financial_year_end: bool = False
     counted_from_without_customer: str | None = None
+    # The path counted from while ``counted_from`` is empty, e.g. a draft invoice, which has
+    # no issue date, counts from its account's closure.
+    counted_from_otherwise: str | None = None
+    # ORM paths to rows of other declarations (or of this one) that must go together with
+    # this row: a row is due only once every row these paths reach is due too, transitively
+    # (a payment and the invoices it settled; docs/privacy-retention.md).
+    kept_with: tuple[str, ...] = ()
+    # Rows still needed whatever their age, for ``kept_while_reason``: a callable given a
+    # queryset of the model, returning the rows among it that must stay (an invoice with
+    # money still due on an open account).
+    kept_while: Callable[[Any], Any] | None = None
+    kept_while_reason: str = ""
     # False for records the retention sweep must never prune, e.g. the hash-chained
     # disclosure ledger, where removing the oldest entries would break the chain.
     swept: bool = True
@@ -198,6 +211,12 @@ class PersonalData:
     # treat them with their row), but never shown to the person: left out of the export,
     # the "what we hold" page and the privacy centre, whatever ``fields`` lists.
     internal: Mapping[str, str] = field(default_factory=dict)
+    # ORM paths from this model to the records its rows belong to, beyond the customer and
+    # the person: an attachment belongs to its message ("message"), an IP assignment to its
+    # service. A legal hold on a record covers the rows that belong to it, through these
+    # paths and ``person_path`` (a held person's own records), transitively; the retention
+    # sweep and erasure leave them alone while the hold lasts (docs/privacy-retention.md).
+    belongs_to: tuple[str, ...] = ()
     # What a person needs to understand each row beyond its personal fields: numbers,
     # dates, amounts, states, and names of related things, as ORM paths that follow
     # one-to-one or many-to-one links ("plan__name"). The export adds them to every row
@@ -216,6 +235,9 @@ class NoPersonalData:
 
     model: str
     reason: str
+    # As ``PersonalData.belongs_to``: a hold on the record these paths lead to covers these
+    # rows too (an invoice's payment allocations belong to the invoice and the payment).
+    belongs_to: tuple[str, ...] = ()
 
 
 _declarations: dict[str, PersonalData] = {}
@@ -239,6 +261,8 @@ def declare(model: type | str, **kwargs: Any) -> PersonalData:
         kwargs["portable_fields"] = tuple(kwargs["portable_fields"])
     if "context" in kwargs:
         kwargs["context"] = tuple(kwargs["context"])
+    if "belongs_to" in kwargs:
+        kwargs["belongs_to"] = tuple(kwargs["belongs_to"])
     declaration = PersonalData(model=label, **kwargs)
     _declarations[label] = declaration
     return declaration
@@ -262,12 +286,13 @@ def personal_data(**kwargs: Any) -> Callable[[M], M]:
     return decorate
 
 
-def no_personal_data(reason: str) -> Callable[[M], M]:
-    """Mark a model whose personal-looking field names are not about people."""
+def no_personal_data(reason: str, *, belongs_to: Iterable[str] = ()) -> Callable[[M], M]:
+    """Mark a model whose personal-looking field names are not about people. ``belongs_to``
+    names the records its rows belong to, for legal holds (as on ``personal_data``)."""
 
     def decorate(model: M) -> M:
         label = _label(model)
-        _exemptions[label] = NoPersonalData(label, reason)
+        _exemptions[label] = NoPersonalData(label, reason, tuple(belongs_to))
         return model
 
     return decorate
@@ -283,6 +308,17 @@ def declaration_for(model: type | str) -> PersonalData | None:
 
 def exemption_for(model: type | str) -> NoPersonalData | None:
     return _exemptions.get(_label(model))
+
+
+def owner_paths(model: type | str) -> tuple[str, ...]:
+    """The ORM paths from ``model`` to the records (other than its customer) its rows belong
+    to: its person (``person_path``, when not the model itself) and ``belongs_to``."""
+    declaration = declaration_for(model)
+    if declaration is not None:
+        person = (declaration.person_path,) if declaration.person_path else ()
+        return person + declaration.belongs_to
+    exemption = exemption_for(model)
+    return exemption.belongs_to if exemption is not None else ()
 
 
 def declared_models(apps_registry: Any) -> Iterable[tuple[type, PersonalData]]:

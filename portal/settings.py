@@ -499,31 +499,3 @@ PORTAL_STORAGE_GRANT_MAX_HOURS = env.int("PORTAL_STORAGE_GRANT_MAX_HOURS", 72, m
 PORTAL_WITHHELD_REVIEW_DAYS = env.int("PORTAL_WITHHELD_REVIEW_DAYS", 30, minimum=1)
 # The portal's public address, for absolute links in emails sent by background tasks.
 PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", "")
-
-
-# Billing. VAT for consumers outside the UK, per country, as CC=percent pairs for the
-# standard rate and CC:category=percent for other VAT categories (reduced, zero, exempt),
-# e.g. "DE=19,DE:reduced=7,FR=20"; a consumer in a country without a rate is not invoiced.
-def _consumer_vat_rates() -> dict[str, str]:
-    from decimal import Decimal, InvalidOperation
-
-    categories = {"reduced", "zero", "exempt"}
-    rates = {}
-    for pair in env.list("PORTAL_CONSUMER_VAT_RATES"):
-        key, _, rate = pair.partition("=")
-        country, _, category = key.strip().partition(":")
-        try:
-            if len(country) != 2 or (category and category.lower() not in categories):
-                raise InvalidOperation
-            if not 0 <= Decimal(rate) <= 100:
-                raise InvalidOperation
-        except InvalidOperation:
-            raise ImproperlyConfigured(
-                f"PORTAL_CONSUMER_VAT_RATES: {pair!r} is not COUNTRY=PERCENT or COUNTRY:CATEGORY=PERCENT "
-                "(categories: reduced, zero, exempt), e.g. DE=19 or DE:reduced=7."
-            ) from None
-        rates[f"{country.upper()}:{category.lower()}" if category else country.upper()] = rate.strip()
-    return rates
-
-
-PORTAL_CONSUMER_VAT_RATES = _consumer_vat_rates()

@@ -119,6 +119,44 @@ def check_declaration(model: type[models.Model], declaration: registry.PersonalD
             checks.Error(f"{label}: unattributed is for rows with no customer_path or person_path.", id="privacy.E004")
         )
     errors += _check_path(model, declaration.retention.counted_from, "retention.counted_from", label, None)
+    if declaration.retention.counted_from_otherwise:
+        otherwise = declaration.retention.counted_from_otherwise
+        errors += _check_path(model, otherwise, "retention.counted_from_otherwise", label, None)
+    for path in declaration.retention.kept_with:
+        errors += _check_path(model, path, "retention.kept_with", label, None)
+        if not errors and registry.declaration_for(_end_of(model, path)) is None:
+            errors.append(
+                checks.Error(f"{label}: retention.kept_with={path!r} must lead to a declared model.", id="privacy.E004")
+            )
+    errors += check_belongs_to(model, declaration.belongs_to)
+    return errors
+
+
+def _end_of(model: type[models.Model], path: str) -> type[models.Model]:
+    for part in path.split("__"):
+        model = model._meta.get_field(part).related_model
+    return model
+
+
+def check_belongs_to(model: type[models.Model], paths: tuple[str, ...]) -> list:
+    """Each ``belongs_to`` path must end at a record: a relation, one per row."""
+    errors = []
+    label = model._meta.label
+    for path in paths:
+        found = _check_path(model, path, "belongs_to", label, None)
+        if found:
+            errors += found
+            continue
+        current, field = model, None
+        for part in path.split("__"):
+            field = current._meta.get_field(part)
+            current = field.related_model
+        if not (field.many_to_one or field.one_to_one) or not getattr(field, "concrete", False):
+            errors.append(
+                checks.Error(
+                    f"{label}: belongs_to={path!r} must follow a foreign key to one record.", id="privacy.E004"
+                )
+            )
     return errors
 
 
@@ -132,7 +170,9 @@ def check_personal_data_declared(app_configs=None, **kwargs) -> list:
         meta = model._meta
         if meta.app_label not in our_apps:
             continue
-        if registry.exemption_for(model):
+        exemption = registry.exemption_for(model)
+        if exemption:
+            errors += check_belongs_to(model, exemption.belongs_to)
             continue
         declaration = registry.declaration_for(model)
         covered = set()

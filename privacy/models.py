@@ -642,6 +642,19 @@ class DataExport(models.Model):
     def __str__(self) -> str:
         return f"Export #{self.pk} of {self.customer or self.person}"
 
+    def save(self, *args, **kwargs) -> None:
+        # The archive and its SHA-256 are set once, when the export is ready; the one later
+        # change is clearing the file as the export expires (``expire_exports``). A
+        # PostgreSQL and SQLite trigger refuses the same for queryset updates and SQL.
+        if self.pk:
+            stored = DataExport.objects.filter(pk=self.pk).values_list("file", "sha256").first()
+            if stored is not None and stored[1]:
+                name = self.file.name or ""
+                expiring = name == "" and self.status == self.Status.EXPIRED
+                if self.sha256 != stored[1] or (name != stored[0] and not expiring):
+                    raise ValidationError("An export's stored file and its SHA-256 are set once: they cannot change.")
+        super().save(*args, **kwargs)
+
 
 @no_personal_data("A record of what an erasure did; it names models and counts, not data.")
 class ErasureRun(models.Model):

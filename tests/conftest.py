@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import importlib
 import os
 
 import hypothesis
@@ -107,6 +108,11 @@ def _staff_groups(request):
 
     if Group.objects.filter(name__in=GROUP_PERMISSIONS).count() != len(GROUP_PERMISSIONS):
         sync_groups(apps)
+    # The VAT rates too come from a data migration (billing 0024).
+    from billing.models import VatRate
+
+    if not VatRate.objects.exists():
+        importlib.import_module("billing.migrations.0030_vat_rates").seed(apps, None)
 
 
 @pytest.fixture(scope="session")

@@ -247,6 +247,7 @@ class Message(models.Model):
     lawful_basis=LawfulBasis.CONTRACT,
     customer_path="message__customer",
     person_path="message__person",
+    belongs_to=["message"],
     retention=Retention(
         counted_from="message__customer__closed_at",
         counted_from_without_customer="message__created_at",
@@ -273,6 +274,16 @@ class MessageAttachment(models.Model):
     def __str__(self) -> str:
         return self.filename
 
+    def save(self, *args, **kwargs) -> None:
+        # The stored file and its hash are set once, when the attachment is stored: a
+        # download checks the bytes against the hash, so neither may change afterwards
+        # (a PostgreSQL and SQLite trigger refuses the same for queryset updates and SQL).
+        if self.pk:
+            stored = MessageAttachment.objects.filter(pk=self.pk).values_list("file", "sha256").first()
+            if stored is not None and stored != (self.file.name or "", self.sha256):
+                raise ValidationError("An attachment's stored file and its SHA-256 are set once: they cannot change.")
+        super().save(*args, **kwargs)
+
 
 @personal_data(
     description="Each address an email we sent went to, and what its mail server answered.",
@@ -287,6 +298,7 @@ class MessageAttachment(models.Model):
     lawful_basis=LawfulBasis.CONTRACT,
     customer_path="message__customer",
     person_path="message__person",
+    belongs_to=["message"],
     retention=Retention(
         counted_from="message__customer__closed_at",
         counted_from_without_customer="message__created_at",

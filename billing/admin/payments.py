@@ -11,13 +11,23 @@ import re
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
 
 from billing.admin.base import RecordedThroughService
-from billing.models import BillingRun, BillingSettings, ExchangeRate, Invoice, Payment, PaymentAllocation, Refund
-from billing.receivables.payments import balance_of, check_refund, record_refund, refundable
+from billing.models import (
+    BillingRun,
+    BillingSettings,
+    ExchangeRate,
+    Invoice,
+    Payment,
+    PaymentAllocation,
+    Refund,
+    VatRate,
+)
+from billing.receivables.payments import balance_of, check_refund, record_refund, refundable, refuse_future_receipt
 from billing.tasks import run_billing_task
 from billing.workflows.run import refuse_future_period
 from billing.workflows.settlement import receive_payment
@@ -52,6 +62,14 @@ class PaymentForm(forms.ModelForm):
         if amount <= 0:
             raise forms.ValidationError("A payment must be more than zero; to pay money back, record a refund.")
         return amount
+
+    def clean_received_on(self):
+        received_on = self.cleaned_data["received_on"]
+        try:
+            refuse_future_receipt(received_on)
+        except ValidationError as exc:
+            raise forms.ValidationError(exc.message_dict["received_on"]) from None
+        return received_on
 
     def clean(self) -> dict:
         data = super().clean()
@@ -259,6 +277,38 @@ class ExchangeRateAdmin(admin.ModelAdmin):
     list_display = ["currency", "valid_from", "units_per_gbp", "source"]
     list_filter = ["currency"]
     date_hierarchy = "valid_from"
+
+
+@admin.register(VatRate)
+class VatRateAdmin(admin.ModelAdmin):
+    """The dated VAT rates. A rate in force is history: documents were issued at it, so it is
+    never edited or deleted; a change is a new rate from the day it applies."""
+
+    list_display = ["country", "category", "valid_from", "rate", "source"]
+    list_filter = ["country", "category"]
+    search_fields = ["country", "source"]
+    date_hierarchy = "valid_from"
+    fields = ["country", "category", "valid_from", "rate", "source"]
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        if obj is not None and obj.in_force:
+            return False  # shown read-only to those who may view
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        if obj is not None and obj.in_force:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = self.get_object(request, object_id)
+        if obj is not None and obj.in_force and request.method == "GET":
+            messages.info(
+                request,
+                "This rate is in force and documents may have been issued at it, so it cannot be changed: "
+                "add a new rate from the day the change applies.",
+            )
+        return super().change_view(request, object_id, form_url, extra_context)
 
 
 @admin.register(BillingSettings)

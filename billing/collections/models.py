@@ -19,7 +19,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from billing.models import Invoice, accounting_retention
+from billing.models import Invoice, account_retention
 from core.registry import (
     TAX_RECORDS_RULE,
     Category,
@@ -97,7 +97,7 @@ class DunningStep(models.Model):
     purpose="Remind you of invoices falling due and overdue.",
     lawful_basis=LawfulBasis.CONTRACT,
     customer_path="invoice__customer",
-    retention=accounting_retention("invoice__customer"),
+    retention=account_retention("invoice__customer"),
     erasure=CLAIMS_KEPT,
 )
 class ReminderSent(models.Model):
@@ -126,7 +126,7 @@ class ReminderSent(models.Model):
     purpose="Hold back reminders while we agree a way forward with you.",
     lawful_basis=LawfulBasis.CONTRACT,
     customer_path="customer",
-    retention=accounting_retention(),
+    retention=account_retention(),
     erasure=CLAIMS_KEPT,
 )
 class CollectionsPause(models.Model):
@@ -175,7 +175,7 @@ class ReferenceRate(models.Model):
     purpose="Claim what the Late Payment of Commercial Debts (Interest) Act 1998 allows.",
     lawful_basis=LawfulBasis.LEGAL_OBLIGATION,
     customer_path="debt__customer",
-    retention=accounting_retention("debt__customer"),
+    retention=account_retention("debt__customer"),
     erasure=CLAIMS_KEPT,
 )
 class LatePaymentCharge(models.Model):
@@ -214,7 +214,7 @@ class LatePaymentCharge(models.Model):
     purpose="Record a decision not to claim late-payment charges.",
     lawful_basis=LawfulBasis.LEGITIMATE_INTERESTS,
     customer_path="invoice__customer",
-    retention=accounting_retention("invoice__customer"),
+    retention=account_retention("invoice__customer"),
     erasure=CLAIMS_KEPT,
 )
 class LatePaymentWaiver(models.Model):
@@ -241,7 +241,7 @@ class DisputeQuerySet(models.QuerySet):
     purpose="Hear and decide a dispute over what we billed.",
     lawful_basis=LawfulBasis.CONTRACT,
     customer_path="invoice__customer",
-    retention=accounting_retention("invoice__customer"),
+    retention=account_retention("invoice__customer"),
     erasure=CLAIMS_KEPT,
 )
 class Dispute(models.Model):
@@ -288,7 +288,7 @@ class Dispute(models.Model):
     purpose="Evidence for a dispute over what we billed.",
     lawful_basis=LawfulBasis.CONTRACT,
     customer_path="dispute__invoice__customer",
-    retention=accounting_retention("dispute__invoice__customer"),
+    retention=account_retention("dispute__invoice__customer"),
     erasure=CLAIMS_KEPT,
 )
 class DisputeAttachment(models.Model):
@@ -311,7 +311,7 @@ class DisputeAttachment(models.Model):
     purpose="Give notice of a debt before recovery, as the pre-action rules require.",
     lawful_basis=LawfulBasis.LEGITIMATE_INTERESTS,
     customer_path="customer",
-    retention=accounting_retention(),
+    retention=account_retention(),
     erasure=CLAIMS_KEPT,
 )
 class Letter(models.Model):
@@ -365,7 +365,7 @@ class Letter(models.Model):
     purpose="Hear your answer to a letter of claim before any recovery.",
     lawful_basis=LawfulBasis.LEGITIMATE_INTERESTS,
     customer_path="letter__customer",
-    retention=accounting_retention("letter__customer"),
+    retention=account_retention("letter__customer"),
     erasure=CLAIMS_KEPT,
 )
 class LetterReply(models.Model):
@@ -435,7 +435,7 @@ class CollectionAgency(models.Model):
     purpose="Recover debts that were not paid after notice.",
     lawful_basis=LawfulBasis.LEGITIMATE_INTERESTS,
     customer_path="customer",
-    retention=accounting_retention(),
+    retention=account_retention(),
     erasure=CLAIMS_KEPT,
 )
 class Handoff(models.Model):
@@ -475,7 +475,7 @@ class Handoff(models.Model):
     purpose="Keep the account true after a debt was passed on.",
     lawful_basis=LawfulBasis.LEGITIMATE_INTERESTS,
     customer_path="handoff__customer",
-    retention=accounting_retention("handoff__customer"),
+    retention=account_retention("handoff__customer"),
     erasure=CLAIMS_KEPT,
 )
 class HandoffEvent(models.Model):
@@ -508,7 +508,7 @@ class HandoffEvent(models.Model):
     purpose="Keep accounts that show debts we no longer expect to recover.",
     lawful_basis=LawfulBasis.LEGAL_OBLIGATION,
     customer_path="invoice__customer",
-    retention=accounting_retention("invoice__customer"),
+    retention=account_retention("invoice__customer"),
     erasure=CLAIMS_KEPT,
 )
 class WriteOff(models.Model):
@@ -535,7 +535,7 @@ class WriteOff(models.Model):
     purpose="Warn you before suspending services for non-payment, and restore them on payment.",
     lawful_basis=LawfulBasis.CONTRACT,
     customer_path="customer",
-    retention=accounting_retention(),
+    retention=account_retention(),
     erasure=CLAIMS_KEPT,
 )
 class SuspensionNotice(models.Model):

@@ -35,6 +35,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import DecimalField, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from accounts import audit
 from accounts.audit import System
@@ -132,6 +133,23 @@ def _allocate(payment: Payment, invoice: Invoice, amount: Decimal) -> PaymentAll
 
 
 @transaction.atomic
+def refuse_future_receipt(received_on: dt.date) -> None:
+    """A payment is recorded once the money has arrived: never dated after today.
+
+    Its date is the tax point of the VAT invoice a paid payment request gets, and a
+    document is dated the day it is issued, so a future date would put a VAT invoice (and
+    its number, out of date order) in the future.
+    """
+    today = timezone.localdate()
+    if received_on > today:
+        raise ValidationError(
+            {
+                "received_on": f"A payment cannot be dated after today ({received_on:%-d %B %Y} is after "
+                f"{today:%-d %B %Y}): record it on the day the money arrives."
+            }
+        )
+
+
 def record_payment(
     customer,
     *,
@@ -153,6 +171,7 @@ def record_payment(
     amount = to_money(amount, currency)
     if amount <= 0:
         raise ValidationError({"amount": "A payment must be more than zero; to pay money back, record a refund."})
+    refuse_future_receipt(received_on)
     open_invoices = {invoice.pk: invoice for invoice in lock_open_documents(customer)}
     payment = Payment.objects.create(
         customer=customer,

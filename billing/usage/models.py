@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from accounts import audit
 from accounts.models import User
-from billing.models import InvoiceLine, Plan, Subscription, accounting_retention
+from billing.models import InvoiceLine, Plan, Subscription, account_retention
 from core.registry import TAX_RECORDS_RULE, Category, Erasure, LawfulBasis, Retention, no_personal_data, personal_data
 
 
@@ -101,7 +101,7 @@ class UsageSample(models.Model):
     purpose="Keep the basis of usage invoices with the billing records.",
     lawful_basis=LawfulBasis.LEGAL_OBLIGATION,
     customer_path="service__customer",
-    retention=accounting_retention("service__customer"),
+    retention=account_retention("service__customer"),
     erasure=Erasure.keep(f"The basis of invoices is kept with the billing records for 6 years ({TAX_RECORDS_RULE})."),
 )
 class DailyUsage(models.Model):
@@ -198,7 +198,7 @@ class UsageTerms(models.Model):
     purpose="Bill bandwidth as your plan says.",
     lawful_basis=LawfulBasis.LEGAL_OBLIGATION,
     customer_path="subscription__service__customer",
-    retention=accounting_retention("subscription__service__customer"),
+    retention=account_retention("subscription__service__customer"),
     erasure=Erasure.keep(f"Records of what was billed are kept for 6 years ({TAX_RECORDS_RULE})."),
 )
 class UsageCharge(models.Model):

@@ -3,7 +3,11 @@
 Registered with privacy's ``on_end_relationship`` hook in ``BillingConfig.ready``, by the
 usual rules: the billing run for the current period bills the customer whatever is due
 and not yet invoiced (service since the last invoice, one-off charges waiting), as it
-would have on its day; then every subscription still running ends on the last day (days
+would have on its day. One-off charges still waiting after it (added after that period's
+invoice was issued, so the run had nothing to put them on) go on a further VAT invoice
+issued that day: the work was done, so it is billed, never silently dropped; staff who
+agreed to waive a charge delete it before the erasure (the admin allows that while it is
+on no invoice). Then every subscription still running ends on the last day (days
 already invoiced beyond it are credited). Money still owed on the account is reported,
 so that the records needed to recover it are kept and the person is told so in general
 terms. A run that fails refuses the erasure with its reason.
@@ -15,8 +19,13 @@ import datetime as dt
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
-from billing.models import BillingRun, Invoice, OneOffCharge, Subscription
+from billing.documents.totals import InvoiceError
+from billing.issuing import add_line, issue_invoice
+from billing.models import BillingRun, ExchangeRate, Invoice, OneOffCharge, Subscription
+from billing.receivables.payments import apply_credit
+from billing.vat import VatRuleError
 from billing.workflows.run import run_billing
 from billing.workflows.subscriptions import end_subscription
 from privacy.services.closure import RelationshipEnd
@@ -30,13 +39,58 @@ def end_billing(customer, *, last_day: dt.date, actor=None) -> RelationshipEnd:
     final = Invoice.objects.filter(customer=customer, kind__in=(Invoice.Kind.INVOICE, Invoice.Kind.PRO_FORMA))
     for document in final.filter(created_at__gte=run.created_at).exclude(status=Invoice.Status.DRAFT):
         ended.done.append(f"Final document {document.number} issued.")
-    for charge in OneOffCharge.objects.filter(customer=customer, invoice_line__isnull=True):
-        ended.done.append(f"One-off charge not invoiced (the period was already invoiced): {charge.description}.")
+    further = bill_waiting_charges(customer, actor=actor)
+    if further is not None:
+        ended.done.append(
+            f"Further invoice {further.number} issued for one-off charges added after the final invoice: "
+            + "; ".join(line.description for line in further.lines.all())
+            + "."
+        )
     running = Subscription.objects.filter(service__customer=customer, ended_on__isnull=True).select_related("plan")
     for subscription in running.order_by("pk"):
         notes = end_subscription(subscription, last_day=last_day, actor=actor)
         credited = f", credited by {', '.join(note.number for note in notes)}" if notes else ""
         ended.done.append(f"Subscription {subscription} ended on {last_day:%-d %B %Y}{credited}.")
     for document in Invoice.objects.with_balance().filter(customer=customer, balance__gt=Decimal(0)).order_by("pk"):
-        ended.owed.append(f"{document.number}: {document.balance} {document.currency} due")
+        # Quantized: SQLite returns the annotated balance with the division's digits.
+        balance = Decimal(document.balance).quantize(Decimal("0.01"))
+        ended.owed.append(f"{document.number}: {balance} {document.currency} due")
     return ended
+
+
+def bill_waiting_charges(customer, *, actor=None) -> Invoice | None:
+    """Issue a VAT invoice today for the customer's one-off charges on no invoice yet;
+    None when there are none. A VAT invoice even in pro-forma mode: the relationship is
+    ending and the work was done, so the tax point is now and there is no later invoice
+    for a payment request to become."""
+    charges = list(
+        OneOffCharge.objects.select_for_update().filter(customer=customer, invoice_line__isnull=True).order_by("pk")
+    )
+    if not charges:
+        return None
+    today = timezone.localdate()
+    rate = ExchangeRate.in_force(customer.currency, today) if customer.currency != "GBP" else None
+    invoice = Invoice.objects.create(
+        customer=customer,
+        kind=Invoice.Kind.INVOICE,
+        currency=customer.currency,
+        gbp_rate=rate.gbp_per_unit if rate else None,
+        gbp_rate_source=rate.source if rate else "",
+        gbp_rate_date=rate.valid_from if rate else None,
+    )
+    for charge in charges:
+        line = add_line(
+            invoice,
+            description=charge.description,
+            quantity=charge.quantity,
+            unit_price=charge.unit_price,
+            vat_category=charge.vat_category,
+        )
+        OneOffCharge.objects.filter(pk=charge.pk).update(invoice_line=line)
+    try:
+        issue_invoice(invoice, actor=actor, issued_on=today)
+    except (InvoiceError, VatRuleError) as exc:
+        reason = "; ".join(exc.messages) if isinstance(exc, InvoiceError) else str(exc)
+        raise ValidationError(f"The one-off charges still to bill could not be invoiced: {reason}") from exc
+    apply_credit(customer, has_payments=True)  # credit on the account settles it, as the run does
+    return invoice

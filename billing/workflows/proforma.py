@@ -23,8 +23,9 @@ Choices made here (docs/billing.md points to this list):
   (``issue_invoice(tax_point=paid_on)``); the VAT rates are those in force on the tax
   point. ``paid_on`` is the latest ``received_on`` of the payments allocated to the
   request, but never before the request's own date (credit held on account and applied
-  to a new request counts as paid when the request is issued). A payment recorded ahead
-  of its date issues the invoice on that date, never before its tax point.
+  to a new request counts as paid when the request is issued). A payment is never
+  recorded with a date after today (``billing.receivables.payments.refuse_future_receipt``),
+  so neither the VAT invoice nor its tax point is ever in the future.
 - **Allocations move** from the request to the VAT invoice: the VAT invoice is the debt in
   the accounts, so it must show paid with nothing due. The request stays ``paid``, and
   the balance rule (``InvoiceQuerySet.with_balance``) gives a paid request nothing due.
@@ -143,7 +144,10 @@ def issue_vat_invoice_for_paid_request(request_invoice: Invoice, *, paid_on: dt.
             unit_price=Decimal(0),
             vat_category=lines[0].vat_category,
         )
-        issue_invoice(invoice, issued_on=max(timezone.localdate(), paid_on), tax_point=paid_on)
+        # Dated today, never later; the payment date is the tax point (payments are never
+        # recorded ahead of their date: ``refuse_future_receipt``).
+        today = timezone.localdate()
+        issue_invoice(invoice, issued_on=today, tax_point=min(paid_on, today))
         PaymentAllocation.objects.filter(invoice=request).update(invoice=invoice)
         refresh_status(invoice)
     return invoice

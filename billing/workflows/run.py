@@ -44,6 +44,7 @@ from billing.models import (
     OneOffCharge,
     Payment,
     Subscription,
+    VatRate,
     document_emails,
 )
 from billing.receivables.payments import apply_credit
@@ -172,6 +173,7 @@ def _bill_customers(
         for sub in usage_due(add_months(period_start, -1)).filter(service__customer__in=locked):
             usage[sub.service.customer_id].append(sub)
         bills, refused = [], []
+        rates = VatRate.table()  # read once for the group
         for customer in locked:
             invoiced = existing.get(customer.pk)
             try:
@@ -183,6 +185,7 @@ def _bill_customers(
                         period_start,
                         seller.policy,
                         issued_on,
+                        rates,
                         usage=usage[customer.pk],
                     )
                     if bill is not None:
@@ -232,6 +235,7 @@ def _bill_customers(
                 policy=seller.policy,
                 issued_on=issued_on,
                 actor=None,  # recorded for the whole group below, in one statement
+                rates=rates,
             )
             if bill.invoice.customer_id in with_payments:
                 # An overpayment or earlier credit settles the new document straight away
@@ -262,6 +266,7 @@ def _build_invoice(
     period_start: dt.date,
     policy: BillingSettings,
     issued_on: dt.date,
+    rates=None,
     *,
     usage: list[Subscription] = (),
 ) -> _Bill | None:
@@ -370,7 +375,7 @@ def _build_invoice(
         return None
     # The rates as issuing decides them (a pro-forma's on its request date), so the lines
     # are written once, with them.
-    decide_line_rates(invoice, lines, on=issued_on)
+    decide_line_rates(invoice, lines, on=issued_on, rates=rates)
     return _Bill(invoice, lines, subscriptions, charges, charge_lines, usage_billed)
 
 

@@ -9,6 +9,12 @@ Which records belong to a customer comes from the registry's ``customer_path``. 
 model that records only a person (``person_path``) belongs to every customer that
 person acts for, so a whole-customer hold also keeps its contacts' personal records:
 when in doubt a hold keeps more, never less.
+
+A hold on one record covers what belongs to it, as the registry declares
+(``core.registry.owner_paths``: ``person_path`` and ``belongs_to``), transitively: a held
+message keeps its attachments (and so their files), a held service its IP assignments, a
+held invoice its lines and payment allocations, a held person their email addresses,
+memberships and consents.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from django.utils import timezone
 from accounts import audit
 from accounts.audit import System
 from accounts.models import Customer
-from core.registry import PersonalData, declaration_for
+from core.registry import PersonalData, declaration_for, owner_paths
 from privacy.models import LegalHold
 
 
@@ -116,9 +122,26 @@ def lift_hold(hold: LegalHold, *, actor) -> LegalHold:
     return hold
 
 
-def _target_ids(model: type[models.Model], holds: models.QuerySet) -> list[Any]:
-    content_type = ContentType.objects.get_for_model(model, for_concrete_model=True)
-    raw = holds.filter(target_type=content_type).values_list("target_id", flat=True)
+def _owners(model: type[models.Model]) -> list[tuple[str, type[models.Model]]]:
+    """The registry's ``owner_paths`` of ``model`` with the model each one leads to."""
+    owners = []
+    for path in owner_paths(model):
+        current = model
+        for part in path.split("__"):
+            current = current._meta.get_field(part).related_model
+        owners.append((path, current))
+    return owners
+
+
+def _targets(active: models.QuerySet) -> dict[int, list[str]]:
+    """The active holds' targets, as raw ids per content type: one query."""
+    targets: dict[int, list[str]] = {}
+    for type_id, target_id in active.filter(target_type__isnull=False).values_list("target_type_id", "target_id"):
+        targets.setdefault(type_id, []).append(target_id)
+    return targets
+
+
+def _pks(model: type[models.Model], raw: list[str]) -> list[Any]:
     ids = []
     for value in raw:
         try:
@@ -128,57 +151,93 @@ def _target_ids(model: type[models.Model], holds: models.QuerySet) -> list[Any]:
     return ids
 
 
-def held_filter(model: type[models.Model], queryset: models.QuerySet) -> models.QuerySet:
-    """``queryset`` without the rows an active hold covers (whole customer or that row)."""
-    active = LegalHold.objects.active()
+def _held_conditions(
+    model: type[models.Model], active: models.QuerySet, targets: dict[int, list[str]], seen: frozenset = frozenset()
+) -> list[Q]:
+    """Conditions, any one of which makes a row of ``model`` held: its customer is held as a
+    whole, it is a hold's target, or a record it belongs to (``owner_paths``) is held."""
+    conditions = []
     whole = active.filter(target_type__isnull=True).values("customer_id")
     for route in customer_routes(declaration_for(model)):
-        queryset = queryset.exclude(_customer_filter(route, whole))
-    ids = _target_ids(model, active)
+        conditions.append(_customer_filter(route, whole))
+    content_type = ContentType.objects.get_for_model(model, for_concrete_model=True)
+    ids = _pks(model, targets.get(content_type.pk, []))
     if ids:
-        queryset = queryset.exclude(pk__in=ids)
+        conditions.append(Q(pk__in=ids))
+    seen = seen | {model._meta.label}
+    for path, owner in _owners(model):
+        if owner._meta.label in seen:
+            continue
+        owner_conditions = _held_conditions(owner, active, targets, seen)
+        if owner_conditions:
+            held_owners = owner._default_manager.filter(_any(owner_conditions)).values("pk")
+            conditions.append(Q(**{f"{path}__in": held_owners}))
+    return conditions
+
+
+def _any(conditions: list[Q]) -> Q:
+    combined = Q()
+    for condition in conditions:
+        combined |= condition
+    return combined
+
+
+def held_filter(model: type[models.Model], queryset: models.QuerySet) -> models.QuerySet:
+    """``queryset`` without the rows an active hold covers: their customer as a whole, the
+    row itself, or a record the row belongs to (its message, service, invoice, person…)."""
+    active = LegalHold.objects.active()
+    for condition in _held_conditions(model, active, _targets(active)):
+        # One exclude per condition: each may cross a to-many relation.
+        queryset = queryset.exclude(condition)
     return queryset
 
 
 def held_rows(model: type[models.Model], queryset: models.QuerySet) -> models.QuerySet:
     """The rows of ``queryset`` that an active hold covers."""
-    return queryset.exclude(pk__in=held_filter(model, model._default_manager.all()).values("pk"))
-
-
-def holds_covering(obj: models.Model) -> models.QuerySet:
-    """The active holds that cover ``obj``: on its customer as a whole, or on it."""
-    model = type(obj)
     active = LegalHold.objects.active()
+    conditions = _held_conditions(model, active, _targets(active))
+    if not conditions:
+        return queryset.none()
+    return queryset.filter(pk__in=model._default_manager.filter(_any(conditions)).values("pk"))
+
+
+def _covering(model: type[models.Model], pks: list[Any], seen: frozenset = frozenset()) -> Q:
+    """Which holds cover any of the rows ``pks`` of ``model`` (see ``held_filter``)."""
     content_type = ContentType.objects.get_for_model(model, for_concrete_model=True)
-    covering = Q(target_type=content_type, target_id=str(obj.pk))
+    covering = Q(target_type=content_type, target_id__in=[str(pk) for pk in pks])
+    rows = model._default_manager.filter(pk__in=pks)
     customer_ids: list = []
     for route in customer_routes(declaration_for(model)):
         if route == "":
-            customer_ids += [obj.pk] if isinstance(obj, Customer) else []
+            customer_ids += list(pks) if issubclass(model, Customer) else []
         else:
-            customer_ids += list(
-                model._default_manager.filter(pk=obj.pk).values_list(f"{route}__pk", flat=True).distinct()
-            )
-    customer_ids = [pk for pk in customer_ids if pk is not None]
+            customer_ids += list(rows.exclude(**{f"{route}__isnull": True}).values_list(route, flat=True).distinct())
     if customer_ids:
         covering |= Q(target_type__isnull=True, customer_id__in=customer_ids)
-    return active.filter(covering)
+    seen = seen | {model._meta.label}
+    for path, owner in _owners(model):
+        if owner._meta.label in seen:
+            continue
+        owner_pks = list(rows.exclude(**{f"{path}__isnull": True}).values_list(path, flat=True).distinct())
+        if owner_pks:
+            covering |= _covering(owner, owner_pks, seen)
+    return covering
+
+
+def holds_covering(obj: models.Model) -> models.QuerySet:
+    """The active holds that cover ``obj``: on its customer as a whole, on it, or on a
+    record it belongs to."""
+    return LegalHold.objects.active().filter(_covering(type(obj), [obj.pk]))
 
 
 def is_held(obj: models.Model) -> bool:
-    """Whether an active hold covers ``obj``: its customer as a whole, or ``obj`` itself."""
+    """Whether an active hold covers ``obj`` (see ``holds_covering``)."""
     return holds_covering(obj).exists()
 
 
 def hold_reasons(model: type[models.Model], queryset: models.QuerySet) -> list[str]:
     """The reasons of the active holds covering any row of ``queryset``, for staff."""
-    active = LegalHold.objects.active()
-    covering = Q(target_type=ContentType.objects.get_for_model(model, for_concrete_model=True)) & Q(
-        target_id__in=[str(pk) for pk in queryset.values_list("pk", flat=True)]
-    )
-    for route in customer_routes(declaration_for(model)):
-        customers = (
-            queryset.values("pk") if route == "" else queryset.exclude(**{f"{route}__isnull": True}).values(route)
-        )
-        covering |= Q(target_type__isnull=True, customer_id__in=customers)
-    return sorted(set(active.filter(covering).values_list("reason", flat=True)))
+    pks = list(queryset.values_list("pk", flat=True))
+    if not pks:
+        return []
+    return sorted(set(LegalHold.objects.active().filter(_covering(model, pks)).values_list("reason", flat=True)))

@@ -4,7 +4,10 @@ For every declaration, a row is due when ``Retention.expires_on`` of the date at
 ``counted_from`` (which may cross relations, ``"customer__closed_at"``) is on or before
 today, with the provider's financial year end (``PORTAL_FINANCIAL_YEAR_END``) for
 "6 years from the end of the financial year" periods. A row whose date is empty has not
-started its clock (the account is still open) and is kept.
+started its clock (the account is still open) and is kept, unless the declaration counts
+such rows from another date (``counted_from_otherwise``). Rows a declaration still needs
+(``kept_while``) are not due, and rows that go together (``kept_with``: a payment and the
+documents it settled) go only when all of them are due (``_partition``).
 
 What happens to a due row is the declaration's erasure action, with one rule for
 ``keep``: keeping is justified only *until* retention ends, so at its end a kept row
@@ -37,7 +40,7 @@ from django.db.models import Q
 from django.db.models.deletion import ProtectedError, RestrictedError
 from django.utils import timezone
 
-from core.registry import ErasureAction, PersonalData
+from core.registry import ErasureAction, PersonalData, declarations
 from privacy.services import holds
 from privacy.services.erasure import (
     DeletionBlocked,
@@ -118,11 +121,72 @@ def expired_rows(declaration: PersonalData, today: dt.date) -> models.QuerySet:
     if fallback and declaration.customer_path:
         condition |= Q(**{f"{declaration.customer_path}__isnull": True}) & _started_by(model, fallback, cutoff)
         crosses_relations = True
+    otherwise = retention.counted_from_otherwise
+    if otherwise:
+        condition |= Q(**{f"{path}__isnull": True}) & _started_by(model, otherwise, cutoff)
+        crosses_relations = crosses_relations or "__" in otherwise
     manager = model._default_manager
-    if crosses_relations:
-        # A path across a to-many relation would repeat rows; select by primary key.
-        return manager.filter(pk__in=manager.filter(condition).values("pk"))
-    return manager.filter(condition)
+    rows = (
+        manager.filter(pk__in=manager.filter(condition).values("pk"))
+        if crosses_relations
+        else manager.filter(condition)
+    )
+    # A path across a to-many relation would repeat rows; hence the selection by primary key.
+    if retention.kept_while is not None:
+        rows = rows.exclude(pk__in=retention.kept_while(manager.all()).values("pk"))
+    return rows
+
+
+def _target_label(model: type[models.Model], path: str) -> str:
+    current = model
+    for part in path.split("__"):
+        current = current._meta.get_field(part).related_model
+    return current._meta.label
+
+
+def _partition(today: dt.date) -> tuple[dict[str, set[Any]], dict[str, set[Any]]]:
+    """For the models whose rows go together (``Retention.kept_with``): the rows that may go
+    (``free``) and the rows past their own retention that wait for a partner (``waiting``).
+
+    A row may go only once every row its ``kept_with`` paths reach may go too, and so on
+    transitively: the rows past their own retention are gathered per model, then any row
+    linked to a row outside that set is taken out, until nothing changes. A payment that
+    settled an old invoice and a recent one therefore waits for the recent one, and so does
+    the old invoice. Decided once, before anything is deleted, so that deleting a payment
+    does not make its invoice look unpaid (and so still needed) later in the same sweep.
+    """
+    grouped = [d for d in declarations() if d.retention.kept_with and d.retention.swept]
+    if not grouped:
+        return {}, {}
+    by_label = {d.model: d for d in declarations()}
+    links: list[tuple[str, Any, str, Any]] = []
+    labels = {d.model for d in grouped}
+    for declaration in grouped:
+        model = model_of(declaration)
+        for path in declaration.retention.kept_with:
+            target = _target_label(model, path)
+            labels.add(target)
+            pairs = expired_rows(declaration, today).exclude(**{f"{path}__isnull": True}).values_list("pk", path)
+            links += [(declaration.model, pk, target, partner) for pk, partner in pairs]
+    own = {
+        label: set(expired_rows(by_label[label], today).values_list("pk", flat=True)) if label in by_label else set()
+        for label in labels
+    }
+    free = {label: set(pks) for label, pks in own.items()}
+    changed = True
+    while changed:
+        changed = False
+        for label, pk, target, partner in links:
+            if pk in free[label] and partner not in free[target]:
+                free[label].discard(pk)
+                changed = True
+    waiting = {label: own[label] - free[label] for label in labels if own[label] - free[label]}
+    return free, waiting
+
+
+def waiting_for_partners(today: dt.date) -> dict[str, set[Any]]:
+    """Rows past their own retention that wait for a row they go together with, by model."""
+    return _partition(today)[1]
 
 
 @dataclass
@@ -236,7 +300,14 @@ def _anonymise_batch(
         entry.done += anonymise_rows(model, manager.filter(pk__in=todo), replacements)
 
 
-def sweep_declaration(declaration: PersonalData, *, today: dt.date, dry_run: bool, batch_size: int = 500) -> ModelSweep:
+def sweep_declaration(
+    declaration: PersonalData,
+    *,
+    today: dt.date,
+    dry_run: bool,
+    batch_size: int = 500,
+    fixed: dict[str, set[Any]] | None = None,
+) -> ModelSweep:
     model = model_of(declaration)
     action, replacements = action_at_end(declaration)
     entry = ModelSweep(
@@ -247,7 +318,12 @@ def sweep_declaration(declaration: PersonalData, *, today: dt.date, dry_run: boo
         fields=list(replacements),
     )
     constants, computed = constant_and_computed(replacements)
-    rows = expired_rows(declaration, today)
+    if declaration.retention.kept_with or declaration.model in (fixed or {}):
+        # Rows that go together with others: those decided before the sweep deleted anything.
+        free = (fixed if fixed is not None else _partition(today)[0]).get(declaration.model, set())
+        rows = model._default_manager.filter(pk__in=list(free))
+    else:
+        rows = expired_rows(declaration, today)
     if action == ANONYMISE and not computed:
         # Rows already anonymised are neither rewritten nor reported again.
         rows = rows.exclude(**constants)
@@ -269,8 +345,9 @@ def sweep_declaration(declaration: PersonalData, *, today: dt.date, dry_run: boo
 def sweep(*, dry_run: bool, today: dt.date | None = None, batch_size: int = 500) -> SweepReport:
     """Delete or anonymise every row whose retention has ended, except held ones."""
     today = today or timezone.localdate()
+    free, _waiting = _partition(today)
     entries = [
-        sweep_declaration(declaration, today=today, dry_run=dry_run, batch_size=batch_size)
+        sweep_declaration(declaration, today=today, dry_run=dry_run, batch_size=batch_size, fixed=free)
         for declaration in processing_order()
         if declaration.retention.swept  # the ledger is never pruned (its hash chain)
     ]

@@ -208,12 +208,11 @@ def test_reverse_charge_customer_gets_zero_rate_and_the_wording(provider):
     assert invoice.buyer["address"][-1] == "Germany"
 
 
-def test_consumer_abroad_without_configured_rate_is_refused_and_nothing_changes(provider, settings):
-    settings.PORTAL_CONSUMER_VAT_RATES = {}
-    consumer = CustomerFactory(legal_form="individual", company_number="", country="FR", town="Paris")
+def test_consumer_abroad_without_a_rate_in_the_table_is_refused_and_nothing_changes(provider):
+    consumer = CustomerFactory(legal_form="individual", company_number="", country="NO", town="Oslo", postcode="0150")
     draft = _draft(consumer)
 
-    with pytest.raises(VatRuleError, match="France"):
+    with pytest.raises(VatRuleError, match=r"consumers in Norway \(NO\): add the rate for NO in the admin"):
         issue_invoice(draft, issued_on=ISSUE_DAY)
 
     draft.refresh_from_db()

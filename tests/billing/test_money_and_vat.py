@@ -4,14 +4,13 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
-from django.core.exceptions import ImproperlyConfigured
 from hypothesis import given
 from hypothesis import strategies as st
 
 from accounts.models import LegalForm
+from billing.models import VatRate
 from billing.money import format_money, to_money, vat_down
-from billing.vat import REVERSE_CHARGE_WORDING, VatCategory, VatRuleError, decide_vat, uk_rate
-from portal.env import Env
+from billing.vat import REVERSE_CHARGE_WORDING, VatCategory, VatRuleError, decide_vat
 from tests.accounts.factories import CustomerFactory
 
 amounts = st.decimals(min_value=Decimal("-1000000"), max_value=Decimal("1000000"), places=4)
@@ -48,49 +47,41 @@ def test_money_is_formatted_for_people():
         (dt.date(2026, 11, 22), "20"),
     ],
 )
+@pytest.mark.django_db
 def test_uk_standard_rate_follows_the_dated_table(on, rate):
-    assert uk_rate(VatCategory.STANDARD, on) == Decimal(rate)
+    assert VatRate.rate_on("GB", VatCategory.STANDARD, on) == Decimal(rate)
 
 
 @pytest.mark.django_db
 def test_uk_customer_pays_uk_vat():
-    decision = decide_vat(CustomerFactory(country="GB"), tax_point=dt.date(2026, 11, 1))
+    decision = decide_vat(CustomerFactory(country="GB"), tax_point=dt.date(2026, 11, 1), rates=VatRate.rate_on)
     assert (decision.rate, decision.rule, decision.wording) == (Decimal("20"), "uk_rate", "")
 
 
 @pytest.mark.django_db
 def test_overseas_business_with_vat_number_is_reverse_charged():
     customer = CustomerFactory(country="DE", vat_number="DE136695976", legal_form=LegalForm.LIMITED_COMPANY)
-    decision = decide_vat(customer, tax_point=dt.date(2026, 11, 1))
+    decision = decide_vat(customer, tax_point=dt.date(2026, 11, 1), rates=VatRate.rate_on)
     assert decision.is_reverse_charge and decision.rate == 0
     assert decision.wording == REVERSE_CHARGE_WORDING
 
 
 @pytest.mark.django_db
-def test_overseas_consumer_pays_their_countrys_configured_rate(settings):
-    settings.PORTAL_CONSUMER_VAT_RATES = {"FR": "20"}
+def test_overseas_consumer_pays_their_countrys_rate_from_the_table():
     consumer = CustomerFactory(country="FR", legal_form=LegalForm.INDIVIDUAL, company_number="")
-    assert decide_vat(consumer, tax_point=dt.date(2026, 11, 1)).rate == Decimal("20")
-    consumer.country = "IT"
-    with pytest.raises(VatRuleError, match=r"No VAT rate is configured for consumers in Italy \(IT\)"):
-        decide_vat(consumer, tax_point=dt.date(2026, 11, 1))
+    assert decide_vat(consumer, tax_point=dt.date(2026, 11, 1), rates=VatRate.rate_on).rate == Decimal("20")
+    consumer.country = "NO"
+    with pytest.raises(
+        VatRuleError, match=r"No VAT rate is in force on 1 November 2026 for consumers in Norway \(NO\)"
+    ):
+        decide_vat(consumer, tax_point=dt.date(2026, 11, 1), rates=VatRate.rate_on)
 
 
 @pytest.mark.django_db
-def test_an_overseas_consumer_without_a_vat_number_pays_the_consumer_rate(settings):
-    settings.PORTAL_CONSUMER_VAT_RATES = {"IE": "23"}
+def test_an_overseas_consumer_without_a_vat_number_pays_the_consumer_rate():
     customer = CustomerFactory(country="IE", vat_number="", legal_form=LegalForm.INDIVIDUAL, company_number="")
-    assert decide_vat(customer, tax_point=dt.date(2026, 11, 1)).rule == "consumer_country_rate"
-
-
-def test_consumer_rate_setting_names_a_bad_pair(monkeypatch):
-    import portal.settings as portal_settings
-
-    monkeypatch.setattr(portal_settings, "env", Env({"PORTAL_CONSUMER_VAT_RATES": "DE=19,France=20"}))
-    with pytest.raises(ImproperlyConfigured, match="'France=20' is not COUNTRY=PERCENT"):
-        portal_settings._consumer_vat_rates()
-    monkeypatch.setattr(portal_settings, "env", Env({"PORTAL_CONSUMER_VAT_RATES": "DE=19, fr=20"}))
-    assert portal_settings._consumer_vat_rates() == {"DE": "19", "FR": "20"}
+    decision = decide_vat(customer, tax_point=dt.date(2026, 11, 1), rates=VatRate.rate_on)
+    assert (decision.rule, decision.rate) == ("consumer_country_rate", Decimal("23"))
 
 
 def test_total_vat_is_rounded_down_once_and_shared_between_the_rates():

@@ -130,3 +130,28 @@ def test_the_invoice_page_shows_the_payment_instructions_the_pdf_shows(owner_cli
     )
     assert instructions in text
     assert instructions in page
+
+
+def test_a_uk_iban_must_be_for_the_sort_code_and_account_number_given(billing_staff_client):
+    """Sort codes and account numbers are checked by format only (no well-kept library checks
+    the banks' modulus rules), but a UK IBAN carries both under its own check digits."""
+    from tests.accounts.test_admin import _form_data
+
+    add = reverse("admin:billing_billingsettings_add")
+    form = {
+        **_form_data(billing_staff_client.get(add)),
+        "bank_account_name": "Example Hosting Ltd",
+        "bank_iban": "GB29 NWBK 6016 1331 9268 19",
+    }
+
+    refused = billing_staff_client.post(add, {**form, "bank_sort_code": "60-16-13", "bank_account_number": "31926818"})
+
+    assert refused.status_code == 200
+    assert (
+        "The IBAN is for sort code 60-16-13, account 31926819, not the sort code and account number given"
+        in refused.content.decode()
+    )
+    assert not BillingSettings.objects.exists()
+    saved = billing_staff_client.post(add, {**form, "bank_sort_code": "601613", "bank_account_number": "31926819"})
+    assert saved.status_code == 302
+    assert BillingSettings.objects.get().bank_sort_code == "60-16-13"

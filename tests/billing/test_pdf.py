@@ -234,11 +234,11 @@ def test_staff_set_payment_instructions_and_legal_form_in_the_admin_and_invoices
     assert "&#x27;12-34&#x27; is not a sort code" in page and "is not a valid IBAN" in page
     assert not BillingSettings.objects.exists()  # nothing half-saved
 
-    good = client.post(add, {**form, **payment, "bank_sort_code": "402716", "bank_iban": "GB29NWBK60161331926819",
+    good = client.post(add, {**form, **payment, "bank_sort_code": "402716", "bank_iban": "GB07NWBK40271687654321",
                              "pro_forma_mode": "on", "billing_day": "5"})  # fmt: skip
     assert good.status_code == 302
     policy = BillingSettings.current()
-    assert (policy.bank_sort_code, policy.bank_iban) == ("40-27-16", "GB29NWBK60161331926819")
+    assert (policy.bank_sort_code, policy.bank_iban) == ("40-27-16", "GB07NWBK40271687654321")
     assert policy.pro_forma_mode and policy.billing_day == 5
     assert client.get(reverse("admin:billing_billingsettings_changelist")).url == reverse(
         "admin:billing_billingsettings_change", args=[1]
@@ -247,7 +247,7 @@ def test_staff_set_payment_instructions_and_legal_form_in_the_admin_and_invoices
     BillingSettings.objects.filter(pk=1).update(pro_forma_mode=False)
     text = pdf_text(render_invoice_pdf(issued_invoice(uk_customer, issued_on=ISSUED)))
     assert "Sort code 40-27-16" in text and "Account number 87654321" in text
-    assert "IBAN GB29 NWBK 6016 1331 9268 19" in text
+    assert "IBAN GB07 NWBK 4027 1687 6543 21" in text
     assert "Example Hosting Ltd is a limited liability partnership registered in England and Wales" in text
 
 
@@ -401,7 +401,6 @@ def test_names_in_any_script_or_with_an_emoji_print_without_empty_boxes(provider
 def test_every_kind_of_customer_gets_a_complete_document(provider, settings, customer_fields, invoice_fields, expected):
     """The fields of a full VAT invoice for each kind of customer the audit billed, with what
     its VAT rule must say; the credit note and the paid pro-forma pair have tests of their own."""
-    settings.PORTAL_CONSUMER_VAT_RATES = {"IE": "23"}
     customer = CustomerFactory(address_line1="1 Main Street", **customer_fields)
     invoice = issued_invoice(customer, issued_on=ISSUED, **invoice_fields)
 

@@ -26,10 +26,15 @@ MAY = dt.date(2026, 5, 1)
 PAID_ON = dt.date(2026, 5, 9)
 
 
+_clock = {"today": MAY}
+
+
 @pytest.fixture(autouse=True)
 def _run_on_the_first_of_may():
-    """The billing run issues on 1 May 2026, so payments in May come after the request."""
-    with mock.patch("billing.workflows.run.timezone.localdate", return_value=MAY):
+    """The billing run issues on 1 May 2026; a payment arrives later, and the clock moves on
+    to its day (a payment is never recorded ahead of its date)."""
+    _clock["today"] = MAY
+    with mock.patch("billing.workflows.run.timezone.localdate", side_effect=lambda *args: _clock["today"]):
         yield
 
 
@@ -49,6 +54,7 @@ def _request_for(customer) -> Invoice:
 
 
 def _pay(customer, amount, on=PAID_ON, **kwargs):
+    _clock["today"] = max(_clock["today"], on)
     return receive_payment(customer, amount=amount, received_on=on, method="bank_transfer", **kwargs)
 
 
@@ -351,3 +357,43 @@ def test_a_euro_request_paid_next_month_gets_its_vat_invoice_at_that_months_rate
     assert invoice.tax_point == dt.date(2026, 6, 3)
     assert (invoice.gbp_rate_source, invoice.gbp_rate_date) == ("HMRC June 2026", dt.date(2026, 6, 1))
     assert (invoice.total_net_gbp, invoice.total_vat_gbp) == (Decimal("83.33"), Decimal("16.66"))
+
+
+def test_a_payment_dated_after_today_is_refused_so_no_vat_invoice_is_dated_in_the_future():
+    """A payment is recorded when the money has arrived. Recorded ahead of its date, it would
+    date the VAT invoice of the request it pays (and its tax point) in the future."""
+    from django.core.exceptions import ValidationError
+
+    _provider()
+    customer = _subscribed(price=Decimal("30.00"), setup_fee=0)
+    run_billing(MAY)
+    request = _request_for(customer)
+    today = _clock["today"] = dt.date(2026, 5, 20)
+    tomorrow = today + dt.timedelta(days=1)
+
+    with pytest.raises(ValidationError, match=r"cannot be dated after today .* record it on the day the money arrives"):
+        receive_payment(customer, amount=request.total_gross, received_on=tomorrow, method="bank_transfer")
+
+    request.refresh_from_db()
+    assert request.status == Invoice.Status.ISSUED
+    assert not Invoice.objects.filter(settles=request).exists()
+    _pay(customer, request.total_gross, on=today)
+    vat_invoice = Invoice.objects.get(settles=request)
+    assert (vat_invoice.issued_on, vat_invoice.tax_point) == (today, today)
+
+
+def test_staff_cannot_record_a_payment_dated_after_today(billing_staff_client):
+    from django.urls import reverse
+
+    from billing.models import Payment
+
+    _provider()
+    customer = CustomerFactory()
+    tomorrow = MAY + dt.timedelta(days=1)
+    response = billing_staff_client.post(
+        reverse("admin:billing_payment_add"),
+        {"customer": customer.pk, "method": "bank_transfer", "amount": "10.00", "received_on": tomorrow.isoformat()},
+    )
+    assert response.status_code == 200
+    assert "A payment cannot be dated after today" in response.content.decode()
+    assert not Payment.objects.exists()

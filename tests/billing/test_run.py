@@ -252,8 +252,8 @@ def test_a_run_whose_worker_died_shows_stalled_and_resumes_without_billing_twice
 
 
 # Customers are billed in groups (billing.workflows.run.GROUP_SIZE): the group's statements (lock,
-# look-ups for invoices, one-off charges and payments, subscriptions, the invoices, their
-# lines and the subscriptions written once each) are shared, and each customer with one
+# look-ups for invoices, one-off charges and payments, subscriptions, the VAT rates, the
+# invoices, their lines and the subscriptions written once each) are shared, and each customer with one
 # subscription and no billing contact adds 5 (numbering, issue, and the PDF: the
 # document, its lines, the stored file), on SQLite and PostgreSQL alike: one more per
 # customer, or one per earlier invoice, fails this. (Each email adds the gateway's:
@@ -261,8 +261,9 @@ def test_a_run_whose_worker_died_shows_stalled_and_resumes_without_billing_twice
 QUERIES_PER_CUSTOMER = 5
 # Fixed: the run's own queries, two for last month's usage billed in arrears (the
 # customers with usage due, and each group's subscriptions with usage terms), and two for
-# the audit trail (one INSERT of a group's events, one content-type look-up).
-FIXED_QUERIES = 20
+# the audit trail (one INSERT of a group's events, one content-type look-up), and one for
+# the VAT-rate table, read once per group.
+FIXED_QUERIES = 21
 
 
 @pytest.mark.django_db

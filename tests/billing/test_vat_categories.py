@@ -6,14 +6,12 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
-from django.core.exceptions import ImproperlyConfigured
 
 from billing.documents.totals import InvoiceError, vat_summary
 from billing.issuing import add_line, issue_invoice
-from billing.models import Invoice, NumberSeries
+from billing.models import Invoice, NumberSeries, VatRate
 from billing.vat import VatRuleError
 from billing.workflows.settlement import credit_invoice
-from portal.env import Env
 from tests.accounts.factories import CustomerFactory
 from tests.billing.factories import InvoiceFactory, PlanFactory
 
@@ -51,8 +49,13 @@ def test_the_rate_is_the_one_in_force_on_the_tax_point(provider):
     assert _rates(invoice)["Hosting"] == Decimal("17.5")
 
 
-def test_overseas_consumer_lines_take_their_countrys_rate_per_category(provider, settings):
-    settings.PORTAL_CONSUMER_VAT_RATES = {"FR": "20", "FR:reduced": "5.5", "FR:exempt": "0"}
+def _french_rate(category: str, rate: str, valid_from: dt.date = dt.date(2021, 7, 1)) -> VatRate:
+    return VatRate.objects.create(country="FR", category=category, valid_from=valid_from, rate=rate, source="test")
+
+
+def test_overseas_consumer_lines_take_their_countrys_rate_per_category(provider):
+    _french_rate("reduced", "5.5")
+    _french_rate("exempt", "0")
     consumer = CustomerFactory(legal_form="individual", company_number="", country="FR", town="Paris")
 
     invoice = issue_invoice(_draft(consumer), issued_on=ISSUE_DAY)
@@ -62,12 +65,17 @@ def test_overseas_consumer_lines_take_their_countrys_rate_per_category(provider,
     assert invoice.total_vat == Decimal("20.55")
 
 
-def test_a_category_without_a_configured_rate_is_refused_naming_it(provider, settings):
-    settings.PORTAL_CONSUMER_VAT_RATES = {"FR": "20", "FR:exempt": "0"}
+def test_a_category_without_a_rate_in_force_is_refused_naming_it(provider):
+    _french_rate("exempt", "0")
+    _french_rate("reduced", "5.5", valid_from=ISSUE_DAY + dt.timedelta(days=1))  # not yet in force
     consumer = CustomerFactory(legal_form="individual", company_number="", country="FR", town="Paris")
     draft = _draft(consumer)
 
-    with pytest.raises(VatRuleError, match=r"No VAT rate for the reduced category .* France \(FR\): add FR:reduced="):
+    with pytest.raises(
+        VatRuleError,
+        match=r"No VAT rate for the reduced category is in force on 10 March 2026 for consumers in France \(FR\): "
+        r"add the rate for FR \(reduced\) in the admin",
+    ):
         issue_invoice(draft, issued_on=ISSUE_DAY)
 
     draft.refresh_from_db()
@@ -109,14 +117,31 @@ def test_unknown_category_is_refused_when_the_line_is_added(provider):
         add_line(InvoiceFactory(), description="x", quantity=1, unit_price=1, vat_category="luxury")
 
 
-def test_consumer_rate_setting_takes_categories(monkeypatch):
-    import portal.settings as portal_settings
+def test_each_line_takes_the_rate_in_force_on_its_documents_tax_point(provider):
+    """A rate changes on a date: documents with a tax point before it keep the old rate."""
+    _french_rate("reduced", "5.5")
+    _french_rate("exempt", "0")
+    _french_rate("standard", "21", valid_from=dt.date(2026, 3, 11))
+    VatRate.objects.create(country="GB", category="standard", valid_from=dt.date(2026, 3, 11), rate="22", source="t")
+    consumer = CustomerFactory(legal_form="individual", company_number="", country="FR", town="Paris")
+    uk = CustomerFactory(country="GB")
 
-    monkeypatch.setattr(portal_settings, "env", Env({"PORTAL_CONSUMER_VAT_RATES": "DE=19,de:Reduced=7"}))
-    assert portal_settings._consumer_vat_rates() == {"DE": "19", "DE:reduced": "7"}
-    monkeypatch.setattr(portal_settings, "env", Env({"PORTAL_CONSUMER_VAT_RATES": "DE:luxury=30"}))
-    with pytest.raises(ImproperlyConfigured, match="'DE:luxury=30' is not COUNTRY=PERCENT or COUNTRY:CATEGORY"):
-        portal_settings._consumer_vat_rates()
+    before = [issue_invoice(_draft(who), issued_on=ISSUE_DAY) for who in (consumer, uk)]
+    earlier_tax_point = issue_invoice(_draft(uk), issued_on=dt.date(2026, 3, 12), tax_point=ISSUE_DAY)
+    after = [issue_invoice(_draft(who), issued_on=dt.date(2026, 3, 12)) for who in (consumer, uk)]
+
+    assert [_rates(invoice)["Hosting"] for invoice in before] == [20, 20]
+    assert _rates(earlier_tax_point)["Hosting"] == 20
+    assert [_rates(invoice)["Hosting"] for invoice in after] == [21, 22]
+    assert _rates(after[1])["Printed manual"] == 5  # the other categories' rates are unchanged
+
+
+def test_the_retired_rates_setting_is_reported_until_removed():
+    from billing.checks import retired_vat_setting
+
+    assert retired_vat_setting({}) == []
+    [warning] = retired_vat_setting({"PORTAL_CONSUMER_VAT_RATES": "DE=19"})
+    assert warning.id == "billing.W001" and "Billing → VAT rates" in warning.hint
 
 
 # ---------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from django.urls import reverse
 
 from accounts.models import Customer, LegalForm
 from billing.delivery.pdf import render_invoice_pdf
+from billing.models import VatRate
 from tests.accounts.factories import CustomerFactory
 from tests.billing.factories import issued_invoice
 from tests.billing.test_pdf import pdf_text
@@ -27,7 +28,8 @@ def _page_text(response) -> str:
 
 
 def test_a_us_company_without_a_tax_number_is_outside_the_scope_and_the_invoice_says_so(provider, settings):
-    settings.PORTAL_CONSUMER_VAT_RATES = {"US": "10"}  # a consumer rate there must not be used for a business
+    # A consumer rate there must not be used for a business.
+    VatRate.objects.create(country="US", valid_from=dt.date(2020, 1, 1), rate="10", source="test")
     customer = CustomerFactory(registered_name="Acme Corp", country="US", town="Wilmington", postcode="19801")
 
     invoice = issued_invoice(customer, lines=[("Dedicated server", 1, "100.00")], issued_on=ISSUED)
@@ -89,7 +91,6 @@ def test_a_wrong_foreign_tax_identifier_is_refused_naming_what_was_expected(owne
 
 
 def test_an_irish_consumers_vat_is_labelled_as_irish_vat_not_sterling_vat(provider, settings, owner_client, customer):
-    settings.PORTAL_CONSUMER_VAT_RATES = {"IE": "23"}
     Customer.objects.filter(pk=customer.pk).update(
         country="IE", legal_form=LegalForm.INDIVIDUAL, company_number="", vat_number=""
     )

@@ -138,3 +138,33 @@ def test_what_is_due_and_not_yet_invoiced_is_billed_before_the_account_closes(cu
     assert f"Final document {final.number} issued." in ended["done"]
     notice = Message.objects.get(template="privacy_request_response")
     assert "money is still owed on the account" in notice.body_text
+
+
+def test_a_one_off_charge_added_after_the_final_invoice_is_billed_on_a_further_invoice(
+    customer, provider, staff_client
+):
+    from billing.models import OneOffCharge
+
+    owner, _service, _subscription, period_invoice = _billed_customer(customer)
+    # Added after this month's invoice: the closing run has no invoice of the period to put it on.
+    charge = OneOffCharge.objects.create(customer=customer, description="Disk wipe certificate", unit_price="40.00")
+    dsr = request_services.open_request_from_portal(
+        owner.memberships.get(customer=customer), "erasure", "", about_customer=True
+    )
+
+    _fulfil(staff_client, dsr)
+
+    charge.refresh_from_db()
+    assert charge.invoice_line is not None
+    further = charge.invoice_line.invoice
+    assert further.pk != period_invoice.pk and further.kind == Invoice.Kind.INVOICE
+    assert further.status == Invoice.Status.ISSUED and further.issued_on == timezone.localdate()
+    assert further.total_gross == Decimal("48.00")  # 40.00 and UK VAT at 20%
+    customer.refresh_from_db()
+    assert customer.status == Customer.Status.CLOSED
+    [ended] = [step for step in dsr.erasure_runs.get().result if step["model"] == "relationship"]
+    assert (
+        f"Further invoice {further.number} issued for one-off charges added after the final invoice: "
+        "Disk wipe certificate." in ended["done"]
+    )
+    assert any(item.startswith(f"{further.number}: 48.00 GBP due") for item in ended["owed"]), ended["owed"]
