@@ -25,6 +25,7 @@ from privacy import deadlines
 from privacy.forms import AgentRequestForm, PortalRequestForm, PublicRequestForm
 from privacy.models import DataSubjectRequest
 from privacy.services import requests as services
+from core.pagination import paginate
 from privacy.views.people import acts_for_customer, person_view
 
 
@@ -43,11 +44,12 @@ def _customer(membership: Membership | None):
 
 @person_view
 def request_list(request: HttpRequest, membership: Membership | None) -> HttpResponse:
-    rows = [
-        {"request": dsr, "days_left": deadlines.days_left(dsr)}
-        for dsr in _visible_requests(request.user, membership).order_by("-received_at")
-    ]
-    return render(request, "privacy/request_list.html", {"customer": _customer(membership), "rows": rows})
+    visible = _visible_requests(request.user, membership).select_related("customer").order_by("-received_at", "-pk")
+    page = paginate(request, visible)
+    rows = [{"request": dsr, "days_left": deadlines.days_left(dsr)} for dsr in page]
+    return render(
+        request, "privacy/request_list.html", {"customer": _customer(membership), "rows": rows, "page": page}
+    )
 
 
 @person_view
