@@ -358,6 +358,15 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # without it a worker that has issued a 10,000-invoice run holds some 3 GB.
 CELERY_WORKER_MAX_MEMORY_PER_CHILD = env.int("CELERY_WORKER_MAX_MEMORY_PER_CHILD", 512 * 1024, minimum=64 * 1024)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Mail delivery has its own queue, so an email never waits behind a billing run's PDFs:
+# `deploy/run worker` consumes both queues, `deploy/run mail-worker` only this one
+# (docs/operations.md). In-process (no broker) there are no queues and nothing changes.
+PORTAL_MAIL_QUEUE = "mail"
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_ROUTES = {
+    "accounts.tasks.deliver_message": {"queue": PORTAL_MAIL_QUEUE},
+    "accounts.tasks.requeue_due_messages": {"queue": PORTAL_MAIL_QUEUE},
+}
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
