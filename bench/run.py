@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHMARKS = ["bench.mail_gateway", "bench.privacy_export", "bench.billing_run"]
+BENCHMARKS = ["bench.pages", "bench.mail_gateway", "bench.privacy_export", "bench.billing_run"]
 
 
 def main() -> None:

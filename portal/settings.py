@@ -86,6 +86,11 @@ def _mfa_keys() -> list[str]:
 
 PORTAL_MFA_KEYS = _mfa_keys()
 DEBUG = env.bool("PORTAL_DEBUG", default=not PRODUCTION)
+# bench/pages.py's floor: /bench/bare/ answers "ok" behind every middleware and the
+# customer-page decorator, and nothing else. Off (404) unless a benchmark turns it on.
+PORTAL_BENCH_BARE_VIEW = env.bool("PORTAL_BENCH_BARE_VIEW", default=False)
+if PRODUCTION and PORTAL_BENCH_BARE_VIEW:
+    raise ImproperlyConfigured("PORTAL_BENCH_BARE_VIEW is for benchmarks only, never with PORTAL_ENV=production.")
 if PRODUCTION and DEBUG:
     raise ImproperlyConfigured("PORTAL_DEBUG=true is refused when PORTAL_ENV=production: it shows code and settings.")
 

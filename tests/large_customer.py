@@ -26,10 +26,10 @@ DISCLOSURES = 120
 REQUESTS = 12
 EXPORTS = 12
 
-WORDS = (
-    "server reboot invoice backup disk network traffic address renewal payment kernel upgrade ticket "
-    "thanks please regards outage maintenance window monitor"
-).split()
+WORDS = [
+    "server", "reboot", "invoice", "backup", "disk", "network", "traffic", "address", "renewal", "payment",
+    "kernel", "upgrade", "ticket", "thanks", "please", "regards", "outage", "maintenance", "window", "monitor",
+]  # fmt: skip
 
 
 @dataclass
@@ -161,7 +161,6 @@ def build(*, scale: float = 1.0, today: dt.date | None = None) -> LargeCustomer:
             status=Invoice.Status.ISSUED,
             corrects=invoices[(j * 23) % len(invoices)],
             number=f"C{customer.pk}-{j:06d}",
-
             issued_on=invoices[(j * 23) % len(invoices)].issued_on + dt.timedelta(days=3),
             tax_point=invoices[(j * 23) % len(invoices)].issued_on + dt.timedelta(days=3),
         )
@@ -172,6 +171,7 @@ def build(*, scale: float = 1.0, today: dt.date | None = None) -> LargeCustomer:
     messages = []
     total_messages = n(MESSAGES)
     minutes = (365 * YEARS * 24 * 60) // total_messages
+    first_message = timezone.make_aware(dt.datetime.combine(start, dt.time(8)))
     for i in range(total_messages):
         outbound = i % 2 == 0
         contact = users[i % len(users)] if users else owner
@@ -186,7 +186,7 @@ def build(*, scale: float = 1.0, today: dt.date | None = None) -> LargeCustomer:
                 to_addresses=[contact.email] if outbound else ["support@hosting.example"],
                 subject=f"Conversation {i // 4} about web-{(i // 4) % n(SERVICES):02d}",
                 body_text=" ".join(rng.choice(WORDS) for _ in range(120)),
-                created_at=timezone.make_aware(dt.datetime.combine(start, dt.time(8))) + dt.timedelta(minutes=minutes * i),
+                created_at=first_message + dt.timedelta(minutes=minutes * i),
             )
         )
     Message.objects.bulk_create(messages, batch_size=500)

@@ -71,7 +71,8 @@ def test_delivery_has_its_own_queue_and_every_other_task_the_default(settings):
     router = celery_app.amqp.router
     assert router.route({}, deliver_message.name)["queue"].name == settings.PORTAL_MAIL_QUEUE == "mail"
     assert router.route({}, requeue_due_messages.name)["queue"].name == "mail"
-    for name in ("billing.tasks.render_and_send_invoice", "privacy.tasks.retention_sweep", "privacy.tasks.build_export"):
+    others = ("billing.tasks.render_and_send_invoice", "privacy.tasks.retention_sweep", "privacy.tasks.build_export")
+    for name in others:
         assert name in celery_app.tasks
         assert router.route({}, name)["queue"].name == "celery"
 

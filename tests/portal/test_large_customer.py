@@ -87,3 +87,12 @@ def test_every_page_costs_the_same_at_ten_years_of_history(provider):
     assert f"1–50 of {large_customer.DISCLOSURES} disclosures" in disclosures
     statement = client.get(reverse("billing:statement")).content.decode()
     assert "Showing the current financial year" in statement
+
+
+def test_the_benchmarks_bare_view_is_off_unless_turned_on(settings, owner_client):
+    url = reverse("portal:bench_bare")
+    assert owner_client.get(url).status_code == 404
+    settings.PORTAL_BENCH_BARE_VIEW = True
+    response = owner_client.get(url)
+    assert response.status_code == 200 and response.content == b"ok"
+    assert Client().get(url)["Location"].startswith(reverse("account_login"))
