@@ -22,7 +22,6 @@ from billing.delivery.pdf import render_statement_pdf, statement_filename
 from billing.documents.periods import current_financial_year
 from billing.receivables.statements import statement
 
-
 MAX_YEARS = 6
 
 

@@ -21,11 +21,11 @@ from django.urls import path
 from django.views.decorators.http import require_http_methods
 
 from accounts.models import Membership
+from core.pagination import paginate
 from privacy import deadlines
 from privacy.forms import AgentRequestForm, PortalRequestForm, PublicRequestForm
 from privacy.models import DataSubjectRequest
 from privacy.services import requests as services
-from core.pagination import paginate
 from privacy.views.people import acts_for_customer, person_view
 
 
@@ -47,9 +47,7 @@ def request_list(request: HttpRequest, membership: Membership | None) -> HttpRes
     visible = _visible_requests(request.user, membership).select_related("customer").order_by("-received_at", "-pk")
     page = paginate(request, visible)
     rows = [{"request": dsr, "days_left": deadlines.days_left(dsr)} for dsr in page]
-    return render(
-        request, "privacy/request_list.html", {"customer": _customer(membership), "rows": rows, "page": page}
-    )
+    return render(request, "privacy/request_list.html", {"customer": _customer(membership), "rows": rows, "page": page})
 
 
 @person_view
