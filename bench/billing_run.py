@@ -4,9 +4,9 @@ HTML in a fresh process, in alternate blocks, repeated.
 N customers (env ``BENCH_BILLING_CUSTOMERS``, default 300 so that ``make bench`` stays a
 few minutes on SQLite), each with an owner and a billing contact and one or two monthly
 subscriptions, are set up with ``bulk_create`` (not timed). One customer is billed first,
-untimed, as the warm-up (fonts, templates, WeasyPrint's caches), and then, as a worker
-does once it has started (``portal.celery``), the objects alive are frozen out of the
-garbage collector's way (``gc.freeze()``).
+untimed, as the warm-up (fonts, templates, WeasyPrint's caches), and then the objects
+alive are frozen out of the garbage collector's way (``gc.freeze()``;
+``BENCH_BILLING_GC_FREEZE=0`` to compare without).
 
 Each repeat (``BENCH_BILLING_REPEATS``, default 3) is two blocks, one after the other:
 
@@ -210,8 +210,10 @@ def run() -> dict:
     warm_up = Customer.objects.filter(services__subscriptions__isnull=False).order_by("pk").first()
     for repeat in range(repeats()):
         run_billing(_period(repeat), customer=warm_up)
-    gc.collect()
-    gc.freeze()  # as portal.celery does in each worker process once it has started
+    freeze = os.environ.get("BENCH_BILLING_GC_FREEZE", "1") != "0"
+    if freeze:  # what was alive after the warm-up is never traversed by the collector again
+        gc.collect()
+        gc.freeze()
 
     collector = [0.0, 0.0]
 
@@ -281,13 +283,13 @@ def run() -> dict:
 
     return {
         # Sized and per database: the default small run and the issue's full-size one coexist.
-        "title": f"Billing run: {n:,} customers on {engine}",
+        "title": f"Billing run: {n:,} customers on {engine}{'' if freeze else ', without gc.freeze()'}",
         "rows": [
             (
                 "Billing run (invoice, issue, render + store PDF, email via gateway)",
                 _spread(per, " ms", 0) + " per invoice",
-                f"{conditions}; Celery eager in one process, warmed up and gc.freeze()d; each email built "
-                "to its SMTP bytes, not sent",
+                f"{conditions}; Celery eager in one process, warmed up{', gc.freeze()d' if freeze else ''}; "
+                "each email built to its SMTP bytes, not sent",
             ),
             (
                 "Floor: bare WeasyPrint, same HTML, fresh process without Django",
