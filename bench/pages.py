@@ -10,7 +10,7 @@ clicking around), and drives every customer page and the bare view
 on only for the benchmark, ``PORTAL_BENCH_BARE_VIEW``) with ``BENCH_PAGES_CONCURRENCY``
 concurrent requests (default 32).
 
-Each round sends ``BENCH_PAGES_REQUESTS`` requests (default 64) to each page in turn, the
+Each round sends ``BENCH_PAGES_REQUESTS`` requests (default 32) to each page in turn, the
 pages in a new random order each round, the bare view among them, so every page and the
 floor meet the same machine; ``BENCH_PAGES_ROUNDS`` rounds (default 3). Latency is
 client-side wall-clock, from opening the connection to the last byte (gunicorn's sync
@@ -160,7 +160,7 @@ def run() -> dict:
     from tests.billing.factories import configured_provider
 
     scale = float(_setting("BENCH_PAGES_SCALE", "0.1"))
-    requests = int(_setting("BENCH_PAGES_REQUESTS", "64"))
+    requests = int(_setting("BENCH_PAGES_REQUESTS", "32"))
     concurrency = int(_setting("BENCH_PAGES_CONCURRENCY", "32"))
     rounds = int(_setting("BENCH_PAGES_ROUNDS", "3"))
     workers = int(_setting("BENCH_PAGES_WORKERS", "4"))
