@@ -1,37 +1,30 @@
-"""The billing run against its floor: invoices per second, and cost per invoice compared
-with rendering the same invoice HTML with bare WeasyPrint.
+"""The billing run against its floor: bare WeasyPrint rendering the run's own invoice
+HTML in a fresh process, in alternate blocks, repeated.
 
 N customers (env ``BENCH_BILLING_CUSTOMERS``, default 300 so that ``make bench`` stays a
 few minutes on SQLite), each with an owner and a billing contact and one or two monthly
-subscriptions, are set up with ``bulk_create`` (not timed). Then ``run_billing`` bills one
-period with Celery eager (the default without a broker), so each issued invoice is also
-rendered to PDF, stored with its SHA-256 and emailed with the PDF attached through the mail
-gateway — the whole path a real run takes, in process — to ``bench.mail_backend``, which
-turns each message into the bytes SMTP would send and keeps none (Django's locmem backend
-would hold 10,000 PDFs in memory by the end).
+subscriptions, are set up with ``bulk_create`` (not timed). One customer is billed first,
+untimed, as the warm-up (fonts, templates, WeasyPrint's caches), and then the objects
+alive are frozen out of the garbage collector's way (``gc.freeze()``;
+``BENCH_BILLING_GC_FREEZE=0`` to compare without).
 
-The floor: for the same invoices, the same HTML (``render_to_string`` of the same
-template and context as ``billing.delivery.pdf``, prepared untimed) through
-``weasyprint.HTML(string=...).write_pdf()`` called exactly as ``billing.delivery.pdf`` calls it
-(same base URL, same shared URL fetcher), timed alone: the ratio is then what the run
-adds to the PDF itself (database, numbering, storing, hashing, the email). Target: run
-≤ 1.3× floor.
+Each repeat (``BENCH_BILLING_REPEATS``, default 3) is two blocks, one after the other:
 
-Run and floor are measured in the same minutes: a ``task_postrun`` hook notes each
-invoice whose task has finished, and after every ``BLOCK`` of them renders their floor one
-after another; the hook's whole time is taken out of the run's. The machines this runs on
-are shared, and their speed drifts by as much as a third over minutes; a floor timed after
-a 20-minute run measured the drift as much as the run. In blocks rather than right after
-each task, so that each side is measured as it runs on its own: the floor as a loop of
-write_pdf() calls, paying for collecting its own garbage (CPython's collector runs wherever
-allocations cross its threshold, and WeasyPrint's box trees are cycles only it frees), and
-the run's write_pdf() after the run's own work, as in a worker, not warmed by the floor's
-rendering of the same document a moment before. Paired per invoice (until December 2026)
-the run was charged for most of the floor's collections but got a warm renderer, and the
-ratio came out about 0.1 lower than in blocks. The collector's time on each side is reported.
-For comparison, a sample is also rendered in a tight loop after the run, with the same
-call and with WeasyPrint's defaults (a new URL fetcher per document, as a plain
-``HTML(string=...).write_pdf()`` does).
+- **the run**: ``run_billing`` bills the next month for every customer with Celery eager
+  (the default without a broker), so each issued invoice is also rendered to PDF, stored
+  with its SHA-256 and emailed with the PDF attached through the mail gateway — the whole
+  path a real run takes, in process — to ``bench.mail_backend``, which turns each message
+  into the bytes SMTP would send and keeps none;
+- **the floor**: the same invoices' HTML (rendered untimed, exactly as
+  ``billing.delivery.pdf`` renders it) written to files and rendered by
+  ``bench/weasyprint_floor.py`` in a fresh Python process that imports no Django: bare
+  ``HTML(...).write_pdf()`` with one shared URL fetcher, after one untimed warm-up document.
+
+The ratio is the run's time over the floor's, per repeat; min, median and max over the
+repeats are reported (a single run is never a pass/fail). Wall-clock, and CPU: the run's
+CPU is this process's plus its PostgreSQL backend's (read from /proc for the one
+connection the eager run uses; on SQLite the database is in this process already), the
+floor's is the fresh process's. Target: median ≤ 1.15×.
 
 The run is measured as production runs it: ``bench/run.py`` turns Django's debug mode
 off (``PORTAL_DEBUG=false``), which otherwise records every query.
@@ -47,15 +40,21 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+import json
 import logging
 import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from decimal import Decimal
+from pathlib import Path
 
 PERIOD_START = dt.date(2026, 1, 1)
-TARGET_RATIO = 1.3
-SAMPLE = 300  # documents rendered again in a tight loop after the run, for comparison
-BLOCK = 50  # invoices billed between two blocks of the floor (the run's groups are 50 too)
+TARGET_RATIO = 1.15
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def n_customers() -> int:
@@ -67,9 +66,9 @@ def _setup(n: int) -> None:
     from accounts import roles
     from accounts.models import Customer, LegalForm, Membership, Service, User
     from billing.models import BillingPeriod, Plan, Subscription
-    from tests.accounts.factories import ProviderDetailsFactory
+    from tests.billing.factories import configured_provider
 
-    ProviderDetailsFactory()
+    configured_provider()
     small = Plan.objects.create(
         name="VPS Small", period=BillingPeriod.MONTHLY, currency="GBP", price=Decimal("12.50"), vat_category="standard"
     )
@@ -140,18 +139,62 @@ def _setup(n: int) -> None:
     )
 
 
+def repeats() -> int:
+    return max(1, int(os.environ.get("BENCH_BILLING_REPEATS", "3")))
+
+
+def _period(repeat: int) -> dt.date:
+    months = PERIOD_START.month - 1 + repeat
+    return dt.date(PERIOD_START.year + months // 12, months % 12 + 1, 1)
+
+
+def _backend_cpu() -> float:
+    """CPU seconds so far of this connection's PostgreSQL backend (0 elsewhere)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return 0.0
+    connection.ensure_connection()
+    pid = connection.connection.info.backend_pid
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:  # a database on another machine: its CPU cannot be read from here
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _rss_mib() -> float:
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _floor(invoices, base_url: str) -> dict:
+    from billing.delivery.pdf import render_invoice_html
+
+    with tempfile.TemporaryDirectory(prefix="bench-floor-") as folder:
+        for invoice in invoices:
+            Path(folder, f"{invoice.pk:09d}.html").write_text(render_invoice_html(invoice))
+        out = subprocess.run(  # noqa: S603  (our own script, in a fresh interpreter)
+            [sys.executable, str(ROOT / "bench" / "weasyprint_floor.py"), folder, base_url],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _spread(values: list[float], unit: str = "×", digits: int = 2) -> str:
+    return (
+        f"median {statistics.median(values):.{digits}f}{unit} (min {min(values):.{digits}f}, "
+        f"max {max(values):.{digits}f})"
+    )
+
+
 def run() -> dict:
-    from celery.signals import task_postrun
     from django.conf import settings
-    from django.template.loader import render_to_string
-    from weasyprint import HTML
 
     from accounts.models import Customer
     from bench.mail_backend import CountingBackend
-    from billing.delivery.document import document_data
-    from billing.delivery.pdf import url_fetcher
     from billing.models import BillingRun, Invoice
-    from billing.tasks import render_and_send_invoice
     from billing.workflows.run import run_billing
     from portal.celery import app
 
@@ -162,157 +205,124 @@ def run() -> dict:
     logging.getLogger("weasyprint").setLevel(logging.ERROR)
     logging.getLogger("fontTools").setLevel(logging.ERROR)
     logging.getLogger("celery.app.trace").setLevel(logging.WARNING)  # one INFO line per eager task
-
-    # Warm-up outside the timings: bill one customer the whole way first, so that fonts,
-    # templates and WeasyPrint's caches are loaded before either timing starts.
-    warm_up = Customer.objects.filter(services__subscriptions__isnull=False).order_by("pk").first()
-    run_billing(PERIOD_START, customer=warm_up)
-    CountingBackend.sent = CountingBackend.sent_bytes = 0
-
-    # The floor, paired in blocks: as each invoice's task finishes its id is noted, and after
-    # every BLOCK of them their HTML is rendered again (untimed) and then only WeasyPrint's
-    # write_pdf() is timed, for the block's invoices one after another, as billing.delivery.pdf calls
-    # it. Everything the hook does is taken out of the run's time. Run and floor thus share
-    # the same minutes of a shared machine (whose speed drifts by more than the margin
-    # measured) and the same process state, and the ratio is what the run adds to the PDF.
-    # In blocks, not per invoice, so that each side pays its own garbage collection: CPython
-    # collects when allocations cross a threshold, wherever that happens, and WeasyPrint's
-    # box trees are cyclic garbage that only the collector frees. Paired per invoice, the
-    # run's code (which crosses the young threshold three times as often) paid for
-    # collecting most of the floor's box trees too.
     base_url = str(getattr(settings, "BASE_DIR", "."))
-    fetcher = url_fetcher()
-    floor = {"wall": 0.0, "cpu": 0.0, "hook_wall": 0.0, "hook_cpu": 0.0, "sizes": [], "html": []}
-    pending: list[int] = []
-    collector = {"run": 0.0, "floor": 0.0, "hook": 0.0}
-    side = ["run"]
-    collecting = [0.0]
+
+    warm_up = Customer.objects.filter(services__subscriptions__isnull=False).order_by("pk").first()
+    for repeat in range(repeats()):
+        run_billing(_period(repeat), customer=warm_up)
+    freeze = os.environ.get("BENCH_BILLING_GC_FREEZE", "1") != "0"
+    if freeze:  # what was alive after the warm-up is never traversed by the collector again
+        gc.collect()
+        gc.freeze()
+
+    collector = [0.0, 0.0]
 
     def time_collections(phase: str, _info: dict) -> None:
         if phase == "start":
-            collecting[0] = time.perf_counter()
+            collector[1] = time.perf_counter()
         else:
-            collector[side[0]] += time.perf_counter() - collecting[0]
+            collector[0] += time.perf_counter() - collector[1]
 
-    def render_floor_block() -> None:
-        side[0] = "hook"
-        hook_wall, hook_cpu = time.perf_counter(), time.process_time()
-        invoices = Invoice.objects.select_related("customer", "corrects").filter(pk__in=pending).order_by("pk")
-        htmls = [render_to_string("billing/invoice_pdf.html", document_data(invoice)) for invoice in invoices]
-        side[0] = "floor"
-        wall, cpu = time.perf_counter(), time.process_time()
-        for html in htmls:
-            floor["sizes"].append(len(HTML(string=html, base_url=base_url, url_fetcher=fetcher).write_pdf()))
-        floor["wall"] += time.perf_counter() - wall
-        floor["cpu"] += time.process_time() - cpu
-        side[0] = "hook"
-        floor["html"] += htmls[: SAMPLE - len(floor["html"])]
-        pending.clear()
-        floor["hook_wall"] += time.perf_counter() - hook_wall
-        floor["hook_cpu"] += time.process_time() - hook_cpu
-        side[0] = "run"
-
-    def task_done(sender=None, args=(), **_kwargs) -> None:
-        pending.append(args[0])
-        if len(pending) >= BLOCK:
-            render_floor_block()
-
-    task_postrun.connect(task_done, sender=render_and_send_invoice, weak=False)
+    results = []
     gc.callbacks.append(time_collections)
     try:
-        started, cpu_started = time.perf_counter(), time.process_time()
-        billing_run = run_billing(PERIOD_START)
-        run_seconds = time.perf_counter() - started - floor["hook_wall"]
-        run_cpu = time.process_time() - cpu_started - floor["hook_cpu"]
-        if pending:  # the last, short block, after the run's timing
-            render_floor_block()
+        for repeat in range(repeats()):
+            period = _period(repeat)
+            CountingBackend.sent = CountingBackend.sent_bytes = 0
+            collector[0] = 0.0
+            rss = _rss_mib()
+            backend = _backend_cpu()
+            wall, cpu = time.perf_counter(), time.process_time()
+            billing_run = run_billing(period)
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            backend = _backend_cpu() - backend
+            assert billing_run.status == BillingRun.Status.DONE, billing_run.error
+            invoices = list(
+                Invoice.objects.filter(period_start=period, kind=Invoice.Kind.INVOICE)
+                .exclude(customer=warm_up)
+                .select_related("customer", "corrects")
+                .order_by("pk")
+            )
+            assert len(invoices) == billing_run.created == n, (len(invoices), billing_run.created, n)
+            assert all(invoice.pdf for invoice in invoices), "an issued invoice has no stored PDF"
+            assert CountingBackend.sent == n, (CountingBackend.sent, n)
+            result = {
+                "wall": wall,
+                "cpu": cpu,
+                "db_cpu": backend,
+                "gc": collector[0],
+                "rss_growth": _rss_mib() - rss,
+                "email_bytes": CountingBackend.sent_bytes,
+                "pdf_bytes": sum(invoice.pdf.size for invoice in invoices),
+            }
+            gc.callbacks.remove(time_collections)
+            result["floor"] = _floor(invoices, base_url)
+            gc.callbacks.append(time_collections)
+            results.append(result)
     finally:
-        task_postrun.disconnect(task_done, sender=render_and_send_invoice)
-        gc.callbacks.remove(time_collections)
-    floor_seconds, floor_cpu, floor_sizes = floor["wall"], floor["cpu"], floor["sizes"]
-    assert billing_run.status == BillingRun.Status.DONE, billing_run.error
-    invoices = list(
-        Invoice.objects.filter(period_start=PERIOD_START, kind=Invoice.Kind.INVOICE)
-        .exclude(customer=warm_up)
-        .order_by("pk")
-    )
-    assert len(invoices) == billing_run.created == len(floor_sizes) == n, (
-        len(invoices),
-        billing_run.created,
-        len(floor_sizes),
-        n,
-    )
-    assert all(inv.pdf for inv in invoices), "an issued invoice has no stored PDF"
-    assert CountingBackend.sent == n, (CountingBackend.sent, n)
-    email_kib = CountingBackend.sent_bytes / n / 1024
-    pdf_sizes = [inv.pdf.size for inv in invoices]
+        if time_collections in gc.callbacks:
+            gc.callbacks.remove(time_collections)
 
-    # For comparison, a sample in a tight loop after the run: the same call, and then
-    # WeasyPrint's defaults (a new URL fetcher per document, as a plain HTML().write_pdf() does).
-    sample = floor["html"]
-    started = time.perf_counter()
-    for h in sample:
-        HTML(string=h, base_url=base_url, url_fetcher=fetcher).write_pdf()
-    loop_ms = 1000 * (time.perf_counter() - started) / len(sample)
-    started = time.perf_counter()
-    for h in sample:
-        HTML(string=h, base_url=base_url).write_pdf()
-    default_ms = 1000 * (time.perf_counter() - started) / len(sample)
-
-    ratio = run_seconds / floor_seconds
-    # CPU time of this process too: both halves are single-threaded and CPU-bound here, and
-    # the CPU ratio is steadier than wall-clock when other work shares the machine.
-    cpu_ratio = run_cpu / floor_cpu
-    avg_kib = sum(pdf_sizes) / len(pdf_sizes) / 1024
-    conditions = f"{n:,} customers, {billing_run.created:,} invoices (1–2 lines each)"
+    wall_ratios = [r["wall"] / r["floor"]["wall"] for r in results]
+    db_known = all(r["db_cpu"] == r["db_cpu"] for r in results)  # NaN: not readable
+    cpu_ratios = [(r["cpu"] + (r["db_cpu"] if db_known else 0)) / r["floor"]["cpu"] for r in results]
+    per = [1000 * r["wall"] / n for r in results]
+    floor_per = [1000 * r["floor"]["wall"] / n for r in results]
     engine = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
+    db_cpu = (
+        f"PostgreSQL backend {_spread([1000 * r['db_cpu'] / n for r in results], ' ms', 1)} per invoice, included"
+        if engine == "postgresql" and db_known
+        else ("in this process (SQLite)" if engine != "postgresql" else "not readable here: NOT included")
+    )
+    conditions = f"{n:,} customers, {n:,} invoices (1–2 lines each) per repeat, {len(results)} repeats"
+    median = statistics.median(wall_ratios)
+    documents = n * len(results)
+
+    def kib(key) -> str:
+        return f"{sum(key(r) for r in results) / documents / 1024:,.1f} KiB"
+
     return {
         # Sized and per database: the default small run and the issue's full-size one coexist.
-        "title": f"Billing run: {n:,} customers on {engine}",
+        "title": f"Billing run: {n:,} customers on {engine}{'' if freeze else ', without gc.freeze()'}",
         "rows": [
             (
                 "Billing run (invoice, issue, render + store PDF, email via gateway)",
-                f"{n / run_seconds:,.1f} invoices/s ({run_seconds:,.1f} s)",
-                f"{conditions}; Celery eager; each email built to its SMTP bytes, not sent",
+                _spread(per, " ms", 0) + " per invoice",
+                f"{conditions}; Celery eager in one process, warmed up{', gc.freeze()d' if freeze else ''}; "
+                "each email built to its SMTP bytes, not sent",
             ),
             (
-                "Floor: same HTML, WeasyPrint write_pdf() as billing.delivery.pdf calls it",
-                f"{n / floor_seconds:,.1f} invoices/s ({floor_seconds:,.1f} s)",
-                f"{conditions}; in blocks of {BLOCK} as the run's tasks finish, HTML rendered untimed; "
-                "shared URL fetcher",
+                "Floor: bare WeasyPrint, same HTML, fresh process without Django",
+                _spread(floor_per, " ms", 0) + " per invoice",
+                "bench/weasyprint_floor.py; HTML(...).write_pdf() with one shared URL fetcher; one untimed "
+                "warm-up document; each repeat's floor right after its run (alternate blocks)",
             ),
             (
-                "For comparison: the floor's call in a tight loop after the run",
-                f"{loop_ms:,.0f} ms per invoice",
-                f"first {len(sample):,} of the same documents",
+                "Run / floor, wall-clock",
+                _spread(wall_ratios),
+                f"target median ≤ {TARGET_RATIO}×: {'met' if median <= TARGET_RATIO else 'NOT met'} at this size",
+            ),
+            ("Run / floor, CPU", _spread(cpu_ratios), f"run: this process + {db_cpu}; floor: its process"),
+            (
+                "Garbage collector's time in the run",
+                _spread([1000 * r["gc"] / n for r in results], " ms", 1) + " per invoice",
+                "CPython's collector (gc.callbacks), included in the run's time",
             ),
             (
-                "For comparison: WeasyPrint's defaults (new URL fetcher per document)",
-                f"{default_ms:,.0f} ms per invoice",
-                f"first {len(sample):,} of the same documents",
-            ),
-            (
-                "Run cost / floor",
-                f"{ratio:.2f}× wall-clock, {cpu_ratio:.2f}× CPU",
-                f"target ≤ {TARGET_RATIO}×; {'met' if ratio <= TARGET_RATIO else 'NOT met'}; "
-                f"{1000 * run_seconds / n:,.0f} ms vs {1000 * floor_seconds / n:,.0f} ms per invoice",
-            ),
-            (
-                "Run cost / WeasyPrint's defaults",
-                f"{1000 * run_seconds / n / default_ms:.2f}× wall-clock",
-                "the run per invoice against the sample above: not the floor, which gets the "
-                "renderer's shared URL fetcher too",
-            ),
-            (
-                "Garbage collector's time, by side",
-                f"run {1000 * collector['run'] / n:,.1f} ms, floor {1000 * collector['floor'] / n:,.1f} ms per invoice",
-                "included in each side's time above; CPython's collector (gc.callbacks)",
+                "Run's memory growth",
+                _spread([1024 * r["rss_growth"] / n for r in results], " KiB", 0) + " per invoice",
+                "resident set of the run's process, before and after each repeat",
             ),
             (
                 "PDF size",
-                f"{avg_kib:,.1f} KiB average",
-                f"stored PDFs; bare floor {sum(floor_sizes) / len(floor_sizes) / 1024:,.1f} KiB; "
-                f"the email with it attached {email_kib:,.1f} KiB",
+                f"{kib(lambda r: r['pdf_bytes'])} average",
+                f"stored PDFs; the floor's {kib(lambda r: r['floor']['bytes'])}; "
+                f"the email with it attached {kib(lambda r: r['email_bytes'])}",
+            ),
+            (
+                "Peak memory of the run's process",
+                f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB",
+                "getrusage maxrss, including the data set-up",
             ),
         ],
     }

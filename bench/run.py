@@ -22,6 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = [
+    "bench.pages",
     "bench.mail_gateway",
     "bench.mail_faults",
     "bench.privacy_export",
@@ -55,18 +56,23 @@ def main() -> None:
     sections = []
     for name in sys.argv[1:] or BENCHMARKS:
         print(f"running {name} …", flush=True)
+        load_before = _load()
         result = importlib.import_module(name).run()
+        result["load"] = f"load average {load_before} at the start, {_load()} at the end"
         sections.append(result)
         for row in result["rows"]:
             print("  ", " | ".join(row))
-    engine = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    engine = _database()
+    machine = (
+        f"{_cpu_model()}, {platform.machine()}, {os.cpu_count()} cores, {_memory()}, Python {platform.python_version()}"
+    )
     written = {}
     for section in sections:
         lines = [
             f"## {section['title']}",
             "",
-            f"Measured {timezone.localdate():%-d %B %Y} on {engine}; {machine}.",
+            f"Measured {timezone.localdate():%-d %B %Y} on {engine}; {machine}; {section['load']} "
+            "(the machine is shared: other work ran beside the benchmark).",
             "",
             "| what | result | conditions |",
             "|---|---|---|",
@@ -77,11 +83,54 @@ def main() -> None:
     kept = _sections(target.read_text()) if target.exists() else {}
     merged = {**kept, **written}  # a section run now replaces its old measurement
     header = (
-        "# Benchmarks\n\nWritten by `make bench` (bench/run.py); do not edit by hand. Timings are "
-        "wall-clock on the machine that ran them.\n"
+        "# Benchmarks\n\nWritten by `make bench` (bench/run.py); do not edit by hand. Each section says when, on "
+        "which machine and database, and under what load it was measured; each row says what it is compared with "
+        "(its floor), how it was timed, how many repeats and their spread (median, min and max). A target is "
+        "judged on the median of repeats, never on one run; a miss is written as NOT met. Sizes are the "
+        "benchmark's defaults unless the section's title or conditions name another; how to run each at full "
+        "size is in its module's docstring (bench/*.py).\n"
     )
     target.write_text(header + "".join(f"\n{body}" for body in merged.values()))
     print(f"wrote docs/benchmarks.md ({', '.join(written)})")
+
+
+def _load() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def _memory() -> str:
+    try:
+        kib = int(Path("/proc/meminfo").read_text().split()[1])
+        return f"{kib / 2**20:.0f} GiB memory"
+    except (OSError, ValueError, IndexError):
+        return "unknown memory"
+
+
+def _database() -> str:
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW server_version")
+            return f"PostgreSQL {cursor.fetchone()[0].split()[0]} (on this machine)"
+    if connection.vendor == "sqlite":
+        import sqlite3
+
+        return f"SQLite {sqlite3.sqlite_version} (embedded)"
+    return connection.vendor
 
 
 def _sections(text: str) -> dict[str, str]:

@@ -86,6 +86,11 @@ def _mfa_keys() -> list[str]:
 
 PORTAL_MFA_KEYS = _mfa_keys()
 DEBUG = env.bool("PORTAL_DEBUG", default=not PRODUCTION)
+# bench/pages.py's floor: /bench/bare/ answers "ok" behind every middleware and the
+# customer-page decorator, and nothing else. Off (404) unless a benchmark turns it on.
+PORTAL_BENCH_BARE_VIEW = env.bool("PORTAL_BENCH_BARE_VIEW", default=False)
+if PRODUCTION and PORTAL_BENCH_BARE_VIEW:
+    raise ImproperlyConfigured("PORTAL_BENCH_BARE_VIEW is for benchmarks only, never with PORTAL_ENV=production.")
 if PRODUCTION and DEBUG:
     raise ImproperlyConfigured("PORTAL_DEBUG=true is refused when PORTAL_ENV=production: it shows code and settings.")
 
@@ -358,6 +363,15 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # without it a worker that has issued a 10,000-invoice run holds some 3 GB.
 CELERY_WORKER_MAX_MEMORY_PER_CHILD = env.int("CELERY_WORKER_MAX_MEMORY_PER_CHILD", 512 * 1024, minimum=64 * 1024)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Mail delivery has its own queue, so an email never waits behind a billing run's PDFs:
+# `deploy/run worker` consumes both queues, `deploy/run mail-worker` only this one
+# (docs/operations.md). In-process (no broker) there are no queues and nothing changes.
+PORTAL_MAIL_QUEUE = "mail"
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_ROUTES = {
+    "accounts.tasks.deliver_message": {"queue": PORTAL_MAIL_QUEUE},
+    "accounts.tasks.requeue_due_messages": {"queue": PORTAL_MAIL_QUEUE},
+}
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 

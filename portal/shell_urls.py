@@ -11,4 +11,5 @@ app_name = "portal"
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("switch-customer/", views.switch_customer, name="switch_customer"),
+    path("bench/bare/", views.bench_bare, name="bench_bare"),
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from allauth.mfa.models import Authenticator
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.db.models import F, Min, Q
 from django.http import Http404, HttpRequest, HttpResponse
@@ -13,7 +14,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts import roles
-from accounts.access import require_permission
+from accounts.access import customer_view, require_permission
 from accounts.forms import CustomerChoiceForm
 from accounts.middleware import SESSION_CUSTOMER_KEY, current_membership
 from accounts.models import Service
@@ -109,3 +110,13 @@ def accounting_home(request: HttpRequest) -> HttpResponse:
         "portal/accounting_home.html",
         {"authenticators": [a.get_type_display() for a in authenticators]},
     )
+
+
+@customer_view
+def bench_bare(request: HttpRequest, membership) -> HttpResponse:
+    """The floor bench/pages.py measures every customer page against: the same middleware
+    and the same customer-page decorator (session, login, membership), and no work of its
+    own. 404 unless ``PORTAL_BENCH_BARE_VIEW`` is on, which production refuses."""
+    if not settings.PORTAL_BENCH_BARE_VIEW:
+        raise Http404("Not enabled.")
+    return HttpResponse("ok", content_type="text/plain; charset=utf-8")

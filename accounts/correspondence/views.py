@@ -7,7 +7,6 @@ customer's own messages of the kinds the person's role receives. Anything else i
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.db.models import Count, Max, Q
 from django.db.models.functions import Coalesce
 from django.http import FileResponse, HttpRequest, HttpResponse
@@ -19,6 +18,7 @@ from accounts.correspondence.forms import WriteToUsForm
 from accounts.correspondence.models import RECIPIENT_ROLES, MailKind, Message
 from accounts.models import Membership
 from core.files import check_verified
+from core.pagination import paginate
 
 
 def _kinds_for(membership: Membership) -> list[MailKind]:
@@ -40,7 +40,7 @@ def message_list(request: HttpRequest, membership: Membership) -> HttpResponse:
         .annotate(latest=Max("created_at"), count=Count("id"))
         .order_by("-latest", "-root")
     )
-    page = Paginator(threads, 25).get_page(request.GET.get("page"))
+    page = paginate(request, threads)
     roots = Message.objects.filter(customer=membership.customer).in_bulk([row["root"] for row in page])
     rows = [{"message": roots[row["root"]], **row} for row in page if row["root"] in roots]
     return render(

@@ -1,5 +1,9 @@
 """Customer billing pages: invoices and credit notes.
 
+The list shows 25 documents a page, newest first, with the total number and what is due
+on the documents shown by the filters (year of issue, kind, unpaid or overdue only), so
+its work does not grow with the customer's history.
+
 Documents are looked up through ``Invoice.objects.visible_to(membership)``, so another
 customer's document answers 404; a role without VIEW_BILLING (technical contacts) gets
 403 with a reason first.
@@ -7,9 +11,11 @@ customer's document answers 404; a role without VIEW_BILLING (technical contacts
 
 from __future__ import annotations
 
+from django import forms
+from django.db.models import Count, Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
-from django.urls import path
+from django.urls import path, reverse
 from django.utils import timezone
 
 from accounts import roles
@@ -20,6 +26,42 @@ from billing.delivery.document import document_data
 from billing.delivery.pdf import pdf_filename, stored_pdf_bytes
 from billing.models import Invoice
 from billing.money import format_money
+from core.pagination import paginate
+
+SHOW_CHOICES = [
+    ("", "All documents"),
+    ("unpaid", "Unpaid only"),
+    ("overdue", "Overdue only"),
+    ("invoices", "Invoices and payment requests"),
+    ("credit_notes", "Credit notes"),
+]
+
+
+class InvoiceFilterForm(forms.Form):
+    """The list's filters. Anything not offered is ignored (the whole list), never an error."""
+
+    year = forms.TypedChoiceField(label="Year", required=False, coerce=int, empty_value=None)
+    show = forms.ChoiceField(label="Show", required=False, choices=SHOW_CHOICES)
+
+    def __init__(self, data, *, years: list[int]):
+        super().__init__(data)
+        self.fields["year"].choices = [("", "All years"), *((year, str(year)) for year in years)]
+
+    def narrow(self, documents):
+        if not self.is_valid():
+            return documents
+        year, show = self.cleaned_data.get("year"), self.cleaned_data.get("show")
+        if year:
+            documents = documents.filter(issued_on__year=year)
+        if show == "unpaid":
+            documents = documents.filter(balance__gt=0)
+        elif show == "overdue":
+            documents = documents.overdue(timezone.localdate()).filter(balance__gt=0)
+        elif show == "invoices":
+            documents = documents.exclude(kind=Invoice.Kind.CREDIT_NOTE)
+        elif show == "credit_notes":
+            documents = documents.filter(kind=Invoice.Kind.CREDIT_NOTE)
+        return documents
 
 
 def _documents(membership: Membership):
@@ -28,25 +70,46 @@ def _documents(membership: Membership):
     return Invoice.objects.visible_to(membership).select_related("corrects").with_balance()
 
 
-def _with_amounts(invoice: Invoice) -> Invoice:
+_PK_MARK = "2147480001"  # a number no URL prefix contains, swapped for each row's pk
+
+
+def _with_amounts(invoice: Invoice, detail_url: str, pdf_url: str) -> Invoice:
     invoice.balance_due = format_money(invoice.balance, invoice.currency)
     invoice.days_overdue = (timezone.localdate() - invoice.due_on).days if invoice.is_overdue else 0
     invoice.total = format_money(invoice.total_gross, invoice.currency)
+    # Reversed once per page, not once per row: the pk is the only part that changes.
+    invoice.detail_url = detail_url.replace(_PK_MARK, str(invoice.pk))
+    invoice.pdf_url = pdf_url.replace(_PK_MARK, str(invoice.pk))
     return invoice
 
 
 @customer_view
 def invoice_list(request: HttpRequest, membership: Membership) -> HttpResponse:
     require_permission(membership, roles.Action.VIEW_BILLING)
-    invoices = [_with_amounts(invoice) for invoice in _documents(membership)]
+    documents = _documents(membership)
+    years = [day.year for day in documents.dates("issued_on", "year", order="DESC")]
+    form = InvoiceFilterForm(request.GET, years=years)
+    shown = form.narrow(documents)
+    # The number of documents and what is due on them, per currency, in one query.
+    totals = list(shown.order_by().values("currency").annotate(n=Count("pk"), due=Sum("balance")).order_by("currency"))
+    page = paginate(request, shown, count=sum(row["n"] for row in totals))
+    detail_url = reverse("billing:invoice_detail", args=[_PK_MARK])
+    pdf_url = reverse("billing:invoice_pdf", args=[_PK_MARK])
+    due = [format_money(row["due"], row["currency"]) for row in totals if row["due"]]
+    invoices = [_with_amounts(invoice, detail_url, pdf_url) for invoice in page]
+    overdue = any(invoice.days_overdue for invoice in invoices)
     return render(
         request,
         "billing/invoice_list.html",
         {
             "customer": membership.customer,
+            "form": form,
+            "page": page,
             "invoices": invoices,
+            "due": due,
+            "filtered": form.is_valid() and any(form.cleaned_data.values()),
             # A suspension or a handoff is only ever about overdue documents.
-            **(account_collections(membership.customer) if any(i.days_overdue for i in invoices) else {}),
+            **(account_collections(membership.customer) if overdue else {}),
         },
     )
 

@@ -1,6 +1,8 @@
 """Customer billing pages: the statement of account for a date range, on the page and as
 a PDF. Both take the period as ``start`` and ``end`` GET parameters; without
-them, the provider's current financial year."""
+them, the provider's current financial year, and the page says so. A period is at most
+``MAX_YEARS`` long (the years VAT records are kept), so a statement's work is bounded
+whatever the customer's history holds."""
 
 from __future__ import annotations
 
@@ -20,6 +22,8 @@ from billing.delivery.pdf import render_statement_pdf, statement_filename
 from billing.documents.periods import current_financial_year
 from billing.receivables.statements import statement
 
+MAX_YEARS = 6
+
 
 class StatementPeriodForm(forms.Form):
     start = forms.DateField(label="From", widget=forms.DateInput(attrs={"type": "date"}))
@@ -36,6 +40,11 @@ class StatementPeriodForm(forms.Form):
         data = super().clean()
         if data.get("start") and data.get("end") and data["end"] < data["start"]:
             raise forms.ValidationError("The end date must be on or after the start date.")
+        if data.get("start") and data.get("end") and data["end"] >= _years_after(data["start"], MAX_YEARS):
+            raise forms.ValidationError(
+                f"A statement covers at most {MAX_YEARS} years: choose an end date before "
+                f"{_years_after(data['start'], MAX_YEARS):%-d %B %Y}, or ask for several statements."
+            )
         return data
 
     def error_text(self) -> str:
@@ -45,6 +54,15 @@ class StatementPeriodForm(forms.Form):
             label = f"{self.fields[name].label}: " if name in self.fields else ""
             problems.extend(f"{label}{error}" for error in errors)
         return " ".join(problems)
+
+
+def _years_after(day: dt.date, years: int) -> dt.date:
+    """The same day ``years`` later (28 February for 29 February), or the last date there is."""
+    if day.year + years > dt.MAXYEAR:
+        return dt.date.max
+    if day.month == 2 and day.day == 29:
+        day = day.replace(day=28)
+    return day.replace(year=day.year + years)
 
 
 def _period_form(request: HttpRequest) -> StatementPeriodForm:
@@ -71,7 +89,14 @@ def statement_page(request: HttpRequest, membership: Membership) -> HttpResponse
     return render(
         request,
         "billing/statement.html",
-        {"customer": membership.customer, "form": form, "statement": result, "pdf_url": pdf_url},
+        {
+            "customer": membership.customer,
+            "form": form,
+            "statement": result,
+            "pdf_url": pdf_url,
+            "default_period": not form.is_bound,
+            "max_years": MAX_YEARS,
+        },
     )
 
 

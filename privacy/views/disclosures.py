@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import path
@@ -18,6 +17,7 @@ from django.urls import path
 from accounts import roles
 from accounts.access import customer_view, require_permission
 from accounts.models import Membership
+from core.pagination import paginate
 from core.registry import Category, LawfulBasis
 from privacy.models import DisclosureEntry
 
@@ -61,7 +61,7 @@ def disclosures(request: HttpRequest, membership: Membership) -> HttpResponse:
         )
         .order_by("-created_at", "-sequence")
     )
-    page = Paginator(entries, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = paginate(request, entries, per_page=PAGE_SIZE)
     return render(
         request,
         "privacy/disclosures.html",

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_http_methods
 from accounts.access import private_download
 from accounts.models import Membership
 from core.files import check_verified
+from core.pagination import paginate
 from privacy.models import DataExport
 from privacy.services import export as export_service
 from privacy.views.people import acts_for_customer, person_view
@@ -50,7 +51,8 @@ def exports(request: HttpRequest, membership: Membership | None) -> HttpResponse
             "We are preparing your export. This page shows its progress; you can leave it and come back.",
         )
         return redirect("privacy:exports")
-    rows = list(_own_exports(request, membership).order_by("-created_at")[:RECENT])
+    page = paginate(request, _own_exports(request, membership).order_by("-created_at", "-pk"), per_page=RECENT)
+    rows = list(page)
     now = timezone.now()
     return render(
         request,
@@ -59,6 +61,7 @@ def exports(request: HttpRequest, membership: Membership | None) -> HttpResponse
             "customer": membership.customer if membership else None,
             "whole_customer": whole_customer,
             "exports": rows,
+            "page": page,
             "now": now,
             "in_progress": any(e.status in (DataExport.Status.QUEUED, DataExport.Status.RUNNING) for e in rows),
             "lifetime_days": export_service.EXPORT_LIFETIME.days,

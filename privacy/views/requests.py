@@ -21,6 +21,7 @@ from django.urls import path
 from django.views.decorators.http import require_http_methods
 
 from accounts.models import Membership
+from core.pagination import paginate
 from core.timing import uniform_post_timing
 from privacy import deadlines
 from privacy.forms import AgentRequestForm, PortalRequestForm, PublicRequestForm
@@ -44,11 +45,10 @@ def _customer(membership: Membership | None):
 
 @person_view
 def request_list(request: HttpRequest, membership: Membership | None) -> HttpResponse:
-    rows = [
-        {"request": dsr, "days_left": deadlines.days_left(dsr)}
-        for dsr in _visible_requests(request.user, membership).order_by("-received_at")
-    ]
-    return render(request, "privacy/request_list.html", {"customer": _customer(membership), "rows": rows})
+    visible = _visible_requests(request.user, membership).select_related("customer").order_by("-received_at", "-pk")
+    page = paginate(request, visible)
+    rows = [{"request": dsr, "days_left": deadlines.days_left(dsr)} for dsr in page]
+    return render(request, "privacy/request_list.html", {"customer": _customer(membership), "rows": rows, "page": page})
 
 
 @person_view

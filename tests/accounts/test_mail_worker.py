@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import threading
 import uuid
+from pathlib import Path
+from unittest import mock
 
 import pytest
+from celery.app.routes import Router, prepare
 from celery.contrib.testing.worker import start_worker
 from celery.signals import task_postrun
 from django.db import connections, transaction
@@ -16,7 +19,7 @@ from django.db import connections, transaction
 from accounts import roles
 from accounts.correspondence import gateway
 from accounts.correspondence.models import MailKind, Message
-from accounts.tasks import deliver_message
+from accounts.tasks import deliver_message, requeue_due_messages
 from portal.celery import app as celery_app
 from tests.accounts.factories import MembershipFactory, UserFactory
 from tests.test_celery_worker import broker  # noqa: F401  (the real-broker fixture)
@@ -35,11 +38,16 @@ def test_gateway_to_smtp_through_a_real_worker(broker, transactional_db, provide
             connections.close_all()  # the worker thread's connection, so the test DB can be dropped
             finished.set()
 
-    saved_queue = celery_app.conf.task_default_queue
-    celery_app.conf.task_default_queue = queue
+    # Delivery has its own queue (settings.CELERY_TASK_ROUTES); here a queue of this test's
+    # own, so no other worker on the broker can take the message. Only that queue has a
+    # worker: the email leaves without any worker on the default queue.
+    router = Router(prepare({deliver_message.name: {"queue": queue}}), celery_app.amqp.queues, True, app=celery_app)
     task_postrun.connect(task_finished, weak=False)
     try:
-        with start_worker(celery_app, pool="solo", perform_ping_check=False, queues=[queue], shutdown_timeout=30):
+        with (
+            mock.patch.object(celery_app.amqp, "router", router),
+            start_worker(celery_app, pool="solo", perform_ping_check=False, queues=[queue], shutdown_timeout=30),
+        ):
             with transaction.atomic():
                 message = gateway.send_mail(
                     kind=MailKind.SERVICE,
@@ -52,9 +60,27 @@ def test_gateway_to_smtp_through_a_real_worker(broker, transactional_db, provide
             assert finished.wait(timeout=30), "the worker did not deliver within 30 s"
     finally:
         task_postrun.disconnect(task_finished)
-        celery_app.conf.task_default_queue = saved_queue
 
     assert states == ["SUCCESS:sent"]
     assert Message.objects.get(pk=message.pk).status == Message.Status.SENT
     assert [e.rcpt_tos for e in smtp_server.received] == [["owner@c.example"]]
     assert b"Hello via Redis" in smtp_server.received[0].content
+
+
+def test_delivery_has_its_own_queue_and_every_other_task_the_default(settings):
+    router = celery_app.amqp.router
+    assert router.route({}, deliver_message.name)["queue"].name == settings.PORTAL_MAIL_QUEUE == "mail"
+    assert router.route({}, requeue_due_messages.name)["queue"].name == "mail"
+    others = ("billing.tasks.render_and_send_invoice", "privacy.tasks.retention_sweep", "privacy.tasks.build_export")
+    for name in others:
+        assert name in celery_app.tasks
+        assert router.route({}, name)["queue"].name == "celery"
+
+
+def test_the_ordinary_worker_takes_mail_too_and_the_mail_worker_only_mail():
+    """An installation that runs only `deploy/run worker` still sends its email."""
+    run = (Path(__file__).resolve().parents[2] / "deploy" / "run").read_text()
+    worker = run.split("\nworker)", 1)[1].split(";;", 1)[0]
+    mail_worker = run.split("\nmail-worker)", 1)[1].split(";;", 1)[0]
+    assert '--queues "${PORTAL_WORKER_QUEUES:-celery,mail}"' in worker
+    assert "--queues mail " in mail_worker

@@ -55,6 +55,7 @@ def test_list_query_count_does_not_grow_with_invoices(owner_client, customer, pr
     for month in range(1, 11):
         issued_invoice(customer, issued_on=dt.date(2026, month, 1), period_start=dt.date(2026, month, 1))
     # 7, and 2 more (a notice of suspension, debts with an agency) once anything is overdue.
+    # Session, user, membership, switcher; the years, the count with what is due, the page.
     with django_assert_max_num_queries(9):
         response = owner_client.get(reverse("billing:invoices"))
     assert response.status_code == 200
@@ -180,3 +181,62 @@ def test_a_technical_contact_refused_billing_is_told_which_roles_may_see_it(cust
         page = " ".join(client.get(url).content.decode().split())
         assert "only owners and billing contacts may see invoices, payments and statements" in page
         assert "only an owner may" not in page
+
+
+def _rows(response) -> int:
+    return response.content.decode().count("/pdf/")
+
+
+def test_list_is_paginated_newest_first_with_the_total(owner_client, customer, provider):
+    for day in range(1, 31):
+        issued_invoice(customer, issued_on=dt.date(2025, 6, day), period_start=dt.date(2025, 6, day))
+    first = owner_client.get(reverse("billing:invoices"))
+    content = first.content.decode()
+    assert _rows(first) == 25
+    assert "1–25 of 30 documents" in content
+    newest = Invoice.objects.get(customer=customer, issued_on=dt.date(2025, 6, 30))
+    assert newest.number in content
+    second = owner_client.get(reverse("billing:invoices"), {"page": 2})
+    assert _rows(second) == 5 and "26–30 of 30 documents" in second.content.decode()
+    # A page past the end shows the last; nonsense shows the first.
+    assert _rows(owner_client.get(reverse("billing:invoices"), {"page": 99})) == 5
+    assert _rows(owner_client.get(reverse("billing:invoices"), {"page": "x"})) == 25
+
+
+def test_filters_by_year_and_unpaid_and_keep_the_filter_in_page_links(owner_client, customer, provider):
+    for month in range(1, 13):
+        issued_invoice(customer, issued_on=dt.date(2024, month, 1), period_start=dt.date(2024, month, 1))
+    for day in range(1, 28):
+        issued_invoice(customer, issued_on=dt.date(2025, 1, day), period_start=dt.date(2025, 1, day))
+    paid = Invoice.objects.get(customer=customer, issued_on=dt.date(2024, 3, 1))
+    payment = Payment.objects.create(
+        customer=customer, method=Payment.Method.BANK_TRANSFER, amount=paid.total_gross, received_on=dt.date(2024, 3, 5)
+    )
+    PaymentAllocation.objects.create(payment=payment, invoice=paid, amount=paid.total_gross)
+    Invoice.objects.filter(pk=paid.pk).update(status=Invoice.Status.PAID)
+
+    year = owner_client.get(reverse("billing:invoices"), {"year": 2024})
+    assert _rows(year) == 12 and "12 documents" in year.content.decode()
+    unpaid = owner_client.get(reverse("billing:invoices"), {"year": 2024, "show": "unpaid"})
+    content = unpaid.content.decode()
+    assert _rows(unpaid) == 11 and paid.number not in content
+    assert "Due on these documents: <strong>£132.00</strong>" in content  # 11 × £12
+    paged = owner_client.get(reverse("billing:invoices"), {"year": 2025}).content.decode()
+    assert "?year=2025&amp;page=2" in paged
+    assert '<option value="2024">2024</option>' in paged  # the years offered are the customer's
+    # A year not offered or a show value that does not exist is ignored: the whole list.
+    assert _rows(owner_client.get(reverse("billing:invoices"), {"year": 1999, "show": "nonsense"})) == 25
+
+
+def test_credit_notes_and_overdue_filters(owner_client, customer, provider):
+    from billing.workflows.settlement import credit_invoice
+
+    old = issued_invoice(customer, issued_on=dt.date(2020, 1, 1), period_start=dt.date(2020, 1, 1))
+    credited = issued_invoice(customer, issued_on=dt.date(2020, 2, 1), period_start=dt.date(2020, 2, 1))
+    note = credit_invoice(credited, reason="Duplicate", issued_on=dt.date(2020, 2, 2))
+    notes = owner_client.get(reverse("billing:invoices"), {"show": "credit_notes"}).content.decode()
+    assert note.number in notes and old.number not in notes
+    overdue = owner_client.get(reverse("billing:invoices"), {"show": "overdue"}).content.decode()
+    assert old.number in overdue and credited.number not in overdue and note.number not in overdue
+    none = owner_client.get(reverse("billing:invoices"), {"show": "overdue", "year": 2020, "page": 3})
+    assert none.status_code == 200

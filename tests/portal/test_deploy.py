@@ -10,7 +10,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-UNITS = {"portal-web.service": "web", "portal-worker@.service": "worker", "portal-beat.service": "beat"}
+UNITS = {
+    "portal-web.service": "web",
+    "portal-worker@.service": "worker",
+    "portal-mail-worker.service": "mail-worker",
+    "portal-beat.service": "beat",
+}
 HARDENING = {
     "NoNewPrivileges": "yes",
     "PrivateTmp": "yes",
@@ -39,7 +44,7 @@ def test_each_unit_runs_its_process_through_deploy_run_hardened(name, role):
 def test_deploy_run_names_what_it_can_start_when_asked_for_something_else():
     result = subprocess.run([ROOT / "deploy" / "run", "webserver"], capture_output=True, text=True, check=False)
     assert result.returncode == 64
-    assert "usage: deploy/run web|worker|beat|release" in result.stderr
+    assert "usage: deploy/run web|worker|mail-worker|beat|release" in result.stderr
 
 
 def test_the_example_environment_sets_up_production():
