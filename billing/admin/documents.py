@@ -17,15 +17,18 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, Exists, Q, QuerySet, Subquery
+from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
 
 from accounts.correspondence.models import Message
 from accounts.models import Customer
+from accounts.staff_files import serve_to_staff
 from billing.admin.base import RecordedThroughService
 from billing.delivery.email import billing_recipients
+from billing.delivery.pdf import pdf_filename
 from billing.models import (
     BillingPeriod,
     Invoice,
@@ -431,6 +434,7 @@ class InvoiceAdmin(admin.ModelAdmin):
         if _is_draft(obj):
             return self.draft_fields
         fields = [f.name for f in Invoice._meta.fields if f.name != "id"]
+        fields[fields.index("pdf")] = "pdf_link"
         fields.insert(fields.index("status") + 1, "emailed")
         if obj.kind == Invoice.Kind.CREDIT_NOTE:
             fields.insert(fields.index("reason") + 1, "refunds")
@@ -439,6 +443,35 @@ class InvoiceAdmin(admin.ModelAdmin):
     @admin.display(description="Emailed")
     def emailed(self, obj: Invoice) -> str:
         return email_state(obj)
+
+    @admin.display(description="PDF")
+    def pdf_link(self, obj: Invoice) -> str:
+        if not obj.pdf:
+            return "Not rendered yet"
+        return format_html(
+            '<a href="{}">Open {}</a>', reverse("admin:billing_invoice_pdf", args=[obj.pk]), pdf_filename(obj)
+        )
+
+    def get_urls(self):
+        return [
+            path("<int:pk>/pdf/", self.admin_site.admin_view(self.pdf_view), name="billing_invoice_pdf"),
+            *super().get_urls(),
+        ]
+
+    def pdf_view(self, request, pk: int):
+        """The stored PDF, the bytes the customer was sent, to staff who may view documents."""
+        invoice = get_object_or_404(Invoice, pk=pk)
+        return serve_to_staff(
+            request,
+            obj=invoice,
+            file=invoice.pdf,
+            sha256=invoice.pdf_sha256,
+            filename=pdf_filename(invoice),
+            content_type="application/pdf",
+            permission="billing.view_invoice",
+            what=f"the PDF {pdf_filename(invoice)}",
+            inline=True,
+        )
 
     @admin.display(description="Status", ordering="status")
     def state(self, obj: Invoice) -> str:
