@@ -204,12 +204,16 @@ class IPAssignmentInline(admin.TabularInline):
 
 @admin.register(Service)
 class ServiceAdmin(admin.ModelAdmin):
-    list_display = ("name", "customer", "kind", "platform", "status", "started_on", "ended_on")
+    list_display = ("name", "customer", "kind", "platform", "state", "started_on", "ended_on")
     list_filter = ("kind", "platform", "status")
     list_select_related = ("customer",)
     search_fields = ("name", "customer__registered_name", "customer__trading_name", "ip_assignments__network")
     autocomplete_fields = ("customer",)
     inlines = [IPAssignmentInline]
+
+    @admin.display(description="Status", ordering="status")
+    def state(self, obj: Service) -> str:
+        return obj.state_label
 
 
 @admin.register(IPAssignment)

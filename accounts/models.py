@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import ipaddress
 import secrets
@@ -418,6 +419,15 @@ class ServiceQuerySet(models.QuerySet):
     def for_customer(self, customer: Customer) -> ServiceQuerySet:
         return self.filter(customer=customer)
 
+    def ended(self, *, today: dt.date | None = None) -> ServiceQuerySet:
+        """Services that have ended: marked so, or past the last day recorded when they were ended."""
+        today = today or timezone.localdate()
+        return self.filter(models.Q(status=Service.Status.ENDED) | models.Q(ended_on__lt=today))
+
+    def current(self, *, today: dt.date | None = None) -> ServiceQuerySet:
+        today = today or timezone.localdate()
+        return self.exclude(status=Service.Status.ENDED).exclude(ended_on__lt=today)
+
 
 @personal_data(
     description="The services you hold with us.",
@@ -475,6 +485,26 @@ class Service(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def has_ended(self) -> bool:
+        return self.status == self.Status.ENDED or (self.ended_on is not None and self.ended_on < timezone.localdate())
+
+    @property
+    def state(self) -> str:
+        """The state a person should read: ``ended`` once past its last day, whatever the
+        stored status says until someone next changes the row."""
+        return self.Status.ENDED if self.has_ended else self.status
+
+    @property
+    def state_label(self) -> str:
+        """ "Ended on 3 December 2026", "Active until 31 December 2026", "Active"."""
+        if self.has_ended:
+            return f"Ended on {self.ended_on:%-d %B %Y}" if self.ended_on else "Ended"
+        label = self.Status(self.status).label
+        if self.ended_on:
+            return f"{label} until {self.ended_on:%-d %B %Y}"
+        return label
 
     def clean(self) -> None:
         if self.kind == self.Kind.VPS and self.platform != self.Platform.VIRTUAL:

@@ -18,7 +18,7 @@ from django.utils import timezone
 from accounts import roles
 from accounts.correspondence import gateway
 from accounts.correspondence.models import MailKind
-from accounts.models import Customer, Invitation, Membership, User
+from accounts.models import Customer, Invitation, Membership, Service, User
 
 # Long enough to reach someone back from a fortnight's holiday, short enough that a
 # forgotten link in an old mailbox stops working.
@@ -271,3 +271,23 @@ def _send_invitation_mail(invitation: Invitation, *, accept_url: str) -> None:
         created_by=invitation.invited_by,
         secrets=[accept_url],  # only the token's hash is kept, in the archive too
     )
+
+
+@transaction.atomic
+def end_service(service: Service, *, last_day: dt.date, actor: User | None) -> Service:
+    """Record that ``service`` ends after ``last_day``: marked ended at once when that day
+    has passed, otherwise shown as running until then (``Service.state_label``). Billing
+    ends its subscription first (``billing.workflows.subscriptions.end_service``)."""
+    locked = Service.objects.select_for_update().get(pk=service.pk)
+    if locked.status == Service.Status.ENDED:
+        raise ValidationError(f"{locked} already ended on {locked.ended_on:%-d %B %Y}.")
+    if last_day < locked.started_on:
+        raise ValidationError(f"{locked} started on {locked.started_on:%-d %B %Y}: it cannot end before that.")
+    locked.ended_on = last_day
+    fields = ["ended_on"]
+    if last_day < timezone.localdate():
+        locked.status = Service.Status.ENDED
+        fields.append("status")
+    locked.save(update_fields=fields)
+    service.status, service.ended_on = locked.status, locked.ended_on
+    return locked

@@ -45,7 +45,7 @@ from billing.tasks import render_and_send_invoice
 from billing.vat import VatRuleError
 from billing.workflows.proforma import ProFormaError, cancel_payment_request
 from billing.workflows.settlement import credit_invoice, issue_document
-from billing.workflows.subscriptions import SubscriptionError, change_plan, end_subscription, start_subscription
+from billing.workflows.subscriptions import SubscriptionError, change_plan, end_service, start_subscription
 
 
 @admin.register(NumberSeries)
@@ -240,17 +240,17 @@ class SubscriptionAdmin(RecordedThroughService):
         if not form.is_valid():
             return action_form(
                 self, request, queryset, form=form, action="end_service", title="End service",
-                intro="End billing for these subscriptions after the day you give.",
+                intro="End these services and their billing after the day you give.",
                 items=[f"{sub} (billed until {sub.billed_until or '—'})" for sub in queryset], submit="End service",
             )  # fmt: skip
         for sub in queryset.select_related("service__customer", "plan"):
             try:
-                notes = end_subscription(sub, last_day=form.cleaned_data["last_day"], actor=request.user)
+                notes = end_service(sub, last_day=form.cleaned_data["last_day"], actor=request.user)
             except ValidationError as exc:
                 messages.error(request, f"{sub}: {_errors(exc)}")
             else:
                 credited = f"; credited by {', '.join(n.number for n in notes)}" if notes else ""
-                messages.success(request, f"{sub} ends on {sub.ended_on:%-d %B %Y}{credited}.")
+                messages.success(request, f"{sub.service}: {sub.service.state_label}{credited}.")
         return None
 
     @admin.action(description="Change plan…", permissions=["change"])
