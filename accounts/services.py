@@ -212,6 +212,22 @@ def _lock_memberships(customer: Customer) -> list[Membership]:
     )
 
 
+def sole_owner_id(customer: Customer) -> int | None:
+    """The membership of the customer's only owner, if it has exactly one: the pages offer
+    that contact no change of role and no removal, and say why (``sole_owner_reason``)."""
+    owners = list(customer.memberships.filter(role=roles.Role.OWNER).values_list("pk", flat=True)[:2])
+    return owners[0] if len(owners) == 1 else None
+
+
+def sole_owner_reason(membership: Membership, *, is_you: bool) -> str:
+    who = "You are" if is_you else f"{membership.user.email} is"
+    return (
+        f"{who} the only owner of {membership.customer.display_name}, so this role cannot change and "
+        f"{'you' if is_you else 'they'} cannot be removed: an account always keeps an owner. "
+        "Make another contact an owner first (invite one if needed)."
+    )
+
+
 def _check_not_last_owner(memberships: list[Membership], membership: Membership, doing: str) -> None:
     owners = [m for m in memberships if m.role == roles.Role.OWNER]
     if [m.pk for m in owners] == [membership.pk]:

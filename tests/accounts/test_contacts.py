@@ -298,8 +298,8 @@ def test_last_owner_cannot_be_demoted(owner_client, owner, customer):
     )
 
     assert response.status_code == 200
-    assert any("is the only owner" in message for message in _messages(response))
-    assert "is the only owner" in response.content.decode()
+    assert any("You are the only owner" in message for message in _messages(response))
+    assert "the only owner" in response.content.decode()
     membership.refresh_from_db()
     assert membership.role == roles.Role.OWNER
 
@@ -309,8 +309,26 @@ def test_last_owner_cannot_be_removed(owner_client, owner, customer):
 
     response = owner_client.post(reverse("accounts:remove_contact", args=[membership.pk]), follow=True)
 
-    assert "is the only owner" in response.content.decode()
+    assert "You are the only owner" in response.content.decode()
     assert Membership.objects.filter(pk=membership.pk, role=roles.Role.OWNER).exists()
+
+
+def test_the_sole_owner_is_not_offered_what_would_be_refused_and_is_told_why(owner_client, owner, customer):
+    membership = Membership.objects.get(user=owner)
+    other = _contact(customer, roles.Role.TECHNICAL)
+
+    page = owner_client.get(reverse("accounts:contacts")).content.decode()
+    own_row = page[page.index("(you)") : page.index("</tr>", page.index("(you)"))]
+    assert "Change role" not in own_row and "Remove myself" not in own_row
+    assert "The only owner: make another contact an owner" in own_row
+    assert reverse("accounts:remove_contact", args=[other.pk]) in page  # others still can be
+    for name in ("accounts:change_contact_role", "accounts:remove_contact"):
+        form_page = owner_client.get(reverse(name, args=[membership.pk])).content.decode()
+        assert "You are the only owner" in form_page and "<form" not in form_page.split("<main", 1)[-1]
+
+    _contact(customer, roles.Role.OWNER)  # with a second owner, stepping down is offered
+    page = owner_client.get(reverse("accounts:contacts")).content.decode()
+    assert "Remove myself" in page
 
 
 def test_an_owner_may_step_down_when_another_owner_remains(owner_client, owner, customer):
