@@ -143,6 +143,15 @@ class LegalForm(models.TextChoices):
         """The Late Payment of Commercial Debts Act applies to these; never to consumers."""
         return {cls.LIMITED_COMPANY, cls.LLP, cls.SOLE_TRADER, cls.PUBLIC_BODY}
 
+    @classmethod
+    def with_vat_number(cls) -> set[str]:
+        """A consumer buys as a private person: VAT registration is a business's."""
+        return cls.business()
+
+    @classmethod
+    def with_trading_name(cls) -> set[str]:
+        return cls.business()
+
 
 class CustomerQuerySet(models.QuerySet):
     def visible_to(self, user) -> CustomerQuerySet:
@@ -265,6 +274,16 @@ class Customer(models.Model):
         errors: dict[str, list[str]] = {}
         if self.legal_form in LegalForm.with_company_number() and not self.company_number:
             errors.setdefault("company_number", []).append("A company number is required for a limited company or LLP.")
+        form_label = LegalForm(self.legal_form).label.lower() if self.legal_form in LegalForm.values else ""
+        if self.company_number and self.legal_form not in LegalForm.with_company_number():
+            errors.setdefault("company_number", []).append(
+                f"Only a limited company or LLP has a company number, not a {form_label}: leave it empty."
+            )
+        if self.vat_number and self.legal_form not in LegalForm.with_vat_number():
+            errors.setdefault("vat_number", []).append(
+                f"An {form_label} buys as a private person and has no VAT number: leave it empty, or ask us to "
+                "change the legal form if the account is a business's."
+            )
         if self.vat_number:
             try:
                 self.vat_number = normalise_vat_number(self.vat_number, country=self.country.code or "GB")

@@ -86,6 +86,52 @@ def test_owner_edits_the_postal_address(owner_client, customer):
     assert "2 New Road" in page and "GB980780684" in page
 
 
+def test_an_individual_is_offered_only_the_fields_that_fit_and_a_stray_vat_number_is_cleared(owner_client, customer):
+    from accounts.models import LegalForm
+
+    # An old record: a consumer with a VAT number and a company number saved before the rule.
+    Customer.objects.filter(pk=customer.pk).update(
+        legal_form=LegalForm.INDIVIDUAL, vat_number="GB980780684", company_number="01234567", trading_name="Jo"
+    )
+    form_page = owner_client.get(reverse("accounts:profile_edit")).content.decode()
+    for field in ("company_number", "vat_number", "trading_name"):
+        assert f'name="{field}"' not in form_page
+    assert "Full name" in form_page
+
+    data = {k: v for k, v in ADDRESS.items() if k not in ("company_number", "vat_number", "trading_name")}
+    response = owner_client.post(reverse("accounts:profile_edit"), {**data, "registered_name": "Jo Bloggs"})
+    assert response.status_code == 302
+    customer.refresh_from_db()
+    assert (customer.vat_number, customer.company_number, customer.trading_name) == ("", "", "")
+    page = owner_client.get(reverse("accounts:profile")).content.decode()
+    main = page[page.index("<main") : page.index("</main>")]
+    assert "VAT number" not in main and "Company number" not in main
+
+
+def test_a_sole_trader_has_a_vat_number_but_no_company_number(owner_client, customer):
+    from accounts.models import LegalForm
+
+    Customer.objects.filter(pk=customer.pk).update(legal_form=LegalForm.SOLE_TRADER, company_number="")
+    form_page = owner_client.get(reverse("accounts:profile_edit")).content.decode()
+    assert 'name="vat_number"' in form_page and 'name="company_number"' not in form_page
+
+
+def test_staff_cannot_give_a_consumer_a_vat_number(customer):
+    from django.core.exceptions import ValidationError
+
+    from accounts.models import LegalForm
+    from tests.accounts.factories import StaffFactory
+
+    with pytest.raises(ValidationError, match="no VAT number"):
+        services.update_customer_as_staff(
+            customer,
+            actor=StaffFactory(),
+            changes={"legal_form": LegalForm.INDIVIDUAL, "company_number": "", "vat_number": "GB980780684"},
+        )
+    with pytest.raises(ValidationError, match="Only a limited company or LLP has a company number"):
+        services.update_customer_as_staff(customer, actor=StaffFactory(), changes={"legal_form": LegalForm.SOLE_TRADER})
+
+
 def test_invalid_vat_number_is_a_form_error_naming_the_problem_and_nothing_is_saved(owner_client, customer):
     before = Customer.objects.get(pk=customer.pk)
 
