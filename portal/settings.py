@@ -86,6 +86,9 @@ def _mfa_keys() -> list[str]:
 
 PORTAL_MFA_KEYS = _mfa_keys()
 DEBUG = env.bool("PORTAL_DEBUG", default=not PRODUCTION)
+# With DEBUG on, a 404 still shows the portal's own page (portal.errors) unless a developer
+# asks for Django's technical page, which lists the URL patterns.
+PORTAL_DEBUG_TECHNICAL_404 = env.bool("PORTAL_DEBUG_TECHNICAL_404", default=False)
 if PRODUCTION and DEBUG:
     raise ImproperlyConfigured("PORTAL_DEBUG=true is refused when PORTAL_ENV=production: it shows code and settings.")
 
@@ -122,6 +125,7 @@ MIDDLEWARE = [
     # First: load balancers probe /healthz and /readyz by address, over plain HTTP.
     "portal.health.HealthCheckMiddleware",
     "portal.logging.RequestLogMiddleware",
+    "portal.errors.PortalNotFoundPage",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -401,7 +405,10 @@ if PORTAL_LOG_FORMAT not in ("text", "json"):
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "portal.logging.RequestIdFilter"}},
+    "filters": {
+        "request_id": {"()": "portal.logging.RequestIdFilter"},
+        "forbidden_in_one_line": {"()": "portal.errors.ForbiddenInOneLine"},
+    },
     "formatters": {
         "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
         "json": {"()": "portal.logging.JsonFormatter"},
@@ -414,6 +421,8 @@ LOGGING = {
     "loggers": {
         "weasyprint.progress": {"level": "WARNING"},
         "celery.app.trace": {"level": "WARNING"},
+        # A refusal is one line, not a traceback (portal.errors).
+        "django.request": {"filters": ["forbidden_in_one_line"]},
     },
 }
 

@@ -2,13 +2,26 @@ from __future__ import annotations
 
 from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 # The admin login goes through allauth, so its MFA stage applies to staff.
 admin.site.login = secure_admin_login(admin.site.login)
 admin.site.site_header = "Hosting portal administration"
 
+
+class FaviconRedirect(RedirectView):
+    """Browsers ask for /favicon.ico whatever the page says: send them to the icon."""
+
+    permanent = True
+
+    def get_redirect_url(self, *args, **kwargs) -> str:
+        return static("portal/favicon.svg")
+
+
 urlpatterns = [
+    path("favicon.ico", FaviconRedirect.as_view()),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("accounting/", include("portal.accounting_urls")),

@@ -20,6 +20,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
 from django.views.decorators.http import require_http_methods
 
+from accounts.access import public_page
 from accounts.models import Membership
 from privacy import deadlines
 from privacy.forms import AgentRequestForm, PortalRequestForm, PublicRequestForm
@@ -95,6 +96,7 @@ def request_new(request: HttpRequest, membership: Membership | None) -> HttpResp
     )
 
 
+@public_page
 @require_http_methods(["GET", "POST"])
 def public_request(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and (refused := consume_or_429(request, action="privacy_public_request")):
@@ -117,10 +119,12 @@ def public_request(request: HttpRequest) -> HttpResponse:
     return render(request, "privacy/request_public.html", {"form": form})
 
 
+@public_page
 def public_request_sent(request: HttpRequest) -> HttpResponse:
     return render(request, "privacy/request_public_sent.html")
 
 
+@public_page
 @require_http_methods(["GET", "POST"])
 def agent_request(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and (refused := consume_or_429(request, action="privacy_agent_request")):
@@ -146,10 +150,12 @@ def agent_request(request: HttpRequest) -> HttpResponse:
     return render(request, "privacy/request_agent.html", {"form": form})
 
 
+@public_page
 def agent_request_sent(request: HttpRequest) -> HttpResponse:
     return render(request, "privacy/request_agent_sent.html")
 
 
+@public_page
 @require_http_methods(["GET", "POST"])
 def confirm_request(request: HttpRequest, token: str) -> HttpResponse:
     """The link from a confirmation email. GET only shows a button: link scanners in mail
