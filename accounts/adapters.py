@@ -47,7 +47,7 @@ class AccountAdapter(DefaultAccountAdapter):
         return super().get_login_redirect_url(request)
 
     def format_email_subject(self, subject: str) -> str:
-        """"Example Hosting: Please confirm your email address", in the portal's sentence case."""
+        """ "Example Hosting: Please confirm your email address", in the portal's sentence case."""
         return f"{trading_site(allauth_context.request).name}: {sentence_case(str(subject))}"
 
     def send_mail(self, template_prefix: str, email: str, context: dict) -> None:

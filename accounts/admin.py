@@ -10,9 +10,10 @@ from __future__ import annotations
 import ipaddress
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
@@ -20,7 +21,18 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
 from accounts import roles, services
-from accounts.models import Customer, Invitation, IPAssignment, Membership, ProviderDetails, Service, User
+from accounts.adminkit import action_form
+from accounts.audit import AuditEvent
+from accounts.models import (
+    Customer,
+    Invitation,
+    IPAssignment,
+    Membership,
+    ProviderDetails,
+    Service,
+    ServiceStatusChange,
+    User,
+)
 
 
 class UserCreationForm(AdminUserCreationForm):
@@ -170,6 +182,11 @@ class CustomerAdmin(admin.ModelAdmin):
     )
     inlines = [MembershipInline, ServiceInline]
 
+    def history_view(self, request: HttpRequest, object_id: str, extra_context=None) -> HttpResponse:
+        """Everything done on the customer's account, not only to the customer record."""
+        url = reverse("admin:accounts_auditevent_changelist")
+        return HttpResponseRedirect(f"{url}?customer__id__exact={object_id}")
+
     def save_model(self, request: HttpRequest, obj: Customer, form, change: bool) -> None:
         if not change:
             return super().save_model(request, obj, form, change)  # a new customer: nothing to correct yet
@@ -202,14 +219,142 @@ class IPAssignmentInline(admin.TabularInline):
     extra = 1
 
 
+class ServiceStatusChangeInline(admin.TabularInline):
+    """The service's history: read only, written by suspend/restore/end in accounts.services."""
+
+    model = ServiceStatusChange
+    fields = ("changed_at", "from_status", "to_status", "source", "reason", "actor_label")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    verbose_name_plural = "History"
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+class StatusChangeForm(forms.Form):
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}), help_text="Told to the customer in the email we send them."
+    )
+    source = forms.ChoiceField(choices=ServiceStatusChange.Source.choices, initial=ServiceStatusChange.Source.STAFF)
+
+
+class AuditHistoryMixin:
+    """The admin's History button shows the audit trail of the object (who did what)."""
+
+    def history_view(self, request: HttpRequest, object_id: str, extra_context=None) -> HttpResponse:
+        content_type = ContentType.objects.get_for_model(self.model)
+        url = reverse("admin:accounts_auditevent_changelist")
+        return HttpResponseRedirect(f"{url}?target_type__id__exact={content_type.pk}&target_id={object_id}")
+
+
 @admin.register(Service)
-class ServiceAdmin(admin.ModelAdmin):
+class ServiceAdmin(AuditHistoryMixin, admin.ModelAdmin):
     list_display = ("name", "customer", "kind", "platform", "state", "started_on", "ended_on")
     list_filter = ("kind", "platform", "status")
     list_select_related = ("customer",)
     search_fields = ("name", "customer__registered_name", "customer__trading_name", "ip_assignments__network")
     autocomplete_fields = ("customer",)
-    inlines = [IPAssignmentInline]
+    inlines = [IPAssignmentInline, ServiceStatusChangeInline]
+    actions = ["suspend", "restore"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None) -> tuple[str, ...]:
+        # A service's state changes through the actions below, so it is recorded and the
+        # customer told; a new service is created in whatever state it starts in.
+        return ("status", "ended_on") if obj is not None else ()
+
+    def has_status_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("accounts.add_servicestatuschange")
+
+    def _change_status(self, request: HttpRequest, queryset: QuerySet, *, action: str, change, title: str, intro: str):
+        form = StatusChangeForm(request.POST if "apply" in request.POST else None)
+        if not form.is_valid():
+            return action_form(
+                self, request, queryset, form=form, action=action, title=title, intro=intro,
+                items=[f"{service} — {service.customer} — {service.get_status_display()}" for service in queryset],
+                submit=title,
+            )  # fmt: skip
+        for service in queryset:
+            try:
+                done = change(
+                    service, actor=request.user, reason=form.cleaned_data["reason"], source=form.cleaned_data["source"]
+                )
+            except ValidationError as exc:
+                messages.error(request, f"{service}: {'; '.join(exc.messages)}")
+            else:
+                told = (
+                    "the customer has been emailed"
+                    if done.customer_told
+                    else "no contact receives service mail to tell"
+                )
+                messages.success(request, f"{service}: {title.lower()}d; {told}.")
+        return None
+
+    @admin.action(description="Suspend services…", permissions=["status"])
+    def suspend(self, request: HttpRequest, queryset: QuerySet):
+        return self._change_status(
+            request, queryset, action="suspend", change=services.suspend_service, title="Suspend",
+            intro="Suspend each of these services. The customer's owners and technical contacts are emailed the "
+            "reason at once, and the service's history records who did it and why.",
+        )  # fmt: skip
+
+    @admin.action(description="Restore suspended services…", permissions=["status"])
+    def restore(self, request: HttpRequest, queryset: QuerySet):
+        return self._change_status(
+            request, queryset, action="restore", change=services.restore_service, title="Restore",
+            intro="Bring each of these suspended services back. The customer is emailed, and the history records it.",
+        )  # fmt: skip
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """The audit trail: read only. Filter by customer from the customer's page, or by
+    object from any object's History button."""
+
+    list_display = ("occurred_at", "actor_label", "action", "summary", "customer", "target_label", "ip_address")
+    list_filter = ("action", "security", ("occurred_at", admin.DateFieldListFilter))
+    list_select_related = ("customer",)
+    search_fields = ("actor_label", "summary", "target_label", "customer__registered_name", "=ip_address")
+    date_hierarchy = "occurred_at"
+    fields = (
+        "occurred_at", "actor_label", "action", "summary", "customer", "target_type", "target_id",
+        "target_label", "ip_address", "changes", "security", "kept_until",
+    )  # fmt: skip
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        queryset = super().get_queryset(request)
+        target_id = request.GET.get("target_id")
+        return queryset.filter(target_id=target_id) if target_id else queryset
+
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
+        return lookup in {"target_type__id__exact", "customer__id__exact"} or super().lookup_allowed(
+            lookup, value, request
+        )
+
+    def get_changelist(self, request: HttpRequest, **kwargs):
+        changelist = super().get_changelist(request, **kwargs)
+
+        class TargetAware(changelist):
+            def get_filters_params(self, params=None):
+                params = super().get_filters_params(params)
+                params.pop("target_id", None)  # applied in get_queryset
+                return params
+
+        return TargetAware
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
 
     @admin.display(description="Status", ordering="status")
     def state(self, obj: Service) -> str:

@@ -8,8 +8,9 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts"
 
     def ready(self) -> None:
-        from accounts import (
-            personal_data,  # noqa: F401  (declares allauth's models)
+        from accounts import (  # noqa: F401  (audit: the AuditEvent model)
+            audit,
+            personal_data,
             tasks,
         )
         from accounts.correspondence import models as correspondence_models  # noqa: F401
@@ -18,4 +19,5 @@ class AccountsConfig(AppConfig):
         # Correspondence's models (Message, MessageAttachment) belong to this app but live
         # in their own module, so accounts.models need not import the package that uses them.
         # The gateway announces a stored message; the tasks module, above it, queues delivery.
+        audit.connect_signals()
         message_queued.connect(tasks.queue_delivery, dispatch_uid="accounts.queue_delivery")

@@ -1,7 +1,7 @@
 """Staff groups and their permissions: what the data migrations add up to.
 
-Each migration that gives a group permissions writes them out itself (accounts 0002 and
-0006, privacy 0005 and 0008, billing 0008, 0010, 0014 and 0019), so that it does the same
+Each migration that gives a group permissions writes them out itself (accounts 0002,
+0006 and 0019, privacy 0005 and 0008, billing 0008, 0010, 0014 and 0019), so that it does the same
 whatever this module says later. This is the sum of them, in one place to read, and what
 ``sync_groups`` restores after a test empties the database. A change here needs a new
 migration that grants (or takes away) the same: tests/accounts/test_groups.py compares
@@ -16,6 +16,8 @@ from accounts import roles
 GROUP_PERMISSIONS: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
     roles.SUPPORT_GROUP: {
         "accounts": {
+            "auditevent": ("view",),
+            "servicestatuschange": ("view", "add"),
             "customer": ("view", "change"),
             "membership": ("view", "add", "change"),
             "invitation": ("view", "add"),
@@ -30,6 +32,8 @@ GROUP_PERMISSIONS: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
     },
     roles.BILLING_GROUP: {
         "accounts": {
+            "auditevent": ("view",),
+            "servicestatuschange": ("view",),
             "customer": ("view", "change"),
             "membership": ("view",),
             "service": ("view",),
@@ -57,6 +61,8 @@ GROUP_PERMISSIONS: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
     },
     roles.ABUSE_GROUP: {
         "accounts": {
+            "auditevent": ("view",),
+            "servicestatuschange": ("view", "add"),
             "customer": ("view",),
             "service": ("view", "change"),
             "ipassignment": ("view",),
@@ -65,6 +71,8 @@ GROUP_PERMISSIONS: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
     },
     roles.PRIVACY_GROUP: {
         "accounts": {
+            "auditevent": ("view",),
+            "servicestatuschange": ("view",),
             "customer": ("view", "change"),
             "membership": ("view",),
             "invitation": ("view",),

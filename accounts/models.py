@@ -534,6 +534,50 @@ class Service(models.Model):
             raise ValidationError({"ended_on": "A service cannot end before it starts."})
 
 
+@personal_data(
+    description="When your services were suspended, restored or ended, and why.",
+    categories=[Category.SERVICE],
+    fields=["reason", "actor_label"],
+    not_personal={"source": "Why in one word: non-payment, abuse, staff or customer."},
+    context=["service__name", "from_status", "to_status", "source", "changed_at"],
+    purpose="Provide the services you ordered and show you what happened to them.",
+    lawful_basis=LawfulBasis.CONTRACT,
+    customer_path="service__customer",
+    retention=Retention(
+        counted_from="service__ended_on",
+        years=6,
+        from_financial_year_end=True,
+        description="Kept with the record of the service: 6 years from the end of the financial year "
+        "in which the service ended.",
+    ),
+    erasure=Erasure.keep(f"Part of the record of services supplied, kept for 6 years ({TAX_RECORDS_RULE})."),
+)
+class ServiceStatusChange(models.Model):
+    """One change of a service's state, with who made it and why: the service's history."""
+
+    class Source(models.TextChoices):
+        NON_PAYMENT = "non_payment", "Non-payment"
+        ABUSE = "abuse", "Abuse"
+        STAFF = "staff", "Staff"
+        CUSTOMER = "customer", "Customer"
+
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="status_changes")
+    from_status = models.CharField(max_length=20, choices=Service.Status.choices)
+    to_status = models.CharField(max_length=20, choices=Service.Status.choices)
+    source = models.CharField(max_length=20, choices=Source.choices)
+    reason = models.TextField(help_text="Told to the customer.")
+    actor = models.ForeignKey("User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    actor_label = models.CharField(max_length=200)
+    changed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-changed_at", "-pk"]
+        verbose_name = "service status change"
+
+    def __str__(self) -> str:
+        return f"{self.service}: {self.from_status} → {self.to_status}"
+
+
 def _address_key(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
     """A fixed-width hex key that sorts like the address, across IPv4 and IPv6.
 

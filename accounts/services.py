@@ -15,10 +15,11 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts import roles
+from accounts import audit, roles
+from accounts.audit import Actor, System
 from accounts.correspondence import gateway
 from accounts.correspondence.models import MailKind
-from accounts.models import Customer, Invitation, Membership, Service, User
+from accounts.models import Customer, Invitation, Membership, Service, ServiceStatusChange, User
 
 # Long enough to reach someone back from a fortnight's holiday, short enough that a
 # forgotten link in an old mailbox stops working.
@@ -50,7 +51,7 @@ class InvitationError(ValidationError):
 
 
 @transaction.atomic
-def update_customer_details(customer: Customer, *, actor: User, changes: dict[str, Any]) -> Customer:
+def update_customer_details(customer: Customer, *, actor: Actor, changes: dict[str, Any]) -> Customer:
     """Apply an owner's changes to the customer's details and postal address.
 
     Raises ``ValidationError`` (e.g. an invalid VAT number, naming the problem) and
@@ -60,10 +61,18 @@ def update_customer_details(customer: Customer, *, actor: User, changes: dict[st
     if unknown:
         raise ValueError(f"Not editable by the customer: {', '.join(sorted(unknown))}.")
     locked = Customer.objects.select_for_update().get(pk=customer.pk)
+    before = {name: getattr(locked, name) for name in changes}
     for name, value in changes.items():
         setattr(locked, name, value)
     locked.full_clean()  # Customer.clean normalises the VAT number (accounts.vat)
     locked.save(update_fields=[*changes])
+    audit.record(
+        "customer.details_changed",
+        actor=actor,
+        target=locked,
+        changes=audit.diff(before, {name: getattr(locked, name) for name in changes}),
+        summary="Changed the account's details",
+    )
     for name in changes:
         setattr(customer, name, getattr(locked, name))
     return customer
@@ -74,7 +83,7 @@ STAFF_EDITABLE_FIELDS = (*CUSTOMER_EDITABLE_FIELDS, "legal_form", "currency", "s
 
 
 @transaction.atomic
-def update_customer_as_staff(customer: Customer, *, actor: User, changes: dict[str, Any]) -> Customer:
+def update_customer_as_staff(customer: Customer, *, actor: Actor, changes: dict[str, Any]) -> Customer:
     """Staff correct a customer's record (a rectification request, a letter): validated, all or nothing.
 
     Recipients who received the old data are found through the disclosure ledger for
@@ -84,11 +93,19 @@ def update_customer_as_staff(customer: Customer, *, actor: User, changes: dict[s
     if unknown:
         raise ValueError(f"Not editable here: {', '.join(sorted(unknown))}.")
     locked = Customer.objects.select_for_update().get(pk=customer.pk)
+    before = {name: getattr(locked, name) for name in (*changes, "closed_at")}
     for name, value in changes.items():
         setattr(locked, name, value)
     locked.full_clean()
     changed = [*changes, *(["closed_at"] if locked.closed_at != customer.closed_at else [])]
     locked.save(update_fields=sorted(set(changed)))
+    audit.record(
+        "customer.corrected",
+        actor=actor,
+        target=locked,
+        changes=audit.diff(before, {name: getattr(locked, name) for name in before}),
+        summary="Staff corrected the account's details",
+    )
     for name in {*changes, "closed_at", "vat_number"}:
         setattr(customer, name, getattr(locked, name))
     return customer
@@ -124,15 +141,30 @@ def invite_contact(customer: Customer, *, email: str, role: str, invited_by: Use
     )
     accept_url = link_base.rstrip("/") + reverse("accounts:accept_invitation", kwargs={"token": token})
     _send_invitation_mail(invitation, accept_url=accept_url)
+    audit.record(
+        "contact.invited",
+        actor=invited_by or System("invitation"),
+        target=invitation,
+        changes={"role": [None, role.value]},
+        summary=f"Invited {email} as {role.label.lower()}",
+        security=True,
+    )
     return invitation
 
 
 @transaction.atomic
-def revoke_invitation(invitation: Invitation, *, actor: User | None) -> Invitation:
+def revoke_invitation(invitation: Invitation, *, actor: Actor) -> Invitation:
     locked = Invitation.objects.select_for_update().get(pk=invitation.pk)
     if locked.accepted_at is None and locked.revoked_at is None:
         locked.revoked_at = timezone.now()
         locked.save(update_fields=["revoked_at"])
+        audit.record(
+            "contact.invitation_withdrawn",
+            actor=actor,
+            target=locked,
+            summary=f"Withdrew the invitation to {locked.email}",
+            security=True,
+        )
     return locked
 
 
@@ -185,6 +217,14 @@ def accept_invitation(invitation: Invitation, *, user: User) -> Membership:
     )
     locked.accepted_at = timezone.now()
     locked.save(update_fields=["accepted_at"])
+    audit.record(
+        "contact.joined",
+        actor=user,
+        target=membership,
+        customer=locked.customer,
+        summary=f"{user.email} accepted the invitation as {membership.get_role_display().lower()}",
+        security=True,
+    )
     return membership
 
 
@@ -238,7 +278,7 @@ def _check_not_last_owner(memberships: list[Membership], membership: Membership,
 
 
 @transaction.atomic
-def change_contact_role(membership: Membership, *, role: str, actor: User | None) -> Membership:
+def change_contact_role(membership: Membership, *, role: str, actor: Actor) -> Membership:
     role = roles.Role(role)
     memberships = _lock_memberships(membership.customer)
     locked = next((m for m in memberships if m.pk == membership.pk), None)
@@ -248,6 +288,15 @@ def change_contact_role(membership: Membership, *, role: str, actor: User | None
         return locked
     if role != roles.Role.OWNER:
         _check_not_last_owner(memberships, locked, f"made a {role.label.lower()}")
+    audit.record(
+        "contact.role_changed",
+        actor=actor,
+        target=locked,
+        customer=locked.customer,
+        changes={"role": [locked.role, role.value]},
+        summary=f"Made {locked.user.email} {role.label.lower()}",
+        security=True,
+    )
     locked.role = role
     locked.save(update_fields=["role"])
     membership.role = role
@@ -255,12 +304,21 @@ def change_contact_role(membership: Membership, *, role: str, actor: User | None
 
 
 @transaction.atomic
-def remove_contact(membership: Membership, *, actor: User | None) -> None:
+def remove_contact(membership: Membership, *, actor: Actor) -> None:
     memberships = _lock_memberships(membership.customer)
     locked = next((m for m in memberships if m.pk == membership.pk), None)
     if locked is None:
         return
     _check_not_last_owner(memberships, locked, "removed")
+    audit.record(
+        "contact.removed",
+        actor=actor,
+        target=locked,
+        customer=locked.customer,
+        changes={"role": [locked.role, None]},
+        summary=f"Removed {locked.user.email} ({locked.get_role_display().lower()})",
+        security=True,
+    )
     locked.delete()
 
 
@@ -289,21 +347,139 @@ def _send_invitation_mail(invitation: Invitation, *, accept_url: str) -> None:
     )
 
 
+# ---------------------------------------------------------------------------------------
+# A service's state: suspended for non-payment or abuse, restored, ended. Each change is
+# one history row, one audit event and one email to the customer (kind service), in one
+# transaction: a customer is never cut off without being told why.
+
+
+class ServiceStateError(ValidationError):
+    """The service is not in a state the change applies to."""
+
+
+def _change_status(
+    service: Service, *, to: str, allowed_from: set[str], actor: Actor, reason: str, source: str, template: str
+) -> ServiceStatusChange:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "Give the reason: the customer is told it."})
+    if source not in ServiceStatusChange.Source.values:
+        raise ValidationError({"source": f"{source!r} is not one of {', '.join(ServiceStatusChange.Source.values)}."})
+    with transaction.atomic():
+        locked = Service.objects.select_for_update().select_related("customer").get(pk=service.pk)
+        if locked.status not in allowed_from:
+            raise ServiceStateError(
+                f"Service {locked.name} is {locked.get_status_display().lower()}; "
+                f"it cannot be {Service.Status(to).label.lower()} from that state."
+            )
+        change = ServiceStatusChange.objects.create(
+            service=locked,
+            from_status=locked.status,
+            to_status=to,
+            source=source,
+            reason=reason,
+            actor=actor if isinstance(actor, User) else None,
+            actor_label=actor.email if isinstance(actor, User) else str(actor),
+        )
+        locked.status = to
+        if to == Service.Status.ENDED:
+            locked.ended_on = min(locked.ended_on or timezone.localdate(), timezone.localdate())
+        locked.save(update_fields=["status", "ended_on"])
+        audit.record(
+            f"service.{to}",
+            actor=actor,
+            target=locked,
+            changes={"status": [change.from_status, to]},
+            summary=f"Service {locked.name} {Service.Status(to).label.lower()}: {reason}"[:300],
+        )
+        try:
+            with transaction.atomic():
+                gateway.send_mail(
+                    kind=MailKind.SERVICE,
+                    template=template,
+                    context={"service": locked, "change": change},
+                    idempotency_key=f"service-status:{change.pk}",
+                    customer=locked.customer,
+                    related=locked,
+                    created_by=actor if isinstance(actor, User) else None,
+                )
+        except gateway.NoRecipients:
+            change.customer_told = False  # nobody receives service mail: the caller says so to staff
+        else:
+            change.customer_told = True
+    service.refresh_from_db()
+    return change
+
+
+def suspend_service(service: Service, *, actor: Actor, reason: str, source: str) -> ServiceStatusChange:
+    """Suspend an active service (non-payment, abuse, ...), telling the customer why."""
+    return _change_status(
+        service,
+        to=Service.Status.SUSPENDED,
+        allowed_from={Service.Status.ACTIVE},
+        actor=actor,
+        reason=reason,
+        source=source,
+        template="service_suspended",
+    )
+
+
+def restore_service(service: Service, *, actor: Actor, reason: str, source: str) -> ServiceStatusChange:
+    """Bring a suspended service back, telling the customer."""
+    return _change_status(
+        service,
+        to=Service.Status.ACTIVE,
+        allowed_from={Service.Status.SUSPENDED},
+        actor=actor,
+        reason=reason,
+        source=source,
+        template="service_restored",
+    )
+
+
+def end_service_record(service: Service, *, actor: Actor, reason: str, last_day) -> ServiceStatusChange | None:
+    """Record that a service ended on ``last_day`` (the account is closing), without an
+    email of its own: the closure tells the customer once. Returns None if already ended."""
+    if service.status == Service.Status.ENDED:
+        return None
+    change = ServiceStatusChange.objects.create(
+        service=service,
+        from_status=service.status,
+        to_status=Service.Status.ENDED,
+        source=ServiceStatusChange.Source.STAFF if isinstance(actor, User) else ServiceStatusChange.Source.CUSTOMER,
+        reason=reason,
+        actor=actor if isinstance(actor, User) else None,
+        actor_label=actor.email if isinstance(actor, User) else str(actor),
+    )
+    service.status = Service.Status.ENDED
+    service.ended_on = min(service.ended_on or last_day, last_day)
+    service.save(update_fields=["status", "ended_on"])
+    audit.record("service.ended", actor=actor, target=service, summary=f"Service {service.name} ended: {reason}")
+    return change
+
+
 @transaction.atomic
-def end_service(service: Service, *, last_day: dt.date, actor: User | None) -> Service:
-    """Record that ``service`` ends after ``last_day``: marked ended at once when that day
-    has passed, otherwise shown as running until then (``Service.state_label``). Billing
-    ends its subscription first (``billing.workflows.subscriptions.end_service``)."""
+def end_service(service: Service, *, last_day: dt.date, actor: Actor) -> Service:
+    """Record that ``service`` ends after ``last_day``: ended at once (with its history row
+    and audit event) when that day has passed, otherwise shown as running until then
+    (``Service.state_label``) and read as ended afterwards. Billing ends its subscription
+    first (``billing.workflows.subscriptions.end_service``)."""
     locked = Service.objects.select_for_update().get(pk=service.pk)
     if locked.status == Service.Status.ENDED:
         raise ValidationError(f"{locked} already ended on {locked.ended_on:%-d %B %Y}.")
     if last_day < locked.started_on:
         raise ValidationError(f"{locked} started on {locked.started_on:%-d %B %Y}: it cannot end before that.")
-    locked.ended_on = last_day
-    fields = ["ended_on"]
     if last_day < timezone.localdate():
-        locked.status = Service.Status.ENDED
-        fields.append("status")
-    locked.save(update_fields=fields)
+        end_service_record(locked, actor=actor, reason=f"Last day of service {last_day:%-d %B %Y}", last_day=last_day)
+    else:
+        locked.ended_on = last_day
+        locked.save(update_fields=["ended_on"])
+        audit.record(
+            "service.end_scheduled",
+            actor=actor,
+            target=locked,
+            changes={"ended_on": [None, last_day]},
+            summary=f"Service {locked.name} ends after {last_day:%-d %B %Y}",
+        )
     service.status, service.ended_on = locked.status, locked.ended_on
     return locked

@@ -3,15 +3,14 @@ attachment or original, a data export, an agent's written authority.
 
 Each is served by one access-checked view (``serve_to_staff``): the staff member must
 hold the named permission, the bytes must still be the ones stored (``core.files``), the
-response is never cached, and the opening is recorded against the object in the admin's
-history ("Opened …", with who and when) and in the log. Never a public media URL.
+response is never cached, and the opening is recorded in the audit trail against the
+object and its customer ("Opened …", who, when, from where). Never a public media URL.
 """
 
 from __future__ import annotations
 
 import logging
 
-from django.contrib.admin.models import CHANGE, LogEntry
 from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse

@@ -11,6 +11,7 @@ app_name = "accounts"
 urlpatterns = [
     path("profile/", views.profile, name="profile"),
     path("profile/edit/", views.profile_edit, name="profile_edit"),
+    path("activity/", views.activity, name="activity"),
     path("contacts/", views.contacts, name="contacts"),
     path("contacts/invite/", views.invite_contact, name="invite_contact"),
     path("contacts/<int:membership_id>/role/", views.change_contact_role, name="change_contact_role"),

@@ -13,6 +13,7 @@ from allauth.account.models import EmailAddress
 from django.contrib import messages
 from django.contrib.auth import login
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.db.models import Case, IntegerField, Prefetch, Value, When
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -23,6 +24,7 @@ from django.views.decorators.http import require_http_methods
 
 from accounts import roles, services
 from accounts.access import customer_view, require_permission
+from accounts.audit import AuditEvent
 from accounts.forms import ContactRoleForm, CustomerDetailsForm, InviteContactForm, NewLoginForm
 from accounts.middleware import SESSION_CUSTOMER_KEY
 from accounts.models import Invitation, IPAssignment, Membership, Service
@@ -276,5 +278,20 @@ def service_detail(request: HttpRequest, membership: Membership, service_id: int
             "customer": membership.customer,
             "service": service,
             "addresses": service.ip_assignments.order_by("released_on", "version", "first_key"),
+            "history": service.status_changes.all(),
         },
     )
+
+
+ACTIVITY_PAGE_SIZE = 25
+
+
+@customer_view
+def activity(request: HttpRequest, membership: Membership) -> HttpResponse:
+    """The account's security-relevant events and the person's own sign-ins, newest first."""
+    require_permission(membership, roles.Action.VIEW_DASHBOARD)
+    events = AuditEvent.objects.activity_for(membership.customer, request.user).only(
+        "occurred_at", "actor_label", "summary", "ip_address", "action"
+    )
+    page = Paginator(events, ACTIVITY_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "accounts/activity.html", {"customer": membership.customer, "page": page})

@@ -18,11 +18,11 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, Exists, Q, QuerySet, Subquery
 from django.shortcuts import get_object_or_404
-from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
 
+from accounts.adminkit import action_form
 from accounts.correspondence.models import Message
 from accounts.models import Customer
 from accounts.staff_files import serve_to_staff
@@ -147,26 +147,6 @@ class PlanAdmin(admin.ModelAdmin):
     list_filter = ["period", "active", "currency", "product"]
     list_select_related = ["product"]
     search_fields = ["name", "product__name"]
-
-
-def action_form(modeladmin, request, queryset, *, form, action, title, intro, items, submit):
-    """The intermediate page of an admin action that needs input (a reason, a date, a plan)."""
-    return TemplateResponse(
-        request,
-        "admin/billing/action_form.html",
-        {
-            **modeladmin.admin_site.each_context(request),
-            "title": title,
-            "intro": intro,
-            "items": items,
-            "form": form,
-            "queryset": queryset,
-            "action": action,
-            "submit": submit,
-            "opts": modeladmin.model._meta,
-            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-        },
-    )
 
 
 def _errors(exc: ValidationError) -> str:
