@@ -262,6 +262,10 @@ class ServiceAdmin(AuditHistoryMixin, admin.ModelAdmin):
     inlines = [IPAssignmentInline, ServiceStatusChangeInline]
     actions = ["suspend", "restore"]
 
+    @admin.display(description="Status", ordering="status")
+    def state(self, obj: Service) -> str:
+        return obj.state_label
+
     def get_readonly_fields(self, request: HttpRequest, obj=None) -> tuple[str, ...]:
         # A service's state changes through the actions below, so it is recorded and the
         # customer told; a new service is created in whatever state it starts in.
@@ -355,10 +359,6 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
-
-    @admin.display(description="Status", ordering="status")
-    def state(self, obj: Service) -> str:
-        return obj.state_label
 
 
 @admin.register(IPAssignment)

@@ -15,14 +15,15 @@ from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 
+from accounts import audit
 from core.files import StoredFileAltered, check_verified
 
 logger = logging.getLogger(__name__)
 
 
 def record_opened(request: HttpRequest, obj: models.Model, what: str) -> None:
-    """Write "Opened <what>" into the object's admin history, for whoever asks who saw it."""
-    LogEntry.objects.log_actions(request.user.pk, [obj], CHANGE, change_message=f"Opened {what}", single_object=True)
+    """Record "Opened <what>" in the audit trail, for whoever asks who saw it."""
+    audit.record("file.opened", actor=request.user, target=obj, summary=f"Opened {what}")
     logger.info("Staff user %s opened %s of %s #%s", request.user.pk, what, obj._meta.label, obj.pk)
 
 

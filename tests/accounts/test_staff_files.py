@@ -29,11 +29,10 @@ def staff_in(group: str) -> tuple[Client, object]:
 
 
 def opened(obj, user) -> list[str]:
-    return list(
-        LogEntry.objects.filter(object_id=str(obj.pk), user=user, content_type__model=obj._meta.model_name).values_list(
-            "change_message", flat=True
-        )
-    )
+    from accounts.audit import AuditEvent
+
+    events = AuditEvent.objects.about(obj).filter(actor=user, action="file.opened")
+    return list(events.values_list("summary", flat=True))
 
 
 def test_billing_staff_open_an_issued_pdf_from_the_admin_and_the_opening_is_recorded(customer, provider):
