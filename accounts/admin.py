@@ -19,6 +19,7 @@ from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
+from django_countries.fields import Country
 
 from accounts import roles, services
 from accounts.adminkit import action_form
@@ -161,10 +162,24 @@ class ServiceInline(admin.TabularInline):
     show_change_link = True
 
 
+class CountryInUseFilter(admin.SimpleListFilter):
+    """Only the countries customers are in, not all 249."""
+
+    title = "country"
+    parameter_name = "country"
+
+    def lookups(self, request, model_admin):
+        codes = Customer.objects.order_by().values_list("country", flat=True).distinct()
+        return sorted(((code, Country(code).name) for code in codes if code), key=lambda pair: pair[1])
+
+    def queryset(self, request, queryset):
+        return queryset.filter(country=self.value()) if self.value() else queryset
+
+
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
     list_display = ("registered_name", "trading_name", "legal_form", "status", "company_number", "vat_number")
-    list_filter = ("legal_form", "status", "country")
+    list_filter = ("legal_form", "status", CountryInUseFilter)
     search_fields = (
         "registered_name",
         "trading_name",

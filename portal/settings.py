@@ -113,7 +113,7 @@ INSTALLED_APPS = [
     "django_countries",
     "django_celery_beat",
     "allauth",
-    "allauth.account",
+    "portal.apps.LoginAddressesConfig",  # allauth.account, named apart from our Accounts
     "allauth.mfa",
     "portal",
     "accounts",

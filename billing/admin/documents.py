@@ -17,10 +17,12 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, Exists, Q, QuerySet, Subquery
+from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from accounts.adminkit import action_form
 from accounts.correspondence.models import Message
@@ -29,6 +31,7 @@ from accounts.staff_files import serve_to_staff
 from billing.admin.base import RecordedThroughService
 from billing.delivery.email import billing_recipients
 from billing.delivery.pdf import pdf_filename
+from billing.documents.snapshots import BuyerSnapshot, SellerSnapshot
 from billing.models import (
     BillingPeriod,
     Invoice,
@@ -401,8 +404,10 @@ class InvoiceAdmin(admin.ModelAdmin):
     list_select_related = ["customer"]
     search_fields = ["number", "customer__registered_name", "customer__trading_name"]
     date_hierarchy = "issued_on"
-    raw_id_fields = ["customer", "corrects"]
+    raw_id_fields = ["corrects"]
+    autocomplete_fields = ["customer"]
     inlines = [InvoiceLineInline]
+    change_form_template = "admin/billing/invoice/change_form.html"
     actions = ["issue_selected", "credit_in_full", "cancel_payment_requests", "email_to_billing_contacts"]
     draft_fields = ["kind", "customer", "currency", "period_start", "period_end", "corrects", "reason",
                     "gbp_rate", "gbp_rate_source", "gbp_rate_date"]  # fmt: skip
@@ -415,6 +420,8 @@ class InvoiceAdmin(admin.ModelAdmin):
             return self.draft_fields
         fields = [f.name for f in Invoice._meta.fields if f.name != "id"]
         fields[fields.index("pdf")] = "pdf_link"
+        fields[fields.index("seller")] = "seller_address"
+        fields[fields.index("buyer")] = "buyer_address"
         fields.insert(fields.index("status") + 1, "emailed")
         if obj.kind == Invoice.Kind.CREDIT_NOTE:
             fields.insert(fields.index("reason") + 1, "refunds")
@@ -423,6 +430,24 @@ class InvoiceAdmin(admin.ModelAdmin):
     @admin.display(description="Emailed")
     def emailed(self, obj: Invoice) -> str:
         return email_state(obj)
+
+    @admin.display(description="Seller (as printed)")
+    def seller_address(self, obj: Invoice) -> str:
+        seller = SellerSnapshot.from_json(obj.seller)
+        lines = [seller.registered_name, *seller.registered_office]
+        if seller.vat_number:
+            lines.append(f"VAT number {seller.vat_number}")
+        if seller.company_number:
+            lines.append(f"Company number {seller.company_number}")
+        return format_html_join(mark_safe("<br>"), "{}", ((line,) for line in lines if line)) or "—"
+
+    @admin.display(description="Buyer (as printed)")
+    def buyer_address(self, obj: Invoice) -> str:
+        buyer = BuyerSnapshot.from_json(obj.buyer)
+        lines = list(buyer.addressee_lines())
+        if buyer.vat_number:
+            lines.append(f"VAT number {buyer.vat_number}")
+        return format_html_join(mark_safe("<br>"), "{}", ((line,) for line in lines if line)) or "—"
 
     @admin.display(description="PDF")
     def pdf_link(self, obj: Invoice) -> str:
@@ -483,6 +508,18 @@ class InvoiceAdmin(admin.ModelAdmin):
     def delete_queryset(self, request, queryset) -> None:
         for invoice in queryset:
             invoice.delete()  # the model refuses issued documents
+
+    def response_change(self, request, obj: Invoice):
+        # "Save and issue" on a draft's page: saved first (lines included), then issued.
+        if "_issue" in request.POST and obj.status == Invoice.Status.DRAFT:
+            try:
+                issue_document(obj, actor=request.user)
+            except (ValidationError, VatRuleError) as exc:
+                messages.error(request, f"Saved, not issued: {'; '.join(getattr(exc, 'messages', [str(exc)]))}")
+                return HttpResponseRedirect(request.path)
+            messages.success(request, f"Issued {obj}.")
+            return HttpResponseRedirect(reverse("admin:billing_invoice_change", args=[obj.pk]))
+        return super().response_change(request, obj)
 
     def save_related(self, request, form, formsets, change) -> None:
         # Lines are saved through the inline; recompute each line's net for drafts.

@@ -253,3 +253,35 @@ def test_a_second_active_price_for_the_same_period_is_refused_on_the_plan_form(b
     assert retired.status_code == 302
     assert Plan.objects.filter(product=product).count() == 2
     assert Plan.objects.get(product=product, active=False).name == "Backup 1 TB"
+
+
+def test_an_issued_documents_page_shows_seller_and_buyer_as_addresses(billing_staff_client):
+    invoice = issued_invoice(CustomerFactory(registered_name="Acme Widgets Ltd"))
+    page = billing_staff_client.get(reverse("admin:billing_invoice_change", args=[invoice.pk])).content.decode()
+    assert "Buyer (as printed)" in page and "Acme Widgets Ltd<br>" in page
+    assert '"registered_name"' not in page  # no JSON
+    assert "View invoice" in page or "View " in page
+
+
+def test_a_draft_is_issued_from_its_own_page(billing_staff_client):
+    from tests.billing.factories import InvoiceFactory, InvoiceLineFactory
+
+    draft = InvoiceFactory(customer=CustomerFactory())
+    InvoiceLineFactory(invoice=draft)
+    url = reverse("admin:billing_invoice_change", args=[draft.pk])
+    page = billing_staff_client.get(url).content.decode()
+    assert 'name="_issue"' in page
+    form = {
+        "kind": draft.kind, "customer": draft.customer_id, "currency": draft.currency,
+        "lines-TOTAL_FORMS": "0", "lines-INITIAL_FORMS": "0", "_issue": "Save and issue",
+    }  # fmt: skip
+    response = billing_staff_client.post(url, form, follow=True)
+    draft.refresh_from_db()
+    assert draft.status != Invoice.Status.DRAFT and draft.number, response.content.decode()[:3000]
+
+
+def test_the_country_filter_lists_only_countries_in_use(billing_staff_client):
+    CustomerFactory(country="GB")
+    CustomerFactory(country="FR", vat_number="", postcode="75001", town="Paris")
+    page = billing_staff_client.get(reverse("admin:accounts_customer_changelist")).content.decode()
+    assert "France" in page and "United Kingdom" in page and "Germany" not in page
