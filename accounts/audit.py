@@ -160,11 +160,15 @@ def record(
     changes: dict[str, Any] | None = None,
     summary: str = "",
     security: bool = False,
+    hidden_from_customer: bool = False,
 ) -> AuditEvent:
     """Append one event to the trail, in the caller's transaction.
 
     ``customer`` defaults to the target's customer (or the target, when it is one);
-    ``changes`` maps a field to ``[old, new]``. Raises ``TypeError`` without an actor:
+    ``hidden_from_customer`` ties the event to no customer, so it reaches neither their
+    Activity page nor their data export (a legal hold, a lawful demand under a duty of
+    non-disclosure): staff find it through its target. ``changes`` maps a field to
+    ``[old, new]``. Raises ``TypeError`` without an actor:
     every change has someone, or some task, behind it.
     """
     if isinstance(actor, User):
@@ -181,7 +185,7 @@ def record(
         actor_label=actor_label[:200],
         action=action,
         summary=summary[:300],
-        customer=customer if customer is not None else _customer_of(target),
+        customer=None if hidden_from_customer else customer if customer is not None else _customer_of(target),
         target_type=ContentType.objects.get_for_model(target) if target is not None else None,
         target_id=str(target.pk) if target is not None else "",
         target_label=str(target)[:200] if target is not None else "",

@@ -33,6 +33,8 @@ from django.db import transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
+from accounts import audit
+from accounts.audit import Actor, System
 from accounts.models import ProviderDetails
 from billing.documents.locking import lock_customer
 from billing.documents.numbering import next_number
@@ -118,6 +120,7 @@ def issue_invoice(
             policy=BillingSettings.current(),
             issued_on=issued_on or timezone.localdate(),
             tax_point=tax_point,
+            actor=actor or System("billing"),
         )
 
     for field in draft._meta.concrete_fields:
@@ -133,6 +136,7 @@ def issue_locked(
     policy: BillingSettings,
     issued_on: dt.date,
     tax_point: dt.date | None = None,
+    actor: Actor,
 ) -> None:
     """Issue ``draft``, whose customer row the caller has locked in the current transaction
     and whose ``lines`` are all its lines as stored: ``issue_invoice`` after its look-ups,
@@ -221,6 +225,13 @@ def issue_locked(
     )
     if not issued:
         raise InvoiceError(f"{draft} was issued or deleted meanwhile: it cannot be issued again.")
+    audit.record(
+        "document.issued",
+        actor=actor,
+        target=draft,
+        customer=draft.customer,
+        summary=f"Issued {draft.get_kind_display().lower()} {draft.number} for {draft.total_gross} {draft.currency}",
+    )
     announce_issued(draft.pk)
 
 

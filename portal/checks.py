@@ -25,4 +25,14 @@ def production_runs_as_production(app_configs=None, **kwargs) -> list[checks.Che
                 id="portal.W002",
             )
         )
+    if not settings.PORTAL_MAIL_AUTHSERV_ID:
+        found.append(
+            checks.Warning(
+                "No receiving mail server is trusted to authenticate senders (no PORTAL_MAIL_AUTHSERV_ID): every "
+                "inbound email is marked 'sender not verified' and none joins a conversation by its Message-ID.",
+                hint="Set PORTAL_MAIL_AUTHSERV_ID to the authserv-id your MTA writes in Authentication-Results "
+                "(docs/correspondence.md).",
+                id="portal.W003",
+            )
+        )
     return found

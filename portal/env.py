@@ -70,6 +70,18 @@ class Env:
             raise ImproperlyConfigured(f"{name}={number} is above the maximum of {maximum}.")
         return number
 
+    def float(self, name: str, default: float, *, minimum: float | None = None) -> float:
+        value = self.raw(name)
+        if value is None or value == "":
+            return default
+        try:
+            number = float(value)
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}={value!r} is not a number.") from None
+        if number != number or (minimum is not None and number < minimum):  # NaN, or too small
+            raise ImproperlyConfigured(f"{name}={value} is below the minimum of {minimum}.")
+        return number
+
     def list(self, name: str, default: list[str] | None = None) -> list[str]:
         value = self.raw(name)
         if value is None:

@@ -450,6 +450,11 @@ PORTAL_FINANCIAL_YEAR_END = (_fye_month, _fye_day)
 # Correspondence (accounts.correspondence): the domain of our Message-IDs, limits on
 # what we accept inbound, and how long correspondence is kept after an account closes.
 PORTAL_MAIL_DOMAIN = env.str("PORTAL_MAIL_DOMAIN", DEFAULT_FROM_EMAIL.rpartition("@")[2] or "localhost")
+# The authserv-id our receiving mail server writes in Authentication-Results (RFC 8601):
+# only its verdicts on SPF, DKIM and DMARC are trusted (accounts.correspondence.senders).
+PORTAL_MAIL_AUTHSERV_ID = env.str("PORTAL_MAIL_AUTHSERV_ID", "")
+# Seconds the forms that take someone's address answer in, whoever it is (core.timing).
+PORTAL_UNIFORM_TIMING_FLOOR = env.float("PORTAL_UNIFORM_TIMING_FLOOR", 0.6, minimum=0)
 PORTAL_INBOUND_MAX_ATTACHMENT_BYTES = env.int("PORTAL_INBOUND_MAX_ATTACHMENT_BYTES", 25 * 1024 * 1024, minimum=0)
 PORTAL_CORRESPONDENCE_RETENTION_YEARS = env.int("PORTAL_CORRESPONDENCE_RETENTION_YEARS", 6, minimum=1)
 

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
 from allauth.account.decorators import secure_admin_login
+from allauth.account.views import PasswordResetView
 from django.contrib import admin
 from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
+
+from core.timing import uniform_post_timing
 
 # The admin login goes through allauth, so its MFA stage applies to staff.
 admin.site.login = secure_admin_login(admin.site.login)
@@ -23,6 +26,9 @@ class FaviconRedirect(RedirectView):
 urlpatterns = [
     path("favicon.ico", FaviconRedirect.as_view()),
     path("admin/", admin.site.urls),
+    # A reset asked for a known address stores and sends an email; for an unknown one
+    # nothing happens: the same answer, padded to the same time (core.timing).
+    path("accounts/password/reset/", uniform_post_timing()(PasswordResetView.as_view()), name="account_reset_password"),
     path("accounts/", include("allauth.urls")),
     path("accounting/", include("portal.accounting_urls")),
     path("correspondence/", include("accounts.correspondence.urls")),

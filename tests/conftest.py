@@ -11,6 +11,7 @@ from tests.accounts.factories import (
     CustomerFactory,
     MembershipFactory,
     UserFactory,
+    enable_totp,
 )
 
 # Property tests take their example counts from a profile, never from the test itself:
@@ -28,6 +29,13 @@ hypothesis.settings.load_profile(
 def _fast_password_hashing(settings):
     """Argon2 still (hashes start "argon2"), at a test-sized cost."""
     settings.PASSWORD_HASHERS = ["tests.hashers.FastArgon2PasswordHasher", *settings.PASSWORD_HASHERS[1:]]
+
+
+@pytest.fixture(autouse=True)
+def _no_timing_floor(settings):
+    """Forms padded to a uniform answer time (core.timing) answer at once in tests but where
+    the padding itself is tested (tests/core/test_timing.py)."""
+    settings.PORTAL_UNIFORM_TIMING_FLOOR = 0
 
 
 @pytest.fixture(autouse=True)
@@ -140,6 +148,16 @@ def other_customer_client(db, provider) -> Client:
     stranger = MembershipFactory(role=roles.Role.OWNER).user
     client = Client()
     client.force_login(stranger)
+    return client
+
+
+@pytest.fixture
+def admin_client_mfa(db) -> Client:
+    """A superuser with TOTP: staff reach nothing in the admin without MFA."""
+    superuser = UserFactory(is_staff=True, is_superuser=True)
+    enable_totp(superuser)
+    client = Client()
+    client.force_login(superuser)
     return client
 
 

@@ -70,8 +70,14 @@ class AssignForm(forms.Form):
 
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
-    list_display = ("created_at", "direction", "kind", "status", "customer", "subject", "from_address")
-    list_filter = ("direction", "status", "kind")
+    @admin.display(description="Sender", ordering="sender_verified")
+    def sender(self, message: Message) -> str:
+        if message.direction == Message.Direction.OUTBOUND or message.sender_verified is None:
+            return "—"
+        return "Verified" if message.sender_verified else "Not verified"
+
+    list_display = ("created_at", "direction", "kind", "status", "customer", "subject", "from_address", "sender")
+    list_filter = ("direction", "status", "kind", "sender_verified")
     search_fields = ("subject", "from_address", "customer__registered_name", "customer__trading_name", "message_id")
     list_select_related = ("customer",)
     date_hierarchy = "created_at"
@@ -84,6 +90,7 @@ class MessageAdmin(admin.ModelAdmin):
         "customer",
         "person",
         "from_address",
+        "sender_check",
         "recipients",
         "subject",
         "body_text",
@@ -123,6 +130,7 @@ class MessageAdmin(admin.ModelAdmin):
             {
                 "fields": (
                     "from_address",
+                    "sender_check",
                     "recipients",
                     "subject",
                     "body_text",

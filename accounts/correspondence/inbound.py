@@ -31,6 +31,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from accounts.correspondence import senders
 from accounts.correspondence.gateway import Attachment, store_attachments, store_file
 from accounts.correspondence.models import MailKind, Message, MessageAttachment
 from accounts.models import Membership, ProviderDetails
@@ -67,6 +68,7 @@ class Parsed:
     headers: dict[str, str]
     in_reply_to: str
     references: list[str]
+    authentication_results: list[str] = field(default_factory=list)
     attachments: list[tuple[str, str, bytes]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     # Characters had to be replaced, or the From address cut, to store it (make_storable):
@@ -130,6 +132,7 @@ def parse(raw: bytes) -> Parsed:
         headers={k: str(v) for k, v in list(msg.items())[:100]},
         in_reply_to=" ".join(_MSGID.findall(_header(msg, "In-Reply-To"))),
         references=_MSGID.findall(_header(msg, "References")),
+        authentication_results=[str(value) for value in (msg.get_all("Authentication-Results") or [])],
         attachments=attachments,
         notes=notes,
     )
@@ -178,6 +181,7 @@ def make_storable(parsed: Parsed) -> Parsed:
         headers=headers,
         in_reply_to=clean(parsed.in_reply_to, "the In-Reply-To header", IN_REPLY_TO_MAX),
         references=[clean(ref, "the References header", MESSAGE_ID_MAX) for ref in parsed.references],
+        authentication_results=list(parsed.authentication_results),  # only read, never stored
         attachments=[
             (
                 clean(name, f"the attachment name {name!r}", FILENAME_MAX),
@@ -205,34 +209,63 @@ def sanitise_html(html: str) -> str:
     return nh3.clean(html, tags=nh3.ALLOWED_TAGS - {"img"}, link_rel="noopener noreferrer nofollow")
 
 
-def _match(parsed: Parsed):
-    """(customer, parent message, why not matched). Replies first, then the sender's address."""
+def _customers_of(address: str) -> set:
+    return {
+        m.customer
+        for m in Membership.objects.filter(
+            user__emailaddress__email__iexact=address,
+            user__emailaddress__verified=True,
+        ).select_related("customer")
+    }
+
+
+def _sent_by_its_person(parent: Message, address: str) -> bool:
+    return (
+        bool(address)
+        and parent.person is not None
+        and parent.person.emailaddress_set.filter(email__iexact=address, verified=True).exists()
+    )
+
+
+def _match(parsed: Parsed, *, verified: bool):
+    """(customer, parent message, why not matched). Replies first, then the sender's address.
+
+    A reply joins the conversation it quotes only if the sender is verified, or is a
+    contact of that conversation's customer (or its person): quoting one of our
+    Message-IDs proves nothing, since they travel in every email we send.
+    """
+    customers = _customers_of(parsed.from_address) if parsed.from_address else set()
     wanted = [*filter(None, parsed.in_reply_to.split()), *reversed(parsed.references)]
+    refused = ""
     if wanted:
         parent = (
             Message.objects.filter(message_id__in=wanted)
             .filter(Q(customer__isnull=False) | Q(person__isnull=False))
-            .select_related("customer")
+            .select_related("customer", "person")
             .order_by("-created_at")
             .first()
         )
-        if parent:
+        if parent and (
+            verified
+            or (parent.customer is not None and parent.customer in customers)
+            or (parent.customer is None and _sent_by_its_person(parent, parsed.from_address))
+        ):
             # A reply to mail about one person (their own privacy request) stays theirs alone.
             return parent.customer, parent, ""
+        if parent:
+            refused = (
+                f"It quotes our message <{parent.message_id}>, but its sender is not verified and is not a contact "
+                "of that conversation: it was not added to it."
+            )
     if not parsed.from_address:
-        return None, None, "The message has no sender address."
-    customers = {
-        m.customer
-        for m in Membership.objects.filter(
-            user__emailaddress__email__iexact=parsed.from_address,
-            user__emailaddress__verified=True,
-        ).select_related("customer")
-    }
+        return None, None, " ".join(filter(None, ["The message has no sender address.", refused]))
     if len(customers) == 1:
-        return customers.pop(), None, ""
+        return customers.pop(), None, refused
     if customers:
-        return None, None, f"{parsed.from_address} is a contact of {len(customers)} customers: choose one."
-    return None, None, f"{parsed.from_address} is not the address of any contact."
+        problem = f"{parsed.from_address} is a contact of {len(customers)} customers: choose one."
+    else:
+        problem = f"{parsed.from_address} is not the address of any contact."
+    return None, None, " ".join(filter(None, [problem, refused]))
 
 
 def kind_for(to_addresses: list[str]) -> str:
@@ -306,7 +339,8 @@ def _receive_parsed(raw: bytes, fields: dict) -> Message:
             },
             [],
         )
-    customer, parent, problem = _match(parsed)
+    sender = senders.check(parsed.from_address, parsed.authentication_results)
+    customer, parent, problem = _match(parsed, verified=sender.verified)
     notes = [problem, *parsed.notes]
     if parsed.needs_review:
         notes.insert(0, "Quarantined for staff to check: parts of this message had to be changed to be stored.")
@@ -331,6 +365,8 @@ def _receive_parsed(raw: bytes, fields: dict) -> Message:
         in_reply_to_header=parsed.in_reply_to,
         thread=parent.thread_root if parent else None,
         parse_error="\n".join(filter(None, notes)).strip(),
+        sender_verified=sender.verified,
+        sender_check=sender.detail[:300],
     )
     return _store(fields, parsed.attachments, claimed_message_id=parsed.message_id)
 

@@ -161,6 +161,10 @@ class Message(models.Model):
     raw = models.FileField(upload_to="mail/raw/%Y/%m/", max_length=255, blank=True)
     raw_sha256 = models.CharField(max_length=64, blank=True, db_index=True)
     parse_error = models.TextField(blank=True)
+    # Inbound only: whether our receiving mail server vouched for the From address
+    # (accounts.correspondence.senders). None for outbound mail.
+    sender_verified = models.BooleanField(null=True, blank=True)
+    sender_check = models.CharField(max_length=300, blank=True)
     related_type = models.ForeignKey(ContentType, null=True, blank=True, on_delete=models.PROTECT)
     related_id = models.CharField(max_length=64, blank=True)
     related = GenericForeignKey("related_type", "related_id")

@@ -36,6 +36,8 @@ from django.db import transaction
 from django.db.models import DecimalField, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
+from accounts import audit
+from accounts.audit import System
 from billing.documents.locking import lock_customer
 from billing.documents.totals import credited_to
 from billing.models import Invoice, Payment, PaymentAllocation, Refund
@@ -160,6 +162,13 @@ def record_payment(
         received_on=received_on,
         reference=reference,
         recorded_by=actor,
+    )
+    audit.record(
+        "payment.recorded",
+        actor=actor or System("payments"),
+        target=payment,
+        customer=customer,
+        summary=f"Recorded a {payment.get_method_display().lower()} payment of {amount} {currency}",
     )
     if allocate_to is None:
         apply_credit(customer)
@@ -328,7 +337,7 @@ def record_refund(
     """
     lock_open_documents(customer)
     amount, currency = check_refund(customer, amount, currency, credit_note)
-    return Refund.objects.create(
+    refund = Refund.objects.create(
         customer=customer,
         credit_note=credit_note,
         method=method,
@@ -338,3 +347,11 @@ def record_refund(
         reference=reference,
         recorded_by=actor,
     )
+    audit.record(
+        "refund.recorded",
+        actor=actor or System("payments"),
+        target=refund,
+        customer=customer,
+        summary=f"Recorded a refund of {amount} {currency}",
+    )
+    return refund

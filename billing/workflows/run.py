@@ -29,6 +29,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, Q
 from django.utils import timezone
 
+from accounts.audit import System
 from accounts.models import Customer, ProviderDetails
 from billing.documents.periods import add_months, day_in_month, period_bounds, prorate
 from billing.documents.totals import InvoiceError, build_line
@@ -209,7 +210,12 @@ def _bill_customers(
                     raise RuntimeError("The database returned no ids from the bulk insert of the invoice's lines.")
                 OneOffCharge.objects.filter(pk=charge.pk).update(invoice_line=line)
             issue_locked(
-                bill.invoice, lines=bill.lines, provider=seller.provider, policy=seller.policy, issued_on=issued_on
+                bill.invoice,
+                lines=bill.lines,
+                provider=seller.provider,
+                policy=seller.policy,
+                issued_on=issued_on,
+                actor=System("billing run"),
             )
             if bill.invoice.customer_id in with_payments:
                 # An overpayment or earlier credit settles the new document straight away

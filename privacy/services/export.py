@@ -48,6 +48,8 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.text import slugify
 
+from accounts import audit
+from accounts.audit import System
 from core.registry import Category, PersonalData
 from privacy.models import DataExport, DisclosureEntry
 from privacy.services import what_we_hold
@@ -102,6 +104,14 @@ def request_export(*, requested_by, customer=None, person=None, request=None) ->
         if pending is not None:
             return pending
         export = DataExport.objects.create(requested_by=requested_by, customer=customer, person=person, request=request)
+        audit.record(
+            "privacy.export_requested",
+            actor=requested_by if requested_by is not None else System("privacy requests"),
+            target=export,
+            customer=customer,
+            summary="Asked for an export of the account's data" if customer else "Asked for an export of their data",
+            security=True,
+        )
         # Its task is sent when the transaction commits; if the broker is down the row stays
         # queued and the hourly task queues it again (stale_export_ids).
         export_requested.send(sender=DataExport, export_pk=export.pk)

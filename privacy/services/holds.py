@@ -22,6 +22,8 @@ from django.db.models import Q
 from django.dispatch import Signal
 from django.utils import timezone
 
+from accounts import audit
+from accounts.audit import System
 from accounts.models import Customer
 from core.registry import PersonalData, declaration_for
 from privacy.models import LegalHold
@@ -85,6 +87,14 @@ def place_hold(customer: Customer, *, reason: str, actor, target: models.Model |
         hold.target_type = ContentType.objects.get_for_model(target, for_concrete_model=True)
         hold.target_id = str(target.pk)
     hold.save()
+    # Never shown to the customer, nor in their export: the event names the hold, not them.
+    audit.record(
+        "legal_hold.placed",
+        actor=actor or System("legal holds"),
+        target=hold,
+        hidden_from_customer=True,
+        summary=reason,
+    )
     return hold
 
 
@@ -101,6 +111,7 @@ def lift_hold(hold: LegalHold, *, actor) -> LegalHold:
     if not lifted:
         raise ValidationError("This hold has already been lifted.")
     hold.lifted_at, hold.lifted_by = now, actor
+    audit.record("legal_hold.lifted", actor=actor or System("legal holds"), target=hold, hidden_from_customer=True)
     hold_lifted.send(sender=LegalHold, hold_pk=hold.pk)
     return hold
 

@@ -38,7 +38,8 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts import roles
+from accounts import audit, roles
+from accounts.audit import System
 from accounts.correspondence import gateway
 from accounts.correspondence.models import MailKind
 from accounts.models import ProviderDetails, User
@@ -209,6 +210,14 @@ def _start_clock(dsr: DataSubjectRequest, *, at: dt.datetime, actor=None) -> Non
     dsr.confirmation_token_hash = ""
     _refresh_deadlines(dsr)
     dsr.save()
+    audit.record(
+        "privacy.request_opened",
+        actor=actor or System("privacy requests"),
+        target=dsr,
+        customer=dsr.customer,
+        summary=f"Privacy request made: {dsr.get_kind_display().lower()}",
+        security=True,
+    )
     # The acknowledgement also confirms receipt within the CCPA's 10 business days.
     _mail(dsr, "privacy_request_received", "received", actor=actor)
 

@@ -22,6 +22,7 @@ from django.views.decorators.http import require_http_methods
 
 from accounts.access import public_page
 from accounts.models import Membership
+from core.timing import uniform_post_timing
 from privacy import deadlines
 from privacy.forms import AgentRequestForm, PortalRequestForm, PublicRequestForm
 from privacy.models import DataSubjectRequest
@@ -98,6 +99,7 @@ def request_new(request: HttpRequest, membership: Membership | None) -> HttpResp
 
 @public_page
 @require_http_methods(["GET", "POST"])
+@uniform_post_timing()
 def public_request(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and (refused := consume_or_429(request, action="privacy_public_request")):
         return refused  # anyone may post this form: a limit per address stops it being used to spam people
@@ -126,6 +128,7 @@ def public_request_sent(request: HttpRequest) -> HttpResponse:
 
 @public_page
 @require_http_methods(["GET", "POST"])
+@uniform_post_timing()
 def agent_request(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and (refused := consume_or_429(request, action="privacy_agent_request")):
         return refused

@@ -22,16 +22,6 @@ from tests.accounts.factories import (
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def admin_client_mfa(db) -> Client:
-    """A superuser with TOTP: staff reach nothing in the admin without MFA."""
-    superuser = UserFactory(is_staff=True, is_superuser=True)
-    enable_totp(superuser)
-    client = Client()
-    client.force_login(superuser)
-    return client
-
-
 def _form_data(response) -> dict:
     """The POST a browser would send for an admin change form, as rendered."""
     data: dict = {}
@@ -279,7 +269,7 @@ def test_staff_cannot_make_themselves_a_customers_owner(db):
     person accepts, and a staff login is never invited nor accepted as one."""
     from django.contrib.auth.models import Group
 
-    from tests.accounts.factories import StaffFactory, enable_totp
+    from tests.accounts.factories import StaffFactory
 
     support = StaffFactory()
     support.groups.add(Group.objects.get(name=roles.SUPPORT_GROUP))

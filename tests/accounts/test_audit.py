@@ -152,3 +152,42 @@ def test_the_billing_group_cannot_suspend_services(customer, provider):
     )
     service.refresh_from_db()
     assert service.status == Service.Status.ACTIVE
+
+
+def test_issuing_payments_and_refunds_are_recorded_with_their_actor(customer):
+    from decimal import Decimal
+
+    from billing.models import Payment
+    from billing.workflows.settlement import receive_payment
+    from tests.billing.factories import issued_invoice
+
+    invoice = issued_invoice(customer)
+    issued = AuditEvent.objects.get(action="document.issued", target_id=str(invoice.pk))
+    assert issued.customer == customer and issued.actor_label == "System (billing)"
+    assert invoice.number in issued.summary
+
+    clerk = StaffFactory()
+    receive_payment(
+        customer,
+        amount=Decimal("12.00"),
+        received_on=invoice.issued_on,
+        method=Payment.Method.BANK_TRANSFER,
+        actor=clerk,
+    )
+    recorded = AuditEvent.objects.get(action="payment.recorded")
+    assert (recorded.actor, recorded.customer) == (clerk, customer) and "12.00" in recorded.summary
+
+
+def test_an_export_shows_on_the_activity_page_but_a_legal_hold_never_reaches_the_customer(
+    owner_client, customer, owner
+):
+    from privacy.services.export import request_export
+    from privacy.services.holds import place_hold
+
+    request_export(requested_by=owner, customer=customer)
+    place_hold(customer, reason="Dispute over invoice 42", actor=StaffFactory())
+    assert AuditEvent.objects.filter(action="legal_hold.placed").exists()
+    page = owner_client.get(reverse("accounts:activity")).content.decode()
+    assert "Asked for an export of the account" in page
+    assert "hold" not in page.lower() and "Dispute over invoice 42" not in page
+    assert not AuditEvent.objects.filter(customer=customer, action__startswith="legal_hold").exists()

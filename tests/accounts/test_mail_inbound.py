@@ -197,7 +197,8 @@ def test_sender_in_two_customers_is_quarantined_for_staff_to_choose(contact):
     assert "contact of 2 customers" in message.parse_error
 
 
-def test_reply_to_our_message_joins_its_thread_even_from_another_address(contact):
+def test_verified_reply_to_our_message_joins_its_thread_even_from_another_address(contact, settings):
+    settings.PORTAL_MAIL_AUTHSERV_ID = "mx.provider.example"
     ours = gateway.send_mail(
         kind=MailKind.ABUSE,
         template="staff_reply",
@@ -206,6 +207,7 @@ def test_reply_to_our_message_joins_its_thread_even_from_another_address(contact
         idempotency_key="a1",
     )
     answer = raw(
+        "Authentication-Results: mx.provider.example; dmarc=pass header.from=elsewhere.example",
         "From: someone-new@elsewhere.example",
         "Subject: Re: Abuse report",
         f"In-Reply-To: <{ours.message_id}>",
@@ -216,7 +218,7 @@ def test_reply_to_our_message_joins_its_thread_even_from_another_address(contact
     message = inbound.receive(answer)
     assert message.customer == contact.customer
     assert message.in_reply_to == ours and message.thread == ours
-    assert message.kind == MailKind.ABUSE
+    assert message.kind == MailKind.ABUSE and message.sender_verified
 
 
 def test_same_bytes_delivered_twice_are_stored_once(contact):

@@ -54,6 +54,7 @@ def production_env(**overrides: str) -> dict[str, str]:
         "DATABASE_URL": "postgres://portal@db.example.net:5432/portal",
         "CELERY_BROKER_URL": "redis://redis.example.net:6379/0",
         "EMAIL_HOST": "smtp.example.net",
+        "PORTAL_MAIL_AUTHSERV_ID": "mx.example.net",
         "PORTAL_MFA_KEYS": "e1cGKV3TXXq7nr1bUGWLN8Px2pyprTRvgsmyzfsgPrY=",
     }
     values.update(overrides)
@@ -280,10 +281,12 @@ def test_production_allowed_to_run_tasks_in_process_and_keep_mail_says_so_in_che
             EMAIL_HOST=None,
             PORTAL_TASKS_IN_PROCESS="true",
             PORTAL_MAIL_TO_OUTBOX="true",
+            PORTAL_MAIL_AUTHSERV_ID=None,
         ),
         tmp_path=tmp_path,
     )
-    assert "portal.W001" in result.stdout + result.stderr and "portal.W002" in result.stdout + result.stderr
+    said = result.stdout + result.stderr
+    assert "portal.W001" in said and "portal.W002" in said and "portal.W003" in said
 
 
 def test_private_files_are_written_for_the_portals_user_only(load_settings):

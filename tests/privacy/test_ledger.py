@@ -401,15 +401,6 @@ def test_the_page_runs_a_fixed_number_of_queries(owner_client, customer, django_
 # ---------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def admin_client_mfa(db) -> Client:
-    superuser = UserFactory(is_staff=True, is_superuser=True)
-    enable_totp(superuser)
-    client = Client()
-    client.force_login(superuser)
-    return client
-
-
 def test_staff_can_search_the_ledger_by_customer_and_filter_by_kind(admin_client_mfa, customer):
     disclose(customer, recipient="Ledger & Co Chartered Accountants")
     disclose(
@@ -606,7 +597,7 @@ def test_privacy_officer_records_the_end_of_a_duty_in_the_admin(customer):
     from django.test import Client
 
     from accounts import roles
-    from tests.accounts.factories import StaffFactory, enable_totp
+    from tests.accounts.factories import StaffFactory
 
     officer = StaffFactory()
     officer.groups.add(Group.objects.get(name=roles.PRIVACY_GROUP))

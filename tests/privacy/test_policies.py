@@ -339,15 +339,6 @@ def test_acknowledgement_page_refuses_an_off_site_next(owner_client):
 # ---------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def admin_client_mfa(db) -> Client:
-    superuser = UserFactory(is_staff=True, is_superuser=True)
-    enable_totp(superuser)
-    client = Client()
-    client.force_login(superuser)
-    return client
-
-
 def test_staff_publish_through_the_admin_and_published_versions_are_read_only(admin_client_mfa, settings):
     settings.PORTAL_POLICY_NOTICE_DAYS = 30
     publish("privacy", days_ahead=0)

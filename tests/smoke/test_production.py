@@ -238,6 +238,7 @@ def production(tmp_path):
         EMAIL_PORT=str(smtp.port),
         EMAIL_USE_TLS="false",
         DEFAULT_FROM_EMAIL="portal@northwind-hosting.example",
+        PORTAL_MAIL_AUTHSERV_ID="mx.northwind-hosting.example",
         PORTAL_BIND=f"127.0.0.1:{port}",
         PORTAL_WEB_WORKERS="2",
         PORTAL_PYTHON=sys.executable,
