@@ -5,6 +5,7 @@ from django.apps import AppConfig
 
 
 class PortalConfig(AppConfig):
+    default = True  # this module also holds allauth's renamed config (below)
     name = "portal"
     verbose_name = "Portal"
 
