@@ -27,7 +27,7 @@ done; exit 1
 endef
 export FIND_PYTHON
 
-.PHONY: help run test smoke lint bench setup setup-dev demo check-system clean
+.PHONY: help run test smoke lint bench screenshots setup setup-dev demo check-system clean
 
 help:
 	@echo "make run    - set everything up and serve the portal on http://$(HOST):$(PORT) with demo data"
@@ -35,6 +35,7 @@ help:
 	@echo "make smoke  - run the production set-up for real (gunicorn, Celery workers, beat) against PostgreSQL and Redis on loopback"
 	@echo "make lint   - ruff, the import contracts (docs/architecture.md), Django's system checks, missing migrations"
 	@echo "make bench  - run the benchmarks and write docs/benchmarks.md"
+	@echo "make screenshots - save the main pages at 360 and 1280 px into docs/screenshots/ (Chromium)"
 
 $(PY):
 	@py=$$(bash -c "$$FIND_PYTHON") || { \
@@ -97,6 +98,11 @@ lint: setup-dev
 	$(VENV)/bin/lint-imports --no-cache
 	$(PY) manage.py check --fail-level WARNING
 	$(PY) manage.py makemigrations --check --dry-run
+
+# The browser test that checks every page fits 360 and 1280 px also saves the main ones.
+screenshots: setup-dev
+	@mkdir -p docs/screenshots
+	PORTAL_SCREENSHOTS=$(CURDIR)/docs/screenshots $(PY) -m pytest -p no:randomly tests/e2e/test_layout.py $(PYTEST_ARGS)
 
 bench: setup-dev
 	$(PY) bench/run.py $(BENCH)

@@ -19,6 +19,14 @@ from core.files import StoredFileAltered
 CustomerView = Callable[..., HttpResponse]
 
 
+def public_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """A page everyone may read, whatever their login: the privacy policy and terms, the
+    public request forms. The accountants' confinement to their area lets these through
+    (``accounts.middleware.RequireMFAMiddleware``)."""
+    view.public_page = True
+    return view
+
+
 def customer_view(view: CustomerView) -> CustomerView:
     """Log-in required, acting for a customer; passes the membership as the second argument.
 

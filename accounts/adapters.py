@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from types import SimpleNamespace
 
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.models import EmailAddress
@@ -16,9 +17,19 @@ from django.shortcuts import resolve_url
 
 from accounts.correspondence import gateway
 from accounts.correspondence.models import MailKind
+from accounts.models import ProviderDetails
+from accounts.wording import sentence_case
 
 # Context values in allauth's emails that let the holder act as the person: sent, never archived.
 _ONE_TIME_KEYS = ("activate_url", "password_reset_url", "code", "key", "token")
+
+
+def trading_site(request: HttpRequest | None) -> SimpleNamespace:
+    """What allauth calls the site: the provider's trading name (Provider details) and the
+    portal's host, so its emails never greet people from "127.0.0.1:8000"."""
+    site = get_current_site(request)
+    provider = ProviderDetails.current()
+    return SimpleNamespace(name=provider.display_name if provider else site.name, domain=site.domain)
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -35,6 +46,10 @@ class AccountAdapter(DefaultAccountAdapter):
             return resolve_url("accounting:home")
         return super().get_login_redirect_url(request)
 
+    def format_email_subject(self, subject: str) -> str:
+        """ "Example Hosting: Please confirm your email address", in the portal's sentence case."""
+        return f"{trading_site(allauth_context.request).name}: {sentence_case(str(subject))}"
+
     def send_mail(self, template_prefix: str, email: str, context: dict) -> None:
         """allauth's emails (verification, password reset, security notices) go through the gateway.
 
@@ -42,7 +57,7 @@ class AccountAdapter(DefaultAccountAdapter):
         disclosures, stores the message (one-time links masked) and delivers it.
         """
         request = allauth_context.request
-        ctx = {"request": request, "email": email, "current_site": get_current_site(request), **context}
+        ctx = {"request": request, "email": email, **context, "current_site": trading_site(request)}
         rendered = self.render_mail(template_prefix, email, ctx)  # builds a message object; sends nothing
         html = next((content for content, mime in getattr(rendered, "alternatives", []) if mime == "text/html"), "")
         text = rendered.body if rendered.content_subtype != "html" else ""

@@ -19,6 +19,7 @@ from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
+from django_countries.fields import Country
 
 from accounts import roles, services
 from accounts.adminkit import action_form
@@ -161,10 +162,24 @@ class ServiceInline(admin.TabularInline):
     show_change_link = True
 
 
+class CountryInUseFilter(admin.SimpleListFilter):
+    """Only the countries customers are in, not all 249."""
+
+    title = "country"
+    parameter_name = "country"
+
+    def lookups(self, request, model_admin):
+        codes = Customer.objects.order_by().values_list("country", flat=True).distinct()
+        return sorted(((code, Country(code).name) for code in codes if code), key=lambda pair: pair[1])
+
+    def queryset(self, request, queryset):
+        return queryset.filter(country=self.value()) if self.value() else queryset
+
+
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
     list_display = ("registered_name", "trading_name", "legal_form", "status", "company_number", "vat_number")
-    list_filter = ("legal_form", "status", "country")
+    list_filter = ("legal_form", "status", CountryInUseFilter)
     search_fields = (
         "registered_name",
         "trading_name",
@@ -254,13 +269,17 @@ class AuditHistoryMixin:
 
 @admin.register(Service)
 class ServiceAdmin(AuditHistoryMixin, admin.ModelAdmin):
-    list_display = ("name", "customer", "kind", "platform", "status", "started_on", "ended_on")
+    list_display = ("name", "customer", "kind", "platform", "state", "started_on", "ended_on")
     list_filter = ("kind", "platform", "status")
     list_select_related = ("customer",)
     search_fields = ("name", "customer__registered_name", "customer__trading_name", "ip_assignments__network")
     autocomplete_fields = ("customer",)
     inlines = [IPAssignmentInline, ServiceStatusChangeInline]
     actions = ["suspend", "restore"]
+
+    @admin.display(description="Status", ordering="status")
+    def state(self, obj: Service) -> str:
+        return obj.state_label
 
     def get_readonly_fields(self, request: HttpRequest, obj=None) -> tuple[str, ...]:
         # A service's state changes through the actions below, so it is recorded and the

@@ -6,7 +6,7 @@ from django import forms
 from django.contrib.auth import password_validation
 
 from accounts import roles
-from accounts.models import Customer, User
+from accounts.models import Customer, LegalForm, User
 from accounts.services import CUSTOMER_EDITABLE_FIELDS
 
 
@@ -36,8 +36,32 @@ class CustomerDetailsForm(forms.ModelForm):
             "phone": forms.TextInput(attrs={"autocomplete": "tel", "type": "tel"}),
         }
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Only the fields that fit the customer's legal form: a consumer has no company
+        # number, VAT number or trading name; only companies and LLPs have a company number.
+        legal_form = self.instance.legal_form
+        if legal_form not in LegalForm.with_company_number():
+            del self.fields["company_number"]
+        if legal_form not in LegalForm.with_vat_number():
+            del self.fields["vat_number"]
+        if legal_form not in LegalForm.with_trading_name():
+            del self.fields["trading_name"]
+        # A value that does not fit the legal form (kept from before) is cleared on save,
+        # not kept out of sight; the form validates without it.
+        self.cleared = {
+            name for name in ("company_number", "vat_number", "trading_name")
+            if name not in self.fields and getattr(self.instance, name)
+        }  # fmt: skip
+        for name in self.cleared:
+            setattr(self.instance, name, "")
+        if legal_form in (LegalForm.INDIVIDUAL, LegalForm.SOLE_TRADER):
+            self.fields["registered_name"].label = "Full name"
+            self.fields["registered_name"].widget.attrs["autocomplete"] = "name"
+
     def changes(self) -> dict:
-        return {name: self.cleaned_data[name] for name in self.Meta.fields}
+        changes = {name: self.cleaned_data[name] for name in self.Meta.fields if name in self.fields}
+        return {**changes, **dict.fromkeys(self.cleared, "")}
 
 
 class InviteContactForm(forms.Form):

@@ -65,7 +65,7 @@ class RequireMFAMiddleware:
             return HttpResponseRedirect(reverse("mfa_index"))
         if user.is_staff or user.is_superuser or not user.is_accountant:
             return None
-        if _is_accountant_area(match):
+        if _is_accountant_area(match) or getattr(match.func, "public_page", False):
             return None
         return HttpResponseRedirect(reverse("accounting:home"))
 

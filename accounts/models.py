@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import ipaddress
 import secrets
@@ -142,6 +143,15 @@ class LegalForm(models.TextChoices):
         """The Late Payment of Commercial Debts Act applies to these; never to consumers."""
         return {cls.LIMITED_COMPANY, cls.LLP, cls.SOLE_TRADER, cls.PUBLIC_BODY}
 
+    @classmethod
+    def with_vat_number(cls) -> set[str]:
+        """A consumer buys as a private person: VAT registration is a business's."""
+        return cls.business()
+
+    @classmethod
+    def with_trading_name(cls) -> set[str]:
+        return cls.business()
+
 
 class CustomerQuerySet(models.QuerySet):
     def visible_to(self, user) -> CustomerQuerySet:
@@ -264,6 +274,16 @@ class Customer(models.Model):
         errors: dict[str, list[str]] = {}
         if self.legal_form in LegalForm.with_company_number() and not self.company_number:
             errors.setdefault("company_number", []).append("A company number is required for a limited company or LLP.")
+        form_label = LegalForm(self.legal_form).label.lower() if self.legal_form in LegalForm.values else ""
+        if self.company_number and self.legal_form not in LegalForm.with_company_number():
+            errors.setdefault("company_number", []).append(
+                f"Only a limited company or LLP has a company number, not a {form_label}: leave it empty."
+            )
+        if self.vat_number and self.legal_form not in LegalForm.with_vat_number():
+            errors.setdefault("vat_number", []).append(
+                f"An {form_label} buys as a private person and has no VAT number: leave it empty, or ask us to "
+                "change the legal form if the account is a business's."
+            )
         if self.vat_number:
             try:
                 self.vat_number = normalise_vat_number(self.vat_number, country=self.country.code or "GB")
@@ -418,6 +438,15 @@ class ServiceQuerySet(models.QuerySet):
     def for_customer(self, customer: Customer) -> ServiceQuerySet:
         return self.filter(customer=customer)
 
+    def ended(self, *, today: dt.date | None = None) -> ServiceQuerySet:
+        """Services that have ended: marked so, or past the last day recorded when they were ended."""
+        today = today or timezone.localdate()
+        return self.filter(models.Q(status=Service.Status.ENDED) | models.Q(ended_on__lt=today))
+
+    def current(self, *, today: dt.date | None = None) -> ServiceQuerySet:
+        today = today or timezone.localdate()
+        return self.exclude(status=Service.Status.ENDED).exclude(ended_on__lt=today)
+
 
 @personal_data(
     description="The services you hold with us.",
@@ -475,6 +504,26 @@ class Service(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def has_ended(self) -> bool:
+        return self.status == self.Status.ENDED or (self.ended_on is not None and self.ended_on < timezone.localdate())
+
+    @property
+    def state(self) -> str:
+        """The state a person should read: ``ended`` once past its last day, whatever the
+        stored status says until someone next changes the row."""
+        return self.Status.ENDED if self.has_ended else self.status
+
+    @property
+    def state_label(self) -> str:
+        """ "Ended on 3 December 2026", "Active until 31 December 2026", "Active"."""
+        if self.has_ended:
+            return f"Ended on {self.ended_on:%-d %B %Y}" if self.ended_on else "Ended"
+        label = self.Status(self.status).label
+        if self.ended_on:
+            return f"{label} until {self.ended_on:%-d %B %Y}"
+        return label
 
     def clean(self) -> None:
         if self.kind == self.Kind.VPS and self.platform != self.Platform.VIRTUAL:

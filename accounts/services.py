@@ -252,6 +252,22 @@ def _lock_memberships(customer: Customer) -> list[Membership]:
     )
 
 
+def sole_owner_id(customer: Customer) -> int | None:
+    """The membership of the customer's only owner, if it has exactly one: the pages offer
+    that contact no change of role and no removal, and say why (``sole_owner_reason``)."""
+    owners = list(customer.memberships.filter(role=roles.Role.OWNER).values_list("pk", flat=True)[:2])
+    return owners[0] if len(owners) == 1 else None
+
+
+def sole_owner_reason(membership: Membership, *, is_you: bool) -> str:
+    who = "You are" if is_you else f"{membership.user.email} is"
+    return (
+        f"{who} the only owner of {membership.customer.display_name}, so this role cannot change and "
+        f"{'you' if is_you else 'they'} cannot be removed: an account always keeps an owner. "
+        "Make another contact an owner first (invite one if needed)."
+    )
+
+
 def _check_not_last_owner(memberships: list[Membership], membership: Membership, doing: str) -> None:
     owners = [m for m in memberships if m.role == roles.Role.OWNER]
     if [m.pk for m in owners] == [membership.pk]:
@@ -440,3 +456,30 @@ def end_service_record(service: Service, *, actor: Actor, reason: str, last_day)
     service.save(update_fields=["status", "ended_on"])
     audit.record("service.ended", actor=actor, target=service, summary=f"Service {service.name} ended: {reason}")
     return change
+
+
+@transaction.atomic
+def end_service(service: Service, *, last_day: dt.date, actor: Actor) -> Service:
+    """Record that ``service`` ends after ``last_day``: ended at once (with its history row
+    and audit event) when that day has passed, otherwise shown as running until then
+    (``Service.state_label``) and read as ended afterwards. Billing ends its subscription
+    first (``billing.workflows.subscriptions.end_service``)."""
+    locked = Service.objects.select_for_update().get(pk=service.pk)
+    if locked.status == Service.Status.ENDED:
+        raise ValidationError(f"{locked} already ended on {locked.ended_on:%-d %B %Y}.")
+    if last_day < locked.started_on:
+        raise ValidationError(f"{locked} started on {locked.started_on:%-d %B %Y}: it cannot end before that.")
+    if last_day < timezone.localdate():
+        end_service_record(locked, actor=actor, reason=f"Last day of service {last_day:%-d %B %Y}", last_day=last_day)
+    else:
+        locked.ended_on = last_day
+        locked.save(update_fields=["ended_on"])
+        audit.record(
+            "service.end_scheduled",
+            actor=actor,
+            target=locked,
+            changes={"ended_on": [None, last_day]},
+            summary=f"Service {locked.name} ends after {last_day:%-d %B %Y}",
+        )
+    service.status, service.ended_on = locked.status, locked.ended_on
+    return locked

@@ -91,6 +91,7 @@ def contacts(request: HttpRequest, membership: Membership) -> HttpResponse:
             "customer": membership.customer,
             "membership": membership,
             "contacts": _contacts_queryset(membership),
+            "sole_owner_id": services.sole_owner_id(membership.customer),
             "invitations": _open_invitations(membership) if can_manage else [],
             "can_manage": can_manage,
             "role_choices": roles.Role.choices,
@@ -140,6 +141,8 @@ def invite_contact(request: HttpRequest, membership: Membership) -> HttpResponse
 def change_contact_role(request: HttpRequest, membership: Membership, membership_id: int) -> HttpResponse:
     contact = get_object_or_404(membership.customer.memberships.select_related("user"), pk=membership_id)
     require_permission(membership, roles.Action.MANAGE_CONTACTS)
+    if contact.pk == services.sole_owner_id(membership.customer):
+        return _sole_owner_page(request, membership, contact, "Change a contact's role")
     form = ContactRoleForm(request.POST or None, initial={"role": contact.role})
     if request.method == "POST" and form.is_valid():
         try:
@@ -155,11 +158,26 @@ def change_contact_role(request: HttpRequest, membership: Membership, membership
     )
 
 
+def _sole_owner_page(request: HttpRequest, membership: Membership, contact: Membership, title: str) -> HttpResponse:
+    """What the page offers the only owner instead of a form that would be refused."""
+    reason = services.sole_owner_reason(contact, is_you=contact.user_id == request.user.pk)
+    if request.method == "POST":
+        messages.error(request, reason)
+        return redirect("accounts:contacts")
+    return render(
+        request,
+        "accounts/contact_sole_owner.html",
+        {"customer": membership.customer, "contact": contact, "reason": reason, "title": title},
+    )
+
+
 @customer_view
 @require_http_methods(["GET", "POST"])
 def remove_contact(request: HttpRequest, membership: Membership, membership_id: int) -> HttpResponse:
     contact = get_object_or_404(membership.customer.memberships.select_related("user"), pk=membership_id)
     require_permission(membership, roles.Action.MANAGE_CONTACTS)
+    if contact.pk == services.sole_owner_id(membership.customer):
+        return _sole_owner_page(request, membership, contact, "Remove a contact")
     if request.method == "POST":
         try:
             services.remove_contact(contact, actor=request.user)

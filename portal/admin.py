@@ -14,6 +14,8 @@ from django.contrib import admin
 from django_celery_beat.admin import PeriodicTaskAdmin
 from django_celery_beat.models import PeriodicTask
 
+from portal import workbench  # noqa: F401  (the admin home page: queues of work)
+
 
 class GuardedPeriodicTaskAdmin(PeriodicTaskAdmin):
     @admin.action(description=PeriodicTaskAdmin.enable_tasks.short_description, permissions=["change"])

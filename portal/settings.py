@@ -91,6 +91,9 @@ DEBUG = env.bool("PORTAL_DEBUG", default=not PRODUCTION)
 PORTAL_BENCH_BARE_VIEW = env.bool("PORTAL_BENCH_BARE_VIEW", default=False)
 if PRODUCTION and PORTAL_BENCH_BARE_VIEW:
     raise ImproperlyConfigured("PORTAL_BENCH_BARE_VIEW is for benchmarks only, never with PORTAL_ENV=production.")
+# With DEBUG on, a 404 still shows the portal's own page (portal.errors) unless a developer
+# asks for Django's technical page, which lists the URL patterns.
+PORTAL_DEBUG_TECHNICAL_404 = env.bool("PORTAL_DEBUG_TECHNICAL_404", default=False)
 if PRODUCTION and DEBUG:
     raise ImproperlyConfigured("PORTAL_DEBUG=true is refused when PORTAL_ENV=production: it shows code and settings.")
 
@@ -115,7 +118,7 @@ INSTALLED_APPS = [
     "django_countries",
     "django_celery_beat",
     "allauth",
-    "allauth.account",
+    "portal.apps.LoginAddressesConfig",  # allauth.account, named apart from our Accounts
     "allauth.mfa",
     "portal",
     "accounts",
@@ -127,6 +130,7 @@ MIDDLEWARE = [
     # First: load balancers probe /healthz and /readyz by address, over plain HTTP.
     "portal.health.HealthCheckMiddleware",
     "portal.logging.RequestLogMiddleware",
+    "portal.errors.PortalNotFoundPage",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -415,7 +419,10 @@ if PORTAL_LOG_FORMAT not in ("text", "json"):
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "portal.logging.RequestIdFilter"}},
+    "filters": {
+        "request_id": {"()": "portal.logging.RequestIdFilter"},
+        "forbidden_in_one_line": {"()": "portal.errors.ForbiddenInOneLine"},
+    },
     "formatters": {
         "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
         "json": {"()": "portal.logging.JsonFormatter"},
@@ -428,6 +435,8 @@ LOGGING = {
     "loggers": {
         "weasyprint.progress": {"level": "WARNING"},
         "celery.app.trace": {"level": "WARNING"},
+        # A refusal is one line, not a traceback (portal.errors).
+        "django.request": {"filters": ["forbidden_in_one_line"]},
     },
 }
 

@@ -3,7 +3,9 @@ from __future__ import annotations
 from allauth.account.decorators import secure_admin_login
 from allauth.account.views import PasswordResetView
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from billing.views.usage_ingest import receive_samples
 from core.timing import uniform_post_timing
@@ -13,7 +15,18 @@ from privacy.abuse import views as abuse_views
 admin.site.login = secure_admin_login(admin.site.login)
 admin.site.site_header = "Hosting portal administration"
 
+
+class FaviconRedirect(RedirectView):
+    """Browsers ask for /favicon.ico whatever the page says: send them to the icon."""
+
+    permanent = True
+
+    def get_redirect_url(self, *args, **kwargs) -> str:
+        return static("portal/favicon.svg")
+
+
 urlpatterns = [
+    path("favicon.ico", FaviconRedirect.as_view()),
     path("admin/", admin.site.urls),
     # A reset asked for a known address stores and sends an email; for an unknown one
     # nothing happens: the same answer, padded to the same time (core.timing).

@@ -33,12 +33,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         return render(request, "portal/no_membership.html")
     require_permission(membership, roles.Action.VIEW_DASHBOARD)
     customer = membership.customer
-    services = Service.objects.for_customer(customer).exclude(status=Service.Status.ENDED)
+    services = Service.objects.for_customer(customer).current()
     context = {
         "customer": customer,
         "membership": membership,
         "services": services,
-        "ended_services": Service.objects.for_customer(customer).filter(status=Service.Status.ENDED).count(),
+        "ended_services": Service.objects.for_customer(customer).ended().count(),
         "contacts": customer.memberships.select_related("user").order_by("user__email"),
     }
     if membership.can(roles.Action.VIEW_BILLING):

@@ -8,23 +8,33 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
-from django.utils.html import format_html_join
+from django.utils.html import format_html, format_html_join
 
 from accounts.correspondence import gateway, inbound, services
 from accounts.correspondence.display import inert_links
 from accounts.correspondence.models import Message, MessageAttachment, MessageRecipient
 from accounts.models import Customer
+from accounts.staff_files import serve_to_staff
 
 
 class AttachmentInline(admin.TabularInline):
     model = MessageAttachment
-    fields = ("filename", "content_type", "size", "sha256")
+    fields = ("download", "content_type", "size", "sha256")
     readonly_fields = fields
     extra = 0
     can_delete = False
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        # Part of the message: whoever may read the message may open its files (each opening recorded).
+        return request.user.has_perm("accounts.view_message")
+
+    @admin.display(description="File")
+    def download(self, obj: MessageAttachment) -> str:
+        url = reverse("admin:accounts_message_attachment", args=[obj.message_id, obj.pk])
+        return format_html('<a href="{}" download>{}</a>', url, obj.filename)
 
 
 class RecipientInline(admin.TabularInline):
@@ -161,14 +171,52 @@ class MessageAdmin(admin.ModelAdmin):
             links.append((reverse("admin:accounts_message_assign", args=[obj.pk]), "Assign to a customer"))
         if obj.customer_id:
             links.append((reverse("admin:accounts_message_reply", args=[obj.pk]), "Reply"))
+        if obj.raw:
+            links.append((reverse("admin:accounts_message_original", args=[obj.pk]), "Download the original email"))
         return format_html_join(" · ", '<a href="{}">{}</a>', links) or "—"
 
     def get_urls(self):
         return [
             path("<int:pk>/reply/", self.admin_site.admin_view(self.reply_view), name="accounts_message_reply"),
             path("<int:pk>/assign/", self.admin_site.admin_view(self.assign_view), name="accounts_message_assign"),
+            path(
+                "<int:pk>/attachments/<int:attachment_id>/",
+                self.admin_site.admin_view(self.attachment_view),
+                name="accounts_message_attachment",
+            ),
+            path(
+                "<int:pk>/original/", self.admin_site.admin_view(self.original_view), name="accounts_message_original"
+            ),
             *super().get_urls(),
         ]
+
+    def attachment_view(self, request, pk: int, attachment_id: int):
+        """An attachment, always as a download (it may come from outside), to staff who may read mail."""
+        attachment = get_object_or_404(MessageAttachment, pk=attachment_id, message_id=pk)
+        return serve_to_staff(
+            request,
+            obj=attachment.message,
+            file=attachment.file,
+            sha256=attachment.sha256,
+            filename=attachment.filename,
+            content_type=attachment.content_type or "application/octet-stream",
+            permission="accounts.view_message",
+            what=f"the attachment {attachment.filename}",
+        )
+
+    def original_view(self, request, pk: int):
+        """The received email exactly as it arrived (.eml), for evidence or a closer look."""
+        message = get_object_or_404(Message, pk=pk)
+        return serve_to_staff(
+            request,
+            obj=message,
+            file=message.raw,
+            sha256=message.raw_sha256,
+            filename=f"message-{message.pk}.eml",
+            content_type="message/rfc822",
+            permission="accounts.view_message",
+            what="the original email",
+        )
 
     def _changeable(self, request, pk: int) -> Message:
         message = get_object_or_404(Message, pk=pk)

@@ -17,16 +17,22 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, Exists, Q, QuerySet, Subquery
-from django.urls import reverse
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
 from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from accounts.adminkit import action_form
 from accounts.correspondence.models import Message
 from accounts.models import Customer
+from accounts.staff_files import serve_to_staff
 from billing.admin.base import RecordedThroughService
 from billing.admin.usage import UsageTermsInline
 from billing.delivery.email import billing_recipients
+from billing.delivery.pdf import pdf_filename
+from billing.documents.snapshots import BuyerSnapshot, SellerSnapshot
 from billing.models import (
     BillingPeriod,
     Invoice,
@@ -43,7 +49,7 @@ from billing.tasks import render_and_send_invoice
 from billing.vat import VatRuleError
 from billing.workflows.proforma import ProFormaError, cancel_payment_request
 from billing.workflows.settlement import credit_invoice, issue_document
-from billing.workflows.subscriptions import SubscriptionError, change_plan, end_subscription, start_subscription
+from billing.workflows.subscriptions import SubscriptionError, change_plan, end_service, start_subscription
 
 
 @admin.register(NumberSeries)
@@ -219,17 +225,17 @@ class SubscriptionAdmin(RecordedThroughService):
         if not form.is_valid():
             return action_form(
                 self, request, queryset, form=form, action="end_service", title="End service",
-                intro="End billing for these subscriptions after the day you give.",
+                intro="End these services and their billing after the day you give.",
                 items=[f"{sub} (billed until {sub.billed_until or '—'})" for sub in queryset], submit="End service",
             )  # fmt: skip
         for sub in queryset.select_related("service__customer", "plan"):
             try:
-                notes = end_subscription(sub, last_day=form.cleaned_data["last_day"], actor=request.user)
+                notes = end_service(sub, last_day=form.cleaned_data["last_day"], actor=request.user)
             except ValidationError as exc:
                 messages.error(request, f"{sub}: {_errors(exc)}")
             else:
                 credited = f"; credited by {', '.join(n.number for n in notes)}" if notes else ""
-                messages.success(request, f"{sub} ends on {sub.ended_on:%-d %B %Y}{credited}.")
+                messages.success(request, f"{sub.service}: {sub.service.state_label}{credited}.")
         return None
 
     @admin.action(description="Change plan…", permissions=["change"])
@@ -400,8 +406,10 @@ class InvoiceAdmin(admin.ModelAdmin):
     list_select_related = ["customer"]
     search_fields = ["number", "customer__registered_name", "customer__trading_name"]
     date_hierarchy = "issued_on"
-    raw_id_fields = ["customer", "corrects"]
+    raw_id_fields = ["corrects"]
+    autocomplete_fields = ["customer"]
     inlines = [InvoiceLineInline]
+    change_form_template = "admin/billing/invoice/change_form.html"
     actions = ["issue_selected", "credit_in_full", "cancel_payment_requests", "email_to_billing_contacts"]
     draft_fields = ["kind", "customer", "currency", "period_start", "period_end", "corrects", "reason",
                     "gbp_rate", "gbp_rate_source", "gbp_rate_date"]  # fmt: skip
@@ -413,6 +421,9 @@ class InvoiceAdmin(admin.ModelAdmin):
         if _is_draft(obj):
             return self.draft_fields
         fields = [f.name for f in Invoice._meta.fields if f.name != "id"]
+        fields[fields.index("pdf")] = "pdf_link"
+        fields[fields.index("seller")] = "seller_address"
+        fields[fields.index("buyer")] = "buyer_address"
         fields.insert(fields.index("status") + 1, "emailed")
         if obj.kind == Invoice.Kind.CREDIT_NOTE:
             fields.insert(fields.index("reason") + 1, "refunds")
@@ -421,6 +432,53 @@ class InvoiceAdmin(admin.ModelAdmin):
     @admin.display(description="Emailed")
     def emailed(self, obj: Invoice) -> str:
         return email_state(obj)
+
+    @admin.display(description="Seller (as printed)")
+    def seller_address(self, obj: Invoice) -> str:
+        seller = SellerSnapshot.from_json(obj.seller)
+        lines = [seller.registered_name, *seller.registered_office]
+        if seller.vat_number:
+            lines.append(f"VAT number {seller.vat_number}")
+        if seller.company_number:
+            lines.append(f"Company number {seller.company_number}")
+        return format_html_join(mark_safe("<br>"), "{}", ((line,) for line in lines if line)) or "—"
+
+    @admin.display(description="Buyer (as printed)")
+    def buyer_address(self, obj: Invoice) -> str:
+        buyer = BuyerSnapshot.from_json(obj.buyer)
+        lines = list(buyer.addressee_lines())
+        if buyer.vat_number:
+            lines.append(f"VAT number {buyer.vat_number}")
+        return format_html_join(mark_safe("<br>"), "{}", ((line,) for line in lines if line)) or "—"
+
+    @admin.display(description="PDF")
+    def pdf_link(self, obj: Invoice) -> str:
+        if not obj.pdf:
+            return "Not rendered yet"
+        return format_html(
+            '<a href="{}">Open {}</a>', reverse("admin:billing_invoice_pdf", args=[obj.pk]), pdf_filename(obj)
+        )
+
+    def get_urls(self):
+        return [
+            path("<int:pk>/pdf/", self.admin_site.admin_view(self.pdf_view), name="billing_invoice_pdf"),
+            *super().get_urls(),
+        ]
+
+    def pdf_view(self, request, pk: int):
+        """The stored PDF, the bytes the customer was sent, to staff who may view documents."""
+        invoice = get_object_or_404(Invoice, pk=pk)
+        return serve_to_staff(
+            request,
+            obj=invoice,
+            file=invoice.pdf,
+            sha256=invoice.pdf_sha256,
+            filename=pdf_filename(invoice),
+            content_type="application/pdf",
+            permission="billing.view_invoice",
+            what=f"the PDF {pdf_filename(invoice)}",
+            inline=True,
+        )
 
     @admin.display(description="Status", ordering="status")
     def state(self, obj: Invoice) -> str:
@@ -452,6 +510,18 @@ class InvoiceAdmin(admin.ModelAdmin):
     def delete_queryset(self, request, queryset) -> None:
         for invoice in queryset:
             invoice.delete()  # the model refuses issued documents
+
+    def response_change(self, request, obj: Invoice):
+        # "Save and issue" on a draft's page: saved first (lines included), then issued.
+        if "_issue" in request.POST and obj.status == Invoice.Status.DRAFT:
+            try:
+                issue_document(obj, actor=request.user)
+            except (ValidationError, VatRuleError) as exc:
+                messages.error(request, f"Saved, not issued: {'; '.join(getattr(exc, 'messages', [str(exc)]))}")
+                return HttpResponseRedirect(request.path)
+            messages.success(request, f"Issued {obj}.")
+            return HttpResponseRedirect(reverse("admin:billing_invoice_change", args=[obj.pk]))
+        return super().response_change(request, obj)
 
     def save_related(self, request, form, formsets, change) -> None:
         # Lines are saved through the inline; recompute each line's net for drafts.

@@ -32,6 +32,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 
+from accounts import services as account_services
 from billing.documents.locking import lock_customer
 from billing.models import BillingRun, Invoice, InvoiceLine, Plan, Subscription
 from billing.money import to_money
@@ -144,6 +145,20 @@ def end_subscription(subscription: Subscription, *, last_day: dt.date, actor=Non
         sub.billed_until = last_day
     sub.save(update_fields=["ended_on", "billed_until"])
     subscription.ended_on, subscription.billed_until = sub.ended_on, sub.billed_until
+    return notes
+
+
+@transaction.atomic
+def end_service(subscription: Subscription, *, last_day: dt.date, actor=None) -> list[Invoice]:
+    """End the subscription and the service it bills: billing stops (with credit notes for
+    days already invoiced) and the service shows its end date, then its ended state."""
+    notes = end_subscription(subscription, last_day=last_day, actor=actor)
+    service = subscription.service
+    if not service.subscriptions.filter(Q(ended_on__isnull=True) | Q(ended_on__gt=last_day)).exists():
+        try:
+            account_services.end_service(service, last_day=last_day, actor=actor)
+        except ValidationError as exc:
+            raise SubscriptionError(exc.messages) from None
     return notes
 
 

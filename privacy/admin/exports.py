@@ -2,8 +2,10 @@
 
 Exports are written only by ``privacy.services.export``: the list is read-only. Staff
 with the ``fulfil_request`` permission start an export from a small form ("Start an
-export"); as its requester, they alone may then download it here to send it on, and the
-ledger entry names the data subject of the request as the recipient.
+export") and download it here to send it on, until it expires; a colleague with the same
+permission can pick the work up. Each download is recorded in the export's history
+(``accounts.staff_files``), and the ledger entry names the data subject of the request
+as the recipient.
 """
 
 from __future__ import annotations
@@ -11,13 +13,14 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
 from accounts.models import Customer, User
+from accounts.staff_files import serve_to_staff
 from privacy.models import DataExport, DataSubjectRequest
 from privacy.services import export as export_service
 
@@ -76,7 +79,7 @@ class DataExportAdmin(admin.ModelAdmin):
         if obj.status != DataExport.Status.READY:
             return "—"
         url = reverse("admin:privacy_dataexport_download", args=[obj.pk])
-        return format_html('<a href="{}">Download (requester only)</a>', url)
+        return format_html('<a href="{}">Download</a>', url)
 
     def get_urls(self):
         urls = [
@@ -115,13 +118,17 @@ class DataExportAdmin(admin.ModelAdmin):
         return render(request, "privacy/export_admin_start.html", context)
 
     def download_view(self, request: HttpRequest, export_id: int) -> HttpResponse:
-        # The same rule as the portal: only the person who asked for it, before it expires.
-        export = get_object_or_404(DataExport, pk=export_id, requested_by=request.user)
+        # Staff who fulfil requests, before it expires; who opened it is recorded.
+        export = get_object_or_404(DataExport, pk=export_id)
         if export.status != DataExport.Status.READY or not export.file or export.expires_at <= timezone.now():
             raise Http404("This export is not available.")
-        return FileResponse(
-            export.file.open("rb"),
-            as_attachment=True,
+        return serve_to_staff(
+            request,
+            obj=export,
+            file=export.file,
+            sha256=export.sha256,
             filename=export_service.download_filename(export),
             content_type="application/zip",
+            permission=FULFIL_PERMISSION,
+            what="the export",
         )

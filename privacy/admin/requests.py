@@ -11,14 +11,15 @@ import datetime as dt
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import NoReverseMatch, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from accounts.staff_files import serve_to_staff
 from privacy import deadlines
 from privacy.authority import CONTENT_TYPES
 from privacy.forms import ExtendForm, FeeForm, FulfilForm, PauseForm, RefuseForm, RespondForm
@@ -115,18 +116,17 @@ class DataSubjectRequestAdmin(admin.ModelAdmin):
         dsr = self.get_object(request, object_id)
         if dsr is None or not dsr.agent_authority:
             raise Http404("No written authority on this request.")
-        if not self.has_view_permission(request, dsr):
-            raise PermissionDenied
         kind = dsr.agent_authority.name.rsplit(".", 1)[-1].lower()
-        response = FileResponse(
-            dsr.agent_authority.open("rb"),
-            as_attachment=True,
+        return serve_to_staff(
+            request,
+            obj=dsr,
+            file=dsr.agent_authority,
+            sha256="",  # checked as a real PDF or image when received (privacy.authority)
             filename=f"authority-request-{dsr.pk}.{kind}",
             content_type=CONTENT_TYPES.get(kind, "application/octet-stream"),
+            permission="privacy.view_datasubjectrequest",
+            what="the written authority",
         )
-        response["Cache-Control"] = "private, no-store"
-        response["X-Content-Type-Options"] = "nosniff"
-        return response
 
     @admin.display(description="Written authority")
     def authority(self, obj: DataSubjectRequest):

@@ -12,6 +12,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
 from accounts import roles
+from accounts.access import public_page
 from accounts.middleware import current_membership
 from privacy.middleware import remember_pending
 from privacy.models import PolicyVersion, ProcessingRestriction
@@ -42,6 +43,7 @@ def centre(request: HttpRequest) -> HttpResponse:
     )
 
 
+@public_page
 def policy_history(request: HttpRequest) -> HttpResponse:
     """Public: every published version of every policy, with its dates."""
     versions = list(policies.published().order_by("document", "-version"))
@@ -61,6 +63,7 @@ def policy_history(request: HttpRequest) -> HttpResponse:
     return render(request, "privacy/policies.html", {"documents": documents})
 
 
+@public_page
 def policy_version(request: HttpRequest, document: str, version: int) -> HttpResponse:
     shown = get_object_or_404(policies.published(), document=document, version=version)
     current = {v.pk for v in policies.current_versions()}

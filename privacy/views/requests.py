@@ -20,6 +20,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
 from django.views.decorators.http import require_http_methods
 
+from accounts.access import public_page
 from accounts.models import Membership
 from core.pagination import paginate
 from core.timing import uniform_post_timing
@@ -96,6 +97,7 @@ def request_new(request: HttpRequest, membership: Membership | None) -> HttpResp
     )
 
 
+@public_page
 @require_http_methods(["GET", "POST"])
 @uniform_post_timing()
 def public_request(request: HttpRequest) -> HttpResponse:
@@ -119,10 +121,12 @@ def public_request(request: HttpRequest) -> HttpResponse:
     return render(request, "privacy/request_public.html", {"form": form})
 
 
+@public_page
 def public_request_sent(request: HttpRequest) -> HttpResponse:
     return render(request, "privacy/request_public_sent.html")
 
 
+@public_page
 @require_http_methods(["GET", "POST"])
 @uniform_post_timing()
 def agent_request(request: HttpRequest) -> HttpResponse:
@@ -149,10 +153,12 @@ def agent_request(request: HttpRequest) -> HttpResponse:
     return render(request, "privacy/request_agent.html", {"form": form})
 
 
+@public_page
 def agent_request_sent(request: HttpRequest) -> HttpResponse:
     return render(request, "privacy/request_agent_sent.html")
 
 
+@public_page
 @require_http_methods(["GET", "POST"])
 def confirm_request(request: HttpRequest, token: str) -> HttpResponse:
     """The link from a confirmation email. GET only shows a button: link scanners in mail

@@ -294,3 +294,16 @@ def test_logging_out_needs_a_post(client, contact):
     assert logged_in_user_id(client) == contact.pk
     assert client.post(reverse("account_logout")).status_code == 302
     assert logged_in_user_id(client) is None
+
+
+def test_account_emails_and_pages_use_the_providers_trading_name_and_sentence_case(client, contact):
+    client.post(reverse("account_reset_password"), {"email": contact.email})
+    [sent] = mail.outbox
+    assert sent.subject == "Example Hosting Ltd: Password reset email"
+    assert "Hello from" not in sent.body and "Thank you for using" not in sent.body
+    assert "testserver" not in sent.body.split("http")[0]  # greeted by name, not by host
+    assert "Example Hosting" in sent.body
+
+    page = " ".join(Client().get(reverse("account_login")).content.decode().split())
+    assert "<title> Sign in · Example Hosting Ltd</title>" in page and "<h1> Sign in </h1>" in page
+    assert "Sign In" not in page

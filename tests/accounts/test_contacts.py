@@ -86,6 +86,52 @@ def test_owner_edits_the_postal_address(owner_client, customer):
     assert "2 New Road" in page and "GB980780684" in page
 
 
+def test_an_individual_is_offered_only_the_fields_that_fit_and_a_stray_vat_number_is_cleared(owner_client, customer):
+    from accounts.models import LegalForm
+
+    # An old record: a consumer with a VAT number and a company number saved before the rule.
+    Customer.objects.filter(pk=customer.pk).update(
+        legal_form=LegalForm.INDIVIDUAL, vat_number="GB980780684", company_number="01234567", trading_name="Jo"
+    )
+    form_page = owner_client.get(reverse("accounts:profile_edit")).content.decode()
+    for field in ("company_number", "vat_number", "trading_name"):
+        assert f'name="{field}"' not in form_page
+    assert "Full name" in form_page
+
+    data = {k: v for k, v in ADDRESS.items() if k not in ("company_number", "vat_number", "trading_name")}
+    response = owner_client.post(reverse("accounts:profile_edit"), {**data, "registered_name": "Jo Bloggs"})
+    assert response.status_code == 302
+    customer.refresh_from_db()
+    assert (customer.vat_number, customer.company_number, customer.trading_name) == ("", "", "")
+    page = owner_client.get(reverse("accounts:profile")).content.decode()
+    main = page[page.index("<main") : page.index("</main>")]
+    assert "VAT number" not in main and "Company number" not in main
+
+
+def test_a_sole_trader_has_a_vat_number_but_no_company_number(owner_client, customer):
+    from accounts.models import LegalForm
+
+    Customer.objects.filter(pk=customer.pk).update(legal_form=LegalForm.SOLE_TRADER, company_number="")
+    form_page = owner_client.get(reverse("accounts:profile_edit")).content.decode()
+    assert 'name="vat_number"' in form_page and 'name="company_number"' not in form_page
+
+
+def test_staff_cannot_give_a_consumer_a_vat_number(customer):
+    from django.core.exceptions import ValidationError
+
+    from accounts.models import LegalForm
+    from tests.accounts.factories import StaffFactory
+
+    with pytest.raises(ValidationError, match="no VAT number"):
+        services.update_customer_as_staff(
+            customer,
+            actor=StaffFactory(),
+            changes={"legal_form": LegalForm.INDIVIDUAL, "company_number": "", "vat_number": "GB980780684"},
+        )
+    with pytest.raises(ValidationError, match="Only a limited company or LLP has a company number"):
+        services.update_customer_as_staff(customer, actor=StaffFactory(), changes={"legal_form": LegalForm.SOLE_TRADER})
+
+
 def test_invalid_vat_number_is_a_form_error_naming_the_problem_and_nothing_is_saved(owner_client, customer):
     before = Customer.objects.get(pk=customer.pk)
 
@@ -298,8 +344,8 @@ def test_last_owner_cannot_be_demoted(owner_client, owner, customer):
     )
 
     assert response.status_code == 200
-    assert any("is the only owner" in message for message in _messages(response))
-    assert "is the only owner" in response.content.decode()
+    assert any("You are the only owner" in message for message in _messages(response))
+    assert "the only owner" in response.content.decode()
     membership.refresh_from_db()
     assert membership.role == roles.Role.OWNER
 
@@ -309,8 +355,26 @@ def test_last_owner_cannot_be_removed(owner_client, owner, customer):
 
     response = owner_client.post(reverse("accounts:remove_contact", args=[membership.pk]), follow=True)
 
-    assert "is the only owner" in response.content.decode()
+    assert "You are the only owner" in response.content.decode()
     assert Membership.objects.filter(pk=membership.pk, role=roles.Role.OWNER).exists()
+
+
+def test_the_sole_owner_is_not_offered_what_would_be_refused_and_is_told_why(owner_client, owner, customer):
+    membership = Membership.objects.get(user=owner)
+    other = _contact(customer, roles.Role.TECHNICAL)
+
+    page = owner_client.get(reverse("accounts:contacts")).content.decode()
+    own_row = page[page.index("(you)") : page.index("</tr>", page.index("(you)"))]
+    assert "Change role" not in own_row and "Remove myself" not in own_row
+    assert "The only owner: make another contact an owner" in own_row
+    assert reverse("accounts:remove_contact", args=[other.pk]) in page  # others still can be
+    for name in ("accounts:change_contact_role", "accounts:remove_contact"):
+        form_page = owner_client.get(reverse(name, args=[membership.pk])).content.decode()
+        assert "You are the only owner" in form_page and "<form" not in form_page.split("<main", 1)[-1]
+
+    _contact(customer, roles.Role.OWNER)  # with a second owner, stepping down is offered
+    page = owner_client.get(reverse("accounts:contacts")).content.decode()
+    assert "Remove myself" in page
 
 
 def test_an_owner_may_step_down_when_another_owner_remains(owner_client, owner, customer):

@@ -83,11 +83,51 @@ def test_ending_a_service_from_the_admin_issues_the_credit_note(billing_staff_cl
     done = _action(billing_staff_client, "end_service", [sub], last_day="2026-12-21")
 
     note = Invoice.objects.get(kind=Invoice.Kind.CREDIT_NOTE)
-    assert f"ends on 21 December 2026; credited by {note.number}" in done.content.decode()
+    sub.service.refresh_from_db()
+    assert sub.service.ended_on == dt.date(2026, 12, 21)
+    expected = f"{sub.service}: {sub.service.state_label}; credited by {note.number}"
+    assert expected.lower() in done.content.decode().lower()
     assert note.total_net == Decimal("10.00")
     # An existing subscription is read-only: it changes through the actions.
     page = billing_staff_client.get(reverse("admin:billing_subscription_change", args=[sub.pk])).content.decode()
     assert 'name="plan"' not in page
+
+
+def test_an_ended_service_shows_its_real_state_and_end_date_to_the_customer(billing_staff_client, client):
+    from accounts import roles
+    from accounts.models import Service
+    from tests.accounts.factories import MembershipFactory
+
+    sub = _billed_subscription()
+    service = sub.service
+    owner = MembershipFactory(customer=service.customer, role=roles.Role.OWNER).user
+    client.force_login(owner)
+    today = timezone.localdate()
+
+    # Ended from a day still to come: running until then, with its last day shown.
+    last_day = today + dt.timedelta(days=3)
+    _action(billing_staff_client, "end_service", [sub], last_day=last_day.isoformat())
+    page = client.get(reverse("accounts:service_detail", args=[service.pk])).content.decode()
+    assert f"Active until {last_day:%-d %B %Y}" in page
+    # Once the day has passed it reads ended, on every page, without anyone touching it.
+    Service.objects.filter(pk=service.pk).update(ended_on=today - dt.timedelta(days=1))
+    page = client.get(reverse("accounts:services")).content.decode()
+    assert f"Ended on {today - dt.timedelta(days=1):%-d %B %Y}" in page and "Active" not in page
+    dashboard = client.get(reverse("portal:dashboard")).content.decode()
+    assert "1 ended service is listed" in dashboard
+
+
+def test_ending_a_service_from_a_past_day_marks_it_ended_at_once(billing_staff_client):
+    from accounts.models import Service
+
+    sub = _billed_subscription()
+    Service.objects.filter(pk=sub.service_id).update(started_on=dt.date(2026, 6, 1))
+    last_day = timezone.localdate() - dt.timedelta(days=2)
+    _action(billing_staff_client, "end_service", [sub], last_day=last_day.isoformat())
+    service = Service.objects.get(pk=sub.service_id)
+    assert service.status == Service.Status.ENDED and service.ended_on == last_day
+    listing = billing_staff_client.get(reverse("admin:accounts_service_changelist")).content.decode()
+    assert f"Ended on {last_day:%-d %B %Y}" in listing
 
 
 def test_changing_plan_from_the_admin(billing_staff_client):
@@ -216,3 +256,35 @@ def test_a_second_active_price_for_the_same_period_is_refused_on_the_plan_form(b
     assert retired.status_code == 302
     assert Plan.objects.filter(product=product).count() == 2
     assert Plan.objects.get(product=product, active=False).name == "Backup 1 TB"
+
+
+def test_an_issued_documents_page_shows_seller_and_buyer_as_addresses(billing_staff_client):
+    invoice = issued_invoice(CustomerFactory(registered_name="Acme Widgets Ltd"))
+    page = billing_staff_client.get(reverse("admin:billing_invoice_change", args=[invoice.pk])).content.decode()
+    assert "Buyer (as printed)" in page and "Acme Widgets Ltd<br>" in page
+    assert '"registered_name"' not in page  # no JSON
+    assert "View invoice" in page or "View " in page
+
+
+def test_a_draft_is_issued_from_its_own_page(billing_staff_client):
+    from tests.billing.factories import InvoiceFactory, InvoiceLineFactory
+
+    draft = InvoiceFactory(customer=CustomerFactory())
+    InvoiceLineFactory(invoice=draft)
+    url = reverse("admin:billing_invoice_change", args=[draft.pk])
+    page = billing_staff_client.get(url).content.decode()
+    assert 'name="_issue"' in page
+    form = {
+        "kind": draft.kind, "customer": draft.customer_id, "currency": draft.currency,
+        "lines-TOTAL_FORMS": "0", "lines-INITIAL_FORMS": "0", "_issue": "Save and issue",
+    }  # fmt: skip
+    response = billing_staff_client.post(url, form, follow=True)
+    draft.refresh_from_db()
+    assert draft.status != Invoice.Status.DRAFT and draft.number, response.content.decode()[:3000]
+
+
+def test_the_country_filter_lists_only_countries_in_use(billing_staff_client):
+    CustomerFactory(country="GB")
+    CustomerFactory(country="FR", vat_number="", postcode="75001", town="Paris")
+    page = billing_staff_client.get(reverse("admin:accounts_customer_changelist")).content.decode()
+    assert "France" in page and "United Kingdom" in page and "Germany" not in page

@@ -490,7 +490,7 @@ def test_an_expired_export_answers_410_gone(customer, owner, provider):
 # ---------------------------------------------------------------------------------------
 
 
-def test_privacy_staff_start_an_export_and_only_they_download_it(
+def test_privacy_staff_start_an_export_and_a_colleague_may_pick_it_up(
     customer, provider, django_capture_on_commit_callbacks
 ):
     from django.contrib.auth.models import Group
@@ -512,7 +512,18 @@ def test_privacy_staff_start_an_export_and_only_they_download_it(
     colleague = StaffFactory()
     colleague.groups.add(Group.objects.get(name=roles.PRIVACY_GROUP))
     enable_totp(colleague)
-    assert _client_for(colleague).get(download).status_code == 404
+    assert _client_for(colleague).get(download).status_code == 200
+    # Who opened it is recorded against the export.
+    from accounts.audit import AuditEvent
+
+    assert set(AuditEvent.objects.about(export).filter(action="file.opened").values_list("actor", flat=True)) == {
+        officer.pk,
+        colleague.pk,
+    }
+    support = StaffFactory()
+    support.groups.add(Group.objects.get(name=roles.SUPPORT_GROUP))
+    enable_totp(support)
+    assert _client_for(support).get(download).status_code == 403
 
 
 # ---------------------------------------------------------------------------------------
