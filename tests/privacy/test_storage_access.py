@@ -81,6 +81,13 @@ def test_the_database_refuses_a_grant_on_a_physical_server(customer):
     grant = StorageGrant.objects.create(service=virtual, starts_at=start, ends_at=end, **fields)
     with pytest.raises(IntegrityError), transaction.atomic():
         StorageGrant.objects.filter(pk=grant.pk).update(service=physical)
+    # Nor can a service with grants be switched to the physical platform afterwards.
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Service.objects.filter(pk=virtual.pk).update(platform=Service.Platform.PHYSICAL, kind=Service.Kind.DEDICATED)
+    virtual.refresh_from_db()
+    assert virtual.platform == Service.Platform.VIRTUAL
+    physical_without_grants = ServiceFactory(customer=customer)
+    Service.objects.filter(pk=physical_without_grants.pk).update(platform=Service.Platform.PHYSICAL)
 
 
 def test_the_admin_refuses_a_grant_on_a_physical_server(customer, provider):
