@@ -14,7 +14,9 @@ class BillingConfig(AppConfig):
 
         from billing import checks  # noqa: F401  (registers the start-up checks)
         from billing.accounting.exports import accounting_export_requested
+        from billing.accounting.reports import register_balance_exclusion
         from billing.collections import models as collections_models  # noqa: F401
+        from billing.collections.handoff import written_off_amounts
         from billing.issuing import document_issued
         from billing.models import PaymentAllocation
         from billing.tasks import queue_accounting_export, queue_document_delivery, queue_restore_after_payment
@@ -29,5 +31,7 @@ class BillingConfig(AppConfig):
         post_save.connect(
             queue_restore_after_payment, sender=PaymentAllocation, dispatch_uid="billing.queue_restore_after_payment"
         )
+        # The aged debtors leave out what collections wrote off.
+        register_balance_exclusion(written_off_amounts)
         # Erasing a whole customer first ends their subscriptions (privacy's hook).
         on_end_relationship("billing", end_billing)

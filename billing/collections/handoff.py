@@ -347,6 +347,16 @@ def record_event(
     return event
 
 
+def written_off_amounts(invoice_ids: list[int], as_at: dt.date) -> dict[int, Decimal]:
+    """What was written off on these invoices by ``as_at``: the aged debtors leave it out
+    (registered with ``billing.accounting.reports`` by ``BillingConfig.ready``)."""
+    return dict(
+        WriteOff.objects.filter(invoice_id__in=invoice_ids, written_off_on__lte=as_at).values_list(
+            "invoice_id", "amount"
+        )
+    )
+
+
 def write_off(invoice: Invoice, *, reason: str, actor, on: dt.date | None = None) -> WriteOff:
     """Write off what is still owed on ``invoice``; the debt stays on the account (VAT
     bad-debt relief needs the invoice kept and the debt written off in the accounts)."""

@@ -318,3 +318,13 @@ def test_making_an_export_is_in_the_audit_trail(month):
     made = export(Kind.DAY_BOOK, firm=firm())
     actions = dict(AuditEvent.objects.about(made).values_list("action", "actor_id"))
     assert actions == {"accounting.export_requested": made.made_by_id, "accounting.export_disclosed": None}
+
+
+def test_a_debt_written_off_by_collections_leaves_the_aged_debtors(month):
+    from billing.collections.handoff import write_off
+    from tests.accounts.factories import StaffFactory
+
+    first = month["first"]
+    write_off(first, reason="Company dissolved", actor=StaffFactory(), on=dt.date(2026, 11, 30))
+    rows = csv_rows(export(Kind.AGED_DEBTORS))
+    assert [r["customer_name"] for r in _lines(rows)] == ["Beta Networks Ltd"]  # Alpha's 86.00 was written off
