@@ -97,7 +97,6 @@ def invoice_list(request: HttpRequest, membership: Membership) -> HttpResponse:
     pdf_url = reverse("billing:invoice_pdf", args=[_PK_MARK])
     due = [format_money(row["due"], row["currency"]) for row in totals if row["due"]]
     invoices = [_with_amounts(invoice, detail_url, pdf_url) for invoice in page]
-    overdue = any(invoice.days_overdue for invoice in invoices)
     return render(
         request,
         "billing/invoice_list.html",
@@ -108,8 +107,8 @@ def invoice_list(request: HttpRequest, membership: Membership) -> HttpResponse:
             "invoices": invoices,
             "due": due,
             "filtered": form.is_valid() and any(form.cleaned_data.values()),
-            # A suspension or a handoff is only ever about overdue documents.
-            **(account_collections(membership.customer) if overdue else {}),
+            # A notice of suspension, debts with an agency: on every page, whichever documents it shows.
+            **account_collections(membership.customer),
         },
     )
 

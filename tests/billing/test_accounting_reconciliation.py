@@ -15,14 +15,17 @@ from hypothesis import strategies as st
 from billing.accounting import periods
 from billing.accounting.codes import Codes
 from billing.accounting.reports import AgedDebtors, DayBook, LedgerControl, Receipts
+from billing.documents.totals import InvoiceError
 from billing.models import Invoice, Payment
 from billing.receivables.payments import record_refund, refundable
 from billing.workflows.settlement import credit_invoice, receive_payment
 from tests.accounts.factories import CustomerFactory
 from tests.billing.factories import configured_provider, issued_invoice
 
-PERIOD = periods.month(2026, 11)
-DAYS = st.integers(min_value=0, max_value=89).map(lambda n: dt.date(2026, 10, 1) + dt.timedelta(days=n))
+PERIOD = periods.month(2026, 10)
+# A month before, the month and a month after (every day before today: a payment cannot be
+# dated in the future).
+DAYS = st.integers(min_value=0, max_value=89).map(lambda n: dt.date(2026, 9, 1) + dt.timedelta(days=n))
 PRICES = st.decimals(min_value=Decimal("0.01"), max_value=Decimal("999.99"), places=2)
 
 operation = st.one_of(
@@ -69,7 +72,10 @@ def _play(customers, operations) -> None:
                     }
                 ]
             )
-            credit_invoice(invoice, lines=lines, reason="Generated", issued_on=max(day, invoice.issued_on))
+            try:
+                credit_invoice(invoice, lines=lines, reason="Generated", issued_on=max(day, invoice.issued_on))
+            except InvoiceError:  # a part credit larger than what is left to credit: refused, as it should be
+                continue
         else:
             available = refundable(customer, customer.currency)
             if available > 0:
@@ -115,6 +121,7 @@ def test_control_totals_reconcile_with_the_day_book_receipts_and_aged_debtors(op
             assert sum((row[12] for row in day_book if row[0] == "total"), Decimal(0)) == invoiced - credited
             # Each customer's aged balance at the period end is their closing balance.
             closing_by_account = {row[1]: row[9] for row in customers_rows}
-            aged_by_account = {row[1]: row[10] for row in aged if row[0] == "line"}
+            # (A customer whose open items offset to nothing is listed as settled: compare balances.)
+            aged_by_account = {row[1]: row[10] for row in aged if row[0] == "line" and row[10]}
             assert {k: v for k, v in closing_by_account.items() if v} == aged_by_account
         transaction.set_rollback(True)

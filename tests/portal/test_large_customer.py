@@ -20,10 +20,10 @@ from tests import large_customer
 
 # Most queries any page may make (session, user, membership and switcher included).
 PINS = {
-    "portal:dashboard": 13,
-    "billing:invoices": 9,
+    "portal:dashboard": 14,
+    "billing:invoices": 11,
     "billing:statement": 13,
-    "billing:invoice_detail": 12,
+    "billing:invoice_detail": 17,
     "correspondence:list": 9,
     "correspondence:detail": 10,
     "privacy:centre": 9,
@@ -31,7 +31,7 @@ PINS = {
     "privacy:disclosures": 8,
     "privacy:exports": 8,
     "privacy:requests": 8,
-    "accounts:contacts": 8,
+    "accounts:contacts": 9,
     "accounts:services": 8,
     "accounts:profile": 6,
 }
