@@ -281,7 +281,7 @@ def test_the_production_set_up_bills_mails_files_and_exports(production):
         def ready():
             try:
                 return requests.get(base + "/readyz", timeout=5).status_code == 200
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # still starting: a worker's first request is slow
                 return False
 
         wait_for("the web processes to be ready", ready, processes)
