@@ -14,6 +14,7 @@ then invoices less credit notes, the figure the sales ledger control carries.
 
 from __future__ import annotations
 
+import abc
 import datetime as dt
 import heapq
 import itertools
@@ -250,7 +251,7 @@ def documents(period: Period, kinds: Iterable[str] = DOCUMENT_KINDS) -> Iterator
 # ---------------------------------------------------------------------------------------
 
 
-class Report:
+class Report(abc.ABC):
     """A tabular export. Subclasses give ``title``, ``columns`` and ``rows()``; ``customer_ids``
     fills while the rows are read (whose data the file holds, for the ledger)."""
 
@@ -266,13 +267,15 @@ class Report:
         self.customer_ids: set[int] = set()
         self.data_rows = 0  # rows of data (not totals), counted while streaming
 
+    @abc.abstractmethod
     def expected_rows(self) -> int:
-        raise NotImplementedError
+        """About how many data rows the report will have (for the progress bar)."""
 
+    @abc.abstractmethod
     def rows(self) -> Iterator[tuple]:
-        raise NotImplementedError
+        """The report's rows in order: data rows, then its total rows."""
 
-    def tick(self, rows_done: int) -> None:
+    def tick(self, rows_done: int) -> None:  # noqa: B027  (a hook: by default nothing listens)
         """Told how far the writer has got (the export's progress bar listens)."""
 
     def copy_query(self) -> tuple[str, list] | None:
