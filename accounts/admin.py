@@ -7,6 +7,7 @@ stays, invitations are emailed and only their hash is stored.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 
 from django import forms
@@ -14,15 +15,21 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.contrib.contenttypes.models import ContentType
-from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import models
+from django.db.models import Prefetch, QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.urls import reverse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django_countries.fields import Country
 
-from accounts import roles, services
-from accounts.adminkit import action_form
+from accounts import overview, roles, services
+from accounts.adminkit import action_form, customer_filter
 from accounts.audit import AuditEvent
 from accounts.models import (
     Customer,
@@ -196,6 +203,51 @@ class CustomerAdmin(admin.ModelAdmin):
         ("Account", {"fields": ("currency", "status", "created_at", "closed_at")}),
     )
     inlines = [MembershipInline, ServiceInline]
+    change_form_template = "admin/accounts/customer/change_form.html"
+
+    @admin.display(description="Overview")
+    def overview_link(self, obj: Customer) -> str:
+        return format_html('<a href="{}">Overview</a>', reverse("admin:accounts_customer_overview", args=[obj.pk]))
+
+    def get_list_display(self, request: HttpRequest):
+        return (*self.list_display, "overview_link")
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:pk>/overview/", self.admin_site.admin_view(self.overview_view), name="accounts_customer_overview"
+            ),
+            path("find/", self.admin_site.admin_view(self.find_view), name="accounts_customer_find"),
+            *super().get_urls(),
+        ]
+
+    def overview_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """The customer whole, in the sections this member of staff may see (accounts.overview)."""
+        customer = get_object_or_404(Customer, pk=pk)
+        if not self.has_view_permission(request, customer):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "title": str(customer),
+            "subtitle": "Customer overview",
+            "opts": self.model._meta,
+            "original": customer,
+            "customer": customer,
+            "sections": overview.sections_for(request, customer),
+        }
+        return TemplateResponse(request, "admin/accounts/customer/overview.html", context)
+
+    def find_view(self, request: HttpRequest) -> HttpResponse:
+        """The home page's search: one customer found opens their overview; otherwise the list of matches."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        term = request.GET.get("q", "").strip()
+        if term:
+            found, _ = self.get_search_results(request, self.get_queryset(request), term)
+            matches = list(found.order_by().values_list("pk", flat=True).distinct()[:2])
+            if len(matches) == 1:
+                return HttpResponseRedirect(reverse("admin:accounts_customer_overview", args=matches))
+        return HttpResponseRedirect(overview.admin_url("accounts_customer_changelist", **({"q": term} if term else {})))
 
     def history_view(self, request: HttpRequest, object_id: str, extra_context=None) -> HttpResponse:
         """Everything done on the customer's account, not only to the customer record."""
@@ -270,7 +322,7 @@ class AuditHistoryMixin:
 @admin.register(Service)
 class ServiceAdmin(AuditHistoryMixin, admin.ModelAdmin):
     list_display = ("name", "customer", "kind", "platform", "state", "started_on", "ended_on")
-    list_filter = ("kind", "platform", "status")
+    list_filter = ("kind", "platform", "status", customer_filter())
     list_select_related = ("customer",)
     search_fields = ("name", "customer__registered_name", "customer__trading_name", "ip_assignments__network")
     autocomplete_fields = ("customer",)
@@ -504,6 +556,127 @@ class ProviderDetailsAdmin(admin.ModelAdmin):
         if self.has_add_permission(request):
             return HttpResponseRedirect(reverse("admin:accounts_providerdetails_add"))
         return super().changelist_view(request, extra_context)
+
+
+# -- The customer overview's sections that accounts owns (accounts.overview) ------------------
+
+
+@overview.section(10)
+def details_section(request: HttpRequest, customer: Customer) -> overview.Section:
+    """Who the customer is (the overview itself needs the permission to view customers)."""
+    address = format_html_join(mark_safe("<br>"), "{}", ((line,) for line in customer.postal_address_lines()))
+    facts = [
+        ("Registered name", customer.registered_name),
+        ("Trading name", customer.trading_name or None),
+        ("Legal form", customer.get_legal_form_display()),
+        ("Company number", customer.company_number or None),
+        ("VAT number", customer.vat_number or None),
+        ("Postal address", address),
+        ("Phone", customer.phone or None),
+        ("Account currency", customer.currency),
+        (
+            "Status",
+            customer.get_status_display() + (f" since {customer.closed_at:%-d %b %Y}" if customer.closed_at else ""),
+        ),
+        ("Customer since", overview.when(customer.created_at)),
+    ]
+    actions = []
+    if request.user.has_perm("accounts.change_customer"):
+        actions.append(
+            overview.Link("Edit details and contacts", overview.admin_url("accounts_customer_change", customer.pk))
+        )
+    return overview.Section(
+        "details", "Details", facts=[(label, value) for label, value in facts if value], actions=actions
+    )
+
+
+@overview.section(20)
+def contacts_section(request: HttpRequest, customer: Customer) -> overview.Section | None:
+    if not request.user.has_perm("accounts.view_membership"):
+        return None
+    shown, total = overview.latest(
+        customer.memberships.select_related("user").order_by(
+            # Owners first, then billing and technical contacts, by name.
+            models.Case(*(models.When(role=role, then=n) for n, role in enumerate(roles.Role.values)), default=9),
+            "user__email",
+        )
+    )
+    actions = []
+    if request.user.has_perm("accounts.add_invitation"):
+        actions.append(
+            overview.Link("Invite a contact", overview.admin_url("accounts_invitation_add", customer=customer.pk))
+        )
+    if request.user.has_perm("accounts.change_membership"):
+        actions.append(overview.Link("Change roles", overview.admin_url("accounts_customer_change", customer.pk)))
+    return overview.Section(
+        "contacts", "Contacts and roles", ("Name", "Email", "Role", "Since"),
+        rows=[(m.user.full_name or "—", m.user.email, m.get_role_display(), overview.when(m.created_at))
+              for m in shown],
+        total=total, all_url=overview.admin_url("accounts_customer_change", customer.pk), actions=actions,
+        empty="No contacts: invite one.",
+    )  # fmt: skip
+
+
+@overview.section(30)
+def services_section(request: HttpRequest, customer: Customer) -> overview.Section | None:
+    user = request.user
+    if not user.has_perm("accounts.view_service"):
+        return None
+    services_ = customer.services.order_by("-started_on", "name")
+    see_addresses = user.has_perm("accounts.view_ipassignment")
+    if see_addresses:
+        current = IPAssignment.objects.filter(released_on__isnull=True).order_by("first_key")
+        services_ = services_.prefetch_related(Prefetch("ip_assignments", queryset=current))
+    shown, total = overview.latest(services_)
+    may_change_status = user.has_perm("accounts.add_servicestatuschange")
+
+    def status_button(service: Service) -> overview.Link | None:
+        if not may_change_status or service.has_ended:
+            return None
+        if service.status == Service.Status.SUSPENDED:
+            return overview.action_button("Restore…", "accounts_service_changelist", "restore", [service.pk])
+        return overview.action_button("Suspend…", "accounts_service_changelist", "suspend", [service.pk])
+
+    rows = [
+        (
+            overview.Link(service.name, overview.admin_url("accounts_service_change", service.pk)),
+            service.get_kind_display(),
+            service.state_label,
+            *((", ".join(a.network for a in service.ip_assignments.all()) or "—",) if see_addresses else ()),
+            status_button(service),
+        )
+        for service in shown
+    ]
+    actions = []
+    if user.has_perm("accounts.add_service"):
+        actions.append(overview.Link("Add a service", overview.admin_url("accounts_service_add", customer=customer.pk)))
+    columns = ("Service", "Kind", "Status", *(("IP addresses",) if see_addresses else ()), "")
+    return overview.Section(
+        "services", "Services and IP addresses" if see_addresses else "Services", columns, rows=rows, total=total,
+        all_url=overview.admin_url("accounts_service_changelist", customer=customer.pk), actions=actions,
+        empty="No services.",
+    )  # fmt: skip
+
+
+@overview.section(100)
+def audit_section(request: HttpRequest, customer: Customer) -> overview.Section | None:
+    if not request.user.has_perm("accounts.view_auditevent"):
+        return None
+    shown, total = overview.latest(AuditEvent.objects.filter(customer=customer).order_by("-occurred_at", "-pk"))
+    url = functools.partial(overview.admin_url, "accounts_auditevent_change")
+    return overview.Section(
+        "audit", "Audit trail", ("When", "Who", "What"),
+        rows=[
+            (
+                overview.Link(f"{timezone.localtime(event.occurred_at):%-d %b %Y %H:%M}", url(event.pk)),
+                event.actor_label,
+                event.summary or event.action,
+            )
+            for event in shown
+        ],
+        total=total, all_url=overview.admin_url("accounts_auditevent_changelist", customer__id__exact=customer.pk),
+        empty="Nothing recorded yet.",
+    )  # fmt: skip
 
 
 # Correspondence admin (messages, quarantine, replies) lives with the correspondence package.

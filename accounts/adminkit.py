@@ -1,9 +1,12 @@
-"""Pieces every app's admin shares: the intermediate page of an action that needs input."""
+"""Pieces every app's admin shares: the intermediate page of an action that needs input, and the
+filter of a list to one customer's rows."""
 
 from __future__ import annotations
 
 from django.contrib import admin
 from django.template.response import TemplateResponse
+
+from accounts.models import Customer
 
 
 def action_form(modeladmin, request, queryset, *, form, action, title, intro, items, submit):
@@ -24,3 +27,33 @@ def action_form(modeladmin, request, queryset, *, form, action, title, intro, it
             "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
         },
     )
+
+
+def customer_filter(path: str = "customer") -> type[admin.SimpleListFilter]:
+    """A list filter for one customer's rows (``?customer=<id>``), through ``path``.
+
+    The customer overview links each section's "all" to its list filtered so; the filter
+    shows whose rows these are, and "All" to drop it. It offers no list of customers to
+    pick from: there may be thousands (search finds one).
+    """
+
+    class CustomerFilter(admin.SimpleListFilter):
+        title = "customer"
+        parameter_name = "customer"
+
+        def lookups(self, request, model_admin):
+            value = self.value()
+            if not value:
+                return []
+            found = Customer.objects.filter(pk=value).first() if value.isdigit() else None
+            return [(value, str(found) if found else f"No customer {value}")]
+
+        def queryset(self, request, queryset):
+            value = self.value()
+            if not value:
+                return queryset
+            if not value.isdigit():
+                return queryset.none()
+            return queryset.filter(**{path: value})
+
+    return CustomerFilter

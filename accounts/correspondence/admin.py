@@ -10,6 +10,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from accounts import overview
+from accounts.adminkit import customer_filter
 from accounts.correspondence import gateway, inbound, services
 from accounts.correspondence.display import inert_links
 from accounts.correspondence.models import Message, MessageAttachment, MessageRecipient
@@ -77,7 +79,7 @@ class MessageAdmin(admin.ModelAdmin):
         return "Verified" if message.sender_verified else "Not verified"
 
     list_display = ("created_at", "direction", "kind", "status", "customer", "subject", "from_address", "sender")
-    list_filter = ("direction", "status", "kind", "sender_verified")
+    list_filter = ("direction", "status", "kind", "sender_verified", customer_filter())
     search_fields = ("subject", "from_address", "customer__registered_name", "customer__trading_name", "message_id")
     list_select_related = ("customer",)
     date_hierarchy = "created_at"
@@ -284,3 +286,34 @@ class MessageAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("customer")
+
+
+@overview.section(70)
+def correspondence_section(request, customer: Customer) -> overview.Section | None:
+    """The customer's latest messages, in and out, with Reply on what they sent us."""
+    if not request.user.has_perm("accounts.view_message"):
+        return None
+    shown, total = overview.latest(Message.objects.filter(customer=customer).order_by("-created_at", "-pk"))
+    may_reply = request.user.has_perm("accounts.change_message")
+    rows = [
+        (
+            overview.when(message.created_at),
+            "From them" if message.direction == Message.Direction.INBOUND else "To them",
+            message.get_kind_display(),
+            overview.Link(message.subject or "(no subject)", overview.admin_url("accounts_message_change", message.pk)),
+            message.get_status_display(),
+            overview.Link("Reply", overview.admin_url("accounts_message_reply", message.pk))
+            if may_reply and message.direction == Message.Direction.INBOUND
+            else None,
+        )
+        for message in shown
+    ]
+    return overview.Section(
+        "correspondence",
+        "Correspondence",
+        ("Date", "Direction", "Kind", "Subject", "Status", ""),
+        rows=rows,
+        total=total,
+        all_url=overview.admin_url("accounts_message_changelist", customer=customer.pk),
+        empty="No messages.",
+    )

@@ -2,4 +2,4 @@
 
 from __future__ import annotations
 
-from billing.admin import accounting, collections, documents, home, payments, usage  # noqa: F401
+from billing.admin import accounting, collections, documents, home, overview, payments, usage  # noqa: F401

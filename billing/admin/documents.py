@@ -24,7 +24,7 @@ from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from accounts.adminkit import action_form
+from accounts.adminkit import action_form, customer_filter
 from accounts.correspondence.models import Message
 from accounts.models import Customer
 from accounts.staff_files import serve_to_staff
@@ -402,7 +402,7 @@ class InvoiceAdmin(admin.ModelAdmin):
         "total_gross",
         "currency",
     ]
-    list_filter = ["kind", "status", OverdueFilter, EmailedFilter, "currency"]
+    list_filter = ["kind", "status", OverdueFilter, EmailedFilter, "currency", customer_filter()]
     list_select_related = ["customer"]
     search_fields = ["number", "customer__registered_name", "customer__trading_name"]
     date_hierarchy = "issued_on"

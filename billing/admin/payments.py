@@ -16,6 +16,7 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.adminkit import customer_filter
 from billing.admin.base import RecordedThroughService
 from billing.models import (
     BillingRun,
@@ -108,7 +109,7 @@ class PaymentAdmin(RecordedThroughService):
     """A payment is an accounting record: corrected by a credit note or a refund, not edited."""
 
     list_display = ["received_on", "customer", "amount", "currency", "method", "reference"]
-    list_filter = ["method", "currency"]
+    list_filter = ["method", "currency", customer_filter()]
     search_fields = ["reference", "customer__registered_name", "customer__trading_name"]
     date_hierarchy = "received_on"
     autocomplete_fields = ["customer"]
@@ -156,7 +157,7 @@ class RefundAdmin(RecordedThroughService):
 
     form = RefundForm
     list_display = ["paid_on", "customer", "amount", "currency", "method", "credit_note", "reference"]
-    list_filter = ["method", "currency"]
+    list_filter = ["method", "currency", customer_filter()]
     search_fields = ["reference", "customer__registered_name", "customer__trading_name", "credit_note__number"]
     date_hierarchy = "paid_on"
     autocomplete_fields = ["customer"]
@@ -221,7 +222,8 @@ class BillingRunAdmin(admin.ModelAdmin):
     actions = ["resume_runs"]
 
     def get_changeform_initial_data(self, request) -> dict:
-        return {"period_start": timezone.localdate().replace(day=1)}
+        # "Run billing for this customer" on the customer overview links here with ?customer=<id>.
+        return {"period_start": timezone.localdate().replace(day=1), **super().get_changeform_initial_data(request)}
 
     def get_readonly_fields(self, request, obj=None):
         if obj:

@@ -18,6 +18,7 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
 
+from accounts.adminkit import customer_filter
 from core.registry import declarations
 from privacy.models import LegalHold
 from privacy.services import holds, retention
@@ -68,10 +69,10 @@ class PlaceHoldForm(forms.ModelForm):
 class LegalHoldAdmin(admin.ModelAdmin):
     form = PlaceHoldForm
     list_display = ("__str__", "customer", "short_reason", "placed_by", "placed_at", "is_active", "lifted_at")
-    list_filter = (("lifted_at", admin.EmptyFieldListFilter), "placed_at")
+    list_filter = (("lifted_at", admin.EmptyFieldListFilter), "placed_at", customer_filter())
     list_select_related = ("customer", "target_type", "placed_by")
     search_fields = ("reason", "customer__registered_name", "customer__trading_name", "target_id")
-    raw_id_fields = ("customer",)
+    autocomplete_fields = ("customer",)
     date_hierarchy = "placed_at"
     actions = ["lift_selected"]
     readonly_fields = ("placed_by", "placed_at", "lifted_by", "lifted_at")
