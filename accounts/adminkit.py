@@ -3,7 +3,9 @@ filter of a list to one customer's rows."""
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
+from django.contrib.admin.widgets import AutocompleteSelect
 from django.template.response import TemplateResponse
 
 from accounts.models import Customer
@@ -57,3 +59,20 @@ def customer_filter(path: str = "customer") -> type[admin.SimpleListFilter]:
             return queryset.filter(**{path: value})
 
     return CustomerFilter
+
+
+def customer_choice(source_field, **kwargs) -> forms.ModelChoiceField:
+    """A customer chosen by search, as ``autocomplete_fields`` offers on a model's own form,
+    for a form of our own (an action's page). ``source_field`` is any foreign key to a
+    customer; a template showing the form includes ``{{ form.media }}``."""
+    return forms.ModelChoiceField(Customer.objects.all(), widget=AutocompleteSelect(source_field, admin.site), **kwargs)
+
+
+class ViewOnlyPage:
+    """A record whose page edits nothing (every field read-only; it changes through the
+    list's actions or pages of its own): the page says "View", not "Change", and has no
+    Save button. The actions still need the change permission, which Django checks
+    without an object."""
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return obj is None and super().has_change_permission(request, obj)

@@ -108,7 +108,7 @@ class AuditEvent(models.Model):
     )
     target_id = models.CharField(max_length=64, blank=True)
     target_label = models.CharField(max_length=200, blank=True)
-    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    ip_address = models.GenericIPAddressField(verbose_name="IP address", null=True, blank=True)
     changes = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
     security = models.BooleanField(default=False, help_text="Shown to the customer on their Activity page.")
     kept_until = models.DateField()

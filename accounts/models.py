@@ -740,7 +740,9 @@ class ProviderDetails(models.Model):
         help_text="security.txt Expires: when the file stops being valid (at most a year ahead). "
         "Staff are warned in the admin 30 days before.",
     )
-    security_policy_url = models.URLField(blank=True, help_text="security.txt Policy: your disclosure policy.")
+    security_policy_url = models.URLField(
+        verbose_name="security policy URL", blank=True, help_text="security.txt Policy: your disclosure policy."
+    )
     security_languages = models.CharField(
         max_length=100, blank=True, default="en", help_text="security.txt Preferred-Languages, e.g. en, cy."
     )

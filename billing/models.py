@@ -228,7 +228,9 @@ class Plan(models.Model):
     currency = models.CharField(max_length=3, default="GBP")
     price = models.DecimalField(max_digits=12, decimal_places=2)
     setup_fee = models.DecimalField(max_digits=12, decimal_places=2, default=0)
-    vat_category = models.CharField(max_length=10, choices=VatCategory.choices, default=VatCategory.STANDARD)
+    vat_category = models.CharField(
+        verbose_name="VAT category", max_length=10, choices=VatCategory.choices, default=VatCategory.STANDARD
+    )
     active = models.BooleanField(default=True)
 
     class Meta:
@@ -310,7 +312,9 @@ class OneOffCharge(models.Model):
     description = models.CharField(max_length=300)
     quantity = models.DecimalField(max_digits=12, decimal_places=3, default=1)
     unit_price = models.DecimalField(max_digits=12, decimal_places=2)
-    vat_category = models.CharField(max_length=10, choices=VatCategory.choices, default=VatCategory.STANDARD)
+    vat_category = models.CharField(
+        verbose_name="VAT category", max_length=10, choices=VatCategory.choices, default=VatCategory.STANDARD
+    )
     created_at = models.DateTimeField(default=timezone.now)
     invoice_line = models.OneToOneField(
         "billing.InvoiceLine", null=True, blank=True, on_delete=models.PROTECT, related_name="one_off_charge"
@@ -490,21 +494,30 @@ class Invoice(models.Model):
     due_on = models.DateField(null=True, blank=True)
     seller = models.JSONField(default=dict, blank=True, help_text="Copied from provider details at issue.")
     buyer = models.JSONField(default=dict, blank=True, help_text="Copied from the customer at issue.")
-    vat_rule = models.CharField(max_length=30, blank=True)
-    vat_wording = models.CharField(max_length=300, blank=True)
+    vat_rule = models.CharField(verbose_name="VAT rule", max_length=30, blank=True)
+    vat_wording = models.CharField(verbose_name="VAT wording", max_length=300, blank=True)
     total_net = models.DecimalField(max_digits=14, decimal_places=2, default=0)
-    total_vat = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    total_vat = models.DecimalField(verbose_name="total VAT", max_digits=14, decimal_places=2, default=0)
     total_gross = models.DecimalField(max_digits=14, decimal_places=2, default=0)
     # Foreign currency: sterling totals at a stored rate, where UK VAT is due.
     gbp_rate = models.DecimalField(
-        max_digits=14, decimal_places=6, null=True, blank=True, help_text="Pounds per unit of the invoice currency."
+        verbose_name="sterling rate",
+        max_digits=14,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        help_text="Pounds per unit of the invoice currency.",
     )
-    gbp_rate_source = models.CharField(max_length=200, blank=True)
-    gbp_rate_date = models.DateField(null=True, blank=True)
-    total_net_gbp = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
-    total_vat_gbp = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
-    pdf = models.FileField(upload_to="billing/pdf/%Y/", max_length=255, blank=True)
-    pdf_sha256 = models.CharField(max_length=64, blank=True)
+    gbp_rate_source = models.CharField(verbose_name="sterling rate source", max_length=200, blank=True)
+    gbp_rate_date = models.DateField(verbose_name="sterling rate date", null=True, blank=True)
+    total_net_gbp = models.DecimalField(
+        verbose_name="total net in sterling", max_digits=14, decimal_places=2, null=True, blank=True
+    )
+    total_vat_gbp = models.DecimalField(
+        verbose_name="total VAT in sterling", max_digits=14, decimal_places=2, null=True, blank=True
+    )
+    pdf = models.FileField(verbose_name="PDF", upload_to="billing/pdf/%Y/", max_length=255, blank=True)
+    pdf_sha256 = models.CharField(verbose_name="SHA-256 of the PDF", max_length=64, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     objects = InvoiceQuerySet.as_manager()
@@ -615,8 +628,11 @@ class InvoiceLine(models.Model):
     description = models.CharField(max_length=300)
     quantity = models.DecimalField(max_digits=12, decimal_places=3, default=1)
     unit_price = models.DecimalField(max_digits=12, decimal_places=2)
-    vat_category = models.CharField(max_length=10, choices=VatCategory.choices, default=VatCategory.STANDARD)
+    vat_category = models.CharField(
+        verbose_name="VAT category", max_length=10, choices=VatCategory.choices, default=VatCategory.STANDARD
+    )
     vat_rate = models.DecimalField(
+        verbose_name="VAT rate",
         max_digits=5,
         decimal_places=2,
         null=True,
@@ -1139,7 +1155,9 @@ class AccountingSettings(models.Model):
     """The codes the accountants' books use and how exports are made. One row, kept by
     billing staff in the admin; with none saved yet the UK defaults below apply."""
 
-    vat_stagger = models.PositiveSmallIntegerField(choices=VatStagger.choices, default=VatStagger.MARCH)
+    vat_stagger = models.PositiveSmallIntegerField(
+        verbose_name="VAT quarters", choices=VatStagger.choices, default=VatStagger.MARCH
+    )
     year_end_month = models.PositiveSmallIntegerField(
         default=3,
         validators=[MinValueValidator(1), MaxValueValidator(12)],
@@ -1215,7 +1233,7 @@ class AccountingTaxCode(models.Model):
     defaults by a migration; an empty name means "not mapped" and an export needing it
     is refused, naming the document and the code."""
 
-    vat_code = models.CharField(max_length=3, choices=VatCode.choices, unique=True)
+    vat_code = models.CharField(verbose_name="VAT code", max_length=3, choices=VatCode.choices, unique=True)
     xero_tax_type = models.CharField(
         max_length=50, blank=True, help_text="The tax rate's display name in Xero, e.g. 20% (VAT on Income)."
     )
@@ -1298,7 +1316,7 @@ class AccountingExport(models.Model):
     expected_rows = models.PositiveIntegerField(default=0)
     file = models.FileField(upload_to="billing/accounting/%Y/%m/", max_length=255, blank=True)
     filename = models.CharField(max_length=200, blank=True)
-    sha256 = models.CharField(max_length=64, blank=True)
+    sha256 = models.CharField(verbose_name="SHA-256", max_length=64, blank=True)
     note = models.CharField(max_length=500, blank=True, help_text="e.g. the period has no data.")
     error = models.TextField(blank=True)
     customers = models.PositiveIntegerField(default=0, help_text="How many customers' data the file holds.")

@@ -84,6 +84,16 @@ class VatDecision:
         return self.rule == "reverse_charge"
 
 
+# Each rule in plain words, as staff read it on a document's page.
+RULE_LABELS = {
+    "uk_rate": "UK rates (customer in the UK VAT area)",
+    "reverse_charge": "Reverse charge (business customer in the EU)",
+    "outside_scope": "Outside the scope of UK VAT (business customer outside the UK and EU)",
+    "consumer_country_rate": "The customer's country's rates (consumer outside the UK)",
+    NOT_A_SUPPLY: "No VAT: late-payment interest and compensation are not a supply",
+}
+
+
 # The rules under which no UK VAT is charged because the supply is outside its scope.
 OUTSIDE_SCOPE_RULES = {
     "reverse_charge": "Reverse charge",

@@ -90,7 +90,7 @@ class DisclosureEntry(models.Model):
     customers = models.ManyToManyField("accounts.Customer", related_name="disclosures", blank=True)
     customer_ids = models.JSONField(default=list, editable=False)
     summary = models.TextField(blank=True, help_text="What was sent, in a sentence.")
-    artefact_sha256 = models.CharField(max_length=64, blank=True)
+    artefact_sha256 = models.CharField(verbose_name="SHA-256 of the artefact", max_length=64, blank=True)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -630,7 +630,7 @@ class DataExport(models.Model):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
     progress = models.PositiveSmallIntegerField(default=0, help_text="Percent done.")
     file = models.FileField(upload_to="privacy/exports/%Y/%m/", max_length=255, blank=True)
-    sha256 = models.CharField(max_length=64, blank=True)
+    sha256 = models.CharField(verbose_name="SHA-256", max_length=64, blank=True)
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -11,7 +11,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from accounts import overview
-from accounts.adminkit import customer_filter
+from accounts.adminkit import ViewOnlyPage, customer_choice, customer_filter
 from accounts.correspondence import gateway, inbound, services
 from accounts.correspondence.display import inert_links
 from accounts.correspondence.models import Message, MessageAttachment, MessageRecipient
@@ -63,15 +63,11 @@ class ReplyForm(forms.Form):
 
 
 class AssignForm(forms.Form):
-    customer = forms.ModelChoiceField(queryset=None)
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["customer"].queryset = Customer.objects.order_by("registered_name")
+    customer = customer_choice(Message._meta.get_field("customer"))
 
 
 @admin.register(Message)
-class MessageAdmin(admin.ModelAdmin):
+class MessageAdmin(ViewOnlyPage, admin.ModelAdmin):
     @admin.display(description="Sender", ordering="sender_verified")
     def sender(self, message: Message) -> str:
         if message.direction == Message.Direction.OUTBOUND or message.sender_verified is None:
@@ -222,7 +218,8 @@ class MessageAdmin(admin.ModelAdmin):
 
     def _changeable(self, request, pk: int) -> Message:
         message = get_object_or_404(Message, pk=pk)
-        if not self.has_change_permission(request, message):
+        # Replying and assigning are the work the change permission allows, each on its own page.
+        if not request.user.has_perm("accounts.change_message"):
             raise PermissionDenied
         return message
 

@@ -159,7 +159,7 @@ class Message(models.Model):
     headers = models.JSONField(default=dict, blank=True)
     template = models.CharField(max_length=200, blank=True)
     raw = models.FileField(upload_to="mail/raw/%Y/%m/", max_length=255, blank=True)
-    raw_sha256 = models.CharField(max_length=64, blank=True, db_index=True)
+    raw_sha256 = models.CharField(verbose_name="SHA-256 of the original", max_length=64, blank=True, db_index=True)
     parse_error = models.TextField(blank=True)
     # Inbound only: whether our receiving mail server vouched for the From address
     # (accounts.correspondence.senders). None for outbound mail.
@@ -265,7 +265,7 @@ class MessageAttachment(models.Model):
     filename = models.CharField(max_length=255)
     content_type = models.CharField(max_length=255)
     size = models.PositiveBigIntegerField()
-    sha256 = models.CharField(max_length=64)
+    sha256 = models.CharField(verbose_name="SHA-256", max_length=64)
     file = models.FileField(upload_to="mail/attachments/%Y/%m/", max_length=255)
 
     class Meta:

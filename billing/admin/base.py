@@ -6,11 +6,15 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.http import HttpResponseRedirect
 
+from accounts.adminkit import ViewOnlyPage
 
-class RecordedThroughService(admin.ModelAdmin):
+
+class RecordedThroughService(ViewOnlyPage, admin.ModelAdmin):
     """Rows that a service function creates (with its checks and side effects) and that
     are accounting records afterwards: added through ``create``, then never edited here
     (the fields listed in ``fields`` become read-only) nor deleted.
+
+    Its page, once made, is a view page ("View payment", no Save).
 
     Each subclass defines ``create(self, request, data) -> Model``, which calls its service
     with the form's cleaned data.

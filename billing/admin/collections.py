@@ -12,7 +12,7 @@ from django.http import HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import Customer
+from accounts.adminkit import ViewOnlyPage, customer_choice
 from billing.admin.base import RecordedThroughService
 from billing.admin.documents import action_form
 from billing.collections.charges import charge_late_payment, waive_charges
@@ -134,7 +134,7 @@ class EndPauseForm(forms.Form):
 class CollectionsPauseAdmin(Recorded):
     list_display = ["customer", "reason", "until", "created_by", "created_at", "ended_at"]
     list_filter = [("ended_at", admin.EmptyFieldListFilter)]
-    raw_id_fields = ["customer"]
+    autocomplete_fields = ["customer"]
     fields = ["customer", "reason", "until"]
     readonly_after_creation = ("created_by", "created_at", "ended_at", "ended_by")
     actions = ["end_pauses"]
@@ -149,8 +149,8 @@ class CollectionsPauseAdmin(Recorded):
 
 
 class ChargeForm(forms.ModelForm):
-    customer = forms.ModelChoiceField(
-        queryset=Customer.objects.all(),
+    customer = customer_choice(
+        Invoice._meta.get_field("customer"),
         help_text="Issue one late-payment claim for the interest accrued to today and the compensation on each of "
         "the customer's overdue invoices (business customers only, when charges are turned on).",
     )
@@ -161,7 +161,7 @@ class ChargeForm(forms.ModelForm):
 
 
 @admin.register(LatePaymentCharge)
-class LatePaymentChargeAdmin(admin.ModelAdmin):
+class LatePaymentChargeAdmin(ViewOnlyPage, admin.ModelAdmin):
     """Charging issues a claim document; a claim is cancelled like any document, by a credit note."""
 
     list_display = ["claim", "debt", "interest", "compensation", "interest_from", "interest_to", "annual_rate"]
@@ -176,9 +176,6 @@ class LatePaymentChargeAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [] if obj is None else self.get_fields(request, obj)
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return obj is None and super().has_change_permission(request, obj)
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
@@ -225,7 +222,7 @@ class RejectForm(forms.Form):
 
 
 @admin.register(Dispute)
-class DisputeAdmin(admin.ModelAdmin):
+class DisputeAdmin(ViewOnlyPage, admin.ModelAdmin):
     """Raised by customers in the portal; decided here. The legal hold it placed is lifted on decision."""
 
     list_display = ["invoice", "customer", "status", "raised_by", "raised_at", "decided_at"]
@@ -307,7 +304,7 @@ class LetterAdmin(OpenDocuments, Recorded):
     list_display = ["__str__", "kind", "dated", "amount", "currency", "posted_on", "may_pass_on"]
     list_filter = ["kind", ("posted_on", admin.EmptyFieldListFilter)]
     list_select_related = ["customer"]
-    raw_id_fields = ["customer"]
+    autocomplete_fields = ["customer"]
     filter_horizontal = ["invoices"]
     fields = ["customer", "invoices"]
     readonly_after_creation = ("kind", "dated", "amount", "currency", "pdf_sha256", "message", "posted_on",
@@ -349,7 +346,7 @@ class AnsweredForm(forms.Form):
 
 
 @admin.register(LetterReply)
-class LetterReplyAdmin(admin.ModelAdmin):
+class LetterReplyAdmin(ViewOnlyPage, admin.ModelAdmin):
     list_display = ["letter", "response", "wants_documents", "seeking_advice", "submitted_at", "answered_on"]
     list_filter = ["response", "wants_documents", "seeking_advice"]
     readonly_fields = [f.name for f in LetterReply._meta.fields if f.name != "id"]
@@ -401,7 +398,7 @@ class HandoffAdmin(OpenDocuments, Recorded):
     form = HandoffForm
     list_display = ["__str__", "agency", "amount", "currency", "status", "created_at"]
     list_filter = ["status", "agency"]
-    raw_id_fields = ["customer"]
+    autocomplete_fields = ["customer"]
     filter_horizontal = ["invoices"]
     fields = ["customer", "agency", "invoices"]
     readonly_after_creation = ("amount", "currency", "status", "pack_sha256", "disclosure", "created_by",
@@ -483,7 +480,7 @@ class SuspensionNoticeAdmin(OpenDocuments, Recorded):
 
     list_display = ["__str__", "noticed_at", "suspend_on", "suspended_at", "restored_at", "cancelled_at"]
     list_filter = [("suspended_at", admin.EmptyFieldListFilter), ("restored_at", admin.EmptyFieldListFilter)]
-    raw_id_fields = ["customer"]
+    autocomplete_fields = ["customer"]
     filter_horizontal = ["invoices"]
     fields = ["customer", "invoices"]
     readonly_after_creation = ("noticed_at", "suspend_on", "created_by", "suspended_at", "restored_at", "cancelled_at")

@@ -46,7 +46,7 @@ from billing.models import (
 )
 from billing.money import format_money, to_money
 from billing.tasks import render_and_send_invoice
-from billing.vat import VatRuleError
+from billing.vat import RULE_LABELS, VatRuleError
 from billing.workflows.proforma import ProFormaError, cancel_payment_request
 from billing.workflows.settlement import credit_invoice, issue_document
 from billing.workflows.subscriptions import SubscriptionError, change_plan, end_service, start_subscription
@@ -181,7 +181,7 @@ class SubscriptionAdmin(RecordedThroughService):
     list_display = ["service", "customer", "plan", "started_on", "ended_on", "billed_until"]
     list_filter = [("ended_on", admin.EmptyFieldListFilter), "plan"]
     list_select_related = ["service__customer", "plan"]
-    raw_id_fields = ["service"]
+    autocomplete_fields = ["service"]
     search_fields = ["service__name", "service__customer__registered_name"]
     actions = ["end_service", "change_plan"]
     fields = ["service", "plan", "started_on"]
@@ -261,7 +261,7 @@ class SubscriptionAdmin(RecordedThroughService):
 class OneOffChargeAdmin(admin.ModelAdmin):
     list_display = ["description", "customer", "quantity", "unit_price", "created_at", "invoice_line"]
     list_select_related = ["customer", "invoice_line__invoice"]
-    raw_id_fields = ["customer"]
+    autocomplete_fields = ["customer"]
     readonly_fields = ["invoice_line"]
 
     def has_change_permission(self, request, obj=None) -> bool:
@@ -424,6 +424,7 @@ class InvoiceAdmin(admin.ModelAdmin):
         fields[fields.index("pdf")] = "pdf_link"
         fields[fields.index("seller")] = "seller_address"
         fields[fields.index("buyer")] = "buyer_address"
+        fields[fields.index("vat_rule")] = "vat_rule_label"
         fields.insert(fields.index("status") + 1, "emailed")
         if obj.kind == Invoice.Kind.CREDIT_NOTE:
             fields.insert(fields.index("reason") + 1, "refunds")
@@ -432,6 +433,10 @@ class InvoiceAdmin(admin.ModelAdmin):
     @admin.display(description="Emailed")
     def emailed(self, obj: Invoice) -> str:
         return email_state(obj)
+
+    @admin.display(description="VAT rule")
+    def vat_rule_label(self, obj: Invoice) -> str:
+        return RULE_LABELS.get(obj.vat_rule, obj.vat_rule or "—")
 
     @admin.display(description="Seller (as printed)")
     def seller_address(self, obj: Invoice) -> str:

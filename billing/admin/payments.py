@@ -16,7 +16,7 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.adminkit import customer_filter
+from accounts.adminkit import ViewOnlyPage, customer_filter
 from billing.admin.base import RecordedThroughService
 from billing.models import (
     BillingRun,
@@ -179,9 +179,6 @@ class RefundAdmin(RecordedThroughService):
             )
         return initial
 
-    def has_change_permission(self, request, obj=None) -> bool:
-        return obj is None and super().has_change_permission(request, obj)
-
     def create(self, request, data: dict) -> Refund:
         return record_refund(
             data["customer"],
@@ -211,7 +208,7 @@ class BillingRunForm(forms.ModelForm):
 
 
 @admin.register(BillingRun)
-class BillingRunAdmin(admin.ModelAdmin):
+class BillingRunAdmin(ViewOnlyPage, admin.ModelAdmin):
     """Adding a run is "Run billing now": for everyone, or for the one customer chosen."""
 
     form = BillingRunForm

@@ -296,7 +296,7 @@ class DisputeAttachment(models.Model):
     filename = models.CharField(max_length=255)
     content_type = models.CharField(max_length=255)
     size = models.PositiveIntegerField()
-    sha256 = models.CharField(max_length=64)
+    sha256 = models.CharField(verbose_name="SHA-256", max_length=64)
     file = models.CharField(max_length=500, help_text="Name in private storage.")
 
     def __str__(self) -> str:
@@ -325,8 +325,8 @@ class Letter(models.Model):
     dated = models.DateField()
     amount = models.DecimalField(max_digits=14, decimal_places=2)
     currency = models.CharField(max_length=3)
-    pdf = models.CharField(max_length=500, blank=True)
-    pdf_sha256 = models.CharField(max_length=64, blank=True)
+    pdf = models.CharField(verbose_name="PDF", max_length=500, blank=True)
+    pdf_sha256 = models.CharField(verbose_name="SHA-256 of the PDF", max_length=64, blank=True)
     message = models.ForeignKey("accounts.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     posted_on = models.DateField(null=True, blank=True, help_text="The day staff posted it (first class).")
     posted_by = models.ForeignKey(
@@ -451,7 +451,7 @@ class Handoff(models.Model):
     currency = models.CharField(max_length=3)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
     pack = models.CharField(max_length=500, help_text="The handoff pack in private storage.")
-    pack_sha256 = models.CharField(max_length=64)
+    pack_sha256 = models.CharField(verbose_name="SHA-256 of the pack", max_length=64)
     disclosure = models.ForeignKey("privacy.DisclosureEntry", on_delete=models.PROTECT, related_name="+")
     hold = models.ForeignKey("privacy.LegalHold", on_delete=models.PROTECT, related_name="+")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")

@@ -251,7 +251,7 @@ class AbuseReport(models.Model):
     status = models.CharField(max_length=20, choices=Status.choices)
     problem = models.TextField(blank=True, help_text="Why the report is waiting for a person.")
     report_id = models.CharField(max_length=200, blank=True, db_index=True)
-    content_sha256 = models.CharField(max_length=64, db_index=True)
+    content_sha256 = models.CharField(verbose_name="SHA-256 of the content", max_length=64, db_index=True)
     # The inbound email it came in (the raw message is kept there); empty for the staff form.
     message = models.ForeignKey(
         "accounts.Message", null=True, blank=True, on_delete=models.PROTECT, related_name="abuse_reports"
@@ -267,7 +267,7 @@ class AbuseReport(models.Model):
     )
     category = models.CharField(max_length=30, choices=CATEGORY_CHOICES, blank=True)
     type = models.CharField(max_length=30, choices=TYPE_CHOICES, blank=True)
-    source_ip = models.GenericIPAddressField(null=True, blank=True, unpack_ipv4=True)
+    source_ip = models.GenericIPAddressField(verbose_name="source IP address", null=True, blank=True, unpack_ipv4=True)
     source_port = models.PositiveIntegerField(null=True, blank=True)
     event_time = models.DateTimeField(null=True, blank=True, help_text="When the abuse happened (UTC).")
     summary = models.TextField(blank=True, help_text="What was reported, in the reporter's words (short).")
@@ -322,7 +322,7 @@ class AbuseEvidence(models.Model):
     description = models.CharField(max_length=500, blank=True)
     file = models.FileField(upload_to="abuse/evidence/", max_length=255)
     size = models.PositiveBigIntegerField()
-    sha256 = models.CharField(max_length=64)
+    sha256 = models.CharField(verbose_name="SHA-256", max_length=64)
     shared_with_customer = models.BooleanField(
         default=False, help_text="Attach it when the customer is told (only what they need to act)."
     )
@@ -414,7 +414,7 @@ class CaseEntryFile(models.Model):
     filename = models.CharField(max_length=255)
     content_type = models.CharField(max_length=255)
     size = models.PositiveBigIntegerField()
-    sha256 = models.CharField(max_length=64)
+    sha256 = models.CharField(verbose_name="SHA-256", max_length=64)
     file = models.FileField(upload_to="abuse/answers/", max_length=255)
 
     class Meta:

@@ -19,7 +19,8 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from accounts.models import Customer, User
+from accounts.adminkit import customer_choice
+from accounts.models import User
 from accounts.staff_files import serve_to_staff
 from privacy.models import DataExport, DataSubjectRequest
 from privacy.services import export as export_service
@@ -28,7 +29,9 @@ FULFIL_PERMISSION = "privacy.fulfil_request"
 
 
 class StartExportForm(forms.Form):
-    customer = forms.ModelChoiceField(Customer.objects.all(), required=False, help_text="Export a customer's data…")
+    customer = customer_choice(
+        DataExport._meta.get_field("customer"), required=False, help_text="Export a customer's data…"
+    )
     person = forms.ModelChoiceField(User.objects.all(), required=False, help_text="…or one person's.")
     request = forms.ModelChoiceField(
         DataSubjectRequest.objects.all(), required=False, help_text="The data-subject request this fulfils."

@@ -19,7 +19,7 @@ from django.urls import NoReverseMatch, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from accounts.adminkit import customer_filter
+from accounts.adminkit import ViewOnlyPage, customer_filter
 from accounts.staff_files import serve_to_staff
 from privacy import deadlines
 from privacy.authority import CONTENT_TYPES
@@ -512,7 +512,7 @@ class ActiveFilter(admin.SimpleListFilter):
 
 
 @admin.register(ProcessingRestriction)
-class ProcessingRestrictionAdmin(admin.ModelAdmin):
+class ProcessingRestrictionAdmin(ViewOnlyPage, admin.ModelAdmin):
     list_display = ("id", "kind", "customer", "person", "scope", "request", "started_at", "lifted_at")
     list_filter = (ActiveFilter, "kind")
     list_select_related = ("customer", "person", "request")

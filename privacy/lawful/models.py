@@ -167,7 +167,7 @@ class LawfulDisclosure(models.Model):
     demand = models.OneToOneField(LawfulDemand, on_delete=models.PROTECT, related_name="disclosure")
     package = models.FileField(max_length=300)
     package_name = models.CharField(max_length=255)
-    package_sha256 = models.CharField(max_length=64)
+    package_sha256 = models.CharField(verbose_name="SHA-256 of the package", max_length=64)
     package_size = models.PositiveBigIntegerField()
     sent_to = models.CharField(max_length=320, help_text="Where it was sent.")
     sent_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")

@@ -87,7 +87,7 @@ class StorageGrantAdmin(AuditHistoryMixin, admin.ModelAdmin):
     list_filter = ("route", "status", "necessity_reason")
     list_select_related = ("customer", "service", "requested_by")
     search_fields = ("=id", "service__name", "customer__registered_name", "customer__trading_name", "purpose")
-    raw_id_fields = ("service",)
+    autocomplete_fields = ("service",)
     date_hierarchy = "requested_at"
     actions = ["approve_necessary", "decline_necessary", "name_me", "revoke_now"]
     readonly_fields = (

@@ -159,7 +159,7 @@ class StorageAccessTool(models.Model):
 
     name = models.CharField(max_length=100, unique=True)
     token_prefix = models.CharField(max_length=12, editable=False)
-    token_sha256 = models.CharField(max_length=64, unique=True, editable=False)
+    token_sha256 = models.CharField(verbose_name="SHA-256 of the token", max_length=64, unique=True, editable=False)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     revoked_at = models.DateTimeField(null=True, blank=True)
