@@ -7,36 +7,20 @@ import datetime as dt
 import re
 
 import pytest
-from django.contrib.auth.models import Group
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django.utils import timezone
 
 from accounts import overview, roles
-from accounts.audit import System, record
-from accounts.correspondence import inbound
-from accounts.models import IPAssignment, Service
+from accounts.models import Service
 from billing.models import Invoice, Payment
-from billing.receivables.payments import record_payment
-from privacy.models import DataSubjectRequest
-from privacy.services import holds
 from tests import large_customer
-from tests.accounts.factories import CustomerFactory, MembershipFactory, StaffFactory, enable_totp
-from tests.billing.factories import InvoiceFactory, issued_invoice
+from tests.accounts.factories import CustomerFactory, StaffFactory, enable_totp
+from tests.billing.factories import issued_invoice
+from tests.portal.conftest import staff_client
 
 pytestmark = pytest.mark.django_db
-
-
-def staff_client(*groups: str, superuser: bool = False) -> Client:
-    person = StaffFactory(is_superuser=superuser)
-    for group in groups:
-        person.groups.add(Group.objects.get(name=group))
-    enable_totp(person)
-    client = Client()
-    client.force_login(person)
-    return client
 
 
 def overview_url(customer) -> str:
@@ -45,29 +29,6 @@ def overview_url(customer) -> str:
 
 def section_ids(page: str) -> list[str]:
     return re.findall(r'<section class="module overview-section" id="([^"]+)"', page)
-
-
-@pytest.fixture
-def busy_customer(provider):
-    """A customer with something in every section."""
-    customer = CustomerFactory(registered_name="Acme Widgets Ltd", postcode="SW1A 1AA")
-    MembershipFactory(
-        customer=customer, role=roles.Role.OWNER, user__email="owner@acme.example", user__full_name="Olive Owner"
-    )
-    service = Service.objects.create(customer=customer, name="web-01", kind="vps", platform="virtual")
-    IPAssignment(service=service, network="192.0.2.8/29").save()
-    invoice = issued_invoice(customer, issued_on=timezone.localdate() - dt.timedelta(days=60))
-    InvoiceFactory(customer=customer)  # a draft
-    record_payment(customer, amount=invoice.total_gross / 2, received_on=timezone.localdate(), method="bank_transfer",
-                   reference="BACS ACME", actor=StaffFactory())  # fmt: skip
-    inbound.receive(b"From: owner@acme.example\r\nSubject: Server down?\r\n\r\nweb-01 does not answer")
-    DataSubjectRequest.objects.create(
-        kind=DataSubjectRequest.Kind.ACCESS, channel=DataSubjectRequest.Channel.PORTAL, customer=customer,
-        status=DataSubjectRequest.Status.OPEN, received_at=timezone.now(), details="A copy of our data",
-    )  # fmt: skip
-    holds.place_hold(customer, reason="Dispute over invoice", actor=StaffFactory())
-    record("customer.details_changed", actor=System("test"), target=customer, summary="Phone number corrected")
-    return customer
 
 
 def test_a_superuser_sees_every_section_with_its_actions(busy_customer):
