@@ -51,6 +51,42 @@ PAGES = {
 SCREENSHOTS = {"login", "dashboard", "services", "contacts", "invoices", "invoice", "conversation", "privacy-centre"}
 
 
+def _recent_pages(customer) -> dict[str, str]:
+    """The customer pages added with usage billing, the abuse desk, storage access and
+    collections, each with something on it: an abuse case about one of the customer's
+    addresses, a letter of claim about their open invoice (dated after it fell due)."""
+    import datetime as dt
+    import json
+
+    from django.utils import timezone
+
+    from billing.collections.letters import send_letter
+    from privacy.abuse import intake, parsers
+    from privacy.storage.models import StorageGrant
+    from tests.accounts.factories import StaffFactory
+    from tests.privacy.abuse import samples
+
+    metered = customer.services.filter(subscriptions__plan__usage_terms__isnull=False).distinct().first()
+    address = metered.ip_assignments.order_by("pk").first().network.split("/")[0]
+    sample = samples.PER_CATEGORY["connection"](ip=address, when=timezone.now().isoformat())
+    report = intake.file_report(parsers.parse_xarf(json.dumps(sample)), now=timezone.now())
+    invoice = Invoice.objects.filter(customer=customer).open().order_by("pk").first()
+    letter = send_letter(
+        customer, invoices=[invoice], actor=StaffFactory(), today=invoice.due_on + dt.timedelta(days=1)
+    )
+    grant = StorageGrant.objects.filter(service__customer=customer).order_by("pk").first()
+    return {
+        "usage": reverse("billing:service_usage", args=[metered.pk]),
+        "abuse-reports": reverse("abuse:case_list"),
+        "abuse-case": reverse("abuse:case_detail", args=[report.case_id]),
+        "storage-access": reverse("storage_access:overview"),
+        "storage-grant": reverse("storage_access:grant", args=[grant.pk]),
+        "letters": reverse("billing:letters"),
+        "letter-reply": reverse("billing:letter_reply", args=[letter.pk]),
+        "dispute": reverse("billing:dispute_new", args=[invoice.pk]),
+    }
+
+
 def _overflow(page) -> int:
     """How many pixels the page is wider than the viewport (0 when it fits)."""
     return page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
@@ -83,6 +119,7 @@ def test_every_customer_page_fits_a_phone_and_a_laptop(live_server, migration_ro
     message = customer.messages.order_by("pk").first()
     if message is not None:
         pages["conversation"] = reverse("correspondence:detail", args=[message.pk])
+    pages.update(_recent_pages(customer))
 
     too_wide = []
     for width in WIDTHS:
