@@ -341,7 +341,9 @@ class ServiceAdmin(AuditHistoryMixin, admin.ModelAdmin):
     def has_status_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("accounts.add_servicestatuschange")
 
-    def _change_status(self, request: HttpRequest, queryset: QuerySet, *, action: str, change, title: str, intro: str):
+    def _change_status(
+        self, request: HttpRequest, queryset: QuerySet, *, action: str, change, title: str, past: str, intro: str
+    ):
         form = StatusChangeForm(request.POST if "apply" in request.POST else None)
         if not form.is_valid():
             return action_form(
@@ -362,13 +364,13 @@ class ServiceAdmin(AuditHistoryMixin, admin.ModelAdmin):
                     if done.customer_told
                     else "no contact receives service mail to tell"
                 )
-                messages.success(request, f"{service}: {title.lower()}d; {told}.")
+                messages.success(request, f"{service}: {past}; {told}.")
         return None
 
     @admin.action(description="Suspend services…", permissions=["status"])
     def suspend(self, request: HttpRequest, queryset: QuerySet):
         return self._change_status(
-            request, queryset, action="suspend", change=services.suspend_service, title="Suspend",
+            request, queryset, action="suspend", change=services.suspend_service, title="Suspend", past="suspended",
             intro="Suspend each of these services. The customer's owners and technical contacts are emailed the "
             "reason at once, and the service's history records who did it and why.",
         )  # fmt: skip
@@ -376,7 +378,7 @@ class ServiceAdmin(AuditHistoryMixin, admin.ModelAdmin):
     @admin.action(description="Restore suspended services…", permissions=["status"])
     def restore(self, request: HttpRequest, queryset: QuerySet):
         return self._change_status(
-            request, queryset, action="restore", change=services.restore_service, title="Restore",
+            request, queryset, action="restore", change=services.restore_service, title="Restore", past="restored",
             intro="Bring each of these suspended services back. The customer is emailed, and the history records it.",
         )  # fmt: skip
 

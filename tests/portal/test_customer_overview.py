@@ -158,16 +158,15 @@ def test_suspend_from_the_overview_opens_the_actions_own_page(busy_customer):
     assert step.status_code == 200 and "Suspend" in step.content.decode() and "reason" in step.content.decode()
     service.refresh_from_db()
     assert service.status == Service.Status.ACTIVE  # nothing happens before the reason is given
-    admin.post(
-        reverse("admin:accounts_service_changelist"),
-        {
-            "action": "suspend",
-            "_selected_action": [service.pk],
-            "apply": "Suspend",
-            "reason": "Spam",
-            "source": "staff",
-        },
-    )
+    form = {
+        "action": "suspend",
+        "_selected_action": [service.pk],
+        "apply": "Suspend",
+        "reason": "Spam",
+        "source": "staff",
+    }
+    done = admin.post(reverse("admin:accounts_service_changelist"), form, follow=True)
+    assert "Web-01: suspended; the customer has been emailed." in done.content.decode()  # the admin's capfirst
     service.refresh_from_db()
     assert service.status == Service.Status.SUSPENDED
     page = admin.get(overview_url(busy_customer)).content.decode()
