@@ -32,10 +32,12 @@ from billing.collections.models import (
     Letter,
     LetterReply,
     ReferenceRate,
+    ReferenceRateCheck,
     ReminderSent,
     SuspensionNotice,
     WriteOff,
 )
+from billing.collections.rates import checked_to, confirm_rates
 from billing.collections.reminders import end_pause, pause_reminders
 from billing.collections.suspension import give_notice
 from billing.models import Invoice
@@ -98,6 +100,24 @@ class ReferenceRateAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+    def changelist_view(self, request, extra_context=None):
+        confirmed = checked_to()
+        if confirmed:
+            messages.info(request, f"Confirmed complete up to {confirmed:%-d %B %Y} (Reference rate checks).")
+        return super().changelist_view(request, extra_context)
+
+
+@admin.register(ReferenceRateCheck)
+class ReferenceRateCheckAdmin(Recorded):
+    """Confirming the table up to a day lets interest be worked out for reference days up to it."""
+
+    list_display = ["checked_to", "source", "checked_by", "checked_at"]
+    fields = ["checked_to", "source"]
+    readonly_after_creation = ("checked_at", "checked_by")
+
+    def create(self, request, data) -> ReferenceRateCheck:
+        return confirm_rates(checked_to=data["checked_to"], source=data["source"], actor=request.user)
 
 
 @admin.register(CollectionAgency)

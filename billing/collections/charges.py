@@ -20,7 +20,8 @@ from django.utils import timezone
 from accounts import audit
 from billing.collections.interest import Interest, compensation, interest, reference_day
 from billing.collections.models import CollectionsSettings, LatePaymentCharge, LatePaymentWaiver
-from billing.collections.state import collectable, exclusion, reference_rate
+from billing.collections.rates import reference_rate
+from billing.collections.state import collectable, exclusion
 from billing.documents.locking import lock_customer
 from billing.documents.totals import credited_to
 from billing.issuing import add_line, issue_invoice
