@@ -68,8 +68,65 @@ CATEGORIES: dict[str, tuple[str, ...]] = {
     "copyright": ("copyright", "p2p", "cyberlocker", "ugc_platform", "link_site", "usenet"),
     "other": ("other",),
 }
-CATEGORY_CHOICES = [(c, c.replace("_", " ").capitalize()) for c in CATEGORIES]
-TYPE_CHOICES = sorted({(t, t.replace("_", " ").capitalize()) for types in CATEGORIES.values() for t in types})
+# How each is shown to people (customers, staff, emails): written out, since XARF's
+# identifiers hold acronyms ("ddos", "p2p") that no rule of capitals spells right.
+CATEGORY_LABELS = {
+    "messaging": "Messaging",
+    "connection": "Connection",
+    "vulnerability": "Vulnerability",
+    "content": "Content",
+    "infrastructure": "Infrastructure",
+    "reputation": "Reputation",
+    "copyright": "Copyright",
+    "other": "Other",
+}
+TYPE_LABELS = {
+    "spam": "Spam",
+    "bulk_messaging": "Bulk messaging",
+    "login_attack": "Login attack",
+    "port_scan": "Port scan",
+    "ddos": "DDoS",
+    "infected_host": "Infected host",
+    "reconnaissance": "Reconnaissance",
+    "scraping": "Scraping",
+    "sql_injection": "SQL injection",
+    "vulnerability_scan": "Vulnerability scan",
+    "cve": "Known vulnerability (CVE)",
+    "open_service": "Open service",
+    "misconfiguration": "Misconfiguration",
+    "phishing": "Phishing",
+    "malware": "Malware",
+    "csam": "Child sexual abuse material (CSAM)",
+    "csem": "Child sexual exploitation material (CSEM)",
+    "exposed_data": "Exposed data",
+    "brand_infringement": "Brand infringement",
+    "fraud": "Fraud",
+    "remote_compromise": "Remote compromise",
+    "suspicious_registration": "Suspicious registration",
+    "botnet": "Botnet",
+    "compromised_server": "Compromised server",
+    "blocklist": "Blocklisting",
+    "threat_intelligence": "Threat intelligence",
+    "copyright": "Copyright infringement",
+    "p2p": "Peer-to-peer (P2P) sharing",
+    "cyberlocker": "Cyberlocker",
+    "ugc_platform": "User-generated content (UGC) platform",
+    "link_site": "Link site",
+    "usenet": "Usenet",
+    "other": "Other",
+}
+PROPER_NOUNS = {"Usenet"}
+CATEGORY_CHOICES = [(c, CATEGORY_LABELS[c]) for c in CATEGORIES]
+TYPE_CHOICES = sorted({(t, TYPE_LABELS[t]) for types in CATEGORIES.values() for t in types})
+
+
+def in_sentence(label: str) -> str:
+    """``label`` inside a sentence: "port scan", but "DDoS", "SQL injection" and "Usenet"
+    keep their capitals."""
+    first = label.split(" ", 1)[0]
+    if first in PROPER_NOUNS or any(ch.isupper() for ch in first[1:]):
+        return label
+    return label[:1].lower() + label[1:]
 
 
 class Severity(models.TextChoices):
@@ -186,6 +243,11 @@ class AbuseCase(models.Model):
     @property
     def is_closed(self) -> bool:
         return self.status in self.CLOSED
+
+    @property
+    def type_in_sentence(self) -> str:
+        """The kind of abuse as a sentence says it ("port scan", "DDoS")."""
+        return in_sentence(self.get_type_display())
 
     @property
     def is_overdue(self) -> bool:
