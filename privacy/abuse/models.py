@@ -189,6 +189,8 @@ class CaseQuerySet(models.QuerySet):
     purpose="Handle complaints about traffic or content from your services, as the terms of service require.",
     lawful_basis=LawfulBasis.LEGITIMATE_INTERESTS,
     customer_path="customer",
+    # A hold on the service keeps the cases about it, and through them their reports and history.
+    belongs_to=["service"],
     retention=Retention(counted_from="closed_at", months=RETENTION_MONTHS, description=RETENTION_REASON),
     erasure=Erasure.keep(
         "Kept until the case's retention ends: we must be able to show what was reported about the service "
@@ -282,6 +284,8 @@ class AbuseCase(models.Model):
     purpose="Handle complaints about traffic or content from your services.",
     lawful_basis=LawfulBasis.LEGITIMATE_INTERESTS,
     customer_path="customer",
+    # A hold on the case keeps its reports, and through them their evidence.
+    belongs_to=["case"],
     retention=Retention(
         counted_from="case__closed_at",
         counted_from_without_customer="received_at",
@@ -368,6 +372,7 @@ class AbuseReport(models.Model):
     purpose="Show what happened when handling an abuse report.",
     lawful_basis=LawfulBasis.LEGITIMATE_INTERESTS,
     customer_path="report__customer",
+    belongs_to=["report"],
     retention=Retention(
         counted_from="report__case__closed_at",
         counted_from_without_customer="report__received_at",
@@ -409,6 +414,7 @@ class AbuseEvidence(models.Model):
     purpose="Handle complaints about traffic or content from your services.",
     lawful_basis=LawfulBasis.LEGITIMATE_INTERESTS,
     customer_path="case__customer",
+    belongs_to=["case"],
     retention=Retention(counted_from="case__closed_at", months=RETENTION_MONTHS, description=RETENTION_REASON),
     erasure=Erasure.keep("Kept with its case until the case's retention ends."),
 )
@@ -466,6 +472,7 @@ class CaseEntry(models.Model):
     purpose="Handle complaints about traffic or content from your services.",
     lawful_basis=LawfulBasis.LEGITIMATE_INTERESTS,
     customer_path="entry__case__customer",
+    belongs_to=["entry"],
     retention=Retention(counted_from="entry__case__closed_at", months=RETENTION_MONTHS, description=RETENTION_REASON),
     erasure=Erasure.keep("Kept with its case until the case's retention ends."),
 )
