@@ -9,30 +9,19 @@ from decimal import Decimal
 
 import pytest
 import time_machine
-from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
-from django.test import Client
 from django.urls import reverse
 
-from accounts import roles
 from accounts.audit import AuditEvent
 from billing.collections.charges import accrued
 from billing.collections.models import ReferenceRate, ReferenceRateCheck
 from billing.collections.rates import check_due, checked_to, confirm_rates, last_reference_day, reference_rate
-from tests.accounts.factories import StaffFactory, enable_totp
+from tests.accounts.factories import StaffFactory
 from tests.billing.collections.helpers import charges_on, customer, invoice_due
+from tests.billing.conftest import logged_in_billing_staff
 
 D = dt.date
 pytestmark = pytest.mark.django_db
-
-
-def staff_client() -> Client:
-    person = StaffFactory()
-    person.groups.add(Group.objects.get(name=roles.BILLING_GROUP))
-    enable_totp(person)
-    client = Client()
-    client.force_login(person)
-    return client
 
 
 def at(day: dt.date):
@@ -111,7 +100,7 @@ def test_staff_are_warned_once_a_reference_day_passes_unconfirmed():
     assert check_due(D(2026, 12, 30)) == ""
 
     with at(D(2027, 1, 2)):
-        billing_staff_client = staff_client()
+        billing_staff_client = logged_in_billing_staff()
         page = billing_staff_client.get(reverse("admin:index")).content.decode()
     assert "was last confirmed up to 30 June 2026" in page and "31 December 2026" in page
     assert reverse("admin:billing_referenceratecheck_add") in page
