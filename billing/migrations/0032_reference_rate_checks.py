@@ -51,7 +51,7 @@ def grant(apps, schema_editor) -> None:
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('billing', '0030_vat_rates'),
+        ('billing', '0031_labels_in_plain_words'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

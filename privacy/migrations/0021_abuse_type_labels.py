@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('privacy', '0019_granted_service_stays_virtual'),
+        ('privacy', '0020_labels_in_plain_words'),
     ]
 
     operations = [
