@@ -82,6 +82,7 @@ GROUP_PERMISSIONS: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
             # work through the admin's actions; what the runs record they only read.
             "dunningstep": ("view", "add", "change"),
             "referencerate": ("view", "add", "change"),
+            "referenceratecheck": ("view", "add"),  # add = confirm the table up to a day
             "collectionagency": ("view", "add", "change"),
             "collectionssettings": ("view", "add", "change"),
             "collectionspause": ("view", "add", "change"),

@@ -70,7 +70,7 @@ def queue_document_delivery(sender, *, invoice_pk: int, **kwargs) -> None:
 @shared_task
 def build_accounting_export(export_pk: int) -> str:
     """Build a large accounting export in the background (``billing.accounting.exports``)."""
-    return build_export(export_pk).status
+    return build_export(export_pk, in_background=True).status
 
 
 @shared_task

@@ -19,20 +19,24 @@ import hashlib
 import logging
 import tempfile
 
+from django.conf import settings as django_settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.dispatch import Signal
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
 from accounts import audit
+from accounts.correspondence.gateway import send_mail
+from accounts.correspondence.models import MailKind
 from accounts.models import Customer
 from billing.accounting import formats
 from billing.accounting.codes import Codes, ExportError
 from billing.accounting.periods import Period
 from billing.accounting.reports import REPORTS, Report, period_documents
-from billing.models import AccountingExport, AccountingFirm, AccountingSettings, Invoice
+from billing.models import Accountant, AccountingExport, AccountingFirm, AccountingSettings, Invoice
 from core.registry import Category, LawfulBasis
 from privacy.models import DisclosureEntry
 from privacy.services.ledger import record_disclosure
@@ -185,8 +189,11 @@ def filename(export: AccountingExport, extension: str) -> str:
     return f"{what}-{period}.{extension}"
 
 
-def build_export(export_id: int) -> AccountingExport:
-    """Write, store and (for a firm) disclose one export. Running it again does nothing."""
+def build_export(export_id: int, *, in_background: bool = False) -> AccountingExport:
+    """Write, store and (for a firm) disclose one export. Running it again does nothing.
+
+    ``in_background``: nobody is watching the page, so an accountant who asked for it is
+    also emailed when it is ready (``tell_accountant``)."""
     claimed = AccountingExport.objects.filter(pk=export_id, status=AccountingExport.Status.QUEUED).update(
         status=AccountingExport.Status.RUNNING, progress=0, error=""
     )
@@ -203,7 +210,7 @@ def build_export(export_id: int) -> AccountingExport:
             name = default_storage.save(
                 f"billing/accounting/{digest[:2]}/{digest}/{export.filename}", File(handle, name=export.filename)
             )
-        _finish(export, name, digest, written, categories, codes.settings)
+        _finish(export, name, digest, written, categories, codes.settings, notify=in_background)
     except Exception as exc:
         if name:
             default_storage.delete(name)
@@ -228,7 +235,9 @@ def _sha256_of(handle) -> str:
     return digest.hexdigest()
 
 
-def _finish(export, name: str, digest: str, written: formats.Written, categories, settings: AccountingSettings) -> None:
+def _finish(
+    export, name: str, digest: str, written: formats.Written, categories, settings: AccountingSettings, *, notify: bool
+) -> None:
     now = timezone.now()
     note = written.note
     if not written.rows:
@@ -266,6 +275,9 @@ def _finish(export, name: str, digest: str, written: formats.Written, categories
         )
         if not finished:
             raise ExportError("The export was changed while it was being made.")
+        if notify:
+            export.refresh_from_db()
+            tell_accountant(export)
         if entry is not None:
             audit.record(
                 "accounting.export_disclosed",
@@ -274,6 +286,26 @@ def _finish(export, name: str, digest: str, written: formats.Written, categories
                 summary=f"Disclosed to {export.firm} as ledger entry #{entry.sequence}, "
                 f"covering {len(written.customer_ids)} customers",
             )
+
+
+def tell_accountant(export: AccountingExport) -> None:
+    """Email the accountant who asked for ``export`` that it is ready, with a link to its
+    page (never the file: it is downloaded signed in, with two-factor authentication).
+    Staff who made an export for a firm in the admin are not emailed: they see the list."""
+    accountant = Accountant.objects.filter(user=export.made_by_id, firm=export.firm_id).select_related("user").first()
+    if accountant is None or export.firm_id is None:
+        return
+    base = (getattr(django_settings, "PORTAL_BASE_URL", "") or "").rstrip("/")
+    path = reverse("accounting:export", args=[export.pk])
+    send_mail(
+        kind=MailKind.BILLING,
+        template="accounting_export_ready",
+        context={"export": export, "link": f"{base}{path}" if base else "", "firm": export.firm},
+        idempotency_key=f"accounting-export-ready-{export.pk}",
+        to=[accountant.user.email],
+        person=accountant.user,
+        related=export,
+    )
 
 
 def expire_exports(*, now: dt.datetime | None = None) -> int:

@@ -289,6 +289,21 @@ class Report(abc.ABC):
         self.customer_ids.add(customer_id)
         self.data_rows += 1
 
+    def _customer_line(self, totals: dict[str, list[Decimal]], customer_id: int, name: str, currency: str,
+                       amounts: list[Decimal], *after) -> tuple:  # fmt: skip
+        """A customer's line of a balances report, its amounts added to its currency's totals."""
+        self._seen(customer_id)
+        total = totals.setdefault(currency, [ZERO] * len(amounts))
+        for index, amount in enumerate(amounts):
+            total[index] += amount
+        return ("line", self.codes.reference(customer_id), name, currency, *amounts, *after)
+
+    @staticmethod
+    def _total_lines(totals: dict[str, list[Decimal]], label: str, *after) -> Iterator[tuple]:
+        """One total line per currency, after the customers' lines."""
+        for currency, total in sorted(totals.items()):
+            yield ("total", "", f"{label} ({currency})", currency, *total, *after)
+
 
 def _money(value: Decimal | None) -> Decimal | None:
     return None if value is None else value.quantize(CENT)
@@ -468,6 +483,14 @@ class Receipts(Report):
     def expected_rows(self) -> int:
         return self.payments().count() + self.refunds().count()
 
+    def _line(self, order: int, when: dt.date, label: str, item, what: str, unallocated) -> tuple:
+        """A payment (``order`` 0) or refund (1) as the merged stream takes it: its sort
+        key (date, order, id), its row and its customer."""
+        method = dict(Payment.Method.choices).get(item.method, item.method)
+        row = ("line", when, label, self.codes.reference(item.customer_id), item.customer.registered_name, method,
+               item.reference, item.currency, item.amount, what, unallocated)  # fmt: skip
+        return (when, order, item.pk, row, item.customer_id)
+
     def _payment_rows(self) -> Iterator[tuple]:
         allocations = PaymentAllocation.objects.select_related("invoice", "released_by").order_by("pk")
         payments = (
@@ -476,53 +499,17 @@ class Receipts(Report):
             .prefetch_related(Prefetch("allocations", queryset=allocations))
             .order_by("received_on", "pk")
         )
-        methods = dict(Payment.Method.choices)
         for payment in payments.iterator(chunk_size=CHUNK):
             allocated = sum((a.amount for a in payment.allocations.all()), ZERO)
-            yield (
-                payment.received_on,
-                0,
-                payment.pk,
-                (
-                    "line",
-                    payment.received_on,
-                    "Receipt",
-                    self.codes.reference(payment.customer_id),
-                    payment.customer.registered_name,
-                    methods.get(payment.method, payment.method),
-                    payment.reference,
-                    payment.currency,
-                    payment.amount,
-                    _allocation_text(payment),
-                    payment.amount - allocated,
-                ),
-                payment.customer_id,
+            yield self._line(
+                0, payment.received_on, "Receipt", payment, _allocation_text(payment), payment.amount - allocated
             )
 
     def _refund_rows(self) -> Iterator[tuple]:
         refunds = self.refunds().select_related("customer", "credit_note").order_by("paid_on", "pk")
-        methods = dict(Payment.Method.choices)
         for refund in refunds.iterator(chunk_size=CHUNK):
             what = f"Refund of {refund.credit_note.number}" if refund.credit_note_id else "Account credit (overpayment)"
-            yield (
-                refund.paid_on,
-                1,
-                refund.pk,
-                (
-                    "line",
-                    refund.paid_on,
-                    "Refund",
-                    self.codes.reference(refund.customer_id),
-                    refund.customer.registered_name,
-                    methods.get(refund.method, refund.method),
-                    refund.reference,
-                    refund.currency,
-                    refund.amount,
-                    what,
-                    None,
-                ),
-                refund.customer_id,
-            )
+            yield self._line(1, refund.paid_on, "Refund", refund, what, None)
 
     def rows(self) -> Iterator[tuple]:
         totals: dict[tuple[str, str], Decimal] = {}
@@ -691,23 +678,10 @@ class AgedDebtors(Report):
             balance = sum(bands, ZERO) + unallocated
             if not any(bands) and not unallocated:
                 continue
-            self._seen(customer_id)
-            total = totals.setdefault(currency, [ZERO] * (len(AGE_BANDS) + 2))
-            for index, amount in enumerate([*bands, unallocated, balance]):
-                total[index] += amount
             position = "owes" if balance > 0 else "in credit" if balance < 0 else "settled"
-            yield (
-                "line",
-                self.codes.reference(customer_id),
-                names.get(customer_id, ""),
-                currency,
-                *bands,
-                unallocated,
-                balance,
-                position,
-            )
-        for currency, total in sorted(totals.items()):
-            yield ("total", "", f"All customers ({currency})", currency, *total, "")
+            amounts = [*bands, unallocated, balance]
+            yield self._customer_line(totals, customer_id, names.get(customer_id, ""), currency, amounts, position)
+        yield from self._total_lines(totals, "All customers", "")
 
 
 class LedgerControl(Report):
@@ -779,24 +753,9 @@ class LedgerControl(Report):
             closing = opening + invoiced - credited - received + refunded
             if not any((opening, invoiced, credited, received, refunded)):
                 continue
-            self._seen(customer_id)
-            total = totals.setdefault(currency, [ZERO] * 6)
-            for index, amount in enumerate((opening, invoiced, credited, received, refunded, closing)):
-                total[index] += amount
-            yield (
-                "line",
-                self.codes.reference(customer_id),
-                names.get(customer_id, ""),
-                currency,
-                opening,
-                invoiced,
-                credited,
-                received,
-                refunded,
-                closing,
-            )
-        for currency, total in sorted(totals.items()):
-            yield ("total", "", f"Control account ({currency})", currency, *total)
+            amounts = [opening, invoiced, credited, received, refunded, closing]
+            yield self._customer_line(totals, customer_id, names.get(customer_id, ""), currency, amounts)
+        yield from self._total_lines(totals, "Control account")
 
 
 class VatReturn(Report):
@@ -903,87 +862,19 @@ class VatReturn(Report):
         box6_exact = to_money(box6) if cash else box6.quantize(CENT)
         box6_pounds = box6_exact.quantize(Decimal(1), rounding="ROUND_DOWN")
         basis = "cash accounting: VAT on payments received" if cash else "invoice basis: by tax point"
-        yield ("box", "1", f"VAT due on sales ({basis})", box1, "", "", None, "", "", None, None)
-        yield (
-            "box",
-            "2",
-            "VAT due on acquisitions of goods from the EU: none, we sell services",
-            ZERO,
-            "",
-            "",
-            None,
-            "",
-            "",
-            None,
-            None,
-        )
-        yield ("box", "3", "Total VAT due (box 1 + box 2)", box1, "", "", None, "", "", None, None)
-        yield (
-            "box",
-            "4",
-            "VAT reclaimed on purchases: not recorded here, add from your purchase records",
-            ZERO,
-            "",
-            "",
-            None,
-            "",
-            "",
-            None,
-            None,
-        )
-        yield ("box", "5", "Net VAT (box 3 − box 4) before purchases", box1, "", "", None, "", "", None, None)
-        yield (
-            "box",
-            "6",
-            f"Total value of sales excluding VAT, whole pounds (exact: {box6_exact:.2f})",
-            box6_pounds,
-            "",
-            "",
-            None,
-            "",
-            "",
-            None,
-            None,
-        )
-        yield (
-            "box",
-            "7",
-            "Total value of purchases excluding VAT: not recorded here",
-            ZERO,
-            "",
-            "",
-            None,
-            "",
-            "",
-            None,
-            None,
-        )
-        yield (
-            "box",
-            "8",
-            "Supplies of goods to the EU: none, we sell services",
-            ZERO,
-            "",
-            "",
-            None,
-            "",
-            "",
-            None,
-            None,
-        )
-        yield (
-            "box",
-            "9",
-            "Acquisitions of goods from the EU: none, we sell services",
-            ZERO,
-            "",
-            "",
-            None,
-            "",
-            "",
-            None,
-            None,
-        )
+        box_rows = [
+            ("1", f"VAT due on sales ({basis})", box1),
+            ("2", "VAT due on acquisitions of goods from the EU: none, we sell services", ZERO),
+            ("3", "Total VAT due (box 1 + box 2)", box1),
+            ("4", "VAT reclaimed on purchases: not recorded here, add from your purchase records", ZERO),
+            ("5", "Net VAT (box 3 − box 4) before purchases", box1),
+            ("6", f"Total value of sales excluding VAT, whole pounds (exact: {box6_exact:.2f})", box6_pounds),
+            ("7", "Total value of purchases excluding VAT: not recorded here", ZERO),
+            ("8", "Supplies of goods to the EU: none, we sell services", ZERO),
+            ("9", "Acquisitions of goods from the EU: none, we sell services", ZERO),
+        ]
+        for number, label, amount in box_rows:
+            yield ("box", number, label, amount, "", "", None, "", "", None, None)
         for doc, tax_point, code, net, vat in self._cash_basis() if cash else self._invoice_basis():
             self._seen(doc.customer_id)
             if code == VatCode.CONSUMER_COUNTRY:

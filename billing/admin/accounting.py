@@ -18,6 +18,7 @@ from accounts import roles
 from accounts.access import private_download
 from billing.accounting.codes import ExportError
 from billing.accounting.exports import request_export
+from billing.admin.base import SingletonAdmin
 from billing.models import (
     Accountant,
     AccountingExport,
@@ -73,7 +74,7 @@ class AccountingFirmAdmin(admin.ModelAdmin):
 
 
 @admin.register(AccountingSettings)
-class AccountingSettingsAdmin(admin.ModelAdmin):
+class AccountingSettingsAdmin(SingletonAdmin):
     """One row: the codes and periods of the provider's books, and how exports are made."""
 
     fieldsets = (
@@ -83,16 +84,6 @@ class AccountingSettingsAdmin(admin.ModelAdmin):
         ("Customers", {"fields": ("account_reference_format",)}),
         ("Exports", {"fields": ("background_above_rows", "keep_files_days")}),
     )
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-    def changelist_view(self, request, extra_context=None):
-        if AccountingSettings.objects.exists():
-            return HttpResponseRedirect(reverse("admin:billing_accountingsettings_change", args=[1]))
-        if self.has_add_permission(request):
-            return HttpResponseRedirect(reverse("admin:billing_accountingsettings_add"))
-        return super().changelist_view(request, extra_context)
 
 
 @admin.register(AccountingTaxCode)

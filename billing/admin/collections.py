@@ -8,13 +8,11 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.http import HttpResponse, HttpResponseRedirect
-from django.urls import reverse
+from django.http import HttpResponse
 from django.utils import timezone
 
 from accounts.adminkit import ViewOnlyPage, customer_choice
-from billing.admin.base import RecordedThroughService
-from billing.admin.documents import action_form
+from billing.admin.base import RecordedThroughService, RefusalShown, SingletonAdmin, form_action
 from billing.collections.charges import charge_late_payment, waive_charges
 from billing.collections.disputes import reject_dispute, resolve_dispute
 from billing.collections.handoff import check_handoff, hand_off, record_event, write_off
@@ -32,10 +30,12 @@ from billing.collections.models import (
     Letter,
     LetterReply,
     ReferenceRate,
+    ReferenceRateCheck,
     ReminderSent,
     SuspensionNotice,
     WriteOff,
 )
+from billing.collections.rates import checked_to, confirm_rates
 from billing.collections.reminders import end_pause, pause_reminders
 from billing.collections.suspension import give_notice
 from billing.models import Invoice
@@ -69,18 +69,8 @@ def _errors(exc: ValidationError) -> str:
 
 
 @admin.register(CollectionsSettings)
-class CollectionsSettingsAdmin(admin.ModelAdmin):
+class CollectionsSettingsAdmin(SingletonAdmin):
     """One row: the list opens it (or the form for it while none is saved)."""
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-    def changelist_view(self, request, extra_context=None):
-        if CollectionsSettings.objects.exists():
-            return HttpResponseRedirect(reverse("admin:billing_collectionssettings_change", args=[1]))
-        if self.has_add_permission(request):
-            return HttpResponseRedirect(reverse("admin:billing_collectionssettings_add"))
-        return super().changelist_view(request, extra_context)
 
 
 @admin.register(DunningStep)
@@ -98,6 +88,24 @@ class ReferenceRateAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+    def changelist_view(self, request, extra_context=None):
+        confirmed = checked_to()
+        if confirmed:
+            messages.info(request, f"Confirmed complete up to {confirmed:%-d %B %Y} (Reference rate checks).")
+        return super().changelist_view(request, extra_context)
+
+
+@admin.register(ReferenceRateCheck)
+class ReferenceRateCheckAdmin(Recorded):
+    """Confirming the table up to a day lets interest be worked out for reference days up to it."""
+
+    list_display = ["checked_to", "source", "checked_by", "checked_at"]
+    fields = ["checked_to", "source"]
+    readonly_after_creation = ("checked_at", "checked_by")
+
+    def create(self, request, data) -> ReferenceRateCheck:
+        return confirm_rates(checked_to=data["checked_to"], source=data["source"], actor=request.user)
 
 
 @admin.register(CollectionAgency)
@@ -161,9 +169,10 @@ class ChargeForm(forms.ModelForm):
 
 
 @admin.register(LatePaymentCharge)
-class LatePaymentChargeAdmin(ViewOnlyPage, admin.ModelAdmin):
+class LatePaymentChargeAdmin(ViewOnlyPage, RefusalShown):
     """Charging issues a claim document; a claim is cancelled like any document, by a credit note."""
 
+    refused = "Nothing was charged"
     list_display = ["claim", "debt", "interest", "compensation", "interest_from", "interest_to", "annual_rate"]
     list_select_related = ["claim", "debt"]
     search_fields = ["claim__number", "debt__number", "debt__customer__registered_name"]
@@ -179,13 +188,6 @@ class LatePaymentChargeAdmin(ViewOnlyPage, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
-
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        except ValidationError as exc:
-            messages.error(request, f"Nothing was charged: {_errors(exc)}")
-            return HttpResponseRedirect(request.get_full_path())
 
     def save_model(self, request, obj, form, change) -> None:
         claim = charge_late_payment(form.cleaned_data["customer"], actor=request.user)
@@ -257,39 +259,23 @@ class DisputeAdmin(ViewOnlyPage, admin.ModelAdmin):
 
     @admin.action(description="Resolve with a credit note…", permissions=["change"])
     def resolve(self, request, queryset):
-        form = ResolveForm(request.POST if "apply" in request.POST else None)
-        if not form.is_valid():
-            return action_form(
-                self, request, queryset, form=form, action="resolve", title="Resolve with a credit note",
-                intro="Issue a credit note for the lines each customer disputed (or the whole document), email the "
-                "decision and lift the dispute's legal hold.", items=[str(d) for d in queryset], submit="Resolve",
-            )  # fmt: skip
-        for dispute in queryset:
-            try:
-                note = resolve_dispute(dispute, actor=request.user, **form.cleaned_data)
-            except ValidationError as exc:
-                messages.error(request, f"{dispute}: {_errors(exc)}")
-            else:
-                messages.success(request, f"{dispute}: resolved by {note.number}.")
-        return None
+        return form_action(
+            self, request, queryset, form_class=ResolveForm, action="resolve", title="Resolve with a credit note",
+            intro="Issue a credit note for the lines each customer disputed (or the whole document), email the "
+            "decision and lift the dispute's legal hold.", submit="Resolve",
+            apply=lambda dispute, data: resolve_dispute(dispute, actor=request.user, **data),
+            done=lambda note, data: f"resolved by {note.number}.",
+        )  # fmt: skip
 
     @admin.action(description="Reject with reasons…", permissions=["change"])
     def reject(self, request, queryset):
-        form = RejectForm(request.POST if "apply" in request.POST else None)
-        if not form.is_valid():
-            return action_form(
-                self, request, queryset, form=form, action="reject", title="Reject disputes",
-                intro="Turn these disputes down; the reasons are emailed, reminders resume and the hold is lifted.",
-                items=[str(d) for d in queryset], submit="Reject",
-            )  # fmt: skip
-        for dispute in queryset:
-            try:
-                reject_dispute(dispute, reasons=form.cleaned_data["reasons"], actor=request.user)
-            except ValidationError as exc:
-                messages.error(request, f"{dispute}: {_errors(exc)}")
-            else:
-                messages.success(request, f"{dispute}: rejected; the customer is told why.")
-        return None
+        return form_action(
+            self, request, queryset, form_class=RejectForm, action="reject", title="Reject disputes",
+            intro="Turn these disputes down; the reasons are emailed, reminders resume and the hold is lifted.",
+            submit="Reject",
+            apply=lambda dispute, data: reject_dispute(dispute, reasons=data["reasons"], actor=request.user),
+            done=lambda result, data: "rejected; the customer is told why.",
+        )  # fmt: skip
 
 
 class PostedForm(forms.Form):
@@ -324,21 +310,13 @@ class LetterAdmin(OpenDocuments, Recorded):
 
     @admin.action(description="Record posting…", permissions=["change"])
     def record_posting(self, request, queryset):
-        form = PostedForm(request.POST if "apply" in request.POST else None)
-        if not form.is_valid():
-            return action_form(
-                self, request, queryset, form=form, action="record_posting", title="Record posting",
-                intro="The day these letters were posted (first class). The Protocol's 30 days count from it.",
-                items=[str(letter) for letter in queryset], submit="Record",
-            )  # fmt: skip
-        for letter in queryset:
-            try:
-                record_posting(letter, posted_on=form.cleaned_data["posted_on"], actor=request.user)
-            except ValidationError as exc:
-                messages.error(request, f"{letter}: {_errors(exc)}")
-            else:
-                messages.success(request, f"{letter}: posted on {form.cleaned_data['posted_on']:%-d %B %Y}.")
-        return None
+        return form_action(
+            self, request, queryset, form_class=PostedForm, action="record_posting", title="Record posting",
+            intro="The day these letters were posted (first class). The Protocol's 30 days count from it.",
+            submit="Record",
+            apply=lambda letter, data: record_posting(letter, posted_on=data["posted_on"], actor=request.user),
+            done=lambda result, data: f"posted on {data['posted_on']:%-d %B %Y}.",
+        )  # fmt: skip
 
 
 class AnsweredForm(forms.Form):
@@ -360,19 +338,12 @@ class LetterReplyAdmin(ViewOnlyPage, admin.ModelAdmin):
 
     @admin.action(description="Record documents sent or reply answered…", permissions=["change"])
     def record_answer(self, request, queryset):
-        form = AnsweredForm(request.POST if "apply" in request.POST else None)
-        if not form.is_valid():
-            return action_form(
-                self, request, queryset, form=form, action="record_answer", title="Record our answer",
-                intro="The day we sent the documents asked for, or answered the reply: nothing is passed on until "
-                "30 days after it.", items=[str(r) for r in queryset], submit="Record",
-            )  # fmt: skip
-        for reply in queryset:
-            try:
-                record_answer(reply, answered_on=form.cleaned_data["answered_on"], actor=request.user)
-            except ValidationError as exc:
-                messages.error(request, f"{reply}: {_errors(exc)}")
-        return None
+        return form_action(
+            self, request, queryset, form_class=AnsweredForm, action="record_answer", title="Record our answer",
+            intro="The day we sent the documents asked for, or answered the reply: nothing is passed on until "
+            "30 days after it.", submit="Record",
+            apply=lambda reply, data: record_answer(reply, answered_on=data["answered_on"], actor=request.user),
+        )  # fmt: skip
 
 
 class HandoffForm(forms.ModelForm):

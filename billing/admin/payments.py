@@ -12,12 +12,10 @@ import re
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.http import HttpResponseRedirect
-from django.urls import reverse
 from django.utils import timezone
 
 from accounts.adminkit import ViewOnlyPage, customer_filter
-from billing.admin.base import RecordedThroughService
+from billing.admin.base import RecordedThroughService, SingletonAdmin
 from billing.models import (
     BillingRun,
     BillingSettings,
@@ -311,7 +309,7 @@ class VatRateAdmin(admin.ModelAdmin):
 
 
 @admin.register(BillingSettings)
-class BillingSettingsAdmin(admin.ModelAdmin):
+class BillingSettingsAdmin(SingletonAdmin):
     """One row: how the provider bills. Payment instructions are copied onto each document
     as it is issued, so a change applies to documents issued from then on."""
 
@@ -325,13 +323,3 @@ class BillingSettingsAdmin(admin.ModelAdmin):
 
     # No "only while none exists" on adding: the row is always pk 1 (``BillingSettings.save``),
     # so an add saves the one row, and the admin's menu asks no query per page for it.
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-    def changelist_view(self, request, extra_context=None):
-        if BillingSettings.objects.exists():
-            return HttpResponseRedirect(reverse("admin:billing_billingsettings_change", args=[1]))
-        if self.has_add_permission(request):
-            return HttpResponseRedirect(reverse("admin:billing_billingsettings_add"))
-        return super().changelist_view(request, extra_context)

@@ -4,7 +4,11 @@ charging it as a late-payment claim document, and waiving it (docs/collections.m
 The Late Payment of Commercial Debts (Interest) Act 1998 applies between businesses only:
 a customer whose legal form is not a business (an individual consumer) is never charged,
 whatever else is set. Charges are off until the provider turns them on (Collections
-settings). Debts in sterling only: the compensation bands are in pounds.
+settings). The Act applies to a debt in any currency: interest is worked out in the
+invoice's currency; the compensation is banded in pounds by the debt's sterling equivalent
+at the exchange rate the invoice records, and claimed converted at that same rate, so one
+claim is in one currency (docs/collections.md). An invoice in another currency that records
+no exchange rate is refused: its band cannot be known.
 """
 
 from __future__ import annotations
@@ -20,29 +24,46 @@ from django.utils import timezone
 from accounts import audit
 from billing.collections.interest import Interest, compensation, interest, reference_day
 from billing.collections.models import CollectionsSettings, LatePaymentCharge, LatePaymentWaiver
-from billing.collections.state import collectable, exclusion, reference_rate
+from billing.collections.rates import reference_rate
+from billing.collections.state import collectable, exclusion
 from billing.documents.locking import lock_customer
 from billing.documents.totals import credited_to
 from billing.issuing import add_line, issue_invoice
-from billing.models import Invoice
+from billing.models import ExchangeRate, Invoice
+from billing.money import format_money, to_money
 
 ZERO = Decimal("0.00")
 
 
 @dataclass(frozen=True)
 class Accrued:
-    """What could be claimed on one invoice today."""
+    """What could be claimed on one invoice today, in the invoice's currency."""
 
     invoice: Invoice
     interest: Interest | None
-    compensation: Decimal
+    compensation: Decimal  # in the invoice's currency (converted at its rate when not sterling)
     charged_interest: Decimal  # already claimed on earlier claims
     charged_compensation: Decimal
     why_not: str = ""  # why nothing accrues (a consumer, charges off, waived…)
+    compensation_gbp: Decimal = ZERO  # the statutory band, in pounds
+    debt: Decimal = ZERO  # the amount of the debt, in the invoice's currency
+    debt_gbp: Decimal = ZERO  # its sterling equivalent, which chose the band
 
     @property
     def total(self) -> Decimal:
         return (self.interest.amount if self.interest else ZERO) + self.compensation
+
+    @property
+    def converted(self) -> bool:
+        return self.invoice.currency != "GBP"
+
+    def compensation_text(self) -> str:
+        """The compensation as the customer is shown it: in pounds, and what it is in the
+        invoice's currency at the invoice's rate."""
+        pounds = format_money(self.compensation_gbp, "GBP")
+        if not self.converted:
+            return pounds
+        return f"{pounds} ({format_money(self.compensation, self.invoice.currency)} at the invoice's exchange rate)"
 
 
 def why_not_chargeable(invoice: Invoice) -> str:
@@ -53,8 +74,11 @@ def why_not_chargeable(invoice: Invoice) -> str:
         return "Late-payment charges are not claimed."
     if invoice.kind != Invoice.Kind.INVOICE:
         return "Late-payment charges apply to VAT invoices only."
-    if invoice.currency != "GBP":
-        return "Late-payment charges are claimed on sterling invoices only."
+    if invoice.currency != "GBP" and not invoice.gbp_rate:
+        return (
+            f"{invoice} is in {invoice.currency} and records no exchange rate to sterling: the fixed-sum "
+            "compensation is banded in pounds, so no late-payment charges are worked out on it."
+        )
     if hasattr(invoice, "late_payment_waiver"):
         return f"Waived: {invoice.late_payment_waiver.reason}"
     return ""
@@ -92,20 +116,32 @@ def accrued(invoice: Invoice, *, today: dt.date | None = None) -> Accrued:
         reference_rate=rate,
         since=since + dt.timedelta(days=1) if since else None,
         reductions=_reductions(invoice),
+        currency=invoice.currency,
     )
     debt = invoice.total_gross - credited_to(invoice)
-    comp = ZERO if charged_comp else compensation(debt)
-    return Accrued(invoice, worked, comp, charged_interest, charged_comp)
+    debt_gbp = sterling(invoice, debt)
+    band = ZERO if charged_comp else compensation(debt_gbp)
+    comp = band if invoice.currency == "GBP" else to_money(band / invoice.gbp_rate, invoice.currency)
+    return Accrued(
+        invoice, worked, comp, charged_interest, charged_comp, compensation_gbp=band, debt=debt, debt_gbp=debt_gbp
+    )
+
+
+def sterling(invoice: Invoice, amount: Decimal) -> Decimal:
+    """``amount`` of the invoice's currency in pounds, at the rate the invoice records."""
+    return amount if invoice.currency == "GBP" else to_money(amount * invoice.gbp_rate)
+
+
+def overdue(customer, *, today: dt.date):
+    return (
+        collectable(Invoice.objects.filter(customer=customer, kind=Invoice.Kind.INVOICE))
+        .filter(due_on__lt=today)
+        .order_by("due_on", "pk")
+    )
 
 
 def chargeable(customer, *, today: dt.date) -> list[Accrued]:
-    return [
-        found
-        for invoice in collectable(Invoice.objects.filter(customer=customer, kind=Invoice.Kind.INVOICE))
-        .filter(due_on__lt=today)
-        .order_by("due_on", "pk")
-        if (found := accrued(invoice, today=today)).total > 0
-    ]
+    return [found for invoice in overdue(customer, today=today) if (found := accrued(invoice, today=today)).total > 0]
 
 
 def charge_late_payment(customer, *, actor, today: dt.date | None = None) -> Invoice:
@@ -116,8 +152,30 @@ def charge_late_payment(customer, *, actor, today: dt.date | None = None) -> Inv
         lock_customer(customer)
         items = chargeable(customer, today=today)
         if not items:
-            raise ValidationError(f"Nothing can be charged to {customer} today.")
-        claim = Invoice.objects.create(kind=Invoice.Kind.LATE_PAYMENT_CLAIM, customer=customer, currency="GBP")
+            reasons = [
+                f"{found.invoice.number}: {found.why_not}"
+                for invoice in overdue(customer, today=today)
+                if (found := accrued(invoice, today=today)).why_not
+            ]
+            raise ValidationError(
+                f"Nothing can be charged to {customer} today" + (": " if reasons else ".") + "; ".join(reasons)
+            )
+        currencies = sorted({item.invoice.currency for item in items})
+        if len(currencies) > 1:
+            raise ValidationError(
+                f"{customer} has overdue invoices in {' and '.join(currencies)}: a claim is in one currency."
+            )
+        currency = currencies[0]
+        # Foreign currency: the rate in force on the claim's date, for its sterling totals (as the billing run).
+        rate = ExchangeRate.in_force(currency, today) if currency != "GBP" else None
+        claim = Invoice.objects.create(
+            kind=Invoice.Kind.LATE_PAYMENT_CLAIM,
+            customer=customer,
+            currency=currency,
+            gbp_rate=rate.gbp_per_unit if rate else None,
+            gbp_rate_source=rate.source if rate else "",
+            gbp_rate_date=rate.valid_from if rate else None,
+        )
         for item in items:
             worked = item.interest
             number = item.invoice.number
@@ -134,12 +192,7 @@ def charge_late_payment(customer, *, actor, today: dt.date | None = None) -> Inv
                     period_end=worked.end,
                 )
             if item.compensation:
-                add_line(
-                    claim,
-                    description=f"Fixed-sum compensation on {number} (s.5A of the Act)",
-                    quantity=1,
-                    unit_price=item.compensation,
-                )
+                add_line(claim, description=compensation_line(item), quantity=1, unit_price=item.compensation)
         issue_invoice(claim, actor=actor, issued_on=today)
         audit.record(
             "collections.late_payment_charged",
@@ -163,6 +216,20 @@ def charge_late_payment(customer, *, actor, today: dt.date | None = None) -> Inv
                 compensation=item.compensation,
             )
     return claim
+
+
+def compensation_line(item: Accrued) -> str:
+    """The claim's line for the fixed sum: in pounds, and for a debt in another currency the
+    sterling equivalent that chose the band and the rate the sum is converted at."""
+    number = item.invoice.number
+    if not item.converted:
+        return f"Fixed-sum compensation on {number} (s.5A of the Act)"
+    currency = item.invoice.currency
+    return (
+        f"Fixed-sum compensation on {number} (s.5A of the Act): {format_money(item.compensation_gbp, 'GBP')} for a "
+        f"debt of {format_money(item.debt, currency)} = {format_money(item.debt_gbp, 'GBP')} at the invoice's rate "
+        f"of £{item.invoice.gbp_rate.normalize():f} per {currency}, converted at that rate"
+    )
 
 
 def waive_charges(invoice: Invoice, *, reason: str, actor) -> LatePaymentWaiver:

@@ -6,9 +6,11 @@ Debts (Interest) Act 1998), as pure rules over dates and amounts (docs/collectio
   for one falling due from 1 January to 30 June (the rate is fixed for the life of the
   debt). It runs from the day after the due date to the day it is worked out, both
   included, at 1/365 of the annual rate a day (every year, leap or not), on what was
-  still owed each day, and is rounded to the penny half up once, at the end.
+  still owed each day, and is rounded half up once, at the end, to the minor unit of the
+  debt's currency (the Act applies to a debt in any currency; the rate is the same).
 - Compensation (s.5A), once per debt, on the amount of the debt: £40 under £1,000, £70
-  from £1,000 to under £10,000, £100 from £10,000.
+  from £1,000 to under £10,000, £100 from £10,000, in pounds: a debt in another currency
+  is banded by its sterling equivalent.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
+from billing.money import minor_unit
+
 STATUTORY_MARGIN = Decimal("8")
 DAYS_IN_YEAR = Decimal("365")
-PENNY = Decimal("0.01")
 
 
 def reference_day(due_on: dt.date) -> dt.date:
@@ -41,7 +44,7 @@ def rate_in_force(rates: Iterable[tuple[dt.date, Decimal]], on: dt.date) -> Deci
 
 
 def compensation(amount: Decimal) -> Decimal:
-    """The fixed sum for a debt of ``amount`` (pounds)."""
+    """The fixed sum, in pounds, for a debt of ``amount`` pounds."""
     if amount < Decimal("1000"):
         return Decimal("40.00")
     if amount < Decimal("10000"):
@@ -58,11 +61,13 @@ class Interest:
     start: dt.date  # first day of interest (included)
     end: dt.date  # last day of interest (included)
     days: int
-    amount: Decimal
+    amount: Decimal  # in the debt's currency
+    currency: str = "GBP"
 
     @property
     def daily(self) -> Decimal:
-        return (self.principal * self.annual_rate / 100 / DAYS_IN_YEAR).quantize(PENNY, ROUND_HALF_UP)
+        daily = self.principal * self.annual_rate / 100 / DAYS_IN_YEAR
+        return daily.quantize(minor_unit(self.currency), ROUND_HALF_UP)
 
 
 def interest(
@@ -73,12 +78,13 @@ def interest(
     reference_rate: Decimal,
     since: dt.date | None = None,
     reductions: Iterable[tuple[dt.date, Decimal]] = (),
+    currency: str = "GBP",
 ) -> Interest:
     """Interest on a debt of ``owed`` that fell due on ``due_on``, for the days from the
     later of the day after it and ``since`` to ``until``, both included.
 
     ``reductions`` are ``(day, amount)`` paid or credited: from that day on, interest runs
-    on what is left.
+    on what is left. Amounts are in ``currency``, and the interest is rounded to its minor unit.
     """
     start = max(due_on + dt.timedelta(days=1), since or due_on)
     annual = STATUTORY_MARGIN + reference_rate
@@ -94,7 +100,8 @@ def interest(
             total += balance * span
         balance -= amount
         day = max(day, when)
-    amount = (total * annual / 100 / DAYS_IN_YEAR).quantize(PENNY, ROUND_HALF_UP) if days else Decimal("0.00")
+    unit = minor_unit(currency)
+    amount = (total * annual / 100 / DAYS_IN_YEAR).quantize(unit, ROUND_HALF_UP) if days else Decimal(0).quantize(unit)
     return Interest(
         principal=principal,
         reference_day=reference_day(due_on),
@@ -104,4 +111,5 @@ def interest(
         end=until,
         days=days,
         amount=amount,
+        currency=currency,
     )

@@ -270,6 +270,7 @@ def letter_context(letter: Letter, *, documents) -> dict:
                 due_on=doc.due_on,
                 until=doc.due_on + dt.timedelta(days=1),
                 reference_rate=found.interest.reference_rate,
+                currency=doc.currency,
             ).amount
             continuing.append(
                 {
@@ -277,7 +278,7 @@ def letter_context(letter: Letter, *, documents) -> dict:
                     "rate": found.interest.annual_rate,
                     "daily": money(daily),
                     "accrued": money(found.interest.amount),
-                    "compensation": money(found.compensation),
+                    "compensation": found.compensation_text() if found.compensation else "",
                 }
             )
     terms, accepted_at = accepted_terms(customer)

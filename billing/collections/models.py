@@ -167,6 +167,31 @@ class ReferenceRate(models.Model):
         return f"{self.rate}% from {self.valid_from:%-d %B %Y}"
 
 
+@no_personal_data("Confirmations that the Bank Rate table is complete up to a day.")
+class ReferenceRateCheck(models.Model):
+    """Someone compared the reference rates with the Bank of England's published history and
+    found every change up to ``checked_to`` recorded. Interest on a debt whose reference day
+    (30 June or 31 December) is later than the latest check is not worked out: a missing
+    change would make it wrong. Added through ``billing.collections.rates.confirm_rates``;
+    never edited or deleted."""
+
+    checked_to = models.DateField(
+        unique=True, help_text="The table holds every Bank Rate change up to and including this day."
+    )
+    source = models.CharField(max_length=300, help_text="What it was checked against, and what it said.")
+    checked_at = models.DateTimeField(default=timezone.now, editable=False)
+    checked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", editable=False
+    )
+
+    class Meta:
+        ordering = ["-checked_to"]
+        verbose_name = "reference rate check"
+
+    def __str__(self) -> str:
+        return f"Bank Rate checked up to {self.checked_to:%-d %B %Y}"
+
+
 @personal_data(
     description="Late-payment interest and compensation we charged you, or waived, per invoice.",
     categories=[Category.FINANCIAL],

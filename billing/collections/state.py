@@ -1,15 +1,13 @@
 """Where a customer's documents stand in collections: which are open and not excluded
-(disputed, handed over, written off, paused), and the reference rates. Read-only."""
+(disputed, handed over, written off, paused). Read-only."""
 
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from billing.collections.interest import rate_in_force
-from billing.collections.models import CollectionsPause, Dispute, Handoff, ReferenceRate, WriteOff
+from billing.collections.models import CollectionsPause, Dispute, Handoff, WriteOff
 from billing.models import Invoice
 
 
@@ -60,10 +58,6 @@ def exclusion(invoice: Invoice) -> str:
     if WriteOff.objects.filter(invoice=invoice).exists():
         return f"{invoice} has been written off."
     return ""
-
-
-def reference_rate(on: dt.date) -> Decimal:
-    return rate_in_force(ReferenceRate.objects.values_list("valid_from", "rate"), on)
 
 
 def active_handoff_for(invoice: Invoice) -> Handoff | None:

@@ -29,13 +29,13 @@ def document_collections(invoice: Invoice, *, today: dt.date | None = None) -> d
         ),
         "interest_accrued": money(found.interest.amount) if found and found.interest else "",
         "interest_rate": found.interest.annual_rate if found and found.interest else None,
-        "compensation": money(found.compensation) if found and found.compensation else "",
+        "compensation": found.compensation_text() if found and found.compensation else "",
         "charges_note": found.why_not if found and found.why_not and invoice.customer.is_business else "",
         "claims": [
             {
                 "claim": c.claim,
                 "interest": money(c.interest),
-                "compensation": money(c.compensation),
+                "compensation": money(c.compensation) if c.compensation else "",
                 "interest_from": c.interest_from,
                 "interest_to": c.interest_to,
             }

@@ -26,6 +26,8 @@ from accounts.models import ProviderDetails, Service
 from privacy.abuse import cases, intake, parsers
 from privacy.abuse.models import (
     CATEGORIES,
+    CATEGORY_LABELS,
+    TYPE_LABELS,
     AbuseCase,
     AbuseEvidence,
     AbuseReport,
@@ -54,7 +56,9 @@ class QueueFilter(admin.SimpleListFilter):
         return queryset
 
 
-TYPE_PAIRS = [(f"{c}/{t}", f"{c} — {t.replace('_', ' ')}") for c, types in CATEGORIES.items() for t in types]
+TYPE_PAIRS = [
+    (f"{c}/{t}", f"{CATEGORY_LABELS[c]} — {TYPE_LABELS[t]}") for c, types in CATEGORIES.items() for t in types
+]
 
 
 class StaffReportForm(forms.Form):

@@ -202,7 +202,7 @@ def answer_complainant(
         legal_basis=LawfulBasis.LEGITIMATE_INTERESTS,
         categories=categories,
         customers=[locked.customer],
-        summary=f"Abuse case #{locked.pk}: outcome of the {locked.get_type_display().lower()} report",
+        summary=f"Abuse case #{locked.pk}: outcome of the {locked.type_in_sentence} report",
         artefact_sha256=hashlib.sha256(message.body_text.encode()).hexdigest(),
         actor=actor,
     )
@@ -253,7 +253,7 @@ def notify_operators(case: AbuseCase, *, actor, operator: str, address: str, tex
         legal_basis=LawfulBasis.LEGITIMATE_INTERESTS,
         categories=[Category.NETWORK],
         customers=[locked.customer],
-        summary=f"Abuse case #{locked.pk}: {len(events)} event(s) of {locked.get_type_display().lower()} "
+        summary=f"Abuse case #{locked.pk}: {len(events)} event(s) of {locked.type_in_sentence} "
         "(addresses, ports, times; no customer details)",
         artefact_sha256=hashlib.sha256(message.body_text.encode()).hexdigest(),
         actor=actor,

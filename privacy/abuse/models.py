@@ -68,8 +68,65 @@ CATEGORIES: dict[str, tuple[str, ...]] = {
     "copyright": ("copyright", "p2p", "cyberlocker", "ugc_platform", "link_site", "usenet"),
     "other": ("other",),
 }
-CATEGORY_CHOICES = [(c, c.replace("_", " ").capitalize()) for c in CATEGORIES]
-TYPE_CHOICES = sorted({(t, t.replace("_", " ").capitalize()) for types in CATEGORIES.values() for t in types})
+# How each is shown to people (customers, staff, emails): written out, since XARF's
+# identifiers hold acronyms ("ddos", "p2p") that no rule of capitals spells right.
+CATEGORY_LABELS = {
+    "messaging": "Messaging",
+    "connection": "Connection",
+    "vulnerability": "Vulnerability",
+    "content": "Content",
+    "infrastructure": "Infrastructure",
+    "reputation": "Reputation",
+    "copyright": "Copyright",
+    "other": "Other",
+}
+TYPE_LABELS = {
+    "spam": "Spam",
+    "bulk_messaging": "Bulk messaging",
+    "login_attack": "Login attack",
+    "port_scan": "Port scan",
+    "ddos": "DDoS",
+    "infected_host": "Infected host",
+    "reconnaissance": "Reconnaissance",
+    "scraping": "Scraping",
+    "sql_injection": "SQL injection",
+    "vulnerability_scan": "Vulnerability scan",
+    "cve": "Known vulnerability (CVE)",
+    "open_service": "Open service",
+    "misconfiguration": "Misconfiguration",
+    "phishing": "Phishing",
+    "malware": "Malware",
+    "csam": "Child sexual abuse material (CSAM)",
+    "csem": "Child sexual exploitation material (CSEM)",
+    "exposed_data": "Exposed data",
+    "brand_infringement": "Brand infringement",
+    "fraud": "Fraud",
+    "remote_compromise": "Remote compromise",
+    "suspicious_registration": "Suspicious registration",
+    "botnet": "Botnet",
+    "compromised_server": "Compromised server",
+    "blocklist": "Blocklisting",
+    "threat_intelligence": "Threat intelligence",
+    "copyright": "Copyright infringement",
+    "p2p": "Peer-to-peer (P2P) sharing",
+    "cyberlocker": "Cyberlocker",
+    "ugc_platform": "User-generated content (UGC) platform",
+    "link_site": "Link site",
+    "usenet": "Usenet",
+    "other": "Other",
+}
+PROPER_NOUNS = {"Usenet"}
+CATEGORY_CHOICES = [(c, CATEGORY_LABELS[c]) for c in CATEGORIES]
+TYPE_CHOICES = sorted({(t, TYPE_LABELS[t]) for types in CATEGORIES.values() for t in types})
+
+
+def in_sentence(label: str) -> str:
+    """``label`` inside a sentence: "port scan", but "DDoS", "SQL injection" and "Usenet"
+    keep their capitals."""
+    first = label.split(" ", 1)[0]
+    if first in PROPER_NOUNS or any(ch.isupper() for ch in first[1:]):
+        return label
+    return label[:1].lower() + label[1:]
 
 
 class Severity(models.TextChoices):
@@ -132,6 +189,8 @@ class CaseQuerySet(models.QuerySet):
     purpose="Handle complaints about traffic or content from your services, as the terms of service require.",
     lawful_basis=LawfulBasis.LEGITIMATE_INTERESTS,
     customer_path="customer",
+    # A hold on the service keeps the cases about it, and through them their reports and history.
+    belongs_to=["service"],
     retention=Retention(counted_from="closed_at", months=RETENTION_MONTHS, description=RETENTION_REASON),
     erasure=Erasure.keep(
         "Kept until the case's retention ends: we must be able to show what was reported about the service "
@@ -188,6 +247,11 @@ class AbuseCase(models.Model):
         return self.status in self.CLOSED
 
     @property
+    def type_in_sentence(self) -> str:
+        """The kind of abuse as a sentence says it ("port scan", "DDoS")."""
+        return in_sentence(self.get_type_display())
+
+    @property
     def is_overdue(self) -> bool:
         return self.status == self.Status.WAITING and self.deadline is not None and self.deadline < timezone.now()
 
@@ -220,6 +284,8 @@ class AbuseCase(models.Model):
     purpose="Handle complaints about traffic or content from your services.",
     lawful_basis=LawfulBasis.LEGITIMATE_INTERESTS,
     customer_path="customer",
+    # A hold on the case keeps its reports, and through them their evidence.
+    belongs_to=["case"],
     retention=Retention(
         counted_from="case__closed_at",
         counted_from_without_customer="received_at",
@@ -306,6 +372,7 @@ class AbuseReport(models.Model):
     purpose="Show what happened when handling an abuse report.",
     lawful_basis=LawfulBasis.LEGITIMATE_INTERESTS,
     customer_path="report__customer",
+    belongs_to=["report"],
     retention=Retention(
         counted_from="report__case__closed_at",
         counted_from_without_customer="report__received_at",
@@ -347,6 +414,7 @@ class AbuseEvidence(models.Model):
     purpose="Handle complaints about traffic or content from your services.",
     lawful_basis=LawfulBasis.LEGITIMATE_INTERESTS,
     customer_path="case__customer",
+    belongs_to=["case"],
     retention=Retention(counted_from="case__closed_at", months=RETENTION_MONTHS, description=RETENTION_REASON),
     erasure=Erasure.keep("Kept with its case until the case's retention ends."),
 )
@@ -404,6 +472,7 @@ class CaseEntry(models.Model):
     purpose="Handle complaints about traffic or content from your services.",
     lawful_basis=LawfulBasis.LEGITIMATE_INTERESTS,
     customer_path="entry__case__customer",
+    belongs_to=["entry"],
     retention=Retention(counted_from="entry__case__closed_at", months=RETENTION_MONTHS, description=RETENTION_REASON),
     erasure=Erasure.keep("Kept with its case until the case's retention ends."),
 )

@@ -52,6 +52,8 @@ class StorageGrantQuerySet(models.QuerySet):
     "and show you every access.",
     lawful_basis=LawfulBasis.CONTRACT,
     customer_path="customer",
+    # A hold on the service keeps its grants, and through them the sessions and checks under them.
+    belongs_to=["service"],
     retention=Retention(
         counted_from="service__ended_on",
         description="Kept as long as the service's records: 6 years from the end of the financial year "
@@ -188,6 +190,7 @@ class StorageAccessTool(models.Model):
     purpose="Show that storage is opened only under a grant.",
     lawful_basis=LawfulBasis.CONTRACT,
     customer_path="customer",
+    belongs_to=["grant", "service"],
     retention=Retention(
         counted_from="service__ended_on",
         description="Kept as long as the service's records.",
@@ -229,6 +232,7 @@ class StorageAccessCheck(models.Model):
     purpose="Show you every access to your server's storage.",
     lawful_basis=LawfulBasis.CONTRACT,
     customer_path="grant__customer",
+    belongs_to=["grant"],
     retention=Retention(
         counted_from="grant__service__ended_on",
         description="Kept as long as the service's records.",

@@ -159,6 +159,52 @@ def test_a_large_export_is_prepared_in_the_background_with_progress(provider, dj
     assert b"Ready" in page.content
 
 
+def test_the_accountant_who_asked_is_emailed_a_link_when_a_background_export_is_ready(
+    provider, django_capture_on_commit_callbacks, settings
+):
+    from accounts.correspondence.models import Message
+    from billing.models import AccountingSettings
+
+    settings.PORTAL_BASE_URL = "https://portal.example"
+    worked_month()
+    AccountingSettings.objects.create(background_above_rows=1)
+    accountants = firm()
+    client, person = accountant_of(accountants)
+    _, colleague = accountant_of(accountants)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            reverse("accounting:exports"),
+            {"kind": "day_book", "format": "csv", "period": "range", "start": "2026-11-01", "end": "2026-11-30"},
+        )
+
+    made = AccountingExport.objects.get()
+    [mail] = Message.objects.filter(template="accounting_export_ready")
+    assert mail.to_addresses == [person.email] and mail.person == person and mail.customer is None
+    assert mail.kind == "billing" and mail.related_id == str(made.pk)
+    assert "Your sales day book for" in mail.subject and "is ready" in mail.subject
+    link = f"https://portal.example{reverse('accounting:export', kwargs={'export_id': made.pk})}"
+    assert link in mail.body_text and link in mail.body_html
+    # A link to the page, never the file.
+    assert not mail.attachments.exists() and "download/" not in mail.body_text
+    assert colleague.email not in mail.to_addresses
+    # The link leads the accountant to the ready export.
+    assert b"Ready" in client.get(reverse("accounting:export", kwargs={"export_id": made.pk})).content
+
+
+def test_no_email_for_an_export_made_while_the_accountant_waits(provider):
+    from accounts.correspondence.models import Message
+
+    worked_month()
+    client, _ = accountant_of(firm())
+    client.post(
+        reverse("accounting:exports"),
+        {"kind": "receipts", "format": "csv", "period": "range", "start": "2026-11-01", "end": "2026-11-30"},
+    )
+
+    assert AccountingExport.objects.get().status == AccountingExport.Status.READY
+    assert not Message.objects.filter(template="accounting_export_ready").exists()
+
+
 def test_expired_files_are_deleted_and_no_longer_served(made):
     from django.core.files.storage import default_storage
 

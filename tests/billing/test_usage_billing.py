@@ -6,12 +6,13 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+import time_machine
 
 from billing.models import Invoice
-from billing.usage.charges import usage_bills
+from billing.usage.charges import usage_bills, usage_due
 from billing.usage.models import UsageCharge, UsageTerms
 from billing.workflows.run import run_billing
-from tests.accounts.factories import ServiceFactory
+from tests.accounts.factories import ServiceFactory, StaffFactory
 from tests.billing.factories import PlanFactory, SubscriptionFactory, configured_provider
 from tests.billing.usage_helpers import store
 
@@ -144,3 +145,49 @@ def test_a_withdrawn_payment_request_gives_its_usage_back_to_be_billed_again():
     again = Invoice.objects.exclude(pk=request.pk).get(customer=sub.service.customer, kind=Invoice.Kind.PRO_FORMA)
     assert usage_line(again).net == Decimal("0.20")
     assert UsageCharge.objects.get().invoice_line.invoice == again
+
+
+def test_closing_an_account_mid_month_bills_that_months_usage_to_the_closing_day():
+    from privacy.services.closure import end_relationship
+
+    configured_provider()
+    sub = SubscriptionFactory(plan=percentile_plan(), started_on=dt.date(2026, 1, 1))
+    customer = sub.service.customer
+    mbit = 37_500_000  # bytes in 5 minutes at 1 Mbit/s
+    with time_machine.travel(dt.datetime(2026, 11, 15, 18, tzinfo=dt.UTC), tick=False):
+        run_billing(NOVEMBER)  # November's subscription, in advance
+        # 1–15 November: 15 × 288 = 4,320 samples at 40 Mbit/s out.
+        store(sub.service, NOVEMBER, [mbit] * 4320, [mbit * 40] * 4320)
+        ended = end_relationship(customer, actor=StaffFactory(), last_day=dt.date(2026, 11, 15))
+
+    further = Invoice.objects.get(customer=customer, kind=Invoice.Kind.INVOICE, period_start__isnull=True)
+    line = usage_line(further)
+    assert (line.period_start, line.period_end) == (NOVEMBER, dt.date(2026, 11, 15))
+    assert "40.000 Mbit/s (out; 4,320 of 4,320 samples, missing = 0), commit 10.000 Mbit/s" in line.description
+    # 30 Mbit/s over the commit for 15 of November's 30 days: 15.000 Mbit/s × £2.00 = £30.00, £36.00 with VAT.
+    assert (line.quantity, line.net, further.total_gross) == (Decimal("15.000"), Decimal("30.00"), Decimal("36.00"))
+    assert further.status == Invoice.Status.ISSUED and further.issued_on == dt.date(2026, 11, 15)
+    charge = UsageCharge.objects.get(month=NOVEMBER)
+    assert charge.invoice_line == line and charge.samples == 4320
+    assert (
+        f"Further invoice {further.number} issued for bandwidth usage from 1 November 2026 to 15 November 2026."
+        in ended.done
+    )
+    # Billed once: a later run has nothing of November's usage left to bill.
+    assert not usage_due(NOVEMBER).filter(service__customer=customer).exists()
+
+
+def test_closing_with_no_usage_over_the_commit_issues_no_further_invoice():
+    from privacy.services.closure import end_relationship
+
+    configured_provider()
+    sub = SubscriptionFactory(plan=percentile_plan(), started_on=dt.date(2026, 1, 1))
+    with time_machine.travel(dt.datetime(2026, 11, 15, 18, tzinfo=dt.UTC), tick=False):
+        run_billing(NOVEMBER)
+        store(sub.service, NOVEMBER, [37_500_000] * 4320)  # 1 Mbit/s: under the 10 Mbit/s commit
+        ended = end_relationship(sub.service.customer, actor=StaffFactory(), last_day=dt.date(2026, 11, 15))
+
+    assert not Invoice.objects.filter(
+        customer=sub.service.customer, kind=Invoice.Kind.INVOICE, period_start__isnull=True
+    ).exists()
+    assert not any(item.startswith("Further invoice") for item in ended.done)

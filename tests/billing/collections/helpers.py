@@ -24,11 +24,14 @@ def customer(legal_form=LegalForm.LIMITED_COMPANY, **fields):
     return found
 
 
-def invoice_due(customer, due_on: dt.date, amount="100.00", vat_rate=20):
-    """An invoice issued 30 days before ``due_on``, for ``amount`` net."""
+def invoice_due(customer, due_on: dt.date, amount="100.00", vat_rate=20, **fields):
+    """An invoice issued 30 days before ``due_on``, for ``amount`` net (``fields``: its
+    currency and exchange rate, say)."""
     issued_on = due_on - dt.timedelta(days=30)
     with time_machine.travel(dt.datetime.combine(issued_on, dt.time(9)), tick=False):
-        return issued_invoice(customer, lines=(("Hosting", 1, amount),), vat_rate=vat_rate, issued_on=issued_on)
+        return issued_invoice(
+            customer, lines=(("Hosting", 1, amount),), vat_rate=vat_rate, issued_on=issued_on, **fields
+        )
 
 
 def charges_on():

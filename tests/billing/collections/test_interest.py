@@ -12,7 +12,7 @@ from decimal import Decimal
 import pytest
 
 from billing.collections.interest import compensation, interest, reference_day
-from billing.collections.state import reference_rate
+from billing.collections.rates import reference_rate
 
 D = dt.date
 

@@ -95,6 +95,81 @@ def test_the_letter_of_claim_has_every_element_the_protocol_requires(provider):
     assert mails(debtor, "collections_letter")[0].kind == "legal"
 
 
+def test_the_enclosed_forms_ask_everything_the_protocols_annexes_ask(provider):
+    debtor, invoice = sole_trader_with_debt()
+    with at(D(2026, 4, 1)):
+        letter = send_letter(debtor, invoices=[invoice], actor=StaffFactory())
+    text = pdftotext(open_letter(letter))
+    sheet_at = text.index("We are sending you this sheet")
+    form_at = text.index("Please return this form within 30 days")
+    statement_at = text.index("Fill this in if you want to pay by instalments")
+    sheet, form, statement = text[sheet_at:form_at], text[form_at:statement_at], text[statement_at:]
+
+    for element in (
+        "Pre-Action Protocol for Debt Claims",
+        "You have 30 days to reply",
+        "by 1 May 2026",  # 30 days from the letter's date
+        "What happens if you do not reply",
+        "County Court Judgment",
+        "court fees, costs and interest",
+        "enforcement agents",
+        "copies of the documents",
+        "we will not start a claim until at least 30 days after",
+        "reasonable time",
+        "breathing space",
+        "Free and independent debt advice",
+        *("National Debtline", "StepChange", "Citizens Advice", "MoneyHelper", "Business Debtline"),
+        *("Civil Legal Advice", "AdviceUK", "0808 808 4000"),
+        "If you dispute the debt",
+        "mediation",
+        "Financial Statement",
+        "disability",
+    ):
+        assert element in sheet, f"Information Sheet: {element}"
+    for element in (
+        "I agree I owe the debt",
+        "I agree I owe part of the debt",
+        "I do not know whether I owe the debt",
+        "I dispute the debt",
+        "I have already paid the debt",
+        "I will pay the amount I owe in full",
+        "I want to pay by instalments",
+        "I am getting debt advice from",
+        "I need more time",
+        "I need documents",
+        "the agreement",
+        "the statement of account",
+        "a complaint",
+        "Signed",
+        "Date",
+        "£300.00",
+        "1 May 2026",
+    ):
+        assert element in form, f"Reply Form: {element}"
+    for element in (
+        "Your household",
+        "Income each month",
+        "Earnings from work",
+        "Benefits and tax credits",
+        "Pensions",
+        "Total income",
+        "Spending each month",
+        "Home and contents",
+        "council tax",
+        "Communications and leisure",
+        "Food and housekeeping",
+        "Travel",
+        "Personal costs",
+        "Savings",
+        "Priority debts",
+        "Total spending",
+        "Other debts",
+        "Savings and assets",
+        "What you offer to pay us each month",
+    ):
+        assert element in statement, f"Financial Statement: {element}"
+
+
 def open_letter(letter) -> bytes:
     from billing.collections.letters import letter_pdf_bytes
 

@@ -133,6 +133,28 @@ def test_staff_resolve_a_dispute_from_the_admin(provider, billing_staff_client):
     assert dispute.credit_note.number in page and "Billed in error" in page
 
 
+def test_staff_reject_a_dispute_from_the_admin_after_its_form(provider, billing_staff_client):
+    company = customer()
+    invoice = invoice_due(company, D(2026, 3, 10))
+    contact = logged_in(Membership.objects.get(customer=company, role=roles.Role.BILLING))
+    contact.post(reverse("billing:dispute_new", args=[invoice.pk]), {"reason": "Not ours"})
+    dispute = Dispute.objects.get()
+    changelist = reverse("admin:billing_dispute_changelist")
+
+    asked = billing_staff_client.post(changelist, {"action": "reject", "_selected_action": [dispute.pk]})
+    assert "Reject disputes" in asked.content.decode() and str(dispute) in asked.content.decode()
+    empty = action(billing_staff_client, "dispute", "reject", [dispute], reasons="")
+    assert "This field is required" in empty.content.decode()
+    done = action(billing_staff_client, "dispute", "reject", [dispute], reasons="The service was used.")
+
+    dispute.refresh_from_db()
+    assert dispute.status == Dispute.Status.REJECTED
+    assert f"{dispute}: rejected; the customer is told why." in done.content.decode()
+    # Deciding it again is refused with the service's reason, named for the dispute.
+    again = action(billing_staff_client, "dispute", "reject", [dispute], reasons="Again")
+    assert f"{dispute}: " in again.content.decode() and "rejected; the customer" not in again.content.decode()
+
+
 def test_staff_write_post_and_hand_over_a_sole_traders_debt_from_the_admin(provider, billing_staff_client):
     debtor = customer(legal_form=LegalForm.SOLE_TRADER, company_number="", registered_name="Jo Bloggs")
     invoice = invoice_due(debtor, D(2026, 3, 10), amount="250.00")
@@ -157,6 +179,10 @@ def test_staff_write_post_and_hand_over_a_sole_traders_debt_from_the_admin(provi
             {"response": "owe_all", "seeking_advice": "on", "payment_offer": "£50 a month"},
         )
         assert reply.status_code == 302 and LetterReply.objects.get().seeking_advice
+        action(
+            billing_staff_client, "letterreply", "record_answer", [LetterReply.objects.get()], answered_on="2026-04-10"
+        )
+        assert LetterReply.objects.get().answered_on == D(2026, 4, 10)
     with at(D(2026, 5, 5)):
         refused = billing_staff_client.post(
             reverse("admin:billing_handoff_add"), {"customer": debtor.pk, "agency": agency.pk, "invoices": [invoice.pk]}
