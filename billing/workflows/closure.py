@@ -21,6 +21,7 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from accounts.audit import Actor
 from billing.documents.totals import InvoiceError
 from billing.issuing import add_line, issue_invoice
 from billing.models import BillingRun, ExchangeRate, Invoice, OneOffCharge, Subscription
@@ -31,7 +32,7 @@ from billing.workflows.subscriptions import end_subscription
 from privacy.services.closure import RelationshipEnd
 
 
-def end_billing(customer, *, last_day: dt.date, actor=None) -> RelationshipEnd:
+def end_billing(customer, *, last_day: dt.date, actor: Actor) -> RelationshipEnd:
     ended = RelationshipEnd()
     run = run_billing(last_day.replace(day=1), customer=customer, actor=actor)
     if run.status == BillingRun.Status.FAILED:
@@ -58,7 +59,7 @@ def end_billing(customer, *, last_day: dt.date, actor=None) -> RelationshipEnd:
     return ended
 
 
-def bill_waiting_charges(customer, *, actor=None) -> Invoice | None:
+def bill_waiting_charges(customer, *, actor: Actor) -> Invoice | None:
     """Issue a VAT invoice today for the customer's one-off charges on no invoice yet;
     None when there are none. A VAT invoice even in pro-forma mode: the relationship is
     ending and the work was done, so the tax point is now and there is no later invoice

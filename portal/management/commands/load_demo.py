@@ -34,6 +34,7 @@ from django.db.models import Model
 from django.utils import timezone
 
 from accounts import roles
+from accounts.audit import System
 from accounts.correspondence import gateway, inbound
 from accounts.correspondence.models import MailKind, Message
 from accounts.models import Customer, IPAssignment, LegalForm, Membership, ProviderDetails, Service, User
@@ -45,6 +46,8 @@ from billing.workflows.settlement import receive_payment
 from privacy.storage import services as storage_access
 from privacy.storage.models import StorageGrant
 
+# Whoever loads the demo data: what it does is recorded in the audit trail as done by it.
+DEMO = System("demo data")
 # Published on purpose: demo logins are printed for anyone trying the portal.
 DEMO_PASSWORD = "northwind-demo-2026"  # noqa: S105
 # A fixed TOTP secret (base32, 20 bytes: the shape allauth's generate_totp_secret()
@@ -414,7 +417,7 @@ class Command(BaseCommand):
         for period in (last_month, this_month):
             for customer in customers.values():
                 if not Invoice.objects.filter(customer=customer, period_start=period).exists():
-                    self.created += run_billing(period, customer=customer).created
+                    self.created += run_billing(period, customer=customer, actor=DEMO).created
         for name in PAID_LAST_MONTH:
             invoice = Invoice.objects.filter(customer=customers[name], period_start=last_month).first()
             reference = f"Demo bank transfer for {invoice.number}" if invoice else ""
@@ -426,6 +429,7 @@ class Command(BaseCommand):
                     method=Payment.Method.BANK_TRANSFER,
                     reference=reference,
                     allocate_to=[(invoice, invoice.total_gross)],
+                    actor=DEMO,
                 )
                 self.created += 1
 
