@@ -552,3 +552,18 @@ def test_resuming_a_killed_run_renders_and_sends_what_it_issued_before_the_kill(
     assert not invoices.filter(pdf="").exists()
     assert invoices.filter(Exists(document_emails())).count() == 5
     assert Message.objects.filter(template="invoice").count() == 5  # each emailed once
+
+
+@pytest.mark.django_db
+def test_a_run_replaying_a_past_billing_day_dates_its_documents_then_and_never_in_the_future():
+    from django.utils import timezone
+
+    configured_provider()
+    (customer,) = _subscribed(1)
+    with pytest.raises(ValueError, match="cannot be dated in the future"):
+        run_billing(MAY, actor=System("tests"), issued_on=timezone.localdate() + dt.timedelta(days=1))
+    assert not BillingRun.objects.exists()
+
+    run_billing(MAY, actor=System("tests"), issued_on=MAY)
+    invoice = Invoice.objects.get(customer=customer)
+    assert (invoice.issued_on, invoice.tax_point, invoice.due_on) == (MAY, MAY, MAY + dt.timedelta(days=30))
