@@ -198,6 +198,4 @@ def test_ending_a_service_in_the_admin_records_every_step_as_the_staff_member():
     assert AuditEvent.objects.about(note).get(action="document.issued").actor == person
     assert "20 May 2026" in events["subscription.ended"].summary
     # Nothing in the change was put down to a system actor.
-    assert not AuditEvent.objects.filter(customer=customer, actor__isnull=True).exclude(
-        actor_label="System (tests)"
-    )
+    assert not AuditEvent.objects.filter(customer=customer, actor__isnull=True).exclude(actor_label="System (tests)")

@@ -68,7 +68,7 @@ def test_the_import_is_recorded_as_the_operator_named_or_as_the_command_and_acco
 
     service, operator = ServiceFactory(), StaffFactory()
     row = f"{service.pk},2026-11-01T00:00:00Z,100,200\n"
-    with pytest.raises(CommandError, match="nobody@example.net is not an active member of staff"):
+    with pytest.raises(CommandError, match=r"nobody@example\.net is not an active member of staff"):
         run(tmp_path, row, "--operator", "nobody@example.net")
     assert stored(service) == [] and not AuditEvent.objects.exists()  # refused before anything was read
 
