@@ -513,7 +513,7 @@ class InvitationAdmin(admin.ModelAdmin):
             form.cleaned_data["customer"],
             email=form.cleaned_data["email"],
             role=form.cleaned_data["role"],
-            invited_by=request.user,
+            actor=request.user,
             link_base=request.build_absolute_uri("/"),
         )
         obj.pk = invitation.pk

@@ -20,6 +20,7 @@ two-factor changes, contact and role changes, exports and privacy requests.
 
 from __future__ import annotations
 
+import getpass
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +56,29 @@ class System:
 
 
 Actor = User | System
+
+
+def command_actor(command: str, operator: str = "") -> Actor:
+    """Who runs a management command a person starts by hand: the member of staff named by
+    its ``--operator`` (an active staff login), else the command itself, naming the
+    operating-system account that ran it. Raises ``ValueError`` for an unknown operator,
+    before anything is done."""
+    operator = operator.strip()
+    if operator:
+        user = User.objects.filter(email__iexact=operator, is_active=True, is_staff=True).first()
+        if user is None:
+            raise ValueError(f"{operator} is not an active member of staff: --operator takes a staff login's email.")
+        return user
+    try:
+        account = getpass.getuser()
+    except (KeyError, OSError):  # no login name and no password-file entry (a bare container)
+        account = "an unnamed account"
+    return System(f"{command}, run by {account}")
+
+
+def person(who: Actor) -> User | None:
+    """The login behind ``who`` for a record's "recorded by" field: None for a system."""
+    return who if isinstance(who, User) else None
 
 
 class AuditEventQuerySet(models.QuerySet):
@@ -151,6 +175,15 @@ def _customer_of(target: models.Model | None) -> Customer | None:
     return customer if isinstance(customer, Customer) else None
 
 
+def _who(actor: Actor) -> tuple[User | None, str]:
+    """The login (if a person acted) and the label an event keeps of ``actor``."""
+    if isinstance(actor, User):
+        return actor, actor.email
+    if isinstance(actor, System):
+        return None, str(actor)
+    raise TypeError(f"An audit event needs a User or a System actor, not {actor!r}.")
+
+
 def record(
     action: str,
     *,
@@ -171,12 +204,7 @@ def record(
     ``[old, new]``. Raises ``TypeError`` without an actor:
     every change has someone, or some task, behind it.
     """
-    if isinstance(actor, User):
-        actor_user, actor_label = actor, actor.email
-    elif isinstance(actor, System):
-        actor_user, actor_label = None, str(actor)
-    else:
-        raise TypeError(f"An audit event needs a User or a System actor, not {actor!r}.")
+    actor_user, actor_label = _who(actor)
     occurred_at = timezone.now()
     years = SECURITY_EVENT_YEARS if security else BUSINESS_EVENT_YEARS
     return AuditEvent.objects.create(
@@ -198,15 +226,18 @@ def record(
 
 def record_many(action: str, *, actor: Actor, targets: list[models.Model], summary) -> list[AuditEvent]:
     """One event per target in a single INSERT, for a batch job (the billing run issues a
-    group of documents in one transaction). ``summary(target)`` says what was done to it."""
-    if not isinstance(actor, System):
-        raise TypeError("record_many is for system actors; a person's action is recorded with record().")
+    group of documents in one transaction, scheduled or started by staff).
+    ``summary(target)`` says what was done to it."""
+    actor_user, actor_label = _who(actor)
+    ip_address = _client_ip()
     now = timezone.now()
     kept_until = timezone.localdate(now) + relativedelta(years=BUSINESS_EVENT_YEARS)
     events = [
         AuditEvent(
             occurred_at=now,
-            actor_label=str(actor),
+            actor=actor_user,
+            actor_label=actor_label[:200],
+            ip_address=ip_address,
             action=action,
             summary=summary(target)[:300],
             customer=_customer_of(target),

@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts import audit, roles
-from accounts.audit import Actor, System
+from accounts.audit import Actor
 from accounts.correspondence import gateway
 from accounts.correspondence.models import MailKind
 from accounts.models import Customer, Invitation, Membership, Service, ServiceStatusChange, User
@@ -112,7 +112,7 @@ def update_customer_as_staff(customer: Customer, *, actor: Actor, changes: dict[
 
 
 @transaction.atomic
-def invite_contact(customer: Customer, *, email: str, role: str, invited_by: User | None, link_base: str) -> Invitation:
+def invite_contact(customer: Customer, *, email: str, role: str, actor: Actor, link_base: str) -> Invitation:
     """Invite ``email`` to act for ``customer`` in ``role`` and email them the link.
 
     ``link_base`` is the portal's address (``https://portal.example/``) for the link.
@@ -135,7 +135,7 @@ def invite_contact(customer: Customer, *, email: str, role: str, invited_by: Use
         email=email,
         role=role,
         token_hash=token_hash,
-        invited_by=invited_by,
+        invited_by=audit.person(actor),
         created_at=now,
         expires_at=now + INVITATION_LIFETIME,
     )
@@ -143,7 +143,7 @@ def invite_contact(customer: Customer, *, email: str, role: str, invited_by: Use
     _send_invitation_mail(invitation, accept_url=accept_url)
     audit.record(
         "contact.invited",
-        actor=invited_by or System("invitation"),
+        actor=actor,
         target=invitation,
         changes={"role": [None, role.value]},
         summary=f"Invited {email} as {role.label.lower()}",

@@ -112,7 +112,7 @@ def invite_contact(request: HttpRequest, membership: Membership) -> HttpResponse
                 membership.customer,
                 email=form.cleaned_data["email"],
                 role=form.cleaned_data["role"],
-                invited_by=request.user,
+                actor=request.user,
                 link_base=request.build_absolute_uri("/"),
             )
         except ValidationError as exc:

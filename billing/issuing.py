@@ -35,7 +35,7 @@ from django.dispatch import Signal
 from django.utils import timezone
 
 from accounts import audit
-from accounts.audit import Actor, System
+from accounts.audit import Actor
 from accounts.models import ProviderDetails
 from billing.documents.locking import lock_customer
 from billing.documents.numbering import next_number
@@ -98,7 +98,7 @@ ISSUE_FIELDS = (
 
 
 def issue_invoice(
-    invoice: Invoice, *, actor=None, issued_on: dt.date | None = None, tax_point: dt.date | None = None
+    invoice: Invoice, *, actor: Actor, issued_on: dt.date | None = None, tax_point: dt.date | None = None
 ) -> Invoice:
     """Number, freeze and issue a draft invoice, credit note or pro-forma request.
 
@@ -121,7 +121,7 @@ def issue_invoice(
             policy=BillingSettings.current(),
             issued_on=issued_on or timezone.localdate(),
             tax_point=tax_point,
-            actor=actor or System("billing"),
+            actor=actor,
         )
 
     for field in draft._meta.concrete_fields:
@@ -137,12 +137,15 @@ def issue_locked(
     policy: BillingSettings,
     issued_on: dt.date,
     tax_point: dt.date | None = None,
-    actor: Actor | None,
+    actor: Actor,
     rates=None,
+    recorded_by_caller: bool = False,
 ) -> None:
     """Issue ``draft``, whose customer row the caller has locked in the current transaction
     and whose ``lines`` are all its lines as stored: ``issue_invoice`` after its look-ups,
-    and the billing run for the draft it has just created."""
+    and the billing run for the draft it has just created. ``actor`` issues it; a batch
+    that records all its documents' events in one statement (``record_issued``) says
+    ``recorded_by_caller=True``."""
     if not lines:
         raise InvoiceError(f"{draft} has no lines: nothing to issue.")
     if provider is None:
@@ -234,7 +237,7 @@ def issue_locked(
     )
     if not issued:
         raise InvoiceError(f"{draft} was issued or deleted meanwhile: it cannot be issued again.")
-    if actor is not None:  # None: the caller records a batch at once (record_issued)
+    if not recorded_by_caller:
         audit.record(
             "document.issued", actor=actor, target=draft, customer=draft.customer, summary=issued_summary(draft)
         )
@@ -247,8 +250,8 @@ def issued_summary(document: Invoice) -> str:
     )
 
 
-def record_issued(documents: list[Invoice], *, actor: System) -> None:
-    """The audit events of documents a batch issued with ``issue_locked(actor=None)``."""
+def record_issued(documents: list[Invoice], *, actor: Actor) -> None:
+    """The audit events of documents a batch issued with ``issue_locked(recorded_by_caller=True)``."""
     audit.record_many("document.issued", actor=actor, targets=documents, summary=issued_summary)
 
 
@@ -336,7 +339,7 @@ def issue_credit_note(
     *,
     lines: Iterable[dict] | None = None,
     reason: str,
-    actor=None,
+    actor: Actor,
     issued_on: dt.date | None = None,
 ) -> Invoice:
     """Issue a credit note correcting ``invoice`` (VAT reg 15).

@@ -12,6 +12,7 @@ import logging
 from celery import shared_task
 from django.utils import timezone
 
+from accounts.audit import System
 from accounts.models import Customer
 from billing.accounting.exports import build_export, expire_exports, stale_export_ids
 from billing.collections.reminders import run_reminders
@@ -45,7 +46,7 @@ def send_unsent_documents() -> int:
 @shared_task
 def billing_run_task() -> int | None:
     """Daily (django-celery-beat): on the billing day, bill the current month."""
-    run = run_on_billing_day(timezone.localdate())
+    run = run_on_billing_day(timezone.localdate(), actor=System("billing run"))
     return run.pk if run is not None else None
 
 
@@ -58,7 +59,8 @@ def run_billing_task(run_pk: int) -> int:
     if run.progressed_at is not None:  # it ran before: resumed
         for invoice_pk in undelivered_documents(run):
             render_and_send_invoice.delay(invoice_pk)
-    return run_billing(run.period_start, run=run).pk
+    # The documents are issued by whoever started the run.
+    return run_billing(run.period_start, run=run, actor=run.started_by or System("billing run")).pk
 
 
 def queue_document_delivery(sender, *, invoice_pk: int, **kwargs) -> None:
@@ -95,9 +97,9 @@ def run_collections() -> int:
     document gets each step once, each notice is carried out once. Returns how many
     reminder emails were sent."""
     today = timezone.localdate()
-    sent = run_reminders(today).emails
-    suspend_due(today)
-    restore_paid()
+    sent = run_reminders(today, actor=System("reminder run")).emails
+    suspend_due(today, actor=System("collections run"))
+    restore_paid(actor=System("collections run"))
     return sent
 
 
@@ -105,7 +107,7 @@ def run_collections() -> int:
 def restore_after_payment(customer_pk: int) -> int:
     """Bring back services suspended for non-payment once what the notice named is paid
     (``billing.collections.suspension.restore_paid``)."""
-    return restore_paid(Customer.objects.get(pk=customer_pk))
+    return restore_paid(Customer.objects.get(pk=customer_pk), actor=System("collections run"))
 
 
 def queue_restore_after_payment(sender, *, instance, created: bool, **kwargs) -> None:

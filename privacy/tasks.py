@@ -14,6 +14,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
+from accounts.audit import System
 from privacy.lawful import services as lawful
 from privacy.models import LegalHold, PublicRequestSubmission
 from privacy.services import export, ledger, policies, requests, retention
@@ -54,7 +55,7 @@ def release_held_erasures(hold_id: int) -> int:
     """A legal hold was lifted: put back in the queue the erasure requests no hold keeps now."""
     hold = LegalHold.objects.filter(pk=hold_id).first()
     lifted_on = timezone.localdate(hold.lifted_at) if hold is not None and hold.lifted_at else None
-    return len(requests.release_held_erasures(lifted_on=lifted_on))
+    return len(requests.release_held_erasures(actor=System("legal holds"), lifted_on=lifted_on))
 
 
 @shared_task
@@ -99,7 +100,7 @@ def checkpoint_ledger() -> str:
 def tell_customers_of_ended_duties() -> int:
     """Daily: email the customers of each lawful disclosure whose non-disclosure duty has
     ended (its known end date has come, or staff recorded it lifted); once each."""
-    return lawful.notify_ended_duties()
+    return lawful.notify_ended_duties(actor=System("lawful access: end of non-disclosure duty"))
 
 
 @shared_task

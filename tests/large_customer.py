@@ -17,6 +17,8 @@ import random
 from dataclasses import dataclass
 from decimal import Decimal
 
+from accounts.audit import System
+
 YEARS = 10
 DOCUMENTS = 500
 MESSAGES = 5004
@@ -241,4 +243,5 @@ def _disclosures(customer, count: int) -> None:
             legal_basis="legal_obligation",
             categories=[Category.FINANCIAL, Category.IDENTITY],
             customers=[customer],
+            actor=System("tests"),
         )

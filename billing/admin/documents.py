@@ -193,13 +193,13 @@ class SubscriptionAdmin(RecordedThroughService):
     readonly_after_creation = ("ended_on", "billed_until", "setup_fee_invoiced")
 
     def create(self, request, data: dict) -> Subscription:
-        return start_subscription(data["service"], data["plan"], on=data["started_on"])
+        return start_subscription(data["service"], data["plan"], on=data["started_on"], actor=request.user)
 
-    def _add_view_errors(self, form) -> None:
+    def _add_view_errors(self, form, *, actor) -> None:
         data = form.cleaned_data
         try:
             with transaction.atomic():
-                start_subscription(data["service"], data["plan"], on=data["started_on"])
+                start_subscription(data["service"], data["plan"], on=data["started_on"], actor=actor)
                 transaction.set_rollback(True)  # a dry run: only the checks
         except SubscriptionError as exc:
             form.add_error(None, exc)
@@ -214,7 +214,7 @@ class SubscriptionAdmin(RecordedThroughService):
             def clean(self):
                 data = super().clean()
                 if not self.errors:
-                    check(self)
+                    check(self, actor=request.user)
                 return data
 
         return StartForm

@@ -24,7 +24,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts import audit
-from accounts.audit import System
+from accounts.audit import Actor
 from accounts.correspondence.gateway import NoRecipients, send_mail
 from accounts.correspondence.models import MailKind
 from accounts.models import Customer, ProviderDetails
@@ -38,7 +38,6 @@ from billing.models import BillingSettings, Invoice
 from billing.money import format_money
 
 logger = logging.getLogger(__name__)
-RUN = System("reminder run")
 
 
 @dataclass
@@ -54,8 +53,9 @@ def _latest_step(steps: list[DunningStep], invoice: Invoice, today: dt.date) -> 
     return reached[-1] if reached else None
 
 
-def run_reminders(today: dt.date | None = None) -> RunResult:
-    """Send the reminders due today. Safe to run any number of times."""
+def run_reminders(today: dt.date | None = None, *, actor: Actor) -> RunResult:
+    """Send the reminders due today. Safe to run any number of times. ``actor`` is the
+    scheduled run (``System("reminder run")``) or whoever ran it by hand."""
     today = today or timezone.localdate()
     steps = list(DunningStep.objects.filter(active=True).order_by("days_after_due"))
     result = RunResult()
@@ -76,11 +76,11 @@ def run_reminders(today: dt.date | None = None) -> RunResult:
             due[invoice.customer_id][step].append(invoice)
     for by_step in due.values():
         for step, invoices in sorted(by_step.items(), key=lambda item: item[0].days_after_due):
-            _send_step(invoices[0].customer, step, invoices, steps, today, result)
+            _send_step(invoices[0].customer, step, invoices, steps, today, result, actor=actor)
     return result
 
 
-def _send_step(customer, step, invoices, steps, today, result: RunResult) -> None:
+def _send_step(customer, step, invoices, steps, today, result: RunResult, *, actor: Actor) -> None:
     try:
         with transaction.atomic():
             lock_customer(customer)
@@ -98,7 +98,7 @@ def _send_step(customer, step, invoices, steps, today, result: RunResult) -> Non
             )
             for invoice in invoices:
                 ReminderSent.objects.create(invoice=invoice, step=step, message=message)
-                audit.record("collections.reminder_sent", actor=RUN, target=invoice, summary=f"{step.name} emailed")
+                audit.record("collections.reminder_sent", actor=actor, target=invoice, summary=f"{step.name} emailed")
                 for earlier in steps:
                     if earlier.days_after_due < step.days_after_due:
                         _, created = ReminderSent.objects.get_or_create(

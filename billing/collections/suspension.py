@@ -21,7 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts import audit
-from accounts.audit import System
+from accounts.audit import Actor
 from accounts.correspondence.gateway import NoRecipients, send_mail
 from accounts.correspondence.models import MailKind
 from accounts.models import Service, ServiceStatusChange
@@ -32,7 +32,6 @@ from billing.documents.locking import lock_customer
 from billing.models import Invoice
 from billing.money import format_money
 
-RUN = System("collections run")
 SOURCE = ServiceStatusChange.Source.NON_PAYMENT
 
 
@@ -90,7 +89,7 @@ def give_notice(customer, *, invoices, actor, today: dt.date | None = None) -> S
     return notice
 
 
-def suspend_due(today: dt.date | None = None) -> int:
+def suspend_due(today: dt.date | None = None, *, actor: Actor) -> int:
     """Carry out the notices whose day has come; returns how many services were suspended."""
     today = today or timezone.localdate()
     suspended = 0
@@ -106,21 +105,21 @@ def suspend_due(today: dt.date | None = None) -> int:
             if not unpaid:
                 notice.cancelled_at = timezone.now()
                 notice.save(update_fields=["cancelled_at"])
-                audit.record("collections.suspension_cancelled", actor=RUN, target=notice, summary="Paid in time")
+                audit.record("collections.suspension_cancelled", actor=actor, target=notice, summary="Paid in time")
                 continue
             reason = (
                 f"Non-payment of {', '.join(inv.number for inv in unpaid)}, after our notice of "
                 f"{timezone.localdate(notice.noticed_at):%-d %B %Y}. Services are restored once it is paid."
             )
             for service in notice.customer.services.filter(status=Service.Status.ACTIVE):
-                suspend_service(service, actor=RUN, reason=reason, source=SOURCE)
+                suspend_service(service, actor=actor, reason=reason, source=SOURCE)
                 suspended += 1
             notice.suspended_at = timezone.now()
             notice.save(update_fields=["suspended_at"])
     return suspended
 
 
-def restore_paid(customer=None) -> int:
+def restore_paid(customer=None, *, actor: Actor) -> int:
     """Restore the services of customers whose suspension notice's documents are now paid
     or credited; returns how many services came back."""
     restored = 0
@@ -135,7 +134,7 @@ def restore_paid(customer=None) -> int:
             for service in notice.customer.services.filter(status=Service.Status.SUSPENDED):
                 last = service.status_changes.first()
                 if last is not None and last.source == SOURCE:  # never lift an abuse suspension
-                    restore_service(service, actor=RUN, reason="The overdue balance has been paid.", source=SOURCE)
+                    restore_service(service, actor=actor, reason="The overdue balance has been paid.", source=SOURCE)
                     restored += 1
             notice.restored_at = timezone.now()
             notice.save(update_fields=["restored_at"])

@@ -38,7 +38,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts import audit
-from accounts.audit import System
+from accounts.audit import Actor, person
 from billing.documents.locking import lock_customer
 from billing.documents.totals import credited_to
 from billing.models import Invoice, Payment, PaymentAllocation, Refund
@@ -157,7 +157,7 @@ def record_payment(
     received_on: dt.date,
     method: str,
     reference: str = "",
-    actor=None,
+    actor: Actor,
     allocate_to: Iterable[tuple[Invoice, Decimal | int | str]] | None = None,
     currency: str | None = None,
 ) -> Payment:
@@ -180,11 +180,11 @@ def record_payment(
         amount=amount,
         received_on=received_on,
         reference=reference,
-        recorded_by=actor,
+        recorded_by=person(actor),
     )
     audit.record(
         "payment.recorded",
-        actor=actor or System("payments"),
+        actor=actor,
         target=payment,
         customer=customer,
         summary=f"Recorded a {payment.get_method_display().lower()} payment of {amount} {currency}",
@@ -346,7 +346,7 @@ def record_refund(
     reference: str = "",
     credit_note: Invoice | None = None,
     currency: str | None = None,
-    actor=None,
+    actor: Actor,
 ) -> Refund:
     """Record money paid back to ``customer`` out of their account credit.
 
@@ -364,11 +364,11 @@ def record_refund(
         amount=amount,
         paid_on=paid_on,
         reference=reference,
-        recorded_by=actor,
+        recorded_by=person(actor),
     )
     audit.record(
         "refund.recorded",
-        actor=actor or System("payments"),
+        actor=actor,
         target=refund,
         customer=customer,
         summary=f"Recorded a refund of {amount} {currency}",

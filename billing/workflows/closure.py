@@ -23,6 +23,7 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from accounts.audit import Actor
 from billing.documents.totals import InvoiceError
 from billing.issuing import add_line, issue_invoice
 from billing.models import BillingRun, ExchangeRate, Invoice, OneOffCharge, Subscription
@@ -35,7 +36,7 @@ from billing.workflows.subscriptions import end_subscription
 from privacy.services.closure import RelationshipEnd
 
 
-def end_billing(customer, *, last_day: dt.date, actor=None) -> RelationshipEnd:
+def end_billing(customer, *, last_day: dt.date, actor: Actor) -> RelationshipEnd:
     ended = RelationshipEnd()
     run = run_billing(last_day.replace(day=1), customer=customer, actor=actor)
     if run.status == BillingRun.Status.FAILED:
@@ -64,7 +65,7 @@ def end_billing(customer, *, last_day: dt.date, actor=None) -> RelationshipEnd:
     return ended
 
 
-def bill_what_is_left(customer, *, last_day: dt.date, actor=None) -> tuple[Invoice, list, list] | None:
+def bill_what_is_left(customer, *, last_day: dt.date, actor: Actor) -> tuple[Invoice, list, list] | None:
     """Issue a VAT invoice today for what no invoice has billed once the subscriptions have
     ended on ``last_day``: the customer's one-off charges on no invoice yet, and the
     bandwidth usage of the closing month up to ``last_day`` (billed in arrears, so no run

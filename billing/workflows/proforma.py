@@ -48,6 +48,8 @@ from django.db import transaction
 from django.db.models import Max, Sum
 from django.utils import timezone
 
+from accounts import audit
+from accounts.audit import Actor, person
 from accounts.correspondence.gateway import NoRecipients, send_mail
 from billing.issuing import add_line, copy_lines, issue_invoice
 from billing.models import BillingSettings, ExchangeRate, Invoice, OneOffCharge, PaymentAllocation, Subscription
@@ -105,7 +107,7 @@ def paid_on_for(request_invoice: Invoice) -> dt.date:
     return max(filter(None, (latest, request_invoice.issued_on)))
 
 
-def issue_vat_invoice_for_paid_request(request_invoice: Invoice, *, paid_on: dt.date) -> Invoice:
+def issue_vat_invoice_for_paid_request(request_invoice: Invoice, *, paid_on: dt.date, actor: Actor) -> Invoice:
     """Issue the VAT invoice for a payment request paid in full; idempotent.
 
     Tax point = ``paid_on`` (reg 90: payment came first), date of issue today. Copies the
@@ -147,13 +149,13 @@ def issue_vat_invoice_for_paid_request(request_invoice: Invoice, *, paid_on: dt.
         # Dated today, never later; the payment date is the tax point (payments are never
         # recorded ahead of their date: ``refuse_future_receipt``).
         today = timezone.localdate()
-        issue_invoice(invoice, issued_on=today, tax_point=min(paid_on, today))
+        issue_invoice(invoice, actor=actor, issued_on=today, tax_point=min(paid_on, today))
         PaymentAllocation.objects.filter(invoice=request).update(invoice=invoice)
         refresh_status(invoice)
     return invoice
 
 
-def settle_paid_requests(customer) -> list[Invoice]:
+def settle_paid_requests(customer, *, actor: Actor) -> list[Invoice]:
     """Issue the VAT invoice of each of ``customer``'s payment requests that is paid in full
     and has none yet; returns them. Called by every workflow that records or spends money
     (a payment, account credit applied by the billing run or on a cancelled request), in
@@ -161,10 +163,10 @@ def settle_paid_requests(customer) -> list[Invoice]:
     paid = Invoice.objects.filter(
         customer=customer, kind=Invoice.Kind.PRO_FORMA, status=Invoice.Status.PAID, settled_by__isnull=True
     ).order_by("issued_on", "pk")
-    return [issue_vat_invoice_for_paid_request(request, paid_on=paid_on_for(request)) for request in paid]
+    return [issue_vat_invoice_for_paid_request(request, paid_on=paid_on_for(request), actor=actor) for request in paid]
 
 
-def cancel_payment_request(request_invoice: Invoice, *, reason: str, actor=None) -> Invoice:
+def cancel_payment_request(request_invoice: Invoice, *, reason: str, actor: Actor) -> Invoice:
     """Withdraw a payment request that has not been paid in full, and tell the customer.
 
     A request is not a VAT invoice (no tax point, not on the account), so no credit note
@@ -196,8 +198,16 @@ def cancel_payment_request(request_invoice: Invoice, *, reason: str, actor=None)
                 PaymentAllocation.objects.create(
                     payment_id=row["payment"], invoice=request, amount=-row["total"], released_by=request
                 )
-        request.status = Invoice.Status.CANCELLED
+        was, request.status = request.status, Invoice.Status.CANCELLED
         request.save(update_fields=["status"])
+        audit.record(
+            "document.cancelled",
+            actor=actor,
+            target=request,
+            customer=request.customer,
+            changes={"status": [was, request.status]},
+            summary=f"Cancelled payment request {request.number}: {reason}",
+        )
         try:
             send_mail(
                 kind="billing",
@@ -210,13 +220,13 @@ def cancel_payment_request(request_invoice: Invoice, *, reason: str, actor=None)
                 },
                 idempotency_key=f"payment-request-cancelled:{request.pk}",
                 related=request,
-                created_by=actor,
+                created_by=person(actor),
             )
         except NoRecipients:
             # Nobody to tell yet: the request shows as cancelled in the portal.
             logger.warning("Cancelled %s not emailed: %s has no billing contact or owner", request, request.customer)
         apply_credit(request.customer)  # what it released settles other open documents first
-        settle_paid_requests(request.customer)
+        settle_paid_requests(request.customer, actor=actor)
     return request
 
 

@@ -29,7 +29,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, Q
 from django.utils import timezone
 
-from accounts.audit import System
+from accounts.audit import Actor, person
 from accounts.models import Customer, ProviderDetails
 from billing.documents.periods import add_months, day_in_month, period_bounds, prorate
 from billing.documents.totals import InvoiceError, build_line
@@ -90,19 +90,25 @@ class _Taken(Exception):
 
 @dataclass(frozen=True)
 class _Seller:
-    """What the run reads of the seller once, as it starts: its details and billing policy."""
+    """What the run reads once, as it starts: the seller's details and billing policy, and
+    the date its documents carry (None: the day each group is issued)."""
 
     provider: ProviderDetails | None
     policy: BillingSettings
+    issued_on: dt.date | None = None
 
 
-def _bill_customer(customer: Customer, period_start: dt.date, seller: _Seller, run_pk: int | None = None) -> bool:
+def _bill_customer(
+    customer: Customer, period_start: dt.date, seller: _Seller, *, actor: Actor, run_pk: int | None = None
+) -> bool:
     """Invoice ``customer`` for the period; False when an invoice for it already exists.
 
     Counted on the run ``run_pk``; a customer refused or in error is not (the caller
     counts it)."""
     try:
-        created, refused = _bill_customers([customer], period_start, seller, run_pk=run_pk, count_refused=False)
+        created, refused = _bill_customers(
+            [customer], period_start, seller, actor=actor, run_pk=run_pk, count_refused=False
+        )
     except _Taken as taken:
         # Another run inserted it between our look-up and our insert: it is theirs. Any
         # other refused insert is an error, reported with the customer.
@@ -133,6 +139,7 @@ def _bill_customers(
     period_start: dt.date,
     seller: _Seller,
     *,
+    actor: Actor,
     run_pk: int | None = None,
     count_refused: bool = True,
 ) -> tuple[int, list[tuple[Customer, Exception]]]:
@@ -150,7 +157,8 @@ def _bill_customers(
     in the same transaction (without the refused ones unless ``count_refused``).
     """
     with transaction.atomic():
-        issued_on = timezone.localdate()  # the day it is issued, whatever period it bills
+        # The day it is issued, whatever period it bills.
+        issued_on = seller.issued_on or timezone.localdate()
         # As they are now: name, address, country and VAT number go on the invoice and
         # decide the VAT. Locked in primary-key order, as every group is.
         locked = list(
@@ -234,15 +242,16 @@ def _bill_customers(
                 provider=seller.provider,
                 policy=seller.policy,
                 issued_on=issued_on,
-                actor=None,  # recorded for the whole group below, in one statement
+                actor=actor,
                 rates=rates,
+                recorded_by_caller=True,  # for the whole group below, in one statement
             )
             if bill.invoice.customer_id in with_payments:
                 # An overpayment or earlier credit settles the new document straight away
                 # (and a payment request so paid gets its VAT invoice).
                 apply_credit(bill.invoice.customer, has_payments=True)
-                settle_paid_requests(bill.invoice.customer)
-        record_issued([bill.invoice for bill in bills], actor=System("billing run"))
+                settle_paid_requests(bill.invoice.customer, actor=actor)
+        record_issued([bill.invoice for bill in bills], actor=actor)
         _progress(run_pk, handled, len(bills))
         return len(bills), refused
 
@@ -402,16 +411,28 @@ def _refuse(run: BillingRun, reason: str) -> BillingRun:
 
 
 def run_billing(
-    period_start: dt.date, *, customer: Customer | None = None, run: BillingRun | None = None, actor=None
+    period_start: dt.date,
+    *,
+    customer: Customer | None = None,
+    run: BillingRun | None = None,
+    actor: Actor,
+    issued_on: dt.date | None = None,
 ) -> BillingRun:
     """Invoice every active customer (or one) with subscriptions due for the period, or
-    one-off charges waiting.
+    one-off charges waiting. ``actor`` issues the documents: the staff member who started
+    the run, or ``System("billing run")`` for the scheduled one.
+
+    The documents are dated the day they are issued. ``issued_on`` dates them earlier, for
+    a caller that replays past billing days in order (the demo loader); never later than
+    today, and numbering refuses a date before the series' latest document.
 
     Safe to rerun, and to run twice at once: see the module docstring.
     """
     period_start = period_start.replace(day=1)
+    if issued_on is not None and issued_on > timezone.localdate():
+        raise ValueError(f"A billing run's documents cannot be dated in the future ({issued_on:%-d %B %Y}).")
     if run is None:
-        run = BillingRun.objects.create(period_start=period_start, customer=customer, started_by=actor)
+        run = BillingRun.objects.create(period_start=period_start, customer=customer, started_by=person(actor))
     if missing := refuse_future_period(period_start):
         return _refuse(run, missing)
     customer = customer or run.customer
@@ -460,12 +481,14 @@ def run_billing(
         progressed_at=timezone.now(),
     )
     # The seller's details as the run starts go on all its invoices (a resumed run reads them again).
-    seller = _Seller(ProviderDetails.current(), BillingSettings.current())
+    seller = _Seller(ProviderDetails.current(), BillingSettings.current(), issued_on)
     errors = []
     ids = list(by_customer)
     for group in (ids[start : start + GROUP_SIZE] for start in range(0, len(ids), GROUP_SIZE)):
         try:
-            _billed, refused = _bill_customers([customers[pk] for pk in group], period_start, seller, run_pk=run.pk)
+            _billed, refused = _bill_customers(
+                [customers[pk] for pk in group], period_start, seller, actor=actor, run_pk=run.pk
+            )
             for customer, reason in refused:
                 logger.warning("Billing run %s: customer %s refused: %s", run.pk, customer.pk, reason)
                 errors.append(_error(customer, reason))
@@ -476,7 +499,7 @@ def run_billing(
             # It must not stop the run.
             for customer_id in group:
                 try:
-                    _bill_customer(customers[customer_id], period_start, seller, run_pk=run.pk)
+                    _bill_customer(customers[customer_id], period_start, seller, actor=actor, run_pk=run.pk)
                 except Exception as exc:
                     logger.exception("Billing run %s: customer %s failed", run.pk, customer_id)
                     errors.append(_error(customers[customer_id], exc))
@@ -528,10 +551,10 @@ def _progress(run_pk: int | None, done: int, created: int) -> None:
         )
 
 
-def run_on_billing_day(today: dt.date) -> BillingRun | None:
+def run_on_billing_day(today: dt.date, *, actor: Actor) -> BillingRun | None:
     """The scheduled run: on the billing day (``BillingSettings.billing_day``, the month's
     last day when the month is shorter), bill the month; on other days, or before the
     provider's details are set up (they go on every invoice), nothing."""
     if ProviderDetails.current() is None or today != day_in_month(today, BillingSettings.current().billing_day):
         return None
-    return run_billing(today.replace(day=1))
+    return run_billing(today.replace(day=1), actor=actor)

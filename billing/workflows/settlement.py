@@ -19,13 +19,14 @@ from decimal import Decimal
 
 from django.db import transaction
 
+from accounts.audit import Actor
 from billing.issuing import issue_credit_note, issue_invoice
 from billing.models import Invoice, Payment
 from billing.receivables.payments import record_payment, release_overpaid
 from billing.workflows.proforma import settle_paid_requests
 
 
-def issue_document(invoice: Invoice, *, actor=None, issued_on: dt.date | None = None) -> Invoice:
+def issue_document(invoice: Invoice, *, actor: Actor, issued_on: dt.date | None = None) -> Invoice:
     """Issue a draft; a credit note then releases what it makes overpaid on its invoice."""
     with transaction.atomic():
         issue_invoice(invoice, actor=actor, issued_on=issued_on)
@@ -39,7 +40,7 @@ def credit_invoice(
     *,
     lines: Iterable[dict] | None = None,
     reason: str,
-    actor=None,
+    actor: Actor,
     issued_on: dt.date | None = None,
 ) -> Invoice:
     """Issue a credit note correcting ``invoice`` (``billing.issuing.issue_credit_note``:
@@ -60,7 +61,7 @@ def receive_payment(
     received_on: dt.date,
     method: str,
     reference: str = "",
-    actor=None,
+    actor: Actor,
     allocate_to: Iterable[tuple[Invoice, Decimal | int | str]] | None = None,
     currency: str | None = None,
 ) -> Payment:
@@ -77,5 +78,5 @@ def receive_payment(
             allocate_to=allocate_to,
             currency=currency,
         )
-        settle_paid_requests(customer)
+        settle_paid_requests(customer, actor=actor)
     return payment

@@ -32,7 +32,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 
+from accounts import audit
 from accounts import services as account_services
+from accounts.audit import Actor
 from billing.documents.locking import lock_customer
 from billing.models import BillingRun, Invoice, InvoiceLine, Plan, Subscription
 from billing.money import to_money
@@ -51,7 +53,7 @@ def _billed_documents(customer):
 
 
 @transaction.atomic
-def start_subscription(service, plan: Plan, *, on: dt.date) -> Subscription:
+def start_subscription(service, plan: Plan, *, on: dt.date, actor: Actor) -> Subscription:
     """Bill ``service`` on ``plan`` from the day ``on`` (see the module docstring)."""
     customer = service.customer
     lock_customer(customer)
@@ -78,11 +80,19 @@ def start_subscription(service, plan: Plan, *, on: dt.date) -> Subscription:
             f"{customer} has been billed for a period after {on:%B %Y}: start the subscription in the "
             "current period and add earlier service as a one-off charge."
         )
-    return Subscription.objects.create(service=service, plan=plan, started_on=on)
+    subscription = Subscription.objects.create(service=service, plan=plan, started_on=on)
+    audit.record(
+        "subscription.started",
+        actor=actor,
+        target=subscription,
+        customer=customer,
+        summary=f"Started billing {service.name} on {plan.name} from {on:%-d %B %Y}",
+    )
+    return subscription
 
 
 @transaction.atomic
-def end_subscription(subscription: Subscription, *, last_day: dt.date, actor=None) -> list[Invoice]:
+def end_subscription(subscription: Subscription, *, last_day: dt.date, actor: Actor) -> list[Invoice]:
     """End ``subscription`` after ``last_day``; returns the credit notes issued for days
     already invoiced beyond it (see the module docstring)."""
     customer = subscription.service.customer
@@ -144,12 +154,21 @@ def end_subscription(subscription: Subscription, *, last_day: dt.date, actor=Non
     if sub.billed_until and sub.billed_until > last_day:
         sub.billed_until = last_day
     sub.save(update_fields=["ended_on", "billed_until"])
+    credited = f", credited by {', '.join(note.number for note in notes)}" if notes else ""
+    audit.record(
+        "subscription.ended",
+        actor=actor,
+        target=sub,
+        customer=customer,
+        changes={"ended_on": [None, last_day.isoformat()]},
+        summary=f"Ended billing {sub.service.name} on {sub.plan.name} after {last_day:%-d %B %Y}{credited}",
+    )
     subscription.ended_on, subscription.billed_until = sub.ended_on, sub.billed_until
     return notes
 
 
 @transaction.atomic
-def end_service(subscription: Subscription, *, last_day: dt.date, actor=None) -> list[Invoice]:
+def end_service(subscription: Subscription, *, last_day: dt.date, actor: Actor) -> list[Invoice]:
     """End the subscription and the service it bills: billing stops (with credit notes for
     days already invoiced) and the service shows its end date, then its ended state."""
     notes = end_subscription(subscription, last_day=last_day, actor=actor)
@@ -163,11 +182,11 @@ def end_service(subscription: Subscription, *, last_day: dt.date, actor=None) ->
 
 
 @transaction.atomic
-def change_plan(subscription: Subscription, plan: Plan, *, on: dt.date, actor=None) -> Subscription:
+def change_plan(subscription: Subscription, plan: Plan, *, on: dt.date, actor: Actor) -> Subscription:
     """Bill the service on ``plan`` from ``on``: the old subscription ends the day before."""
     if plan.pk == subscription.plan_id:
         raise SubscriptionError(f"{subscription} is already on {plan}.")
     if on <= subscription.started_on:
         raise SubscriptionError(f"{subscription} started on {subscription.started_on:%-d %B %Y}: change it later.")
     end_subscription(subscription, last_day=on - dt.timedelta(days=1), actor=actor)
-    return start_subscription(subscription.service, plan, on=on)
+    return start_subscription(subscription.service, plan, on=on, actor=actor)

@@ -113,6 +113,7 @@ class PolicyVersionAdmin(admin.ModelAdmin):
             effective_from=obj.effective_from,
             material_change=obj.material_change,
             summary=obj.summary_of_changes,
+            actor=request.user,
         )
         # The admin logs and redirects using ``obj``: make it the published row.
         obj.pk, obj.version, obj.published_at = published.pk, published.version, published.published_at

@@ -24,7 +24,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts.audit import System, record
+from accounts.audit import Actor, person, record
 from accounts.correspondence import gateway
 from accounts.correspondence.models import MailKind
 from accounts.models import Customer, ProviderDetails
@@ -373,7 +373,7 @@ def duty_in_force(disclosure: LawfulDisclosure, *, today: dt.date | None = None)
 
 
 @transaction.atomic
-def notify_customers(disclosure: LawfulDisclosure, *, actor=None, today: dt.date | None = None) -> int:
+def notify_customers(disclosure: LawfulDisclosure, *, actor: Actor, today: dt.date | None = None) -> int:
     """Email each customer in scope (kind legal) what was disclosed, to whom, when and under
     what instrument. Refused while a duty is in force; a second call sends nothing."""
     today = today or timezone.localdate()
@@ -396,7 +396,7 @@ def notify_customers(disclosure: LawfulDisclosure, *, actor=None, today: dt.date
                 context={"demand": demand, "disclosure": disclosure, "entry": disclosure.entry},
                 idempotency_key=f"lawful-disclosure:{disclosure.pk}:{customer.pk}",
                 related=disclosure.entry,
-                created_by=actor if getattr(actor, "pk", None) else None,
+                created_by=person(actor),
             )
         except gateway.NoRecipients:
             # The ledger entry on their page still tells them; staff see who had no address.
@@ -407,7 +407,7 @@ def notify_customers(disclosure: LawfulDisclosure, *, actor=None, today: dt.date
     _audit(
         "lawful_disclosure.customers_told",
         disclosure,
-        actor if getattr(actor, "pk", None) else System("lawful access: end of non-disclosure duty"),
+        actor,
         f"Told the customers of {disclosure} ({sent} email(s))",
     )
     return sent
@@ -436,14 +436,14 @@ def lift_duty(
     return disclosure
 
 
-def notify_ended_duties(*, today: dt.date | None = None) -> int:
+def notify_ended_duties(*, actor: Actor, today: dt.date | None = None) -> int:
     """Daily: tell the customers of every disclosure whose duty has ended and who were not told."""
     today = today or timezone.localdate()
     pending = LawfulDisclosure.objects.filter(customers_told_at__isnull=True).exclude(duty=LawfulDisclosure.Duty.NONE)
     ended = pending.filter(Q(duty_ends_on__lte=today) | Q(entry__release__ends_on__lte=today))
     told = 0
     for disclosure in ended.select_related("entry"):
-        notify_customers(disclosure, today=today)
+        notify_customers(disclosure, actor=actor, today=today)
         told += 1
     return told
 

@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.audit import System
 from accounts.models import Customer, Service
 from accounts.services import end_service_record
 
@@ -66,9 +65,7 @@ def end_relationship(customer: Customer, *, actor, last_day: dt.date | None = No
         for name in sorted(_callbacks):
             ended.add(_callbacks[name](locked, last_day=last_day, actor=actor))
         for service in Service.objects.filter(customer=locked).exclude(status=Service.Status.ENDED).order_by("pk"):
-            end_service_record(
-                service, actor=actor or System("account closure"), reason="The account was closed.", last_day=last_day
-            )
+            end_service_record(service, actor=actor, reason="The account was closed.", last_day=last_day)
             ended.done.append(f"Service {service.name} ended on {service.ended_on:%-d %B %Y}.")
         locked.status = Customer.Status.CLOSED
         locked.closed_at = timezone.now()

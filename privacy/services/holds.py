@@ -29,7 +29,6 @@ from django.dispatch import Signal
 from django.utils import timezone
 
 from accounts import audit
-from accounts.audit import System
 from accounts.models import Customer
 from core.registry import PersonalData, declaration_for, owner_paths
 from privacy.models import LegalHold
@@ -96,7 +95,7 @@ def place_hold(customer: Customer, *, reason: str, actor, target: models.Model |
     # Never shown to the customer, nor in their export: the event names the hold, not them.
     audit.record(
         "legal_hold.placed",
-        actor=actor or System("legal holds"),
+        actor=actor,
         target=hold,
         hidden_from_customer=True,
         summary=reason,
@@ -117,7 +116,7 @@ def lift_hold(hold: LegalHold, *, actor) -> LegalHold:
     if not lifted:
         raise ValidationError("This hold has already been lifted.")
     hold.lifted_at, hold.lifted_by = now, actor
-    audit.record("legal_hold.lifted", actor=actor or System("legal holds"), target=hold, hidden_from_customer=True)
+    audit.record("legal_hold.lifted", actor=actor, target=hold, hidden_from_customer=True)
     hold_lifted.send(sender=LegalHold, hold_pk=hold.pk)
     return hold
 

@@ -43,6 +43,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from accounts.audit import Actor, person
 from core.registry import Category
 from privacy.models import DisclosureEntry, DisclosureRelease
 
@@ -72,7 +73,7 @@ def record_disclosure(
     summary: str = "",
     artefact_sha256: str = "",
     recipient_address: str = "",
-    actor=None,
+    actor: Actor,
     withheld: bool = False,
     withheld_until: dt.date | None = None,
     withheld_reason: str = "",
@@ -113,7 +114,7 @@ def record_disclosure(
         customer_ids=sorted({c.pk for c in customers}),
         summary=summary,
         artefact_sha256=artefact_sha256,
-        actor=actor,
+        actor=person(actor),
         # Whole seconds: every database stores them exactly, so the hash recomputes.
         created_at=timezone.now().replace(microsecond=0),
         withheld=withheld,

@@ -20,6 +20,8 @@ from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts import audit
+from accounts.audit import Actor
 from accounts.correspondence.gateway import NoRecipients, send_mail
 from accounts.correspondence.models import MailKind
 from accounts.models import Customer
@@ -60,8 +62,9 @@ def check_new_version(
 
 
 @transaction.atomic
+@transaction.atomic
 def publish_version(
-    document: str, body: str, effective_from: dt.date, material_change: bool, summary: str
+    document: str, body: str, effective_from: dt.date, material_change: bool, summary: str, *, actor: Actor
 ) -> PolicyVersion:
     """Publish the next version of ``document``. Versions are numbered 1, 2, 3... per document."""
     check_new_version(
@@ -72,7 +75,7 @@ def publish_version(
     numbers = list(
         PolicyVersion.objects.select_for_update().filter(document=document).values_list("version", flat=True)
     )
-    return PolicyVersion.objects.create(
+    version = PolicyVersion.objects.create(
         document=document,
         version=max(numbers, default=0) + 1,
         effective_from=effective_from,
@@ -81,6 +84,14 @@ def publish_version(
         material_change=material_change,
         published_at=timezone.now(),
     )
+    audit.record(
+        "policy.published",
+        actor=actor,
+        target=version,
+        summary=f"Published {version.get_document_display().lower()} version {version.version}, "
+        f"in force from {effective_from:%-d %B %Y}" + (" (a material change)" if material_change else ""),
+    )
+    return version
 
 
 def current_versions(*, today: dt.date | None = None) -> list[PolicyVersion]:

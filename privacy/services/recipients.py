@@ -12,6 +12,8 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
+from accounts import audit
+from accounts.audit import Actor
 from privacy.models import DataSubjectRequest, DisclosureEntry, RecipientNotification
 
 # The request kinds Art 19 applies to.
@@ -56,7 +58,7 @@ def notifications_for(request: DataSubjectRequest) -> list[RecipientNotification
 
 @transaction.atomic
 def record_recipient_notification(
-    request: DataSubjectRequest, disclosure: DisclosureEntry, *, actor, how: str
+    request: DataSubjectRequest, disclosure: DisclosureEntry, *, actor: Actor, how: str
 ) -> RecipientNotification:
     """Record that the recipient of ``disclosure`` was told about ``request``.
 
@@ -69,9 +71,17 @@ def record_recipient_notification(
         raise ValueError(
             f"Disclosure #{disclosure.sequence} did not send this request's customer's data to a recipient."
         )
-    notification, _ = RecipientNotification.objects.get_or_create(
+    notification, created = RecipientNotification.objects.get_or_create(
         request=request,
         disclosure=disclosure,
-        defaults={"notified_by": actor, "notified_at": timezone.now(), "how": how.strip()},
+        defaults={"notified_by": audit.person(actor), "notified_at": timezone.now(), "how": how.strip()},
     )
+    if created:
+        audit.record(
+            "privacy.recipient_notified",
+            actor=actor,
+            target=request,
+            customer=request.customer,
+            summary=f"Told {disclosure.recipient} (disclosure #{disclosure.sequence}) of the request: {how.strip()}",
+        )
     return notification

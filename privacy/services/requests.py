@@ -39,7 +39,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts import audit, roles
-from accounts.audit import System
+from accounts.audit import Actor, System
 from accounts.correspondence import gateway
 from accounts.correspondence.models import MailKind
 from accounts.models import ProviderDetails, User
@@ -125,7 +125,7 @@ def _only_customer_of(person):
 
 def _note(dsr: DataSubjectRequest, actor, text: str) -> None:
     stamp = timezone.localtime().strftime("%Y-%m-%d %H:%M")
-    who = getattr(actor, "email", None) or "system"
+    who = getattr(actor, "email", None) or getattr(actor, "name", None) or "system"
     line = f"[{stamp} {who}] {text.strip()}"
     dsr.notes = f"{dsr.notes}\n{line}".strip() if dsr.notes else line
 
@@ -198,12 +198,12 @@ def _mail(
         person=person,
         to=to if to is not None else requester_addresses(dsr),
         related=dsr,
-        created_by=actor,
+        created_by=audit.person(actor),
         secrets=secrets_,
     )
 
 
-def _start_clock(dsr: DataSubjectRequest, *, at: dt.datetime, actor=None) -> None:
+def _start_clock(dsr: DataSubjectRequest, *, at: dt.datetime, actor: Actor) -> None:
     """Identity established: the clock starts; the person is told when to expect an answer."""
     dsr.confirmed_at = at
     dsr.status = Status.OPEN
@@ -212,7 +212,7 @@ def _start_clock(dsr: DataSubjectRequest, *, at: dt.datetime, actor=None) -> Non
     dsr.save()
     audit.record(
         "privacy.request_opened",
-        actor=actor or System("privacy requests"),
+        actor=actor,
         target=dsr,
         customer=dsr.customer,
         summary=f"Privacy request made: {dsr.get_kind_display().lower()}",
@@ -502,7 +502,8 @@ def confirm_public_request(token: str) -> DataSubjectRequest | None:
     now = timezone.now()
     if dsr.channel == Channel.AGENT:
         dsr.agent_confirmed_at = now
-    _start_clock(dsr, at=now)
+    # The person proved their address by following the link; no login acted.
+    _start_clock(dsr, at=now, actor=System("privacy requests"))
     return dsr
 
 
@@ -954,7 +955,7 @@ def _fulfil_erasure(dsr: DataSubjectRequest, *, actor, note: str) -> DataSubject
     return _sync(dsr, locked)
 
 
-def release_held_erasures(*, lifted_on: dt.date | None = None) -> list[DataSubjectRequest]:
+def release_held_erasures(*, actor: Actor, lifted_on: dt.date | None = None) -> list[DataSubjectRequest]:
     """After a legal hold is lifted: put back in the queue each held erasure no hold keeps now.
 
     The request becomes open again, due the day the hold was lifted (what remains must be
@@ -970,10 +971,19 @@ def release_held_erasures(*, lifted_on: dt.date | None = None) -> list[DataSubje
             locked = DataSubjectRequest.objects.select_for_update().filter(pk=pk, status=Status.HELD).first()
             if locked is None or any(item["held"] for item in erasure.erasure_plan(**_scope(locked))):
                 continue
+            was = locked.status
             locked.status = Status.EXTENDED if locked.extended else Status.OPEN
             locked.due_on = lifted_on
-            _note(locked, None, "The legal hold was lifted: back in the queue to erase what it kept.")
+            _note(locked, actor, "The legal hold was lifted: back in the queue to erase what it kept.")
             locked.save()
+            audit.record(
+                "privacy.request_released",
+                actor=actor,
+                target=locked,
+                customer=locked.customer,
+                changes={"status": [was, locked.status], "due_on": [None, lifted_on.isoformat()]},
+                summary="The legal hold was lifted: the erasure is back in the queue",
+            )
             _mail_staff(
                 "privacy_request_released",
                 f"privacy-request:{locked.pk}:released:{lifted_on.isoformat()}",

@@ -19,6 +19,7 @@ from django.utils.dateparse import parse_datetime
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from accounts.audit import System
 from accounts.models import Service
 from privacy.storage import services
 from privacy.storage.models import StorageAccessSession, StorageGrant
@@ -84,7 +85,13 @@ def start(request: HttpRequest, tool, body: dict) -> HttpResponse:
     staff = services.find_staff(str(body.get("staff", "")))
     if grant is None or staff is None:
         return _error("Give the grant's number and an active member of staff's email.")
-    session = services.start_session(grant, staff=staff, tool=tool, started_at=_when(body, "started_at"))
+    session = services.start_session(
+        grant,
+        staff=staff,
+        tool=tool,
+        actor=System(f"storage access tool {tool.name}"),
+        started_at=_when(body, "started_at"),
+    )
     return JsonResponse({"session": session.pk, "grant": grant.pk, "started_at": session.started_at.isoformat()})
 
 
@@ -95,7 +102,10 @@ def end(request: HttpRequest, tool, body: dict, session_id: int) -> HttpResponse
     if session is None:
         return _error("No session of this tool has that number.", 404)
     session = services.end_session(
-        session, what_was_done=str(body.get("what_was_done", "")), ended_at=_when(body, "ended_at")
+        session,
+        what_was_done=str(body.get("what_was_done", "")),
+        ended_at=_when(body, "ended_at"),
+        actor=System(f"storage access tool {tool.name}"),
     )
     return JsonResponse({"session": session.pk, "ended_at": session.ended_at.isoformat()})
 

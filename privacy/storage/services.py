@@ -24,7 +24,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts import roles
-from accounts.audit import System, record
+from accounts.audit import Actor, person, record
 from accounts.correspondence import gateway
 from accounts.correspondence.models import MailKind
 from accounts.models import Customer, Membership, Service
@@ -450,7 +450,7 @@ def start_session(
     *,
     staff,
     tool: StorageAccessTool | None = None,
-    actor=None,
+    actor: Actor,
     started_at: dt.datetime | None = None,
 ) -> StorageAccessSession:
     """Record that ``staff`` opened the storage under ``grant`` (reported by a tool, or
@@ -464,14 +464,14 @@ def start_session(
         started_at=started_at,
         source=StorageAccessSession.Source.TOOL if tool else StorageAccessSession.Source.STAFF,
         tool=tool,
-        recorded_by=actor,
+        recorded_by=person(actor),
     )
-    session.disclosure = _record_in_ledger(session, actor=actor or staff)
+    # The ledger names the person who reached the data, whoever reported it.
+    session.disclosure = _record_in_ledger(session, actor=person(actor) or staff)
     session.save(update_fields=["disclosure"])
-    who = System(f"storage access tool {tool.name}") if tool else (actor or staff)
     record(
         "storage_session.started",
-        actor=who,
+        actor=actor,
         target=session,
         customer=grant.customer,
         summary=f"{staff.email} opened the storage of {grant.service} (storage access #{grant.pk})",
@@ -482,7 +482,7 @@ def start_session(
 
 @transaction.atomic
 def end_session(
-    session: StorageAccessSession, *, what_was_done: str, ended_at: dt.datetime | None = None, actor=None
+    session: StorageAccessSession, *, what_was_done: str, ended_at: dt.datetime | None = None, actor: Actor
 ) -> StorageAccessSession:
     if not what_was_done.strip():
         raise ValidationError("Say what was done: the customer reads it.")
@@ -495,10 +495,9 @@ def end_session(
     if not changed:
         raise ValidationError(f"Session #{session.pk} has already ended.")
     session.refresh_from_db()
-    who = actor or (System(f"storage access tool {session.tool.name}") if session.tool_id else session.staff)
     record(
         "storage_session.ended",
-        actor=who,
+        actor=actor,
         target=session,
         customer=session.grant.customer,
         summary=f"Closed the session on {session.grant.service}: {session.what_was_done}",

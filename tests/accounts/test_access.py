@@ -15,6 +15,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from accounts import roles, services
+from accounts.audit import System
 from accounts.models import Customer, Invitation, Membership, Service
 from tests.accounts.factories import CustomerFactory, IPAssignmentFactory, MembershipFactory, ServiceFactory
 
@@ -37,7 +38,11 @@ def _service(customer: Customer) -> Service:
 
 def _invitation(customer: Customer) -> Invitation:
     return services.invite_contact(
-        customer, email="invitee@example.net", role=roles.Role.BILLING, invited_by=None, link_base="http://testserver/"
+        customer,
+        email="invitee@example.net",
+        role=roles.Role.BILLING,
+        actor=System("tests"),
+        link_base="http://testserver/",
     )
 
 

@@ -8,6 +8,7 @@ from django.urls import reverse
 from django.utils.html import escape
 
 from accounts import roles, services
+from accounts.audit import System
 from accounts.models import Customer, Invitation, LegalForm, Membership, ProviderDetails, User
 from tests.accounts.factories import (
     CustomerFactory,
@@ -170,7 +171,7 @@ def test_staff_invitation_goes_through_the_service(
 def test_withdraw_action_revokes_invitations(admin_client_mfa, mailoutbox):
     customer = CustomerFactory()
     invitation = services.invite_contact(
-        customer, email="x@example.net", role=roles.Role.BILLING, invited_by=None, link_base="http://testserver/"
+        customer, email="x@example.net", role=roles.Role.BILLING, actor=System("tests"), link_base="http://testserver/"
     )
 
     response = admin_client_mfa.post(
@@ -293,10 +294,10 @@ def test_staff_cannot_make_themselves_a_customers_owner(db):
 
     with pytest.raises(Exception, match="staff login"):
         services.invite_contact(
-            owner.customer, email=support.email, role=roles.Role.OWNER, invited_by=support, link_base="https://x/"
+            owner.customer, email=support.email, role=roles.Role.OWNER, actor=support, link_base="https://x/"
         )
     invitation = services.invite_contact(
-        owner.customer, email="someone@customer.example", role=roles.Role.OWNER, invited_by=support,
+        owner.customer, email="someone@customer.example", role=roles.Role.OWNER, actor=support,
         link_base="https://x/",
     )  # fmt: skip
     from allauth.account.models import EmailAddress

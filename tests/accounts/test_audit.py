@@ -163,7 +163,7 @@ def test_issuing_payments_and_refunds_are_recorded_with_their_actor(customer):
 
     invoice = issued_invoice(customer)
     issued = AuditEvent.objects.get(action="document.issued", target_id=str(invoice.pk))
-    assert issued.customer == customer and issued.actor_label == "System (billing)"
+    assert issued.customer == customer and issued.actor_label == "System (tests)"
     assert invoice.number in issued.summary
 
     clerk = StaffFactory()

@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts import roles, services
+from accounts.audit import System
 from accounts.correspondence.models import MailKind, Message
 from accounts.models import Customer, Invitation, Membership, User
 from tests.accounts.factories import (
@@ -426,7 +427,7 @@ def test_contacts_list_query_count(owner_client, customer, django_assert_max_num
     for _ in range(15):
         _contact(customer, roles.Role.TECHNICAL)
         services.invite_contact(
-            customer, email=f"{_}@example.net", role=roles.Role.BILLING, invited_by=None, link_base="http://x/"
+            customer, email=f"{_}@example.net", role=roles.Role.BILLING, actor=System("tests"), link_base="http://x/"
         )
 
     with django_assert_max_num_queries(9):

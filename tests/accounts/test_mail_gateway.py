@@ -274,7 +274,7 @@ def test_invitation_mail_keeps_only_the_token_hash(customer, contacts, smtp_serv
         customer,
         email="new@customer.example",
         role=roles.Role.TECHNICAL,
-        invited_by=contacts["owner"].user,
+        actor=contacts["owner"].user,
         link_base="https://p.example/",
     )
     stored = Message.objects.get(template="invitation")

@@ -10,6 +10,7 @@ from decimal import Decimal
 
 from django.core.files.storage import default_storage
 
+from accounts.audit import System
 from billing.accounting import periods
 from billing.accounting.exports import request_export
 from billing.models import AccountingExport, AccountingFirm, Payment
@@ -41,13 +42,14 @@ def worked_month() -> dict:
     )
     receive_payment(
         alpha, amount=Decimal("100.00"), received_on=dt.date(2026, 11, 10), method=Payment.Method.BANK_TRANSFER,
-        reference="ALPHA-NOV",
+        reference="ALPHA-NOV", actor=System("tests"),
     )  # fmt: skip
     note = credit_invoice(
         first,
         lines=[{"description": "Outage credit", "quantity": 1, "unit_price": "10.00", "vat_rate": 20}],
         reason="Outage",
         issued_on=dt.date(2026, 11, 20),
+        actor=System("tests"),
     )
     second = issued_invoice(beta, lines=(("Dedicated server", 1, "200.00"),), issued_on=dt.date(2026, 11, 15))
     receive_payment(
@@ -56,10 +58,11 @@ def worked_month() -> dict:
         received_on=dt.date(2026, 11, 25),
         method=Payment.Method.CARD,
         reference="BETA-1",
+        actor=System("tests"),
     )
     record_refund(
         beta, amount=Decimal("20.00"), paid_on=dt.date(2026, 11, 28), method=Payment.Method.BANK_TRANSFER,
-        reference="REFUND-BETA",
+        reference="REFUND-BETA", actor=System("tests"),
     )  # fmt: skip
     return {"alpha": alpha, "beta": beta, "october": october, "first": first, "note": note, "second": second}
 

@@ -12,6 +12,7 @@ from decimal import Decimal
 
 import factory
 
+from accounts.audit import System
 from accounts.models import Customer
 from billing.models import BillingPeriod, BillingSettings, Invoice, InvoiceLine, Plan, Subscription
 from billing.money import to_money
@@ -111,4 +112,4 @@ def issued_invoice(
             unit_price=Decimal(str(unit_price)),
             vat_rate=Decimal(str(vat_rate)),
         )
-    return issue_invoice(invoice, issued_on=issued_on)
+    return issue_invoice(invoice, issued_on=issued_on, actor=System("tests"))

@@ -14,6 +14,7 @@ from django.db import connection, transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from accounts.audit import System
 from billing.accounting import daybook_sql, formats, periods
 from billing.accounting.codes import Codes
 from billing.accounting.reports import DayBook
@@ -71,11 +72,13 @@ def test_the_copy_query_writes_what_python_writes(monkeypatch, documents):
             )
             for quantity, price, rate, description in lines:
                 add_line(draft, description=description, quantity=quantity, unit_price=price, vat_rate=rate)
-            invoice = issue_invoice(draft, issued_on=dt.date(2026, 11, day))
+            invoice = issue_invoice(draft, issued_on=dt.date(2026, 11, day), actor=System("tests"))
             if credit and invoice.total_gross >= Decimal("0.02"):
                 first = invoice.lines.order_by("pk").first()
                 part = [{"description": "Credit", "quantity": 1, "unit_price": "0.01", "vat_rate": first.vat_rate}]
-                credit_invoice(invoice, lines=part, reason="Generated", issued_on=dt.date(2026, 11, day))
+                credit_invoice(
+                    invoice, lines=part, reason="Generated", issued_on=dt.date(2026, 11, day), actor=System("tests")
+                )
         python, sql = _both(monkeypatch)
         assert python.count(b"\n") > 1
         assert sql == python

@@ -12,6 +12,7 @@ from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from accounts.audit import System
 from billing.accounting import periods
 from billing.accounting.codes import Codes
 from billing.accounting.reports import AgedDebtors, DayBook, LedgerControl, Receipts
@@ -50,7 +51,9 @@ def _play(customers, operations) -> None:
                 customer, lines=[("Item", 1, price) for price, _ in detail], vat_rate=detail[0][1], issued_on=day
             )
         elif kind == "pay":
-            receive_payment(customer, amount=detail, received_on=day, method=Payment.Method.BANK_TRANSFER)
+            receive_payment(
+                customer, amount=detail, received_on=day, method=Payment.Method.BANK_TRANSFER, actor=System("tests")
+            )
         elif kind == "credit":
             invoice = (
                 Invoice.objects.filter(customer=customer, kind=Invoice.Kind.INVOICE, issued_on__lte=day)
@@ -73,13 +76,21 @@ def _play(customers, operations) -> None:
                 ]
             )
             try:
-                credit_invoice(invoice, lines=lines, reason="Generated", issued_on=max(day, invoice.issued_on))
+                credit_invoice(
+                    invoice,
+                    lines=lines,
+                    reason="Generated",
+                    issued_on=max(day, invoice.issued_on),
+                    actor=System("tests"),
+                )
             except InvoiceError:  # a part credit larger than what is left to credit: refused, as it should be
                 continue
         else:
             available = refundable(customer, customer.currency)
             if available > 0:
-                record_refund(customer, amount=available, paid_on=day, method=Payment.Method.BANK_TRANSFER)
+                record_refund(
+                    customer, amount=available, paid_on=day, method=Payment.Method.BANK_TRANSFER, actor=System("tests")
+                )
 
 
 def _sum(rows, index) -> Decimal:

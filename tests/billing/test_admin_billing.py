@@ -9,6 +9,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.audit import System
 from billing.models import Invoice, InvoiceLine, OneOffCharge, Subscription
 from billing.workflows.run import run_billing
 from tests.accounts.factories import CustomerFactory, ServiceFactory
@@ -34,7 +35,7 @@ def _billed_subscription(price="31.00"):
     customer = CustomerFactory()
     plan = PlanFactory(price=Decimal(price))
     sub = SubscriptionFactory(service=ServiceFactory(customer=customer), plan=plan, started_on=dt.date(2026, 6, 1))
-    run_billing(DECEMBER)
+    run_billing(DECEMBER, actor=System("tests"))
     return sub
 
 
@@ -56,7 +57,7 @@ def test_adding_a_subscription_after_the_run_bills_the_rest_of_the_month_next_ti
     assert response.status_code == 302
     new = Subscription.objects.get(service=service)
     BillingSettingsFactory(bill_in_advance=True)  # January may not have started yet
-    run_billing(dt.date(2027, 1, 1))
+    run_billing(dt.date(2027, 1, 1), actor=System("tests"))
     assert new.invoice_lines.get(period_start=dt.date(2026, 12, 17)).net == Decimal("30.00")
 
 
@@ -179,7 +180,7 @@ def test_overdue_filter_and_status_column(billing_staff_client):
 def test_a_credit_note_page_links_to_recording_its_refund(billing_staff_client):
     from billing.workflows.settlement import credit_invoice
 
-    note = credit_invoice(issued_invoice(), reason="Ordered in error")
+    note = credit_invoice(issued_invoice(), reason="Ordered in error", actor=System("tests"))
 
     page = billing_staff_client.get(reverse("admin:billing_invoice_change", args=[note.pk])).content.decode()
 

@@ -18,6 +18,7 @@ from django.core.files.storage import default_storage
 from django.db import DatabaseError, connection, transaction
 
 from accounts import roles
+from accounts.audit import System
 from accounts.correspondence.models import MessageAttachment
 from billing.delivery.pdf import store_invoice_pdf
 from billing.models import Invoice, InvoiceLine, Payment, PaymentAllocation
@@ -44,7 +45,13 @@ def _financial_year_ends_31_march(settings):
 
 def _paid_invoice(customer, issued_on: dt.date) -> Invoice:
     invoice = issued_invoice(customer, issued_on=issued_on)
-    receive_payment(customer, amount=invoice.total_gross, received_on=issued_on, method=Payment.Method.BANK_TRANSFER)
+    receive_payment(
+        customer,
+        amount=invoice.total_gross,
+        received_on=issued_on,
+        method=Payment.Method.BANK_TRANSFER,
+        actor=System("tests"),
+    )
     return store_invoice_pdf(invoice)
 
 
@@ -100,7 +107,13 @@ def test_the_sweep_removes_a_closed_accounts_money_records_together_with_their_p
         issued_invoice(MembershipFactory(role=roles.Role.OWNER).customer, issued_on=dt.date(2018, 6, 1))
     )
     later = issued_invoice(customer, issued_on=dt.date(2018, 8, 1))
-    receive_payment(customer, amount="30.00", received_on=dt.date(2018, 8, 2), method=Payment.Method.BANK_TRANSFER)
+    receive_payment(
+        customer,
+        amount="30.00",
+        received_on=dt.date(2018, 8, 2),
+        method=Payment.Method.BANK_TRANSFER,
+        actor=System("tests"),
+    )
     _close(customer, dt.date(2018, 9, 1))  # year ending 31 March 2019: kept until 31 March 2025
     pdf = old.pdf.name
     assert unallocated_credit(customer) == Decimal("18.00")

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 
+from accounts.audit import System
 from billing.models import BillingRun, ExchangeRate, Invoice
 from billing.workflows.run import run_billing
 from tests.accounts.factories import CustomerFactory, ServiceFactory
@@ -38,7 +39,7 @@ def test_a_uk_customer_billed_in_euros_gets_sterling_totals_at_the_stored_rate()
         currency="EUR", valid_from=DECEMBER, units_per_gbp=Decimal("1.1534"), source="HMRC monthly rate December 2026"
     )
 
-    run_billing(DECEMBER)
+    run_billing(DECEMBER, actor=System("tests"))
 
     invoice = Invoice.objects.get(customer=customer)
     assert invoice.currency == "EUR" and invoice.status == Invoice.Status.ISSUED
@@ -54,7 +55,7 @@ def test_a_uk_customer_billed_in_euros_gets_sterling_totals_at_the_stored_rate()
 def test_without_a_rate_the_run_names_what_to_add_and_invoices_nobody_wrongly():
     customer = _subscribed(CustomerFactory(country="GB", currency="EUR"))
 
-    run = run_billing(DECEMBER)
+    run = run_billing(DECEMBER, actor=System("tests"))
 
     assert run.status == BillingRun.Status.FAILED
     assert "Exchange rates for EUR" in run.error
@@ -65,7 +66,7 @@ def test_an_overseas_business_billed_in_euros_needs_no_sterling_totals():
     business = CustomerFactory(country="DE", vat_number="DE136695976", postcode="10115", town="Berlin", currency="EUR")
     _subscribed(business)
 
-    run_billing(DECEMBER)
+    run_billing(DECEMBER, actor=System("tests"))
 
     invoice = Invoice.objects.get(customer=business)
     assert (invoice.currency, invoice.vat_rule, invoice.total_vat) == ("EUR", "reverse_charge", Decimal("0.00"))
@@ -76,7 +77,7 @@ def test_a_plan_in_another_currency_is_refused_naming_it():
     customer = _subscribed(CustomerFactory(country="GB"), currency="USD")
     plan = customer.services.get().subscriptions.get().plan
 
-    run = run_billing(DECEMBER)
+    run = run_billing(DECEMBER, actor=System("tests"))
 
     assert f"{customer} is billed in GBP but {plan} is priced in another currency" in run.error
     assert not Invoice.objects.filter(customer=customer).exists()
@@ -97,8 +98,10 @@ def test_a_euro_customer_sees_balances_in_euros(client):
 
     business = CustomerFactory(country="DE", vat_number="DE136695976", postcode="10115", town="Berlin", currency="EUR")
     _subscribed(business, price="1000.00")
-    run_billing(DECEMBER)
-    receive_payment(business, amount="250.00", received_on=DECEMBER, method="bank_transfer", currency="EUR")
+    run_billing(DECEMBER, actor=System("tests"))
+    receive_payment(
+        business, amount="250.00", received_on=DECEMBER, method="bank_transfer", currency="EUR", actor=System("tests")
+    )
     client.force_login(MembershipFactory(customer=business, role=roles.Role.OWNER).user)
 
     dashboard = client.get(reverse("portal:dashboard")).content.decode()
@@ -112,7 +115,7 @@ def test_an_account_billed_in_euros_stays_in_euros():
     customer = CustomerFactory(country="DE", vat_number="DE136695976", postcode="10115", town="Berlin", currency="EUR")
     unbilled = CustomerFactory(currency="EUR")
     _subscribed(customer)
-    run_billing(DECEMBER)
+    run_billing(DECEMBER, actor=System("tests"))
 
     customer.currency = "GBP"
     with pytest.raises(ValidationError, match="already has invoices or payments in another currency"):
@@ -128,9 +131,18 @@ def test_a_payment_in_another_currency_than_the_account_is_refused():
     customer = CustomerFactory(currency="EUR")
 
     with pytest.raises(ValidationError, match="account is in EUR, not GBP"):
-        receive_payment(customer, amount="10.00", received_on=DECEMBER, method="bank_transfer", currency="GBP")
+        receive_payment(
+            customer,
+            amount="10.00",
+            received_on=DECEMBER,
+            method="bank_transfer",
+            currency="GBP",
+            actor=System("tests"),
+        )
     assert not Payment.objects.exists()
-    payment = receive_payment(customer, amount="10.00", received_on=DECEMBER, method="bank_transfer")
+    payment = receive_payment(
+        customer, amount="10.00", received_on=DECEMBER, method="bank_transfer", actor=System("tests")
+    )
     assert payment.currency == "EUR"
 
 
@@ -162,7 +174,7 @@ def test_staff_changing_a_billed_customers_currency_see_why_not(client):
     from tests.accounts.test_admin import _form_data
 
     customer = _subscribed(CustomerFactory(country="GB"), currency="GBP")
-    run_billing(DECEMBER)
+    run_billing(DECEMBER, actor=System("tests"))
     staff = UserFactory(is_staff=True, is_superuser=True)
     enable_totp(staff)
     client.force_login(staff)
@@ -194,7 +206,7 @@ def test_sterling_vat_is_the_vat_charged_converted_and_a_credit_note_gives_back_
     assert (invoice.total_vat, invoice.total_net_gbp, invoice.total_vat_gbp) == (
         Decimal("2.00"), Decimal("8.55"), Decimal("1.70")
     )  # fmt: skip
-    note = credit_invoice(invoice, reason="Cancelled order")
+    note = credit_invoice(invoice, reason="Cancelled order", actor=System("tests"))
     assert (note.total_net_gbp, note.total_vat_gbp) == (invoice.total_net_gbp, invoice.total_vat_gbp)
     for document in (invoice, note):
         text = pdf_text(render_invoice_pdf(document))

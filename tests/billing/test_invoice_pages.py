@@ -11,6 +11,7 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts import roles
+from accounts.audit import System
 from billing.models import BillingSettings, Invoice, Payment, PaymentAllocation
 from tests.accounts.factories import MembershipFactory
 from tests.billing.factories import issued_invoice
@@ -122,7 +123,7 @@ def test_unpaid_invoices_past_their_due_date_show_as_overdue(owner_client, custo
     )
     current = issued_invoice(customer, issued_on=today)
     receive_payment(customer, amount=paid_late.total_gross, received_on=today, method="card",
-                   allocate_to=[(paid_late, paid_late.total_gross)])  # fmt: skip
+                   allocate_to=[(paid_late, paid_late.total_gross)], actor=System("tests"))  # fmt: skip
 
     page = owner_client.get(reverse("billing:invoices")).content.decode()
 
@@ -159,12 +160,13 @@ def test_every_amount_on_the_page_equals_the_pdfs(owner_client, customer, provid
     add_line(draft, description="VPS hosting", quantity=3, unit_price="9.99")
     add_line(draft, description="Backups", quantity=1, unit_price="4.17", vat_category="reduced")
     add_line(draft, description="Printed manual", quantity=2, unit_price="12.50", vat_category="zero")
-    invoice = issue_invoice(draft, issued_on=ISSUED)
+    invoice = issue_invoice(draft, issued_on=ISSUED, actor=System("tests"))
     receive_payment(customer, amount="10.00", received_on=ISSUED, method="card", reference="CARD-1",
-                    allocate_to=[(invoice, "10.00")])  # fmt: skip
+                    allocate_to=[(invoice, "10.00")], actor=System("tests"))  # fmt: skip
     note = credit_invoice(
         invoice, reason="Backups not run", lines=[{"description": "Backups", "quantity": 1,
-                                                   "unit_price": "4.17", "vat_category": "reduced"}]
+                                                   "unit_price": "4.17", "vat_category": "reduced"}],
+        actor=System("tests"),
     )  # fmt: skip
 
     for document in (Invoice.objects.get(pk=invoice.pk), note):
@@ -233,7 +235,7 @@ def test_credit_notes_and_overdue_filters(owner_client, customer, provider):
 
     old = issued_invoice(customer, issued_on=dt.date(2020, 1, 1), period_start=dt.date(2020, 1, 1))
     credited = issued_invoice(customer, issued_on=dt.date(2020, 2, 1), period_start=dt.date(2020, 2, 1))
-    note = credit_invoice(credited, reason="Duplicate", issued_on=dt.date(2020, 2, 2))
+    note = credit_invoice(credited, reason="Duplicate", issued_on=dt.date(2020, 2, 2), actor=System("tests"))
     notes = owner_client.get(reverse("billing:invoices"), {"show": "credit_notes"}).content.decode()
     assert note.number in notes and old.number not in notes
     overdue = owner_client.get(reverse("billing:invoices"), {"show": "overdue"}).content.decode()

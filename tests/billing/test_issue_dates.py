@@ -12,6 +12,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.audit import System
 from billing.delivery.pdf import render_invoice_pdf
 from billing.documents.totals import InvoiceError
 from billing.issuing import add_line, issue_invoice
@@ -74,7 +75,7 @@ def test_billed_in_advance_the_invoices_are_dated_today_and_state_the_period_and
     # A manual invoice afterwards takes the next number and, dated today too, no earlier date.
     draft = InvoiceFactory(customer=CustomerFactory())
     add_line(draft, description="Setup work", quantity=1, unit_price="50.00")
-    manual = issue_invoice(draft)
+    manual = issue_invoice(draft, actor=System("tests"))
     numbered = list(Invoice.objects.filter(kind=Invoice.Kind.INVOICE).order_by("number"))
     assert numbered == [invoice, manual]
     assert [doc.issued_on for doc in numbered] == sorted(doc.issued_on for doc in numbered)
@@ -83,15 +84,15 @@ def test_billed_in_advance_the_invoices_are_dated_today_and_state_the_period_and
 def test_a_document_dated_before_the_latest_of_its_series_is_refused_and_takes_no_number(provider):
     first = InvoiceFactory(customer=CustomerFactory())
     add_line(first, description="Hosting", quantity=1, unit_price="10.00")
-    issue_invoice(first, issued_on=dt.date(2026, 3, 5))
+    issue_invoice(first, issued_on=dt.date(2026, 3, 5), actor=System("tests"))
     backdated = InvoiceFactory(customer=CustomerFactory())
     add_line(backdated, description="Hosting", quantity=1, unit_price="10.00")
 
     with pytest.raises(InvoiceError, match="dated 4 March 2026 would be numbered after one issued on 5 March 2026"):
-        issue_invoice(backdated, issued_on=dt.date(2026, 3, 4))
+        issue_invoice(backdated, issued_on=dt.date(2026, 3, 4), actor=System("tests"))
 
     backdated.refresh_from_db()
     assert backdated.status == Invoice.Status.DRAFT and backdated.number is None
     assert NumberSeries.objects.get(code="INV").next_number == 2
     # The same day is fine, and so is any later one: numbers and dates go up together.
-    assert issue_invoice(backdated, issued_on=dt.date(2026, 3, 5)).number.endswith("000002")
+    assert issue_invoice(backdated, issued_on=dt.date(2026, 3, 5), actor=System("tests")).number.endswith("000002")

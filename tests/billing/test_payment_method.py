@@ -11,6 +11,7 @@ import re
 import pytest
 from django.urls import reverse
 
+from accounts.audit import System
 from billing.delivery.pdf import render_invoice_pdf
 from billing.issuing import add_line
 from billing.models import BillingRun, BillingSettings, Invoice, NumberSeries
@@ -96,7 +97,7 @@ def test_a_billing_run_is_refused_until_a_payment_method_is_configured(billing_s
     assert form.status_code == 200 and MISSING in _page_text(form)
     assert not BillingRun.objects.exists()
 
-    run = run_billing(dt.date(2026, 12, 1))  # as the schedule starts it
+    run = run_billing(dt.date(2026, 12, 1), actor=System("tests"))  # as the schedule starts it
     assert run.status == BillingRun.Status.FAILED and MISSING in run.error and WHERE in run.error
     assert not Invoice.objects.exists()
 

@@ -14,6 +14,7 @@ from django.urls import reverse
 from pypdf import PdfReader
 
 from accounts import roles
+from accounts.audit import System
 from accounts.correspondence.models import Message
 from billing.delivery.pdf import render_invoice_pdf
 from billing.models import Invoice
@@ -44,10 +45,11 @@ def paid_request(owner, customer, provider):
                            bank_sort_code="12-34-56", bank_account_number="12345678")  # fmt: skip
     SubscriptionFactory(service=ServiceFactory(customer=customer), plan=PlanFactory(price="28.32"))
     with mock.patch("billing.workflows.run.timezone.localdate", return_value=NOVEMBER):
-        run_billing(NOVEMBER)
+        run_billing(NOVEMBER, actor=System("tests"))
     request = Invoice.objects.get(customer=customer, kind=Invoice.Kind.PRO_FORMA)
     receive_payment(customer, amount=request.total_gross, received_on=PAID_ON, method="bank_transfer",
-                    reference="BACS 2511-ACME", allocate_to=[(request, request.total_gross)])  # fmt: skip
+                    reference="BACS 2511-ACME", allocate_to=[(request, request.total_gross)],
+                    actor=System("tests"))  # fmt: skip
     return request
 
 
@@ -92,7 +94,7 @@ def test_a_part_paid_invoice_shows_paid_so_far_and_the_balance(customer, owner_c
     MembershipFactory(customer=customer, role=roles.Role.BILLING)
     invoice = issued_invoice(customer, lines=[("VPS hosting", 1, "50.00")], issued_on=dt.date(2026, 3, 2))
     receive_payment(customer, amount="20.00", received_on=dt.date(2026, 3, 5), method="bank_transfer",
-                    reference="FIRST PART", allocate_to=[(invoice, "20.00")])  # fmt: skip
+                    reference="FIRST PART", allocate_to=[(invoice, "20.00")], actor=System("tests"))  # fmt: skip
 
     text = pdf_text(render_invoice_pdf(invoice))
     assert "Total £60.00" in text and "Paid so far £20.00" in text and "Balance due £40.00" in text

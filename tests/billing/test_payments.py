@@ -7,6 +7,7 @@ import pytest
 from django.urls import reverse
 
 from accounts import roles
+from accounts.audit import System
 from billing.models import Invoice, Payment
 from billing.receivables.payments import account_balance, apply_credit, balance_of, unallocated_credit
 from billing.receivables.statements import statement
@@ -28,7 +29,7 @@ def _pay(customer, amount, on=dt.date(2026, 4, 20), **kwargs):
         received_on=on,
         method=Payment.Method.BANK_TRANSFER,
         reference="BACS",
-        actor=None,
+        actor=System("tests"),
         **kwargs,
     )
 
@@ -94,7 +95,9 @@ def test_statement_opening_and_closing_balances(customer):
     _pay(customer, "20.00", on=dt.date(2026, 3, 20))  # opening balance 100
     in_range = _invoice(customer, price="50.00", on=dt.date(2026, 4, 5))  # +60
     _pay(customer, "100.00", on=dt.date(2026, 4, 15))  # -100
-    credit_invoice(in_range, reason="Service not supplied", issued_on=dt.date(2026, 4, 25))  # -60
+    credit_invoice(
+        in_range, reason="Service not supplied", issued_on=dt.date(2026, 4, 25), actor=System("tests")
+    )  # -60
     _invoice(customer, on=dt.date(2026, 6, 1))  # after the range
 
     result = statement(customer, dt.date(2026, 4, 1), dt.date(2026, 4, 30))

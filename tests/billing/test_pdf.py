@@ -13,6 +13,7 @@ from django.core.files.storage import default_storage
 from pypdf import PdfReader
 
 from accounts import roles
+from accounts.audit import System
 from accounts.correspondence.models import Message
 from billing.delivery.pdf import render_invoice_pdf, store_invoice_pdf
 from billing.models import Invoice
@@ -139,7 +140,7 @@ def test_credit_note_names_the_invoice_it_corrects(provider, uk_customer):
     from billing.workflows.settlement import credit_invoice
 
     invoice = issued_invoice(uk_customer, issued_on=ISSUED)
-    note = credit_invoice(invoice, reason="Service not delivered", issued_on=ISSUED)
+    note = credit_invoice(invoice, reason="Service not delivered", issued_on=ISSUED, actor=System("tests"))
 
     text = pdf_text(render_invoice_pdf(note))
 
@@ -154,7 +155,7 @@ def test_vat_invoice_shows_a_tax_point_earlier_than_its_date_of_issue(provider, 
 
     draft = InvoiceFactory(customer=uk_customer)
     add_line(draft, description="Hosting", quantity=1, unit_price="10.00")
-    invoice = issue_invoice(draft, issued_on=ISSUED, tax_point=ISSUED - dt.timedelta(days=5))
+    invoice = issue_invoice(draft, issued_on=ISSUED, tax_point=ISSUED - dt.timedelta(days=5), actor=System("tests"))
 
     text = pdf_text(render_invoice_pdf(invoice))
 
@@ -342,7 +343,7 @@ def test_an_address_that_would_not_fit_the_window_is_refused_at_issue_before_it_
     add_line(draft, description="Hosting", quantity=1, unit_price="10.00")
 
     with pytest.raises(InvoiceError, match="is wider than the envelope window's 75 mm: split it over two lines"):
-        issue_invoice(draft, issued_on=ISSUED)
+        issue_invoice(draft, issued_on=ISSUED, actor=System("tests"))
 
     draft.refresh_from_db()
     assert draft.status == Invoice.Status.DRAFT and draft.number is None

@@ -10,6 +10,7 @@ from unittest import mock
 import pytest
 from pypdf import PdfReader
 
+from accounts.audit import System
 from billing.delivery.pdf import render_invoice_pdf
 from billing.models import Invoice, PaymentAllocation
 from billing.receivables.payments import account_balance, balance_of, unallocated_credit
@@ -55,6 +56,7 @@ def _request_for(customer) -> Invoice:
 
 def _pay(customer, amount, on=PAID_ON, **kwargs):
     _clock["today"] = max(_clock["today"], on)
+    kwargs.setdefault("actor", System("tests"))
     return receive_payment(customer, amount=amount, received_on=on, method="bank_transfer", **kwargs)
 
 
@@ -62,7 +64,7 @@ def test_run_in_pro_forma_mode_issues_payment_requests_without_tax_point():
     _provider()
     customer = _subscribed(setup_fee=Decimal("5.00"))
 
-    run = run_billing(MAY)
+    run = run_billing(MAY, actor=System("tests"))
 
     assert run.created == 1
     request = _request_for(customer)
@@ -79,8 +81,8 @@ def test_run_in_pro_forma_mode_issues_payment_requests_without_tax_point():
 def test_rerunning_in_pro_forma_mode_creates_nothing_twice():
     _provider()
     customer = _subscribed()
-    run_billing(MAY)
-    again = run_billing(MAY)
+    run_billing(MAY, actor=System("tests"))
+    again = run_billing(MAY, actor=System("tests"))
     assert again.created == 0
     assert Invoice.objects.filter(customer=customer).count() == 1
 
@@ -88,7 +90,7 @@ def test_rerunning_in_pro_forma_mode_creates_nothing_twice():
 def test_paying_the_request_in_full_issues_exactly_one_vat_invoice():
     _provider()
     customer = _subscribed()
-    run_billing(MAY)
+    run_billing(MAY, actor=System("tests"))
     request = _request_for(customer)
 
     payment = _pay(customer, "12.00", allocate_to=[(request, "12.00")])
@@ -122,7 +124,7 @@ def test_paying_the_request_in_full_issues_exactly_one_vat_invoice():
 def test_part_payments_issue_the_vat_invoice_when_the_request_is_settled():
     _provider()
     customer = _subscribed()
-    run_billing(MAY)
+    run_billing(MAY, actor=System("tests"))
     request = _request_for(customer)
 
     _pay(customer, "5.00", on=dt.date(2026, 5, 3))  # allocated automatically, oldest first
@@ -141,13 +143,13 @@ def test_part_payments_issue_the_vat_invoice_when_the_request_is_settled():
 def test_paying_again_or_calling_again_issues_no_second_vat_invoice():
     _provider()
     customer = _subscribed()
-    run_billing(MAY)
+    run_billing(MAY, actor=System("tests"))
     request = _request_for(customer)
     _pay(customer, "12.00")
     first = Invoice.objects.get(customer=customer, kind=Invoice.Kind.INVOICE)
 
     _pay(customer, "12.00")  # paid twice: the second stays as account credit
-    again = issue_vat_invoice_for_paid_request(request, paid_on=dt.date(2026, 6, 1))
+    again = issue_vat_invoice_for_paid_request(request, paid_on=dt.date(2026, 6, 1), actor=System("tests"))
 
     assert again.pk == first.pk
     assert Invoice.objects.filter(customer=customer, kind=Invoice.Kind.INVOICE).count() == 1
@@ -158,9 +160,9 @@ def test_paying_again_or_calling_again_issues_no_second_vat_invoice():
 def test_an_unpaid_request_gets_no_vat_invoice():
     _provider()
     customer = _subscribed()
-    run_billing(MAY)
+    run_billing(MAY, actor=System("tests"))
     with pytest.raises(ProFormaError, match="not paid in full"):
-        issue_vat_invoice_for_paid_request(_request_for(customer), paid_on=PAID_ON)
+        issue_vat_invoice_for_paid_request(_request_for(customer), paid_on=PAID_ON, actor=System("tests"))
 
 
 def test_account_credit_pays_the_next_request_in_the_run():
@@ -168,7 +170,7 @@ def test_account_credit_pays_the_next_request_in_the_run():
     customer = _subscribed()
     _pay(customer, "20.00", on=dt.date(2026, 4, 20))  # paid ahead: credit on the account
 
-    run_billing(MAY)
+    run_billing(MAY, actor=System("tests"))
 
     request = _request_for(customer)
     invoice = Invoice.objects.get(customer=customer, kind=Invoice.Kind.INVOICE)
@@ -181,7 +183,7 @@ def test_account_credit_pays_the_next_request_in_the_run():
 def test_with_the_mode_off_the_run_issues_vat_invoices_as_before():
     _provider(pro_forma_mode=False)
     customer = _subscribed()
-    run_billing(MAY)
+    run_billing(MAY, actor=System("tests"))
     invoice = Invoice.objects.get(customer=customer)
     assert invoice.kind == Invoice.Kind.INVOICE and invoice.number.startswith("INV-")
     assert invoice.tax_point == invoice.issued_on
@@ -205,7 +207,7 @@ def _pdf_text(invoice) -> str:
 def test_request_pdf_says_it_is_not_a_vat_invoice_and_the_vat_invoice_refers_to_it():
     _provider()
     customer = _subscribed()
-    run_billing(MAY)
+    run_billing(MAY, actor=System("tests"))
     request = _request_for(customer)
 
     text = _pdf_text(request)
@@ -226,7 +228,7 @@ def test_a_second_concurrent_run_finds_the_request_and_creates_nothing():
 
     _provider()
     customer = _subscribed()
-    run_billing(MAY)
+    run_billing(MAY, actor=System("tests"))
     late = Invoice(customer=customer, kind=Invoice.Kind.INVOICE, period_start=MAY, currency="GBP")
     assert use_payment_request_if_pro_forma_mode(late, BillingSettings.current()) is False
     assert late.pk is None and late.kind == Invoice.Kind.INVOICE
@@ -247,11 +249,11 @@ def test_a_part_paid_request_cancelled_gives_the_money_back_as_credit_and_tells_
     _provider()
     customer = _subscribed(price=Decimal("50.00"))
     MembershipFactory(customer=customer, role=roles.Role.BILLING)
-    run_billing(MAY)
+    run_billing(MAY, actor=System("tests"))
     request = _request_for(customer)
     _pay(customer, "20.00")
 
-    cancel_payment_request(request, reason="Service ordered in error")
+    cancel_payment_request(request, reason="Service ordered in error", actor=System("tests"))
 
     request.refresh_from_db()
     assert request.status == Invoice.Status.CANCELLED and request.number
@@ -264,10 +266,10 @@ def test_a_part_paid_request_cancelled_gives_the_money_back_as_credit_and_tells_
     assert "Service ordered in error" in mail.body_text and "£20.00" in mail.body_text
 
     with pytest.raises(ProFormaError, match="only an unpaid request can be cancelled"):
-        cancel_payment_request(request, reason="again")
+        cancel_payment_request(request, reason="again", actor=System("tests"))
 
     # What it billed is due again: a new request for the month, the credit spent on it.
-    assert run_billing(MAY, customer=customer).created == 1
+    assert run_billing(MAY, customer=customer, actor=System("tests")).created == 1
     again = Invoice.objects.get(customer=customer, kind=Invoice.Kind.PRO_FORMA, status=Invoice.Status.PART_PAID)
     assert again.period_start == MAY and again.number != request.number
     assert balance_of(again) == Decimal("40.00") and unallocated_credit(customer) == 0
@@ -279,9 +281,9 @@ def test_a_vat_invoice_is_not_cancelled_as_a_request():
     _provider(pro_forma_mode=False)
     invoice = issued_invoice()
     with pytest.raises(ProFormaError, match="cancelled by a credit note"):
-        cancel_payment_request(invoice, reason="x")
+        cancel_payment_request(invoice, reason="x", actor=System("tests"))
     with pytest.raises(ProFormaError, match="Give the reason"):
-        cancel_payment_request(invoice, reason="  ")
+        cancel_payment_request(invoice, reason="  ", actor=System("tests"))
     invoice.refresh_from_db()
     assert invoice.status == Invoice.Status.ISSUED
 
@@ -294,11 +296,11 @@ def test_ending_a_service_billed_on_an_unpaid_request_works_once_it_is_cancelled
 
     _provider()
     customer = _subscribed()
-    run_billing(MAY)
+    run_billing(MAY, actor=System("tests"))
     request = _request_for(customer)
     subscription = Subscription.objects.get(service__customer=customer)
     with pytest.raises(SubscriptionError, match="cancel the request first"):
-        end_subscription(subscription, last_day=dt.date(2026, 5, 10))
+        end_subscription(subscription, last_day=dt.date(2026, 5, 10), actor=System("tests"))
 
     changelist = reverse("admin:billing_invoice_changelist")
     chosen = {"action": "cancel_payment_requests", "_selected_action": [request.pk]}
@@ -309,16 +311,16 @@ def test_ending_a_service_billed_on_an_unpaid_request_works_once_it_is_cancelled
     assert f"{request.number} cancelled" in done.content.decode()
     request.refresh_from_db()
     assert request.status == Invoice.Status.CANCELLED
-    assert end_subscription(subscription, last_day=dt.date(2026, 5, 10)) == []
+    assert end_subscription(subscription, last_day=dt.date(2026, 5, 10), actor=System("tests")) == []
     subscription.refresh_from_db()
     assert subscription.ended_on == dt.date(2026, 5, 10)
     # Staff bill the days served: a corrected request for 1 to 10 May.
-    run_billing(MAY, customer=customer)
+    run_billing(MAY, customer=customer, actor=System("tests"))
     corrected = Invoice.objects.get(customer=customer, kind=Invoice.Kind.PRO_FORMA, status=Invoice.Status.ISSUED)
     [line] = corrected.lines.all()
     assert (line.period_start, line.period_end) == (MAY, dt.date(2026, 5, 10))
     assert line.net == Decimal("3.23")  # £10.00 × 10 / 31 days
-    assert run_billing(dt.date(2026, 6, 1)).created == 0  # and nothing after the end
+    assert run_billing(dt.date(2026, 6, 1), actor=System("tests")).created == 0  # and nothing after the end
 
 
 def test_a_request_billed_over_by_a_later_one_is_not_cancelled_first():
@@ -326,13 +328,13 @@ def test_a_request_billed_over_by_a_later_one_is_not_cancelled_first():
 
     _provider()
     customer = _subscribed()
-    run_billing(MAY)
+    run_billing(MAY, actor=System("tests"))
     with mock.patch("billing.workflows.run.timezone.localdate", return_value=dt.date(2026, 6, 1)):
-        run_billing(dt.date(2026, 6, 1))
+        run_billing(dt.date(2026, 6, 1), actor=System("tests"))
     may = Invoice.objects.get(customer=customer, kind=Invoice.Kind.PRO_FORMA, period_start=MAY)
 
     with pytest.raises(ProFormaError, match="billed beyond PR-2026-000001 on a later document"):
-        cancel_payment_request(may, reason="Wrong price")
+        cancel_payment_request(may, reason="Wrong price", actor=System("tests"))
     may.refresh_from_db()
     assert may.status == Invoice.Status.ISSUED
 
@@ -347,7 +349,7 @@ def test_a_euro_request_paid_next_month_gets_its_vat_invoice_at_that_months_rate
     ExchangeRate.objects.create(
         currency="EUR", valid_from=dt.date(2026, 6, 1), units_per_gbp=Decimal("1.20"), source="HMRC June 2026"
     )
-    run_billing(MAY)
+    run_billing(MAY, actor=System("tests"))
     request = _request_for(customer)
     assert request.gbp_rate_source == "HMRC May 2026"
 
@@ -366,13 +368,15 @@ def test_a_payment_dated_after_today_is_refused_so_no_vat_invoice_is_dated_in_th
 
     _provider()
     customer = _subscribed(price=Decimal("30.00"), setup_fee=0)
-    run_billing(MAY)
+    run_billing(MAY, actor=System("tests"))
     request = _request_for(customer)
     today = _clock["today"] = dt.date(2026, 5, 20)
     tomorrow = today + dt.timedelta(days=1)
 
     with pytest.raises(ValidationError, match=r"cannot be dated after today .* record it on the day the money arrives"):
-        receive_payment(customer, amount=request.total_gross, received_on=tomorrow, method="bank_transfer")
+        receive_payment(
+            customer, amount=request.total_gross, received_on=tomorrow, method="bank_transfer", actor=System("tests")
+        )
 
     request.refresh_from_db()
     assert request.status == Invoice.Status.ISSUED

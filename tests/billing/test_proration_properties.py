@@ -30,6 +30,7 @@ from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from accounts.audit import System
 from billing.models import BillingPeriod, Invoice, InvoiceLine, Subscription
 from billing.workflows.run import run_billing
 from billing.workflows.subscriptions import SubscriptionError, change_plan, end_subscription, start_subscription
@@ -107,7 +108,7 @@ def _plan(price: Decimal, period=BillingPeriod.MONTHLY, **fields):
 
 
 def _start(customer, plan, on: dt.date) -> Subscription:
-    return start_subscription(ServiceFactory(customer=customer), plan, on=on)
+    return start_subscription(ServiceFactory(customer=customer), plan, on=on, actor=System("tests"))
 
 
 def _invoices(customer, kind=Invoice.Kind.INVOICE) -> list[Invoice]:
@@ -152,7 +153,7 @@ def test_the_first_invoice_of_a_monthly_plan_is_prorated_by_the_day(price, start
         customer = CustomerFactory()
         sub = _start(customer, _plan(price), on=start)
 
-        run = run_billing(month)
+        run = run_billing(month, actor=System("tests"))
 
         assert run.created == 1
         invoice = _invoice(customer, month)
@@ -211,12 +212,12 @@ def test_from_start_to_end_every_day_is_billed_once_at_the_daily_price(
             if i == 0 and not start_after_run:
                 sub = _start(customer, plan, on=start)
             if i == months and not end_after_run:
-                end_subscription(sub, last_day=end)
-            run_billing(month)
+                end_subscription(sub, last_day=end, actor=System("tests"))
+            run_billing(month, actor=System("tests"))
             if i == 0 and start_after_run:
                 sub = _start(customer, plan, on=start)
             if i == months and end_after_run:
-                end_subscription(sub, last_day=end)
+                end_subscription(sub, last_day=end, actor=System("tests"))
 
         billed = InvoiceLine.objects.filter(invoice__customer=customer, invoice__kind=Invoice.Kind.INVOICE)
         credited = InvoiceLine.objects.filter(invoice__customer=customer, invoice__kind=Invoice.Kind.CREDIT_NOTE)
@@ -279,11 +280,11 @@ def test_a_plan_change_splits_the_month_between_the_plans_by_the_day(
         customer = CustomerFactory()
         old = _start(customer, _plan(old_price), on=month)
         if changed_after_run:
-            run_billing(month)
-        new = change_plan(old, _plan(new_price), on=change_on)
+            run_billing(month, actor=System("tests"))
+        new = change_plan(old, _plan(new_price), on=change_on, actor=System("tests"))
         if not changed_after_run:
-            run_billing(month)
-        run_billing(next_month)
+            run_billing(month, actor=System("tests"))
+        run_billing(next_month, actor=System("tests"))
 
         first, second = _invoice(customer, month), _invoice(customer, next_month)
         notes = _invoices(customer, Invoice.Kind.CREDIT_NOTE)
@@ -325,7 +326,7 @@ JANUARY = dt.date(2027, 1, 1)
 
 
 def _run_months(first: dt.date, count: int) -> list[int]:
-    return [run_billing(_first_of(first, i)).created for i in range(count)]
+    return [run_billing(_first_of(first, i), actor=System("tests")).created for i in range(count)]
 
 
 def test_a_quarterly_plan_is_invoiced_once_per_quarter():
@@ -396,7 +397,7 @@ def test_a_quarterly_or_annual_plan_started_mid_period_is_prorated_over_its_actu
         customer = CustomerFactory()
         sub = _start(customer, _plan(price, period), on=start)
 
-        assert run_billing(first).created == 1
+        assert run_billing(first, actor=System("tests")).created == 1
         invoice = _invoice(customer, first)
         [line] = invoice.lines.all()
         assert (line.period_start, line.period_end) == (start, last)
@@ -406,9 +407,9 @@ def test_a_quarterly_or_annual_plan_started_mid_period_is_prorated_over_its_actu
         _check_invoice_adds_up(invoice)
         # The next period is billed in full on its first month's run, and only then.
         next_first = _first_of(first, months)
-        assert run_billing(_first_of(first, 1)).created == 0
-        assert run_billing(_first_of(first, months - 1)).created == 0
-        assert run_billing(next_first).created == 1
+        assert run_billing(_first_of(first, 1), actor=System("tests")).created == 0
+        assert run_billing(_first_of(first, months - 1), actor=System("tests")).created == 0
+        assert run_billing(next_first, actor=System("tests")).created == 1
         assert _lines(_invoice(customer, next_first)) == [(next_first, _last_of(next_first, months - 1), price)]
         sub.refresh_from_db()
         assert sub.billed_until == _last_of(next_first, months - 1)
@@ -433,7 +434,7 @@ def test_an_annual_plan_started_mid_month_is_prorated_over_the_366_days_of_its_y
     customer = CustomerFactory()
     _start(customer, _plan(Decimal("366.00"), BillingPeriod.ANNUAL), on=dt.date(2027, 3, 15))
 
-    run_billing(dt.date(2027, 3, 1))
+    run_billing(dt.date(2027, 3, 1), actor=System("tests"))
 
     # 15 March 2027 to 29 February 2028: 352 of the year's 366 days, at £1.00 a day.
     assert _lines(_invoice(customer, dt.date(2027, 3, 1))) == [
@@ -444,10 +445,10 @@ def test_an_annual_plan_started_mid_month_is_prorated_over_the_366_days_of_its_y
 def test_a_quarterly_plan_started_after_the_run_is_caught_up_at_its_monthly_price():
     customer = CustomerFactory()
     _start(customer, _plan(Decimal("31.00")), on=JANUARY)  # invoiced for January
-    run_billing(JANUARY)
+    run_billing(JANUARY, actor=System("tests"))
     quarterly = _start(customer, _plan(Decimal("93.00"), BillingPeriod.QUARTERLY), on=dt.date(2027, 1, 20))
 
-    run_billing(dt.date(2027, 2, 1))
+    run_billing(dt.date(2027, 2, 1), actor=System("tests"))
 
     february = _invoice(customer, dt.date(2027, 2, 1))
     # 20 to 31 January: 12 of January's 31 days at the monthly £31.00 (£93.00 a quarter);
@@ -484,17 +485,17 @@ def test_ending_a_quarterly_or_annual_plan_bills_only_the_days_it_ran(
         customer = CustomerFactory()
         sub = _start(customer, _plan(price, period), on=start)
         if ended_before_run:
-            assert end_subscription(sub, last_day=end) == []
-            run_billing(first)
+            assert end_subscription(sub, last_day=end, actor=System("tests")) == []
+            run_billing(first, actor=System("tests"))
             invoice = _invoice(customer, first)
             assert _lines(invoice) == [(start, end, _pennies(exact))]
             assert (invoice.period_start, invoice.period_end) == (first, last)
             _check_invoice_adds_up(invoice)
             notes = []
         else:
-            run_billing(first)
+            run_billing(first, actor=System("tests"))
             invoice = _invoice(customer, first)
-            notes = end_subscription(sub, last_day=end)
+            notes = end_subscription(sub, last_day=end, actor=System("tests"))
 
         assert len(notes) <= 1
         assert (end == last) <= (notes == [])  # nothing unused, nothing credited
@@ -508,8 +509,8 @@ def test_ending_a_quarterly_or_annual_plan_bills_only_the_days_it_ran(
         assert abs(Fraction(kept) - exact) <= 2 * HALF_PENNY, (kept, float(exact))
         assert Decimal(0) <= kept <= price
         # Nothing more is billed for it: not in the other months, nor in the next period.
-        assert run_billing(_first_of(first, 1)).created == 0
-        assert run_billing(_first_of(first, period.months)).created == 0
+        assert run_billing(_first_of(first, 1), actor=System("tests")).created == 0
+        assert run_billing(_first_of(first, period.months), actor=System("tests")).created == 0
         sub.refresh_from_db()
         assert sub.ended_on == end
 
@@ -522,12 +523,18 @@ def test_rerunning_a_billing_date_creates_no_extra_invoice_for_quarterly_or_annu
     quarterly = _start(quarterly_customer, _plan(Decimal("90.00"), BillingPeriod.QUARTERLY), on=dt.date(2027, 1, 5))
     annual = _start(annual_customer, _plan(Decimal("365.00"), BillingPeriod.ANNUAL), on=JANUARY)
 
-    assert run_billing(JANUARY).created == 2
+    assert run_billing(JANUARY, actor=System("tests")).created == 2
     before = sorted(Invoice.objects.values_list("pk", "number", "total_gross"))
-    assert (run_billing(JANUARY).created, run_billing(JANUARY).created) == (0, 0)
-    assert run_billing(JANUARY, customer=quarterly_customer).created == 0
+    assert (
+        run_billing(JANUARY, actor=System("tests")).created,
+        run_billing(JANUARY, actor=System("tests")).created,
+    ) == (0, 0)
+    assert run_billing(JANUARY, customer=quarterly_customer, actor=System("tests")).created == 0
     for month in (dt.date(2027, 2, 1), dt.date(2027, 3, 1)):  # inside the quarter and the year
-        assert (run_billing(month).created, run_billing(month).created) == (0, 0)
+        assert (
+            run_billing(month, actor=System("tests")).created,
+            run_billing(month, actor=System("tests")).created,
+        ) == (0, 0)
 
     assert sorted(Invoice.objects.values_list("pk", "number", "total_gross")) == before
     assert [len(_invoices(c)) for c in (quarterly_customer, annual_customer)] == [1, 1]
@@ -536,7 +543,10 @@ def test_rerunning_a_billing_date_creates_no_extra_invoice_for_quarterly_or_annu
     assert (quarterly.billed_until, annual.billed_until) == (dt.date(2027, 3, 31), dt.date(2027, 12, 31))
 
     april = dt.date(2027, 4, 1)
-    assert (run_billing(april).created, run_billing(april).created) == (1, 0)
+    assert (run_billing(april, actor=System("tests")).created, run_billing(april, actor=System("tests")).created) == (
+        1,
+        0,
+    )
     assert [i.period_start for i in _invoices(quarterly_customer)] == [JANUARY, april]
     assert len(_invoices(annual_customer)) == 1
 
@@ -577,12 +587,12 @@ def test_across_a_plan_change_of_any_periods_every_day_is_billed_once(
             if month == first_month and not started_after_run:
                 sub = _start(customer, _plan(old_price, old_period), on=start)
             if month == change_month and not changed_after_run:
-                new = change_plan(sub, _plan(new_price, new_period), on=change_on)
-            run_billing(month)
+                new = change_plan(sub, _plan(new_price, new_period), on=change_on, actor=System("tests"))
+            run_billing(month, actor=System("tests"))
             if month == first_month and started_after_run:
                 sub = _start(customer, _plan(old_price, old_period), on=start)
             if month == change_month and changed_after_run:
-                new = change_plan(sub, _plan(new_price, new_period), on=change_on)
+                new = change_plan(sub, _plan(new_price, new_period), on=change_on, actor=System("tests"))
             month = _first_of(month, 1)
 
         billed = InvoiceLine.objects.filter(invoice__customer=customer, invoice__kind=Invoice.Kind.INVOICE)
@@ -614,15 +624,15 @@ def test_across_a_plan_change_of_any_periods_every_day_is_billed_once(
 def test_a_start_dated_before_last_months_run_is_refused_for_a_customer_it_billed_nothing():
     customer = CustomerFactory()
     _start(customer, _plan(Decimal("90.00"), BillingPeriod.QUARTERLY), on=JANUARY)
-    run_billing(JANUARY)  # the quarter January to March
-    run_billing(dt.date(2027, 2, 1))  # nothing due for this customer in February
+    run_billing(JANUARY, actor=System("tests"))  # the quarter January to March
+    run_billing(dt.date(2027, 2, 1), actor=System("tests"))  # nothing due for this customer in February
     # In February, after its run, staff add a service that has been running since 15 January:
     # the run catches up one month only, so 15 to 31 January would never be billed.
     with pytest.raises(SubscriptionError, match="billed for a period after January 2027"):
         _start(customer, _plan(Decimal("31.00")), on=dt.date(2027, 1, 15))
 
     sub = _start(customer, _plan(Decimal("31.00")), on=dt.date(2027, 2, 10))  # within the catch-up: fine
-    run_billing(dt.date(2027, 3, 1))
+    run_billing(dt.date(2027, 3, 1), actor=System("tests"))
     billed = Counter()
     for line in InvoiceLine.objects.filter(subscription=sub, invoice__kind=Invoice.Kind.INVOICE):
         billed += _day_set(line.period_start, line.period_end)

@@ -9,6 +9,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
+from accounts.audit import System
 from billing.models import Invoice, Payment, PaymentAllocation, Refund
 from billing.receivables.payments import (
     account_balance,
@@ -32,7 +33,9 @@ def _invoice(customer, price="100.00", on=APRIL):
 
 
 def _pay(customer, amount, on=dt.date(2026, 4, 20)):
-    return receive_payment(customer, amount=Decimal(amount), received_on=on, method=Payment.Method.BANK_TRANSFER)
+    return receive_payment(
+        customer, amount=Decimal(amount), received_on=on, method=Payment.Method.BANK_TRANSFER, actor=System("tests")
+    )
 
 
 def _refund(customer, amount, credit_note=None, on=dt.date(2026, 4, 30)):
@@ -43,19 +46,20 @@ def _refund(customer, amount, credit_note=None, on=dt.date(2026, 4, 30)):
         method=Payment.Method.BANK_TRANSFER,
         reference="REFUND-1",
         credit_note=credit_note,
+        actor=System("tests"),
     )
 
 
 def _partial_credit(invoice, net, on=dt.date(2026, 4, 25)):
     line = {"description": "Outage credit", "quantity": 1, "unit_price": net, "vat_rate": 20}
-    return credit_invoice(invoice, lines=[line], reason="Outage on 12 April", issued_on=on)
+    return credit_invoice(invoice, lines=[line], reason="Outage on 12 April", issued_on=on, actor=System("tests"))
 
 
 def test_crediting_a_paid_invoice_puts_the_payment_back_on_the_account(customer):
     invoice = _invoice(customer)
     payment = _pay(customer, "120.00")
 
-    note = credit_invoice(invoice, reason="Ordered in error", issued_on=dt.date(2026, 4, 25))
+    note = credit_invoice(invoice, reason="Ordered in error", issued_on=dt.date(2026, 4, 25), actor=System("tests"))
 
     invoice.refresh_from_db()
     assert invoice.status == Invoice.Status.CANCELLED
@@ -99,7 +103,9 @@ def test_credit_for_the_rest_of_a_part_paid_invoice_marks_it_paid(customer):
 def test_refund_of_a_credit_note_pays_the_credit_back(customer):
     invoice = _invoice(customer)
     _pay(customer, "120.00")
-    note = credit_invoice(invoice, reason="Cancelled in the cooling-off period", issued_on=dt.date(2026, 4, 25))
+    note = credit_invoice(
+        invoice, reason="Cancelled in the cooling-off period", issued_on=dt.date(2026, 4, 25), actor=System("tests")
+    )
 
     refund = _refund(customer, "120.00", credit_note=note)
 
@@ -111,7 +117,9 @@ def test_refund_of_a_credit_note_pays_the_credit_back(customer):
 
 
 def test_nothing_to_refund_when_the_credited_invoice_was_never_paid(customer):
-    note = credit_invoice(_invoice(customer), reason="Ordered in error", issued_on=dt.date(2026, 4, 25))
+    note = credit_invoice(
+        _invoice(customer), reason="Ordered in error", issued_on=dt.date(2026, 4, 25), actor=System("tests")
+    )
     with pytest.raises(ValidationError, match=r"120.00 GBP is more than the 0.00 GBP"):
         _refund(customer, "120.00", credit_note=note)
     assert not Refund.objects.exists()
@@ -134,11 +142,21 @@ def test_refund_is_at_most_the_credit_note_even_with_more_credit_on_the_account(
 
 def test_refunds_are_refused_for_another_customers_credit_note_or_currency(customer):
     other_customer = CustomerFactory()
-    note = credit_invoice(_invoice(other_customer), reason="Error", issued_on=dt.date(2026, 4, 25))
+    note = credit_invoice(
+        _invoice(other_customer), reason="Error", issued_on=dt.date(2026, 4, 25), actor=System("tests")
+    )
     with pytest.raises(ValidationError, match="is not a credit note of"):
         _refund(customer, "1.00", credit_note=note)
     with pytest.raises(ValidationError, match="is in GBP, not EUR"):
-        record_refund(other_customer, amount="1.00", paid_on=APRIL, method="other", credit_note=note, currency="EUR")
+        record_refund(
+            other_customer,
+            amount="1.00",
+            paid_on=APRIL,
+            method="other",
+            credit_note=note,
+            currency="EUR",
+            actor=System("tests"),
+        )
     with pytest.raises(ValidationError, match="is not an issued credit note"):
         _refund(customer, "1.00", credit_note=_invoice(customer))
 
@@ -158,7 +176,7 @@ def test_refunded_money_is_not_spent_again_on_the_next_invoice(customer):
 def test_statement_shows_the_refund_as_money_paid_out(customer):
     invoice = _invoice(customer)
     _pay(customer, "120.00")
-    note = credit_invoice(invoice, reason="Ordered in error", issued_on=dt.date(2026, 4, 25))
+    note = credit_invoice(invoice, reason="Ordered in error", issued_on=dt.date(2026, 4, 25), actor=System("tests"))
     _refund(customer, "120.00", credit_note=note)
 
     result = statement(customer, dt.date(2026, 4, 1), dt.date(2026, 4, 30))
@@ -173,7 +191,9 @@ def test_statement_shows_the_refund_as_money_paid_out(customer):
 def test_credit_note_page_shows_the_reason_and_the_refund(owner_client, customer):
     invoice = _invoice(customer)
     _pay(customer, "120.00")
-    note = credit_invoice(invoice, reason="Cancelled in the cooling-off period", issued_on=dt.date(2026, 4, 25))
+    note = credit_invoice(
+        invoice, reason="Cancelled in the cooling-off period", issued_on=dt.date(2026, 4, 25), actor=System("tests")
+    )
     _refund(customer, "120.00", credit_note=note)
 
     page = owner_client.get(reverse("billing:invoice_detail", args=[note.pk])).content.decode()
@@ -192,7 +212,7 @@ def test_credit_note_page_shows_the_reason_and_the_refund(owner_client, customer
 def test_billing_staff_refund_a_credit_note_from_the_admin(billing_staff_client, customer):
     invoice = _invoice(customer)
     _pay(customer, "120.00")
-    note = credit_invoice(invoice, reason="Ordered in error", issued_on=dt.date(2026, 4, 25))
+    note = credit_invoice(invoice, reason="Ordered in error", issued_on=dt.date(2026, 4, 25), actor=System("tests"))
     add = reverse("admin:billing_refund_add")
 
     form = billing_staff_client.get(add, {"credit_note": note.pk})
@@ -237,7 +257,7 @@ def test_a_credit_note_drafted_by_hand_takes_the_originals_rates_and_releases_pa
     draft = InvoiceFactory(customer=customer, kind=Invoice.Kind.CREDIT_NOTE, corrects=invoice, reason="Goodwill")
     add_line(draft, description="Goodwill credit", quantity=1, unit_price="25.00")  # rate left to the original
 
-    note = issue_document(draft, issued_on=dt.date(2026, 4, 25))
+    note = issue_document(draft, issued_on=dt.date(2026, 4, 25), actor=System("tests"))
 
     assert note.lines.get().vat_rate == 20 and note.total_gross == Decimal("30.00")
     assert note.vat_rule == invoice.vat_rule
@@ -252,7 +272,7 @@ def test_credit_notes_never_credit_more_than_is_left_of_the_invoice(customer):
     with pytest.raises(InvoiceError, match=r"more than the 12.00 GBP of .* not yet credited"):
         _partial_credit(invoice, "20.00")
     with pytest.raises(InvoiceError, match="not yet credited"):
-        credit_invoice(invoice, reason="Cancel the rest")
+        credit_invoice(invoice, reason="Cancel the rest", actor=System("tests"))
     assert Invoice.objects.filter(kind=Invoice.Kind.CREDIT_NOTE).exclude(status="draft").count() == 1
 
 
@@ -265,11 +285,11 @@ def test_a_credit_note_without_a_reason_or_for_a_category_not_charged_is_refused
     draft = InvoiceFactory(customer=customer, kind=Invoice.Kind.CREDIT_NOTE, corrects=invoice)
     add_line(draft, description="Manual", quantity=1, unit_price="5.00", vat_category="reduced")
     with pytest.raises(InvoiceError, match="Give the reason"):
-        issue_invoice(draft)
+        issue_invoice(draft, actor=System("tests"))
     draft.reason = "Manual returned"
     draft.save()
     with pytest.raises(InvoiceError, match="charged nothing in the reduced VAT category"):
-        issue_invoice(draft)
+        issue_invoice(draft, actor=System("tests"))
 
 
 def test_credit_notes_adding_up_to_the_invoice_cancel_it(customer):
@@ -291,12 +311,12 @@ def test_negative_credit_notes_and_invoices_are_refused(customer):
     draft = InvoiceFactory(customer=customer, kind=Invoice.Kind.CREDIT_NOTE, corrects=invoice, reason="Oops")
     add_line(draft, description="Minus", quantity=1, unit_price="-500.00")
     with pytest.raises(InvoiceError, match="lines are positive amounts"):
-        issue_invoice(draft)
+        issue_invoice(draft, actor=System("tests"))
     negative = InvoiceFactory(customer=customer)
     add_line(negative, description="Hosting", quantity=1, unit_price="10.00")
     add_line(negative, description="Discount", quantity=1, unit_price="-20.00")
     with pytest.raises(InvoiceError, match="cannot be less than zero"):
-        issue_invoice(negative)
+        issue_invoice(negative, actor=System("tests"))
     assert account_balance(customer) == Decimal("120.00")
 
 
@@ -304,9 +324,14 @@ def test_a_credit_note_for_an_unpaid_invoice_cannot_be_refunded_from_other_credi
     paid = _invoice(customer, on=dt.date(2026, 4, 1))
     unpaid = _invoice(customer, on=dt.date(2026, 4, 5))
     receive_payment(
-        customer, amount="150.00", received_on=APRIL, method="bank_transfer", allocate_to=[(paid, "120.00")]
+        customer,
+        amount="150.00",
+        received_on=APRIL,
+        method="bank_transfer",
+        allocate_to=[(paid, "120.00")],
+        actor=System("tests"),
     )  # £30 left on the account
-    note = credit_invoice(unpaid, reason="Ordered in error", issued_on=dt.date(2026, 4, 25))
+    note = credit_invoice(unpaid, reason="Ordered in error", issued_on=dt.date(2026, 4, 25), actor=System("tests"))
 
     with pytest.raises(ValidationError, match=r"more than the 0.00 GBP"):
         _refund(customer, "30.00", credit_note=note)

@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 
+from accounts.audit import System
 from accounts.roles import Role
 from billing.models import BillingRun, Invoice
 from billing.tasks import billing_run_task
@@ -34,7 +35,7 @@ def _subscribed(n=2, **sub_fields):
 def test_billing_run_creates_one_issued_invoice_per_customer_and_reports_progress():
     configured_provider()
     customers = _subscribed(3)
-    run = run_billing(MAY)
+    run = run_billing(MAY, actor=System("tests"))
     assert (run.status, run.total, run.done, run.created) == (BillingRun.Status.DONE, 3, 3, 3)
     invoices = Invoice.objects.filter(period_start=MAY)
     assert sorted(i.customer_id for i in invoices) == sorted(c.pk for c in customers)
@@ -46,9 +47,9 @@ def test_billing_run_creates_one_issued_invoice_per_customer_and_reports_progres
 def test_running_twice_creates_nothing_new(django_assert_max_num_queries):
     configured_provider()
     _subscribed(2)
-    run_billing(MAY)
+    run_billing(MAY, actor=System("tests"))
     with django_assert_max_num_queries(10):
-        again = run_billing(MAY)
+        again = run_billing(MAY, actor=System("tests"))
     assert (again.total, again.created) == (0, 0)
     assert Invoice.objects.filter(period_start=MAY).count() == 2
 
@@ -63,7 +64,7 @@ def test_an_invoice_inserted_by_another_run_meanwhile_leaves_the_customer_untouc
 
     configured_provider()
     (customer,) = _subscribed(1)
-    run_billing(MAY)
+    run_billing(MAY, actor=System("tests"))
     theirs = Invoice.objects.get(customer=customer, period_start=MAY)
     Subscription.objects.update(billed_until=None)  # as it was before their run
     inserted = False
@@ -78,7 +79,7 @@ def test_an_invoice_inserted_by_another_run_meanwhile_leaves_the_customer_untouc
         return execute(sql, params, many, context)
 
     with connection.execute_wrapper(our_look_ups_miss_theirs):
-        run = run_billing(MAY)
+        run = run_billing(MAY, actor=System("tests"))
     assert inserted  # ours was tried, and refused
     assert (run.status, run.created, run.error) == (BillingRun.Status.DONE, 0, "")
     assert list(Invoice.objects.filter(customer=customer)) == [theirs]
@@ -89,8 +90,8 @@ def test_an_invoice_inserted_by_another_run_meanwhile_leaves_the_customer_untouc
 def test_resumed_run_skips_customers_already_invoiced():
     configured_provider()
     first, second = _subscribed(2)
-    run_billing(MAY, customer=first)  # as if the run crashed after the first customer
-    resumed = run_billing(MAY)
+    run_billing(MAY, customer=first, actor=System("tests"))  # as if the run crashed after the first customer
+    resumed = run_billing(MAY, actor=System("tests"))
     assert (resumed.total, resumed.created) == (1, 1)
     assert Invoice.objects.filter(period_start=MAY, customer=second).count() == 1
 
@@ -101,10 +102,10 @@ def test_subscription_starting_mid_period_is_prorated_and_setup_fee_billed_once(
     customer = CustomerFactory()
     plan = PlanFactory(price=Decimal("31.00"), setup_fee=Decimal("5.00"))
     sub = SubscriptionFactory(service=ServiceFactory(customer=customer), plan=plan, started_on=dt.date(2026, 5, 22))
-    run_billing(MAY)
+    run_billing(MAY, actor=System("tests"))
     invoice = Invoice.objects.get(customer=customer, period_start=MAY)
     assert sorted(line.net for line in invoice.lines.all()) == [Decimal("5.00"), Decimal("10.00")]  # 10 of 31 days
-    run_billing(dt.date(2026, 6, 1))
+    run_billing(dt.date(2026, 6, 1), actor=System("tests"))
     june = Invoice.objects.get(customer=customer, period_start=dt.date(2026, 6, 1))
     assert [line.net for line in june.lines.all()] == [Decimal("31.00")]
     sub.refresh_from_db()
@@ -118,8 +119,8 @@ def test_overpayment_settles_the_invoice_the_run_issues():
 
     configured_provider()
     (customer,) = _subscribed(1)
-    receive_payment(customer, amount=Decimal("50"), received_on=MAY, method=Payment.Method.CARD, actor=None)
-    run_billing(MAY)
+    receive_payment(customer, amount=Decimal("50"), received_on=MAY, method=Payment.Method.CARD, actor=System("tests"))
+    run_billing(MAY, actor=System("tests"))
     assert Invoice.objects.get(customer=customer).status == Invoice.Status.PAID
 
 
@@ -157,7 +158,7 @@ def test_two_concurrent_runs_create_nothing_twice(pro_forma_mode, group_size, mo
     def go():
         try:
             barrier.wait()
-            runs.append(run_billing(MAY))
+            runs.append(run_billing(MAY, actor=System("tests")))
         except Exception as exc:  # surfaced below
             errors.append(exc)
         finally:
@@ -184,12 +185,12 @@ def test_one_off_charges_go_on_the_next_invoice_once():
     configured_provider()
     [customer] = _subscribed(1)
     charge = OneOffCharge.objects.create(customer=customer, description="Manual OS reinstall", unit_price="25.00")
-    run_billing(MAY)
+    run_billing(MAY, actor=System("tests"))
     invoice = Invoice.objects.get(customer=customer, period_start=MAY)
     assert "Manual OS reinstall" in [line.description for line in invoice.lines.all()]
     charge.refresh_from_db()
     assert charge.invoice_line.invoice == invoice
-    run_billing(dt.date(2026, 6, 1))
+    run_billing(dt.date(2026, 6, 1), actor=System("tests"))
     june = Invoice.objects.get(customer=customer, period_start=dt.date(2026, 6, 1))
     assert "Manual OS reinstall" not in [line.description for line in june.lines.all()]
 
@@ -227,7 +228,7 @@ def test_a_run_whose_worker_died_shows_stalled_and_resumes_without_billing_twice
 
     configured_provider()
     first, *_rest = _subscribed(3)
-    run_billing(MAY, customer=first)  # what the dead worker got done
+    run_billing(MAY, customer=first, actor=System("tests"))  # what the dead worker got done
     an_hour_ago = timezone.now() - dt.timedelta(hours=1)
     dead = BillingRun.objects.create(
         period_start=MAY, status=BillingRun.Status.RUNNING, total=3, done=1, progressed_at=an_hour_ago
@@ -271,11 +272,11 @@ def test_the_runs_queries_grow_with_the_customers_billed_and_nothing_else(django
     configured_provider()
     _subscribed(4)
     with django_assert_max_num_queries(FIXED_QUERIES + 4 * QUERIES_PER_CUSTOMER):
-        run_billing(MAY)
+        run_billing(MAY, actor=System("tests"))
     # A month later, with a month of history each and twice the customers.
     _subscribed(4)
     with django_assert_max_num_queries(FIXED_QUERIES + 8 * QUERIES_PER_CUSTOMER):
-        assert run_billing(dt.date(2026, 6, 1)).created == 8
+        assert run_billing(dt.date(2026, 6, 1), actor=System("tests")).created == 8
 
 
 @pytest.mark.django_db
@@ -294,7 +295,7 @@ def test_staff_see_the_run_progress_while_it_goes(monkeypatch):
 
     monkeypatch.setattr(billing.workflows.run, "GROUP_SIZE", 1)
     with on_statement(r'^INSERT INTO "billing_invoice"', look_at_the_run):
-        run_billing(MAY, run=run)
+        run_billing(MAY, run=run, actor=System("tests"))
     assert seen == [(0, 0), (1, 1), (2, 2)]
     run.refresh_from_db()
     assert (run.status, run.total, run.done, run.created) == (BillingRun.Status.DONE, 3, 3, 3)
@@ -303,7 +304,7 @@ def test_staff_see_the_run_progress_while_it_goes(monkeypatch):
     seen.clear()
     monkeypatch.setattr(billing.workflows.run, "GROUP_SIZE", 2)
     with on_statement(r'^INSERT INTO "billing_invoice"', look_at_the_run):
-        again = run_billing(dt.date(2026, 6, 1))
+        again = run_billing(dt.date(2026, 6, 1), actor=System("tests"))
     assert seen == [(0, 0), (2, 2), (4, 4)]  # groups of 2, 2 and 2
     assert (again.total, again.done, again.created) == (6, 6, 6)
 
@@ -347,7 +348,7 @@ def test_a_run_killed_mid_way_and_resumed_by_staff_ends_with_true_counters(
     monkeypatch.setattr(billing.workflows.run, "GROUP_SIZE", 2)
     run = BillingRun.objects.create(period_start=MAY)
     with pytest.raises(_Killed), killed_while_issuing(monkeypatch, invoice_number=5):  # in the third group
-        run_billing(MAY, run=run)
+        run_billing(MAY, run=run, actor=System("tests"))
     run.refresh_from_db()
     assert (run.status, run.total, run.done, run.created) == (BillingRun.Status.RUNNING, 7, 4, 4)
     BillingRun.objects.filter(pk=run.pk).update(progressed_at=timezone.now() - dt.timedelta(hours=1))  # stalled
@@ -378,10 +379,10 @@ def test_a_resumed_run_counts_a_customer_in_error_once():
     configured_provider()
     _good, troubled = _subscribed(2)
     draft = InvoiceFactory(customer=troubled, period_start=MAY, period_end=dt.date(2026, 5, 31))
-    run = run_billing(MAY)
+    run = run_billing(MAY, actor=System("tests"))
     assert (run.status, run.total, run.done, run.created) == (BillingRun.Status.FAILED, 2, 2, 1)
     draft.delete()
-    run = run_billing(MAY, run=run)
+    run = run_billing(MAY, run=run, actor=System("tests"))
     assert (run.status, run.total, run.done, run.created) == (BillingRun.Status.DONE, 2, 2, 2)
 
 
@@ -408,7 +409,7 @@ def test_the_run_bills_the_customer_as_staff_left_them_mid_run():
 
     # The run has read its customers and is about to start billing them.
     with on_statement(r'^UPDATE "billing_billingrun"', staff_edit_the_customer, before=False, times=1):
-        run = run_billing(MAY)
+        run = run_billing(MAY, actor=System("tests"))
     assert run.created == 1
     invoice = Invoice.objects.get(customer=stale, period_start=MAY)
     assert invoice.buyer["registered_name"] == "Renamed Since Ltd"
@@ -426,7 +427,7 @@ def test_an_insert_refused_for_another_reason_is_reported_not_skipped(monkeypatc
         raise IntegrityError("CHECK constraint failed: issued_documents_have_numbers")
 
     monkeypatch.setattr(Invoice.objects, "bulk_create", refuse)  # the run's insert of its invoices
-    run = run_billing(MAY)  # a run names the customer in its error
+    run = run_billing(MAY, actor=System("tests"))  # a run names the customer in its error
     assert (run.status, run.created) == (BillingRun.Status.FAILED, 0)
     assert f"{customer}: CHECK constraint failed: issued_documents_have_numbers" in run.error
     assert not Invoice.objects.filter(customer=customer).exists()
@@ -444,7 +445,7 @@ def test_a_customer_refused_in_a_group_is_named_and_the_others_are_invoiced():
     first, troubled, last = _subscribed(3)
     draft = InvoiceFactory(customer=troubled, period_start=MAY, period_end=dt.date(2026, 5, 31))
 
-    run = run_billing(MAY)
+    run = run_billing(MAY, actor=System("tests"))
 
     assert (run.status, run.total, run.done, run.created) == (BillingRun.Status.FAILED, 3, 3, 2)
     assert run.error == (
@@ -470,7 +471,7 @@ def test_an_error_while_a_group_is_written_rolls_it_back_and_its_customers_are_b
         MembershipFactory(customer=customer, role=Role.BILLING)
     OneOffCharge.objects.create(customer=troubled, description="Goodwill", unit_price="-50.00")
 
-    run = run_billing(MAY)
+    run = run_billing(MAY, actor=System("tests"))
 
     assert (run.status, run.done, run.created) == (BillingRun.Status.FAILED, 3, 2)
     assert f"{troubled}: " in run.error and "an invoice cannot be less than zero" in run.error
@@ -505,7 +506,7 @@ def test_a_pdf_that_fails_to_render_stops_no_other_document_of_its_group(monkeyp
 
     monkeypatch.setattr(weasyprint.HTML, "write_pdf", first_render_fails)
 
-    run = run_billing(MAY)
+    run = run_billing(MAY, actor=System("tests"))
 
     assert (run.status, run.created) == (BillingRun.Status.DONE, 3)
     invoices = list(Invoice.objects.order_by("number"))
@@ -536,7 +537,7 @@ def test_resuming_a_killed_run_renders_and_sends_what_it_issued_before_the_kill(
     run = BillingRun.objects.create(period_start=MAY)
     # Killed in the third group; the deliveries queued on the first two groups' commits die with it.
     with pytest.raises(_Killed), killed_while_issuing(monkeypatch, invoice_number=5):
-        run_billing(MAY, run=run)
+        run_billing(MAY, run=run, actor=System("tests"))
     assert Invoice.objects.filter(period_start=MAY, pdf="").count() == 4
     assert not Message.objects.exists()
     BillingRun.objects.filter(pk=run.pk).update(progressed_at=timezone.now() - dt.timedelta(hours=1))
@@ -551,3 +552,18 @@ def test_resuming_a_killed_run_renders_and_sends_what_it_issued_before_the_kill(
     assert not invoices.filter(pdf="").exists()
     assert invoices.filter(Exists(document_emails())).count() == 5
     assert Message.objects.filter(template="invoice").count() == 5  # each emailed once
+
+
+@pytest.mark.django_db
+def test_a_run_replaying_a_past_billing_day_dates_its_documents_then_and_never_in_the_future():
+    from django.utils import timezone
+
+    configured_provider()
+    (customer,) = _subscribed(1)
+    with pytest.raises(ValueError, match="cannot be dated in the future"):
+        run_billing(MAY, actor=System("tests"), issued_on=timezone.localdate() + dt.timedelta(days=1))
+    assert not BillingRun.objects.exists()
+
+    run_billing(MAY, actor=System("tests"), issued_on=MAY)
+    invoice = Invoice.objects.get(customer=customer)
+    assert (invoice.issued_on, invoice.tax_point, invoice.due_on) == (MAY, MAY, MAY + dt.timedelta(days=30))

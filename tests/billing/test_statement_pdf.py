@@ -15,6 +15,7 @@ from django.utils import timezone
 from pypdf import PdfReader
 
 from accounts import roles
+from accounts.audit import System
 from billing.delivery.pdf import render_statement_pdf
 from billing.documents.periods import current_financial_year
 from billing.models import Payment
@@ -81,6 +82,7 @@ def march_account(customer, provider):
         ],
         reason="Outage on 5 March",
         issued_on=dt.date(2026, 3, 10),
+        actor=System("tests"),
     )
     receive_payment(
         customer,
@@ -88,6 +90,7 @@ def march_account(customer, provider):
         received_on=dt.date(2026, 3, 15),
         method=Payment.Method.BANK_TRANSFER,
         reference="BACS-0042",
+        actor=System("tests"),
     )
     receive_payment(
         customer,
@@ -95,6 +98,7 @@ def march_account(customer, provider):
         received_on=dt.date(2026, 4, 5),
         method=Payment.Method.BANK_TRANSFER,
         reference="BACS-APRIL",
+        actor=System("tests"),
     )
     return invoice, note
 
@@ -133,7 +137,13 @@ def test_owner_downloads_it_too(owner_client, march_account):
 
 
 def test_statement_in_credit_says_so_and_asks_for_nothing(billing_client, customer, provider):
-    receive_payment(customer, amount="50.00", received_on=dt.date(2026, 3, 3), method=Payment.Method.BANK_TRANSFER)
+    receive_payment(
+        customer,
+        amount="50.00",
+        received_on=dt.date(2026, 3, 3),
+        method=Payment.Method.BANK_TRANSFER,
+        actor=System("tests"),
+    )
 
     text = pdf_text(billing_client.get(reverse("billing:statement_pdf"), MARCH).content)
 
@@ -171,7 +181,13 @@ def test_new_kinds_of_entry_are_shown_by_their_description(customer, provider):
 
 def test_query_count_does_not_grow_with_entries(billing_client, customer, march_account, django_assert_max_num_queries):
     for day in range(16, 31):
-        receive_payment(customer, amount="1.00", received_on=dt.date(2026, 3, day), method=Payment.Method.BANK_TRANSFER)
+        receive_payment(
+            customer,
+            amount="1.00",
+            received_on=dt.date(2026, 3, day),
+            method=Payment.Method.BANK_TRANSFER,
+            actor=System("tests"),
+        )
     # Constant: session, user, membership, provider details and billing settings, the account.
     with django_assert_max_num_queries(13):
         response = billing_client.get(reverse("billing:statement_pdf"), MARCH)

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 import time_machine
 
+from accounts.audit import System
 from billing.models import Invoice
 from billing.usage.charges import usage_bills, usage_due
 from billing.usage.models import UsageCharge, UsageTerms
@@ -51,7 +52,7 @@ def test_transfer_over_the_allowance_is_billed_next_month_on_the_same_invoice():
     sub = SubscriptionFactory(plan=transfer_plan(), started_on=dt.date(2026, 1, 1))
     # 8,928 samples of October: 800 GB in and 400 GB out in all.
     store(sub.service, OCTOBER, [800 * GB // 8928] * 8928, [400 * GB // 8928] * 8928)
-    run_billing(NOVEMBER)
+    run_billing(NOVEMBER, actor=System("tests"))
     invoice = Invoice.objects.get(customer=sub.service.customer, period_start=NOVEMBER)
     line = usage_line(invoice)
     assert line.period_start == OCTOBER and line.period_end == dt.date(2026, 10, 31)
@@ -77,7 +78,7 @@ def test_the_95th_percentile_bills_the_higher_direction_over_the_commit():
     # 31 days: 8,928 samples, 446 discarded. Outbound: ramps to 40 Mbit/s; inbound lower.
     mbit = 37_500_000  # bytes in 5 minutes at 1 Mbit/s
     store(sub.service, OCTOBER, [mbit] * 8928, [mbit * 30] * 8000 + [mbit * 40] * 928)
-    run_billing(NOVEMBER)
+    run_billing(NOVEMBER, actor=System("tests"))
     line = usage_line(Invoice.objects.get(customer=sub.service.customer, period_start=NOVEMBER))
     assert "95th percentile" in line.description
     assert "40.000 Mbit/s (out; 8,928 of 8,928 samples, missing = 0), commit 10.000 Mbit/s" in line.description
@@ -112,11 +113,11 @@ def test_usage_is_billed_once_and_a_customer_whose_service_ended_gets_its_last_u
     sub.billed_until = dt.date(2026, 10, 31)  # its subscription is billed to its end already
     sub.save()
     store(sub.service, OCTOBER, [GB] * 3)
-    first = run_billing(NOVEMBER)
+    first = run_billing(NOVEMBER, actor=System("tests"))
     assert first.created == 1
     invoice = Invoice.objects.get(customer=sub.service.customer, period_start=NOVEMBER)
     assert [line.net for line in invoice.lines.all()] == [Decimal("0.30")]
-    again = run_billing(NOVEMBER)
+    again = run_billing(NOVEMBER, actor=System("tests"))
     assert again.created == 0
     assert UsageCharge.objects.count() == 1
 
@@ -125,7 +126,7 @@ def test_plans_without_usage_terms_get_no_usage_line():
     configured_provider()
     sub = SubscriptionFactory(started_on=dt.date(2026, 1, 1), service=ServiceFactory())
     store(sub.service, OCTOBER, [GB] * 3)
-    run_billing(NOVEMBER)
+    run_billing(NOVEMBER, actor=System("tests"))
     assert not UsageCharge.objects.exists()
 
 
@@ -137,11 +138,11 @@ def test_a_withdrawn_payment_request_gives_its_usage_back_to_be_billed_again():
     BillingSettingsFactory(pro_forma_mode=True)
     sub = SubscriptionFactory(plan=transfer_plan(allowance=Decimal("0")), started_on=dt.date(2026, 1, 1))
     store(sub.service, OCTOBER, [GB] * 2)
-    run_billing(NOVEMBER)
+    run_billing(NOVEMBER, actor=System("tests"))
     request = Invoice.objects.get(customer=sub.service.customer, kind=Invoice.Kind.PRO_FORMA)
     assert usage_line(request).net == Decimal("0.20")  # 2 GB in and 2 GB out at 5p
-    cancel_payment_request(request, reason="Sent to the wrong department")
-    run_billing(NOVEMBER)
+    cancel_payment_request(request, reason="Sent to the wrong department", actor=System("tests"))
+    run_billing(NOVEMBER, actor=System("tests"))
     again = Invoice.objects.exclude(pk=request.pk).get(customer=sub.service.customer, kind=Invoice.Kind.PRO_FORMA)
     assert usage_line(again).net == Decimal("0.20")
     assert UsageCharge.objects.get().invoice_line.invoice == again

@@ -61,6 +61,26 @@ def test_a_file_is_imported_and_a_resent_file_changes_nothing(tmp_path):
     ]
 
 
+def test_the_import_is_recorded_as_the_operator_named_or_as_the_command_and_account(tmp_path, monkeypatch):
+    from django.core.management.base import CommandError
+
+    from tests.accounts.factories import StaffFactory
+
+    service, operator = ServiceFactory(), StaffFactory()
+    row = f"{service.pk},2026-11-01T00:00:00Z,100,200\n"
+    with pytest.raises(CommandError, match=r"nobody@example\.net is not an active member of staff"):
+        run(tmp_path, row, "--operator", "nobody@example.net")
+    assert stored(service) == [] and not AuditEvent.objects.exists()  # refused before anything was read
+
+    assert run(tmp_path, row, "--operator", operator.email.upper())[0] == 0
+    assert AuditEvent.objects.get(action="usage.samples_imported").actor == operator
+
+    monkeypatch.setattr("getpass.getuser", lambda: "ops")
+    run(tmp_path, f"{service.pk},2026-11-01T00:05:00Z,1,2\n")
+    latest = AuditEvent.objects.filter(action="usage.samples_imported").first()
+    assert latest.actor is None and latest.actor_label == f"System (import_usage {tmp_path / 'usage.csv'}, run by ops)"
+
+
 def test_a_corrected_value_replaces_the_stored_one_only_with_replace(tmp_path):
     service = ServiceFactory()
     run(tmp_path, f"{service.pk},2026-11-01T00:00:00Z,100,200\n")

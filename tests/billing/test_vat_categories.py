@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 
+from accounts.audit import System
 from billing.documents.totals import InvoiceError, vat_summary
 from billing.issuing import add_line, issue_invoice
 from billing.models import Invoice, NumberSeries, VatRate
@@ -33,7 +34,7 @@ def _rates(invoice) -> dict[str, Decimal]:
 
 
 def test_uk_customer_lines_take_the_uk_rate_of_their_category(provider):
-    invoice = issue_invoice(_draft(CustomerFactory(country="GB")), issued_on=ISSUE_DAY)
+    invoice = issue_invoice(_draft(CustomerFactory(country="GB")), issued_on=ISSUE_DAY, actor=System("tests"))
 
     assert _rates(invoice) == {"Hosting": 20, "Printed manual": 5, "Domain transfer fee": 0}
     assert vat_summary(invoice) == [
@@ -45,7 +46,9 @@ def test_uk_customer_lines_take_the_uk_rate_of_their_category(provider):
 
 
 def test_the_rate_is_the_one_in_force_on_the_tax_point(provider):
-    invoice = issue_invoice(_draft(CustomerFactory(country="GB")), issued_on=dt.date(2010, 12, 31))
+    invoice = issue_invoice(
+        _draft(CustomerFactory(country="GB")), issued_on=dt.date(2010, 12, 31), actor=System("tests")
+    )
     assert _rates(invoice)["Hosting"] == Decimal("17.5")
 
 
@@ -58,7 +61,7 @@ def test_overseas_consumer_lines_take_their_countrys_rate_per_category(provider)
     _french_rate("exempt", "0")
     consumer = CustomerFactory(legal_form="individual", company_number="", country="FR", town="Paris")
 
-    invoice = issue_invoice(_draft(consumer), issued_on=ISSUE_DAY)
+    invoice = issue_invoice(_draft(consumer), issued_on=ISSUE_DAY, actor=System("tests"))
 
     assert invoice.vat_rule == "consumer_country_rate"
     assert _rates(invoice) == {"Hosting": 20, "Printed manual": Decimal("5.5"), "Domain transfer fee": 0}
@@ -76,7 +79,7 @@ def test_a_category_without_a_rate_in_force_is_refused_naming_it(provider):
         match=r"No VAT rate for the reduced category is in force on 10 March 2026 for consumers in France \(FR\): "
         r"add the rate for FR \(reduced\) in the admin",
     ):
-        issue_invoice(draft, issued_on=ISSUE_DAY)
+        issue_invoice(draft, issued_on=ISSUE_DAY, actor=System("tests"))
 
     draft.refresh_from_db()
     assert draft.status == Invoice.Status.DRAFT and draft.number is None
@@ -86,7 +89,7 @@ def test_a_category_without_a_rate_in_force_is_refused_naming_it(provider):
 
 def test_reverse_charge_puts_every_category_at_zero(provider):
     business = CustomerFactory(country="DE", vat_number="DE136695976", postcode="10115", town="Berlin")
-    invoice = issue_invoice(_draft(business), issued_on=ISSUE_DAY)
+    invoice = issue_invoice(_draft(business), issued_on=ISSUE_DAY, actor=System("tests"))
     assert set(_rates(invoice).values()) == {0}
 
 
@@ -99,15 +102,15 @@ def test_a_plans_category_reaches_the_invoice_line(provider):
     plan = PlanFactory(vat_category="reduced", price=Decimal("10.00"), setup_fee=0)
     SubscriptionFactory(service=ServiceFactory(customer=customer), plan=plan, started_on=dt.date(2026, 1, 1))
 
-    run_billing(dt.date(2026, 3, 1))
+    run_billing(dt.date(2026, 3, 1), actor=System("tests"))
 
     line = Invoice.objects.get(customer=customer).lines.get()
     assert (line.vat_category, line.vat_rate) == ("reduced", 5)
 
 
 def test_credit_note_keeps_the_rates_the_original_charged(provider):
-    original = issue_invoice(_draft(CustomerFactory(country="GB")), issued_on=ISSUE_DAY)
-    note = credit_invoice(original, reason="Ordered in error", issued_on=ISSUE_DAY)
+    original = issue_invoice(_draft(CustomerFactory(country="GB")), issued_on=ISSUE_DAY, actor=System("tests"))
+    note = credit_invoice(original, reason="Ordered in error", issued_on=ISSUE_DAY, actor=System("tests"))
     assert _rates(note) == _rates(original)
     assert note.total_gross == original.total_gross
 
@@ -126,9 +129,13 @@ def test_each_line_takes_the_rate_in_force_on_its_documents_tax_point(provider):
     consumer = CustomerFactory(legal_form="individual", company_number="", country="FR", town="Paris")
     uk = CustomerFactory(country="GB")
 
-    before = [issue_invoice(_draft(who), issued_on=ISSUE_DAY) for who in (consumer, uk)]
-    earlier_tax_point = issue_invoice(_draft(uk), issued_on=dt.date(2026, 3, 12), tax_point=ISSUE_DAY)
-    after = [issue_invoice(_draft(who), issued_on=dt.date(2026, 3, 12)) for who in (consumer, uk)]
+    before = [issue_invoice(_draft(who), issued_on=ISSUE_DAY, actor=System("tests")) for who in (consumer, uk)]
+    earlier_tax_point = issue_invoice(
+        _draft(uk), issued_on=dt.date(2026, 3, 12), tax_point=ISSUE_DAY, actor=System("tests")
+    )
+    after = [
+        issue_invoice(_draft(who), issued_on=dt.date(2026, 3, 12), actor=System("tests")) for who in (consumer, uk)
+    ]
 
     assert [_rates(invoice)["Hosting"] for invoice in before] == [20, 20]
     assert _rates(earlier_tax_point)["Hosting"] == 20
@@ -151,7 +158,9 @@ def test_the_retired_rates_setting_is_reported_until_removed():
 
 def test_a_vat_invoice_may_carry_an_earlier_tax_point(provider):
     draft = _draft(CustomerFactory(country="GB"))
-    invoice = issue_invoice(draft, issued_on=dt.date(2011, 1, 10), tax_point=dt.date(2010, 12, 20))
+    invoice = issue_invoice(
+        draft, issued_on=dt.date(2011, 1, 10), tax_point=dt.date(2010, 12, 20), actor=System("tests")
+    )
     assert (invoice.issued_on, invoice.tax_point) == (dt.date(2011, 1, 10), dt.date(2010, 12, 20))
     # VAT at the rate in force on the tax point (17.5%), not on the date of issue (20%).
     assert _rates(invoice)["Hosting"] == Decimal("17.5")
@@ -160,7 +169,7 @@ def test_a_vat_invoice_may_carry_an_earlier_tax_point(provider):
 def test_a_tax_point_after_the_date_of_issue_is_refused(provider):
     draft = _draft(CustomerFactory(country="GB"))
     with pytest.raises(InvoiceError, match="cannot be after the date of issue"):
-        issue_invoice(draft, issued_on=ISSUE_DAY, tax_point=ISSUE_DAY + dt.timedelta(days=1))
+        issue_invoice(draft, issued_on=ISSUE_DAY, tax_point=ISSUE_DAY + dt.timedelta(days=1), actor=System("tests"))
     draft.refresh_from_db()
     assert draft.status == Invoice.Status.DRAFT
 
@@ -168,11 +177,11 @@ def test_a_tax_point_after_the_date_of_issue_is_refused(provider):
 def test_only_vat_invoices_take_a_tax_point(provider):
     draft = _draft(CustomerFactory(country="GB"), kind=Invoice.Kind.PRO_FORMA)
     with pytest.raises(InvoiceError, match="Only a VAT invoice"):
-        issue_invoice(draft, issued_on=ISSUE_DAY, tax_point=ISSUE_DAY)
+        issue_invoice(draft, issued_on=ISSUE_DAY, tax_point=ISSUE_DAY, actor=System("tests"))
 
 
 def test_a_category_charged_at_two_rates_needs_the_rate_on_the_credit_line(provider):
-    original = issue_invoice(_draft(CustomerFactory(country="GB")), issued_on=ISSUE_DAY)
+    original = issue_invoice(_draft(CustomerFactory(country="GB")), issued_on=ISSUE_DAY, actor=System("tests"))
     # An invoice from before line categories: migration 0007 gave its lines all "standard".
     # Issued lines are immutable, so on PostgreSQL stand the trigger aside to make one.
     from django.db import connection
@@ -196,6 +205,9 @@ def test_a_category_charged_at_two_rates_needs_the_rate_on_the_credit_line(provi
             lines=[{"description": "Part", "quantity": 1, "unit_price": "1.00"}],
             reason="Part",
             issued_on=ISSUE_DAY,
+            actor=System("tests"),
         )
-    note = credit_invoice(original, reason="Ordered in error", issued_on=ISSUE_DAY)  # copies keep their rates
+    note = credit_invoice(
+        original, reason="Ordered in error", issued_on=ISSUE_DAY, actor=System("tests")
+    )  # copies keep their rates
     assert _rates(note) == _rates(original)

@@ -21,10 +21,12 @@ OURS = ("PORTAL_", "DJANGO_", "EMAIL_", "CELERY_", "DATABASE_")
 
 POPULATE = """
 from accounts.models import Customer
+from accounts.audit import System
 from privacy.services.ledger import record_disclosure
 customer = Customer.objects.order_by("pk").first()
 record_disclosure(recipient_kind="accountant", recipient="Example Accountants LLP", purpose="Year-end accounts",
-                  legal_basis="legal_obligation", categories=["financial"], customers=[customer])
+                  legal_basis="legal_obligation", categories=["financial"], customers=[customer],
+                  actor=System("tests"))
 """
 SUMMARY = """
 import json

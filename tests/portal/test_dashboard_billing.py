@@ -9,6 +9,7 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts import roles
+from accounts.audit import System
 from billing.models import Payment
 from billing.workflows.settlement import receive_payment
 from tests.accounts.factories import MembershipFactory, ServiceFactory
@@ -47,7 +48,13 @@ def test_technical_contact_does_not_see_billing(customer, provider):
 
 def test_overpayment_is_shown_in_credit(customer, provider):
     issued_invoice(customer, [("Hosting", 1, "10.00")])
-    receive_payment(customer, amount="20.00", received_on=dt.date(2026, 11, 1), method=Payment.Method.BANK_TRANSFER)
+    receive_payment(
+        customer,
+        amount="20.00",
+        received_on=dt.date(2026, 11, 1),
+        method=Payment.Method.BANK_TRANSFER,
+        actor=System("tests"),
+    )
 
     html = _page_for(customer, roles.Role.OWNER)
 

@@ -32,7 +32,7 @@ def load_demo(*args: str) -> str:
 
 
 def row_counts() -> dict[str, int]:
-    models = [*apps.get_app_config("accounts").get_models(), *apps.get_app_config("billing").get_models()]
+    models = [*(model for app in ("accounts", "billing", "privacy") for model in apps.get_app_config(app).get_models())]
     return {model._meta.label: model.objects.count() for model in models} | {
         "account.EmailAddress": EmailAddress.objects.count(),
         "mfa.Authenticator": Authenticator.objects.count(),
@@ -177,13 +177,15 @@ def test_demo_customers_have_invoices_with_pdfs_and_differing_balances(client, d
         load_demo()
 
     invoices = Invoice.objects.exclude(status=Invoice.Status.DRAFT)
-    assert invoices.count() == 6  # last month and this month for each of three customers
+    assert invoices.count() == 9  # each of the three months of the story, for each of three customers
     assert all(invoice.pdf and invoice.pdf_sha256 for invoice in invoices)
     balances = {c.registered_name: account_balance(c) for c in Customer.objects.all()}
     tom = Customer.objects.get(registered_name="Tom Okafor")
-    paid_up = Customer.objects.get(registered_name="Ellen Marsh")
+    paying = Customer.objects.get(registered_name="Ellen Marsh")
     assert balances["Tom Okafor"] == sum(i.total_gross for i in invoices.filter(customer=tom))
-    assert balances["Ellen Marsh"] == invoices.filter(customer=paid_up).order_by("pk").last().total_gross
+    assert invoices.filter(customer=paying, status=Invoice.Status.PAID).count() >= 2
+    unpaid = invoices.filter(customer=paying).exclude(status=Invoice.Status.PAID)
+    assert balances["Ellen Marsh"] == sum(i.total_gross for i in unpaid)
 
     client.login(email="bob@blackthorn-analytics.example", password=DEMO_PASSWORD)  # the billing contact
     page = client.get(reverse("billing:invoices")).content.decode()
@@ -200,10 +202,13 @@ def test_demo_invoices_say_how_to_pay_with_complete_and_obviously_fictional_bank
 
     policy = BillingSettings.current()
     assert policy.missing_payment_method() == ""
-    assert "demo" in policy.bank_account_name.lower() and "DEMO" in policy.bank_iban and "DEMO" in policy.bank_bic
+    assert "not a real account" in policy.bank_account_name
+    assert (policy.bank_sort_code, policy.bank_account_number) == ("00-00-00", "00000000")
+    assert "DEMO" in policy.bank_iban and "DEMO" in policy.bank_bic
+    policy.full_clean()  # valid in form: the IBAN's check digits are right
     unpaid = Invoice.objects.filter(status=Invoice.Status.ISSUED).first()
     text = pdf_text(render_invoice_pdf(unpaid))
-    assert "Sort code 12-34-56" in text and "IBAN GB29 DEMO 1234 5612 3456 78" in text and "BIC DEMOGB22" in text
+    assert "Sort code 00-00-00" in text and "IBAN GB46 DEMO 0000 0000 0000 00" in text and "BIC DEMOGB22" in text
 
 
 @pytest.mark.django_db
@@ -221,3 +226,89 @@ def test_demo_services_have_usage_billed_on_this_months_invoice(client):
     service = Service.objects.get(name="bt-db-01")
     page = client.get(reverse("billing:service_usage", args=[service.pk])).content.decode()
     assert "<svg" in page and "95th percentile" in page
+
+
+@pytest.mark.django_db
+def test_the_demo_tells_one_consistent_story():
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from billing.models import Invoice, InvoiceLine, Subscription
+    from portal.management.commands.load_demo import history_start
+    from privacy.models import DataSubjectRequest
+    from privacy.services.policies import current_versions
+
+    load_demo()
+    today = timezone.localdate()
+
+    # The provider's policy and terms were in force before anyone joined.
+    assert {(v.document, v.effective_from) for v in current_versions()} == {
+        ("privacy", history_start()),
+        ("terms", history_start()),
+    }
+    # Services and their subscriptions began on the same day, and nothing is billed before it.
+    subscriptions = Subscription.objects.select_related("service")
+    assert subscriptions.exists()
+    assert all(sub.started_on == sub.service.started_on == history_start() for sub in subscriptions)
+    for line in InvoiceLine.objects.filter(subscription__isnull=False, period_start__isnull=False).select_related(
+        "subscription__service"
+    ):
+        assert line.period_start >= line.subscription.service.started_on, line.description
+    # Each month's invoice is dated its billing day, in number order.
+    issued = list(Invoice.objects.exclude(status=Invoice.Status.DRAFT).order_by("pk"))
+    assert [i.issued_on for i in issued] == sorted(i.issued_on for i in issued)
+    assert all(i.issued_on == i.period_start for i in issued)  # the billing day is the 1st
+    # A paid invoice, and an overdue one.
+    assert Invoice.objects.filter(status=Invoice.Status.PAID).exists()
+    overdue = Invoice.objects.with_balance().filter(balance__gt=0, due_on__lt=today)
+    assert overdue.filter(customer__registered_name="Tom Okafor").exists()
+    assert not overdue.exclude(customer__registered_name="Tom Okafor").exists()
+    # A privacy request with days left on its clock.
+    (request,) = DataSubjectRequest.objects.all()
+    assert request.status == DataSubjectRequest.Status.OPEN and request.due_on > today + dt.timedelta(days=20)
+
+
+@pytest.mark.django_db
+def test_every_staff_queue_and_customer_page_has_something_in_it(client):
+    from billing.models import Invoice
+
+    load_demo()
+    staff = User.objects.get(email=STAFF_EMAIL)
+    code = format_hotp_value(hotp_value(DEMO_TOTP_SECRET, int(time.time()) // 30))
+    client.post("/accounts/login/", {"login": STAFF_EMAIL, "password": DEMO_PASSWORD})
+    client.post(reverse("mfa_authenticate"), {"code": code})
+    assert client.session.get("_auth_user_id") == str(staff.pk)
+
+    workbench = client.get(reverse("admin:index")).content.decode()
+    overdue = Invoice.objects.get(
+        customer__registered_name="Tom Okafor", period_start=Invoice.objects.earliest("period_start").period_start
+    )
+    for expected in (
+        "Customers waiting for an answer",
+        "Re: Welcome to Northwind Hosting",  # each owner's question, unanswered
+        f"Invoice {overdue.number}",  # Tom's question about it, unanswered
+        "Moving our shop to you",  # from a stranger, to assign or reject
+        "Privacy requests by days left",
+        overdue.number,
+    ):
+        assert expected in workbench, expected
+
+    client.logout()
+    client.login(email="tom@okafor.example", password=DEMO_PASSWORD)
+    invoices = client.get(reverse("billing:invoices")).content.decode()
+    assert overdue.number in invoices and "overdue" in invoices.lower()
+    client.logout()
+    client.login(email="ellen@marsh-webdesign.example", password=DEMO_PASSWORD)
+    requests = client.get(reverse("privacy:requests")).content.decode()
+    assert "days left)" in requests
+
+
+@pytest.mark.django_db
+def test_what_the_demo_did_is_on_the_audit_trail_as_the_demo():
+    from accounts.audit import AuditEvent
+
+    load_demo()
+    issued = AuditEvent.objects.filter(action="document.issued")
+    assert issued.exists() and set(issued.values_list("actor_label", flat=True)) == {"System (demo data)"}
+    assert AuditEvent.objects.filter(action="policy.published", actor_label="System (demo data)").count() == 2

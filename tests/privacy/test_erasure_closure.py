@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts import roles
+from accounts.audit import System
 from accounts.correspondence.models import Message
 from accounts.models import Customer, Service
 from billing.models import Invoice, Subscription
@@ -42,7 +43,7 @@ def _billed_customer(customer):
     service = ServiceFactory(customer=customer, name="web-01", started_on=dt.date(2026, 1, 1))
     subscription = SubscriptionFactory(service=service, plan=PlanFactory(price=Decimal("31.00")))
     month = timezone.localdate().replace(day=1)
-    run_billing(month, customer=customer)
+    run_billing(month, customer=customer, actor=System("tests"))
     [invoice] = Invoice.objects.filter(customer=customer, kind=Invoice.Kind.INVOICE)
     return owner, service, subscription, invoice
 
@@ -87,7 +88,7 @@ def test_erasing_a_customer_ends_its_services_and_subscriptions_and_closes_the_a
     assert "while the account is open" not in notice.body_text
 
     next_month = (today.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
-    run_billing(next_month)
+    run_billing(next_month, actor=System("tests"))
     assert not Invoice.objects.filter(customer=customer, period_start=next_month).exists()
 
 
@@ -98,7 +99,7 @@ def test_an_erasure_that_cannot_end_the_relationship_is_refused_and_changes_noth
     service = ServiceFactory(customer=customer, name="db-01", started_on=dt.date(2026, 1, 1))
     subscription = SubscriptionFactory(service=service, plan=PlanFactory(price=Decimal("31.00")))
     BillingSettings.objects.update_or_create(pk=1, defaults={"pro_forma_mode": True})
-    run_billing(timezone.localdate().replace(day=1), customer=customer)
+    run_billing(timezone.localdate().replace(day=1), customer=customer, actor=System("tests"))
     assert Invoice.objects.filter(customer=customer, kind=Invoice.Kind.PRO_FORMA).exists()
     dsr = request_services.open_request_from_portal(
         owner.memberships.get(customer=customer), "erasure", "", about_customer=True

@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from accounts import roles
+from accounts.audit import System
 from accounts.correspondence import gateway, inbound
 from accounts.correspondence.models import MailKind
 from core.registry import Category
@@ -258,6 +259,7 @@ def test_index_names_recipients_but_not_disclosures_still_withheld(customer, own
         legal_basis="legal_obligation",
         categories=[Category.FINANCIAL, Category.IDENTITY],
         customers=[customer],
+        actor=System("tests"),
     )
     record_disclosure(
         recipient_kind="authority",
@@ -268,6 +270,7 @@ def test_index_names_recipients_but_not_disclosures_still_withheld(customer, own
         customers=[customer],
         withheld=True,
         withheld_reason="IPA 2016 s.82",
+        actor=System("tests"),
     )
     content, members = _everything(_build(owner, customer=customer))
     index = members["index.html"].decode()
@@ -296,7 +299,7 @@ def test_a_customer_export_leaves_out_a_contacts_requests_about_themselves(provi
     owner = MembershipFactory(customer=customer, role=roles.Role.OWNER).user
     technical = MembershipFactory(customer=customer, role=roles.Role.TECHNICAL)
     dsr = request_services.open_request_from_portal(technical, "erasure", "SECRET-DETAILS of my own", "uk_gdpr")
-    request_services.add_note(dsr, text="STAFF-INTERNAL-NOTE", actor=None)
+    request_services.add_note(dsr, text="STAFF-INTERNAL-NOTE", actor=System("tests"))
     export = export_service.build_export(DataExport.objects.create(requested_by=owner, customer=customer).pk)
     blob = _all_member_bytes(export)
     assert b"SECRET-DETAILS" not in blob and b"STAFF-INTERNAL-NOTE" not in blob
@@ -637,7 +640,13 @@ def test_every_exported_row_carries_what_a_person_needs_to_understand_it(custome
     IPAssignmentFactory(service=service, network="192.0.2.8/29")
     SubscriptionFactory(service=service, plan=PlanFactory(name="VPS Large", price=Decimal("42.00")))
     invoice = issued_invoice(customer, lines=(("Hosting", 1, "100.00"),))
-    receive_payment(customer, amount=Decimal("120.00"), received_on=dt.date(2026, 7, 1), method="bank_transfer")
+    receive_payment(
+        customer,
+        amount=Decimal("120.00"),
+        received_on=dt.date(2026, 7, 1),
+        method="bank_transfer",
+        actor=System("tests"),
+    )
     gateway.send_mail(
         kind=MailKind.SERVICE,
         template="staff_reply",

@@ -17,6 +17,7 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from accounts import roles
+from accounts.audit import System
 from accounts.correspondence.models import Message, MessageAttachment
 from accounts.models import Customer, IPAssignment, Membership, User
 from billing.models import Invoice, Payment, PaymentAllocation
@@ -123,6 +124,7 @@ def test_a_held_invoice_keeps_its_payment_allocations_and_so_its_payment(provide
         received_on=dt.date(2012, 6, 5),
         method=Payment.Method.BANK_TRANSFER,
         allocate_to=[(held, held.total_gross)],
+        actor=System("tests"),
     )
     paid_other = record_payment(
         customer,
@@ -130,6 +132,7 @@ def test_a_held_invoice_keeps_its_payment_allocations_and_so_its_payment(provide
         received_on=dt.date(2012, 6, 5),
         method=Payment.Method.BANK_TRANSFER,
         allocate_to=[(other, other.total_gross)],
+        actor=System("tests"),
     )
     _close(customer, dt.date(2012, 7, 1))
     holds.place_hold(customer, reason="Disputed invoice", actor=StaffFactory(), target=held)

@@ -15,7 +15,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.audit import AuditEvent
+from accounts.audit import AuditEvent, System
 from accounts.correspondence.models import Message
 from privacy import tasks
 from privacy.lawful import services
@@ -160,7 +160,7 @@ def test_no_email_while_a_duty_applies_and_both_appear_on_the_day_it_ends(custom
     client.force_login(owner)
 
     with pytest.raises(services.DutyInForce):
-        services.notify_customers(disclosure)
+        services.notify_customers(disclosure, actor=System("tests"))
     with time_machine.travel(timezone.make_aware(dt.datetime.combine(ends_on - dt.timedelta(days=1), dt.time(7, 30)))):
         assert tasks.tell_customers_of_ended_duties.delay().get() == 0
         assert "Metropolitan" not in client.get(reverse("privacy:disclosures")).content.decode()
@@ -182,7 +182,7 @@ def test_an_ipa_demand_is_never_told_without_the_authoritys_permission(customer,
     disclosure = _disclose(demand, officers[1], duty="indefinite", duty_basis="IPA 2016 s.82")
     assert tasks.tell_customers_of_ended_duties.delay().get() == 0
     with pytest.raises(services.DutyInForce):
-        services.notify_customers(disclosure)
+        services.notify_customers(disclosure, actor=System("tests"))
     assert not Message.objects.filter(kind="legal").exists()
 
     services.lift_duty(disclosure, actor=officers[0], evidence="Authority's letter of 3 May permitting notice")

@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from accounts import roles
+from accounts.audit import System
 from core.registry import Category, LawfulBasis
 from privacy.models import DisclosureEntry
 from privacy.services.ledger import check_chain, record_disclosure, verify_chain
@@ -39,6 +40,7 @@ def disclose(*customers, **overrides) -> DisclosureEntry:
         "categories": [Category.FINANCIAL, Category.IDENTITY],
         "summary": "Invoices and payments for the financial year",
         "customers": customers,
+        "actor": System("tests"),
         **overrides,
     }
     return record_disclosure(**fields)

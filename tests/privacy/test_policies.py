@@ -12,6 +12,7 @@ from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
 from accounts import roles
+from accounts.audit import System
 from accounts.correspondence.models import MailKind, Message
 from accounts.models import Customer
 from privacy.middleware import SESSION_PENDING_KEY
@@ -32,6 +33,7 @@ def publish(document="privacy", *, material=False, days_ahead=45, summary="", bo
         effective_from=TODAY + dt.timedelta(days=days_ahead),
         material_change=material,
         summary=summary or ("We now keep backups for 90 days." if material else ""),
+        actor=System("tests"),
     )
 
 
@@ -70,7 +72,7 @@ def test_material_change_needs_a_summary_and_the_notice_period(settings):
         publish(material=True, days_ahead=29)
     assert "effective_from" in too_soon.value.error_dict
     with pytest.raises(ValidationError) as no_summary:
-        policies.publish_version("privacy", "Text", TODAY + dt.timedelta(days=40), True, "  ")
+        policies.publish_version("privacy", "Text", TODAY + dt.timedelta(days=40), True, "  ", actor=System("tests"))
     assert "summary_of_changes" in no_summary.value.error_dict
 
     assert publish(material=True, days_ahead=30).version == 1

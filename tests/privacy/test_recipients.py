@@ -7,6 +7,7 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
 
+from accounts.audit import System
 from core.registry import Category, LawfulBasis
 from privacy.models import DataSubjectRequest, DisclosureEntry, RecipientNotification
 from privacy.services.ledger import record_disclosure, verify_chain
@@ -26,7 +27,7 @@ def disclose(*customers, recipient: str, kind: str = DisclosureEntry.Recipient.A
         legal_basis=LawfulBasis.LEGAL_OBLIGATION,
         categories=[Category.FINANCIAL],
         customers=customers,
-        **extra,
+        **{"actor": System("tests"), **extra},
     )
 
 
@@ -86,7 +87,7 @@ def test_a_notified_recipient_leaves_the_list(customer, ledger):
 
 def test_recording_twice_keeps_the_first_record(customer, ledger):
     request = privacy_request(customer)
-    first = record_recipient_notification(request, ledger["accountants"], actor=None, how="letter")
+    first = record_recipient_notification(request, ledger["accountants"], actor=System("tests"), how="letter")
 
     again = record_recipient_notification(request, ledger["accountants"], actor=UserFactory(), how="phone call")
 
@@ -100,15 +101,15 @@ def test_only_recipients_of_this_customers_data_can_be_recorded(customer, ledger
 
     for entry in (ledger["rival_only"], ledger["own_export"]):
         with pytest.raises(ValueError, match="did not send"):
-            record_recipient_notification(request, entry, actor=None, how="letter")
+            record_recipient_notification(request, entry, actor=System("tests"), how="letter")
     with pytest.raises(ValueError, match="how"):
-        record_recipient_notification(request, ledger["accountants"], actor=None, how="  ")
+        record_recipient_notification(request, ledger["accountants"], actor=System("tests"), how="  ")
 
     assert not RecipientNotification.objects.exists()
 
 
 def test_notifying_leaves_the_ledger_intact(customer, ledger):
-    record_recipient_notification(privacy_request(customer), ledger["accountants"], actor=None, how="letter")
+    record_recipient_notification(privacy_request(customer), ledger["accountants"], actor=System("tests"), how="letter")
 
     assert verify_chain() is None
 
@@ -204,7 +205,7 @@ def test_staff_without_permission_cannot_see_the_page(customer, ledger):
 
 def test_the_notifications_list_is_read_only(customer, ledger):
     request = privacy_request(customer)
-    record_recipient_notification(request, ledger["accountants"], actor=None, how="letter")
+    record_recipient_notification(request, ledger["accountants"], actor=System("tests"), how="letter")
     client = _staff_client("view_recipientnotification", "add_recipientnotification", "change_recipientnotification")
 
     changelist = client.get(reverse("admin:privacy_recipientnotification_changelist"))

@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from accounts import roles
+from accounts.audit import System
 from accounts.correspondence.models import Message
 from accounts.groups import sync_groups
 from accounts.models import Customer, Invitation, Membership, Service, User
@@ -251,10 +252,22 @@ def test_the_retention_sweep_never_prunes_the_hash_chained_ledger(provider):
     chain for every later one, so the ledger is kept whatever its entries' age."""
     customer = CustomerFactory()
     first = ledger.record_disclosure(
-        recipient_kind="accountant", recipient="A", purpose="p", legal_basis="b", categories=[], customers=[customer]
+        recipient_kind="accountant",
+        recipient="A",
+        purpose="p",
+        legal_basis="b",
+        categories=[],
+        customers=[customer],
+        actor=System("tests"),
     )
     ledger.record_disclosure(
-        recipient_kind="accountant", recipient="B", purpose="p", legal_basis="b", categories=[], customers=[customer]
+        recipient_kind="accountant",
+        recipient="B",
+        purpose="p",
+        legal_basis="b",
+        categories=[],
+        customers=[customer],
+        actor=System("tests"),
     )
     DisclosureEntry.objects.filter(pk=first.pk).update(created_at=first.created_at - dt.timedelta(days=365 * 8))
     retention.sweep(dry_run=False, today=timezone.localdate() + dt.timedelta(days=365 * 8))

@@ -9,6 +9,7 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
+from accounts.audit import System
 from accounts.models import Customer
 from billing.models import Invoice, OneOffCharge, Payment, PaymentAllocation
 from billing.receivables.payments import account_balance, record_payment
@@ -34,6 +35,7 @@ def _paid(customer, invoice: Invoice, on: dt.date) -> Payment:
         received_on=on,
         method=Payment.Method.BANK_TRANSFER,
         allocate_to=[(invoice, invoice.total_gross)],
+        actor=System("tests"),
     )
 
 
@@ -85,6 +87,7 @@ def test_a_payment_and_the_documents_it_settled_go_together(provider):
         received_on=dt.date(2017, 6, 20),
         method=Payment.Method.BANK_TRANSFER,
         allocate_to=[(old, old.total_gross), (recent, recent.total_gross)],
+        actor=System("tests"),
     )
     balance = account_balance(customer)
 
@@ -104,7 +107,9 @@ def test_a_payment_and_the_documents_it_settled_go_together(provider):
 def test_money_still_on_an_open_account_is_kept_while_it_is_open(provider):
     customer = CustomerFactory()
     unpaid = issued_invoice(customer, issued_on=dt.date(2015, 6, 1))
-    credit = record_payment(customer, amount="50.00", received_on=dt.date(2015, 6, 1), method=Payment.Method.CARD)
+    credit = record_payment(
+        customer, amount="50.00", received_on=dt.date(2015, 6, 1), method=Payment.Method.CARD, actor=System("tests")
+    )
     unbilled = OneOffCharge.objects.create(
         customer=customer,
         description="Rack visit",

@@ -11,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts import roles
+from accounts.audit import System
 from accounts.correspondence import gateway
 from accounts.correspondence.models import MailKind
 from accounts.models import IPAssignment, Service
@@ -94,6 +95,7 @@ def test_withheld_disclosures_are_not_counted(owner_client, customer):
         customers=[customer],
         withheld=True,
         withheld_reason="IPA 2016 s.82",
+        actor=System("tests"),
     )
     record_disclosure(
         recipient_kind="accountant",
@@ -102,6 +104,7 @@ def test_withheld_disclosures_are_not_counted(owner_client, customer):
         legal_basis="legal_obligation",
         categories=[Category.FINANCIAL],
         customers=[customer],
+        actor=System("tests"),
     )
     assert DisclosureEntry.objects.for_customer(customer).count() == 2
     assert _counts(owner_client.get(URL))["privacy.DisclosureEntry"] == 1

@@ -7,7 +7,7 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.audit import System
+from accounts.audit import command_actor
 from billing.usage.ingest import BATCH_SIZE, ingest
 
 
@@ -26,10 +26,20 @@ class Command(BaseCommand):
             help="Replace samples already stored with other counts (corrections). Without it they are rejected.",
         )
         parser.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="Rows per transaction.")
+        parser.add_argument(
+            "--operator",
+            default="",
+            help="The email of the staff login importing the file, for the audit trail. Without it the import "
+            "is recorded as done by this command and the operating-system account that ran it.",
+        )
 
-    def handle(self, *args, file: str, replace: bool, batch_size: int, **options) -> None:
+    def handle(self, *args, file: str, replace: bool, batch_size: int, operator: str, **options) -> None:
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1.")
+        try:
+            actor = command_actor(f"import_usage {file}", operator)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
         if file == "-":
             stream = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", newline="")
         else:
@@ -38,7 +48,7 @@ class Command(BaseCommand):
             except OSError as exc:
                 raise CommandError(f"Cannot read {file}: {exc.strerror}.") from None
         try:
-            report = ingest(stream, actor=System(f"import_usage {file}"), replace=replace, batch_size=batch_size)
+            report = ingest(stream, actor=actor, replace=replace, batch_size=batch_size)
         except UnicodeDecodeError as exc:
             raise CommandError(
                 f"{file} is not UTF-8 text ({exc}): batches written before that point are kept, the rest was not "

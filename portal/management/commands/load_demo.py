@@ -1,6 +1,16 @@
 """Demo data for trying the portal: a fictional provider, customers, people, services,
-their correspondence, and billing (plans, subscriptions, last and this month's invoices
-with their PDFs, and a payment).
+their correspondence, and billing, as a short history that holds together.
+
+The story: the provider's privacy policy and terms were in force before anyone joined.
+Every customer's services and their subscriptions began on the first day of the month
+two months ago (``history_start``). The billing run ran on each billing day since, so
+each month's invoice is dated the day it was billed; two customers paid theirs by bank
+transfer ten days later, and Tom Okafor has paid nothing, so his first invoice is
+overdue and he has written to the billing address about it. Each customer's owner has
+answered our welcome email with a question nobody has answered yet, a stranger's email
+waits to be assigned or rejected, Ellen Marsh has asked for a copy of her personal data
+(the privacy request's clock is running), and our request to look at a server's storage
+waits for the customer. So every staff queue and every customer page has something real.
 
 Idempotent: every row is found by its natural key (an email, a name, an address
 block) and created only when missing, so running it again changes nothing and
@@ -19,6 +29,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import math
 import time
 from dataclasses import dataclass
 
@@ -34,17 +45,33 @@ from django.db.models import Model
 from django.utils import timezone
 
 from accounts import roles
+from accounts.audit import System
 from accounts.correspondence import gateway, inbound
 from accounts.correspondence.models import MailKind, Message
 from accounts.models import Customer, IPAssignment, LegalForm, Membership, ProviderDetails, Service, User
-from billing.documents.periods import month_bounds
-from billing.models import Accountant, AccountingFirm, BillingSettings, Invoice, Payment, Plan, Product, Subscription
+from billing.documents.periods import add_months, day_in_month, month_bounds
+from billing.models import (
+    Accountant,
+    AccountingFirm,
+    BillingRun,
+    BillingSettings,
+    Invoice,
+    Payment,
+    Plan,
+    Product,
+)
 from billing.usage.models import UsageSample, UsageTerms
 from billing.workflows.run import run_billing
 from billing.workflows.settlement import receive_payment
+from billing.workflows.subscriptions import start_subscription
+from privacy.models import DataSubjectRequest, PolicyVersion
+from privacy.services import policies
+from privacy.services import requests as privacy_requests
 from privacy.storage import services as storage_access
 from privacy.storage.models import StorageGrant
 
+# Whoever loads the demo data: what it does is recorded in the audit trail as done by it.
+DEMO = System("demo data")
 # Published on purpose: demo logins are printed for anyone trying the portal.
 DEMO_PASSWORD = "northwind-demo-2026"  # noqa: S105
 # A fixed TOTP secret (base32, 20 bytes: the shape allauth's generate_totp_secret()
@@ -66,15 +93,24 @@ PROVIDER = {
     "phone": "+44 117 496 0000",  # Ofcom's range for drama (Bristol): never a real line
 }
 
-# How customers pay the demo provider: made up, and plainly so ("DEMO" is no bank's code;
-# 12-34-56 / 12345678 are the placeholder digits of every example), but complete and
-# valid in form, since issuing refuses while no payment method is configured.
+# How customers pay the demo provider: complete and valid in form (issuing refuses while no
+# payment method is configured), and plainly fictional: sort code 00-00-00 and account
+# 00000000 are no one's, and "DEMO" in the IBAN and BIC is no bank's code.
 BANK_DETAILS = {
-    "bank_account_name": "Northwind Hosting Ltd (demo account)",
-    "bank_sort_code": "12-34-56",
-    "bank_account_number": "12345678",
-    "bank_iban": "GB29DEMO12345612345678",
+    "bank_account_name": "Northwind Hosting Ltd (demo, not a real account)",
+    "bank_sort_code": "00-00-00",
+    "bank_account_number": "00000000",
+    "bank_iban": "GB46DEMO00000000000000",
     "bank_bic": "DEMOGB22",
+}
+
+# The provider's documents, in force before the first customer joined.
+POLICIES = {
+    "privacy": "Northwind Hosting (a fictional provider) keeps its customers' personal data only for the "
+    "purposes and periods shown in the privacy centre, and tells every customer what it has disclosed "
+    "and to whom.",
+    "terms": "Northwind Hosting (a fictional provider) supplies hosting services monthly, billed in advance "
+    "on the first of the month; invoices are due 30 days after issue.",
 }
 
 CUSTOMERS = [
@@ -180,8 +216,10 @@ USAGE_TERMS = {
 }
 # Typical outbound rate of each demo service, Mbit/s (5 if not named).
 DEMO_USAGE_MBPS = {"bt-web-01": 4, "bt-db-01": 80, "marsh-vps-01": 1, "okafor-vps": 3}
-# Who has paid last month's invoice (the rest owe it, so balances differ).
-PAID_LAST_MONTH = ["Blackthorn Analytics Ltd", "Ellen Marsh"]
+# Who pays each invoice, ten days after it is issued; the rest owe theirs (so balances
+# differ, and Tom Okafor's first invoice is overdue).
+PAYING_CUSTOMERS = ["Blackthorn Analytics Ltd", "Ellen Marsh"]
+PAID_AFTER_DAYS = 10
 
 STAFF_EMAIL = "admin@northwind-hosting.example"
 ACCOUNTANT_EMAIL = "accountant@ledgerline-accounts.example"
@@ -209,6 +247,16 @@ def _create(model: type[Model], **values) -> Model:
     return obj
 
 
+def history_start() -> dt.date:
+    """The first day of the month two months ago: when the demo's story begins."""
+    this_month, _ = month_bounds(timezone.localdate())
+    return add_months(this_month, -2)
+
+
+def _owner(customer: Customer) -> Membership:
+    return customer.memberships.filter(role=roles.Role.OWNER).select_related("user").first()
+
+
 class Command(BaseCommand):
     help = "Load idempotent demo data (a fictional provider, customers, people, services) and print the logins."
 
@@ -225,16 +273,21 @@ class Command(BaseCommand):
                 "Refusing to load demo data with PORTAL_ENV=production: it creates logins with a published "
                 "password and MFA secret. Use --force if you really mean it."
             )
+        start = history_start()
         with transaction.atomic():
             self.created = 0
             self._provider()
+            self._policies(start)
             customers = {values["registered_name"]: self._customer(values) for values in CUSTOMERS}
             logins = self._people(customers)
-            self._services(customers)
+            self._services(customers, start)
             logins += self._staff()
             self._correspondence(customers)
             self._storage_access()
-            self._billing(customers)
+            self._billing(customers, start)
+            self._overdue_question(customers["Tom Okafor"])
+            self._stranger()
+            self._privacy_request(customers["Ellen Marsh"])
         self._report(logins)
 
     # -- rows ------------------------------------------------------------------
@@ -243,6 +296,14 @@ class Command(BaseCommand):
         if ProviderDetails.current() is None:
             _create(ProviderDetails, **PROVIDER)
             self.created += 1
+
+    def _policies(self, start: dt.date) -> None:
+        """Version 1 of the privacy policy and the terms, in force from the start of the story
+        (not a material change: nobody is asked to acknowledge it)."""
+        for document, body in POLICIES.items():
+            if not PolicyVersion.objects.filter(document=document).exists():
+                policies.publish_version(document, body, start, False, "", actor=DEMO)
+                self.created += 1
 
     def _customer(self, values: dict) -> Customer:
         customer = Customer.objects.filter(registered_name=values["registered_name"]).first()
@@ -281,12 +342,12 @@ class Command(BaseCommand):
             logins.append(Login(email, rows))
         return logins
 
-    def _services(self, customers: dict[str, Customer]) -> None:
+    def _services(self, customers: dict[str, Customer], start: dt.date) -> None:
         for customer_name, name, kind, platform, networks in SERVICES:
             customer = customers[customer_name]
             service = Service.objects.filter(customer=customer, name=name).first()
             if service is None:
-                service = _create(Service, customer=customer, name=name, kind=kind, platform=platform)
+                service = _create(Service, customer=customer, name=name, kind=kind, platform=platform, started_on=start)
                 self.created += 1
             for network in networks:
                 # Stored in canonical form (192.0.2.10 is kept as 192.0.2.10/32).
@@ -347,14 +408,28 @@ class Command(BaseCommand):
                     "whenever you need us.",
                 },
             )
-            owner = customer.memberships.filter(role=roles.Role.OWNER).select_related("user").first()
-            reply = (
-                f"From: {owner.user.email}\r\nTo: {welcome.from_address}\r\nSubject: Re: {welcome.subject}\r\n"
-                f"Message-ID: <demo-reply-{customer.pk}@demo.example>\r\nIn-Reply-To: <{welcome.message_id}>\r\n"
-                "\r\nThank you! Do you also back up our servers?\r\n"
-            ).encode()
-            inbound.receive(reply, source="demo")
-            self.created += 2
+            self.created += 1
+            self._mail_in(
+                sender=_owner(customer).user.email,
+                to=welcome.from_address,
+                subject=f"Re: {welcome.subject}",
+                message_id=f"demo-reply-{customer.pk}@demo.example",
+                in_reply_to=welcome.message_id,
+                body="Thank you! Do you also back up our servers?",
+            )
+
+    def _mail_in(
+        self, *, sender: str, to: str, subject: str, message_id: str, body: str, in_reply_to: str = ""
+    ) -> None:
+        """An email to us, through the inbound archive as if it had arrived; once."""
+        if Message.objects.filter(message_id=message_id).exists():
+            return
+        headers = f"From: {sender}\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: <{message_id}>\r\n"
+        if in_reply_to:
+            headers += f"In-Reply-To: <{in_reply_to}>\r\n"
+        raw = f"{headers}\r\n{body}\r\n"
+        inbound.receive(raw.encode(), source="demo")
+        self.created += 1
 
     def _storage_access(self) -> None:
         """Our request to look at a virtual server, waiting for the customer's answer, so
@@ -374,14 +449,11 @@ class Command(BaseCommand):
         )
         self.created += 1
 
-    def _billing(self, customers: dict[str, Customer]) -> None:
-        """Plans, a subscription per service from the start of last month, last month's and
-        this month's invoices (through the real billing run, so PDFs are rendered and emailed
-        to the local outbox), and payments of last month's for some customers."""
-        import datetime as dt
-
-        from django.utils import timezone
-
+    def _billing(self, customers: dict[str, Customer], start: dt.date) -> None:
+        """Plans, a subscription per service from the day the service began, each month's
+        invoice since (through the real billing run on each past billing day, so documents
+        carry the day they were billed, PDFs are rendered and emails go to the local outbox),
+        and the paying customers' payments ten days after each invoice."""
         policy = BillingSettings.current()
         if not any(getattr(policy, field) for field in BANK_DETAILS):  # a tester's own details stay
             for field, value in BANK_DETAILS.items():
@@ -404,40 +476,92 @@ class Command(BaseCommand):
             if not UsageTerms.objects.filter(plan=plans[name]).exists():
                 _create(UsageTerms, plan=plans[name], **terms)
                 self.created += 1
-        this_month, _ = month_bounds(timezone.localdate())
-        last_month, _ = month_bounds(this_month - dt.timedelta(days=1))
         for service in Service.objects.filter(customer__in=customers.values(), name__in=SUBSCRIPTIONS):
             if not service.subscriptions.exists():
-                _create(Subscription, service=service, plan=plans[SUBSCRIPTIONS[service.name]], started_on=last_month)
+                # Billed from the day the service began: never for days before it.
+                start_subscription(service, plans[SUBSCRIPTIONS[service.name]], on=service.started_on, actor=DEMO)
                 self.created += 1
-            self._usage(service, last_month)
-        for period in (last_month, this_month):
+            self._usage(service, start)
+        today = timezone.localdate()
+        policy = BillingSettings.current()
+        period = start
+        while (billing_day := day_in_month(period, policy.billing_day)) <= today:
             for customer in customers.values():
                 if not Invoice.objects.filter(customer=customer, period_start=period).exists():
-                    self.created += run_billing(period, customer=customer).created
-        for name in PAID_LAST_MONTH:
-            invoice = Invoice.objects.filter(customer=customers[name], period_start=last_month).first()
-            reference = f"Demo bank transfer for {invoice.number}" if invoice else ""
-            if invoice and not Payment.objects.filter(customer=invoice.customer, reference=reference).exists():
-                receive_payment(
-                    invoice.customer,
-                    amount=invoice.total_gross,
-                    received_on=timezone.localdate(),
-                    method=Payment.Method.BANK_TRANSFER,
-                    reference=reference,
-                    allocate_to=[(invoice, invoice.total_gross)],
-                )
-                self.created += 1
+                    run = run_billing(period, customer=customer, actor=DEMO, issued_on=billing_day)
+                    if run.status == BillingRun.Status.FAILED:
+                        raise CommandError(f"The demo billing run for {period:%B %Y} failed: {run.error}")
+                    self.created += run.created
+            paid_on = billing_day + dt.timedelta(days=PAID_AFTER_DAYS)
+            if paid_on <= today:  # a payment is never recorded before the money arrives
+                for name in PAYING_CUSTOMERS:
+                    self._pay(customers[name], period, on=paid_on)
+            period = add_months(period, 1)
+
+    def _pay(self, customer: Customer, period: dt.date, *, on: dt.date) -> None:
+        """The customer pays the period's invoice in full by bank transfer, once."""
+        invoice = Invoice.objects.filter(customer=customer, period_start=period, kind=Invoice.Kind.INVOICE).first()
+        if invoice is None:
+            return
+        reference = f"Demo bank transfer for {invoice.number}"
+        if not Payment.objects.filter(customer=customer, reference=reference).exists():
+            receive_payment(
+                customer,
+                amount=invoice.total_gross,
+                received_on=on,
+                method=Payment.Method.BANK_TRANSFER,
+                reference=reference,
+                allocate_to=[(invoice, invoice.total_gross)],
+                actor=DEMO,
+            )
+            self.created += 1
+
+    def _overdue_question(self, customer: Customer) -> None:
+        """The customer with an overdue invoice writes to the billing address about it; no
+        one has answered yet (the billing team's "waiting for an answer" queue)."""
+        overdue = (
+            Invoice.objects.with_balance()
+            .filter(customer=customer, balance__gt=0, due_on__lt=timezone.localdate())
+            .order_by("issued_on", "pk")
+            .first()
+        )
+        if overdue is not None:
+            self._mail_in(
+                sender=_owner(customer).user.email,
+                to=ProviderDetails.current().billing_email,
+                subject=f"Invoice {overdue.number}",
+                message_id=f"demo-overdue-{customer.pk}@demo.example",
+                body=f"Sorry, I missed invoice {overdue.number} while I was away. Can I pay it together with the "
+                "next one at the end of the month?",
+            )
+
+    def _stranger(self) -> None:
+        """Mail from someone who is no customer's contact: kept aside for staff to assign or reject."""
+        self._mail_in(
+            sender="Sam Example <sam@newcomer.example>",
+            to=ProviderDetails.current().support_email,
+            subject="Moving our shop to you",
+            message_id="demo-stranger@demo.example",
+            body="Hello, we run a small web shop and would like to move it to a VPS with you. Who should I talk to?",
+        )
+
+    def _privacy_request(self, customer: Customer) -> None:
+        """The owner asks for a copy of her personal data in the privacy centre: the request
+        is open, its clock running (the privacy team's queue, by days left)."""
+        membership = _owner(customer)
+        if DataSubjectRequest.objects.filter(requester_email=membership.user.email).exists():
+            return
+        privacy_requests.open_request_from_portal(
+            membership,
+            DataSubjectRequest.Kind.ACCESS,
+            "Please send me a copy of the personal data you hold about me, as I am reviewing my suppliers.",
+        )
+        self.created += 1
 
     def _usage(self, service: Service, first_day) -> None:
         """Five-minute samples from ``first_day`` to the start of today (UTC) for a service on
         a plan that bills bandwidth: a daily rhythm, busier by day, with a few bursts. Added
         once: samples already there are kept (one per interval)."""
-        import datetime as dt
-        import math
-
-        from django.utils import timezone
-
         if not service.subscriptions.filter(plan__usage_terms__isnull=False).exists():
             return
         base_mbps = DEMO_USAGE_MBPS.get(service.name, 5)

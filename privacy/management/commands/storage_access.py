@@ -70,12 +70,13 @@ class Command(BaseCommand):
             raise CommandError(f"There is no grant number {options['grant']}.")
         if staff is None:
             raise CommandError(f"{options['staff']} is not an active member of staff.")
-        session = services.start_session(grant, staff=staff)
+        # The member of staff named reports their own session.
+        session = services.start_session(grant, staff=staff, actor=staff)
         self.stdout.write(f"session={session.pk} grant={grant.pk}")
 
     def handle_end(self, options: dict) -> None:
         session = StorageAccessSession.objects.filter(pk=options["session"]).first()
         if session is None:
             raise CommandError(f"There is no session number {options['session']}.")
-        session = services.end_session(session, what_was_done=options["done"])
+        session = services.end_session(session, what_was_done=options["done"], actor=session.staff)
         self.stdout.write(f"session={session.pk} ended={session.ended_at.isoformat()}")

@@ -17,6 +17,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from accounts import roles
+from accounts.audit import System
 from accounts.models import LegalForm, Membership
 from billing.collections.disputes import raise_dispute, reject_dispute, resolve_dispute
 from billing.collections.handoff import PACK_CONTENTS, check_handoff, hand_off, write_off
@@ -48,7 +49,7 @@ def pdftotext(content: bytes) -> str:
 def reminded(invoice, until: dt.date) -> None:
     day = invoice.due_on - dt.timedelta(days=3)
     while day <= until:
-        run_reminders(day)
+        run_reminders(day, actor=System("tests"))
         day += dt.timedelta(days=1)
 
 
@@ -237,7 +238,7 @@ def test_a_dispute_pauses_reminders_and_charges_and_places_a_hold_never_shown(pr
         invoice, membership=billing, reason="The server was down all month", line_ids=[line.pk],
         attachments=[SimpleUploadedFile("outage.txt", b"ticket 123", "text/plain")],
     )  # fmt: skip
-    run_reminders(D(2026, 3, 17))
+    run_reminders(D(2026, 3, 17), actor=System("tests"))
 
     assert mails(company, "collections_reminder") == []
     assert is_held(invoice) and LegalHold.objects.active().filter(customer=company).count() == 1
@@ -249,7 +250,7 @@ def test_a_dispute_pauses_reminders_and_charges_and_places_a_hold_never_shown(pr
     reject_dispute(dispute, reasons="Our monitoring shows 100% uptime.", actor=StaffFactory())
     assert not is_held(invoice)
     assert "100% uptime" in mails(company, "collections_dispute_decided")[0].body_text
-    run_reminders(D(2026, 3, 17))
+    run_reminders(D(2026, 3, 17), actor=System("tests"))
     assert len(mails(company, "collections_reminder")) == 1
 
 

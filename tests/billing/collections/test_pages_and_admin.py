@@ -12,6 +12,7 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts import roles
+from accounts.audit import System
 from accounts.models import LegalForm, Membership
 from billing.collections.models import CollectionAgency, Dispute, Handoff, LatePaymentCharge, Letter, LetterReply
 from billing.collections.reminders import run_reminders
@@ -159,7 +160,7 @@ def test_staff_write_post_and_hand_over_a_sole_traders_debt_from_the_admin(provi
     debtor = customer(legal_form=LegalForm.SOLE_TRADER, company_number="", registered_name="Jo Bloggs")
     invoice = invoice_due(debtor, D(2026, 3, 10), amount="250.00")
     for day in range(7, 32):
-        run_reminders(D(2026, 3, day))
+        run_reminders(D(2026, 3, day), actor=System("tests"))
     agency = CollectionAgency.objects.create(
         name="Northern Recoveries LLP", kind="agency", address="1 Quay St, Manchester", email="a@n.example",
         reference="EXH-001",

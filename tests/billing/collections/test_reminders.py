@@ -11,6 +11,7 @@ import time_machine
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 
+from accounts.audit import System
 from accounts.models import LegalForm
 from billing.collections.charges import accrued, charge_late_payment
 from billing.collections.models import CollectionsPause, DunningStep, LatePaymentCharge, ReminderSent
@@ -35,14 +36,14 @@ def test_each_step_is_sent_once_on_its_day_and_running_twice_sends_nothing_twice
     buyer = customer()
     invoice = invoice_due(buyer, D(2026, 3, 10))
 
-    assert run_reminders(D(2026, 3, 6)).emails == 0  # 4 days before: no step yet
-    assert run_reminders(D(2026, 3, 7)).emails == 1  # 3 days before
-    assert run_reminders(D(2026, 3, 7)).emails == 0  # again the same day
-    assert run_reminders(D(2026, 3, 9)).emails == 0
-    assert run_reminders(D(2026, 3, 10)).emails == 1  # due date
+    assert run_reminders(D(2026, 3, 6), actor=System("tests")).emails == 0  # 4 days before: no step yet
+    assert run_reminders(D(2026, 3, 7), actor=System("tests")).emails == 1  # 3 days before
+    assert run_reminders(D(2026, 3, 7), actor=System("tests")).emails == 0  # again the same day
+    assert run_reminders(D(2026, 3, 9), actor=System("tests")).emails == 0
+    assert run_reminders(D(2026, 3, 10), actor=System("tests")).emails == 1  # due date
     for day in range(11, 32):
-        run_reminders(D(2026, 3, day))
-        run_reminders(D(2026, 3, day))
+        run_reminders(D(2026, 3, day), actor=System("tests"))
+        run_reminders(D(2026, 3, day), actor=System("tests"))
 
     assert steps_sent(invoice) == [-3, 0, 7, 14, 21]
     sent = mails(buyer, "collections_reminder")
@@ -66,8 +67,8 @@ def test_a_late_run_sends_only_the_latest_step_and_never_the_missed_ones(provide
     buyer = customer()
     invoice = invoice_due(buyer, D(2026, 3, 10))
 
-    run_reminders(D(2026, 3, 25))  # the run was down: 15 days overdue
-    run_reminders(D(2026, 3, 26))
+    run_reminders(D(2026, 3, 25), actor=System("tests"))  # the run was down: 15 days overdue
+    run_reminders(D(2026, 3, 26), actor=System("tests"))
 
     assert steps_sent(invoice) == [14]
     assert len(mails(buyer, "collections_reminder")) == 1
@@ -76,15 +77,17 @@ def test_a_late_run_sends_only_the_latest_step_and_never_the_missed_ones(provide
 def test_paid_credited_and_paused_customers_get_no_reminder(provider):
     paid, credited, paused = customer(), customer(), customer()
     paid_invoice = invoice_due(paid, D(2026, 3, 10))
-    receive_payment(paid, amount=paid_invoice.total_gross, received_on=D(2026, 3, 12), method="bank_transfer")
+    receive_payment(
+        paid, amount=paid_invoice.total_gross, received_on=D(2026, 3, 12), method="bank_transfer", actor=System("tests")
+    )
     credited_invoice = invoice_due(credited, D(2026, 3, 10))
     from billing.workflows.settlement import credit_invoice
 
-    credit_invoice(credited_invoice, reason="Billed in error")
+    credit_invoice(credited_invoice, reason="Billed in error", actor=System("tests"))
     invoice_due(paused, D(2026, 3, 10))
     CollectionsPause.objects.create(customer=paused, reason="Agreed a payment plan", created_by=StaffFactory())
 
-    run_reminders(D(2026, 3, 17))
+    run_reminders(D(2026, 3, 17), actor=System("tests"))
 
     assert mails(paid, "collections_reminder") == []
     assert mails(credited, "collections_reminder") == []

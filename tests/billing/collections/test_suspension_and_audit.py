@@ -10,12 +10,12 @@ import time_machine
 from django.core.exceptions import ValidationError
 
 from accounts import roles
-from accounts.audit import AuditEvent
+from accounts.audit import AuditEvent, System
 from accounts.models import Service
 from billing.collections.handoff import write_off
 from billing.collections.models import SuspensionNotice
-from billing.collections.reminders import run_reminders
 from billing.collections.suspension import give_notice, suspend_due
+from billing.tasks import run_collections
 from billing.workflows.settlement import receive_payment
 from tests.accounts.factories import MembershipFactory, ServiceFactory, StaffFactory
 from tests.billing.collections.helpers import customer, invoice_due, mails
@@ -42,17 +42,23 @@ def test_services_are_suspended_after_the_notice_and_restored_on_payment(provide
     told = mails(company, "collections_suspension_notice")[0]
     assert "27 March 2026" in told.body_text and service.name in told.body_text
 
-    assert suspend_due(D(2026, 3, 26)) == 0
+    assert suspend_due(D(2026, 3, 26), actor=System("tests")) == 0
     with at(D(2026, 3, 27)):
-        assert suspend_due() == 1
-        assert suspend_due() == 0  # carried out once
+        assert suspend_due(actor=System("tests")) == 1
+        assert suspend_due(actor=System("tests")) == 0  # carried out once
     service.refresh_from_db()
     change = service.status_changes.get()
     assert service.status == Service.Status.SUSPENDED and change.source == "non_payment"
     assert invoice.number in change.reason and mails(company, "service_suspended")
 
     with at(D(2026, 3, 30)), django_capture_on_commit_callbacks(execute=True):
-        receive_payment(company, amount=invoice.total_gross, received_on=D(2026, 3, 30), method="bank_transfer")
+        receive_payment(
+            company,
+            amount=invoice.total_gross,
+            received_on=D(2026, 3, 30),
+            method="bank_transfer",
+            actor=System("tests"),
+        )
 
     service.refresh_from_db()
     assert service.status == Service.Status.ACTIVE
@@ -67,9 +73,11 @@ def test_a_notice_paid_in_time_is_cancelled_and_nothing_is_suspended(provider):
     invoice = invoice_due(company, D(2026, 3, 10))
     with at(D(2026, 3, 20)):
         give_notice(company, invoices=[invoice], actor=StaffFactory())
-    receive_payment(company, amount=invoice.total_gross, received_on=D(2026, 3, 22), method="bank_transfer")
+    receive_payment(
+        company, amount=invoice.total_gross, received_on=D(2026, 3, 22), method="bank_transfer", actor=System("tests")
+    )
 
-    suspend_due(D(2026, 3, 27))
+    suspend_due(D(2026, 3, 27), actor=System("tests"))
 
     service.refresh_from_db()
     assert service.status == Service.Status.ACTIVE and SuspensionNotice.objects.get().cancelled_at is not None
@@ -80,11 +88,13 @@ def test_reminders_and_write_offs_are_in_the_audit_trail(provider):
     invoice = invoice_due(company, D(2026, 3, 10))
     staff = StaffFactory()
 
-    run_reminders(D(2026, 3, 17))
+    with at(D(2026, 3, 17)):
+        run_collections()  # the daily task, as beat runs it
     write_off(invoice, reason="Customer dissolved", actor=staff)
 
     events = {e.action: e for e in AuditEvent.objects.filter(customer=company)}
-    assert events["collections.reminder_sent"].actor_label == "System (reminder run)"
+    reminded = events["collections.reminder_sent"]
+    assert reminded.actor is None and reminded.actor_label == "System (reminder run)"
     written = events["invoice.written_off"]
     assert written.actor == staff and written.changes == {"written_off": [None, "120.00"]}
     assert "Customer dissolved" in written.summary
