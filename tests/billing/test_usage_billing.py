@@ -156,7 +156,7 @@ def test_closing_an_account_mid_month_bills_that_months_usage_to_the_closing_day
     customer = sub.service.customer
     mbit = 37_500_000  # bytes in 5 minutes at 1 Mbit/s
     with time_machine.travel(dt.datetime(2026, 11, 15, 18, tzinfo=dt.UTC), tick=False):
-        run_billing(NOVEMBER)  # November's subscription, in advance
+        run_billing(NOVEMBER, actor=System("tests"))  # November's subscription, in advance
         # 1–15 November: 15 × 288 = 4,320 samples at 40 Mbit/s out.
         store(sub.service, NOVEMBER, [mbit] * 4320, [mbit * 40] * 4320)
         ended = end_relationship(customer, actor=StaffFactory(), last_day=dt.date(2026, 11, 15))
@@ -184,7 +184,7 @@ def test_closing_with_no_usage_over_the_commit_issues_no_further_invoice():
     configured_provider()
     sub = SubscriptionFactory(plan=percentile_plan(), started_on=dt.date(2026, 1, 1))
     with time_machine.travel(dt.datetime(2026, 11, 15, 18, tzinfo=dt.UTC), tick=False):
-        run_billing(NOVEMBER)
+        run_billing(NOVEMBER, actor=System("tests"))
         store(sub.service, NOVEMBER, [37_500_000] * 4320)  # 1 Mbit/s: under the 10 Mbit/s commit
         ended = end_relationship(sub.service.customer, actor=StaffFactory(), last_day=dt.date(2026, 11, 15))
 
