@@ -44,10 +44,9 @@ def message_list(request: HttpRequest, membership: Membership) -> HttpResponse:
     )
     page = paginate(request, threads)
     root_ids = [row["root"] for row in page]
-    roots = Message.objects.filter(customer=membership.customer).in_bulk(root_ids)
-    states = {c.root_id: c for c in Conversation.objects.filter(root_id__in=root_ids)}
+    roots = Message.objects.filter(customer=membership.customer).select_related("conversation").in_bulk(root_ids)
     rows = [
-        {"message": roots[row["root"]], "conversation": states.get(row["root"]), **row}
+        {"message": roots[row["root"]], "conversation": _conversation_of(roots[row["root"]]), **row}
         for row in page
         if row["root"] in roots
     ]
@@ -62,6 +61,13 @@ def message_list(request: HttpRequest, membership: Membership) -> HttpResponse:
             "kind": kind,
         },
     )
+
+
+def _conversation_of(root: Message) -> Conversation | None:
+    try:
+        return root.conversation  # fetched with the root (select_related)
+    except Conversation.DoesNotExist:
+        return None  # mail we sent on our own: no conversation
 
 
 @customer_view
