@@ -11,26 +11,26 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from django.contrib import admin
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts import roles
-from accounts.correspondence.models import MailKind, Message
+from accounts.correspondence.models import Conversation, Department, Message
 from billing.models import BillingRun, Invoice, document_emails
 from privacy.models import DataSubjectRequest
 from privacy.services.requests import RUNNING_STATUSES
 
 SHOWN = 8  # entries per queue; the heading links to the full list
 
-# The mail each staff group answers.
-GROUP_KINDS = {
-    roles.SUPPORT_GROUP: {MailKind.SERVICE, MailKind.SECURITY},
-    roles.BILLING_GROUP: {MailKind.BILLING, MailKind.LEGAL},
-    roles.ABUSE_GROUP: {MailKind.ABUSE},
-    roles.PRIVACY_GROUP: {MailKind.PRIVACY, MailKind.LEGAL},
+# The desk whose conversations each staff group answers.
+GROUP_DEPARTMENTS = {
+    roles.SUPPORT_GROUP: {Department.SUPPORT},
+    roles.BILLING_GROUP: {Department.BILLING},
+    roles.ABUSE_GROUP: {Department.ABUSE},
+    roles.PRIVACY_GROUP: {Department.PRIVACY},
 }
 
 
@@ -55,23 +55,23 @@ def _days(days: int) -> str:
     return f"{days} day{'s' if days != 1 else ''}"
 
 
+def _waited(since: dt.datetime) -> str:
+    days = (timezone.now() - since).days
+    return "since today" if days == 0 else _days(days)
+
+
 def _age(when: dt.datetime) -> str:
     days = (timezone.now() - when).days
     return "today" if days == 0 else f"{_days(days)} ago"
 
 
-def unanswered_messages(kinds: set[str]):
-    """Customers' messages with no reply from us after them, oldest first."""
-    answered = Message.objects.filter(
-        direction=Message.Direction.OUTBOUND, created_at__gt=OuterRef("created_at"), customer=OuterRef("customer")
-    ).filter(Q(thread_id=OuterRef("root")) | Q(pk=OuterRef("root")))
+def waiting_for_us(departments: set[str]):
+    """Conversations waiting for our answer on these desks, the longest waiting first."""
     return (
-        Message.objects.filter(direction=Message.Direction.INBOUND, status=Message.Status.RECEIVED, kind__in=kinds)
-        .exclude(customer=None)
-        .annotate(root=Coalesce("thread_id", "id"))
-        .filter(~Exists(answered))
-        .select_related("customer")
-        .order_by("created_at", "pk")
+        Conversation.objects.filter(status=Conversation.Status.WAITING_FOR_US, department__in=departments)
+        .exclude(root__customer=None)
+        .select_related("root__customer", "assignee")
+        .order_by("status_since", "pk")
     )
 
 
@@ -80,26 +80,31 @@ def _message_queues(request: HttpRequest) -> list[Queue]:
     if not user.has_perm("accounts.view_message"):
         return []
     if user.is_superuser:
-        kinds = set(MailKind.values)
+        departments = set(Department.values)
     else:
         names = set(user.groups.values_list("name", flat=True))
-        kinds = set().union(*(GROUP_KINDS.get(name, set()) for name in names))
+        departments = set().union(*(GROUP_DEPARTMENTS.get(name, set()) for name in names))
     queues = []
-    if kinds:
-        waiting = unanswered_messages(kinds)
+    if departments:
+        waiting = waiting_for_us(departments)
+        changelist = reverse("admin:accounts_conversation_changelist") + "?status__exact=waiting_us"
+        if len(departments) == 1:
+            changelist += f"&department__exact={next(iter(departments))}"
         queues.append(
             Queue(
                 "Customers waiting for an answer",
-                reverse("admin:accounts_message_changelist") + "?direction__exact=in&status__exact=received",
+                changelist,
                 waiting.count(),
                 [
                     Entry(
-                        f"{m.customer}: {m.subject or '(no subject)'}",
-                        f"{m.get_kind_display()}, received {_age(m.created_at)}",
-                        reverse("admin:accounts_message_change", args=[m.pk]),
-                        urgent=(timezone.now() - m.created_at).days >= 2,
+                        f"{c.root.customer}: {c.root.subject or '(no subject)'}",
+                        f"{c.get_department_display()}, "
+                        f"{'assigned to ' + str(c.assignee) if c.assignee else 'not assigned'}, "
+                        f"waiting {_waited(c.status_since)}",
+                        reverse("admin:accounts_conversation_change", args=[c.pk]),
+                        urgent=(timezone.now() - c.status_since).days >= 2,
                     )
-                    for m in waiting[:SHOWN]
+                    for c in waiting[:SHOWN]
                 ],
             )
         )

@@ -286,29 +286,54 @@ class ConsentRecord(models.Model):
         return f"{self.person} — {self.purpose}"
 
 
-@no_personal_data("Published policy texts.")
+@no_personal_data("Policy texts, drafts and published versions.")
 class PolicyVersion(models.Model):
-    """A numbered version of a published policy (privacy policy, terms), with its effective date."""
+    """A version of a policy (privacy policy, terms) with its effective date: a draft staff can edit,
+    then, once published, numbered and never changed."""
 
     class Document(models.TextChoices):
         PRIVACY = "privacy", "Privacy policy"
         TERMS = "terms", "Terms of service"
 
     document = models.CharField(max_length=20, choices=Document.choices)
-    version = models.PositiveIntegerField()
+    # Numbered when published; a draft has no number yet.
+    version = models.PositiveIntegerField(null=True, blank=True)
     effective_from = models.DateField()
-    body = models.TextField(help_text="The full text, in Markdown-like plain text.")
-    summary_of_changes = models.TextField(blank=True)
+    body = models.TextField(
+        help_text="The full text, in Markdown: # for a heading, **bold**, *italic*, - or 1. for a list item, "
+        "[text](https://address) for a link, a blank line between paragraphs. HTML is shown as text."
+    )
+    summary_of_changes = models.TextField(blank=True, help_text="In Markdown, like the text.")
     material_change = models.BooleanField(default=False, help_text="Customers are emailed before it takes effect.")
     published_at = models.DateTimeField(null=True, blank=True)
     notice_sent_at = models.DateTimeField(null=True, blank=True)
+
+    # What may still change once a version is published: when its notice was sent.
+    PUBLISHED_MUTABLE_FIELDS = frozenset({"notice_sent_at"})
 
     class Meta:
         ordering = ["document", "-version"]
         constraints = [models.UniqueConstraint(fields=["document", "version"], name="one_version_number")]
 
     def __str__(self) -> str:
+        if self.version is None:
+            return f"{self.get_document_display()} (draft)"
         return f"{self.get_document_display()} v{self.version}"
+
+    def save(self, *args, **kwargs) -> None:
+        # A published version is history: what was in force must stay as it was shown.
+        update_fields = kwargs.get("update_fields")
+        if (
+            self.pk
+            and (update_fields is None or not set(update_fields) <= self.PUBLISHED_MUTABLE_FIELDS)
+            and PolicyVersion.objects.filter(pk=self.pk, published_at__isnull=False).exists()
+        ):
+            raise ValidationError("A published policy version cannot be changed; publish a new version instead.")
+        super().save(*args, **kwargs)
+
+    @property
+    def is_draft(self) -> bool:
+        return self.published_at is None
 
 
 @personal_data(

@@ -1,4 +1,5 @@
-"""Staff see every message, assign or reject quarantined ones, reply, and retry failed delivery."""
+"""Staff see every message, assign or reject quarantined ones, reply, and retry failed delivery;
+and work conversations: their status, desk and assignee, the thread, replying and closing."""
 
 from __future__ import annotations
 
@@ -6,16 +7,17 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from accounts import overview
 from accounts.adminkit import ViewOnlyPage, customer_choice, customer_filter
-from accounts.correspondence import gateway, inbound, services
+from accounts.correspondence import conversations, gateway, inbound, services
 from accounts.correspondence.display import inert_links
-from accounts.correspondence.models import Message, MessageAttachment, MessageRecipient
-from accounts.models import Customer
+from accounts.correspondence.models import Conversation, Message, MessageAttachment, MessageRecipient
+from accounts.models import Customer, Membership, User
 from accounts.staff_files import serve_to_staff
 
 
@@ -57,9 +59,31 @@ class RecipientInline(admin.TabularInline):
         return request.user.has_perm("accounts.view_message")
 
 
+class ContactChoice(forms.ModelMultipleChoiceField):
+    def label_from_instance(self, membership: Membership) -> str:
+        name, email = membership.user.full_name, membership.user.email
+        who = f"{name} <{email}>" if name else email
+        return f"{who} ({membership.get_role_display()})"
+
+
 class ReplyForm(forms.Form):
+    recipients = ContactChoice(
+        queryset=Membership.objects.none(),
+        widget=forms.CheckboxSelectMultiple,
+        label="Send to",
+        help_text="The customer's contacts who may receive this kind of mail, and the one who wrote.",
+        error_messages={"invalid_choice": "%(value)s is not one of this customer's contacts you can reply to."},
+    )
     body = forms.CharField(widget=forms.Textarea(attrs={"rows": 12}), label="Your reply")
     attachment = forms.FileField(required=False)
+    close = forms.BooleanField(
+        required=False, label="Close the conversation with this reply (the customer can reopen it by writing)"
+    )
+
+    def __init__(self, *args, original: Message, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["recipients"].queryset = services.reply_options(original)
+        self.fields["recipients"].initial = [m.pk for m in services.default_recipients(original)]
 
 
 class AssignForm(forms.Form):
@@ -169,6 +193,14 @@ class MessageAdmin(ViewOnlyPage, admin.ModelAdmin):
             links.append((reverse("admin:accounts_message_assign", args=[obj.pk]), "Assign to a customer"))
         if obj.customer_id:
             links.append((reverse("admin:accounts_message_reply", args=[obj.pk]), "Reply"))
+        conversation = Conversation.objects.filter(root_id=obj.thread_id or obj.pk).first()
+        if conversation is not None:
+            links.append(
+                (
+                    reverse("admin:accounts_conversation_change", args=[conversation.pk]),
+                    f"Conversation ({conversation.get_status_display().lower()})",
+                )
+            )
         if obj.raw:
             links.append((reverse("admin:accounts_message_original", args=[obj.pk]), "Download the original email"))
         return format_html_join(" · ", '<a href="{}">{}</a>', links) or "—"
@@ -225,14 +257,19 @@ class MessageAdmin(ViewOnlyPage, admin.ModelAdmin):
 
     def reply_view(self, request, pk: int):
         original = self._changeable(request, pk)
-        form = ReplyForm(request.POST or None, request.FILES or None)
+        form = ReplyForm(request.POST or None, request.FILES or None, original=original)
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["attachment"]
             attachments = [gateway.Attachment(upload.name, upload.read(), upload.content_type)] if upload else []
             try:
                 with transaction.atomic():
                     sent = services.reply(
-                        original, body=form.cleaned_data["body"], actor=request.user, attachments=attachments
+                        original,
+                        body=form.cleaned_data["body"],
+                        actor=request.user,
+                        attachments=attachments,
+                        to=list(form.cleaned_data["recipients"]),
+                        close=form.cleaned_data["close"],
                     )
             except (ValueError, gateway.NoRecipients) as exc:
                 form.add_error(None, str(exc))
@@ -314,3 +351,149 @@ def correspondence_section(request, customer: Customer) -> overview.Section | No
         all_url=overview.admin_url("accounts_message_changelist", customer=customer.pk),
         empty="No messages.",
     )
+
+
+class ConversationStaffFilter(admin.SimpleListFilter):
+    title = "assignee"
+    parameter_name = "assignee"
+
+    def lookups(self, request, model_admin):
+        return [("me", "Me"), ("nobody", "Nobody")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "me":
+            return queryset.filter(assignee=request.user)
+        if self.value() == "nobody":
+            return queryset.filter(assignee=None)
+        return queryset
+
+
+class ConversationForm(forms.ModelForm):
+    class Meta:
+        model = Conversation
+        fields = ["department", "assignee"]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["assignee"].queryset = User.objects.filter(is_staff=True, is_active=True).order_by("email")
+
+
+@admin.register(Conversation)
+class ConversationAdmin(admin.ModelAdmin):
+    """Conversations with customers: oldest waiting first, by desk, status and assignee.
+
+    Whoever may read and answer mail (the message permissions) works conversations; staff
+    change the desk and the assignee here, reply from the thread and close them.
+    """
+
+    form = ConversationForm
+    list_display = ("subject", "customer", "status", "department", "assignee", "status_since")
+    list_filter = ("status", "department", ConversationStaffFilter)
+    list_select_related = ("root__customer", "assignee")
+    search_fields = ("root__subject", "root__customer__registered_name", "root__customer__trading_name")
+    ordering = ("status_since", "pk")
+    actions = ["close_conversations", "assign_to_me"]
+    fields = ("thread_links", "customer", "status", "status_since", "department", "assignee", "thread")
+    readonly_fields = ("thread_links", "customer", "status", "status_since", "thread")
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm("accounts.view_message")
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm("accounts.change_message")
+
+    def has_module_permission(self, request) -> bool:
+        return self.has_view_permission(request)
+
+    def has_add_permission(self, request) -> bool:
+        return False  # a conversation begins when a customer writes or staff reply
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="Subject", ordering="root__subject")
+    def subject(self, obj: Conversation) -> str:
+        return str(obj.root)
+
+    @admin.display(description="Customer", ordering="root__customer__registered_name")
+    def customer(self, obj: Conversation):
+        return obj.root.customer
+
+    @admin.display(description="Actions")
+    def thread_links(self, obj: Conversation) -> str:
+        links = []
+        latest = self._latest_from_customer(obj)
+        links.append((reverse("admin:accounts_message_reply", args=[latest.pk]), "Reply"))
+        return format_html_join(" · ", '<a href="{}">{}</a>', links)
+
+    @admin.display(description="Messages")
+    def thread(self, obj: Conversation) -> str:
+        messages_ = Message.objects.filter(Q(pk=obj.root_id) | Q(thread_id=obj.root_id)).order_by("created_at", "pk")
+        return format_html(
+            "<ol>{}</ol>",
+            format_html_join(
+                "",
+                '<li><a href="{}">{}</a> — {}, {}</li>',
+                (
+                    (
+                        reverse("admin:accounts_message_change", args=[m.pk]),
+                        m.subject or "(no subject)",
+                        "from us" if m.direction == Message.Direction.OUTBOUND else f"from {m.from_address}",
+                        f"{m.created_at:%-d %b %Y %H:%M}",
+                    )
+                    for m in messages_
+                ),
+            ),
+        )
+
+    def _latest_from_customer(self, obj: Conversation) -> Message:
+        """What a reply answers: the customer's latest message in the thread, else its first."""
+        return (
+            Message.objects.filter(Q(pk=obj.root_id) | Q(thread_id=obj.root_id))
+            .filter(direction=Message.Direction.INBOUND, status=Message.Status.RECEIVED)
+            .order_by("-created_at", "-pk")
+            .first()
+            or obj.root
+        )
+
+    def save_model(self, request, obj: Conversation, form, change: bool) -> None:
+        conversations.change(
+            obj,
+            actor=request.user,
+            department=form.cleaned_data["department"],
+            assignee=form.cleaned_data["assignee"],
+        )
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:pk>/close/",
+                self.admin_site.admin_view(self.close_view),
+                name="accounts_conversation_close",
+            ),
+            *super().get_urls(),
+        ]
+
+    def close_view(self, request, pk: int):
+        conversation = get_object_or_404(Conversation, pk=pk)
+        if request.method != "POST" or not self.has_change_permission(request, conversation):
+            raise PermissionDenied
+        if conversations.close(conversation, actor=request.user):
+            self.message_user(request, "Conversation closed.", messages.SUCCESS)
+        else:
+            self.message_user(request, "The conversation was already closed.", messages.INFO)
+        return redirect("admin:accounts_conversation_change", conversation.pk)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra = {"close_url": reverse("admin:accounts_conversation_close", args=[object_id])}
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})
+
+    @admin.action(description="Close the chosen conversations", permissions=["change"])
+    def close_conversations(self, request, queryset) -> None:
+        closed = sum(conversations.close(c, actor=request.user) for c in queryset.select_related("root"))
+        self.message_user(request, f"{closed} conversation(s) closed.", messages.SUCCESS)
+
+    @admin.action(description="Assign the chosen conversations to me", permissions=["change"])
+    def assign_to_me(self, request, queryset) -> None:
+        changed = sum(conversations.change(c, actor=request.user, assignee=request.user) for c in queryset)
+        self.message_user(request, f"{changed} conversation(s) assigned to you.", messages.SUCCESS)

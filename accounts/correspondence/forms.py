@@ -26,17 +26,13 @@ class MultipleFileField(forms.FileField):
         return [single(data, initial)] if data else []
 
 
-class WriteToUsForm(forms.Form):
-    kind = forms.ChoiceField(label="Topic")
-    subject = forms.CharField(max_length=200)
-    body = forms.CharField(label="Message", max_length=20_000, widget=forms.Textarea(attrs={"rows": 10}))
+class ReplyInThreadForm(forms.Form):
+    """Writing again in a conversation: its topic and subject are the conversation's."""
+
+    body = forms.CharField(label="Your message", max_length=20_000, widget=forms.Textarea(attrs={"rows": 6}))
     attachments = MultipleFileField(
         required=False, help_text=f"Up to {MAX_ATTACHMENTS} files, {MAX_ATTACHMENT_BYTES // 1024 // 1024} MB each."
     )
-
-    def __init__(self, *args, role: str, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["kind"].choices = [(k.value, k.label) for k in MailKind if role in RECIPIENT_ROLES[k]]
 
     def clean_attachments(self) -> list:
         files = self.cleaned_data.get("attachments") or []
@@ -49,3 +45,15 @@ class WriteToUsForm(forms.Form):
                     f"{MAX_ATTACHMENT_BYTES // 1024 // 1024} MB."
                 )
         return files
+
+
+class WriteToUsForm(ReplyInThreadForm):
+    kind = forms.ChoiceField(label="Topic")
+    subject = forms.CharField(max_length=200)
+    body = forms.CharField(label="Message", max_length=20_000, widget=forms.Textarea(attrs={"rows": 10}))
+
+    field_order = ["kind", "subject", "body", "attachments"]
+
+    def __init__(self, *args, role: str, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["kind"].choices = [(k.value, k.label) for k in MailKind if role in RECIPIENT_ROLES[k]]

@@ -218,7 +218,9 @@ def send_rendered(
 
     Recipients come from the customer's contacts by role. ``to`` replaces them only for
     mail about one person (allauth's verification and password reset, an invitation,
-    the acknowledgement of their own message), sent to the address that mail is about.
+    the acknowledgement of their own message), sent to the address that mail is about,
+    and for a staff reply, sent to the customer's contacts staff chose
+    (``services.reply``, which refuses anyone else).
 
     ``secrets`` are one-time values in the content (a password-reset or invitation
     link): the stored record shows them masked, and the real values are kept only

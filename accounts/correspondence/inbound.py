@@ -32,7 +32,8 @@ from django.db.models import Q
 from django.dispatch import Signal
 from django.utils import timezone
 
-from accounts.correspondence import senders
+from accounts.audit import System
+from accounts.correspondence import conversations, senders
 from accounts.correspondence.gateway import Attachment, store_attachments, store_file
 from accounts.correspondence.models import MailKind, Message, MessageAttachment
 from accounts.models import Membership, ProviderDetails
@@ -43,6 +44,7 @@ MAX_MESSAGE_BYTES = 50 * 1024 * 1024  # larger messages are kept raw, unparsed, 
 MAX_BODY_CHARS = 1_000_000  # the stored text and HTML; the raw message keeps the rest
 _MSGID = re.compile(r"<([^<>\s]+)>")
 REPLACEMENT = "\ufffd"  # what a NUL or a lone surrogate in a parsed field becomes
+INBOUND_ACTOR = System("inbound mail")
 
 
 def _limit(model, name: str) -> int:
@@ -431,6 +433,8 @@ def _store(fields: dict, attachments: list[tuple[str, str, bytes]], *, claimed_m
                     message,
                     [Attachment(name, payload, content_type) for name, content_type, payload in attachments],
                 )
+                # A customer wrote: their conversation waits for us (a quarantined message once assigned).
+                conversations.customer_wrote(message, actor=INBOUND_ACTOR)
         except IntegrityError:
             same_bytes = Message.objects.filter(raw_sha256=fields["raw_sha256"]).first()
             if same_bytes is not None:
@@ -458,6 +462,7 @@ def assign(message: Message, customer, *, actor) -> Message:
         locked.customer, locked.status = customer, Message.Status.RECEIVED
         locked.triaged_by, locked.triaged_at = actor, timezone.now()
         locked.save(update_fields=["customer", "status", "triaged_by", "triaged_at"])
+        conversations.customer_wrote(locked, actor=actor)
     return locked
 
 

@@ -338,3 +338,77 @@ class MessageRecipient(models.Model):
 
     def __str__(self) -> str:
         return f"{self.address}: {self.get_status_display()}"
+
+
+class Department(models.TextChoices):
+    """Which staff desk answers a conversation."""
+
+    SUPPORT = "support", "Support"
+    BILLING = "billing", "Billing"
+    ABUSE = "abuse", "Abuse"
+    PRIVACY = "privacy", "Privacy"
+
+
+# The desk for each kind of mail, when the address it was sent to does not say
+# (legal mail comes from, and is answered by, billing: gateway.sender_for).
+KIND_DEPARTMENTS: dict[str, str] = {
+    MailKind.SERVICE: Department.SUPPORT,
+    MailKind.SECURITY: Department.SUPPORT,
+    MailKind.BILLING: Department.BILLING,
+    MailKind.LEGAL: Department.BILLING,
+    MailKind.ABUSE: Department.ABUSE,
+    MailKind.PRIVACY: Department.PRIVACY,
+}
+
+
+class Conversation(models.Model):
+    """The state of one thread of correspondence with a customer: whose turn it is,
+    which desk answers it and who on it.
+
+    A thread is its first message (``root``) and every message whose ``thread`` is that
+    one. A conversation exists once a customer writes in it or staff reply in it; mail
+    we send on our own (an invoice) has none until then. Changed only through
+    ``accounts.correspondence.conversations``, which records each change in the audit trail.
+    """
+
+    class Status(models.TextChoices):
+        WAITING_FOR_US = "waiting_us", "Waiting for us"
+        WAITING_FOR_CUSTOMER = "waiting_customer", "Waiting for customer"
+        CLOSED = "closed", "Closed"
+
+    # What the customer reads for each status.
+    CUSTOMER_LABELS = {
+        Status.WAITING_FOR_US: "Waiting for us",
+        Status.WAITING_FOR_CUSTOMER: "Waiting for your reply",
+        Status.CLOSED: "Closed",
+    }
+
+    root = models.OneToOneField(Message, on_delete=models.PROTECT, related_name="conversation")
+    status = models.CharField(max_length=20, choices=Status.choices)
+    # When the status last changed: the queue of conversations waiting for us is oldest first.
+    status_since = models.DateTimeField(default=timezone.now)
+    department = models.CharField(max_length=20, choices=Department.choices)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        limit_choices_to={"is_staff": True, "is_active": True},
+        help_text="The member of staff answering it; anyone on the desk may, if nobody is.",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["status_since", "pk"]
+        indexes = [models.Index(fields=["status", "department", "status_since"], name="conversation_queue")]
+
+    def __str__(self) -> str:
+        return str(self.root)
+
+    @property
+    def customer(self):
+        return self.root.customer
+
+    def customer_label(self) -> str:
+        return self.CUSTOMER_LABELS[self.status]

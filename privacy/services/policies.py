@@ -35,7 +35,7 @@ def notice_days() -> int:
 
 
 def published() -> QuerySet[PolicyVersion]:
-    return PolicyVersion.objects.filter(published_at__isnull=False)
+    return PolicyVersion.objects.filter(published_at__isnull=False, version__isnull=False)
 
 
 def check_new_version(
@@ -61,37 +61,111 @@ def check_new_version(
         raise ValidationError(errors)
 
 
+DRAFT_FIELDS = ("document", "effective_from", "material_change", "summary_of_changes", "body")
+
+
 @transaction.atomic
-@transaction.atomic
-def publish_version(
-    document: str, body: str, effective_from: dt.date, material_change: bool, summary: str, *, actor: Actor
+def save_draft(
+    *,
+    document: str,
+    body: str,
+    effective_from: dt.date,
+    material_change: bool,
+    summary: str,
+    actor: Actor,
+    draft: PolicyVersion | None = None,
 ) -> PolicyVersion:
-    """Publish the next version of ``document``. Versions are numbered 1, 2, 3... per document."""
+    """Write a new draft of ``document``, or change ``draft``. Drafts are not public and have no number."""
     check_new_version(
         document=document, effective_from=effective_from, material_change=material_change, summary=summary
     )
+    values = {
+        "document": document,
+        "effective_from": effective_from,
+        "material_change": material_change,
+        "summary_of_changes": summary,
+        "body": body,
+    }
+    if draft is None:
+        version = PolicyVersion.objects.create(**values)
+        audit.record(
+            "policy.draft_written",
+            actor=actor,
+            target=version,
+            summary=f"Wrote a draft of the {version.get_document_display().lower()}",
+        )
+        return version
+    version = PolicyVersion.objects.select_for_update().get(pk=draft.pk)
+    if not version.is_draft:
+        raise ValidationError("This version is published and cannot be changed; write a new draft instead.")
+    before = {name: getattr(version, name) for name in DRAFT_FIELDS}
+    for name, value in values.items():
+        setattr(version, name, value)
+    version.save(update_fields=list(values))
+    changes = audit.diff(before, values)
+    if "body" in changes:  # the trail says that the text changed; the draft holds the text
+        changes["body"] = [f"{len(before['body'])} characters", f"{len(body)} characters"]
+    if changes:
+        audit.record(
+            "policy.draft_changed",
+            actor=actor,
+            target=version,
+            changes=changes,
+            summary=f"Changed the draft of the {version.get_document_display().lower()}",
+        )
+    return version
+
+
+@transaction.atomic
+def publish(draft: PolicyVersion, *, actor: Actor) -> PolicyVersion:
+    """Publish ``draft`` as the next version of its document (numbered 1, 2, 3... per document).
+
+    The notice rule is checked again on the day of publishing. Publishing the same draft
+    twice (a double click, two members of staff) publishes it once: the second is refused.
+    """
     # Lock the document's versions so that two publications cannot take the same number;
     # the unique constraint (document, version) backs this up.
-    numbers = list(
-        PolicyVersion.objects.select_for_update().filter(document=document).values_list("version", flat=True)
+    rows = list(PolicyVersion.objects.select_for_update().filter(document=draft.document).order_by("pk"))
+    version = next((row for row in rows if row.pk == draft.pk), None)
+    if version is None:
+        raise ValidationError("This draft no longer exists, or it was moved to another document.")
+    if not version.is_draft:
+        raise ValidationError(f"{version} is already published.")
+    check_new_version(
+        document=version.document,
+        effective_from=version.effective_from,
+        material_change=version.material_change,
+        summary=version.summary_of_changes,
     )
-    version = PolicyVersion.objects.create(
-        document=document,
-        version=max(numbers, default=0) + 1,
-        effective_from=effective_from,
-        body=body,
-        summary_of_changes=summary,
-        material_change=material_change,
-        published_at=timezone.now(),
-    )
+    numbers = [row.version for row in rows if row.version is not None and row.pk != version.pk]
+    version.version = max(numbers, default=0) + 1
+    version.published_at = timezone.now()
+    version.save(update_fields=["version", "published_at"])
     audit.record(
         "policy.published",
         actor=actor,
         target=version,
-        summary=f"Published {version.get_document_display().lower()} version {version.version}, "
-        f"in force from {effective_from:%-d %B %Y}" + (" (a material change)" if material_change else ""),
+        changes={"version": [None, version.version], "effective_from": [None, version.effective_from.isoformat()]},
+        summary=f"Published {version}, in effect from {version.effective_from:%-d %B %Y}"
+        + (" (material change: customers are told in advance)" if version.material_change else ""),
     )
     return version
+
+
+@transaction.atomic
+def publish_version(
+    document: str, body: str, effective_from: dt.date, material_change: bool, summary: str, *, actor: Actor
+) -> PolicyVersion:
+    """Write and publish the next version of ``document`` at once (no draft to review)."""
+    draft = save_draft(
+        document=document,
+        body=body,
+        effective_from=effective_from,
+        material_change=material_change,
+        summary=summary,
+        actor=actor,
+    )
+    return publish(draft, actor=actor)
 
 
 def current_versions(*, today: dt.date | None = None) -> list[PolicyVersion]:

@@ -27,7 +27,7 @@ def test_centre_renders_for_an_owner_with_every_section(owner_client, customer):
     ProcessingRestriction.objects.create(
         kind=ProcessingRestriction.Kind.OBJECTION, customer=customer, lifted_at=timezone.now(), scope="Lifted long ago"
     )
-    policies.publish_version("privacy", "Text", timezone.localdate(), False, "", actor=System("tests"))
+    policies.publish_version("privacy", "Text", timezone.localdate(), False, "", actor=System("test"))
 
     response = owner_client.get(reverse("privacy:centre"))
 
@@ -68,8 +68,8 @@ def test_centre_shows_upcoming_policy_changes(customer, provider):
         "Text",
         timezone.localdate() + dt.timedelta(days=45),
         True,
-        "Prices are now fixed for 12 months.",
-        actor=System("tests"),
+        "Prices are now **fixed** for 12 months.",
+        actor=System("test"),
     )
     policies.acknowledge(person, [version])  # else the acknowledgement comes first
     client = Client()
@@ -77,7 +77,7 @@ def test_centre_shows_upcoming_policy_changes(customer, provider):
 
     html = client.get(reverse("privacy:centre")).content.decode()
 
-    assert "Prices are now fixed for 12 months." in html
+    assert "Prices are now <strong>fixed</strong> for 12 months." in html  # the summary's Markdown, rendered
 
 
 def test_centre_needs_login(client):
@@ -89,7 +89,7 @@ def test_centre_needs_login(client):
 def test_centre_query_count_is_bounded(owner_client, customer, django_assert_max_num_queries):
     for _ in range(5):
         ProcessingRestriction.objects.create(kind=ProcessingRestriction.Kind.RESTRICTION, customer=customer)
-        policies.publish_version("privacy", "Text", timezone.localdate(), False, "", actor=System("tests"))
+        policies.publish_version("privacy", "Text", timezone.localdate(), False, "", actor=System("test"))
     with django_assert_max_num_queries(14):
         assert owner_client.get(reverse("privacy:centre")).status_code == 200
 

@@ -12,7 +12,7 @@ from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
 from accounts import roles
-from accounts.audit import System
+from accounts.audit import AuditEvent, System
 from accounts.correspondence.models import MailKind, Message
 from accounts.models import Customer
 from privacy.middleware import SESSION_PENDING_KEY
@@ -33,7 +33,7 @@ def publish(document="privacy", *, material=False, days_ahead=45, summary="", bo
         effective_from=TODAY + dt.timedelta(days=days_ahead),
         material_change=material,
         summary=summary or ("We now keep backups for 90 days." if material else ""),
-        actor=System("tests"),
+        actor=System("test"),
     )
 
 
@@ -72,7 +72,7 @@ def test_material_change_needs_a_summary_and_the_notice_period(settings):
         publish(material=True, days_ahead=29)
     assert "effective_from" in too_soon.value.error_dict
     with pytest.raises(ValidationError) as no_summary:
-        policies.publish_version("privacy", "Text", TODAY + dt.timedelta(days=40), True, "  ", actor=System("tests"))
+        policies.publish_version("privacy", "Text", TODAY + dt.timedelta(days=40), True, "  ", actor=System("test"))
     assert "summary_of_changes" in no_summary.value.error_dict
 
     assert publish(material=True, days_ahead=30).version == 1
@@ -341,34 +341,138 @@ def test_acknowledgement_page_refuses_an_off_site_next(owner_client):
 # ---------------------------------------------------------------------------------------
 
 
-def test_staff_publish_through_the_admin_and_published_versions_are_read_only(admin_client_mfa, settings):
+def test_staff_write_a_draft_preview_it_then_publish_it_and_it_is_read_only(admin_client_mfa, settings):
     settings.PORTAL_POLICY_NOTICE_DAYS = 30
     publish("privacy", days_ahead=0)
-    add_url = reverse("admin:privacy_policyversion_add")
     form = {
         "document": "privacy",
         "effective_from": (TODAY + dt.timedelta(days=31)).isoformat(),
         "material_change": "on",
-        "summary_of_changes": "New processor",
-        "body": "Full text",
+        "summary_of_changes": "New **processor**",
+        "body": "# Who we share with\n\nFull text",
     }
 
-    response = admin_client_mfa.post(add_url, form)
+    response = admin_client_mfa.post(reverse("admin:privacy_policyversion_add"), form)
 
-    assert response.status_code == 302, response.content.decode()[:2000]
-    version = PolicyVersion.objects.get(document="privacy", version=2)
-    assert version.published_at is not None and version.material_change
-    change_url = reverse("admin:privacy_policyversion_change", args=[version.pk])
-    assert admin_client_mfa.get(change_url).status_code == 200  # viewable
+    draft = PolicyVersion.objects.get(document="privacy", published_at=None)
+    assert response.status_code == 302 and response["Location"] == reverse(
+        "admin:privacy_policyversion_change", args=[draft.pk]
+    )
+    assert draft.version is None  # a draft has no number yet, and is not public
+    assert "Full text" not in Client().get(reverse("privacy:policies")).content.decode()
+    change_url = reverse("admin:privacy_policyversion_change", args=[draft.pk])
+    admin_client_mfa.post(change_url, {**form, "body": "# Who we share with\n\nBetter text"})  # a draft can change
+    draft.refresh_from_db()
+    assert draft.body.endswith("Better text")
+
+    preview = admin_client_mfa.get(reverse("admin:privacy_policyversion_preview", args=[draft.pk])).content.decode()
+    assert "Preview." in preview and "<h2>Who we share with</h2>" in preview and "# Who" not in preview
+    assert "New <strong>processor</strong>" in preview
+    confirm = admin_client_mfa.get(reverse("admin:privacy_policyversion_publish", args=[draft.pk])).content.decode()
+    assert "<h2>Who we share with</h2>" in confirm and "Publish this version" in confirm
+    assert draft.published_at is None  # looking is not publishing
+
+    response = admin_client_mfa.post(reverse("admin:privacy_policyversion_publish", args=[draft.pk]))
+
+    assert response.status_code == 302
+    version = PolicyVersion.objects.get(pk=draft.pk)
+    assert version.version == 2 and version.published_at is not None and version.material_change
+    assert AuditEvent.objects.about(version).filter(action="policy.published").count() == 1
+    public = Client().get(reverse("privacy:policy_version", args=["privacy", 2])).content.decode()
+    assert "<h2>Who we share with</h2>" in public and "Better text" in public
+    # Published: viewable, never changed, never deleted, never published again.
+    assert admin_client_mfa.get(change_url).status_code == 200
     admin_client_mfa.post(change_url, {**form, "body": "Altered"})
     version.refresh_from_db()
-    assert version.body == "Full text"
+    assert version.body.endswith("Better text")
+    again = admin_client_mfa.post(reverse("admin:privacy_policyversion_publish", args=[draft.pk]), follow=True)
+    assert "already published" in again.content.decode()
+    assert PolicyVersion.objects.get(pk=draft.pk).version == 2
     assert (
         admin_client_mfa.post(
             reverse("admin:privacy_policyversion_delete", args=[version.pk]), {"post": "yes"}
         ).status_code
         == 403
     )
+
+
+def test_a_published_version_refuses_changes_in_the_model_and_the_service(provider):
+    version = publish("privacy", days_ahead=0)
+    version.body = "Rewritten history"
+    with pytest.raises(ValidationError):
+        version.save()
+    with pytest.raises(ValidationError, match="published"):
+        policies.save_draft(
+            document="privacy",
+            body="Rewritten",
+            effective_from=TODAY,
+            material_change=False,
+            summary="",
+            actor=System("test"),
+            draft=version,
+        )
+    with pytest.raises(ValidationError, match="already published"):
+        policies.publish(version, actor=System("test"))
+    assert PolicyVersion.objects.get(pk=version.pk).body == "The policy text."
+
+
+def test_publishing_checks_the_notice_period_again_on_the_day(settings, admin_client_mfa):
+    settings.PORTAL_POLICY_NOTICE_DAYS = 30
+    draft = policies.save_draft(
+        document="terms",
+        body="Text",
+        effective_from=TODAY + dt.timedelta(days=31),
+        material_change=True,
+        summary="Prices",
+        actor=System("test"),
+    )
+    settings.PORTAL_POLICY_NOTICE_DAYS = 60  # the draft waited too long, or the rule changed
+
+    response = admin_client_mfa.post(reverse("admin:privacy_policyversion_publish", args=[draft.pk]))
+
+    assert response.status_code == 200 and "at least 60 days" in response.content.decode()
+    assert PolicyVersion.objects.get(pk=draft.pk).published_at is None
+
+
+def test_the_policy_text_is_markdown_and_its_html_never_runs(client, provider):
+    publish(
+        "privacy",
+        days_ahead=0,
+        body=(
+            "# Your rights\n\nYou may **object** at any time:\n\n- by email\n- [by post](https://example.com/post)\n\n"
+            '<script>alert("x")</script>\n\n<img src=x onerror=alert(1)>\n\n[click](javascript:alert(1))\n\n'
+            "| Data | Kept |\n|---|--:|\n| Invoices | 6 years |"
+        ),
+    )
+
+    html = client.get(reverse("privacy:policy_version", args=["privacy", 1])).content.decode()
+    article = html[html.index('<article class="policy-text">') : html.index("</article>")]
+
+    assert "<h2>Your rights</h2>" in article and "<strong>object</strong>" in article
+    assert "<li>by email</li>" in article
+    assert '<a href="https://example.com/post" rel="noopener noreferrer">by post</a>' in article
+    assert "<td>Invoices</td>" in article and "style=" not in article
+    # Raw HTML is shown as text, never as markup; a javascript: link is not made a link.
+    assert "<script" not in article and "&lt;script&gt;" in article
+    assert "<img" not in article and "&lt;img src=x onerror=alert(1)&gt;" in article
+    assert "javascript:" not in article.replace("[click](javascript:alert(1))", "")
+    assert "#" not in article and "**" not in article
+
+
+def test_the_notice_email_shows_the_summary_as_readable_text_and_html(customers, settings):
+    settings.PORTAL_POLICY_NOTICE_DAYS = 30
+    publish(
+        material=True,
+        days_ahead=30,
+        summary="We now use **two** processors:\n\n- Acme Backups\n- [Mailco](https://mailco.example)",
+    )
+
+    policies.send_policy_change_notices()
+
+    message = Message.objects.filter(template="policy_change").first()
+    assert "We now use two processors:\n\n- Acme Backups\n- Mailco (https://mailco.example)" in message.body_text
+    assert "**" not in message.body_text
+    assert "<strong>two</strong>" in message.body_html and "<li>Acme Backups</li>" in message.body_html
 
 
 def test_admin_refuses_a_material_change_without_notice(admin_client_mfa, settings):
