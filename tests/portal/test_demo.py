@@ -286,7 +286,7 @@ def test_every_staff_queue_and_customer_page_has_something_in_it(client):
     )
     for expected in (
         "Customers waiting for an answer",
-        "Re: Welcome to Northwind Hosting",  # each owner's question, unanswered
+        "Welcome to Northwind Hosting",  # each owner's reply to it, unanswered
         f"Invoice {overdue.number}",  # Tom's question about it, unanswered
         "Moving our shop to you",  # from a stranger, to assign or reject
         "Privacy requests by days left",
