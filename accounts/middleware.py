@@ -70,6 +70,16 @@ class RequireMFAMiddleware:
         return HttpResponseRedirect(reverse("accounting:home"))
 
 
+def customer_memberships(request: HttpRequest) -> list[Membership]:
+    """Every membership of the logged-in person, by customer name (the customer switcher's
+    list): one query per request, which ``current_membership`` chooses from."""
+    if not hasattr(request, "_portal_memberships"):
+        user = getattr(request, "user", None)
+        authenticated = user is not None and user.is_authenticated
+        request._portal_memberships = list(user.customer_memberships()) if authenticated else []
+    return request._portal_memberships
+
+
 def current_membership(request: HttpRequest):
     """The membership the person acts through now, or None; cached on the request.
 
@@ -79,15 +89,10 @@ def current_membership(request: HttpRequest):
     if hasattr(request, "_portal_membership"):
         return request._portal_membership
     membership = None
-    user = request.user
-    if user.is_authenticated:
-        memberships = (
-            Membership.objects.filter(user=user).select_related("customer").order_by("customer__registered_name", "pk")
-        )
+    memberships = customer_memberships(request)
+    if memberships:
         wanted = request.session.get(SESSION_CUSTOMER_KEY)
-        if wanted is not None:
-            membership = memberships.filter(customer_id=wanted).first()
-        if membership is None:
-            membership = memberships.first()
+        chosen = [m for m in memberships if m.customer_id == wanted] if wanted is not None else []
+        membership = chosen[0] if chosen else memberships[0]
     request._portal_membership = membership
     return membership

@@ -14,6 +14,7 @@ import datetime as dt
 import hashlib
 import ipaddress
 import secrets
+import time
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
@@ -694,6 +695,11 @@ class IPAssignment(models.Model):
                 )
 
 
+# This process's copy of the provider's details for page footers (ProviderDetails.cached).
+FOOTER_CACHE_SECONDS = 30
+_footer_copy: dict = {"until": float("-inf"), "value": None}
+
+
 @no_personal_data("The provider's own published company details.")
 class ProviderDetails(models.Model):
     """The provider's trading disclosures (Companies Act 2006; SI 2015/17).
@@ -787,6 +793,24 @@ class ProviderDetails(models.Model):
     def current(cls) -> ProviderDetails | None:
         return cls.objects.filter(pk=1).first()
 
+    @classmethod
+    def cached(cls) -> ProviderDetails | None:
+        """``current()`` for the footer of every page, kept by this process for up to
+        ``FOOTER_CACHE_SECONDS`` so that a page does not read the same row each time.
+
+        Saving or deleting the details forgets the copy in the process that did it at once;
+        the web server's other processes show the change within that time. Whatever is
+        issued or sent (invoices, PDFs, emails, security.txt) reads ``current()``."""
+        now = time.monotonic()
+        if _footer_copy["until"] <= now:
+            _footer_copy["value"] = cls.current()
+            _footer_copy["until"] = now + FOOTER_CACHE_SECONDS
+        return _footer_copy["value"]
+
+    @staticmethod
+    def forget_cached(**_signal) -> None:
+        _footer_copy["until"] = float("-inf")
+
     @property
     def display_name(self) -> str:
         return self.trading_name or self.registered_name
@@ -803,3 +827,7 @@ class ProviderDetails(models.Model):
         if self.vat_number:
             parts.append(f"VAT number {self.vat_number}")
         return "; ".join(parts) + "."
+
+
+models.signals.post_save.connect(ProviderDetails.forget_cached, sender=ProviderDetails)
+models.signals.post_delete.connect(ProviderDetails.forget_cached, sender=ProviderDetails)

@@ -28,6 +28,8 @@ from accounts.audit import AuditEvent
 from accounts.forms import ContactRoleForm, CustomerDetailsForm, InviteContactForm, NewLoginForm
 from accounts.middleware import SESSION_CUSTOMER_KEY
 from accounts.models import Invitation, IPAssignment, Membership, Service
+from core.links import row_link
+from core.pagination import paginate
 
 
 def _roles_table() -> list[dict]:
@@ -84,13 +86,20 @@ def _open_invitations(membership: Membership):
 def contacts(request: HttpRequest, membership: Membership) -> HttpResponse:
     require_permission(membership, roles.Action.VIEW_CONTACTS)
     can_manage = membership.can(roles.Action.MANAGE_CONTACTS)
+    page = paginate(request, _contacts_queryset(membership))
+    contacts = list(page)
+    if can_manage:
+        role_url, remove_url = row_link("accounts:change_contact_role"), row_link("accounts:remove_contact")
+        for contact in contacts:
+            contact.role_url, contact.remove_url = role_url(contact.pk), remove_url(contact.pk)
     return render(
         request,
         "accounts/contacts.html",
         {
             "customer": membership.customer,
             "membership": membership,
-            "contacts": _contacts_queryset(membership),
+            "page": page,
+            "contacts": contacts,
             "sole_owner_id": services.sole_owner_id(membership.customer),
             "invitations": _open_invitations(membership) if can_manage else [],
             "can_manage": can_manage,
@@ -261,10 +270,23 @@ def _joined(request: HttpRequest, membership: Membership) -> HttpResponse:
 @customer_view
 def service_list(request: HttpRequest, membership: Membership) -> HttpResponse:
     require_permission(membership, roles.Action.VIEW_SERVICES)
-    service_qs = Service.objects.for_customer(membership.customer).prefetch_related(
-        Prefetch("ip_assignments", queryset=IPAssignment.objects.current(), to_attr="current_addresses")
+    service_qs = (
+        Service.objects.for_customer(membership.customer)
+        .order_by("name", "pk")
+        .prefetch_related(
+            Prefetch("ip_assignments", queryset=IPAssignment.objects.current(), to_attr="current_addresses")
+        )
     )
-    return render(request, "accounts/services.html", {"customer": membership.customer, "services": service_qs})
+    page = paginate(request, service_qs)  # the addresses are fetched for the page's services only
+    services = list(page)
+    detail_url = row_link("accounts:service_detail")
+    for service in services:
+        service.detail_url = detail_url(service.pk)
+    return render(
+        request,
+        "accounts/services.html",
+        {"customer": membership.customer, "page": page, "services": services},
+    )
 
 
 @customer_view

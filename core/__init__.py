@@ -11,4 +11,6 @@ migrations.
   personal data.
 - ``core.background``: the Celery task class (``TransactionAwareTask``) that queues a
   task only once the transaction that asked for it has committed.
+- ``core.pagination`` and ``core.links``: a page of a long list (``paginate``, the same on
+  every customer page) and each row's link reversed once per page (``row_link``).
 """

@@ -49,6 +49,17 @@ def _local_cache(settings):
 
 
 @pytest.fixture(autouse=True)
+def _no_footer_copy():
+    """Each test reads the provider's details it made: the footer's copy of another test's
+    (rolled back, so never saved or deleted here) is forgotten."""
+    from accounts.models import ProviderDetails
+
+    ProviderDetails.forget_cached()
+    yield
+    ProviderDetails.forget_cached()
+
+
+@pytest.fixture(autouse=True)
 def _private_storage(settings, tmp_path):
     """Files written by a test go to its own folder, never to var/."""
     settings.STORAGES = {

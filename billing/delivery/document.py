@@ -91,11 +91,11 @@ def _vat_summary(invoice: Invoice, lines: list) -> list[dict[str, Any]]:
     return rows
 
 
-def _payment_state(invoice: Invoice, money) -> dict[str, Any]:
+def _payment_state(invoice: Invoice, money, *, with_balance: bool) -> dict[str, Any]:
     """What has been paid and what is due, as every rendering of the document states it:
     a settled document says Paid, with the date and reference of each payment, and asks
     for nothing; a part-paid one shows what was paid so far and the balance."""
-    state = settlement_of(invoice)
+    state = settlement_of(invoice, with_balance=with_balance)
     asks_payment = (
         invoice.kind != Invoice.Kind.CREDIT_NOTE and invoice.status != Invoice.Status.CANCELLED and state.balance > 0
     )
@@ -130,9 +130,12 @@ def _payment_state(invoice: Invoice, money) -> dict[str, Any]:
     }
 
 
-def document_data(invoice: Invoice) -> dict[str, Any]:
+def document_data(invoice: Invoice, *, with_balance: bool = False) -> dict[str, Any]:
     """Everything the customer is shown of an issued document, amounts formatted as they
-    are printed: the PDF template, the portal page and the email all take this."""
+    are printed: the PDF template, the portal page and the email all take this.
+
+    ``with_balance``: ``invoice`` was just read with ``Invoice.objects.with_balance()``,
+    whose figures are used (``settlement_of``)."""
     lines = list(invoice.lines.all())
     currency = invoice.currency
     seller = seller_block(SellerSnapshot.from_json(invoice.seller))
@@ -201,5 +204,5 @@ def document_data(invoice: Invoice) -> dict[str, Any]:
         # currency is shown in sterling too).
         "total_vat_gbp": money(invoice.total_vat if currency == "GBP" else invoice.total_vat_gbp, "GBP"),
         "total_net_gbp": money(invoice.total_net if currency == "GBP" else invoice.total_net_gbp, "GBP"),
-        "payment": _payment_state(invoice, money),
+        "payment": _payment_state(invoice, money, with_balance=with_balance),
     }

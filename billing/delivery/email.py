@@ -31,8 +31,9 @@ def send_document(invoice: Invoice) -> None:
     the email carries the idempotency key ``invoice:<pk>``, so a rerun after a crash or a
     duplicate delivery from the broker stores and sends nothing new.
     """
-    content = stored_pdf_bytes(invoice)
+    # Read once: the PDF (when it is still to be rendered) and the email say the same.
     data = document_data(invoice)
+    content = stored_pdf_bytes(invoice, data)
     try:
         send_mail(
             kind=MailKind.BILLING,

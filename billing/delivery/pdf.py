@@ -31,8 +31,9 @@ from core.files import read_verified
 PDF_FOLDER = "billing/pdf"
 
 
-def render_invoice_html(invoice: Invoice) -> str:
-    return render_to_string("billing/invoice_pdf.html", document_data(invoice))
+def render_invoice_html(invoice: Invoice, data: dict[str, Any] | None = None) -> str:
+    """The document's HTML; ``data``: its ``document_data``, when the caller has it already."""
+    return render_to_string("billing/invoice_pdf.html", data if data is not None else document_data(invoice))
 
 
 _fetcher = None
@@ -64,9 +65,9 @@ def render_html_pdf(html: str) -> bytes:
     return _write_pdf(html)
 
 
-def render_invoice_pdf(invoice: Invoice) -> bytes:
+def render_invoice_pdf(invoice: Invoice, data: dict[str, Any] | None = None) -> bytes:
     """The document as PDF bytes (WeasyPrint, from ``billing/invoice_pdf.html``)."""
-    return _write_pdf(render_invoice_html(invoice))
+    return _write_pdf(render_invoice_html(invoice, data))
 
 
 def pdf_filename(invoice: Invoice) -> str:
@@ -83,13 +84,13 @@ def store_invoice_pdf(invoice: Invoice) -> Invoice:
     return invoice
 
 
-def _store(invoice: Invoice) -> bytes | None:
+def _store(invoice: Invoice, data: dict[str, Any] | None = None) -> bytes | None:
     """``store_invoice_pdf``; returns the PDF when this call is the one that stored it."""
     if invoice.status == Invoice.Status.DRAFT or not invoice.number:
         raise ValueError("Only issued documents have a PDF.")
     if invoice.pdf:
         return None
-    content = render_invoice_pdf(invoice)
+    content = render_invoice_pdf(invoice, data)
     name, digest = store_file(PDF_FOLDER, pdf_filename(invoice), content)
     if Invoice.objects.filter(pk=invoice.pk, pdf="").update(pdf=name, pdf_sha256=digest):
         invoice.pdf, invoice.pdf_sha256 = name, digest
@@ -98,9 +99,10 @@ def _store(invoice: Invoice) -> bytes | None:
     return None
 
 
-def stored_pdf_bytes(invoice: Invoice) -> bytes:
-    """The stored PDF, rendering and storing it first if it is missing."""
-    content = _store(invoice)
+def stored_pdf_bytes(invoice: Invoice, data: dict[str, Any] | None = None) -> bytes:
+    """The stored PDF, rendering and storing it first if it is missing (from ``data``, the
+    document's ``document_data``, when the caller has it already)."""
+    content = _store(invoice, data)
     if content is not None:
         return content  # the bytes just written: the same as reading them back
     return read_verified(invoice.pdf.name, invoice.pdf_sha256)  # refuses a swapped file

@@ -39,6 +39,7 @@ from django.utils import timezone
 
 from accounts import audit
 from accounts.audit import Actor, person
+from accounts.models import Customer
 from billing.documents.locking import lock_customer
 from billing.documents.totals import credited_to
 from billing.models import Invoice, Payment, PaymentAllocation, Refund
@@ -85,9 +86,23 @@ def account_balance(customer, *, on: dt.date | None = None) -> Decimal:
         documents = documents.filter(issued_on__lte=on)
         payments = payments.filter(received_on__lte=on)
         refunds = refunds.filter(paid_on__lte=on)
-    invoiced = _sum(documents.filter(kind__in=Invoice.DEBIT_KINDS), "total_gross")
-    credited = _sum(documents.filter(kind=Invoice.Kind.CREDIT_NOTE), "total_gross")
-    return invoiced - credited - _sum(payments) + _sum(refunds)
+    figures = (
+        Customer.objects.filter(pk=customer.pk)
+        .values(
+            invoiced=_sum_of(documents.filter(kind__in=Invoice.DEBIT_KINDS), "total_gross"),
+            credited=_sum_of(documents.filter(kind=Invoice.Kind.CREDIT_NOTE), "total_gross"),
+            paid=_sum_of(payments, "amount"),
+            refunded=_sum_of(refunds, "amount"),
+        )
+        .get()
+    )  # one query, not four: the dashboard and every statement ask for it
+    return figures["invoiced"] - figures["credited"] - figures["paid"] + figures["refunded"]
+
+
+def _sum_of(queryset, field: str) -> Coalesce:
+    """``SUM(field)`` of one customer's ``queryset`` as a subquery (0.00 when empty)."""
+    total = queryset.order_by().values("customer").annotate(total=Sum(field)).values("total")
+    return Coalesce(Subquery(total), Value(ZERO), output_field=DecimalField(max_digits=14, decimal_places=2))
 
 
 def check_currency(customer, currency: str | None) -> str:

@@ -57,9 +57,17 @@ class Settlement:
         return max((p.received_on for p in self.payments), default=None)
 
 
-def settlement_of(invoice: Invoice) -> Settlement:
-    """``invoice``'s payment state as the database holds it now."""
-    row = Invoice.objects.with_balance().values("total_gross", "allocated", "credited", "balance").get(pk=invoice.pk)
+def settlement_of(invoice: Invoice, *, with_balance: bool = False) -> Settlement:
+    """``invoice``'s payment state as the database holds it now.
+
+    ``with_balance``: ``invoice`` was just read with ``Invoice.objects.with_balance()`` (a
+    page showing it), so its ``allocated``, ``credited`` and ``balance`` are taken as read
+    rather than read again."""
+    fields = ("total_gross", "allocated", "credited", "balance")
+    if with_balance:
+        row = {field: getattr(invoice, field) for field in fields}
+    else:
+        row = Invoice.objects.with_balance().values(*fields).get(pk=invoice.pk)
     settled_by = None
     source = invoice
     if invoice.kind == Invoice.Kind.PRO_FORMA and invoice.status == Invoice.Status.PAID:

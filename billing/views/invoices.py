@@ -15,7 +15,7 @@ from django import forms
 from django.db.models import Count, Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
-from django.urls import path, reverse
+from django.urls import path
 from django.utils import timezone
 
 from accounts import roles
@@ -26,6 +26,7 @@ from billing.delivery.document import document_data
 from billing.delivery.pdf import pdf_filename, stored_pdf_bytes
 from billing.models import Invoice
 from billing.money import format_money
+from core.links import row_link
 from core.pagination import paginate
 
 SHOW_CHOICES = [
@@ -70,16 +71,12 @@ def _documents(membership: Membership):
     return Invoice.objects.visible_to(membership).select_related("corrects").with_balance()
 
 
-_PK_MARK = "2147480001"  # a number no URL prefix contains, swapped for each row's pk
-
-
-def _with_amounts(invoice: Invoice, detail_url: str, pdf_url: str) -> Invoice:
+def _with_amounts(invoice: Invoice, detail_url, pdf_url) -> Invoice:
     invoice.balance_due = format_money(invoice.balance, invoice.currency)
     invoice.days_overdue = (timezone.localdate() - invoice.due_on).days if invoice.is_overdue else 0
     invoice.total = format_money(invoice.total_gross, invoice.currency)
-    # Reversed once per page, not once per row: the pk is the only part that changes.
-    invoice.detail_url = detail_url.replace(_PK_MARK, str(invoice.pk))
-    invoice.pdf_url = pdf_url.replace(_PK_MARK, str(invoice.pk))
+    invoice.detail_url = detail_url(invoice.pk)
+    invoice.pdf_url = pdf_url(invoice.pk)
     return invoice
 
 
@@ -93,8 +90,8 @@ def invoice_list(request: HttpRequest, membership: Membership) -> HttpResponse:
     # The number of documents and what is due on them, per currency, in one query.
     totals = list(shown.order_by().values("currency").annotate(n=Count("pk"), due=Sum("balance")).order_by("currency"))
     page = paginate(request, shown, count=sum(row["n"] for row in totals))
-    detail_url = reverse("billing:invoice_detail", args=[_PK_MARK])
-    pdf_url = reverse("billing:invoice_pdf", args=[_PK_MARK])
+    # Reversed once per page, not once per row: the pk is the only part that changes.
+    detail_url, pdf_url = row_link("billing:invoice_detail"), row_link("billing:invoice_pdf")
     due = [format_money(row["due"], row["currency"]) for row in totals if row["due"]]
     invoices = [_with_amounts(invoice, detail_url, pdf_url) for invoice in page]
     return render(
@@ -122,7 +119,11 @@ def invoice_detail(request: HttpRequest, membership: Membership, invoice_id: int
     return render(
         request,
         "billing/invoice_detail.html",
-        {"customer": membership.customer, **document_data(invoice), "collections": document_collections(invoice)},
+        {
+            "customer": membership.customer,
+            **document_data(invoice, with_balance=True),
+            "collections": document_collections(invoice),
+        },
     )
 
 

@@ -15,7 +15,7 @@ from django.utils import timezone
 from accounts import roles, services
 from accounts.audit import System
 from accounts.correspondence.models import MailKind, Message
-from accounts.models import Customer, Invitation, Membership, User
+from accounts.models import Customer, Invitation, Membership, Service, User
 from tests.accounts.factories import (
     PASSWORD,
     CustomerFactory,
@@ -488,3 +488,36 @@ def test_an_invitation_to_another_logins_second_address_asks_them_to_log_in(
     )
     assert posted.status_code == 200  # the same page again, never a server error
     assert not customer.memberships.filter(user__email="second@elsewhere.example").exists()
+
+
+def test_services_list_is_a_page_at_a_time_by_name(owner_client, customer):
+    for i in range(27):
+        ServiceFactory(customer=customer, name=f"web-{i:02d}", status=Service.Status.ENDED if i == 3 else "active")
+
+    first = _page(owner_client.get(reverse("accounts:services")))
+    second = _page(owner_client.get(reverse("accounts:services"), {"page": 2}))
+    past_the_end = _page(owner_client.get(reverse("accounts:services"), {"page": 99}))
+
+    assert "1–25 of 27 services" in first and "web-00" in first and "web-24" in first and "web-25" not in first
+    assert "web-03" in first  # ended services are listed too, in their place by name
+    assert 'href="?page=2" rel="next">Next<' in first and ">Older<" not in first
+    assert "26–27 of 27 services" in second and "web-25" in second and "web-26" in second and "web-24" not in second
+    assert 'href="?page=1" rel="prev">Previous<' in second
+    assert "web-26" in past_the_end  # a link saved when the list was longer shows the last page
+
+
+def test_contacts_page_is_a_page_at_a_time_and_keeps_each_rows_forms(owner_client, owner, customer):
+    for i in range(26):
+        _contact(customer, roles.Role.TECHNICAL if i % 2 else roles.Role.BILLING)
+
+    first = _page(owner_client.get(reverse("accounts:contacts")))
+    second = owner_client.get(reverse("accounts:contacts"), {"page": 2})
+    rows = Membership.objects.filter(customer=customer).count()
+
+    assert f"1–25 of {rows} contacts" in first and f"26–{rows} of {rows} contacts" in _page(second)
+    assert owner.email in first  # the owner comes first: owners, then billing, then technical
+    last = second.context["contacts"][-1]
+    assert reverse("accounts:change_contact_role", args=[last.pk]) in second.content.decode()
+    assert reverse("accounts:remove_contact", args=[last.pk]) in second.content.decode()
+    # The roles table and invitations are on every page.
+    assert "What each role may see and do" in first and "What each role may see and do" in _page(second)

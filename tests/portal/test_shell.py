@@ -206,3 +206,55 @@ def test_navigation_links_every_section_once_with_clean_markup(owner_client):
     for label in ("Dashboard", "Services", "Contacts", "Correspondence", "Customer details", "Privacy"):
         assert nav.count(f">{label}</a>") == 1, label
     assert "</li>>" not in page and "&gt;Customer" not in page
+
+
+def test_dashboard_lists_a_page_of_current_services_and_of_contacts_each_turned_on_its_own(
+    owner_client, owner, customer
+):
+    for i in range(12):
+        ServiceFactory(customer=customer, name=f"web-{i:02d}")
+    ServiceFactory(customer=customer, name="aa-old", status=Service.Status.ENDED)
+    for i in range(11):
+        MembershipFactory(customer=customer, role=roles.Role.TECHNICAL, user=UserFactory(email=f"z{i:02d}@example.com"))
+
+    first = owner_client.get(DASHBOARD).content.decode()
+    both_turned = owner_client.get(DASHBOARD, {"services": 2, "contacts": 2}).content.decode()
+
+    assert "1–10 of 12 current services" in first and "web-09" in first and "web-10" not in first
+    assert "aa-old" not in first and "1 ended service is listed" in first
+    assert "1–10 of 12 contacts" in first and "z08@example.com" in first and "z09@example.com" not in first
+    assert 'href="?services=2" rel="next"' in first and 'href="?contacts=2" rel="next"' in first
+    assert "11–12 of 12 current services" in both_turned and "web-11" in both_turned and "web-09" not in both_turned
+    assert "11–12 of 12 contacts" in both_turned and "z10@example.com" in both_turned
+    # Turning one list's page keeps the other's.
+    assert 'href="?services=1&amp;contacts=2" rel="prev"' in both_turned
+
+
+def test_dashboard_next_invoice_counts_services_on_every_page(owner_client, customer):
+    from billing.models import Subscription
+    from tests.billing.factories import SubscriptionFactory
+
+    for i in range(12):
+        SubscriptionFactory(service=ServiceFactory(customer=customer, name=f"web-{i:02d}"))
+    Subscription.objects.update(started_on="2026-01-01", billed_until="2026-11-30")
+    last = Subscription.objects.get(service__name="web-11")  # on the dashboard's second page
+    last.billed_until = "2026-10-31"
+    last.save()
+
+    assert "For the period from 1 November 2026" in owner_client.get(DASHBOARD).content.decode()
+
+
+def test_footer_reads_the_provider_once_and_sees_a_saved_change_at_once(owner_client, provider):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    owner_client.get(DASHBOARD)
+    with CaptureQueriesContext(connection) as queries:
+        owner_client.get(DASHBOARD)
+    assert not [q for q in queries.captured_queries if "accounts_providerdetails" in q["sql"]]
+
+    provider.support_email = "help@hosting.example"
+    provider.save()
+    assert "help@hosting.example" in owner_client.get(DASHBOARD).content.decode()
+    provider.delete()
+    assert "is registered in" not in owner_client.get(DASHBOARD).content.decode()
