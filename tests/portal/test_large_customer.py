@@ -25,7 +25,7 @@ PINS = {
     "billing:statement": 8,
     "billing:invoice_detail": 14,
     "correspondence:list": 7,
-    "correspondence:detail": 7,
+    "correspondence:detail": 8,  # the conversation's status and its form
     "privacy:centre": 7,
     "privacy:what_we_hold": 6,
     "privacy:disclosures": 6,
