@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import logging
 import os
-import statistics
 import subprocess
 import sys
 import time
@@ -33,14 +32,11 @@ import uuid
 from django.conf import settings
 from django.db import connection, transaction
 
+from bench.stats import spread
+
 
 def _n(name: str, default: int) -> int:
     return max(1, int(os.environ.get(name, str(default))))
-
-
-def _spread(values: list[float], fmt: str = "{:,.0f}", unit: str = "") -> str:
-    median = fmt.format(statistics.median(values))
-    return f"{median}{unit} (min {fmt.format(min(values))}, max {fmt.format(max(values))})"
 
 
 def _sink() -> tuple[subprocess.Popen, int]:
@@ -158,25 +154,25 @@ def run() -> dict:
         "rows": [
             (
                 "Stored and queued (render, store message + recipients, publish after commit)",
-                _spread(stored, unit=" messages/s"),
+                spread(stored, unit=" messages/s"),
                 f"{n_store} messages per repeat, one transaction each; {timed}",
             ),
             (
                 "Floor: bare INSERT of the same message row",
-                _spread(bare, unit=" rows/s"),
+                spread(bare, unit=" rows/s"),
                 f"{n_store} rows per repeat, one transaction each, raw SQL, values prepared untimed",
             ),
-            ("Gateway cost / bare INSERT", _spread(store_ratio, "{:.1f}", "×"), "per repeat"),
+            ("Gateway cost / bare INSERT", spread(store_ratio, "{:.1f}", "×"), "per repeat"),
             (
                 "Delivered (claim, build, send on a new SMTP connection, mark sent)",
-                _spread(delivered, unit=" messages/s"),
+                spread(delivered, unit=" messages/s"),
                 f"{n_deliver} messages per repeat; aiosmtpd sink on loopback in its own process; {timed}",
             ),
             (
                 "Floor: Django's SMTP backend alone, same message, same server",
-                _spread(backend, unit=" messages/s"),
+                spread(backend, unit=" messages/s"),
                 f"{n_deliver} messages per repeat, a new connection each",
             ),
-            ("Delivery cost / Django's SMTP backend", _spread(deliver_ratio, "{:.2f}", "×"), f"per repeat; {engine}"),
+            ("Delivery cost / Django's SMTP backend", spread(deliver_ratio, "{:.2f}", "×"), f"per repeat; {engine}"),
         ],
     }

@@ -24,12 +24,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bench.stats import spread
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _spread(values: list[float], fmt: str, unit: str) -> str:
-    f = fmt.format
-    return f"{f(statistics.median(values))}{unit} (min {f(min(values))}, max {f(max(values))})"
 
 
 def _pdfs(customer) -> int:
@@ -97,13 +94,13 @@ def run() -> dict:
         "rows": [
             (
                 "Export built (walk registry, ZIP with every PDF, hash, store, ledger)",
-                _spread([r["wall"] for r in results], "{:.2f}", " s"),
-                f"{size}; {timed}; wall-clock (CPU {_spread([r['cpu'] for r in results], '{:.2f}', ' s')})",
+                spread([r["wall"] for r in results], "{:.2f}", " s"),
+                f"{size}; {timed}; wall-clock (CPU {spread([r['cpu'] for r in results], '{:.2f}', ' s')})",
             ),
             ("ZIP size", f"{results[0]['size']:.1f} MiB", "JSON + CSV per model, files as stored, deflated"),
             (
                 "The export's own peak memory",
-                _spread([r["peak"] - r["baseline"] for r in results], "{:.0f}", " MiB"),
+                spread([r["peak"] - r["baseline"] for r in results], "{:.0f}", " MiB"),
                 "peak resident set of the building process during the build (sampled every 5 ms, and "
                 "getrusage maxrss when the build raised it) less its resident set just "
                 f"before the build (median baseline {statistics.median(r['baseline'] for r in results):.0f} MiB: "

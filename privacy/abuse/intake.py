@@ -77,9 +77,18 @@ def case_for(service: Service, *, category: str, abuse_type: str, now: dt.dateti
     return case
 
 
-def join_case(report: AbuseReport, service: Service, *, now: dt.datetime) -> AbuseCase:
-    case = case_for(service, category=report.category or "other", abuse_type=report.type or "other", now=now)
+def _join(service: Service, *, category: str, abuse_type: str, now: dt.datetime) -> AbuseCase:
+    """The case a report of ``service`` joins, counted: the open one, or a new one."""
+    case = case_for(service, category=category or "other", abuse_type=abuse_type or "other", now=now)
     AbuseCase.objects.filter(pk=case.pk).update(report_count=F("report_count") + 1, last_report_at=now)
+    # case_for locked the service's row before reading the case: nobody else has counted
+    # a report on it since, so the count read plus one is the stored one.
+    case.report_count, case.last_report_at = case.report_count + 1, now
+    return case
+
+
+def join_case(report: AbuseReport, service: Service, *, now: dt.datetime) -> AbuseCase:
+    case = _join(service, category=report.category, abuse_type=report.type, now=now)
     report.service, report.customer, report.case, report.status = (
         service,
         service.customer,
@@ -88,7 +97,6 @@ def join_case(report: AbuseReport, service: Service, *, now: dt.datetime) -> Abu
     )
     report.problem = ""
     report.save(update_fields=["service", "customer", "case", "status", "problem"])
-    case.refresh_from_db()
     return case
 
 
@@ -127,13 +135,37 @@ def file_report(
 def _file(data, *, message, entered_by, sender_verified, now, extra_evidence, shared_evidence) -> AbuseReport:
     data.evidence = [*data.evidence, *extra_evidence]
     parsers.check_limits(data, now=now)
-    duplicate = _duplicate_of(data)
     if data.category and data.category != "other" and not data.type:
         data.type = "other"
+    # Where the report goes is settled before it is stored, so that it is written once.
+    routed: dict = {"status": AbuseReport.Status.MALFORMED, "problem": data.problem[:5000]}
+    if not data.problems:
+        duplicate = _duplicate_of(data)
+        if duplicate is not None:
+            routed = {
+                "status": AbuseReport.Status.DUPLICATE,
+                "problem": data.problem[:5000],
+                "duplicate_of": duplicate,
+                "case_id": duplicate.case_id,
+                "service_id": duplicate.service_id,
+                "customer_id": duplicate.customer_id,
+            }
+        else:
+            found = matching.match(data.source_ip, data.event_time)
+            if found.service is None:
+                routed = {"status": AbuseReport.Status.UNMATCHED, "problem": found.problem}
+            else:
+                service = found.service
+                case = _join(service, category=data.category, abuse_type=data.type, now=now)
+                routed = {
+                    "status": AbuseReport.Status.MATCHED,
+                    "problem": "",
+                    "case": case,
+                    "service": service,
+                    "customer": service.customer,
+                }
     report = AbuseReport.objects.create(
         format=data.format,
-        status=AbuseReport.Status.MALFORMED,
-        problem=data.problem[:5000],
         report_id=data.report_id[:200],
         content_sha256=data.content_sha256,
         message=message,
@@ -152,24 +184,12 @@ def _file(data, *, message, entered_by, sender_verified, now, extra_evidence, sh
         confirmed=data.confirmed,
         received_at=now,
         entered_by=entered_by,
+        **routed,
     )
     limit = settings.PORTAL_ABUSE_MAX_EVIDENCE_BYTES
     for item in data.evidence[: settings.PORTAL_ABUSE_MAX_EVIDENCE_ITEMS]:
         if len(item.content) <= limit:  # an item over the limit stays only in the raw message
             store_evidence(report, item, added_by=entered_by, shared=shared_evidence)
-    if data.problems:
-        return report
-    if duplicate is not None:
-        report.status, report.duplicate_of = AbuseReport.Status.DUPLICATE, duplicate
-        report.case, report.service, report.customer = duplicate.case, duplicate.service, duplicate.customer
-        report.save(update_fields=["status", "duplicate_of", "case", "service", "customer"])
-        return report
-    found = matching.match(data.source_ip, data.event_time)
-    if found.service is None:
-        report.status, report.problem = AbuseReport.Status.UNMATCHED, found.problem
-        report.save(update_fields=["status", "problem"])
-        return report
-    join_case(report, found.service, now=now)
     return report
 
 

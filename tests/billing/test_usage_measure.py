@@ -133,3 +133,20 @@ def test_the_sql_and_python_paths_agree(first, second, days):
         )
     spans = [day_span(n, s.pk, NOVEMBER, NOVEMBER + dt.timedelta(days=days - 1)) for n, s in enumerate(services)]
     assert measure.in_sql(spans) == measure.in_python(spans)
+
+
+@pytest.mark.django_db
+def test_many_services_measured_in_parts_give_the_same_answer(monkeypatch, django_assert_max_num_queries):
+    """Past PARALLEL_FROM_SERVICES, PostgreSQL gets the services in parts (one query of
+    UNION ALL): every service is measured once, as the Python path measures it."""
+    monkeypatch.setattr(measure, "PARALLEL_FROM_SERVICES", 2)
+    services = [ServiceFactory() for _ in range(5)]
+    for n, service in enumerate(services):
+        store(service, NOVEMBER, [(i * 7919 * (n + 1)) % 1000 * MB for i in range(900)], [n * MB] * 900, first=n)
+    spans = [day_span(service.pk, service.pk, NOVEMBER, dt.date(2026, 11, 30)) for service in services]
+    spans.append(day_span("none", 10**9, NOVEMBER, dt.date(2026, 11, 30)))  # a service without samples
+    with django_assert_max_num_queries(7):
+        result = measure.in_sql(spans)
+    assert result == measure.in_python(spans)
+    assert len(result) == 6 and result["none"].samples == 0
+    assert [result[s.pk].p95_out for s in services] == [n * MB for n in range(5)]
