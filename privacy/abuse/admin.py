@@ -144,7 +144,7 @@ class AbuseReportAdmin(admin.ModelAdmin):
         if request.method == "POST" and form.is_valid():
             report = intake.file_report(
                 _staff_report(form.cleaned_data),
-                entered_by=request.user,
+                actor=request.user,
                 extra_evidence=[
                     parsers.Evidence(upload.read(), upload.content_type or "application/octet-stream", upload.name)
                     for upload in form.cleaned_data["evidence"]

@@ -105,17 +105,20 @@ def file_report(
     data: parsers.ReportData,
     *,
     message: Message | None = None,
-    entered_by=None,
+    actor: audit.Actor,
     sender_verified: bool = False,
     now: dt.datetime | None = None,
     extra_evidence: Sequence[parsers.Evidence] = (),
     shared_evidence: bool = False,
 ) -> AbuseReport:
-    """Store one report and send it where it belongs: a case, or the queue with its reason."""
+    """Store one report and send it where it belongs: a case, or the queue with its reason.
+
+    ``actor`` is the member of staff who entered it by hand (recorded on the report as
+    entered by them), or the intake that read it from the abuse mailbox."""
     report = _file(
         data,
         message=message,
-        entered_by=entered_by,
+        entered_by=audit.person(actor),
         sender_verified=sender_verified,
         now=now or timezone.now(),
         extra_evidence=extra_evidence,
@@ -123,7 +126,7 @@ def file_report(
     )
     audit.record(
         "abuse_report.filed",
-        actor=entered_by or audit.System("abuse intake"),
+        actor=actor,
         target=report,
         customer=report.customer,
         summary=f"Abuse report #{report.pk} ({report.get_format_display()}): {report.get_status_display().lower()}"
@@ -233,7 +236,10 @@ def receive_message(message: Message) -> list[AbuseReport]:
                 problems=[f"the message could not be read as a report ({exc.__class__.__name__}: {exc})"],
             )
         ]
-    reports = [file_report(data, message=message, sender_verified=verified) for data in found]
+    reports = [
+        file_report(data, message=message, actor=audit.System("abuse intake"), sender_verified=verified)
+        for data in found
+    ]
     acknowledge(reports, message)
     return reports
 

@@ -17,6 +17,7 @@ from django.core.management import call_command
 from django.urls import reverse
 from playwright.sync_api import expect
 
+from accounts.audit import System
 from billing.models import Invoice
 from portal.management.commands.load_demo import DEMO_PASSWORD
 
@@ -69,7 +70,7 @@ def _recent_pages(customer) -> dict[str, str]:
     metered = customer.services.filter(subscriptions__plan__usage_terms__isnull=False).distinct().first()
     address = metered.ip_assignments.order_by("pk").first().network.split("/")[0]
     sample = samples.PER_CATEGORY["connection"](ip=address, when=timezone.now().isoformat())
-    report = intake.file_report(parsers.parse_xarf(json.dumps(sample)), now=timezone.now())
+    report = intake.file_report(parsers.parse_xarf(json.dumps(sample)), now=timezone.now(), actor=System("tests"))
     invoice = Invoice.objects.filter(customer=customer).open().order_by("pk").first()
     letter = send_letter(
         customer, invoices=[invoice], actor=StaffFactory(), today=invoice.due_on + dt.timedelta(days=1)

@@ -10,6 +10,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from accounts.audit import System
 from accounts.correspondence.models import Message
 from privacy.abuse import cases, intake, parsers
 from privacy.abuse.models import AbuseCase, AbuseReport, CaseEntry
@@ -24,7 +25,7 @@ def _file(sample: dict, **fields) -> AbuseReport:
     data = parsers.parse_xarf(json.dumps(sample))
     for name, value in fields.items():
         setattr(data, name, value)
-    return intake.file_report(data, now=NOW)
+    return intake.file_report(data, now=NOW, actor=System("abuse intake"))
 
 
 @pytest.fixture

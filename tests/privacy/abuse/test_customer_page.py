@@ -11,6 +11,7 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts import roles
+from accounts.audit import System
 from accounts.models import Membership
 from privacy.abuse import cases, intake, parsers
 from privacy.abuse.models import CaseEntry
@@ -26,7 +27,7 @@ def case(hosted):
         json.dumps(samples.PER_CATEGORY["connection"](description="Seen by jo.bloggs@home.example from 198.51.100.25"))
     )
     data.reporter_is_organisation, data.reporter_org = False, ""
-    report = intake.file_report(data, now=NOW)
+    report = intake.file_report(data, now=NOW, actor=System("tests"))
     staff = StaffFactory()
     cases.add_note(report.case, actor=staff, text="Internal: customer is a repeat offender")
     cases.tell_customer(report.case, actor=staff, instructions="Stop the attack.")

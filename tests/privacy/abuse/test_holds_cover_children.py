@@ -11,6 +11,7 @@ import pytest
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
+from accounts.audit import System
 from accounts.models import Customer
 from core.registry import owner_paths
 from privacy.abuse import cases, intake, parsers
@@ -41,7 +42,7 @@ def test_the_children_declare_the_records_they_belong_to():
 
 
 def _closed_case(sample: dict) -> AbuseCase:
-    report = intake.file_report(parsers.parse_xarf(json.dumps(sample)), now=NOW)
+    report = intake.file_report(parsers.parse_xarf(json.dumps(sample)), now=NOW, actor=System("tests"))
     case = cases.set_status(report.case, status=AbuseCase.Status.RESOLVED, actor=StaffFactory())
     AbuseCase.objects.filter(pk=case.pk).update(closed_at=dt.datetime(2026, 3, 5, tzinfo=dt.UTC))
     return AbuseCase.objects.get(pk=case.pk)

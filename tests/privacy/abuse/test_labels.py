@@ -13,6 +13,7 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts import roles
+from accounts.audit import System
 from accounts.models import Membership
 from privacy.abuse import cases, intake, parsers
 from privacy.abuse.admin import TYPE_PAIRS
@@ -51,7 +52,7 @@ def _ddos_case(hosted) -> AbuseCase:
             samples.xarf("connection", "ddos", source_port=53, protocol="udp", first_seen="2026-03-03T09:00:00Z")
         )
     )
-    report = intake.file_report(data, now=NOW)
+    report = intake.file_report(data, now=NOW, actor=System("tests"))
     assert report.case is not None, report.problem
     return report.case
 
@@ -88,7 +89,7 @@ def test_a_ddos_case_reads_ddos_for_the_customer_the_desk_and_in_the_email(hoste
 def test_a_port_scan_is_port_scan_inside_a_sentence(hosted):
     data = parsers.parse_xarf(json.dumps(samples.xarf("connection", "port_scan", source_port=40000, protocol="tcp",
                                                       first_seen="2026-03-03T09:00:00Z")))  # fmt: skip
-    case = intake.file_report(data, now=NOW).case
+    case = intake.file_report(data, now=NOW, actor=System("tests")).case
 
     message = cases.tell_customer(case, actor=StaffFactory(), instructions="Stop scanning.").outbound
 

@@ -8,6 +8,7 @@ import json
 import pytest
 from django.utils import timezone
 
+from accounts.audit import System
 from privacy.abuse import intake, matching, parsers
 from privacy.abuse.models import AbuseCase, AbuseReport
 from tests.accounts.factories import IPAssignmentFactory, ServiceFactory
@@ -17,7 +18,7 @@ NOW = dt.datetime(2026, 3, 4, 12, tzinfo=dt.UTC)
 
 
 def _file(sample: dict, now=NOW) -> AbuseReport:
-    return intake.file_report(parsers.parse_xarf(json.dumps(sample)), now=now)
+    return intake.file_report(parsers.parse_xarf(json.dumps(sample)), now=now, actor=System("tests"))
 
 
 def _at(day: str, hour: int = 12) -> dt.datetime:
@@ -163,7 +164,7 @@ def test_an_unmatched_report_is_queued_with_the_reason(db):
     ],
 )
 def test_a_malformed_report_is_kept_and_queued_with_the_reason(hosted, sample, reason):
-    report = intake.file_report(parsers.parse_xarf(sample), now=NOW)
+    report = intake.file_report(parsers.parse_xarf(sample), now=NOW, actor=System("tests"))
 
     assert report.pk and report.status == AbuseReport.Status.MALFORMED
     assert reason in report.problem

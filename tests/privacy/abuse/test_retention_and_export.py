@@ -12,6 +12,7 @@ from django.core.files.storage import default_storage
 from django.test import Client
 from django.utils import timezone
 
+from accounts.audit import System
 from accounts.models import ProviderDetails
 from core.registry import declaration_for
 from privacy.abuse import cases, intake, parsers
@@ -29,7 +30,7 @@ NOW = dt.datetime(2026, 3, 4, 12, tzinfo=dt.UTC)
 @pytest.fixture
 def closed_case(hosted):
     data = parsers.parse_xarf(json.dumps(samples.PER_CATEGORY["messaging"]()))
-    report = intake.file_report(data, now=NOW)
+    report = intake.file_report(data, now=NOW, actor=System("tests"))
     case = cases.set_status(report.case, status=AbuseCase.Status.RESOLVED, actor=StaffFactory())
     AbuseCase.objects.filter(pk=case.pk).update(closed_at=dt.datetime(2026, 3, 5, tzinfo=dt.UTC))
     return case
@@ -59,7 +60,9 @@ def test_the_sweep_removes_a_closed_cases_evidence_after_twelve_months(closed_ca
 
 @pytest.mark.django_db
 def test_an_open_case_is_kept(hosted):
-    report = intake.file_report(parsers.parse_xarf(json.dumps(samples.PER_CATEGORY["messaging"]())), now=NOW)
+    report = intake.file_report(
+        parsers.parse_xarf(json.dumps(samples.PER_CATEGORY["messaging"]())), now=NOW, actor=System("tests")
+    )
 
     sweep(dry_run=False, today=dt.date(2030, 1, 1))
 
@@ -78,7 +81,9 @@ def test_a_legal_hold_keeps_the_evidence(closed_case):
 @pytest.mark.django_db
 def test_an_unmatched_report_goes_twelve_months_after_it_arrived(db):
     report = intake.file_report(
-        parsers.parse_xarf(json.dumps(samples.PER_CATEGORY["messaging"](ip="192.0.2.1"))), now=NOW
+        parsers.parse_xarf(json.dumps(samples.PER_CATEGORY["messaging"](ip="192.0.2.1"))),
+        now=NOW,
+        actor=System("tests"),
     )
 
     sweep(dry_run=False, today=dt.date(2027, 3, 3))
