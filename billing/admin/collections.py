@@ -18,6 +18,7 @@ from billing.collections.disputes import reject_dispute, resolve_dispute
 from billing.collections.handoff import check_handoff, hand_off, record_event, write_off
 from billing.collections.letters import handoff_wait, record_answer, record_posting, send_letter
 from billing.collections.models import (
+    REPLY_SECTIONS,
     CollectionAgency,
     CollectionsPause,
     CollectionsSettings,
@@ -325,9 +326,17 @@ class AnsweredForm(forms.Form):
 
 @admin.register(LetterReply)
 class LetterReplyAdmin(ViewOnlyPage, admin.ModelAdmin):
-    list_display = ["letter", "response", "wants_documents", "seeking_advice", "submitted_at", "answered_on"]
-    list_filter = ["response", "wants_documents", "seeking_advice"]
+    list_display = ["letter", "response", "payment", "wants_documents", "seeking_advice", "needs_more_time",
+                    "submitted_at", "answered_on"]  # fmt: skip
+    list_filter = ["response", "payment", "wants_documents", "seeking_advice", "needs_more_time"]
     readonly_fields = [f.name for f in LetterReply._meta.fields if f.name != "id"]
+    # The customer's answers in the paper forms' sections, then our answer.
+    fieldsets = [
+        (None, {"fields": ["letter", "submitted_by", "submitted_at"]}),
+        *[(title, {"fields": names}) for title, names in REPLY_SECTIONS],
+        ("Financial Statement: totals", {"fields": ["monthly_income", "monthly_outgoings"]}),
+        ("Our answer", {"fields": ["answered_on", "answered_by"]}),
+    ]
     actions = ["record_answer"]
 
     def has_add_permission(self, request) -> bool:

@@ -7,8 +7,9 @@
   Statement and an up-to-date statement of account enclosed. It is emailed (kind legal)
   and must be posted by staff, who record the posting day. The debt may not be passed on
   until 30 days after the letter was sent (the later of its email and its posting), and,
-  when the reply asks for documents or says the debtor is seeking advice, until 30 days
-  after the later of that reply and our answer to it.
+  when the reply asks for documents, says the debtor is getting debt advice or needs more
+  time, until 30 days after the later of that reply and our answer to it (and past the
+  day they asked for, up to 90 days ahead).
 - A **business** is sent a letter before action under the Practice Direction on
   Pre-Action Conduct, with 14 days to reply.
 """
@@ -31,7 +32,7 @@ from accounts.correspondence.models import MailKind
 from accounts.models import LegalForm, ProviderDetails
 from billing.collections.charges import accrued, why_not_chargeable
 from billing.collections.interest import interest
-from billing.collections.models import Letter, LetterReply
+from billing.collections.models import INCOME_FIELDS, SPENDING_FIELDS, Letter, LetterReply
 from billing.collections.state import collectable
 from billing.delivery.pdf import render_html_pdf, statement_context
 from billing.documents.locking import lock_customer
@@ -157,8 +158,86 @@ def record_posting(letter: Letter, *, posted_on: dt.date, actor) -> Letter:
     return letter
 
 
+MORE_TIME_MAX_DAYS = 90
+
+
+def reply_problems(letter: Letter, answers: dict, *, today: dt.date) -> dict[str, str]:
+    """What is missing or wrong in a Reply Form, by field, in the customer's words."""
+    problems: dict[str, str] = {}
+    get = answers.get
+    response = get("response")
+    if response not in LetterReply.Response.values:
+        problems["response"] = "Say whether you owe the debt, part of it, none of it, or do not know."
+    if response == LetterReply.Response.OWE_PART:
+        accepted = get("amount_accepted")
+        if accepted is None or accepted <= 0:
+            problems["amount_accepted"] = "You said you owe part of the debt: say how much you accept you owe."
+        elif accepted >= letter.amount:
+            problems["amount_accepted"] = (
+                f"That is all of the {letter.amount} {letter.currency} we say is owed: "
+                "choose \u201cI agree I owe the debt\u201d instead."
+            )
+    if response == LetterReply.Response.DISPUTE and not (get("dispute_reason") or "").strip():
+        problems["dispute_reason"] = "You said you do not owe the debt: say why."
+    if response == LetterReply.Response.DONT_KNOW and not get("wants_documents"):
+        problems["wants_documents"] = (
+            "You said you do not know whether you owe the debt: say which documents or information you need."
+        )
+    payment = get("payment") or ""
+    if payment == LetterReply.Payment.ALREADY_PAID:
+        if not get("paid_on"):
+            problems["paid_on"] = "You said you have already paid: say on what day."
+        elif get("paid_on") > today:
+            problems["paid_on"] = "The day you paid cannot be in the future."
+        if not (get("paid_how") or "").strip():
+            problems["paid_how"] = "You said you have already paid: say how (for example bank transfer or card)."
+    elif payment == LetterReply.Payment.IN_FULL:
+        if not get("pay_in_full_by"):
+            problems["pay_in_full_by"] = "You said you will pay in full: say by what day."
+        elif get("pay_in_full_by") < today:
+            problems["pay_in_full_by"] = "The day you will pay by cannot be in the past."
+    elif payment == LetterReply.Payment.INSTALMENTS:
+        if not get("instalment_amount"):
+            problems["instalment_amount"] = "You want to pay by instalments: say how much you offer each time."
+        if not get("instalment_frequency"):
+            problems["instalment_frequency"] = "Say whether the instalments are each week or each month."
+        if not get("instalments_from"):
+            problems["instalments_from"] = "Say on what day the instalments would start."
+        elif get("instalments_from") < today:
+            problems["instalments_from"] = "The first instalment cannot be in the past."
+    if get("seeking_advice") and not (get("advice_from") or "").strip():
+        problems["advice_from"] = "You said you are getting debt advice: say from whom."
+    if get("needs_more_time"):
+        until = get("more_time_until")
+        if not until:
+            problems["more_time_until"] = "You said you need more time: say until what day."
+        elif until <= today:
+            problems["more_time_until"] = "The day you need until must be after today."
+        elif until > today + dt.timedelta(days=MORE_TIME_MAX_DAYS):
+            problems["more_time_until"] = (
+                f"Ask for up to {MORE_TIME_MAX_DAYS} days from today; if you need longer, tell us why under "
+                "\u201cAnything else\u201d and we will consider it."
+            )
+        if not (get("more_time_why") or "").strip():
+            problems["more_time_why"] = "You said you need more time: say why."
+    named = any(get(f) for f in ("documents_agreement", "documents_statement", "documents_invoices"))
+    if get("wants_documents") and not named and not (get("documents_wanted") or "").strip():
+        problems["documents_wanted"] = "Say which documents you need: tick them, or name them here."
+    return problems
+
+
+def _totals(answers: dict) -> dict:
+    """The Financial Statement's totals, from its headings when any is filled in."""
+    for total, headings in (("monthly_income", INCOME_FIELDS), ("monthly_outgoings", SPENDING_FIELDS)):
+        amounts = [answers[f] for f in headings if answers.get(f) is not None]
+        if amounts:
+            answers[total] = sum(amounts, Decimal("0"))
+    return answers
+
+
 def submit_reply(letter: Letter, *, membership, **answers) -> LetterReply:
-    """The Reply Form, completed in the portal by a billing contact or owner."""
+    """The Reply Form, completed in the portal by a billing contact or owner. Refused, with
+    every problem named by field, unless each answer has what it needs."""
     if (
         membership is None
         or not membership.can(roles.Action.VIEW_BILLING)
@@ -167,28 +246,30 @@ def submit_reply(letter: Letter, *, membership, **answers) -> LetterReply:
         raise ValidationError("Only the customer's billing contacts and owners can reply to this letter.")
     if letter.kind != Letter.Kind.LETTER_OF_CLAIM:
         raise ValidationError("This letter has no Reply Form: reply by email.")
-    if answers.get("response") not in LetterReply.Response.values:
-        raise ValidationError("Say whether you agree you owe the debt, part of it, or none of it.")
-    if answers.get("wants_documents") and not (answers.get("documents_wanted") or "").strip():
-        raise ValidationError("Say which documents you would like.")
-    reply = LetterReply.objects.create(letter=letter, submitted_by=membership.user, **answers)
-    audit.record(
-        "collections.letter_replied",
-        actor=membership.user,
-        target=letter,
-        summary=f"Reply Form: {reply.get_response_display()}"
-        + ("; documents asked for" if reply.wants_documents else "")
-        + ("; seeking advice" if reply.seeking_advice else ""),
-    )
-    with contextlib.suppress(NoRecipients):  # the portal shows it all the same
-        send_mail(
-            kind=MailKind.LEGAL,
-            template="collections_reply_received",
-            customer=letter.customer,
-            context={"letter": letter, "reply": reply},
-            idempotency_key=f"collections-reply:{reply.pk}",
-            related=letter,
+    problems = reply_problems(letter, answers, today=timezone.localdate())
+    if problems:
+        raise ValidationError(problems)
+    with transaction.atomic():
+        reply = LetterReply.objects.create(letter=letter, submitted_by=membership.user, **_totals(answers))
+        audit.record(
+            "collections.letter_replied",
+            actor=membership.user,
+            target=letter,
+            summary=f"Reply Form: {reply.get_response_display()}"
+            + (f"; {reply.get_payment_display().lower()}" if reply.payment else "")
+            + ("; documents asked for" if reply.wants_documents else "")
+            + ("; seeking advice" if reply.seeking_advice else "")
+            + (f"; more time until {reply.more_time_until:%-d %B %Y}" if reply.needs_more_time else ""),
         )
+        with contextlib.suppress(NoRecipients):  # the portal shows it all the same
+            send_mail(
+                kind=MailKind.LEGAL,
+                template="collections_reply_received",
+                customer=letter.customer,
+                context={"letter": letter, "reply": reply},
+                idempotency_key=f"collections-reply:{reply.pk}",
+                related=letter,
+            )
     return reply
 
 
@@ -227,18 +308,25 @@ def handoff_wait(letter: Letter) -> Wait:
     until = sent + dt.timedelta(days=PROTOCOL_DAYS)
     reason = f"{PROTOCOL_DAYS} days after the Letter of Claim was sent"
     for reply in letter.replies.all():
-        if reply.wants_documents or reply.seeking_advice:
-            if reply.answered_on is None and reply.wants_documents:
-                return Wait(None, "the customer asked for documents, which have not been recorded as sent")
-            later = max(
-                timezone.localdate(reply.submitted_at), reply.answered_on or timezone.localdate(reply.submitted_at)
-            )
-            if later + dt.timedelta(days=PROTOCOL_DAYS) > until:
-                until = later + dt.timedelta(days=PROTOCOL_DAYS)
-                reason = (
-                    f"{PROTOCOL_DAYS} days after the later of the customer's reply "
-                    f"({'asking for documents' if reply.wants_documents else 'seeking advice'}) and our answer"
-                )
+        if not reply.holds_handoff:
+            continue
+        if reply.answered_on is None and reply.wants_documents:
+            return Wait(None, "the customer asked for documents, which have not been recorded as sent")
+        replied = timezone.localdate(reply.submitted_at)
+        later = max(replied, reply.answered_on or replied)
+        why = (
+            "asking for documents"
+            if reply.wants_documents
+            else "seeking advice"
+            if reply.seeking_advice
+            else "asking for more time"
+        )
+        if later + dt.timedelta(days=PROTOCOL_DAYS) > until:
+            until = later + dt.timedelta(days=PROTOCOL_DAYS)
+            reason = f"{PROTOCOL_DAYS} days after the later of the customer's reply ({why}) and our answer"
+        if reply.needs_more_time and reply.more_time_until and reply.more_time_until >= until:
+            until = reply.more_time_until + dt.timedelta(days=1)
+            reason = f"the customer asked for more time, until {reply.more_time_until:%-d %B %Y}"
     return Wait(until, reason)
 
 

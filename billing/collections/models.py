@@ -15,6 +15,7 @@ from decimal import Decimal
 from dateutil.relativedelta import relativedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -371,19 +372,82 @@ class Letter(models.Model):
         return 30 if self.kind == self.Kind.LETTER_OF_CLAIM else 14
 
 
+# The Financial Statement's monthly headings (as on the paper form), by field.
+INCOME_FIELDS = [
+    "income_earnings", "income_partner_earnings", "income_self_employed", "income_benefits",
+    "income_pensions", "income_maintenance", "income_contributions", "income_other",
+]  # fmt: skip
+SPENDING_FIELDS = [
+    "spending_home", "spending_communications", "spending_food", "spending_travel",
+    "spending_personal", "spending_savings", "spending_priority_debts", "spending_other",
+]  # fmt: skip
+
+# The paper Reply Form's and Financial Statement's sections, by field: the online form
+# and the admin's reply page follow them.
+REPLY_SECTIONS = [
+    ("Section 1: do you owe the debt?", ["response", "amount_accepted", "dispute_reason"]),
+    ("Section 2: paying", ["payment", "paid_on", "paid_amount", "paid_how", "pay_in_full_by",
+                           "instalment_amount", "instalment_frequency", "instalments_from", "payment_offer"]),
+    ("Section 3: debt advice and more time", ["seeking_advice", "advice_from", "advice_appointment",
+                                              "needs_more_time", "more_time_until", "more_time_why"]),
+    ("Section 4: documents and information", ["wants_documents", "documents_agreement", "documents_statement",
+                                              "documents_invoices", "documents_wanted"]),
+    ("Section 5: anything else", ["notes", "contact_details"]),
+    ("Financial Statement: your household", ["household_adults", "household_children", "household_vehicles",
+                                             "housing"]),
+    ("Financial Statement: income each month", INCOME_FIELDS),
+    ("Financial Statement: spending each month", SPENDING_FIELDS),
+    ("Financial Statement: other debts, savings and assets", ["other_debts", "savings_assets"]),
+]  # fmt: skip
+
+
+def _money(verbose_name: str, **kwargs) -> models.DecimalField:
+    return models.DecimalField(
+        verbose_name, max_digits=12, decimal_places=2, null=True, blank=True,
+        validators=[MinValueValidator(Decimal("0"), "Amounts cannot be negative.")], **kwargs,
+    )  # fmt: skip
+
+
 @personal_data(
     description="Your replies to a letter of claim, with your financial statement.",
     categories=[Category.FINANCIAL, Category.CORRESPONDENCE],
     fields=[
         "submitted_at",
         "response",
-        "wants_documents",
-        "documents_wanted",
-        "seeking_advice",
+        "amount_accepted",
+        "dispute_reason",
+        "payment",
+        "paid_on",
+        "paid_amount",
+        "paid_how",
+        "pay_in_full_by",
+        "instalment_amount",
+        "instalment_frequency",
+        "instalments_from",
         "payment_offer",
+        "seeking_advice",
+        "advice_from",
+        "advice_appointment",
+        "needs_more_time",
+        "more_time_until",
+        "more_time_why",
+        "wants_documents",
+        "documents_agreement",
+        "documents_statement",
+        "documents_invoices",
+        "documents_wanted",
         "notes",
+        "contact_details",
+        "household_adults",
+        "household_children",
+        "household_vehicles",
+        "housing",
+        *INCOME_FIELDS,
         "monthly_income",
+        *SPENDING_FIELDS,
         "monthly_outgoings",
+        "other_debts",
+        "savings_assets",
         "answered_on",
     ],
     person_path="submitted_by",
@@ -394,24 +458,82 @@ class Letter(models.Model):
     erasure=CLAIMS_KEPT,
 )
 class LetterReply(models.Model):
-    """The Reply Form, completed in the portal."""
+    """The Reply Form and Financial Statement, completed in the portal: the same questions
+    as the paper forms enclosed with the Letter of Claim."""
 
     class Response(models.TextChoices):
         OWE_ALL = "owe_all", "I agree I owe the debt"
         OWE_PART = "owe_part", "I agree I owe part of the debt"
+        DONT_KNOW = "dont_know", "I do not know whether I owe the debt"
         DISPUTE = "dispute", "I do not owe the debt"
+
+    class Payment(models.TextChoices):
+        ALREADY_PAID = "paid", "I have already paid the debt"
+        IN_FULL = "in_full", "I will pay the amount I owe in full"
+        INSTALMENTS = "instalments", "I want to pay by instalments"
+
+    class Frequency(models.TextChoices):
+        WEEK = "week", "each week"
+        MONTH = "month", "each month"
 
     letter = models.ForeignKey(Letter, on_delete=models.PROTECT, related_name="replies")
     submitted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     submitted_at = models.DateTimeField(default=timezone.now)
+    # Section 1: do you owe the debt?
     response = models.CharField(max_length=10, choices=Response.choices)
-    wants_documents = models.BooleanField(default=False)
-    documents_wanted = models.TextField(blank=True)
-    seeking_advice = models.BooleanField(default=False)
-    payment_offer = models.CharField(max_length=300, blank=True)
-    notes = models.TextField(blank=True)
-    monthly_income = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
-    monthly_outgoings = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    amount_accepted = _money("The amount I accept I owe")
+    dispute_reason = models.TextField("Why I do not owe it", blank=True)
+    # Section 2: paying.
+    payment = models.CharField("Paying", max_length=12, choices=Payment.choices, blank=True)
+    paid_on = models.DateField("Paid on", null=True, blank=True)
+    paid_amount = _money("Amount paid")
+    paid_how = models.CharField("How I paid", max_length=200, blank=True)
+    pay_in_full_by = models.DateField("I will pay in full on or before", null=True, blank=True)
+    instalment_amount = _money("Instalments of")
+    instalment_frequency = models.CharField("How often", max_length=5, choices=Frequency.choices, blank=True)
+    instalments_from = models.DateField("Instalments starting on", null=True, blank=True)
+    payment_offer = models.CharField("Anything more about my offer", max_length=300, blank=True)
+    # Section 3: debt advice and more time.
+    seeking_advice = models.BooleanField("I am getting debt advice", default=False)
+    advice_from = models.CharField("Debt advice from", max_length=200, blank=True)
+    advice_appointment = models.DateField("Appointment on (if you have one)", null=True, blank=True)
+    needs_more_time = models.BooleanField("I need more time to get debt advice, or to reply", default=False)
+    more_time_until = models.DateField("I need until", null=True, blank=True)
+    more_time_why = models.TextField("Because", blank=True)
+    # Section 4: documents and information.
+    wants_documents = models.BooleanField("I need documents", default=False)
+    documents_agreement = models.BooleanField("The agreement", default=False)
+    documents_statement = models.BooleanField("The statement of account", default=False)
+    documents_invoices = models.BooleanField("The invoices", default=False)
+    documents_wanted = models.TextField("Other documents or information", blank=True)
+    # Section 5: anything else, and how to reach the customer.
+    notes = models.TextField("Anything else", blank=True)
+    contact_details = models.TextField("Contact details (address, telephone) if not as on the account", blank=True)
+    # The Financial Statement.
+    household_adults = models.PositiveSmallIntegerField("Adults in the household", null=True, blank=True)
+    household_children = models.CharField("Children in the household, and their ages", max_length=200, blank=True)
+    household_vehicles = models.PositiveSmallIntegerField("Vehicles in the household", null=True, blank=True)
+    housing = models.CharField("Your housing (owner, tenant, living with family, other)", max_length=200, blank=True)
+    income_earnings = _money("Earnings from work, after tax (yours)")
+    income_partner_earnings = _money("Earnings from work, after tax (a partner's)")
+    income_self_employed = _money("Self-employed income, after tax and business costs")
+    income_benefits = _money("Benefits and tax credits")
+    income_pensions = _money("Pensions (state, work and private)")
+    income_maintenance = _money("Maintenance or child support received")
+    income_contributions = _money("Contributions from lodgers or others living with you")
+    income_other = _money("Other income")
+    monthly_income = _money("Total monthly income")
+    spending_home = _money("Home and contents")
+    spending_communications = _money("Communications and leisure")
+    spending_food = _money("Food and housekeeping")
+    spending_travel = _money("Travel")
+    spending_personal = _money("Personal costs")
+    spending_savings = _money("Savings")
+    spending_priority_debts = _money("Priority debts")
+    spending_other = _money("Other spending")
+    monthly_outgoings = _money("Total monthly spending")
+    other_debts = models.TextField("Other debts (who, how much, what you pay each month)", blank=True)
+    savings_assets = models.TextField("Savings and assets", blank=True)
     answered_on = models.DateField(
         null=True, blank=True, help_text="The day we sent the documents asked for, or answered the reply."
     )
@@ -425,6 +547,24 @@ class LetterReply(models.Model):
 
     def __str__(self) -> str:
         return f"Reply to {self.letter}"
+
+    @property
+    def holds_handoff(self) -> bool:
+        """Asks for documents, or for time: the Protocol's wait runs from our answer."""
+        return self.wants_documents or self.seeking_advice or self.needs_more_time
+
+    @property
+    def documents_list(self) -> list[str]:
+        named = [
+            label
+            for field, label in (
+                ("documents_agreement", "the agreement"),
+                ("documents_statement", "the statement of account"),
+                ("documents_invoices", "the invoices"),
+            )
+            if getattr(self, field)
+        ]
+        return named + ([self.documents_wanted.strip()] if self.documents_wanted.strip() else [])
 
 
 @no_personal_data("Collection agencies and solicitors: businesses the provider instructs.")

@@ -16,7 +16,7 @@ from accounts.access import customer_view, private_download, require_permission
 from accounts.models import Membership
 from billing.collections.disputes import MAX_ATTACHMENTS, raise_dispute
 from billing.collections.letters import handoff_wait, letter_filename, letter_pdf_bytes, submit_reply
-from billing.collections.models import Letter, LetterReply
+from billing.collections.models import INCOME_FIELDS, REPLY_SECTIONS, SPENDING_FIELDS, Letter, LetterReply
 from billing.models import Invoice
 
 
@@ -82,19 +82,44 @@ def dispute_new(request: HttpRequest, membership: Membership, invoice_id: int) -
 
 
 class ReplyForm(forms.ModelForm):
+    """The online Reply Form and Financial Statement, in the paper forms' sections."""
+
     class Meta:
         model = LetterReply
-        fields = ["response", "wants_documents", "documents_wanted", "seeking_advice", "payment_offer", "notes",
-                  "monthly_income", "monthly_outgoings"]  # fmt: skip
-        widgets = {"response": forms.RadioSelect, "notes": forms.Textarea(attrs={"rows": 4})}
-        labels = {
-            "wants_documents": "I would like you to send me documents",
-            "documents_wanted": "Which documents",
-            "seeking_advice": "I am seeking debt advice",
-            "payment_offer": "What I offer to pay, and when",
-            "monthly_income": "Financial statement: my total monthly income (£)",
-            "monthly_outgoings": "Financial statement: my total monthly outgoings (£)",
+        fields = [name for _, names in REPLY_SECTIONS for name in names]
+        widgets = {
+            "response": forms.RadioSelect,
+            "payment": forms.RadioSelect,
+            "instalment_frequency": forms.RadioSelect,
+            **{f: forms.DateInput(attrs={"type": "date"})
+               for f in ("paid_on", "pay_in_full_by", "instalments_from", "advice_appointment", "more_time_until")},
+            **{f: forms.Textarea(attrs={"rows": 3})
+               for f in ("dispute_reason", "more_time_why", "documents_wanted", "notes", "contact_details",
+                         "other_debts", "savings_assets")},
+        }  # fmt: skip
+        help_texts = {
+            "payment": "Leave blank if none applies.",
+            "instalment_amount": "£, with how often and from when below. Fill in the Financial Statement too.",
+            "spending_home": "Rent or mortgage, council tax, water, energy, TV licence, insurance.",
+            "spending_communications": "Phones, internet, TV packages, hobbies, gifts.",
+            "spending_food": "Groceries, toiletries, meals at school or work, baby items, pets.",
+            "spending_travel": "Public transport, fuel, car insurance, tax, MOT, repairs, parking, vehicle finance.",
+            "spending_personal": "Childcare, clothing, medical costs, school costs, life or health insurance.",
+            "spending_savings": "Regular saving and pension contributions you pay yourself.",
+            "spending_priority_debts": "Arrears of rent, mortgage, council tax, energy or water; fines; tax.",
+            "income_benefits": "Universal Credit, Child Benefit, disability and carer's benefits, others.",
+            "income_other": "Student loans and grants, other.",
         }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in ("payment", "instalment_frequency"):
+            self.fields[name].choices = [c for c in self.fields[name].choices if c[0]]
+        for name in INCOME_FIELDS + SPENDING_FIELDS:
+            self.fields[name].label = f"{self.fields[name].label} (£ a month)"
+
+    def sections(self):
+        return [(title, [self[name] for name in names]) for title, names in REPLY_SECTIONS]
 
 
 def _letters(membership: Membership):
@@ -111,7 +136,7 @@ def letter_list(request: HttpRequest, membership: Membership) -> HttpResponse:
 def letter_reply(request: HttpRequest, membership: Membership, letter_id: int) -> HttpResponse:
     letter = get_object_or_404(_letters(membership), pk=letter_id)
     require_permission(membership, roles.Action.VIEW_BILLING)
-    form = ReplyForm(request.POST or None)
+    form = ReplyForm(request.POST if request.method == "POST" else None)
     if letter.kind == Letter.Kind.LETTER_OF_CLAIM and request.method == "POST" and form.is_valid():
         try:
             submit_reply(letter, membership=membership, **form.cleaned_data)

@@ -219,7 +219,7 @@ def test_a_reply_asking_for_documents_holds_the_handoff_until_30_days_after_our_
         record_posting(letter, posted_on=D(2026, 4, 1), actor=staff)
     with at(D(2026, 4, 20)):
         reply = submit_reply(letter, membership=owner, response=LetterReply.Response.DISPUTE, wants_documents=True,
-                             documents_wanted="The signed order form")  # fmt: skip
+                             dispute_reason="I never ordered it", documents_wanted="The signed order form")  # fmt: skip
         assert "asked for documents" in check_handoff(debtor, [invoice], today=D(2026, 6, 1))[0]
     with at(D(2026, 5, 5)):
         record_answer(reply, answered_on=D(2026, 5, 5), actor=staff)

@@ -177,7 +177,12 @@ def test_staff_write_post_and_hand_over_a_sole_traders_debt_from_the_admin(provi
     with at(D(2026, 4, 10)):
         reply = logged_in(owner).post(
             reverse("billing:letter_reply", args=[letter.pk]),
-            {"response": "owe_all", "seeking_advice": "on", "payment_offer": "£50 a month"},
+            {
+                "response": "owe_all",
+                "seeking_advice": "on",
+                "advice_from": "StepChange",
+                "payment_offer": "£50 a month",
+            },
         )
         assert reply.status_code == 302 and LetterReply.objects.get().seeking_advice
         action(
