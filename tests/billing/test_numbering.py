@@ -95,8 +95,9 @@ ISSUER = textwrap.dedent(
     django.setup()
     from billing.models import Invoice
     from billing.issuing import issue_invoice
+    from accounts.audit import System
     for pk in sys.argv[1:]:
-        issue_invoice(Invoice.objects.get(pk=int(pk)), issued_on=dt.date(2026, 11, 22))
+        issue_invoice(Invoice.objects.get(pk=int(pk)), issued_on=dt.date(2026, 11, 22), actor=System("tests"))
     """
 )
 
