@@ -19,7 +19,7 @@ from django.db import connections, transaction
 from accounts import roles
 from accounts.correspondence import gateway
 from accounts.correspondence.models import MailKind, Message
-from accounts.tasks import deliver_message, requeue_due_messages
+from accounts.tasks import deliver_message, deliver_messages, requeue_due_messages
 from portal.celery import app as celery_app
 from tests.accounts.factories import MembershipFactory, UserFactory
 from tests.test_celery_worker import broker  # noqa: F401  (the real-broker fixture)
@@ -71,6 +71,7 @@ def test_delivery_has_its_own_queue_and_every_other_task_the_default(settings):
     router = celery_app.amqp.router
     assert router.route({}, deliver_message.name)["queue"].name == settings.PORTAL_MAIL_QUEUE == "mail"
     assert router.route({}, requeue_due_messages.name)["queue"].name == "mail"
+    assert router.route({}, deliver_messages.name)["queue"].name == "mail"
     others = ("billing.tasks.render_and_send_invoice", "privacy.tasks.retention_sweep", "privacy.tasks.build_export")
     for name in others:
         assert name in celery_app.tasks
