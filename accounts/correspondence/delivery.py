@@ -316,6 +316,7 @@ def deliver_many(message_ids: list[int], *, timeout: float | None = None) -> dic
     mailer = _Mailer(timeout=timeout)
     outcomes: dict[int, Outcome] = {}
     started = time.monotonic()
+    n = 0
     try:
         for n, message in enumerate(claimed):
             outcome = outcomes[message.pk] = _deliver_claimed(message, mailer)
@@ -323,6 +324,12 @@ def deliver_many(message_ids: list[int], *, timeout: float | None = None) -> dic
             if outcome.server_trouble or late:
                 _release(claimed[n + 1 :])
                 break
+    except Exception:
+        # Marking failed (the database went away): the message being marked waits for its
+        # lease to end, as when one message is delivered; the rest were not tried.
+        with contextlib.suppress(Exception):
+            _release(claimed[n + 1 :])
+        raise
     finally:
         mailer.close()
     return outcomes

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -160,3 +160,25 @@ def test_a_row_another_worker_is_claiming_is_skipped_not_waited_for(queued, smtp
     assert Message.objects.get(pk=ids[0]).status == Message.Status.QUEUED
     assert delivery.deliver_many(ids) == {ids[0]: delivery.Outcome("sent")}
     assert sorted(_subject(e) for e in smtp_server.received) == [f"Notice {n}" for n in range(5)]
+
+
+def test_a_database_error_while_marking_gives_back_the_messages_not_yet_tried(queued, smtp_server, monkeypatch):
+    ids = [m.pk for m in queued]
+    real_apply = delivery._apply
+
+    def failing_on_the_second(updates):
+        if len(smtp_server.received) == 2:
+            raise OperationalError("the database went away")
+        real_apply(updates)
+
+    monkeypatch.setattr(delivery, "_apply", failing_on_the_second)
+    with pytest.raises(OperationalError):
+        delivery.deliver_many(ids)
+    statuses = dict(Message.objects.filter(pk__in=ids).values_list("pk", "status"))
+    assert statuses[ids[0]] == Message.Status.SENT
+    assert statuses[ids[1]] == Message.Status.SENDING  # sent, not marked: its lease must end first
+    assert [statuses[pk] for pk in ids[2:]] == [Message.Status.QUEUED] * 3  # not tried: given back
+    assert list(Message.objects.filter(pk__in=ids[2:]).values_list("attempts", flat=True)) == [0, 0, 0]
+    monkeypatch.setattr(delivery, "_apply", real_apply)
+    assert sorted(delivery.deliver_many(ids)) == sorted(ids[2:])  # the second waits for its lease
+    assert len(smtp_server.received) == 5  # nobody got a second copy
