@@ -26,6 +26,9 @@ _last_eager_sweep = -EAGER_SWEEP_EVERY
 # (PORTAL_EMAIL_INLINE_TIMEOUT), and after the server could not be reached no further
 # attempt in this process for this many seconds; the messages stay queued for the sweep.
 PAUSE_AFTER_UNREACHABLE = 60.0
+# The sweep hands due messages to workers this many at a time: one claim, one SMTP
+# connection per batch (accounts.correspondence.delivery.deliver_many).
+SWEEP_BATCH = 50
 
 
 @dataclass
@@ -79,17 +82,37 @@ def _sweep_in_process() -> None:
         requeue_due_messages.delay()
 
 
+@shared_task(bind=True, acks_late=True)
+def deliver_messages(self, message_ids: list[int]) -> dict[str, int]:
+    """Hand a batch of stored outbound messages to the mail server on one connection.
+
+    Those deferred again are queued with their back-off for a later sweep; those not due
+    or held by another worker are skipped. In-process, as ``deliver_message``: nothing is
+    attempted while the server was just unreachable, and if it cannot be reached the rest
+    of the batch waits, queued, for the next sweep."""
+    if self.request.is_eager and in_process.paused:
+        return {"paused": len(message_ids)}
+    timeout = settings.PORTAL_EMAIL_INLINE_TIMEOUT if self.request.is_eager else None
+    outcomes = delivery.deliver_many(message_ids, timeout=timeout)
+    if self.request.is_eager and any(outcome.server_trouble for outcome in outcomes.values()):
+        in_process.pause()
+    counts: dict[str, int] = {}
+    for outcome in outcomes.values():
+        counts[outcome.status] = counts.get(outcome.status, 0) + 1
+    return counts
+
+
 @shared_task
 def requeue_due_messages() -> int:
     """Every minute, the mail gateway's safety net: queue messages whose enqueue failed,
-    retries that are due, and sends that got stuck.
+    retries that are due, and sends that got stuck, in batches of ``SWEEP_BATCH``.
 
     In-process, each sweep tries the mail server again, once: if it cannot be reached,
     the rest of the due messages wait for the next sweep."""
     in_process.resume()
     ids = delivery.due_message_ids()
-    for message_id in ids:
-        deliver_message.delay(message_id)
+    for start in range(0, len(ids), SWEEP_BATCH):
+        deliver_messages.delay(ids[start : start + SWEEP_BATCH])
     return len(ids)
 
 

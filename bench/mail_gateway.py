@@ -11,6 +11,11 @@ delivering against Django's SMTP backend sending the same message to the same se
   the floor: Django's SMTP backend alone sending an ``EmailMessage`` with the same
   sender, recipients, subject and body, also on a new connection per message. The
   server is aiosmtpd's sink on loopback, in its own process, for both.
+- **Delivered in batches**: ``delivery.deliver_many`` on as many other stored messages, in
+  batches of the sweep's size (``accounts.tasks.SWEEP_BATCH``): one claim and one SMTP
+  connection per batch, each message marked as soon as the server answered. Its floor:
+  Django's SMTP backend sending the same messages with ``send_messages``, one connection
+  per batch of the same size.
 
 Gateway and floor alternate in blocks (``BENCH_MAIL_STORE`` and ``BENCH_MAIL_DELIVER``
 messages, default 500 and 200), ``BENCH_MAIL_REPEATS`` times (default 3); rates and the
@@ -65,13 +70,15 @@ def _sink() -> tuple[subprocess.Popen, int]:
 def run() -> dict:
     from django.core.mail import EmailMessage, get_connection
 
-    from accounts import roles
+    from accounts import roles, tasks
     from accounts.correspondence import delivery, gateway
     from accounts.correspondence.models import MailKind, Message
     from portal.celery import app
     from tests.accounts.factories import CustomerFactory, MembershipFactory, ProviderDetailsFactory
 
     n_store, n_deliver = _n("BENCH_MAIL_STORE", 500), _n("BENCH_MAIL_DELIVER", 200)
+    n_store = max(n_store, 2 * n_deliver)  # one block for each way of delivering
+    batch = tasks.SWEEP_BATCH
     repeats = _n("BENCH_MAIL_REPEATS", 3)
     logging.getLogger("mail.log").setLevel(logging.WARNING)
     ProviderDetailsFactory()
@@ -113,7 +120,7 @@ def run() -> dict:
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_USE_TLS = "127.0.0.1", port, False
     settings.EMAIL_USE_SSL = False
-    stored, bare, delivered, backend = [], [], [], []
+    stored, bare, delivered, backend, batched, backend_batched = [], [], [], [], [], []
     try:
         for repeat in range(repeats):
             app.conf.task_always_eager = False
@@ -142,12 +149,28 @@ def run() -> dict:
                 with get_connection(fail_silently=False) as smtp:
                     smtp.send_messages([message])
             backend.append(n_deliver / (time.perf_counter() - started))
+
+            block = ids[n_deliver : 2 * n_deliver]
+            started = time.perf_counter()
+            sent = 0
+            for start in range(0, n_deliver, batch):
+                outcomes = delivery.deliver_many(block[start : start + batch])
+                sent += sum(outcome.status == "sent" for outcome in outcomes.values())
+            batched.append(n_deliver / (time.perf_counter() - started))
+            assert sent == n_deliver, sent
+            started = time.perf_counter()
+            for start in range(0, n_deliver, batch):
+                with get_connection(fail_silently=False) as smtp:
+                    smtp.send_messages(messages[start : start + batch])
+            backend_batched.append(n_deliver / (time.perf_counter() - started))
     finally:
         server.terminate()
         server.wait(timeout=10)
     engine = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
     store_ratio = [b / s for s, b in zip(stored, bare, strict=True)]
     deliver_ratio = [b / d for d, b in zip(delivered, backend, strict=True)]
+    batch_ratio = [b / d for d, b in zip(batched, backend_batched, strict=True)]
+    speedup = [b / d for d, b in zip(delivered, batched, strict=True)]
     timed = f"{repeats} repeats, gateway and floor in alternate blocks; wall-clock"
     return {
         "title": "Mail gateway",
@@ -174,5 +197,21 @@ def run() -> dict:
                 f"{n_deliver} messages per repeat, a new connection each",
             ),
             ("Delivery cost / Django's SMTP backend", spread(deliver_ratio, "{:.2f}", "×"), f"per repeat; {engine}"),
+            (
+                "Delivered in batches (deliver_many: one claim and one SMTP connection per batch, each marked)",
+                spread(batched, unit=" messages/s"),
+                f"{n_deliver} other messages per repeat in batches of {batch} (the sweep's); same server; "
+                f"{spread(speedup, '{:.1f}', '×')} the rate one at a time",
+            ),
+            (
+                "Floor: Django's SMTP backend, same messages, send_messages on one connection per batch",
+                spread(backend_batched, unit=" messages/s"),
+                f"{n_deliver} messages per repeat in batches of {batch}",
+            ),
+            (
+                "Batch delivery cost / Django's SMTP backend",
+                spread(batch_ratio, "{:.2f}", "×"),
+                f"per repeat; {engine}",
+            ),
         ],
     }

@@ -374,6 +374,7 @@ PORTAL_MAIL_QUEUE = "mail"
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_TASK_ROUTES = {
     "accounts.tasks.deliver_message": {"queue": PORTAL_MAIL_QUEUE},
+    "accounts.tasks.deliver_messages": {"queue": PORTAL_MAIL_QUEUE},
     "accounts.tasks.requeue_due_messages": {"queue": PORTAL_MAIL_QUEUE},
 }
 CELERY_TIMEZONE = TIME_ZONE

@@ -29,6 +29,7 @@ class Recorder:
     async def handle_DATA(self, server, session, envelope):
         if self.scripted:
             return self.scripted.pop(0)
+        envelope.peer = session.peer  # which connection brought it
         self.received.append(envelope)
         return "250 2.0.0 OK"
 

@@ -43,12 +43,19 @@ def test_a_tasks_name_says_where_it_is():
     assert wrong == {}
 
 
+def _a_key(parameter: inspect.Parameter) -> bool:
+    """A primary key (``message_id: int``) or a list of them (``message_ids: list[int]``)."""
+    if parameter.name.endswith(("_id", "_pk")):
+        return parameter.annotation in (int, "int")
+    return parameter.name.endswith("_ids") and parameter.annotation in (list[int], "list[int]")
+
+
 def test_tasks_take_primary_keys_only():
     """Nothing personal on the broker: a task's arguments are the keys of rows it loads."""
     taking_more = {}
     for name, task in registered_tasks().items():
         parameters = [p for p in inspect.signature(task.run).parameters.values() if p.name != "self"]
-        other = [p.name for p in parameters if not p.name.endswith(("_id", "_pk")) or p.annotation not in (int, "int")]
+        other = [p.name for p in parameters if not _a_key(p)]
         if other:
             taking_more[name] = other
     assert taking_more == {}

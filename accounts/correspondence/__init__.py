@@ -2,7 +2,8 @@
 
 - ``gateway.send_mail`` is the only way the portal sends email; it stores the message
   and queues ``accounts.tasks.deliver_message``.
-- ``delivery.deliver`` hands a stored message to the mail server, once; the tasks call
-  it, and it imports neither them nor the gateway.
+- ``delivery.deliver`` hands a stored message to the mail server, once (``deliver_many``
+  a batch of them on one connection); the tasks call it, and it imports neither them nor
+  the gateway.
 - ``inbound.receive`` stores every email a customer sends us, matched or quarantined.
 """

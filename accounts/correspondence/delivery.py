@@ -2,7 +2,11 @@
 
 Exactly-once is impossible over SMTP; this gets as close as it can:
 - a message is *claimed* with a conditional UPDATE (status queued → sending), so two
-  workers (a redelivered task, the sweep, a rerun) never both send it;
+  workers (a redelivered task, the sweep, a rerun) never both send it. The sweep's work
+  goes in batches (``deliver_many``): one statement claims them all (rows another worker
+  is claiming are skipped, not waited for), one SMTP connection sends them, and each is
+  marked as soon as the server answered for it, so a crash leaves at most one message
+  sent but not marked;
 - the server answers for each recipient (``MessageRecipient``): accepted, refused for
   now (retried with back-off, to the recipients still waiting only) or refused for good
   (shown to staff with the answer). A message is *sent* only when every recipient was
@@ -14,17 +18,21 @@ Exactly-once is impossible over SMTP; this gets as close as it can:
 
 from __future__ import annotations
 
+import contextlib
 import email.policy
 import logging
 import smtplib
 import socket
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from email.headerregistry import HeaderRegistry
 
 from django.core import mail
 from django.core.mail.backends.smtp import EmailBackend as SMTPBackend
-from django.db import connection, transaction
+from django.db import connection, models, transaction
+from django.db.models import F, prefetch_related_objects
+from django.db.models.sql import UpdateQuery
 from django.utils import timezone
 
 from accounts.correspondence.models import Message, MessageRecipient
@@ -50,30 +58,50 @@ def backoff(attempt: int) -> timedelta:
     return timedelta(minutes=min(2 ** (attempt - 1), 120))
 
 
-def _claim(message_id: int) -> Message | None:
-    """Claim a due message for sending and read it back, in one statement.
-
-    A conditional ``UPDATE … RETURNING`` (the ORM's ``update()`` returns only a count): of
-    two workers claiming the same message, one gets the row and the other nothing.
+def _claim(message_ids: list[int]) -> list[Message]:
+    """Claim those of ``message_ids`` that are due for sending and read them back, in one
+    statement: a conditional ``UPDATE … RETURNING`` (the ORM's ``update()`` returns only a
+    count). Of two workers claiming the same message, one gets the row and the other
+    nothing; where the database can (PostgreSQL), rows another worker is claiming right now
+    are skipped rather than waited for. The claim is a lease: ``claimed_at`` plus
+    ``Message.SENDING_TIMEOUT``, after which the sweep may take the message again.
     """
+    if not message_ids:
+        return []
     now = timezone.now()
-    adapt = connection.ops.adapt_datetimefield_value
-    table, pk = connection.ops.quote_name(Message._meta.db_table), connection.ops.quote_name(Message._meta.pk.column)
+    ops = connection.ops
+    adapt = ops.adapt_datetimefield_value
+    table, pk = ops.quote_name(Message._meta.db_table), ops.quote_name(Message._meta.pk.column)
+    ids = ", ".join(["%s"] * len(message_ids))
+    due = f"{pk} IN ({ids}) AND direction = %s AND (status = %s OR (status = %s AND claimed_at <= %s))"
+    due_params = [
+        *message_ids,
+        Message.Direction.OUTBOUND,
+        Message.Status.QUEUED,
+        Message.Status.SENDING,
+        adapt(now - Message.SENDING_TIMEOUT),
+    ]
+    where, params = due, due_params
+    if len(message_ids) > 1 and connection.features.has_select_for_update_skip_locked:
+        # The outer condition is checked again once a row is locked (another claim may have won).
+        where = f"{pk} IN (SELECT {pk} FROM {table} WHERE {due} FOR UPDATE SKIP LOCKED) AND {due}"  # noqa: S608
+        params = [*due_params, *due_params]
     claimed = Message.objects.raw(
         f"UPDATE {table} SET status = %s, claimed_at = %s, attempts = attempts + 1 "  # noqa: S608 (the model's names)
-        f"WHERE {pk} = %s AND direction = %s AND (status = %s OR (status = %s AND claimed_at <= %s)) "
-        "RETURNING *",
-        [
-            Message.Status.SENDING,
-            adapt(now),
-            message_id,
-            Message.Direction.OUTBOUND,
-            Message.Status.QUEUED,
-            Message.Status.SENDING,
-            adapt(now - Message.SENDING_TIMEOUT),
-        ],
+        f"WHERE {where} RETURNING *",
+        [Message.Status.SENDING, adapt(now), *params],
     )
-    return next(iter(claimed), None)
+    order = {message_id: n for n, message_id in enumerate(message_ids)}
+    return sorted(claimed, key=lambda message: order[message.pk])
+
+
+def _release(messages: list[Message]) -> None:
+    """Give back claimed messages that were not tried (the batch stopped): queued again as
+    they were, the claim's attempt not counted."""
+    if messages:
+        Message.objects.filter(pk__in=[m.pk for m in messages], status=Message.Status.SENDING).update(
+            status=Message.Status.QUEUED, attempts=F("attempts") - 1
+        )
 
 
 class _HeaderClasses(HeaderRegistry):
@@ -170,51 +198,95 @@ def _reply_text(code: int, text: bytes | str) -> str:
     return f"{code} {text.decode(errors='replace') if isinstance(text, bytes) else text}".strip()
 
 
-def _send(message: Message, addresses: list[str], *, timeout: float | None) -> dict[str, tuple[bool, str]]:
-    """Send ``message`` to ``addresses``; the recipients the server refused, as
-    {address: (transient?, the server's answer)}. Raises if the message was not sent
-    to anyone (the connection failed, the server refused the sender or the content).
+class _Mailer:
+    """Django's mail backend, opened once for a batch of messages and opened again after an
+    error (the connection's state is then unknown)."""
 
-    Over SMTP the envelope lists only ``addresses`` (the recipients still waiting; the
-    To header still shows everyone) and the server's answer to each RCPT is read.
-    Another backend (the outbox, an email service's API) takes the message whole.
-    """
-    outgoing = build_email(message)
-    backend = mail.get_connection(fail_silently=False)
-    if not isinstance(backend, SMTPBackend):
-        if not backend.send_messages([outgoing]):
-            raise smtplib.SMTPException("the mail backend sent nothing")
-        return {}
-    if timeout is not None:
-        backend.timeout = timeout  # the connection attempt and every reply wait at most this
-    by_envelope = {backend.prep_address(address): address for address in addresses}
-    try:
-        with backend:
-            refused = backend.connection.sendmail(
-                backend.prep_address(outgoing.from_email),
+    # A connection left idle this long is checked (NOOP) before it is used again.
+    IDLE = 10.0
+
+    def __init__(self, *, timeout: float | None) -> None:
+        self.backend = mail.get_connection(fail_silently=False)
+        self.smtp = isinstance(self.backend, SMTPBackend)
+        if timeout is not None and self.smtp:
+            self.backend.timeout = timeout  # the connection attempt and every reply wait at most this
+        self.last_used = 0.0
+        self._envelope: dict[str, str] = {}
+
+    def envelope(self, address: str) -> str:
+        """The address as the SMTP envelope gives it (checked and encoded once per batch)."""
+        if address not in self._envelope:
+            self._envelope[address] = self.backend.prep_address(address)
+        return self._envelope[address]
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):  # closing a broken connection may fail; it is gone either way
+            self.backend.close()
+
+    def _connection(self) -> smtplib.SMTP:
+        backend = self.backend
+        if backend.connection is not None and time.monotonic() - self.last_used > self.IDLE:
+            try:
+                backend.connection.noop()
+            except (smtplib.SMTPException, OSError):
+                self.close()
+        if backend.connection is None:
+            backend.open()
+        return backend.connection
+
+    def send(self, message: Message, addresses: list[str]) -> dict[str, tuple[bool, str]]:
+        """Send ``message`` to ``addresses``; the recipients the server refused, as
+        {address: (transient?, the server's answer)}. Raises if the message was not sent
+        to anyone (the connection failed, the server refused the sender or the content).
+
+        Over SMTP the envelope lists only ``addresses`` (the recipients still waiting; the
+        To header still shows everyone) and the server's answer to each RCPT is read.
+        Another backend (the outbox, an email service's API) takes the message whole.
+        """
+        outgoing = build_email(message)
+        backend = self.backend
+        if not self.smtp:
+            if not backend.send_messages([outgoing]):
+                raise smtplib.SMTPException("the mail backend sent nothing")
+            return {}
+        by_envelope = {self.envelope(address): address for address in addresses}
+        try:
+            refused = self._connection().sendmail(
+                self.envelope(outgoing.from_email),
                 list(by_envelope),
                 outgoing.message(policy=email.policy.SMTP).as_bytes(),
             )
-    except smtplib.SMTPRecipientsRefused as exc:  # every recipient refused: each has its answer
-        refused = exc.recipients
-        if not refused:
+        except smtplib.SMTPRecipientsRefused as exc:  # every recipient refused: each has its answer
+            refused = exc.recipients  # smtplib reset the session: the connection can go on
+            if not refused:
+                self.close()
+                raise
+        except Exception:
+            self.close()
             raise
-    return {
-        by_envelope.get(rcpt, rcpt): (400 <= code < 500, _reply_text(code, text))
-        for rcpt, (code, text) in refused.items()
-    }
+        finally:
+            self.last_used = time.monotonic()
+        return {
+            by_envelope.get(rcpt, rcpt): (400 <= code < 500, _reply_text(code, text))
+            for rcpt, (code, text) in refused.items()
+        }
 
 
-def _recipients(message: Message) -> list[MessageRecipient]:
-    """The message's recipients, recorded the first time it is delivered."""
-    existing = {r.address: r for r in message.recipients.all()}
-    missing = [address for address in dict.fromkeys(message.to_addresses) if address not in existing]
+def _recipients(messages: list[Message]) -> None:
+    """Read the messages' recipients (and attachments) in one query each, recording the
+    recipients of a message delivered for the first time."""
+    prefetch_related_objects(messages, "recipients", "attachments")
+    missing = [
+        MessageRecipient(message=message, address=address)
+        for message in messages
+        for address in dict.fromkeys(message.to_addresses)
+        if address not in {r.address for r in message.recipients.all()}
+    ]
     if missing:
-        MessageRecipient.objects.bulk_create(
-            [MessageRecipient(message=message, address=address) for address in missing], ignore_conflicts=True
-        )
-        existing = {r.address: r for r in message.recipients.all()}
-    return list(existing.values())
+        MessageRecipient.objects.bulk_create(missing, ignore_conflicts=True)
+        for message in messages:
+            message._prefetched_objects_cache.pop("recipients", None)
+        prefetch_related_objects(messages, "recipients")
 
 
 WAITING = (MessageRecipient.Status.PENDING, MessageRecipient.Status.DEFERRED)
@@ -226,41 +298,107 @@ def deliver(message_id: int, *, timeout: float | None = None) -> Outcome:
 
     ``timeout`` bounds each wait on the mail server (default: ``EMAIL_TIMEOUT``).
     """
-    message = _claim(message_id)
-    if message is None:
-        return Outcome("skipped")
-    recipients = _recipients(message)
+    return deliver_many([message_id], timeout=timeout).get(message_id, Outcome("skipped"))
+
+
+def deliver_many(message_ids: list[int], *, timeout: float | None = None) -> dict[int, Outcome]:
+    """``deliver`` for a batch: claim those of ``message_ids`` that are due in one statement,
+    send them on one connection, and mark each as soon as the server has answered for it.
+
+    If the server cannot be reached, or the batch has taken half its claim's lease, the
+    messages not yet tried are released (queued as before, the try not counted) and have
+    no outcome; those another worker holds, or that are not due, have none either.
+    """
+    claimed = _claim(list(dict.fromkeys(message_ids)))
+    if not claimed:
+        return {}
+    _recipients(claimed)
+    mailer = _Mailer(timeout=timeout)
+    outcomes: dict[int, Outcome] = {}
+    started = time.monotonic()
+    n = 0
+    try:
+        for n, message in enumerate(claimed):
+            outcome = outcomes[message.pk] = _deliver_claimed(message, mailer)
+            late = time.monotonic() - started > Message.SENDING_TIMEOUT.total_seconds() / 2
+            if outcome.server_trouble or late:
+                _release(claimed[n + 1 :])
+                break
+    except Exception:
+        # Marking failed (the database went away): the message being marked waits for its
+        # lease to end, as when one message is delivered; the rest were not tried.
+        with contextlib.suppress(Exception):
+            _release(claimed[n + 1 :])
+        raise
+    finally:
+        mailer.close()
+    return outcomes
+
+
+def _deliver_claimed(message: Message, mailer: _Mailer) -> Outcome:
+    recipients = list(message.recipients.all())
     waiting = [r for r in recipients if r.status in WAITING]
     answers: dict[str, tuple[bool, str]] = {}
     whole: tuple[bool, str] | None = None
     unreachable = False
     if waiting:
         try:
-            answers = _send(message, [r.address for r in waiting], timeout=timeout)
+            answers = mailer.send(message, [r.address for r in waiting])
         except Exception as exc:  # classified below; nothing may escape without being recorded
             whole, unreachable = _classify(exc), _unreachable(exc)
     now = timezone.now()
     gave_up = message.attempts >= MAX_ATTEMPTS
+    changes: dict[tuple[str, str], list[MessageRecipient]] = {}
+    for recipient in waiting:
+        transient, reply = whole or answers.get(recipient.address, (None, "250 accepted"))
+        if transient is None:
+            recipient.status = MessageRecipient.Status.ACCEPTED
+        elif transient and not gave_up:
+            recipient.status = MessageRecipient.Status.DEFERRED
+        else:
+            recipient.status = MessageRecipient.Status.REFUSED
+            if transient:
+                reply = f"{reply} (still refused after {message.attempts} tries: given up)"
+        recipient.reply, recipient.attempts, recipient.updated_at = reply, recipient.attempts + 1, now
+        changes.setdefault((recipient.status, reply), []).append(recipient)
+    # One update per distinct answer (usually one: every recipient accepted), and the message's.
+    updates: list[tuple[models.QuerySet, dict]] = [
+        (
+            MessageRecipient.objects.filter(pk__in=[r.pk for r in group]),
+            {"status": status, "reply": reply, "attempts": F("attempts") + 1, "updated_at": now},
+        )
+        for (status, reply), group in changes.items()
+    ]
+    outcome, message_update = _record(message, recipients, whole, unreachable=unreachable)
+    _apply([*updates, message_update])
+    return outcome
+
+
+def _apply(updates: list[tuple[models.QuerySet, dict]]) -> None:
+    """Run ``updates`` (querysets and their new values) all or none. On PostgreSQL in one
+    statement (each but the last a data-modifying ``WITH``): one round trip and one commit
+    per delivered message; elsewhere in one transaction."""
+    if len(updates) > 1 and connection.vendor == "postgresql" and connection.get_autocommit():
+        parts = []
+        for queryset, values in updates:
+            query = queryset.query.chain(UpdateQuery)
+            query.add_update_values(values)
+            parts.append(query.get_compiler(queryset.db).as_sql())
+        *first, (last_sql, _) = parts
+        sql = "WITH " + ", ".join(f"u{n} AS ({part_sql})" for n, (part_sql, _) in enumerate(first)) + " " + last_sql
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [param for _, params in parts for param in params])
+        return
     with transaction.atomic():
-        for recipient in waiting:
-            transient, reply = whole or answers.get(recipient.address, (None, "250 accepted"))
-            if transient is None:
-                recipient.status = MessageRecipient.Status.ACCEPTED
-            elif transient and not gave_up:
-                recipient.status = MessageRecipient.Status.DEFERRED
-            else:
-                recipient.status = MessageRecipient.Status.REFUSED
-                if transient:
-                    reply = f"{reply} (still refused after {message.attempts} tries: given up)"
-            recipient.reply, recipient.attempts, recipient.updated_at = reply, recipient.attempts + 1, now
-            recipient.save(update_fields=["status", "reply", "attempts", "updated_at"])
-        return _record(message, recipients, whole, unreachable=unreachable)
+        for queryset, values in updates:
+            queryset.update(**values)
 
 
 def _record(
     message: Message, recipients: list[MessageRecipient], whole: tuple[bool, str] | None, *, unreachable: bool
-) -> Outcome:
-    """The message's state from its recipients': sent only when every one accepted it."""
+) -> tuple[Outcome, tuple[models.QuerySet, dict]]:
+    """The message's state from its recipients': sent only when every one accepted it; the
+    outcome, and the update that records it."""
     deferred = [r for r in recipients if r.status == MessageRecipient.Status.DEFERRED]
     refused = [r for r in recipients if r.status == MessageRecipient.Status.REFUSED]
     accepted = [r for r in recipients if r.status == MessageRecipient.Status.ACCEPTED]
@@ -273,17 +411,15 @@ def _record(
     current = Message.objects.filter(pk=message.pk, status=Message.Status.SENDING)
     if deferred:
         delay = backoff(message.attempts)
-        current.update(status=Message.Status.QUEUED, next_attempt_at=timezone.now() + delay, last_error=error)
         logger.warning("Message %s: transient failure (%s); retry in %s", message.pk, error, delay)
-        return Outcome("retry", delay, error, server_trouble=unreachable)
+        update = {"status": Message.Status.QUEUED, "next_attempt_at": timezone.now() + delay, "last_error": error}
+        return Outcome("retry", delay, error, server_trouble=unreachable), (current, update)
     if refused or not accepted:
-        current.update(status=Message.Status.FAILED, last_error=error or "no recipients", pending_secrets={})
         logger.error("Message %s: delivery failed for good: %s", message.pk, error)
-        return Outcome("failed", error=error)
-    Message.objects.filter(pk=message.pk).update(
-        status=Message.Status.SENT, sent_at=timezone.now(), last_error="", pending_secrets={}
-    )
-    return Outcome("sent")
+        update = {"status": Message.Status.FAILED, "last_error": error or "no recipients", "pending_secrets": {}}
+        return Outcome("failed", error=error), (current, update)
+    update = {"status": Message.Status.SENT, "sent_at": timezone.now(), "last_error": "", "pending_secrets": {}}
+    return Outcome("sent"), (Message.objects.filter(pk=message.pk), update)
 
 
 def due_message_ids(*, limit: int = 500, grace: timedelta = timedelta(minutes=2)) -> list[int]:

@@ -5,6 +5,7 @@ Runs in CI (CELERY_BROKER_URL set by .ci/run); skipped locally without a broker.
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import uuid
 from pathlib import Path
@@ -15,11 +16,12 @@ from celery.app.routes import Router, prepare
 from celery.contrib.testing.worker import start_worker
 from celery.signals import task_postrun
 from django.db import connections, transaction
+from django.utils import timezone
 
 from accounts import roles
 from accounts.correspondence import gateway
 from accounts.correspondence.models import MailKind, Message
-from accounts.tasks import deliver_message, requeue_due_messages
+from accounts.tasks import deliver_message, deliver_messages, requeue_due_messages
 from portal.celery import app as celery_app
 from tests.accounts.factories import MembershipFactory, UserFactory
 from tests.test_celery_worker import broker  # noqa: F401  (the real-broker fixture)
@@ -67,10 +69,60 @@ def test_gateway_to_smtp_through_a_real_worker(broker, transactional_db, provide
     assert b"Hello via Redis" in smtp_server.received[0].content
 
 
+@pytest.mark.broker
+def test_the_sweep_sends_due_messages_in_batches_through_a_real_worker(
+    broker,  # noqa: F811
+    transactional_db,
+    provider,
+    customer,
+    smtp_server,
+):
+    MembershipFactory(customer=customer, role=roles.Role.OWNER, user=UserFactory(email="owner@c.example"))
+    with mock.patch.object(deliver_message, "delay"), transaction.atomic():  # stored, not yet delivered
+        ids = [
+            gateway.send_mail(
+                kind=MailKind.SERVICE,
+                template="staff_reply",
+                customer=customer,
+                idempotency_key=f"sweep-{n}",
+                context={"subject": f"Swept {n}", "body": "Hello"},
+            ).pk
+            for n in range(3)
+        ]
+    Message.objects.filter(pk__in=ids).update(next_attempt_at=timezone.now() - dt.timedelta(minutes=5))
+    queue = f"portal-mail-test-{uuid.uuid4().hex}"
+    finished = threading.Event()
+    results: list = []
+
+    def task_finished(sender=None, retval=None, state=None, **kwargs) -> None:
+        if getattr(sender, "name", None) == deliver_messages.name:
+            results.append((state, retval))
+            connections.close_all()
+            finished.set()
+
+    router = Router(prepare({deliver_messages.name: {"queue": queue}}), celery_app.amqp.queues, True, app=celery_app)
+    task_postrun.connect(task_finished, weak=False)
+    try:
+        with (
+            mock.patch.object(celery_app.amqp, "router", router),
+            start_worker(celery_app, pool="solo", perform_ping_check=False, queues=[queue], shutdown_timeout=30),
+        ):
+            assert requeue_due_messages() == 3  # one batch task for the three
+            assert finished.wait(timeout=30), "the worker did not deliver within 30 s"
+    finally:
+        task_postrun.disconnect(task_finished)
+
+    assert results == [("SUCCESS", {"sent": 3})]
+    assert set(Message.objects.filter(pk__in=ids).values_list("status", flat=True)) == {Message.Status.SENT}
+    assert len(smtp_server.received) == 3
+    assert len({e.peer for e in smtp_server.received}) == 1  # one connection for the batch
+
+
 def test_delivery_has_its_own_queue_and_every_other_task_the_default(settings):
     router = celery_app.amqp.router
     assert router.route({}, deliver_message.name)["queue"].name == settings.PORTAL_MAIL_QUEUE == "mail"
     assert router.route({}, requeue_due_messages.name)["queue"].name == "mail"
+    assert router.route({}, deliver_messages.name)["queue"].name == "mail"
     others = ("billing.tasks.render_and_send_invoice", "privacy.tasks.retention_sweep", "privacy.tasks.build_export")
     for name in others:
         assert name in celery_app.tasks
