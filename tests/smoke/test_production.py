@@ -62,6 +62,7 @@ import datetime as dt
 from allauth.account.models import EmailAddress
 from django.utils import timezone
 from accounts import roles
+from accounts.audit import System
 from accounts.models import Customer, Membership, Service, User
 from billing.models import Plan
 from billing.workflows.subscriptions import start_subscription
@@ -74,7 +75,7 @@ for address, name, role in (("{CONTACT}", "Sam Smoke", roles.Role.BILLING), ("{O
 service = Service.objects.create(customer=customer, name="smoke-vps", kind=Service.Kind.VPS,
                                  platform=Service.Platform.VIRTUAL)
 plan = Plan.objects.filter(name="VPS Small", period="monthly").first()
-start_subscription(service, plan, on=timezone.localdate().replace(day=1))
+start_subscription(service, plan, on=timezone.localdate().replace(day=1), actor=System("smoke test"))
 print(customer.pk)
 """
 
