@@ -126,3 +126,11 @@ def test_closing_cases_from_the_list(hosted):
     case.refresh_from_db()
     assert case.status == "resolved" and case.closed_at is not None
     assert case.entries.get(kind=CaseEntry.Kind.STATUS).text == "New → Resolved"
+
+
+@pytest.mark.django_db
+def test_the_staff_form_shows_each_field_with_its_label_and_help(hosted):
+    page = _desk_client().get(reverse("admin:privacy_abusereport_add")).content.decode()
+    for name in ("reporter_contact", "kind", "source_ip", "event_time", "summary", "evidence", "share_evidence"):
+        assert f'for="id_{name}"' in page and f'name="{name}"' in page, name
+    assert 'class="help"' in page
