@@ -3,17 +3,23 @@ the refusal a role gets for what it may not do. Used by every app's views."""
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Callable
 from functools import wraps
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.middleware.csrf import get_token
+from django.shortcuts import redirect, render
+from django.utils import timezone, translation
+from django.utils.safestring import mark_safe
 
 from accounts import roles
 from accounts.middleware import current_membership
 from accounts.models import Membership
+from core import pagecache
 from core.files import StoredFileAltered
 
 CustomerView = Callable[..., HttpResponse]
@@ -42,6 +48,78 @@ def customer_view(view: CustomerView) -> CustomerView:
         return view(request, membership, *args, **kwargs)
 
     return wrapper
+
+
+# The parts of a page the layout (base.html) marks as the page's own, kept by ``kept_page``.
+_PARTS = {
+    "head": ("<!--page-head-->", "<!--/page-head-->"),
+    "body": ("<!--page-->", "<!--/page-->"),
+    "tail": ("<!--page-tail-->", "<!--/page-tail-->"),
+}
+_TITLE = re.compile(r"<title>.*?</title>", re.S)
+_CSRF = re.compile(r'(name="csrfmiddlewaretoken" value=")[^"]*(")')
+_CSRF_HOLE = "\x00csrf\x00"  # no escaped text or form field holds a NUL
+
+
+def kept_page(view: CustomerView) -> CustomerView:
+    """A customer page kept once rendered and served again until anything it could show
+    changes (``core.pagecache``): put under the login decorator (``customer_view``,
+    ``login_required``), on views whose GET only reads.
+
+    Kept per customer, person, role, address with its query and day; only a 200 HTML page,
+    only for GET. What is kept is the page's own part (title, content, its scripts); the
+    layout around it (header, switcher, messages, cookie banner, footer) is rendered for
+    every request, and every form's CSRF token is the requester's own."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if request.method != "GET" or not pagecache.enabled() or not request.user.is_authenticated:
+            return view(request, *args, **kwargs)
+        membership = current_membership(request)
+        customer = membership.customer_id if membership is not None else None
+        slot = _slot(request, membership)
+        tokens, kept = pagecache.fetch(slot, customer=customer, person=request.user.pk)
+        if kept is not None:
+            token = get_token(request)
+            parts = {name: mark_safe(text.replace(_CSRF_HOLE, token)) for name, text in kept.items()}
+            return render(request, "portal/kept_page.html", {"kept": parts})
+        response = view(request, *args, **kwargs)
+        parts = _page_parts(response)
+        if parts is not None:
+            pagecache.keep(slot, tokens, parts)
+        return response
+
+    return wrapper
+
+
+def _slot(request: HttpRequest, membership: Membership | None) -> str:
+    where = hashlib.sha256(request.get_full_path().encode()).hexdigest()[:24]
+    acting = f"{membership.customer_id}:{membership.role}" if membership is not None else "-:-"
+    return f"pc:page:{request.user.pk}:{acting}:{translation.get_language()}:{timezone.localdate().isoformat()}:{where}"
+
+
+def _page_parts(response: HttpResponse) -> dict[str, str] | None:
+    """The page's own parts of a rendered 200 HTML response, CSRF tokens made holes; None
+    for anything else (a redirect, a download, a page without the layout's marks)."""
+    if (
+        response.status_code != 200
+        or response.streaming
+        or not response.get("Content-Type", "").startswith("text/html")
+    ):
+        return None
+    if response.has_header("Cache-Control") or response.cookies:
+        return None  # a page that says how to keep it, or sets a cookie, is its own business
+    html = response.content.decode(response.charset)
+    title = _TITLE.search(html)
+    if title is None:
+        return None
+    parts = {"title": title.group(0)}
+    for name, (start, end) in _PARTS.items():
+        begin, finish = html.find(start), html.rfind(end)
+        if begin < 0 or finish < begin:
+            return None
+        parts[name] = html[begin + len(start) : finish]
+    return {name: _CSRF.sub(rf"\g<1>{_CSRF_HOLE}\g<2>", text) for name, text in parts.items()}
 
 
 def private_download(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:

@@ -21,3 +21,7 @@ class AccountsConfig(AppConfig):
         # The gateway announces a stored message; the tasks module, above it, queues delivery.
         audit.connect_signals()
         message_queued.connect(tasks.queue_delivery, dispatch_uid="accounts.queue_delivery")
+        # Kept customer pages are replaced when anything they could show changes.
+        from core import pagecache
+
+        pagecache.connect()

@@ -34,6 +34,7 @@ from django.db import models
 from django.utils import timezone
 
 from accounts.models import Customer, User
+from core import pagecache
 from core.registry import Category, Erasure, LawfulBasis, Retention, personal_data
 
 # Sign-ins and other security events show who reached an account from where: long enough
@@ -248,7 +249,8 @@ def record_many(action: str, *, actor: Actor, targets: list[models.Model], summa
         )
         for target in targets
     ]
-    return AuditEvent.objects.bulk_create(events)
+    with pagecache.writes_for(customers={event.customer_id for event in events}):  # each customer's activity page
+        return AuditEvent.objects.bulk_create(events)
 
 
 def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:

@@ -23,7 +23,7 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_http_methods
 
 from accounts import roles, services
-from accounts.access import customer_view, require_permission
+from accounts.access import customer_view, kept_page, require_permission
 from accounts.audit import AuditEvent
 from accounts.forms import ContactRoleForm, CustomerDetailsForm, InviteContactForm, NewLoginForm
 from accounts.middleware import SESSION_CUSTOMER_KEY
@@ -40,6 +40,7 @@ def _roles_table() -> list[dict]:
 
 
 @customer_view
+@kept_page
 def profile(request: HttpRequest, membership: Membership) -> HttpResponse:
     require_permission(membership, roles.Action.VIEW_DASHBOARD)
     return render(request, "accounts/profile.html", {"customer": membership.customer, "membership": membership})
@@ -83,6 +84,7 @@ def _open_invitations(membership: Membership):
 
 
 @customer_view
+@kept_page
 def contacts(request: HttpRequest, membership: Membership) -> HttpResponse:
     require_permission(membership, roles.Action.VIEW_CONTACTS)
     can_manage = membership.can(roles.Action.MANAGE_CONTACTS)
@@ -268,6 +270,7 @@ def _joined(request: HttpRequest, membership: Membership) -> HttpResponse:
 
 
 @customer_view
+@kept_page
 def service_list(request: HttpRequest, membership: Membership) -> HttpResponse:
     require_permission(membership, roles.Action.VIEW_SERVICES)
     service_qs = (
@@ -290,6 +293,7 @@ def service_list(request: HttpRequest, membership: Membership) -> HttpResponse:
 
 
 @customer_view
+@kept_page
 def service_detail(request: HttpRequest, membership: Membership, service_id: int) -> HttpResponse:
     service = get_object_or_404(Service.objects.for_customer(membership.customer), pk=service_id)
     require_permission(membership, roles.Action.VIEW_SERVICES)
@@ -309,6 +313,7 @@ ACTIVITY_PAGE_SIZE = 25
 
 
 @customer_view
+@kept_page
 def activity(request: HttpRequest, membership: Membership) -> HttpResponse:
     """The account's security-relevant events and the person's own sign-ins, newest first."""
     require_permission(membership, roles.Action.VIEW_DASHBOARD)

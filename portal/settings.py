@@ -258,6 +258,17 @@ elif _cache_url == "locmem":
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 else:
     raise ImproperlyConfigured(f"PORTAL_CACHE_URL={_cache_url!r} must be db, locmem or a redis:// URL.")
+# Customer pages once rendered (core.pagecache), apart from the default so that pages never
+# push a rate limit or a used TOTP code out: the same Redis under its own prefix, or a
+# table of their own. PORTAL_PAGE_CACHE=false renders every page afresh.
+_pages_cache = {
+    "django.core.cache.backends.redis.RedisCache": {"KEY_PREFIX": "pages"},
+    "django.core.cache.backends.db.DatabaseCache": {"LOCATION": "portal_page_cache", "OPTIONS": {"MAX_ENTRIES": 20000}},
+    "django.core.cache.backends.locmem.LocMemCache": {"LOCATION": "pages", "OPTIONS": {"MAX_ENTRIES": 5000}},
+}
+CACHES["pages"] = {**CACHES["default"], **_pages_cache[CACHES["default"]["BACKEND"]]}
+PORTAL_PAGE_CACHE = env.bool("PORTAL_PAGE_CACHE", True)
+PORTAL_PAGE_CACHE_SECONDS = env.int("PORTAL_PAGE_CACHE_SECONDS", 900)
 # Private files (PDFs, attachments, exports) through Django's storage API only. With more
 # than one web or worker machine they must be shared: PORTAL_STORAGE=s3 keeps them in an
 # S3-compatible bucket (AWS, MinIO, Ceph, ...), private, read back by the portal's own

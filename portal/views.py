@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts import roles
-from accounts.access import customer_view, require_permission
+from accounts.access import customer_view, kept_page, require_permission
 from accounts.forms import CustomerChoiceForm
 from accounts.middleware import SESSION_CUSTOMER_KEY, current_membership
 from accounts.models import Service
@@ -29,6 +29,7 @@ DASHBOARD_ROWS = 10
 
 
 @login_required
+@kept_page
 def dashboard(request: HttpRequest) -> HttpResponse:
     """What the person's current customer holds and who acts for it.
 

@@ -36,6 +36,7 @@ from django.db.models.sql import UpdateQuery
 from django.utils import timezone
 
 from accounts.correspondence.models import Message, MessageRecipient
+from core import pagecache
 
 logger = logging.getLogger(__name__)
 
@@ -309,7 +310,13 @@ def deliver_many(message_ids: list[int], *, timeout: float | None = None) -> dic
     messages not yet tried are released (queued as before, the try not counted) and have
     no outcome; those another worker holds, or that are not due, have none either.
     """
-    claimed = _claim(list(dict.fromkeys(message_ids)))
+    with pagecache.writes_for() as whose:  # each message's state shows on its customer's pages
+        claimed = _claim(list(dict.fromkeys(message_ids)))
+        whose.customers.update(message.customer_id for message in claimed)
+        return _deliver_claimed_batch(claimed, timeout=timeout)
+
+
+def _deliver_claimed_batch(claimed: list[Message], *, timeout: float | None) -> dict[int, Outcome]:
     if not claimed:
         return {}
     _recipients(claimed)
@@ -438,7 +445,8 @@ def mark_for_retry(message_id: int) -> bool:
     Queuing its delivery is the caller's (``services.retry_failed``): this module is below
     the tasks that call it (``accounts.tasks``) and imports none of them.
     """
-    with transaction.atomic():
+    with transaction.atomic(), pagecache.writes_for() as whose:
+        whose.customers.update(Message.objects.filter(pk=message_id).values_list("customer_id", flat=True))
         retried = Message.objects.filter(
             pk=message_id, direction=Message.Direction.OUTBOUND, status=Message.Status.FAILED
         ).update(status=Message.Status.QUEUED, next_attempt_at=timezone.now(), attempts=0)

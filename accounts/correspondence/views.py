@@ -14,7 +14,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
-from accounts.access import customer_view, private_download
+from accounts.access import customer_view, kept_page, private_download
 from accounts.correspondence import conversations, gateway, services
 from accounts.correspondence.forms import ReplyInThreadForm, WriteToUsForm
 from accounts.correspondence.models import RECIPIENT_ROLES, Conversation, MailKind, Message
@@ -28,6 +28,7 @@ def _kinds_for(membership: Membership) -> list[MailKind]:
 
 
 @customer_view
+@kept_page
 def message_list(request: HttpRequest, membership: Membership) -> HttpResponse:
     visible = Message.objects.visible_to(membership)
     kinds = _kinds_for(membership)
@@ -71,6 +72,7 @@ def _conversation_of(root: Message) -> Conversation | None:
 
 
 @customer_view
+@kept_page
 def message_detail(request: HttpRequest, membership: Membership, message_id: int) -> HttpResponse:
     message = get_object_or_404(Message.objects.visible_to(membership), pk=message_id)
     root = message.thread_id or message.pk

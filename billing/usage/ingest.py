@@ -34,6 +34,7 @@ from accounts import audit
 from accounts.models import IPAssignment, Service
 from billing.usage.models import UsageSample
 from billing.usage.rates import SLOT_SECONDS, max_sample_bytes
+from core import pagecache
 
 BATCH_SIZE = 50_000
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -274,8 +275,10 @@ def _ingest(lines: Iterable[str], *, replace: bool, batch_size: int) -> IngestRe
 
 def _write_batch(rows: list[_Row], replace: bool, report: IngestReport) -> None:
     before = (report.stored, report.replaced, report.unchanged, len(report.rejected))
+    # The samples show on their customers' usage pages and dashboards (core.pagecache).
+    customers = Service.objects.filter(pk__in={row.service_id for row in rows}).values_list("customer_id", flat=True)
     try:
-        with transaction.atomic():
+        with pagecache.writes_for(customers=customers), transaction.atomic():
             rows = _deduplicated(rows, replace, report)
             if connection.vendor == "postgresql":
                 _write_copy(rows, replace, report)

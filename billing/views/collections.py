@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
 
 from accounts import roles
-from accounts.access import customer_view, private_download, require_permission
+from accounts.access import customer_view, kept_page, private_download, require_permission
 from accounts.models import Membership
 from billing.collections.disputes import MAX_ATTACHMENTS, raise_dispute
 from billing.collections.letters import handoff_wait, letter_filename, letter_pdf_bytes, submit_reply
@@ -127,6 +127,7 @@ def _letters(membership: Membership):
 
 
 @customer_view
+@kept_page
 def letter_list(request: HttpRequest, membership: Membership) -> HttpResponse:
     require_permission(membership, roles.Action.VIEW_BILLING)
     return render(request, "billing/letters.html", {"letters": _letters(membership)})

@@ -19,7 +19,7 @@ from django.urls import path
 from django.utils import timezone
 
 from accounts import roles
-from accounts.access import customer_view, private_download, require_permission
+from accounts.access import customer_view, kept_page, private_download, require_permission
 from accounts.models import Membership
 from billing.collections.status import account_collections, document_collections
 from billing.delivery.document import document_data
@@ -81,6 +81,7 @@ def _with_amounts(invoice: Invoice, detail_url, pdf_url) -> Invoice:
 
 
 @customer_view
+@kept_page
 def invoice_list(request: HttpRequest, membership: Membership) -> HttpResponse:
     require_permission(membership, roles.Action.VIEW_BILLING)
     documents = _documents(membership)
@@ -111,6 +112,7 @@ def invoice_list(request: HttpRequest, membership: Membership) -> HttpResponse:
 
 
 @customer_view
+@kept_page
 def invoice_detail(request: HttpRequest, membership: Membership, invoice_id: int) -> HttpResponse:
     require_permission(membership, roles.Action.VIEW_BILLING)
     invoice = get_object_or_404(_documents(membership).prefetch_related("lines", "refunds"), pk=invoice_id)

@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.http import urlencode
 
 from accounts import roles
-from accounts.access import customer_view, private_download, require_permission
+from accounts.access import customer_view, kept_page, private_download, require_permission
 from accounts.models import Membership
 from billing.delivery.pdf import render_statement_pdf, statement_filename
 from billing.documents.periods import current_financial_year
@@ -78,6 +78,7 @@ def _period(form: StatementPeriodForm) -> tuple[dt.date, dt.date]:
 
 
 @customer_view
+@kept_page
 def statement_page(request: HttpRequest, membership: Membership) -> HttpResponse:
     require_permission(membership, roles.Action.VIEW_BILLING)
     form = _period_form(request)

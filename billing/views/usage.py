@@ -20,7 +20,7 @@ from django.urls import path
 from django.utils import timezone
 
 from accounts import roles
-from accounts.access import customer_view, private_download, require_permission
+from accounts.access import customer_view, kept_page, private_download, require_permission
 from accounts.models import Membership, Service
 from billing.documents.periods import add_months
 from billing.models import Subscription
@@ -107,6 +107,7 @@ def _daily(samples) -> list[dict]:
 
 
 @customer_view
+@kept_page
 def usage_page(request: HttpRequest, membership: Membership, service_id: int) -> HttpResponse:
     service = _service(membership, service_id)
     now = timezone.now()

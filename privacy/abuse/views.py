@@ -17,7 +17,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 
 from accounts import roles
-from accounts.access import customer_view, private_download, require_permission
+from accounts.access import customer_view, kept_page, private_download, require_permission
 from accounts.models import Membership, ProviderDetails
 from core.files import check_verified
 from privacy.abuse import cases, minimise
@@ -32,6 +32,7 @@ def _case(membership: Membership, case_id: int) -> AbuseCase:
 
 
 @customer_view
+@kept_page
 def case_list(request: HttpRequest, membership: Membership) -> HttpResponse:
     require_permission(membership, roles.Action.ANSWER_ABUSE_REPORTS)
     found = AbuseCase.objects.for_customer(membership.customer).select_related("service")
@@ -47,6 +48,7 @@ def case_list(request: HttpRequest, membership: Membership) -> HttpResponse:
 
 
 @customer_view
+@kept_page
 def case_detail(request: HttpRequest, membership: Membership, case_id: int) -> HttpResponse:
     case = _case(membership, case_id)
     form = AnswerForm(request.POST or None, request.FILES or None)

@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from accounts import roles
-from accounts.access import customer_view, require_permission
+from accounts.access import customer_view, kept_page, require_permission
 from accounts.models import Membership, Service
 from privacy.storage import services
 from privacy.storage.models import StorageAccessCheck, StorageAccessSession, StorageGrant
@@ -73,6 +73,7 @@ def _grants(membership: Membership):
 
 
 @customer_view
+@kept_page
 def overview(request: HttpRequest, membership: Membership) -> HttpResponse:
     require_permission(membership, roles.Action.MANAGE_STORAGE_ACCESS)
     now = timezone.now()
@@ -134,6 +135,7 @@ def new_request(request: HttpRequest, membership: Membership) -> HttpResponse:
 
 @customer_view
 @require_http_methods(["GET", "POST"])
+@kept_page
 def grant_detail(request: HttpRequest, membership: Membership, grant_id: int) -> HttpResponse:
     grant = get_object_or_404(_grants(membership), pk=grant_id)
     require_permission(membership, roles.Action.MANAGE_STORAGE_ACCESS)

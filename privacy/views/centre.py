@@ -12,7 +12,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
 from accounts import roles
-from accounts.access import public_page
+from accounts.access import kept_page, public_page
 from accounts.middleware import current_membership
 from privacy.middleware import remember_pending
 from privacy.models import PolicyVersion, ProcessingRestriction
@@ -20,6 +20,7 @@ from privacy.services import policies
 
 
 @login_required
+@kept_page
 def centre(request: HttpRequest) -> HttpResponse:
     """Every section of the privacy centre. The customer's sections are for those whose role
     allows it (accounts.roles USE_PRIVACY_CENTRE); a person's own choices are for everyone."""

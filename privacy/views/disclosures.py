@@ -15,7 +15,7 @@ from django.shortcuts import render
 from django.urls import path
 
 from accounts import roles
-from accounts.access import customer_view, require_permission
+from accounts.access import customer_view, kept_page, require_permission
 from accounts.models import Membership
 from core.pagination import paginate
 from core.registry import Category, LawfulBasis
@@ -43,6 +43,7 @@ def _row(entry: DisclosureEntry) -> DisclosureRow:
 
 
 @customer_view
+@kept_page
 def disclosures(request: HttpRequest, membership: Membership) -> HttpResponse:
     require_permission(membership, roles.Action.USE_PRIVACY_CENTRE)
     entries = (

@@ -16,7 +16,7 @@ from django.urls import path
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from accounts.access import private_download
+from accounts.access import kept_page, private_download
 from accounts.models import Membership
 from core.files import check_verified
 from core.pagination import paginate
@@ -39,6 +39,7 @@ def _own_exports(request: HttpRequest, membership: Membership | None):
 
 @person_view
 @require_http_methods(["GET", "POST"])
+@kept_page
 def exports(request: HttpRequest, membership: Membership | None) -> HttpResponse:
     whole_customer = acts_for_customer(membership)
     if request.method == "POST":

@@ -20,7 +20,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
 from django.views.decorators.http import require_http_methods
 
-from accounts.access import public_page
+from accounts.access import kept_page, public_page
 from accounts.models import Membership
 from core.pagination import paginate
 from core.timing import uniform_post_timing
@@ -45,6 +45,7 @@ def _customer(membership: Membership | None):
 
 
 @person_view
+@kept_page
 def request_list(request: HttpRequest, membership: Membership | None) -> HttpResponse:
     visible = _visible_requests(request.user, membership).select_related("customer").order_by("-received_at", "-pk")
     page = paginate(request, visible)
@@ -53,6 +54,7 @@ def request_list(request: HttpRequest, membership: Membership | None) -> HttpRes
 
 
 @person_view
+@kept_page
 def request_detail(request: HttpRequest, membership: Membership | None, request_id: int) -> HttpResponse:
     dsr = get_object_or_404(_visible_requests(request.user, membership).select_related("customer"), pk=request_id)
     return render(

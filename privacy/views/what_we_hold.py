@@ -12,12 +12,14 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import path
 
+from accounts.access import kept_page
 from accounts.models import Membership
 from privacy.services import what_we_hold
 from privacy.views.people import acts_for_customer, person_view
 
 
 @person_view
+@kept_page
 def what_we_hold_page(request: HttpRequest, membership: Membership | None) -> HttpResponse:
     if not acts_for_customer(membership):
         return render(
