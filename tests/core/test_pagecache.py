@@ -334,3 +334,28 @@ def test_imported_usage_replaces_only_its_customers_pages(client_of, customer):
     )
     _commit()
     assert not _kept(client_of.get(dashboard))
+
+
+def test_every_kept_page_of_a_long_history_answers_in_the_bare_views_queries(provider, settings):
+    """A kept page costs what the bare view costs (session, login, membership, switcher)
+    plus nothing that grows: the page itself is one read of the cache."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests import large_customer
+    from tests.portal.test_large_customer import page_urls
+
+    built = large_customer.build(scale=0.05)
+    client = Client()
+    client.force_login(built.owner)
+    _commit()
+    settings.PORTAL_BENCH_BARE_VIEW = True
+    client.get(reverse("portal:bench_bare"))
+    with CaptureQueriesContext(connection) as bare:
+        assert client.get(reverse("portal:bench_bare")).status_code == 200
+    for name, url in page_urls(built).items():
+        client.get(url)
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(url)
+        assert _kept(response), name
+        assert len(queries) <= len(bare), (name, [q["sql"] for q in queries])

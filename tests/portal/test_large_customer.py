@@ -39,7 +39,7 @@ PINS = {
 MAX_PAGE_BYTES = 64 * 1024
 
 
-def _urls(built) -> dict[str, str]:
+def page_urls(built) -> dict[str, str]:
     customer = built.customer
     invoice = Invoice.objects.filter(customer=customer).order_by("-issued_on").first()
     thread = Message.objects.filter(customer=customer, thread__isnull=True).order_by("-created_at").first()
@@ -53,7 +53,7 @@ def _measure(built) -> dict[str, tuple[int, int]]:
     client = Client()
     client.force_login(built.owner)
     found = {}
-    for name, url in _urls(built).items():
+    for name, url in page_urls(built).items():
         client.get(url)  # the session and caches warm, as for a person clicking around
         with CaptureQueriesContext(connection) as queries:
             response = client.get(url)
