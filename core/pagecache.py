@@ -327,7 +327,8 @@ def _watch(sender, connection, **_signal) -> None:
 def _signalled_code() -> frozenset:
     from django.db.models import Model
 
-    return frozenset({Model.save_base.__code__})
+    # The row's own INSERT or UPDATE (and its parents'), not what signal receivers run.
+    return frozenset({Model._save_table.__code__})
 
 
 _SIGNALLED = _signalled_code()
