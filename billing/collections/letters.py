@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -235,9 +235,13 @@ def _totals(answers: dict) -> dict:
     return answers
 
 
-def submit_reply(letter: Letter, *, membership, **answers) -> LetterReply:
+def submit_reply(letter: Letter, *, membership, submission_key: str = "", **answers) -> LetterReply:
     """The Reply Form, completed in the portal by a billing contact or owner. Refused, with
-    every problem named by field, unless each answer has what it needs."""
+    every problem named by field, unless each answer has what it needs.
+
+    ``submission_key`` is the form's one-time key: the same form sent again (a double
+    click, a browser resending) returns the reply it made, and nothing is recorded or sent
+    twice."""
     if (
         membership is None
         or not membership.can(roles.Action.VIEW_BILLING)
@@ -246,11 +250,22 @@ def submit_reply(letter: Letter, *, membership, **answers) -> LetterReply:
         raise ValidationError("Only the customer's billing contacts and owners can reply to this letter.")
     if letter.kind != Letter.Kind.LETTER_OF_CLAIM:
         raise ValidationError("This letter has no Reply Form: reply by email.")
+    if submission_key and (sent := LetterReply.objects.filter(letter=letter, submission_key=submission_key).first()):
+        return sent
     problems = reply_problems(letter, answers, today=timezone.localdate())
     if problems:
         raise ValidationError(problems)
+    try:
+        return _record_reply(letter, membership, submission_key, answers)
+    except IntegrityError:  # the same form, sent twice at once: the other request recorded it
+        return LetterReply.objects.get(letter=letter, submission_key=submission_key)
+
+
+def _record_reply(letter: Letter, membership, submission_key: str, answers: dict) -> LetterReply:
     with transaction.atomic():
-        reply = LetterReply.objects.create(letter=letter, submitted_by=membership.user, **_totals(answers))
+        reply = LetterReply.objects.create(
+            letter=letter, submitted_by=membership.user, submission_key=submission_key, **_totals(answers)
+        )
         audit.record(
             "collections.letter_replied",
             actor=membership.user,

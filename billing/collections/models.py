@@ -540,10 +540,18 @@ class LetterReply(models.Model):
     answered_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # The form's own one-time key: the same form sent twice (a double click, a resent
+    # request) is one reply.
+    submission_key = models.CharField(max_length=32, blank=True, default="", editable=False)
 
     class Meta:
         ordering = ["-submitted_at"]
         verbose_name_plural = "letter replies"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["letter", "submission_key"], condition=~Q(submission_key=""), name="letter_reply_sent_once"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"Reply to {self.letter}"

@@ -4,6 +4,8 @@ so another customer's id answers 404; a role without VIEW_BILLING gets 403 first
 
 from __future__ import annotations
 
+import secrets
+
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -111,8 +113,13 @@ class ReplyForm(forms.ModelForm):
             "income_other": "Student loans and grants, other.",
         }
 
+    # One key per form shown: the same form sent twice is one reply (letters.submit_reply).
+    submission_key = forms.CharField(widget=forms.HiddenInput, required=False, max_length=32)
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.fields["submission_key"].initial = secrets.token_hex(16)
         for name in ("payment", "instalment_frequency"):
             self.fields[name].choices = [c for c in self.fields[name].choices if c[0]]
         for name in INCOME_FIELDS + SPENDING_FIELDS:

@@ -5,12 +5,15 @@ for documents, advice or time."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 
 import pytest
+from django.db import IntegrityError, transaction
 from django.urls import reverse
 
-from accounts.audit import System
+from accounts.audit import AuditEvent, System
+from accounts.correspondence.models import Message
 from accounts.models import LegalForm, Membership
 from billing.collections.letters import handoff_wait, record_posting, send_letter
 from billing.collections.models import CollectionAgency, Handoff, Letter, LetterReply
@@ -152,3 +155,31 @@ def test_more_time_asked_for_sooner_than_30_days_still_waits_30_days_from_the_re
     assert handoff_wait(letter).until is None
     LetterReply.objects.filter(wants_documents=True).update(answered_on=D(2026, 4, 22))
     assert handoff_wait(Letter.objects.get()).until == D(2026, 5, 22)
+
+
+def test_the_same_form_sent_twice_is_one_reply_and_one_email(claim):
+    letter, owner, _ = claim
+    emails = Message.objects.filter(direction=Message.Direction.OUTBOUND)
+    before = emails.count()
+    page = logged_in(owner).get(reverse("billing:letter_reply", args=[letter.pk])).content.decode()
+    key = re.search(r'name="submission_key" value="([0-9a-f]{32})"', page).group(1)
+    answers = {"response": "owe_all", "payment": "in_full", "pay_in_full_by": "2026-04-30", "submission_key": key}
+    with at(D(2026, 4, 10)):
+        first = post(owner, letter, **answers)
+        again = post(owner, letter, **answers)  # a double click, or the browser sending it again
+        other = post(owner, letter, **{**answers, "submission_key": "0" * 32})  # a second form: a second reply
+
+    assert first.status_code == again.status_code == other.status_code == 302
+    assert LetterReply.objects.filter(letter=letter).count() == 2
+    assert LetterReply.objects.filter(submission_key=key).count() == 1
+    assert AuditEvent.objects.filter(action="collections.letter_replied").count() == 2
+    assert emails.count() == before + 2
+
+
+def test_two_replies_cannot_share_a_forms_key(claim):
+    letter, owner, _ = claim
+    LetterReply.objects.create(letter=letter, submitted_by=owner.user, response="owe_all", submission_key="k" * 32)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        LetterReply.objects.create(letter=letter, submitted_by=owner.user, response="owe_all", submission_key="k" * 32)
+    LetterReply.objects.create(letter=letter, submitted_by=owner.user, response="owe_all")  # no key: no limit
+    LetterReply.objects.create(letter=letter, submitted_by=owner.user, response="owe_all")
