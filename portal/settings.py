@@ -263,7 +263,11 @@ else:
 # table of their own. PORTAL_PAGE_CACHE=false renders every page afresh.
 _pages_cache = {
     "django.core.cache.backends.redis.RedisCache": {"KEY_PREFIX": "pages"},
-    "django.core.cache.backends.db.DatabaseCache": {"LOCATION": "portal_page_cache", "OPTIONS": {"MAX_ENTRIES": 20000}},
+    "django.core.cache.backends.db.DatabaseCache": {
+        "BACKEND": "core.pagecache.PageTable",  # a write is one upsert
+        "LOCATION": "portal_page_cache",
+        "OPTIONS": {"MAX_ENTRIES": 20000},
+    },
     "django.core.cache.backends.locmem.LocMemCache": {"LOCATION": "pages", "OPTIONS": {"MAX_ENTRIES": 5000}},
 }
 CACHES["pages"] = {**CACHES["default"], **_pages_cache[CACHES["default"]["BACKEND"]]}
