@@ -10,6 +10,9 @@ sweep (``privacy.tasks.retention_sweep``), like every other declared record.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from celery import shared_task
@@ -116,6 +119,33 @@ def requeue_due_messages() -> int:
     return len(ids)
 
 
+# Set inside ``delivery_batch``: the messages stored meanwhile, to be queued together.
+_batch: ContextVar[list[int] | None] = ContextVar("delivery_batch", default=None)
+
+
+@contextmanager
+def delivery_batch() -> Iterator[None]:
+    """Messages stored within the block are queued for delivery together as it ends, in
+    tasks of ``SWEEP_BATCH`` (``deliver_messages``: one claim, one connection), rather than
+    one task each: for work that stores many at once, such as a billing run's invoices.
+
+    Each is still queued after the commit of the transaction it was stored in (or at once,
+    outside one); one stored in a transaction that rolled back is not found, so not sent."""
+    pks: list[int] = []
+    token = _batch.set(pks)
+    try:
+        yield
+    finally:
+        _batch.reset(token)
+        for start in range(0, len(pks), SWEEP_BATCH):
+            deliver_messages.delay(pks[start : start + SWEEP_BATCH])
+
+
 def queue_delivery(sender, *, message_pk: int, **kwargs) -> None:
-    """``message_queued`` receiver: deliver the stored message in the background, after commit."""
+    """``message_queued`` receiver: deliver the stored message in the background, after
+    commit (inside ``delivery_batch``, with the others of the batch as it ends)."""
+    batch = _batch.get()
+    if batch is not None:
+        batch.append(message_pk)
+        return
     deliver_message.delay(message_pk)

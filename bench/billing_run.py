@@ -29,7 +29,8 @@ floor's is the fresh process's. Target: median ≤ 1.15×.
 The run is measured as production runs it: ``bench/run.py`` turns Django's debug mode
 off (``PORTAL_DEBUG=false``), which otherwise records every query.
 
-The issue's target size, 10,000 customers on PostgreSQL::
+The issue's target size (``TARGET_SIZE``), 10,000 customers on PostgreSQL; a smaller run
+says in its table that it is below that size::
 
     BENCH_BILLING_CUSTOMERS=10000 DATABASE_URL=postgres://... make bench BENCH=bench.billing_run
 
@@ -54,6 +55,7 @@ from pathlib import Path
 
 PERIOD_START = dt.date(2026, 1, 1)
 TARGET_RATIO = 1.15
+TARGET_SIZE = 10_000  # customers: the size, at which the target is set
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -301,9 +303,20 @@ def run() -> dict:
             (
                 "Run / floor, wall-clock",
                 _spread(wall_ratios),
-                f"target median ≤ {TARGET_RATIO}×: {'met' if median <= TARGET_RATIO else 'NOT met'} at this size",
+                f"target median ≤ {TARGET_RATIO}×: {'met' if median <= TARGET_RATIO else 'NOT met'} at this size"
+                + (
+                    f" ({n:,} customers, below the target size of {TARGET_SIZE:,}: not the target's measurement)"
+                    if n < TARGET_SIZE
+                    else ""
+                ),
             ),
-            ("Run / floor, CPU", _spread(cpu_ratios), f"run: this process + {db_cpu}; floor: its process"),
+            (
+                "Run / floor, CPU",
+                _spread(cpu_ratios),
+                f"target median ≤ {TARGET_RATIO}×: "
+                f"{'met' if statistics.median(cpu_ratios) <= TARGET_RATIO else 'NOT met'}; "
+                f"run: this process + {db_cpu}; floor: its process",
+            ),
             (
                 "Garbage collector's time in the run",
                 _spread([1000 * r["gc"] / n for r in results], " ms", 1) + " per invoice",

@@ -45,7 +45,8 @@ from billing.documents.window import address_problem
 from billing.models import SERIES, BillingSettings, Invoice, InvoiceLine, VatRate
 from billing.vat import NOT_A_SUPPLY, NOT_A_SUPPLY_WORDING, decide_vat
 
-# Sent in the transaction that issued a document, with ``invoice_pk``.
+# Sent in the transaction that issued documents, with ``invoice_pks``: the one document
+# issued, or all those a batch (a billing run's group) issued together.
 document_issued = Signal()
 
 
@@ -62,8 +63,8 @@ def add_line(invoice: Invoice, **fields) -> InvoiceLine:
     return line
 
 
-def announce_issued(pk: int) -> None:
-    """Send ``document_issued`` for the document ``pk``, in the issuing transaction.
+def announce_issued(*pks: int) -> None:
+    """Send ``document_issued`` for the documents ``pks``, in the issuing transaction.
 
     Its receiver queues the PDF and email, which are sent after the transaction commits
     and never raise into it (``core.background.TransactionAwareTask``): the document is
@@ -72,7 +73,8 @@ def announce_issued(pk: int) -> None:
     The failure is logged; with a broker, the sweep of unsent documents sends it again,
     and staff can email it from the admin.
     """
-    document_issued.send(sender=Invoice, invoice_pk=pk)
+    if pks:
+        document_issued.send(sender=Invoice, invoice_pks=list(pks))
 
 
 # What issuing sets on a document: written by one conditional UPDATE (see _issue_locked).
@@ -144,8 +146,8 @@ def issue_locked(
     """Issue ``draft``, whose customer row the caller has locked in the current transaction
     and whose ``lines`` are all its lines as stored: ``issue_invoice`` after its look-ups,
     and the billing run for the draft it has just created. ``actor`` issues it; a batch
-    that records all its documents' events in one statement (``record_issued``) says
-    ``recorded_by_caller=True``."""
+    that records all its documents' events in one statement and announces them together
+    (``record_issued``) says ``recorded_by_caller=True``."""
     if not lines:
         raise InvoiceError(f"{draft} has no lines: nothing to issue.")
     if provider is None:
@@ -241,7 +243,7 @@ def issue_locked(
         audit.record(
             "document.issued", actor=actor, target=draft, customer=draft.customer, summary=issued_summary(draft)
         )
-    announce_issued(draft.pk)
+        announce_issued(draft.pk)
 
 
 def issued_summary(document: Invoice) -> str:
@@ -251,8 +253,10 @@ def issued_summary(document: Invoice) -> str:
 
 
 def record_issued(documents: list[Invoice], *, actor: Actor) -> None:
-    """The audit events of documents a batch issued with ``issue_locked(recorded_by_caller=True)``."""
+    """The audit events of documents a batch issued with ``issue_locked(recorded_by_caller=True)``,
+    and their announcement together: their PDFs and emails are then made as a batch."""
     audit.record_many("document.issued", actor=actor, targets=documents, summary=issued_summary)
+    announce_issued(*(document.pk for document in documents))
 
 
 def _prepare_credit_note(draft: Invoice, lines: list[InvoiceLine]) -> None:

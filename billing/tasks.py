@@ -1,7 +1,8 @@
 """Billing's background work: thin tasks that load by primary key and call one service.
 
 Issuing a document sends ``billing.issuing.document_issued``; ``queue_document_delivery``
-(connected in ``BillingConfig.ready``) answers it by queuing ``render_and_send_invoice``,
+(connected in ``BillingConfig.ready``) answers it by queuing ``render_and_send_invoice``
+(or, for documents issued together, ``render_and_send_invoices`` per ``DELIVERY_BATCH``),
 sent once the issuing transaction commits, so issuing knows nothing of delivery.
 """
 
@@ -14,10 +15,11 @@ from django.utils import timezone
 
 from accounts.audit import System
 from accounts.models import Customer
+from accounts.tasks import delivery_batch
 from billing.accounting.exports import build_export, expire_exports, stale_export_ids
 from billing.collections.reminders import run_reminders
 from billing.collections.suspension import restore_paid, suspend_due
-from billing.delivery.email import send_document, unsent_documents
+from billing.delivery.email import send_document, send_documents, unsent_documents
 from billing.models import BillingRun, Invoice
 from billing.workflows.run import run_billing, run_on_billing_day, undelivered_documents
 
@@ -28,6 +30,21 @@ logger = logging.getLogger(__name__)
 def render_and_send_invoice(invoice_id: int) -> None:
     """Store an issued document's PDF and email it (``billing.delivery.email.send_document``)."""
     send_document(Invoice.objects.select_related("customer").get(pk=invoice_id))
+
+
+# Documents issued together (a billing run's group of 50) are rendered and emailed in
+# tasks of this many: their data read together and their emails delivered as one batch,
+# while a group still spreads over several rendering workers.
+DELIVERY_BATCH = 10
+
+
+@shared_task
+def render_and_send_invoices(invoice_ids: list[int]) -> None:
+    """``render_and_send_invoice`` for documents issued together
+    (``billing.delivery.email.send_documents``); their emails are queued for delivery as
+    one batch once all are stored (``accounts.tasks.delivery_batch``)."""
+    with delivery_batch():
+        send_documents(invoice_ids)
 
 
 @shared_task
@@ -63,10 +80,14 @@ def run_billing_task(run_pk: int) -> int:
     return run_billing(run.period_start, run=run, actor=run.started_by or System("billing run")).pk
 
 
-def queue_document_delivery(sender, *, invoice_pk: int, **kwargs) -> None:
-    """``document_issued`` receiver: render and email the document in the background,
+def queue_document_delivery(sender, *, invoice_pks: list[int], **kwargs) -> None:
+    """``document_issued`` receiver: render and email the documents in the background,
     once the issuing transaction has committed."""
-    render_and_send_invoice.delay(invoice_pk)
+    if len(invoice_pks) == 1:
+        render_and_send_invoice.delay(invoice_pks[0])
+        return
+    for start in range(0, len(invoice_pks), DELIVERY_BATCH):
+        render_and_send_invoices.delay(invoice_pks[start : start + DELIVERY_BATCH])
 
 
 @shared_task

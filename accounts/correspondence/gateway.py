@@ -166,11 +166,13 @@ def send_mail(
     in_reply_to: Message | None = None,
     created_by=None,
     secrets: Sequence[str] = (),
+    provider=_CURRENT,
 ) -> Message:
     """Render ``mail/<template>.*``, then store and queue it (see ``send_rendered``, which
-    returns the stored message instead when ``idempotency_key`` was sent before)."""
+    returns the stored message instead when ``idempotency_key`` was sent before).
+    ``provider``: the provider details, when the caller has just read them (for a batch)."""
     _check_kind(kind)
-    provider = ProviderDetails.current()  # read once for the body, the footer and the sender
+    provider = _provider(provider)  # read once for the body, the footer and the sender
     subject, text, html = _render(template, {"customer": customer, **context}, provider)
     return send_rendered(
         provider=provider,

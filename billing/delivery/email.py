@@ -10,10 +10,10 @@ from django.utils import timezone
 
 from accounts.correspondence.gateway import Attachment, NoRecipients, send_mail
 from accounts.correspondence.models import MailKind, receives
-from accounts.models import Membership
+from accounts.models import Membership, ProviderDetails
 from billing.delivery.document import document_data
 from billing.delivery.pdf import pdf_filename, stored_pdf_bytes
-from billing.models import Invoice, document_emails
+from billing.models import Invoice, PaymentAllocation, document_emails
 
 logger = logging.getLogger(__name__)
 
@@ -24,15 +24,42 @@ CATCH_UP_DAYS = 7
 CATCH_UP_AFTER = dt.timedelta(minutes=10)
 
 
-def send_document(invoice: Invoice) -> None:
+def send_documents(invoice_ids: list[int]) -> None:
+    """``send_document`` for each of ``invoice_ids``, documents issued together (a billing
+    run's group): read with their customer, lines, refunds and balance in a few queries
+    for all of them rather than a few each, and the provider's details once.
+
+    One failing stops none of the others: it is logged, and (as for a document whose task
+    was lost) the sweep of unsent documents sends it again; staff can email it from the admin.
+    """
+    invoices = (
+        Invoice.objects.with_balance()
+        .annotate(has_allocations=Exists(PaymentAllocation.objects.filter(invoice=OuterRef("pk"))))
+        .filter(pk__in=invoice_ids)
+        .select_related("customer", "corrects")
+        .prefetch_related("lines", "refunds")
+        .order_by("pk")
+    )
+    provider = ProviderDetails.current()
+    for invoice in invoices:
+        try:
+            send_document(invoice, with_balance=True, provider=provider)
+        except Exception:
+            logger.exception("Document %s (%s): PDF or email failed", invoice.pk, invoice.number)
+
+
+def send_document(invoice: Invoice, *, with_balance: bool = False, provider=None) -> None:
     """Store an issued document's PDF (once) and email it to the billing contacts (once).
 
     Safe to run twice: the PDF is stored by a conditional UPDATE on an empty ``pdf``, and
     the email carries the idempotency key ``invoice:<pk>``, so a rerun after a crash or a
     duplicate delivery from the broker stores and sends nothing new.
+
+    ``with_balance``: ``invoice`` was read with ``Invoice.objects.with_balance()``;
+    ``provider``: the provider details, just read (both: ``send_documents``).
     """
     # Read once: the PDF (when it is still to be rendered) and the email say the same.
-    data = document_data(invoice)
+    data = document_data(invoice, with_balance=with_balance)
     content = stored_pdf_bytes(invoice, data)
     try:
         send_mail(
@@ -56,6 +83,7 @@ def send_document(invoice: Invoice) -> None:
             ],
             idempotency_key=f"invoice:{invoice.pk}",
             related=invoice,
+            **({"provider": provider} if provider is not None else {}),
         )
     except NoRecipients:
         # Not retried: nobody receives billing mail until a contact is given that role.

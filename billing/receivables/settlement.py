@@ -62,7 +62,9 @@ def settlement_of(invoice: Invoice, *, with_balance: bool = False) -> Settlement
 
     ``with_balance``: ``invoice`` was just read with ``Invoice.objects.with_balance()`` (a
     page showing it), so its ``allocated``, ``credited`` and ``balance`` are taken as read
-    rather than read again."""
+    rather than read again; read with a ``has_allocations`` annotation too (a batch of
+    documents, ``billing.delivery.email.send_documents``), one with none has no payments
+    looked up."""
     fields = ("total_gross", "allocated", "credited", "balance")
     if with_balance:
         row = {field: getattr(invoice, field) for field in fields}
@@ -73,7 +75,10 @@ def settlement_of(invoice: Invoice, *, with_balance: bool = False) -> Settlement
     if invoice.kind == Invoice.Kind.PRO_FORMA and invoice.status == Invoice.Status.PAID:
         settled_by = Invoice.objects.filter(settles=invoice).exclude(status=Invoice.Status.DRAFT).first()
         source = settled_by or invoice
-    payments = tuple(_payments_towards(source))
+    # Read with ``has_allocations`` (a batch of documents read together): one that no
+    # payment was ever allocated to has no payments to read.
+    unpaid = source is invoice and not getattr(invoice, "has_allocations", True)
+    payments = () if unpaid else tuple(_payments_towards(source))
     paid = row["allocated"] if settled_by is None else sum((p.amount for p in payments), ZERO)
     if invoice.kind == Invoice.Kind.CREDIT_NOTE or invoice.status == Invoice.Status.DRAFT:
         payments, paid = (), ZERO  # a credit note is credited, not paid; a draft is not due

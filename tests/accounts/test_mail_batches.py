@@ -182,3 +182,24 @@ def test_a_database_error_while_marking_gives_back_the_messages_not_yet_tried(qu
     monkeypatch.setattr(delivery, "_apply", real_apply)
     assert sorted(delivery.deliver_many(ids)) == sorted(ids[2:])  # the second waits for its lease
     assert len(smtp_server.received) == 5  # nobody got a second copy
+
+
+def test_messages_stored_in_a_delivery_batch_go_together_on_one_connection_as_it_ends(
+    customer, provider, smtp_server, monkeypatch
+):
+    MembershipFactory(customer=customer, role=roles.Role.BILLING, user=UserFactory(email="accounts@customer.example"))
+    monkeypatch.setattr(tasks, "SWEEP_BATCH", 2)
+    with tasks.delivery_batch():
+        for n in range(3):
+            gateway.send_mail(
+                kind=MailKind.BILLING,
+                template="staff_reply",
+                context={"subject": f"Notice {n}", "body": "Body"},
+                customer=customer,
+                idempotency_key=f"together-{n}",
+            )
+        assert not smtp_server.received  # held back until the batch ends
+
+    assert set(Message.objects.values_list("status", flat=True)) == {Message.Status.SENT}
+    assert sorted(_subject(e) for e in smtp_server.received) == ["Notice 0", "Notice 1", "Notice 2"]
+    assert len({e.peer for e in smtp_server.received}) == 2  # batches of 2 and 1

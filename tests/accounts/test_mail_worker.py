@@ -123,7 +123,12 @@ def test_delivery_has_its_own_queue_and_every_other_task_the_default(settings):
     assert router.route({}, deliver_message.name)["queue"].name == settings.PORTAL_MAIL_QUEUE == "mail"
     assert router.route({}, requeue_due_messages.name)["queue"].name == "mail"
     assert router.route({}, deliver_messages.name)["queue"].name == "mail"
-    others = ("billing.tasks.render_and_send_invoice", "privacy.tasks.retention_sweep", "privacy.tasks.build_export")
+    others = (
+        "billing.tasks.render_and_send_invoice",
+        "billing.tasks.render_and_send_invoices",
+        "privacy.tasks.retention_sweep",
+        "privacy.tasks.build_export",
+    )
     for name in others:
         assert name in celery_app.tasks
         assert router.route({}, name)["queue"].name == "celery"

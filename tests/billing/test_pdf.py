@@ -412,3 +412,33 @@ def test_every_kind_of_customer_gets_a_complete_document(provider, settings, cus
         assert required in text
     for wanted in expected:
         assert wanted in text
+
+
+def test_documents_issued_together_are_each_stored_and_emailed_and_one_failing_stops_none(
+    provider, uk_customer, mailoutbox, monkeypatch
+):
+    from billing.delivery import pdf
+    from billing.tasks import render_and_send_invoices
+
+    MembershipFactory(customer=uk_customer, role=roles.Role.BILLING)
+    invoices = [issued_invoice(uk_customer, issued_on=ISSUED) for _ in range(3)]
+    render = pdf.render_invoice_pdf
+
+    def failing_for_the_second(invoice, data=None):
+        if invoice.pk == invoices[1].pk:
+            raise RuntimeError("the renderer broke")
+        return render(invoice, data)
+
+    monkeypatch.setattr(pdf, "render_invoice_pdf", failing_for_the_second)
+    render_and_send_invoices([invoice.pk for invoice in invoices])
+
+    stored = {invoice.pk: bool(invoice.pdf) for invoice in Invoice.objects.filter(pk__in=[i.pk for i in invoices])}
+    assert stored == {invoices[0].pk: True, invoices[1].pk: False, invoices[2].pk: True}
+    assert sorted(m.subject for m in mailoutbox) == sorted(
+        f"Invoice {invoice.number} from Example Hosting Ltd" for invoice in (invoices[0], invoices[2])
+    )
+    # Each email carries its own document's stored PDF, as one sent alone does.
+    for message in mailoutbox:
+        [(filename, content, _mimetype)] = message.attachments
+        invoice = Invoice.objects.get(number=filename.removesuffix(".pdf"))
+        assert hashlib.sha256(content).hexdigest() == invoice.pdf_sha256

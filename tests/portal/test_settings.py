@@ -329,3 +329,21 @@ def test_ledger_keys_come_from_a_file(load_settings, tmp_path):
 def test_a_bad_ledger_key_is_refused_naming_the_variable(load_settings, value):
     with pytest.raises(ImproperlyConfigured, match="PORTAL_LEDGER_KEYS"):
         load_settings(PORTAL_LEDGER_KEYS=value)
+
+
+def test_a_worker_process_freezes_what_is_alive_after_its_first_task_once():
+    import gc
+
+    from celery.signals import task_postrun, worker_process_init
+
+    assert gc.get_freeze_count() == 0
+    try:
+        worker_process_init.send(sender=None)
+        assert gc.get_freeze_count() == 0  # not before the first task has loaded what it needs
+        task_postrun.send(sender=None)
+        frozen = gc.get_freeze_count()
+        assert frozen > 0
+        task_postrun.send(sender=None)  # later tasks freeze nothing more
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
