@@ -16,11 +16,12 @@ Each repeat (``BENCH_BILLING_REPEATS``, default 3) is two blocks, one after the 
   path a real run takes, in process — to ``bench.mail_backend``, which turns each message
   into the bytes SMTP would send and keeps none;
 - **the floor**: the same invoices' HTML (rendered untimed, exactly as
-  ``billing.delivery.pdf`` renders it) written to files and rendered by
+  ``billing.delivery.pdf`` renders it; above 2,000 invoices an evenly spread sample of
+  about 2,000, ``floor_every``) written to files and rendered by
   ``bench/weasyprint_floor.py`` in a fresh Python process that imports no Django: bare
   ``HTML(...).write_pdf()`` with one shared URL fetcher, after one untimed warm-up document.
 
-The ratio is the run's time over the floor's, per repeat; min, median and max over the
+The ratio is the run's time per invoice over the floor's per document, per repeat; min, median and max over the
 repeats are reported (a single run is never a pass/fail). Wall-clock, and CPU: the run's
 CPU is this process's plus its PostgreSQL backend's (read from /proc for the one
 connection the eager run uses; on SQLite the database is in this process already), the
@@ -169,11 +170,19 @@ def _rss_mib() -> float:
     return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def floor_every() -> int:
+    """The floor renders every k-th of the run's invoices: all of them up to 2,000, then an
+    evenly spread sample of about 2,000 (``BENCH_BILLING_FLOOR_EVERY`` sets k). The
+    invoices are alike (one or two lines each), so the sample's time per document is the
+    floor's; at 10,000 it keeps a repeat's floor to minutes, not a quarter of an hour."""
+    return max(1, int(os.environ.get("BENCH_BILLING_FLOOR_EVERY", "0")) or n_customers() // 2000)
+
+
 def _floor(invoices, base_url: str) -> dict:
     from billing.delivery.pdf import render_invoice_html
 
     with tempfile.TemporaryDirectory(prefix="bench-floor-") as folder:
-        for invoice in invoices:
+        for invoice in invoices[:: floor_every()]:
             Path(folder, f"{invoice.pk:09d}.html").write_text(render_invoice_html(invoice))
         out = subprocess.run(  # noqa: S603  (our own script, in a fresh interpreter)
             [sys.executable, str(ROOT / "bench" / "weasyprint_floor.py"), folder, base_url],
@@ -266,11 +275,15 @@ def run() -> dict:
         if time_collections in gc.callbacks:
             gc.callbacks.remove(time_collections)
 
-    wall_ratios = [r["wall"] / r["floor"]["wall"] for r in results]
+    # Per document: the floor may have rendered a sample of the run's documents.
+    wall_ratios = [(r["wall"] / n) / (r["floor"]["wall"] / r["floor"]["documents"]) for r in results]
     db_known = all(r["db_cpu"] == r["db_cpu"] for r in results)  # NaN: not readable
-    cpu_ratios = [(r["cpu"] + (r["db_cpu"] if db_known else 0)) / r["floor"]["cpu"] for r in results]
+    cpu_ratios = [
+        ((r["cpu"] + (r["db_cpu"] if db_known else 0)) / n) / (r["floor"]["cpu"] / r["floor"]["documents"])
+        for r in results
+    ]
     per = [1000 * r["wall"] / n for r in results]
-    floor_per = [1000 * r["floor"]["wall"] / n for r in results]
+    floor_per = [1000 * r["floor"]["wall"] / r["floor"]["documents"] for r in results]
     engine = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
     db_cpu = (
         f"PostgreSQL backend {_spread([1000 * r['db_cpu'] / n for r in results], ' ms', 1)} per invoice, included"
@@ -288,8 +301,10 @@ def run() -> dict:
 
     documents = n * len(results)
 
-    def kib(key) -> str:
-        return f"{sum(key(r) for r in results) / documents / 1024:,.1f} KiB"
+    floor_documents = sum(r["floor"]["documents"] for r in results)
+
+    def kib(key, per=documents) -> str:
+        return f"{sum(key(r) for r in results) / per / 1024:,.1f} KiB"
 
     return {
         # Sized and per database: the default small run and the issue's full-size one coexist.
@@ -305,7 +320,13 @@ def run() -> dict:
                 "Floor: bare WeasyPrint, same HTML, fresh process without Django",
                 _spread(floor_per, " ms", 0) + " per invoice",
                 "bench/weasyprint_floor.py; HTML(...).write_pdf() with one shared URL fetcher; one untimed "
-                "warm-up document; each repeat's floor right after its run (alternate blocks)",
+                "warm-up document; each repeat's floor right after its run (alternate blocks); "
+                + (
+                    "every one of the run's documents"
+                    if floor_every() == 1
+                    else f"one in {floor_every()} of the run's documents ({results[0]['floor']['documents']:,} "
+                    "per repeat, evenly spread), timed per document"
+                ),
             ),
             (
                 "Run / floor, wall-clock",
@@ -337,7 +358,7 @@ def run() -> dict:
             (
                 "PDF size",
                 f"{kib(lambda r: r['pdf_bytes'])} average",
-                f"stored PDFs; the floor's {kib(lambda r: r['floor']['bytes'])}; "
+                f"stored PDFs; the floor's {kib(lambda r: r['floor']['bytes'], floor_documents)}; "
                 f"the email with it attached {kib(lambda r: r['email_bytes'])}",
             ),
             (

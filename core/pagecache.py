@@ -187,6 +187,10 @@ def _replace(keys: Iterable[str]) -> None:
     keys = list(keys)
     if not keys or _local.__dict__.get("migrating"):
         return
+    whose = getattr(_local, "attributed", None)
+    if whose is not None:  # inside ``writes_for``: replaced once, when the block ends
+        whose.replaced.update(keys)
+        return
     if SITE in keys:
         keys = [SITE]  # every kept page is under the site's token: the others need not change too
     try:
@@ -256,6 +260,7 @@ class Whose:
 
     customers: set = field(default_factory=set)
     people: set = field(default_factory=set)
+    replaced: set = field(default_factory=set)  # tokens changes in the block replaced meanwhile
 
 
 @contextmanager
@@ -264,7 +269,12 @@ def writes_for(*, customers: Iterable[int] = (), people: Iterable[int] = ()) -> 
     so that they replace those tokens, once, when the block ends, not the site's. The block
     may add whom it learns of (``whose.customers.add(...)``, e.g. from rows an
     ``UPDATE ... RETURNING`` claimed); nobody named means the rows are on no customer's
-    page. The caller answers for the list being complete."""
+    page. The caller answers for the list being complete.
+
+    Every other token the block's changes replace (a saved model, a transaction that
+    commits) is replaced when it ends too, together with these, in one write to the cache:
+    a batch of documents costs one write, not a few per document. Meanwhile a page may
+    still be served as it was before the block; the block is a batch's few seconds."""
     whose = Whose(set(customers), set(people))
     previous = getattr(_local, "attributed", None)
     _local.attributed = whose
@@ -272,7 +282,10 @@ def writes_for(*, customers: Iterable[int] = (), people: Iterable[int] = ()) -> 
         yield whose
     finally:
         _local.attributed = previous
-        changed(customers=whose.customers, people=whose.people)
+        keys = whose.replaced | {customer_token(pk) for pk in whose.customers if pk is not None}
+        keys |= {person_token(pk) for pk in whose.people if pk is not None}
+        if keys:
+            _note(keys, later=False)
 
 
 # --- seeing every change ---------------------------------------------------------------

@@ -8,12 +8,13 @@ import logging
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from accounts.correspondence.gateway import Attachment, NoRecipients, send_mail
+from accounts.correspondence.gateway import Attachment, NoRecipients, recipients_by_customer, send_mail
 from accounts.correspondence.models import MailKind, receives
 from accounts.models import Membership, ProviderDetails
 from billing.delivery.document import document_data
 from billing.delivery.pdf import pdf_filename, stored_pdf_bytes
 from billing.models import Invoice, PaymentAllocation, document_emails
+from core import pagecache
 
 logger = logging.getLogger(__name__)
 
@@ -41,14 +42,21 @@ def send_documents(invoice_ids: list[int]) -> None:
         .order_by("pk")
     )
     provider = ProviderDetails.current()
-    for invoice in invoices:
-        try:
-            send_document(invoice, with_balance=True, provider=provider)
-        except Exception:
-            logger.exception("Document %s (%s): PDF or email failed", invoice.pk, invoice.number)
+    invoices = list(invoices)
+    customers = {invoice.customer_id for invoice in invoices}
+    recipients = recipients_by_customer(customers, MailKind.BILLING)
+    # The customers' kept pages are replaced once, after the batch, not per document.
+    with pagecache.writes_for(customers=customers):
+        for invoice in invoices:
+            try:
+                send_document(
+                    invoice, with_balance=True, provider=provider, recipients=recipients.get(invoice.customer_id, [])
+                )
+            except Exception:
+                logger.exception("Document %s (%s): PDF or email failed", invoice.pk, invoice.number)
 
 
-def send_document(invoice: Invoice, *, with_balance: bool = False, provider=None) -> None:
+def send_document(invoice: Invoice, *, with_balance: bool = False, provider=None, recipients=None) -> None:
     """Store an issued document's PDF (once) and email it to the billing contacts (once).
 
     Safe to run twice: the PDF is stored by a conditional UPDATE on an empty ``pdf``, and
@@ -56,7 +64,8 @@ def send_document(invoice: Invoice, *, with_balance: bool = False, provider=None
     duplicate delivery from the broker stores and sends nothing new.
 
     ``with_balance``: ``invoice`` was read with ``Invoice.objects.with_balance()``;
-    ``provider``: the provider details, just read (both: ``send_documents``).
+    ``provider``: the provider details, just read; ``recipients``: the customer's contacts
+    who receive billing mail, read for the batch (all three: ``send_documents``).
     """
     # Read once: the PDF (when it is still to be rendered) and the email say the same.
     data = document_data(invoice, with_balance=with_balance)
@@ -83,6 +92,7 @@ def send_document(invoice: Invoice, *, with_balance: bool = False, provider=None
             ],
             idempotency_key=f"invoice:{invoice.pk}",
             related=invoice,
+            recipients=recipients,
             **({"provider": provider} if provider is not None else {}),
         )
     except NoRecipients:

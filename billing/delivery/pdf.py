@@ -26,6 +26,7 @@ from billing.documents.snapshots import BuyerSnapshot, SellerSnapshot
 from billing.models import BillingSettings, Invoice
 from billing.money import format_money
 from billing.receivables.statements import Statement
+from core import pagecache
 from core.files import read_verified
 
 PDF_FOLDER = "billing/pdf"
@@ -92,7 +93,9 @@ def _store(invoice: Invoice, data: dict[str, Any] | None = None) -> bytes | None
         return None
     content = render_invoice_pdf(invoice, data)
     name, digest = store_file(PDF_FOLDER, pdf_filename(invoice), content)
-    if Invoice.objects.filter(pk=invoice.pk, pdf="").update(pdf=name, pdf_sha256=digest):
+    with pagecache.writes_for(customers=[invoice.customer_id]):  # the document shows on its customer's pages
+        stored = Invoice.objects.filter(pk=invoice.pk, pdf="").update(pdf=name, pdf_sha256=digest)
+    if stored:
         invoice.pdf, invoice.pdf_sha256 = name, digest
         return content
     invoice.refresh_from_db(fields=["pdf", "pdf_sha256"])  # a concurrent call stored it first

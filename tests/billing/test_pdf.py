@@ -442,3 +442,32 @@ def test_documents_issued_together_are_each_stored_and_emailed_and_one_failing_s
         [(filename, content, _mimetype)] = message.attachments
         invoice = Invoice.objects.get(number=filename.removesuffix(".pdf"))
         assert hashlib.sha256(content).hexdigest() == invoice.pdf_sha256
+
+
+def test_documents_issued_together_for_several_customers_each_go_to_their_own_billing_contacts(
+    provider, mailoutbox, django_assert_max_num_queries
+):
+    from billing.tasks import render_and_send_invoices
+
+    customers = [CustomerFactory() for _ in range(3)]
+    contacts = {
+        customer.pk: sorted(
+            MembershipFactory(customer=customer, role=role).user.email
+            for role in (roles.Role.OWNER, roles.Role.BILLING)
+        )
+        for customer in customers[:2]
+    }
+    MembershipFactory(customer=customers[2], role=roles.Role.TECHNICAL)  # receives no billing mail
+    invoices = [issued_invoice(customer, issued_on=ISSUED) for customer in customers for _ in range(2)]
+
+    render_and_send_invoices([invoice.pk for invoice in invoices])
+
+    sent = {}
+    for message in mailoutbox:
+        [(filename, _content, _mimetype)] = message.attachments
+        sent[filename.removesuffix(".pdf")] = sorted(message.to)
+    assert sent == {
+        invoice.number: contacts[invoice.customer_id] for invoice in invoices if invoice.customer_id in contacts
+    }
+    # The one with nobody to mail still has its PDF stored, for whoever is given the role.
+    assert all(invoice.pdf for invoice in Invoice.objects.filter(customer=customers[2]))

@@ -359,3 +359,28 @@ def test_every_kept_page_of_a_long_history_answers_in_the_bare_views_queries(pro
             response = client.get(url)
         assert _kept(response), name
         assert len(queries) <= len(bare), (name, [q["sql"] for q in queries])
+
+
+def test_changes_inside_a_batch_replace_their_tokens_once_when_it_ends(client_of, customer, monkeypatch):
+    client_of.get(SERVICES)
+    cache = pagecache.store()
+    writes = []
+    set_many = cache.set_many
+    monkeypatch.setattr(
+        cache, "set_many", lambda data, *args, **kwargs: writes.append(set(data)) or set_many(data, *args, **kwargs)
+    )
+
+    with pagecache.writes_for(customers=[customer.pk]):
+        ServiceFactory(customer=customer, name="batch-one")
+        _commit()  # the first document's transaction commits
+        ServiceFactory(customer=customer, name="batch-two")
+        _commit()
+        # Nothing written to the cache meanwhile: the batch's pages show it when it ends.
+        assert writes == []
+        assert _kept(client_of.get(SERVICES))
+    _commit()
+
+    assert writes == [{pagecache.customer_token(customer.pk)}]
+    response = client_of.get(SERVICES)
+    assert not _kept(response)
+    assert "batch-one" in response.content.decode() and "batch-two" in response.content.decode()
