@@ -1,5 +1,5 @@
 """The billing run against its floor: bare WeasyPrint rendering the run's own invoice
-HTML in a fresh process, in alternate blocks, repeated.
+HTML in a fresh process, fed in blocks all through the run, repeated.
 
 N customers (env ``BENCH_BILLING_CUSTOMERS``, default 300 so that ``make bench`` stays a
 few minutes on SQLite), each with an owner and a billing contact and one or two monthly
@@ -8,24 +8,28 @@ untimed, as the warm-up (fonts, templates, WeasyPrint's caches), and then the ob
 alive are frozen out of the garbage collector's way (``gc.freeze()``;
 ``BENCH_BILLING_GC_FREEZE=0`` to compare without).
 
-Each repeat (``BENCH_BILLING_REPEATS``, default 3) is two blocks, one after the other:
+Each repeat (``BENCH_BILLING_REPEATS``, default 3) bills the next month for every
+customer, with its floor interleaved:
 
 - **the run**: ``run_billing`` bills the next month for every customer with Celery eager
   (the default without a broker), so each issued invoice is also rendered to PDF, stored
   with its SHA-256 and emailed with the PDF attached through the mail gateway — the whole
   path a real run takes, in process — to ``bench.mail_backend``, which turns each message
   into the bytes SMTP would send and keeps none;
-- **the floor**: the same invoices' HTML (rendered untimed, exactly as
-  ``billing.delivery.pdf`` renders it; above 2,000 invoices an evenly spread sample of
-  about 2,000, ``floor_every``) written to files and rendered by
-  ``bench/weasyprint_floor.py`` in a fresh Python process that imports no Django: bare
-  ``HTML(...).write_pdf()`` with one shared URL fetcher, after one untimed warm-up document.
+- **the floor**: ``bench/weasyprint_floor.py``, a fresh Python process that imports no
+  Django, started before the repeat and warmed up on the warm-up's document: bare
+  ``HTML(...).write_pdf()`` with one shared URL fetcher. Every k-th document the run
+  renders (its HTML exactly as ``billing.delivery.pdf`` rendered it: all of them up to
+  2,000 invoices, then an evenly spread sample of about 2,000, ``floor_every``) is sent
+  to it, and every ``FLOOR_BLOCK`` of them the run waits while the floor renders them. So run
+  and floor alternate every few seconds, all run long, and a machine whose speed drifts
+  (these are shared) slows both alike; the run's time leaves out its waits.
 
-The ratio is the run's time per invoice over the floor's per document, per repeat; min, median and max over the
-repeats are reported (a single run is never a pass/fail). Wall-clock, and CPU: the run's
-CPU is this process's plus its PostgreSQL backend's (read from /proc for the one
-connection the eager run uses; on SQLite the database is in this process already), the
-floor's is the fresh process's. Target: median ≤ 1.15×.
+The ratio is the run's time per invoice over the floor's per document, per repeat; min,
+median and max over the repeats are reported (a single run is never a pass/fail).
+Wall-clock, and CPU: the run's CPU is this process's plus its PostgreSQL backend's (read
+from /proc for the one connection the eager run uses; on SQLite the database is in this
+process already), the floor's is its process's. Target: median ≤ 1.15×.
 
 The run is measured as production runs it: ``bench/run.py`` turns Django's debug mode
 off (``PORTAL_DEBUG=false``), which otherwise records every query.
@@ -49,7 +53,6 @@ import resource
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -178,19 +181,63 @@ def floor_every() -> int:
     return max(1, int(os.environ.get("BENCH_BILLING_FLOOR_EVERY", "0")) or n_customers() // 2000)
 
 
-def _floor(invoices, base_url: str) -> dict:
-    from billing.delivery.pdf import render_invoice_html
+FLOOR_BLOCK = 20  # documents the floor renders at each of the run's waits
 
-    with tempfile.TemporaryDirectory(prefix="bench-floor-") as folder:
-        for invoice in invoices[:: floor_every()]:
-            Path(folder, f"{invoice.pk:09d}.html").write_text(render_invoice_html(invoice))
-        out = subprocess.run(  # noqa: S603  (our own script, in a fresh interpreter)
-            [sys.executable, str(ROOT / "bench" / "weasyprint_floor.py"), folder, base_url],
-            capture_output=True,
+
+class Floor:
+    """The floor's process for one repeat, fed every k-th of the documents the run renders.
+
+    ``take(html)`` is called with each document's HTML as the run renders it; every
+    ``FLOOR_BLOCK`` sampled documents the run waits for the floor to render them, and the
+    wait is added to ``paused`` (wall, CPU) for the run's own time to leave out.
+    """
+
+    def __init__(self, base_url: str, warm_up: list[str]) -> None:
+        self.process = subprocess.Popen(  # noqa: S603  (our own script, in a fresh interpreter)
+            [sys.executable, str(ROOT / "bench" / "weasyprint_floor.py"), base_url],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
             text=True,
-            check=True,
         )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+        self.every = floor_every()
+        self.seen = 0
+        self.pending: list[str] = []
+        self.totals = {"wall": 0.0, "cpu": 0.0, "gc": 0.0, "documents": 0, "bytes": 0}
+        self.paused = [0.0, 0.0]
+        self._render(warm_up)  # untimed: fonts and WeasyPrint's caches load
+
+    def _render(self, documents: list[str]) -> dict:
+        self.process.stdin.write(json.dumps(documents) + "\n")
+        self.process.stdin.flush()
+        answer = self.process.stdout.readline()
+        if not answer:
+            raise RuntimeError("the floor's process ended without an answer (see its error output above)")
+        return json.loads(answer)
+
+    def _flush(self) -> None:
+        answer = self._render(self.pending)
+        self.pending = []
+        for key in self.totals:
+            self.totals[key] += answer[key]
+
+    def take(self, html: str) -> None:
+        self.seen += 1
+        if (self.seen - 1) % self.every:
+            return
+        self.pending.append(html)
+        if len(self.pending) >= FLOOR_BLOCK:
+            wall, cpu = time.perf_counter(), time.process_time()
+            self._flush()
+            self.paused[0] += time.perf_counter() - wall
+            self.paused[1] += time.process_time() - cpu
+
+    def close(self) -> dict:
+        """Render what is left (the run's timer has stopped) and end the process; the totals."""
+        if self.pending:
+            self._flush()
+        self.process.stdin.close()
+        self.process.wait(timeout=60)
+        return self.totals
 
 
 def _spread(values: list[float], unit: str = "×", digits: int = 2) -> str:
@@ -206,6 +253,7 @@ def run() -> dict:
     from accounts.audit import System
     from accounts.models import Customer
     from bench.mail_backend import CountingBackend
+    from billing.delivery import pdf
     from billing.models import BillingRun, Invoice
     from billing.workflows.run import run_billing
     from portal.celery import app
@@ -219,6 +267,18 @@ def run() -> dict:
     logging.getLogger("celery.app.trace").setLevel(logging.WARNING)  # one INFO line per eager task
     base_url = str(getattr(settings, "BASE_DIR", "."))
 
+    # Every document's HTML, as the renderer has it, goes to ``feeding`` (the warm-up's list,
+    # then each repeat's floor).
+    renderer = pdf._write_pdf
+    warm_up_documents: list[str] = []
+    feeding = [warm_up_documents.append]
+
+    def render_and_feed(html: str) -> bytes:
+        content = renderer(html)
+        feeding[0](html)
+        return content
+
+    pdf._write_pdf = render_and_feed
     warm_up = Customer.objects.filter(services__subscriptions__isnull=False).order_by("pk").first()
     for repeat in range(repeats()):
         run_billing(_period(repeat), customer=warm_up, actor=System("benchmark"))
@@ -242,12 +302,18 @@ def run() -> dict:
             period = _period(repeat)
             CountingBackend.sent = CountingBackend.sent_bytes = 0
             collector[0] = 0.0
+            floor = Floor(base_url, warm_up_documents[:1])
+            feeding[0] = floor.take
             rss = _rss_mib()
             backend = _backend_cpu()
             wall, cpu = time.perf_counter(), time.process_time()
             billing_run = run_billing(period, actor=System("benchmark"))
-            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            wall, cpu = time.perf_counter() - wall - floor.paused[0], time.process_time() - cpu - floor.paused[1]
             backend = _backend_cpu() - backend
+            feeding[0] = warm_up_documents.append
+            gc.callbacks.remove(time_collections)
+            floor_result = floor.close()
+            gc.callbacks.append(time_collections)
             assert billing_run.status == BillingRun.Status.DONE, billing_run.error
             invoices = list(
                 Invoice.objects.filter(period_start=period, kind=Invoice.Kind.INVOICE)
@@ -266,12 +332,11 @@ def run() -> dict:
                 "rss_growth": _rss_mib() - rss,
                 "email_bytes": CountingBackend.sent_bytes,
                 "pdf_bytes": sum(invoice.pdf.size for invoice in invoices),
+                "floor": floor_result,
             }
-            gc.callbacks.remove(time_collections)
-            result["floor"] = _floor(invoices, base_url)
-            gc.callbacks.append(time_collections)
             results.append(result)
     finally:
+        pdf._write_pdf = renderer
         if time_collections in gc.callbacks:
             gc.callbacks.remove(time_collections)
 
@@ -320,7 +385,8 @@ def run() -> dict:
                 "Floor: bare WeasyPrint, same HTML, fresh process without Django",
                 _spread(floor_per, " ms", 0) + " per invoice",
                 "bench/weasyprint_floor.py; HTML(...).write_pdf() with one shared URL fetcher; one untimed "
-                "warm-up document; each repeat's floor right after its run (alternate blocks); "
+                f"warm-up document; one process per repeat, fed {FLOOR_BLOCK} documents at a time while the run "
+                "waits (the run's time leaves the waits out); "
                 + (
                     "every one of the run's documents"
                     if floor_every() == 1
@@ -348,7 +414,9 @@ def run() -> dict:
             (
                 "Garbage collector's time in the run",
                 _spread([1000 * r["gc"] / n for r in results], " ms", 1) + " per invoice",
-                "CPython's collector (gc.callbacks), included in the run's time",
+                "CPython's collector (gc.callbacks), included in the run's time; in the floor "
+                + _spread([1000 * r["floor"]["gc"] / r["floor"]["documents"] for r in results], " ms", 1)
+                + " per document",
             ),
             (
                 "Run's memory growth",
