@@ -6,6 +6,7 @@ with a message that names the problem."""
 
 from __future__ import annotations
 
+import functools
 import re
 
 import phonenumbers
@@ -35,7 +36,7 @@ def normalise_postcode(postcode: str, *, country: str, town: str = "", area: str
     name = countries.name(country) or country
     if problem == "required":
         raise ValidationError(f"A postcode is required for an address in {name}.")
-    examples = get_validation_rules({"country_code": country}).postal_code_examples[:2]
+    examples = _rules(country).postal_code_examples[:2]
     hint = f", e.g. {' or '.join(examples)}" if examples else ""
     raise ValidationError(f"{postcode!r} is not a postcode in {name}{hint}.")
 
@@ -70,7 +71,7 @@ def normalise_area(area: str, *, country: str, town: str = "", postcode: str = "
         problem = exc.errors.get("country_area")
     if problem is None:
         return area
-    rules = get_validation_rules({"country_code": country})
+    rules = _rules(country)
     kind, name = rules.country_area_type or "region", countries.name(country) or country
     if problem == "required":
         raise ValidationError(f"A {kind} is required for an address in {name}.")
@@ -78,11 +79,19 @@ def normalise_area(area: str, *, country: str, town: str = "", postcode: str = "
     raise ValidationError(f"{area!r} is not a {kind} of {name}, e.g. {examples}.")
 
 
+@functools.lru_cache(maxsize=300)  # every country, and no more whatever is typed
+def _rules(country: str):
+    """A country's address rules (its format, postcode examples, areas). The library reads
+    and parses its JSON files on every call; every invoice and letter asks, so once per
+    country per process."""
+    return get_validation_rules({"country_code": country})
+
+
 def address_lines(*, country: str, street: list[str], town: str, area: str, postcode: str) -> list[str]:
     """The postal address in the order and on the lines the country's post expects (Google's
     address formats: "10115 Berlin", "Wilmington, DE 19801", "Leeds" then "LS1 4AP"), without
     the country's name, which a letter from abroad adds as its last line."""
-    rules = get_validation_rules({"country_code": (country or "GB").upper()})
+    rules = _rules((country or "GB").upper())
     values = {"A": "\n".join(line for line in street if line), "C": town, "S": area, "Z": postcode}
     text = re.sub(
         r"%([A-Za-z])", lambda m: "\n" if m.group(1) == "n" else values.get(m.group(1), ""), rules.address_format
