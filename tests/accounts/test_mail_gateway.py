@@ -341,6 +341,49 @@ def test_emails_are_built_to_the_same_bytes_as_djangos_own(policy):
     assert build(PortalEmail) == build(PortalEmail)  # and again, with the header classes already made
 
 
+def test_the_smtp_bytes_are_djangos_own_written_in_fewer_steps():
+    import re
+
+    from django.core.mail import EmailMultiAlternatives
+
+    from accounts.correspondence.delivery import PortalEmail
+
+    def build(cls):
+        message = cls(
+            subject="Invoice INV-2026-000001 from Exämple Hosting — a subject long enough to be folded over two lines",
+            body="Amount due: £15.00\r\nLine two\rline three\n\nand a last line without an end",
+            from_email="Exämple Billing <billing@hosting.example>",
+            to=["Ann Ö <ann@customer.example>", "bob@customer.example"],
+            headers={"Message-ID": "<1@portal.example>", "Date": "Sat, 05 Dec 2026 12:00:00 +0000"},
+        )
+        message.attach_alternative("<p>Amount due: £15.00</p>\n" * 40, "text/html")
+        message.attach("INV-2026-000001.pdf", bytes(range(256)) * 200, "application/pdf")
+        message.attach("notes.txt", "From the start of a line\n" * 3, "text/plain")
+        return message
+
+    def same_boundaries(raw: bytes) -> bytes:
+        for number, boundary in enumerate(dict.fromkeys(re.findall(rb'boundary="([^"]+)"', raw))):
+            raw = raw.replace(boundary, b"BOUNDARY-%d" % number)
+        return raw
+
+    ours = build(PortalEmail).smtp_bytes()
+    djangos = build(EmailMultiAlternatives).message(policy=email.policy.SMTP).as_bytes()
+
+    assert ours.count(b"\r\n") > 300 and b"\r\r" not in ours and re.search(rb"[^\r]\n", ours) is None
+    assert len(re.findall(rb'boundary="', ours)) == 2  # mixed, and the alternative inside it
+    assert same_boundaries(ours) == same_boundaries(djangos)
+
+
+def test_a_boundary_is_never_one_the_message_already_holds(monkeypatch):
+    from accounts.correspondence import delivery
+
+    taken = "=" * 15 + f"{7:019d}=="
+    picks = iter([7, 7, 8])
+    monkeypatch.setattr(delivery.random, "randrange", lambda _top: next(picks))
+
+    assert delivery._Generator._make_boundary(b"body\r\n--" + taken.encode() + b"\r\n") == "=" * 15 + f"{8:019d}=="
+
+
 def test_delivery_builds_portal_emails(provider, customer):
     MembershipFactory(customer=customer, role=roles.Role.OWNER)
     message = reply(customer)
