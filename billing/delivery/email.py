@@ -12,7 +12,7 @@ from accounts.correspondence.gateway import Attachment, NoRecipients, recipients
 from accounts.correspondence.models import MailKind, receives
 from accounts.models import Membership, ProviderDetails
 from billing.delivery.document import document_data
-from billing.delivery.pdf import pdf_filename, stored_pdf_bytes
+from billing.delivery.pdf import pdf_filename, stored_pdf_bytes, stored_pdfs_bytes
 from billing.models import Invoice, PaymentAllocation, document_emails
 from core import pagecache
 
@@ -47,11 +47,20 @@ def send_documents(invoice_ids: list[int]) -> None:
     recipients = recipients_by_customer(customers, MailKind.BILLING)
     # The customers' kept pages are replaced once, after the batch, not per document.
     with pagecache.writes_for(customers=customers):
+        documents = []
         for invoice in invoices:
             try:
-                send_document(
-                    invoice, with_balance=True, provider=provider, recipients=recipients.get(invoice.customer_id, [])
-                )
+                documents.append((invoice, document_data(invoice, with_balance=True)))
+            except Exception:
+                logger.exception("Document %s (%s): PDF or email failed", invoice.pk, invoice.number)
+        # Rendered one by one, recorded together (one UPDATE for the batch's PDFs).
+        pdfs = stored_pdfs_bytes(documents)
+        for invoice, data in documents:
+            try:
+                content = pdfs[invoice.pk]
+                if isinstance(content, Exception):
+                    raise content
+                _email(invoice, data, content, provider=provider, recipients=recipients.get(invoice.customer_id, []))
             except Exception:
                 logger.exception("Document %s (%s): PDF or email failed", invoice.pk, invoice.number)
 
@@ -65,11 +74,15 @@ def send_document(invoice: Invoice, *, with_balance: bool = False, provider=None
 
     ``with_balance``: ``invoice`` was read with ``Invoice.objects.with_balance()``;
     ``provider``: the provider details, just read; ``recipients``: the customer's contacts
-    who receive billing mail, read for the batch (all three: ``send_documents``).
+    who receive billing mail, when the caller has just read them.
     """
     # Read once: the PDF (when it is still to be rendered) and the email say the same.
     data = document_data(invoice, with_balance=with_balance)
-    content = stored_pdf_bytes(invoice, data)
+    _email(invoice, data, stored_pdf_bytes(invoice, data), provider=provider, recipients=recipients)
+
+
+def _email(invoice: Invoice, data: dict, content: bytes, *, provider=None, recipients=None) -> None:
+    """Email the document, its stored PDF ``content`` attached, once (``send_document``)."""
     try:
         send_mail(
             kind=MailKind.BILLING,

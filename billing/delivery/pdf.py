@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.db.models import Case, Value, When
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -85,10 +86,14 @@ def store_invoice_pdf(invoice: Invoice) -> Invoice:
     return invoice
 
 
-def _store(invoice: Invoice, data: dict[str, Any] | None = None) -> bytes | None:
-    """``store_invoice_pdf``; returns the PDF when this call is the one that stored it."""
+def _check_issued(invoice: Invoice) -> None:
     if invoice.status == Invoice.Status.DRAFT or not invoice.number:
         raise ValueError("Only issued documents have a PDF.")
+
+
+def _store(invoice: Invoice, data: dict[str, Any] | None = None) -> bytes | None:
+    """``store_invoice_pdf``; returns the PDF when this call is the one that stored it."""
+    _check_issued(invoice)
     if invoice.pdf:
         return None
     content = render_invoice_pdf(invoice, data)
@@ -100,6 +105,47 @@ def _store(invoice: Invoice, data: dict[str, Any] | None = None) -> bytes | None
         return content
     invoice.refresh_from_db(fields=["pdf", "pdf_sha256"])  # a concurrent call stored it first
     return None
+
+
+def stored_pdfs_bytes(documents: list[tuple[Invoice, dict[str, Any]]]) -> dict[int, bytes | Exception]:
+    """``stored_pdf_bytes`` for documents issued together (a billing run's batch), each with
+    its ``document_data``: those still without a PDF are rendered and stored one by one,
+    then recorded in one conditional UPDATE for them all rather than one each.
+
+    Answers each document's PDF by its pk, or the exception that stopped it (its rendering
+    failed, or recording failed), so that one document failing stops none of the others.
+    """
+    done: dict[int, bytes | Exception] = {}
+    rendered: dict[int, tuple[Invoice, bytes, str, str]] = {}
+    for invoice, data in documents:
+        try:
+            if invoice.pdf:
+                done[invoice.pk] = stored_pdf_bytes(invoice, data)
+            else:
+                _check_issued(invoice)
+                content = render_invoice_pdf(invoice, data)
+                rendered[invoice.pk] = (invoice, content, *store_file(PDF_FOLDER, pdf_filename(invoice), content))
+        except Exception as exc:  # answered for this document; the others go on
+            done[invoice.pk] = exc
+    if not rendered:
+        return done
+    try:
+        with pagecache.writes_for(customers={invoice.customer_id for invoice, *_ in rendered.values()}):
+            Invoice.objects.filter(pk__in=rendered, pdf="").update(
+                pdf=Case(*(When(pk=pk, then=Value(name)) for pk, (_, _, name, _) in rendered.items())),
+                pdf_sha256=Case(*(When(pk=pk, then=Value(digest)) for pk, (*_, digest) in rendered.items())),
+            )
+        recorded = dict(Invoice.objects.filter(pk__in=rendered).values_list("pk", "pdf"))
+    except Exception as exc:  # none recorded: the sweep of unsent documents renders them again
+        return done | dict.fromkeys(rendered, exc)
+    for pk, (invoice, content, name, digest) in rendered.items():
+        if recorded.get(pk) == name:
+            invoice.pdf, invoice.pdf_sha256 = name, digest
+            done[pk] = content
+        else:  # a concurrent call stored another rendering first: that one is the document's PDF
+            invoice.refresh_from_db(fields=["pdf", "pdf_sha256"])
+            done[pk] = read_verified(invoice.pdf.name, invoice.pdf_sha256)
+    return done
 
 
 def stored_pdf_bytes(invoice: Invoice, data: dict[str, Any] | None = None) -> bytes:

@@ -471,3 +471,64 @@ def test_documents_issued_together_for_several_customers_each_go_to_their_own_bi
     }
     # The one with nobody to mail still has its PDF stored, for whoever is given the role.
     assert all(invoice.pdf for invoice in Invoice.objects.filter(customer=customers[2]))
+
+
+def test_a_batch_records_its_pdfs_in_one_statement_and_attaches_a_pdf_stored_before_as_it_is(
+    provider, uk_customer, mailoutbox
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from billing.tasks import render_and_send_invoices
+
+    MembershipFactory(customer=uk_customer, role=roles.Role.BILLING)
+    invoices = [issued_invoice(uk_customer, issued_on=ISSUED) for _ in range(4)]
+    store_invoice_pdf(invoices[0])  # stored before, by the portal's download, say
+    earlier = default_storage.open(invoices[0].pdf.name).read()
+
+    with CaptureQueriesContext(connection) as queries:
+        render_and_send_invoices([invoice.pk for invoice in invoices])
+
+    recorded = [q["sql"] for q in queries if q["sql"].startswith('UPDATE "billing_invoice" SET "pdf"')]
+    assert len(recorded) == 1
+    attached = {}
+    for message in mailoutbox:
+        [(filename, content, _mimetype)] = message.attachments
+        attached[filename.removesuffix(".pdf")] = content
+    assert attached[invoices[0].number] == earlier
+    for invoice in Invoice.objects.filter(pk__in=[i.pk for i in invoices]):
+        assert hashlib.sha256(attached[invoice.number]).hexdigest() == invoice.pdf_sha256
+        assert default_storage.open(invoice.pdf.name).read() == attached[invoice.number]
+
+
+def test_a_pdf_another_worker_stored_while_the_batch_rendered_is_the_one_kept_and_sent(
+    provider, uk_customer, mailoutbox, monkeypatch
+):
+    from billing.delivery import pdf
+    from billing.tasks import render_and_send_invoices
+
+    MembershipFactory(customer=uk_customer, role=roles.Role.BILLING)
+    invoices = [issued_invoice(uk_customer, issued_on=ISSUED) for _ in range(2)]
+    render = pdf.render_invoice_pdf
+    theirs = {}
+
+    def another_worker_stores_the_first_meanwhile(invoice, data=None):
+        content = render(invoice, data)
+        if theirs.get("name") == "storing":  # the other worker's rendering: other bytes than ours
+            return content + b"%another rendering\n"
+        if invoice.pk == invoices[0].pk and not theirs:
+            theirs["name"] = "storing"
+            other = Invoice.objects.get(pk=invoice.pk)
+            store_invoice_pdf(other)  # its own rendering, with its own bytes
+            theirs.update(name=other.pdf.name, content=default_storage.open(other.pdf.name).read())
+        return content
+
+    monkeypatch.setattr(pdf, "render_invoice_pdf", another_worker_stores_the_first_meanwhile)
+    render_and_send_invoices([invoice.pk for invoice in invoices])
+
+    first = Invoice.objects.get(pk=invoices[0].pk)
+    assert first.pdf.name == theirs["name"]
+    sent = {m.attachments[0][0].removesuffix(".pdf"): m.attachments[0][1] for m in mailoutbox}
+    assert sent[first.number] == theirs["content"]
+    assert Invoice.objects.get(pk=invoices[1].pk).pdf
+    assert len(mailoutbox) == 2
