@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from accounts.correspondence.models import MailKind, Message, MessageAttachment, receives
 from accounts.models import Membership, ProviderDetails
+from core import pagecache
 
 logger = logging.getLogger(__name__)
 
@@ -142,16 +143,8 @@ def mask_secrets(text: str, html: str, secrets: Sequence[str]) -> tuple[str, str
 
 def store_attachments(message: Message, attachments: Sequence[Attachment]) -> None:
     """Attach files to a stored message: private storage, once per content, with SHA-256."""
-    for attachment in attachments:
-        name, digest = attachment.stored or store_file("mail/attachments", attachment.filename, attachment.content)
-        MessageAttachment.objects.create(
-            message=message,
-            filename=attachment.filename[:255],
-            content_type=attachment.content_type[:255],
-            size=len(attachment.content),
-            sha256=digest,
-            file=name,
-        )
+    for stored in _stored_files(attachments):
+        _attachment_row(message, *stored).save()
 
 
 def _create(fields: dict, attachments: Sequence[Attachment]) -> Message:
@@ -181,27 +174,84 @@ def send_mail(
     returns the stored message instead when ``idempotency_key`` was sent before).
     ``provider``: the provider details, and ``recipients``: ``customer``'s contacts who
     receive ``kind`` (``recipients_by_customer``), when the caller has just read them for a batch."""
+    return send_rendered(
+        **_rendered(
+            kind=kind,
+            template=template,
+            context=context,
+            customer=customer,
+            provider=provider,
+            idempotency_key=idempotency_key,
+            to=to,
+            person=person,
+            attachments=attachments,
+            related=related,
+            in_reply_to=in_reply_to,
+            created_by=created_by,
+            secrets=secrets,
+            recipients=recipients,
+        )
+    )
+
+
+def _rendered(*, kind: str, template: str, context: dict, customer=None, provider=_CURRENT, **rest) -> dict:
+    """``send_mail``'s arguments as ``send_rendered`` takes them: the template rendered."""
     _check_kind(kind)
     provider = _provider(provider)  # read once for the body, the footer and the sender
     subject, text, html = _render(template, {"customer": customer, **context}, provider)
-    return send_rendered(
-        provider=provider,
-        kind=kind,
-        subject=subject,
-        text=text,
-        html=html,
-        template=template,
-        idempotency_key=idempotency_key,
-        customer=customer,
-        to=to,
-        person=person,
-        attachments=attachments,
-        related=related,
-        in_reply_to=in_reply_to,
-        created_by=created_by,
-        secrets=secrets,
-        recipients=recipients,
-    )
+    return {
+        "provider": provider,
+        "kind": kind,
+        "subject": subject,
+        "text": text,
+        "html": html,
+        "template": template,
+        "customer": customer,
+        **rest,
+    }
+
+
+def send_many(mails: Sequence[dict]) -> list[Message | Exception]:
+    """``send_mail`` for each of ``mails`` (each its keyword arguments), stored together:
+    every new message, and every attachment, in one INSERT each for the lot and one
+    transaction, rather than two statements and a commit per email (a billing run's batch
+    of documents). Inside the caller's transaction, as ``send_mail``'s are.
+
+    Answers, in order, each mail's stored message (the one sent before, for an
+    ``idempotency_key`` already used) or the exception that stopped it (``NoRecipients``,
+    say): one failing stops none of the others.
+    """
+    answers: list[Message | Exception | None] = [None] * len(mails)
+    fresh: list[tuple[int, dict, list[tuple[Attachment, str, str]]]] = []
+    for index, mail in enumerate(mails):
+        try:
+            prepared = _prepare(**_rendered(**mail))
+            if isinstance(prepared, Message):
+                answers[index] = prepared
+            else:
+                fields, attachments = prepared
+                fresh.append((index, fields, _stored_files(attachments)))
+        except Exception as exc:  # answered for this mail; the others go on
+            answers[index] = exc
+    keys = [fields["idempotency_key"] for _, fields, _ in fresh]
+    sent_before = Message.objects.in_bulk(keys, field_name="idempotency_key") if keys else {}
+    new = []
+    for index, fields, attachments in fresh:
+        if fields["idempotency_key"] in sent_before:
+            answers[index] = sent_before[fields["idempotency_key"]]
+        else:
+            new.append((index, fields, attachments))
+    if new:
+        try:
+            stored = _create_many([(fields, attachments) for _, fields, attachments in new])
+        except IntegrityError:
+            # One was sent meanwhile by a concurrent call with its key: each on its own, then.
+            stored = [_store(fields, [attachment for attachment, *_ in files]) for _, fields, files in new]
+        for (index, *_), (message, created) in zip(new, stored, strict=True):
+            answers[index] = message
+            if created:
+                message_queued.send(sender=Message, message_pk=message.pk)
+    return answers  # every mail answered above
 
 
 def _check_kind(kind: str) -> None:
@@ -242,9 +292,59 @@ def send_rendered(
     sender, and ``recipients`` the customer's contacts who receive ``kind``
     (``recipients_by_customer``), when the caller has just read them for a batch.
     """
+    prepared = _prepare(
+        kind=kind,
+        subject=subject,
+        text=text,
+        html=html,
+        idempotency_key=idempotency_key,
+        template=template,
+        customer=customer,
+        to=to,
+        person=person,
+        attachments=attachments,
+        related=related,
+        in_reply_to=in_reply_to,
+        created_by=created_by,
+        secrets=secrets,
+        provider=provider,
+        recipients=recipients,
+    )
+    if isinstance(prepared, Message):
+        return prepared
+    message, created = _store(*prepared)
+    if created:
+        # Its delivery is queued by accounts' tasks and sent once the caller's transaction
+        # commits (core.background); if the broker is down, the message stays queued and the
+        # sweep (requeue_due_messages) sends it.
+        message_queued.send(sender=Message, message_pk=message.pk)
+    return message
+
+
+def _prepare(
+    *,
+    kind: str,
+    subject: str,
+    text: str,
+    html: str,
+    idempotency_key: str,
+    template: str = "",
+    customer=None,
+    to: Iterable[str] | None = None,
+    person=None,
+    attachments: Sequence[Attachment] = (),
+    related: models.Model | None = None,
+    in_reply_to: Message | None = None,
+    created_by=None,
+    secrets: Sequence[str] = (),
+    provider=_CURRENT,
+    recipients: Sequence[str] | None = None,
+) -> Message | tuple[dict, Sequence[Attachment]]:
+    """The message's fields and attachments, ready to store (``send_rendered``), or the
+    message sent before with this key when nobody receives it now."""
     _check_kind(kind)
-    # The key's unique index decides whether this was sent before (the insert below fails),
-    # so the common case, a first send, costs no look-up.
+    # The key's unique index decides whether this was sent before (the insert fails), so
+    # the common case, a first send, costs no look-up.
     if to is not None:
         recipients = sorted(set(to))
     elif customer is not None:
@@ -283,17 +383,67 @@ def send_rendered(
         "next_attempt_at": now,
         "pending_secrets": pending,
     }
+    return fields, attachments
+
+
+def _store(fields: dict, attachments: Sequence[Attachment]) -> tuple[Message, bool]:
+    """Store one prepared message; (it, True), or (the one stored before with its key, False)."""
     try:
         with transaction.atomic():
-            message = _create(fields, attachments)
+            return _create(fields, attachments), True
     except IntegrityError:
         # Sent before, or a concurrent call with the same key won the race: that one is sent, not this.
-        existing = Message.objects.filter(idempotency_key=idempotency_key).first()
+        existing = Message.objects.filter(idempotency_key=fields["idempotency_key"]).first()
         if existing is None:
             raise
-        return existing
-    # Its delivery is queued by accounts' tasks and sent once the caller's transaction
-    # commits (core.background); if the broker is down, the message stays queued and the
-    # sweep (requeue_due_messages) sends it.
-    message_queued.send(sender=Message, message_pk=message.pk)
-    return message
+        return existing, False
+
+
+def _stored_files(attachments: Sequence[Attachment]) -> list[tuple[Attachment, str, str]]:
+    """Each attachment with its file's (name, SHA-256) in private storage, storing it if need be."""
+    return [
+        (attachment, *(attachment.stored or store_file("mail/attachments", attachment.filename, attachment.content)))
+        for attachment in attachments
+    ]
+
+
+def _attachment_row(message: Message, attachment: Attachment, name: str, digest: str) -> MessageAttachment:
+    return MessageAttachment(
+        message=message,
+        filename=attachment.filename[:255],
+        content_type=attachment.content_type[:255],
+        size=len(attachment.content),
+        sha256=digest,
+        file=name,
+    )
+
+
+def _create_many(prepared: list[tuple[dict, list[tuple[Attachment, str, str]]]]) -> list[tuple[Message, bool]]:
+    """Store prepared messages and their attachments: one INSERT for the messages and one for
+    the attachments, in one transaction (a savepoint in the caller's). Raises IntegrityError,
+    storing none, when any key was used already."""
+    messages = [Message(**fields) for fields, _ in prepared]
+    # Whose rows they are is known: the messages' customers and people (for their kept pages).
+    with (
+        transaction.atomic(),
+        pagecache.writes_for(
+            customers={m.customer_id for m in messages} - {None}, people={m.person_id for m in messages} - {None}
+        ),
+    ):
+        Message.objects.bulk_create(messages)
+        if any(message.pk is None for message in messages):  # a database that returns no ids from bulk inserts
+            ids = dict(
+                Message.objects.filter(idempotency_key__in=[m.idempotency_key for m in messages]).values_list(
+                    "idempotency_key", "pk"
+                )
+            )
+            for message in messages:
+                message.pk = ids[message.idempotency_key]
+        MessageAttachment.objects.bulk_create(
+            [
+                _attachment_row(message, *stored)
+                for message, (_, attachments) in zip(messages, prepared, strict=True)
+                for stored in attachments
+            ]
+        )
+    return [(message, True) for message in messages]

@@ -8,7 +8,7 @@ import logging
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from accounts.correspondence.gateway import Attachment, NoRecipients, recipients_by_customer, send_mail
+from accounts.correspondence.gateway import Attachment, NoRecipients, recipients_by_customer, send_mail, send_many
 from accounts.correspondence.models import MailKind, receives
 from accounts.models import Membership, ProviderDetails
 from billing.delivery.document import document_data
@@ -53,16 +53,39 @@ def send_documents(invoice_ids: list[int]) -> None:
                 documents.append((invoice, document_data(invoice, with_balance=True)))
             except Exception:
                 logger.exception("Document %s (%s): PDF or email failed", invoice.pk, invoice.number)
-        # Rendered one by one, recorded together (one UPDATE for the batch's PDFs).
+        # Rendered one by one, recorded together (one UPDATE for the batch's PDFs), and
+        # emailed together (one INSERT for the emails, one for their attachments).
         pdfs = stored_pdfs_bytes(documents)
-        for invoice, data in documents:
-            try:
-                content = pdfs[invoice.pk]
-                if isinstance(content, Exception):
-                    raise content
-                _email(invoice, data, content, provider=provider, recipients=recipients.get(invoice.customer_id, []))
-            except Exception:
-                logger.exception("Document %s (%s): PDF or email failed", invoice.pk, invoice.number)
+        ready = [(invoice, data) for invoice, data in documents if not isinstance(pdfs[invoice.pk], Exception)]
+        for invoice, _data in documents:
+            if isinstance(pdfs[invoice.pk], Exception):
+                _failed(invoice, pdfs[invoice.pk])
+        try:
+            answers = send_many(
+                [
+                    _mail(invoice, data, pdfs[invoice.pk], provider, recipients.get(invoice.customer_id, []))
+                    for invoice, data in ready
+                ]
+            )
+        except Exception as exc:  # the database refused the batch: the sweep sends them again
+            answers = [exc] * len(ready)
+        for (invoice, _data), answer in zip(ready, answers, strict=True):
+            if isinstance(answer, NoRecipients):
+                _nobody_to_mail(invoice)
+            elif isinstance(answer, Exception):
+                _failed(invoice, answer)
+
+
+def _failed(invoice: Invoice, exc: Exception) -> None:
+    logger.error("Document %s (%s): PDF or email failed", invoice.pk, invoice.number, exc_info=exc)
+
+
+def _nobody_to_mail(invoice: Invoice) -> None:
+    # Not retried: nobody receives billing mail until a contact is given that role.
+    # The PDF is stored and the document is in the portal for whoever gets the role.
+    # Staff see it as "Not emailed" in the invoice admin (a stored PDF and no message
+    # is this case) and email it from there once the customer has a contact.
+    logger.warning("Invoice %s not emailed: %s has no billing contact or owner", invoice.number, invoice.customer)
 
 
 def send_document(invoice: Invoice, *, with_balance: bool = False, provider=None, recipients=None) -> None:
@@ -78,42 +101,36 @@ def send_document(invoice: Invoice, *, with_balance: bool = False, provider=None
     """
     # Read once: the PDF (when it is still to be rendered) and the email say the same.
     data = document_data(invoice, with_balance=with_balance)
-    _email(invoice, data, stored_pdf_bytes(invoice, data), provider=provider, recipients=recipients)
-
-
-def _email(invoice: Invoice, data: dict, content: bytes, *, provider=None, recipients=None) -> None:
-    """Email the document, its stored PDF ``content`` attached, once (``send_document``)."""
     try:
-        send_mail(
-            kind=MailKind.BILLING,
-            template="invoice",
-            customer=invoice.customer,
-            context={
-                "invoice": invoice,
-                "total": data["total_gross"],
-                # Payment instructions as printed on the document, not today's settings,
-                # and what is paid and due as the document states it.
-                "seller": data["seller"],
-                "payment": data["payment"],
-            },
-            # The stored PDF itself is attached, not a copy: what the customer received is
-            # the file every later download returns (and retention keeps it while either needs it).
-            attachments=[
-                Attachment(
-                    pdf_filename(invoice), content, "application/pdf", stored=(invoice.pdf.name, invoice.pdf_sha256)
-                )
-            ],
-            idempotency_key=f"invoice:{invoice.pk}",
-            related=invoice,
-            recipients=recipients,
-            **({"provider": provider} if provider is not None else {}),
-        )
+        send_mail(**_mail(invoice, data, stored_pdf_bytes(invoice, data), provider, recipients))
     except NoRecipients:
-        # Not retried: nobody receives billing mail until a contact is given that role.
-        # The PDF is stored and the document is in the portal for whoever gets the role.
-        # Staff see it as "Not emailed" in the invoice admin (a stored PDF and no message
-        # is this case) and email it from there once the customer has a contact.
-        logger.warning("Invoice %s not emailed: %s has no billing contact or owner", invoice.number, invoice.customer)
+        _nobody_to_mail(invoice)
+
+
+def _mail(invoice: Invoice, data: dict, content: bytes, provider, recipients) -> dict:
+    """The document's email (``send_mail``'s arguments), its stored PDF ``content`` attached."""
+    return {
+        "kind": MailKind.BILLING,
+        "template": "invoice",
+        "customer": invoice.customer,
+        "context": {
+            "invoice": invoice,
+            "total": data["total_gross"],
+            # Payment instructions as printed on the document, not today's settings,
+            # and what is paid and due as the document states it.
+            "seller": data["seller"],
+            "payment": data["payment"],
+        },
+        # The stored PDF itself is attached, not a copy: what the customer received is
+        # the file every later download returns (and retention keeps it while either needs it).
+        "attachments": [
+            Attachment(pdf_filename(invoice), content, "application/pdf", stored=(invoice.pdf.name, invoice.pdf_sha256))
+        ],
+        "idempotency_key": f"invoice:{invoice.pk}",
+        "related": invoice,
+        "recipients": recipients,
+        **({"provider": provider} if provider is not None else {}),
+    }
 
 
 def billing_recipients() -> Exists:

@@ -509,3 +509,113 @@ def test_without_a_broker_a_hung_mail_server_holds_a_request_for_one_short_attem
     assert time.monotonic() - started < 1
     assert Message.objects.filter(kind=MailKind.SECURITY, status=Message.Status.QUEUED).count() == 2
     assert not Message.objects.exclude(status=Message.Status.QUEUED).exists()  # nothing lost, nothing failed
+
+
+# Mails stored together (a billing run's batch of documents).
+
+
+def _mail(customer, key, **extra):
+    return {
+        "kind": extra.pop("kind", MailKind.BILLING),
+        "template": "staff_reply",
+        "context": {"subject": f"About {key}", "body": "Your invoice is attached."},
+        "customer": customer,
+        "idempotency_key": key,
+        **extra,
+    }
+
+
+def test_mails_stored_together_take_one_insert_each_for_messages_and_attachments_and_all_are_sent(
+    customer, contacts, smtp_server
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    pdfs = [b"%PDF-1.7 pretend invoice " + bytes([n]) for n in range(3)]
+    mails = [
+        _mail(customer, f"invoice-{n}", attachments=[gateway.Attachment(f"INV-{n}.pdf", pdf, "application/pdf")])
+        for n, pdf in enumerate(pdfs)
+    ]
+
+    with CaptureQueriesContext(connection) as queries:
+        answers = gateway.send_many(mails)
+
+    inserts = [q["sql"].split("(")[0].strip() for q in queries if q["sql"].startswith("INSERT INTO")]
+    assert inserts.count('INSERT INTO "accounts_message"') == 1
+    assert inserts.count('INSERT INTO "accounts_messageattachment"') == 1
+    assert [answer.idempotency_key for answer in answers] == ["invoice-0", "invoice-1", "invoice-2"]
+    assert [answer.subject for answer in answers] == ["About invoice-0", "About invoice-1", "About invoice-2"]
+    for answer, pdf in zip(answers, pdfs, strict=True):
+        stored = Message.objects.get(pk=answer.pk)
+        assert stored.status == Message.Status.SENT
+        assert stored.to_addresses == ["accounts@customer.example", "owner@customer.example"]
+        assert stored.attachments.get().file.read() == pdf
+    sent = sorted(parsed(envelope)["Subject"] for envelope in smtp_server.received)
+    assert sent == ["About invoice-0", "About invoice-1", "About invoice-2"]
+
+
+def test_in_a_batch_one_mail_failing_stops_none_and_a_key_sent_before_is_not_sent_again(
+    customer, contacts, smtp_server
+):
+    from tests.accounts.factories import CustomerFactory
+
+    sent_before = reply(customer, key="invoice-old")
+    nobody = CustomerFactory()  # no contact receives its billing mail
+    answers = gateway.send_many(
+        [
+            _mail(customer, "invoice-old"),
+            _mail(nobody, "invoice-nobody"),
+            _mail(customer, "invoice-broken", kind="marketing"),
+            _mail(customer, "invoice-new"),
+        ]
+    )
+
+    assert answers[0].pk == sent_before.pk
+    assert isinstance(answers[1], gateway.NoRecipients)
+    assert isinstance(answers[2], gateway.UnknownMailKind)
+    assert answers[3].idempotency_key == "invoice-new"
+    assert sorted(Message.objects.values_list("idempotency_key", flat=True)) == ["invoice-new", "invoice-old"]
+    assert len(smtp_server.received) == 2  # the earlier one once, the new one once
+
+
+def test_a_key_another_call_takes_meanwhile_is_answered_with_its_message_and_the_others_stored(
+    customer, contacts, smtp_server, monkeypatch
+):
+    in_bulk = Message.objects.in_bulk
+    raced = {}
+
+    def looked_up_before_the_other_call_stored_it(keys, **kwargs):
+        found = in_bulk(keys, **kwargs)  # nothing yet: then the other call stores "invoice-2"
+        raced["message"] = reply(customer, key="invoice-2")
+        return found
+
+    monkeypatch.setattr(Message.objects, "in_bulk", looked_up_before_the_other_call_stored_it)
+    answers = gateway.send_many(
+        [
+            _mail(customer, f"invoice-{n}", attachments=[gateway.Attachment(f"INV-{n}.pdf", f"%PDF-1.7 {n}".encode())])
+            for n in range(1, 4)
+        ]
+    )
+
+    assert answers[1].pk == raced["message"].pk
+    assert [a.file.read() for a in Message.objects.get(pk=answers[2].pk).attachments.all()] == [b"%PDF-1.7 3"]
+    assert [answer.idempotency_key for answer in answers] == ["invoice-1", "invoice-2", "invoice-3"]
+    assert Message.objects.count() == 3
+    assert len(smtp_server.received) == 3  # "invoice-2" once, by the call that stored it
+
+
+def test_mails_stored_together_replace_only_their_customers_kept_pages(customer, contacts, monkeypatch):
+    from core import pagecache
+
+    cache = pagecache.store()
+    writes = []
+    set_many = cache.set_many
+    monkeypatch.setattr(
+        cache, "set_many", lambda data, *args, **kwargs: writes.append(set(data)) or set_many(data, *args, **kwargs)
+    )
+
+    gateway.send_many([_mail(customer, "invoice-1"), _mail(customer, "invoice-2")])
+
+    written = set().union(*writes)
+    assert pagecache.customer_token(customer.pk) in written
+    assert pagecache.SITE not in written
