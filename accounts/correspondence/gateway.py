@@ -174,24 +174,7 @@ def send_mail(
     returns the stored message instead when ``idempotency_key`` was sent before).
     ``provider``: the provider details, and ``recipients``: ``customer``'s contacts who
     receive ``kind`` (``recipients_by_customer``), when the caller has just read them for a batch."""
-    return send_rendered(
-        **_rendered(
-            kind=kind,
-            template=template,
-            context=context,
-            customer=customer,
-            provider=provider,
-            idempotency_key=idempotency_key,
-            to=to,
-            person=person,
-            attachments=attachments,
-            related=related,
-            in_reply_to=in_reply_to,
-            created_by=created_by,
-            secrets=secrets,
-            recipients=recipients,
-        )
-    )
+    return send_rendered(**_rendered(**locals()))  # this function's arguments, the template rendered
 
 
 def _rendered(*, kind: str, template: str, context: dict, customer=None, provider=_CURRENT, **rest) -> dict:
@@ -292,24 +275,7 @@ def send_rendered(
     sender, and ``recipients`` the customer's contacts who receive ``kind``
     (``recipients_by_customer``), when the caller has just read them for a batch.
     """
-    prepared = _prepare(
-        kind=kind,
-        subject=subject,
-        text=text,
-        html=html,
-        idempotency_key=idempotency_key,
-        template=template,
-        customer=customer,
-        to=to,
-        person=person,
-        attachments=attachments,
-        related=related,
-        in_reply_to=in_reply_to,
-        created_by=created_by,
-        secrets=secrets,
-        provider=provider,
-        recipients=recipients,
-    )
+    prepared = _prepare(**locals())  # exactly this function's arguments, at its first line
     if isinstance(prepared, Message):
         return prepared
     message, created = _store(*prepared)
