@@ -56,10 +56,12 @@ def send_documents(invoice_ids: list[int]) -> None:
         # Rendered one by one, recorded together (one UPDATE for the batch's PDFs), and
         # emailed together (one INSERT for the emails, one for their attachments).
         pdfs = stored_pdfs_bytes(documents)
-        ready = [(invoice, data) for invoice, data in documents if not isinstance(pdfs[invoice.pk], Exception)]
-        for invoice, _data in documents:
+        ready = []
+        for invoice, data in documents:
             if isinstance(pdfs[invoice.pk], Exception):
                 _failed(invoice, pdfs[invoice.pk])
+            else:
+                ready.append((invoice, data))
         try:
             answers = send_many(
                 [
