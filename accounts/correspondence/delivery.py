@@ -73,12 +73,29 @@ def _claim(message_ids: list[int]) -> list[Message]:
     """
     if not message_ids:
         return []
+    claimed = Message.objects.raw(*_claim_statement(message_ids))
+    order = {message_id: n for n, message_id in enumerate(message_ids)}
+    return sorted(claimed, key=lambda message: order[message.pk])
+
+
+def _claim_statement(message_ids: list[int]) -> tuple[str, list]:
+    """The claim's SQL and parameters.
+
+    The rows are found by their ids alone. Whether one is due is asked with a ``CASE``,
+    which no index answers: asked as ``status = … OR …``, PostgreSQL reads the status
+    index instead, where every message claimed since the last vacuum has left an entry
+    (each status change is a new row version), so a claim of ten cost more the more mail
+    had been sent (6.6 ms against 1.2 ms after 6,000 messages).
+    """
     now = timezone.now()
     ops = connection.ops
     adapt = ops.adapt_datetimefield_value
     table, pk = ops.quote_name(Message._meta.db_table), ops.quote_name(Message._meta.pk.column)
     ids = ", ".join(["%s"] * len(message_ids))
-    due = f"{pk} IN ({ids}) AND direction = %s AND (status = %s OR (status = %s AND claimed_at <= %s))"
+    due = (
+        f"{pk} IN ({ids}) AND direction = %s "
+        "AND CASE status WHEN %s THEN TRUE WHEN %s THEN claimed_at <= %s ELSE FALSE END"
+    )
     due_params = [
         *message_ids,
         Message.Direction.OUTBOUND,
@@ -91,13 +108,11 @@ def _claim(message_ids: list[int]) -> list[Message]:
         # The outer condition is checked again once a row is locked (another claim may have won).
         where = f"{pk} IN (SELECT {pk} FROM {table} WHERE {due} FOR UPDATE SKIP LOCKED) AND {due}"  # noqa: S608
         params = [*due_params, *due_params]
-    claimed = Message.objects.raw(
+    return (
         f"UPDATE {table} SET status = %s, claimed_at = %s, attempts = attempts + 1 "  # noqa: S608 (the model's names)
         f"WHERE {where} RETURNING *",
         [Message.Status.SENDING, adapt(now), *params],
     )
-    order = {message_id: n for n, message_id in enumerate(message_ids)}
-    return sorted(claimed, key=lambda message: order[message.pk])
 
 
 def _release(messages: list[Message]) -> None:
