@@ -374,6 +374,34 @@ def test_the_smtp_bytes_are_djangos_own_written_in_fewer_steps():
     assert same_boundaries(ours) == same_boundaries(djangos)
 
 
+def test_headers_kept_parsed_from_one_email_serve_the_next_unchanged():
+    """Header values the last emails set are kept parsed and folded: an email setting
+    the same name to the same value gets the same header, and one setting another value
+    its own, each email byte for byte Django's."""
+    import re
+
+    from django.core.mail import EmailMultiAlternatives
+
+    from accounts.correspondence.delivery import PortalEmail
+
+    def build(cls, n: int) -> bytes:
+        message = cls(
+            subject=f"Invoice INV-2026-{n:06d} from Exämple Hosting — long enough to be folded over two lines",
+            body=f"Amount due: £{n}.00\n",
+            from_email="Exämple Billing <billing@hosting.example>",
+            to=[f"Ann Ö <ann{n}@customer.example>"],
+            headers={"Message-ID": f"<{n}@portal.example>", "Date": "Sat, 05 Dec 2026 12:00:00 +0000"},
+        )
+        message.attach(f"INV-2026-{n:06d}.pdf", b"%PDF-1.7 " + bytes([n]) * 300, "application/pdf")
+        return re.sub(rb"={15}\d+==", b"BOUNDARY", message.message(policy=email.policy.SMTP).as_bytes())
+
+    for n in (1, 2, 1, 3, 2):
+        ours = build(PortalEmail, n)
+        assert ours == build(EmailMultiAlternatives, n)
+        assert b"ann%d@customer.example" % n in ours and b"INV-2026-%06d.pdf" % n in ours
+        assert b"ann%d@" % (n % 3 + 1) not in ours
+
+
 def test_a_boundary_is_never_one_the_message_already_holds(monkeypatch):
     from accounts.correspondence import delivery
 
