@@ -20,6 +20,25 @@ from tests.accounts.test_mail_gateway import _due_now, _recipients
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+def _stored(customer, count: int, *, key: str, body: str = "Body") -> list[Message]:
+    """``count`` billing messages stored for ``customer`` and left queued: the
+    after-commit delivery holds back while they are stored."""
+    tasks.in_process.pause()
+    try:
+        return [
+            gateway.send_mail(
+                kind=MailKind.BILLING,
+                template="staff_reply",
+                context={"subject": f"Notice {n}", "body": body},
+                customer=customer,
+                idempotency_key=f"{key}-{n}",
+            )
+            for n in range(count)
+        ]
+    finally:
+        tasks.in_process.resume()
+
+
 @pytest.fixture
 def queued(customer, provider):
     """Five stored billing messages (to the owner and the billing contact) that nothing
@@ -29,20 +48,7 @@ def queued(customer, provider):
         (roles.Role.BILLING, "accounts@customer.example"),
     ):
         MembershipFactory(customer=customer, role=role, user=UserFactory(email=address))
-    tasks.in_process.pause()  # the after-commit delivery holds back: the messages stay queued
-    try:
-        messages = [
-            gateway.send_mail(
-                kind=MailKind.BILLING,
-                template="staff_reply",
-                context={"subject": f"Notice {n}", "body": "Body"},
-                customer=customer,
-                idempotency_key=f"batch-{n}",
-            )
-            for n in range(5)
-        ]
-    finally:
-        tasks.in_process.resume()
+    messages = _stored(customer, 5, key="batch")
     assert set(Message.objects.values_list("status", flat=True)) == {Message.Status.QUEUED}
     return messages
 
@@ -192,20 +198,7 @@ def test_a_claim_finds_its_messages_by_id_however_much_mail_went_before(customer
         Message.objects.filter(pk__in=[m.pk for m in earlier]).update(status=status)
     with connection.cursor() as cursor:
         cursor.execute(f"ANALYZE {Message._meta.db_table}")  # as autovacuum would have: none queued
-    tasks.in_process.pause()  # the after-commit delivery holds back: the messages stay queued
-    try:
-        ids = [
-            gateway.send_mail(
-                kind=MailKind.BILLING,
-                template="staff_reply",
-                context={"subject": f"Notice {n}", "body": "Body " * 300},
-                customer=customer,
-                idempotency_key=f"after-{n}",
-            ).pk
-            for n in range(10)
-        ]
-    finally:
-        tasks.in_process.resume()
+    ids = [message.pk for message in _stored(customer, 10, key="after", body="Body " * 300)]
     with connection.cursor() as cursor:
         sql, params = delivery._claim_statement(ids)
         cursor.execute("EXPLAIN " + sql, params)
