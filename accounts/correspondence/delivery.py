@@ -136,6 +136,20 @@ class _Header(BaseHeader):
         return folded[policy]
 
 
+# Headers whose values repeat from one billing email to the next and name nobody: the
+# sender is the provider's own address.
+_KEPT = frozenset(
+    {
+        "from",
+        "mime-version",
+        "content-type",
+        "content-transfer-encoding",
+        "auto-submitted",
+        "x-auto-response-suppress",
+    }
+)
+
+
 class _HeaderClasses(HeaderRegistry):
     """The standard header registry, making each kind of header's class once and keeping
     the headers it parsed most recently.
@@ -148,9 +162,11 @@ class _HeaderClasses(HeaderRegistry):
     Parsing and folding the headers is still about half of that time, and most of an
     email's 24 header values are the same in every billing email (the sender, MIME-Version,
     each part's Content-Type and Content-Transfer-Encoding, Auto-Submitted): the last 256
-    (name, value) pairs are kept parsed, and each kept header keeps its folded form. A
-    parsed header is never changed once made (setting a header makes a new one), so one
-    object serves every email that sets that name to that value.
+    (name, value) pairs of those headers (``_KEPT``) are kept parsed, and each kept header
+    keeps its folded form. A parsed header is never changed once made (setting a header
+    makes a new one), so one object serves every email that sets that name to that value.
+    The headers that name a person or differ in every email (To, Cc, Subject, Message-ID,
+    Date) are parsed each time: nothing about a recipient stays in the worker's memory.
     """
 
     def __init__(self) -> None:
@@ -166,7 +182,9 @@ class _HeaderClasses(HeaderRegistry):
         return made
 
     def __call__(self, name: str, value: str) -> BaseHeader:
-        return self._parsed(name, value)
+        if name.lower() in _KEPT:
+            return self._parsed(name, value)
+        return super().__call__(name, value)
 
 
 _policies: dict[email.policy.Policy, email.policy.Policy] = {}

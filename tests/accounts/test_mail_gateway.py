@@ -382,6 +382,7 @@ def test_headers_kept_parsed_from_one_email_serve_the_next_unchanged():
 
     from django.core.mail import EmailMultiAlternatives
 
+    from accounts.correspondence import delivery
     from accounts.correspondence.delivery import PortalEmail
 
     def build(cls, n: int) -> bytes:
@@ -400,6 +401,12 @@ def test_headers_kept_parsed_from_one_email_serve_the_next_unchanged():
         assert ours == build(EmailMultiAlternatives, n)
         assert b"ann%d@customer.example" % n in ours and b"INV-2026-%06d.pdf" % n in ours
         assert b"ann%d@" % (n % 3 + 1) not in ours
+
+    # Only headers that name nobody are kept: a recipient's address is parsed each time.
+    registry = delivery._HeaderClasses()
+    sender, recipient = "Billing <billing@hosting.example>", "Ann Ö <ann1@customer.example>"
+    assert registry("From", sender) is registry("From", sender)
+    assert registry("To", recipient) is not registry("To", recipient)
 
 
 def test_a_boundary_is_never_one_the_message_already_holds(monkeypatch):
