@@ -54,6 +54,7 @@ import statistics
 import subprocess
 import sys
 import time
+import traceback
 from decimal import Decimal
 from pathlib import Path
 
@@ -226,10 +227,23 @@ class Floor:
             return
         self.pending.append(html)
         if len(self.pending) >= FLOOR_BLOCK:
-            wall, cpu = time.perf_counter(), time.process_time()
-            self._flush()
-            self.paused[0] += time.perf_counter() - wall
-            self.paused[1] += time.process_time() - cpu
+            self.drain()
+
+    def drain(self) -> None:
+        """Render the documents waiting, while the run waits (its wait counted as paused)."""
+        if not self.pending:
+            return
+        wall, cpu = time.perf_counter(), time.process_time()
+        self._flush()
+        self.paused[0] += time.perf_counter() - wall
+        self.paused[1] += time.process_time() - cpu
+
+    def state(self) -> dict:
+        """What a worker process that fed the floor hands back (none pending: it drains first)."""
+        return {"seen": self.seen, "totals": self.totals, "paused": self.paused}
+
+    def restore(self, state: dict) -> None:
+        self.seen, self.totals, self.paused = state["seen"], state["totals"], state["paused"]
 
     def close(self) -> dict:
         """Render what is left (the run's timer has stopped) and end the process; the totals."""
@@ -238,6 +252,155 @@ class Floor:
         self.process.stdin.close()
         self.process.wait(timeout=60)
         return self.totals
+
+
+def recycling() -> bool:
+    """Whether the run's rendering tasks go to recycled worker processes (the default), as
+    in production, or run in the run's own process (``BENCH_BILLING_RECYCLE=0``)."""
+    return os.environ.get("BENCH_BILLING_RECYCLE", "1") != "0"
+
+
+class RecycledWorker:
+    """The run's render-and-email tasks, run as a Celery prefork worker runs them.
+
+    Each task runs in a worker process forked from this one, which serves tasks one at a
+    time and, after a task that left its peak resident set above ``limit_kib``, ends and is
+    replaced by a new fork at the next task: billiard's rule for
+    ``CELERY_WORKER_MAX_MEMORY_PER_CHILD`` (``ru_maxrss`` after each task). The run waits
+    for each task, as eager Celery does, so run and floor still take one core in turn.
+
+    Forked from the run's process, a worker starts at that process's size (production's
+    start at the bare worker's), so it is replaced at least as often as production's. It
+    opens its own database connection: the run's connection objects are kept, never used or
+    closed, and the worker leaves by ``os._exit``. It freezes what is alive after its first
+    task, as ``portal.celery`` has production's do. Each answer carries the worker's CPU,
+    its PostgreSQL backend's, its collector's time and its emails, all since its fork, and
+    the floor's state (the floor's process is the run's; the worker feeds it through the
+    inherited pipes and drains its last block before it ends), which this process keeps.
+    """
+
+    COUNTED = ("cpu", "db_cpu", "gc", "sent", "sent_bytes")
+
+    def __init__(self, tasks: list, *, limit_kib: int, floor: Floor, collector: list[float]) -> None:
+        self.tasks = tasks
+        self.limit_kib = limit_kib
+        self.floor = floor
+        self.collector = collector
+        self.originals = {task.name: task.apply for task in tasks}
+        self.child: tuple[int, object, object] | None = None
+        self.last = dict.fromkeys(self.COUNTED, 0)
+        self.totals = dict.fromkeys(self.COUNTED, 0)
+        self.processes = 0
+        self.peak_kib = 0
+        self.errors: list[str] = []
+        for task in tasks:
+            # Eager Celery's apply_async calls the task's apply: the task is sent here instead.
+            task.apply = self._apply_for(task.name)
+
+    def _apply_for(self, name: str):
+        def apply(args=None, kwargs=None, **options) -> None:
+            if self.child is None:
+                self._fork()
+            self._ask({"task": name, "args": list(args or ()), "kwargs": dict(kwargs or {})})
+
+        return apply
+
+    def stop(self) -> None:
+        """End the worker process, if one is running (it drains the floor's last block)."""
+        if self.child is not None:
+            self._ask({"task": None})
+
+    def restore(self) -> None:
+        self.stop()
+        for task in self.tasks:
+            del task.apply
+
+    def _ask(self, command: dict) -> None:
+        _pid, commands, answers = self.child
+        commands.write(json.dumps(command) + "\n")
+        commands.flush()
+        line = answers.readline()
+        if not line:
+            raise RuntimeError("a worker process ended without an answer (see its error output above)")
+        answer = json.loads(line)
+        for key in self.COUNTED:
+            self.totals[key] += answer[key] - self.last[key]
+        self.last = answer
+        self.floor.restore(answer["floor"])
+        self.peak_kib = max(self.peak_kib, answer["rss_kib"])
+        if answer["error"]:
+            self.errors.append(answer["error"])
+        if answer["exit"]:
+            pid, commands, answers = self.child
+            commands.close()
+            answers.close()
+            os.waitpid(pid, 0)
+            self.child = None
+
+    def _fork(self) -> None:
+        commands_in, commands_out = os.pipe()
+        answers_in, answers_out = os.pipe()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            os.close(commands_out)
+            os.close(answers_in)
+            try:
+                self._serve(os.fdopen(commands_in), os.fdopen(answers_out, "w"))
+            except BaseException:
+                traceback.print_exc()
+            finally:
+                os._exit(1)  # only after an error: _serve leaves by os._exit(0)
+        os.close(commands_in)
+        os.close(answers_out)
+        self.child = (pid, os.fdopen(commands_out, "w"), os.fdopen(answers_in))
+        self.processes += 1
+        self.last = dict.fromkeys(self.COUNTED, 0)
+
+    def _serve(self, commands, answers) -> None:
+        """The worker process's loop: a task per line, an answer per task."""
+        from django.db import connections
+
+        from bench.mail_backend import CountingBackend
+        from portal.celery import _freeze_after_first_task
+
+        inherited = []  # the run's connections: kept alive so that nothing closes them
+        for connection in connections.all(initialized_only=True):
+            inherited.append(connection.connection)
+            connection.connection = None  # the next query connects afresh
+            connection.run_on_commit = []
+        _freeze_after_first_task()
+        start = {"gc": self.collector[0], "sent": CountingBackend.sent, "sent_bytes": CountingBackend.sent_bytes}
+        for line in commands:
+            command = json.loads(line)
+            error = ""
+            if command["task"] is not None:
+                try:
+                    result = self.originals[command["task"]](command["args"], command["kwargs"])
+                    if result.failed():
+                        error = f"{command['task']}{tuple(command['args'])}: {result.result!r}"
+                except Exception as exc:  # reported to the run, which then fails
+                    error = f"{command['task']}{tuple(command['args'])}: {exc!r}"
+            rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            exiting = command["task"] is None or rss_kib > self.limit_kib
+            if exiting:
+                self.floor.drain()
+            answer = {
+                "cpu": time.process_time(),  # a forked process's CPU starts at 0
+                "db_cpu": _backend_cpu(),  # its own backend, started with it
+                "gc": self.collector[0] - start["gc"],
+                "sent": CountingBackend.sent - start["sent"],
+                "sent_bytes": CountingBackend.sent_bytes - start["sent_bytes"],
+                "floor": self.floor.state(),
+                "rss_kib": rss_kib,
+                "exit": exiting,
+                "error": error,
+            }
+            answers.write(json.dumps(answer) + "\n")
+            answers.flush()
+            if exiting:
+                os._exit(0)
 
 
 def _spread(values: list[float], unit: str = "×", digits: int = 2) -> str:
@@ -256,6 +419,7 @@ def run() -> dict:
     from bench.mail_backend import CountingBackend
     from billing.delivery import pdf
     from billing.models import BillingRun, Invoice
+    from billing.tasks import render_and_send_invoice, render_and_send_invoices
     from billing.workflows.run import run_billing
     from portal.celery import app
 
@@ -290,6 +454,7 @@ def run() -> dict:
     for repeat in range(repeats()):
         run_billing(_period(repeat), customer=warm_up, actor=System("benchmark"))
     freeze = os.environ.get("BENCH_BILLING_GC_FREEZE", "1") != "0"
+    recycle = recycling()
     if freeze:  # what was alive after the warm-up is never traversed by the collector again
         gc.collect()
         gc.freeze()
@@ -311,17 +476,34 @@ def run() -> dict:
             collector[0] = 0.0
             floor = Floor(base_url, warm_up_documents[:1])
             feeding[0] = floor.take
+            worker = (
+                RecycledWorker(
+                    [render_and_send_invoice, render_and_send_invoices],
+                    limit_kib=settings.CELERY_WORKER_MAX_MEMORY_PER_CHILD,
+                    floor=floor,
+                    collector=collector,
+                )
+                if recycle
+                else None
+            )
             rss = _rss_mib()
             backend = _backend_cpu()
             wall, cpu = time.perf_counter(), time.process_time()
-            billing_run = run_billing(period, actor=System("benchmark"))
-            wall, cpu = time.perf_counter() - wall - floor.paused[0], time.process_time() - cpu - floor.paused[1]
-            backend = _backend_cpu() - backend
+            try:
+                billing_run = run_billing(period, actor=System("benchmark"))
+            finally:
+                if worker is not None:
+                    worker.restore()  # its process ends (draining the floor's last block)
+            workers = worker.totals if worker is not None else dict.fromkeys(RecycledWorker.COUNTED, 0)
+            wall = time.perf_counter() - wall - floor.paused[0]
+            cpu = time.process_time() - cpu + workers["cpu"] - floor.paused[1]
+            backend = _backend_cpu() - backend + workers["db_cpu"]
             feeding[0] = warm_up_documents.append
             gc.callbacks.remove(time_collections)
             floor_result = floor.close()
             gc.callbacks.append(time_collections)
             assert billing_run.status == BillingRun.Status.DONE, billing_run.error
+            assert worker is None or not worker.errors, worker.errors[:3]
             invoices = list(
                 Invoice.objects.filter(period_start=period, kind=Invoice.Kind.INVOICE)
                 .exclude(customer=warm_up)
@@ -330,14 +512,17 @@ def run() -> dict:
             )
             assert len(invoices) == billing_run.created == n, (len(invoices), billing_run.created, n)
             assert all(invoice.pdf for invoice in invoices), "an issued invoice has no stored PDF"
-            assert CountingBackend.sent == n, (CountingBackend.sent, n)
+            sent = CountingBackend.sent + workers["sent"]
+            assert sent == n, (sent, n)
             result = {
                 "wall": wall,
                 "cpu": cpu,
                 "db_cpu": backend,
-                "gc": collector[0],
+                "gc": collector[0] + workers["gc"],
                 "rss_growth": _rss_mib() - rss,
-                "email_bytes": CountingBackend.sent_bytes,
+                "workers": worker.processes if worker is not None else 0,
+                "worker_peak_kib": worker.peak_kib if worker is not None else 0,
+                "email_bytes": CountingBackend.sent_bytes + workers["sent_bytes"],
                 "pdf_bytes": sum(invoice.pdf.size for invoice in invoices),
                 "floor": floor_result,
             }
@@ -372,6 +557,7 @@ def run() -> dict:
         return said if count >= 3 else f"{said} in {count} repeat{'s' * (count != 1)}: a trend, not a pass/fail"
 
     documents = n * len(results)
+    limit_mib = settings.CELERY_WORKER_MAX_MEMORY_PER_CHILD // 1024
 
     floor_documents = sum(r["floor"]["documents"] for r in results)
 
@@ -380,13 +566,21 @@ def run() -> dict:
 
     return {
         # Sized and per database: the default small run and the issue's full-size one coexist.
-        "title": f"Billing run: {n:,} customers on {engine}{'' if freeze else ', without gc.freeze()'}",
+        "title": f"Billing run: {n:,} customers on {engine}{'' if recycle else ', in one process'}"
+        f"{'' if freeze else ', without gc.freeze()'}",
         "rows": [
             (
                 "Billing run (invoice, issue, render + store PDF, email via gateway)",
                 _spread(per, " ms", 0) + " per invoice",
-                f"{conditions}; Celery eager in one process, warmed up{', gc.freeze()d' if freeze else ''}; "
-                "each email built to its SMTP bytes, not sent",
+                f"{conditions}; Celery eager, warmed up{', gc.freeze()d' if freeze else ''}, "
+                + (
+                    "each render-and-email task in a worker process forked from the run's and replaced after a "
+                    f"task leaving it above CELERY_WORKER_MAX_MEMORY_PER_CHILD ({limit_mib:,} MiB), as prefork "
+                    f"does: {_spread([r['workers'] for r in results], '', 0)} processes per repeat, one at a time; "
+                    if recycle
+                    else "all in one process; "
+                )
+                + "each email built to its SMTP bytes, not sent",
             ),
             (
                 "Floor: bare WeasyPrint, same HTML, fresh process without Django",
@@ -426,6 +620,12 @@ def run() -> dict:
                 + " per document",
             ),
             (
+                "Worker processes' peak memory",
+                _spread([r["worker_peak_kib"] / 1024 for r in results], " MiB", 0),
+                "the largest getrusage maxrss a worker process reported, each repeat (from the run's size at its fork)",
+            )
+            if recycle
+            else (
                 "Run's memory growth",
                 _spread([1024 * r["rss_growth"] / n for r in results], " KiB", 0) + " per invoice",
                 "resident set of the run's process, before and after each repeat",
@@ -439,7 +639,7 @@ def run() -> dict:
             (
                 "Peak memory of the run's process",
                 f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB",
-                "getrusage maxrss, including the data set-up",
+                "getrusage maxrss, including the data set-up" + (", not its worker processes" if recycle else ""),
             ),
         ],
     }
