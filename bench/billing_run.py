@@ -14,8 +14,13 @@ customer, with its floor interleaved:
 - **the run**: ``run_billing`` bills the next month for every customer with Celery eager
   (the default without a broker), so each issued invoice is also rendered to PDF, stored
   with its SHA-256 and emailed with the PDF attached through the mail gateway — the whole
-  path a real run takes, in process — to ``bench.mail_backend``, which turns each message
-  into the bytes SMTP would send and keeps none;
+  path a real run takes — to ``bench.mail_backend``, which turns each message into the
+  bytes SMTP would send and keeps none. The render-and-email tasks run as production's
+  prefork workers run them: in a worker process forked from the run's, replaced after a
+  task that left it above ``CELERY_WORKER_MAX_MEMORY_PER_CHILD`` (``RecycledWorker``),
+  while the run waits for each, so that run and floor still take one core in turn.
+  ``BENCH_BILLING_RECYCLE=0`` runs them in the run's own process instead, which grows by
+  ~0.23 MB per invoice (memory WeasyPrint's native libraries keep) to 7 GB at 10,000;
 - **the floor**: ``bench/weasyprint_floor.py``, a fresh Python process that imports no
   Django, started before the repeat and warmed up on the warm-up's document: bare
   ``HTML(...).write_pdf()`` with one shared URL fetcher. Every k-th document the run
@@ -27,9 +32,10 @@ customer, with its floor interleaved:
 
 The ratio is the run's time per invoice over the floor's per document, per repeat; min,
 median and max over the repeats are reported (a single run is never a pass/fail).
-Wall-clock, and CPU: the run's CPU is this process's plus its PostgreSQL backend's (read
-from /proc for the one connection the eager run uses; on SQLite the database is in this
-process already), the floor's is its process's. Target: median ≤ 1.15×.
+Wall-clock, and CPU: the run's CPU is this process's and its worker processes' plus
+their PostgreSQL backends' (read from /proc for each process's one connection; on SQLite
+the database is in the processes already), the floor's is its process's. Target: median
+≤ 1.15×.
 
 The run is measured as production runs it: ``bench/run.py`` turns Django's debug mode
 off (``PORTAL_DEBUG=false``), which otherwise records every query.
