@@ -317,16 +317,23 @@ class RecycledWorker:
             self._ask({"task": None})
 
     def restore(self) -> None:
-        self.stop()
-        for task in self.tasks:
-            del task.apply
+        """The tasks run in this process again, whether or not the worker answered its stop."""
+        try:
+            self.stop()
+        finally:
+            for task in self.tasks:
+                del task.apply
 
     def _ask(self, command: dict) -> None:
         _pid, commands, answers = self.child
         commands.write(json.dumps(command) + "\n")
         commands.flush()
         line = answers.readline()
-        if not line:
+        if not line:  # it died: reaped, so that the next task forks a new one
+            commands.close()
+            answers.close()
+            os.waitpid(self.child[0], 0)
+            self.child = None
             raise RuntimeError("a worker process ended without an answer (see its error output above)")
         answer = json.loads(line)
         for key in self.COUNTED:
